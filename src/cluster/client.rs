@@ -1,0 +1,146 @@
+//! Where the cluster is and who we are to it: kubeconfig (`--kubeconfig`,
+//! `$KUBECONFIG`, `~/.kube/config`, `--context`) or in-cluster config.
+
+use std::path::PathBuf;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+use crate::cli::ConnectArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read kubeconfig {path}: {source}")]
+    ReadKubeconfig {
+        path: String,
+        #[source]
+        source: KubeconfigError,
+    },
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: KubeconfigError,
+    },
+    #[error(
+        "no kubeconfig found ({kubeconfig}) and not running in a cluster ({in_cluster}); pass --kubeconfig"
+    )]
+    NoConfig {
+        kubeconfig: String,
+        in_cluster: String,
+    },
+}
+
+/// Where the configuration came from, for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    Kubeconfig {
+        path: String,
+        context: Option<String>,
+    },
+    InCluster,
+}
+
+/// Which namespaces the dashboard shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `-n a -n b`: exactly these.
+    Namespaces(Vec<String>),
+    /// `-A`: every namespace; an error when cluster-wide listing is forbidden.
+    AllNamespaces,
+    /// Neither flag: every namespace, falling back to `fallback` (with a
+    /// visible notice) when cluster-wide listing is forbidden.
+    AllOrDefault { fallback: String },
+}
+
+/// A resolved connection: the kube-rs config and how it was found.
+pub struct Connection {
+    pub config: kube::Config,
+    pub source: ConfigSource,
+    pub scope: Scope,
+}
+
+impl Connection {
+    pub fn cluster_url(&self) -> String {
+        self.config.cluster_url.to_string()
+    }
+}
+
+/// Resolves the connection as kubectl would: an explicit `--kubeconfig`, else
+/// `$KUBECONFIG`, else `~/.kube/config`, else in-cluster config.
+pub async fn connect_config(args: &ConnectArgs) -> Result<Connection, ClientError> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let (kubeconfig, path) = match &args.kubeconfig {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let kc = Kubeconfig::read_from(path).map_err(|source| ClientError::ReadKubeconfig {
+                path: shown.clone(),
+                source,
+            })?;
+            (Some(kc), shown)
+        }
+        None => {
+            let shown = std::env::var("KUBECONFIG").unwrap_or_else(|_| default_path());
+            match Kubeconfig::read() {
+                Ok(kc) => (Some(kc), shown),
+                // An explicit context needs a kubeconfig; otherwise try in-cluster.
+                Err(source) if args.context.is_some() => {
+                    return Err(ClientError::ReadKubeconfig {
+                        path: shown,
+                        source,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no kubeconfig, trying in-cluster config");
+                    (None, shown)
+                }
+            }
+        }
+    };
+    let (config, source) = match kubeconfig {
+        Some(kc) => {
+            let context = args.context.clone().or_else(|| kc.current_context.clone());
+            let config = kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|source| ClientError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                })?;
+            (config, ConfigSource::Kubeconfig { path, context })
+        }
+        None => match kube::Config::incluster() {
+            Ok(config) => (config, ConfigSource::InCluster),
+            Err(e) => {
+                return Err(ClientError::NoConfig {
+                    kubeconfig: format!("looked at {path}"),
+                    in_cluster: e.to_string(),
+                });
+            }
+        },
+    };
+    let scope = if args.all_namespaces {
+        Scope::AllNamespaces
+    } else if !args.namespaces.is_empty() {
+        let mut ns = args.namespaces.clone();
+        ns.sort();
+        ns.dedup();
+        Scope::Namespaces(ns)
+    } else {
+        Scope::AllOrDefault {
+            fallback: config.default_namespace.clone(),
+        }
+    };
+    Ok(Connection {
+        config,
+        source,
+        scope,
+    })
+}
+
+fn default_path() -> String {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".kube").join("config"))
+        .map_or_else(|| "~/.kube/config".to_string(), |p| p.display().to_string())
+}

@@ -1,0 +1,3 @@
+//! All talk with the Kubernetes API.
+
+pub mod client;

@@ -1,0 +1,110 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use rollouts_dashboard::cli::{Cli, Command, ServeArgs};
+use rollouts_dashboard::cluster::client::{ConfigSource, Scope, connect_config};
+use rollouts_dashboard::telemetry;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let command = cli.into_command();
+    let log_format = match &command {
+        Command::Serve(a) => a.web.log_format,
+        Command::Demo(a) => a.web.log_format,
+        Command::Sim(_) => rollouts_dashboard::cli::LogFormat::Text,
+    };
+    telemetry::init(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(command))
+}
+
+/// `--help` and `--version` print as usual; any other parse error is one
+/// line and exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let line = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid arguments");
+    eprintln!("{line} (see --help)");
+    ExitCode::from(2)
+}
+
+async fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Demo(_) | Command::Sim(_) => {
+            eprintln!(
+                "error: the simulated cluster is not built yet; `demo` and `sim` arrive with it. Nothing is being served."
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Until the live view exists, `serve` validates its configuration and says
+/// what it would watch; it serves nothing.
+async fn serve(args: ServeArgs) -> ExitCode {
+    let conn = match connect_config(&args.connect).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let source = match &conn.source {
+        ConfigSource::Kubeconfig { path, context } => format!(
+            "kubeconfig {path}, context {}",
+            context.as_deref().unwrap_or("(none)")
+        ),
+        ConfigSource::InCluster => "in-cluster service account".to_string(),
+    };
+    let scope = match &conn.scope {
+        Scope::Namespaces(ns) => format!("namespaces {}", ns.join(", ")),
+        Scope::AllNamespaces => "all namespaces".to_string(),
+        Scope::AllOrDefault { fallback } => {
+            format!("all namespaces (only {fallback:?} if listing cluster-wide is forbidden)")
+        }
+    };
+    let base = &args.web.base_path;
+    println!("rollouts-dashboard would watch:");
+    println!("  cluster:    {} ({source})", conn.cluster_url());
+    println!("  scope:      {scope}");
+    println!(
+        "  serve at:   http://{}{}",
+        args.web.listen,
+        if base == "/" { "/" } else { base }
+    );
+    println!(
+        "  actions:    {}",
+        if args.web.read_only {
+            "off (read-only)"
+        } else {
+            "on"
+        }
+    );
+    println!("The live view is not built yet: nothing is being watched or served.");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,530 @@
+//! `argoproj.io/v1alpha1` Rollout (reference §4).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::resource::namespaced_resource;
+use super::{IntOrString, ObjectMeta, PodTemplate, Time, de};
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct Rollout {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<RolloutSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RolloutStatus>,
+}
+namespaced_resource!(
+    Rollout,
+    group = "argoproj.io",
+    version = "v1alpha1",
+    kind = "Rollout",
+    plural = "rollouts"
+);
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Strategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStrategy>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<CanaryStep>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_pong: Option<PingPong>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_stable_scale: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PingPong {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pong_service: Option<String>,
+}
+
+/// One canary step. Exactly one key is set in a valid object; the structured
+/// ones the dashboard does not interpret are kept as JSON so the step list can
+/// be shown (and re-served by the API) as the user wrote it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_canary_scale: Option<SetCanaryScale>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_header_route: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_mirror_route: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct PauseStep {
+    /// Seconds as a number, or a string such as "30", "30s", "5m", "1h".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<IntOrString>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCanaryScale {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_traffic_weight: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_traffic_weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub istio: Option<IstioTrafficRouting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_routes: Option<Vec<ManagedRoute>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct ManagedRoute {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioTrafficRouting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_service: Option<IstioVirtualServiceRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_services: Option<Vec<IstioVirtualServiceRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_rule: Option<IstioDestinationRuleRef>,
+}
+
+impl IstioTrafficRouting {
+    /// `virtualService` and `virtualServices[]` are mutually exclusive; either
+    /// way this lists the referenced VirtualServices.
+    pub fn virtual_service_refs(&self) -> Vec<&IstioVirtualServiceRef> {
+        self.virtual_service
+            .iter()
+            .chain(self.virtual_services.iter().flatten())
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioVirtualServiceRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_routes: Option<Vec<TlsRouteRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_routes: Option<Vec<TcpRouteRef>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRouteRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni_hosts: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct TcpRouteRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioDestinationRuleRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_subset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_subset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_subset_names: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_conditions: Option<Vec<PauseCondition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_pause: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_pod_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    #[serde(default, rename = "stableRS", skip_serializing_if = "Option::is_none")]
+    pub stable_rs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    #[serde(
+        default,
+        rename = "HPAReplicas",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hpa_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// A string in the CRD (e.g. `"7"`); a hash in v0.9 controllers.
+    #[serde(
+        default,
+        deserialize_with = "de::string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub observed_generation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_full: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<RolloutCondition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutCondition {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_experiment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_ping_pong: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysisRunStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<WeightDestination>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<WeightDestination>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional: Option<Vec<WeightDestination>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDestination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// Accessors that apply the defaults Argo applies when it reads these fields.
+impl Rollout {
+    pub fn spec(&self) -> &RolloutSpec {
+        static EMPTY: RolloutSpec = RolloutSpec {
+            replicas: None,
+            selector: None,
+            template: None,
+            workload_ref: None,
+            paused: None,
+            restart_at: None,
+            progress_deadline_seconds: None,
+            strategy: None,
+        };
+        self.spec.as_ref().unwrap_or(&EMPTY)
+    }
+
+    pub fn status(&self) -> RolloutStatusRef<'_> {
+        RolloutStatusRef(self.status.as_ref())
+    }
+
+    pub fn canary(&self) -> Option<&CanaryStrategy> {
+        self.spec().strategy.as_ref()?.canary.as_ref()
+    }
+
+    pub fn blue_green(&self) -> Option<&BlueGreenStrategy> {
+        self.spec().strategy.as_ref()?.blue_green.as_ref()
+    }
+
+    /// `spec.replicas`, defaulting to 1.
+    pub fn desired_replicas(&self) -> i32 {
+        self.spec().replicas.unwrap_or(1)
+    }
+
+    pub fn steps(&self) -> &[CanaryStep] {
+        self.canary()
+            .and_then(|c| c.steps.as_deref())
+            .unwrap_or_default()
+    }
+
+    pub fn traffic_routing(&self) -> Option<&TrafficRouting> {
+        self.canary()?.traffic_routing.as_ref()
+    }
+
+    /// `trafficRouting.maxTrafficWeight`, or 100.
+    pub fn max_traffic_weight(&self) -> i32 {
+        self.traffic_routing()
+            .and_then(|t| t.max_traffic_weight)
+            .unwrap_or(100)
+    }
+
+    pub fn is_paused_by_spec(&self) -> bool {
+        self.spec().paused.unwrap_or(false)
+    }
+}
+
+/// A view of `status` in which every missing field reads as Go's zero value.
+#[derive(Clone, Copy, Debug)]
+pub struct RolloutStatusRef<'a>(pub Option<&'a RolloutStatus>);
+
+impl<'a> RolloutStatusRef<'a> {
+    pub fn raw(self) -> Option<&'a RolloutStatus> {
+        self.0
+    }
+    pub fn abort(self) -> bool {
+        self.0.and_then(|s| s.abort).unwrap_or(false)
+    }
+    pub fn controller_pause(self) -> bool {
+        self.0.and_then(|s| s.controller_pause).unwrap_or(false)
+    }
+    pub fn promote_full(self) -> bool {
+        self.0.and_then(|s| s.promote_full).unwrap_or(false)
+    }
+    pub fn pause_conditions(self) -> &'a [PauseCondition] {
+        self.0
+            .and_then(|s| s.pause_conditions.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn conditions(self) -> &'a [RolloutCondition] {
+        self.0
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn current_step_index(self) -> Option<i32> {
+        self.0.and_then(|s| s.current_step_index)
+    }
+    pub fn current_pod_hash(self) -> &'a str {
+        self.0
+            .and_then(|s| s.current_pod_hash.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn stable_rs(self) -> &'a str {
+        self.0
+            .and_then(|s| s.stable_rs.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn replicas(self) -> i32 {
+        self.0.and_then(|s| s.replicas).unwrap_or(0)
+    }
+    pub fn updated_replicas(self) -> i32 {
+        self.0.and_then(|s| s.updated_replicas).unwrap_or(0)
+    }
+    pub fn ready_replicas(self) -> i32 {
+        self.0.and_then(|s| s.ready_replicas).unwrap_or(0)
+    }
+    pub fn available_replicas(self) -> i32 {
+        self.0.and_then(|s| s.available_replicas).unwrap_or(0)
+    }
+    pub fn phase(self) -> &'a str {
+        self.0.and_then(|s| s.phase.as_deref()).unwrap_or_default()
+    }
+    pub fn message(self) -> &'a str {
+        self.0
+            .and_then(|s| s.message.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn observed_generation(self) -> &'a str {
+        self.0
+            .and_then(|s| s.observed_generation.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn restarted_at(self) -> Option<&'a Time> {
+        self.0.and_then(|s| s.restarted_at.as_ref())
+    }
+    pub fn canary(self) -> Option<&'a CanaryStatus> {
+        self.0.and_then(|s| s.canary.as_ref())
+    }
+    pub fn blue_green(self) -> Option<&'a BlueGreenStatus> {
+        self.0.and_then(|s| s.blue_green.as_ref())
+    }
+    pub fn weights(self) -> Option<&'a TrafficWeights> {
+        self.canary().and_then(|c| c.weights.as_ref())
+    }
+    pub fn stable_ping_pong(self) -> &'a str {
+        self.canary()
+            .and_then(|c| c.stable_ping_pong.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn active_selector(self) -> &'a str {
+        self.blue_green()
+            .and_then(|b| b.active_selector.as_deref())
+            .unwrap_or_default()
+    }
+    pub fn preview_selector(self) -> &'a str {
+        self.blue_green()
+            .and_then(|b| b.preview_selector.as_deref())
+            .unwrap_or_default()
+    }
+}
