@@ -156,3 +156,190 @@ pub fn pod_icon(status: &str) -> &'static str {
         _ => " ",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn pod(v: Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn status_of(v: Value) -> (String, String, i32) {
+        pod_status(&pod(v))
+    }
+
+    fn two_containers(statuses: Value) -> Value {
+        json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+               "status": {"phase": "Running", "containerStatuses": statuses}})
+    }
+
+    fn running(name: &str, restarts: i32) -> Value {
+        json!({"name": name, "ready": true, "restartCount": restarts, "state": {"running": {}}})
+    }
+
+    #[test]
+    fn phase_then_pod_reason() {
+        assert_eq!(
+            status_of(json!({"status": {"phase": "Pending"}})).0,
+            "Pending"
+        );
+        assert_eq!(
+            status_of(json!({"status": {"phase": "Failed", "reason": "Evicted"}})).0,
+            "Evicted"
+        );
+    }
+
+    #[test]
+    fn running_and_ready_counts_and_restarts() {
+        let s = status_of(two_containers(json!([running("a", 1), running("b", 2)])));
+        assert_eq!(s, ("Running".to_string(), "2/2".to_string(), 3));
+        assert_eq!(pod_icon(&s.0), "✔");
+    }
+
+    #[test]
+    fn first_container_state_wins() {
+        let statuses = json!([
+            {"name": "a", "state": {"waiting": {"reason": "ImagePullBackOff"}}},
+            {"name": "b", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+        ]);
+        let s = status_of(two_containers(statuses));
+        assert_eq!(s, ("ImagePullBackOff".to_string(), "0/2".to_string(), 0));
+        assert_eq!(pod_icon(&s.0), "⚠");
+    }
+
+    #[test]
+    fn terminated_reason_signal_and_exit_code() {
+        let t = |term: Value| {
+            status_of(two_containers(
+                json!([{"name": "a", "state": {"terminated": term}}, running("b", 0)]),
+            ))
+            .0
+        };
+        assert_eq!(
+            t(json!({"reason": "OOMKilled", "exitCode": 137})),
+            "OOMKilled"
+        );
+        assert_eq!(t(json!({"signal": 9, "exitCode": 137})), "Signal:9");
+        assert_eq!(t(json!({"exitCode": 3})), "ExitCode:3");
+        assert_eq!(pod_icon("Signal:9"), "✖");
+        assert_eq!(pod_icon("ExitCode:3"), "✖");
+    }
+
+    #[test]
+    fn completed_with_a_running_container_reads_running() {
+        let statuses = json!([
+            {"name": "a", "state": {"terminated": {"reason": "Completed"}}},
+            running("b", 0)
+        ]);
+        assert_eq!(status_of(two_containers(statuses)).0, "Running");
+        let only_done = json!([{"name": "a", "state": {"terminated": {"reason": "Completed"}}},
+                               {"name": "b", "state": {"terminated": {"reason": "Completed"}}}]);
+        assert_eq!(status_of(two_containers(only_done)).0, "Completed");
+    }
+
+    fn with_init(init_specs: Value, init_statuses: Value) -> Value {
+        json!({"spec": {"containers": [{"name": "app"}], "initContainers": init_specs},
+               "status": {"phase": "Pending", "initContainerStatuses": init_statuses,
+                          "containerStatuses": [running("app", 5)]}})
+    }
+
+    #[test]
+    fn init_container_failed_with_reason_signal_or_exit_code() {
+        let specs = json!([{"name": "i"}]);
+        let t = |term: Value| {
+            status_of(with_init(
+                specs.clone(),
+                json!([{"name": "i", "restartCount": 2, "state": {"terminated": term}}]),
+            ))
+        };
+        let s = t(json!({"reason": "Error", "exitCode": 1}));
+        // Initializing: ready is not counted and restarts are the init ones.
+        assert_eq!(s, ("Init:Error".to_string(), "0/1".to_string(), 2));
+        assert_eq!(pod_icon(&s.0), "◌");
+        assert_eq!(t(json!({"signal": 15, "exitCode": 1})).0, "Init:Signal:15");
+        assert_eq!(t(json!({"exitCode": 4})).0, "Init:ExitCode:4");
+    }
+
+    #[test]
+    fn finished_init_containers_are_skipped() {
+        let specs = json!([{"name": "i"}]);
+        let statuses =
+            json!([{"name": "i", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]);
+        // Not initializing: containers are counted; the phase stays the reason.
+        let s = status_of(with_init(specs, statuses));
+        assert_eq!(s, ("Pending".to_string(), "1/1".to_string(), 5));
+    }
+
+    #[test]
+    fn init_container_waiting_with_a_reason() {
+        let specs = json!([{"name": "i"}]);
+        let waiting = |r: &str| json!([{"name": "i", "state": {"waiting": {"reason": r}}}]);
+        assert_eq!(
+            status_of(with_init(specs.clone(), waiting("ErrImagePull"))).0,
+            "Init:ErrImagePull"
+        );
+        // PodInitializing is not a reason to show: count the progress instead.
+        assert_eq!(
+            status_of(with_init(specs, waiting("PodInitializing"))).0,
+            "Init:0/1"
+        );
+    }
+
+    #[test]
+    fn init_container_running_shows_progress() {
+        let specs = json!([{"name": "i0"}, {"name": "i1"}]);
+        let statuses = json!([
+            {"name": "i0", "state": {"terminated": {"exitCode": 0}}},
+            {"name": "i1", "state": {"running": {}}}
+        ]);
+        assert_eq!(status_of(with_init(specs, statuses)).0, "Init:1/2");
+    }
+
+    #[test]
+    fn started_sidecars_do_not_hold_initialization() {
+        let specs = json!([{"name": "proxy", "restartPolicy": "Always"}, {"name": "i"}]);
+        // Ready sidecar: move on to the next init container.
+        let ready = json!([
+            {"name": "proxy", "started": true, "ready": true, "state": {"running": {}}},
+            {"name": "i", "state": {"running": {}}}
+        ]);
+        assert_eq!(status_of(with_init(specs.clone(), ready)).0, "Init:1/2");
+        // Started but not ready: stop looking, not initializing, phase stays.
+        let unready = json!([
+            {"name": "proxy", "started": true, "ready": false, "state": {"running": {}}},
+            {"name": "i", "state": {"running": {}}}
+        ]);
+        let s = status_of(with_init(specs, unready));
+        assert_eq!(s, ("Pending".to_string(), "1/1".to_string(), 5));
+    }
+
+    #[test]
+    fn deleted_pods_are_terminating_or_unknown_when_the_node_is_lost() {
+        let deleting = json!({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"},
+                              "status": {"phase": "Running"}});
+        assert_eq!(status_of(deleting.clone()).0, "Terminating");
+        let mut lost = deleting;
+        lost["status"]["reason"] = json!("NodeLost");
+        assert_eq!(status_of(lost).0, "Unknown");
+        assert_eq!(pod_icon("Terminating"), "◌");
+        assert_eq!(pod_icon("Unknown"), "?");
+    }
+
+    #[test]
+    fn icons_first_match_wins() {
+        assert_eq!(pod_icon("Init:0/1"), "◌");
+        assert_eq!(pod_icon("CreateContainerConfigError"), "⚠");
+        assert_eq!(pod_icon("ErrImagePull"), "⚠");
+        assert_eq!(pod_icon("Pending"), "◌");
+        assert_eq!(pod_icon("ContainerCreating"), "◌");
+        assert_eq!(pod_icon("Completed"), "✔");
+        assert_eq!(pod_icon("Failed"), "✖");
+        assert_eq!(pod_icon("InvalidImageName"), "✖");
+        assert_eq!(pod_icon("CrashLoopBackOff"), "✖");
+        assert_eq!(pod_icon("RegistryUnavailable"), "⚠");
+        assert_eq!(pod_icon("Evicted"), " ");
+    }
+}

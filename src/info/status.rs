@@ -126,3 +126,280 @@ pub fn rollout_icon(status: &str) -> &'static str {
         _ => " ",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn ro(v: Value) -> Rollout {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn phase_of(v: Value) -> (String, String) {
+        rollout_phase(&ro(v))
+    }
+
+    fn is(status: &str, message: &str) -> (String, String) {
+        (status.to_string(), message.to_string())
+    }
+
+    /// A canary that is fully done, so that each test changes one thing.
+    fn healthy_canary() -> Value {
+        json!({
+            "metadata": {"name": "r", "namespace": "ns", "generation": 3},
+            "spec": {"replicas": 2, "strategy": {"canary": {"steps": [{"setWeight": 20}]}}},
+            "status": {"observedGeneration": "3", "currentPodHash": "abc", "stableRS": "abc",
+                       "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+        })
+    }
+
+    #[test]
+    fn healthy_when_nothing_is_pending() {
+        assert_eq!(phase_of(healthy_canary()), is(HEALTHY, ""));
+        assert_eq!(rollout_icon(HEALTHY), "✔");
+    }
+
+    // GetRolloutPhase rule 1.
+    #[test]
+    fn unobserved_spec_is_progressing() {
+        let mut v = healthy_canary();
+        v["metadata"]["generation"] = json!(4);
+        v["status"]["phase"] = json!("Healthy");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(
+                PROGRESSING,
+                "waiting for rollout spec update to be observed"
+            )
+        );
+        // A v0.9 hash counts as observed; so does a value ahead of generation.
+        v["status"]["observedGeneration"] = json!("7d8f9c");
+        assert_eq!(phase_of(v.clone()), is(HEALTHY, ""));
+        v["status"]["observedGeneration"] = json!("9");
+        assert_eq!(phase_of(v), is(HEALTHY, ""));
+    }
+
+    // Rule 2.
+    #[test]
+    fn controller_pause_without_conditions_is_unpausing() {
+        let mut v = healthy_canary();
+        v["status"]["controllerPause"] = json!(true);
+        v["status"]["phase"] = json!("Paused");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "waiting for rollout to unpause")
+        );
+        v["status"]["pauseConditions"] = json!([{"reason": "CanaryPauseStep"}]);
+        assert_eq!(phase_of(v), is(PAUSED, ""));
+    }
+
+    // Rule 4.
+    #[test]
+    fn controller_phase_and_message_are_taken_verbatim() {
+        let mut v = healthy_canary();
+        v["status"]["phase"] = json!("Degraded");
+        v["status"]["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+        assert_eq!(
+            phase_of(v),
+            is(
+                DEGRADED,
+                "RolloutAborted: Rollout aborted update to revision 2"
+            )
+        );
+    }
+
+    // Rule 5 → CalculateRolloutPhase 1: InvalidSpec, in list order.
+    #[test]
+    fn invalid_spec_condition_is_degraded() {
+        let mut v = healthy_canary();
+        v["status"]["conditions"] = json!([
+            {"type": "Available", "status": "True", "reason": "AvailableReason", "message": "ok"},
+            {"type": "InvalidSpec", "status": "True", "reason": "InvalidSpec", "message": "bad steps"},
+            {"type": "Progressing", "status": "False", "reason": "RolloutAborted", "message": "later"}
+        ]);
+        assert_eq!(phase_of(v), is(DEGRADED, "InvalidSpec: bad steps"));
+    }
+
+    #[test]
+    fn aborted_or_timed_out_is_degraded_whatever_the_condition_type() {
+        for reason in ["RolloutAborted", "ProgressDeadlineExceeded"] {
+            let mut v = healthy_canary();
+            v["status"]["conditions"] = json!([
+                {"type": "Whatever", "status": "Unknown", "reason": reason, "message": "m"}
+            ]);
+            assert_eq!(phase_of(v), is(DEGRADED, &format!("{reason}: m")));
+        }
+        assert_eq!(rollout_icon(DEGRADED), "✖");
+    }
+
+    // CalculateRolloutPhase 2.
+    #[test]
+    fn spec_paused_is_manually_paused() {
+        let mut v = healthy_canary();
+        v["spec"]["paused"] = json!(true);
+        v["status"]["pauseConditions"] = json!([{"reason": "CanaryPauseStep"}]);
+        assert_eq!(phase_of(v), is(PAUSED, "manually paused"));
+        assert_eq!(rollout_icon(PAUSED), "॥");
+    }
+
+    // CalculateRolloutPhase 3.
+    #[test]
+    fn first_pause_condition_names_the_pause() {
+        let mut v = healthy_canary();
+        v["status"]["pauseConditions"] = json!([
+            {"reason": "InconclusiveAnalysisRun"}, {"reason": "CanaryPauseStep"}
+        ]);
+        assert_eq!(phase_of(v), is(PAUSED, "InconclusiveAnalysisRun"));
+    }
+
+    // CalculateRolloutPhase 4.
+    #[test]
+    fn pending_restart_is_progressing() {
+        let mut v = healthy_canary();
+        v["spec"]["restartAt"] = json!("2024-05-01T12:00:00Z");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "rollout is restarting")
+        );
+        v["status"]["restartedAt"] = json!("2024-04-01T12:00:00Z");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "rollout is restarting")
+        );
+        v["status"]["restartedAt"] = json!("2024-05-01T12:00:00Z");
+        assert_eq!(phase_of(v), is(HEALTHY, ""));
+    }
+
+    // CalculateRolloutPhase 5, with spec.replicas defaulting to 1.
+    #[test]
+    fn too_few_updated_replicas_is_progressing() {
+        let mut v = healthy_canary();
+        v["status"]["updatedReplicas"] = json!(1);
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "more replicas need to be updated")
+        );
+        v["spec"].as_object_mut().unwrap().remove("replicas");
+        v["status"]["availableReplicas"] = json!(1);
+        assert_eq!(
+            phase_of(v),
+            is(PROGRESSING, "old replicas are pending termination")
+        );
+    }
+
+    // CalculateRolloutPhase 6.
+    #[test]
+    fn unavailable_updated_replicas_is_progressing() {
+        let mut v = healthy_canary();
+        v["status"]["availableReplicas"] = json!(1);
+        assert_eq!(
+            phase_of(v),
+            is(PROGRESSING, "updated replicas are still becoming available")
+        );
+    }
+
+    fn healthy_blue_green() -> Value {
+        json!({
+            "metadata": {"name": "bg", "generation": 1},
+            "spec": {"replicas": 1, "strategy": {"blueGreen": {"activeService": "a"}}},
+            "status": {"observedGeneration": "1", "currentPodHash": "new", "stableRS": "new",
+                       "blueGreen": {"activeSelector": "new"},
+                       "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+        })
+    }
+
+    // CalculateRolloutPhase 7.
+    #[test]
+    fn blue_green_waits_for_cutover_then_verification() {
+        assert_eq!(phase_of(healthy_blue_green()), is(HEALTHY, ""));
+
+        let mut v = healthy_blue_green();
+        v["status"]["blueGreen"]["activeSelector"] = json!("old");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "active service cutover pending")
+        );
+        v["status"]["blueGreen"] = json!({});
+        assert_eq!(
+            phase_of(v),
+            is(PROGRESSING, "active service cutover pending")
+        );
+
+        let mut v = healthy_blue_green();
+        v["status"]["stableRS"] = json!("old");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(
+                PROGRESSING,
+                "waiting for post-promotion verification to complete"
+            )
+        );
+        v["spec"]["strategy"]["blueGreen"]["postPromotionAnalysis"] = json!({"templates": []});
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "waiting for analysis to complete")
+        );
+        v["status"]["blueGreen"]["postPromotionAnalysisRunStatus"] = json!({"status": "Running"});
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "waiting for analysis to complete")
+        );
+        for done in ["Successful", "Failed", "Error", "Inconclusive"] {
+            v["status"]["blueGreen"]["postPromotionAnalysisRunStatus"] = json!({"status": done});
+            assert_eq!(
+                phase_of(v.clone()),
+                is(
+                    PROGRESSING,
+                    "waiting for post-promotion verification to complete"
+                )
+            );
+        }
+    }
+
+    // CalculateRolloutPhase 8.
+    #[test]
+    fn canary_waits_for_old_replicas_then_for_steps() {
+        let mut v = healthy_canary();
+        v["status"]["replicas"] = json!(3);
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "old replicas are pending termination")
+        );
+        // With a traffic router old replicas may linger (scale-down delay).
+        v["spec"]["strategy"]["canary"]["trafficRouting"] = json!({"istio": {}});
+        assert_eq!(phase_of(v.clone()), is(HEALTHY, ""));
+
+        let mut v = healthy_canary();
+        v["status"]["stableRS"] = json!("old");
+        assert_eq!(
+            phase_of(v.clone()),
+            is(PROGRESSING, "waiting for all steps to complete")
+        );
+        v["status"].as_object_mut().unwrap().remove("stableRS");
+        assert_eq!(
+            phase_of(v),
+            is(PROGRESSING, "waiting for all steps to complete")
+        );
+        assert_eq!(rollout_icon(PROGRESSING), "◌");
+    }
+
+    #[test]
+    fn icons_for_every_status() {
+        assert_eq!(rollout_icon("Error"), "⚠");
+        assert_eq!(rollout_icon("InvalidSpec"), "⚠");
+        assert_eq!(rollout_icon("Unknown"), "?");
+        assert_eq!(rollout_icon("ScaledDown"), "•");
+        assert_eq!(rollout_icon(""), " ");
+    }
+
+    #[test]
+    fn an_empty_rollout_is_computed_not_refused() {
+        // No spec, no status: desired defaults to 1, nothing updated.
+        assert_eq!(
+            phase_of(json!({})),
+            is(PROGRESSING, "more replicas need to be updated")
+        );
+    }
+}

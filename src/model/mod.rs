@@ -8,6 +8,7 @@
 mod analysis;
 mod de;
 mod deployment;
+mod documents;
 mod experiment;
 mod istio;
 mod pod;
@@ -20,6 +21,7 @@ pub use analysis::{
     AnalysisRun, AnalysisRunSpecView, AnalysisRunStatusView, Measurement, MetricResult, MetricSpec,
 };
 pub use deployment::{Deployment, DeploymentSpec};
+pub use documents::{DocumentError, parse_yaml_documents};
 pub use experiment::{Experiment, ExperimentStatus};
 pub use istio::{
     DestinationRule, DestinationRuleSpec, HttpRoute, IstioDestination, RouteDestination, Subset,

@@ -1,0 +1,139 @@
+//! Test helpers: load real objects from `../shared/fixtures/` into a
+//! namespace-like set and compute RolloutInfo from them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rollouts_dashboard::info::{RolloutInfo, RolloutObjects, rollout_info};
+use rollouts_dashboard::model::{
+    AnalysisRun, Deployment, DestinationRule, Experiment, Pod, ReplicaSet, Rollout, VirtualService,
+    parse_yaml_documents,
+};
+use serde_json::Value;
+
+/// `../shared/fixtures/<rel>` next to this repository.
+pub fn shared_fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(rel)
+}
+
+#[derive(Default)]
+pub struct Objects {
+    pub rollouts: Vec<Rollout>,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub pods: Vec<Pod>,
+    pub analysis_runs: Vec<AnalysisRun>,
+    pub experiments: Vec<Experiment>,
+    pub virtual_services: Vec<VirtualService>,
+    pub destination_rules: Vec<DestinationRule>,
+    pub deployments: Vec<Deployment>,
+}
+
+impl Objects {
+    /// Every YAML file of a folder, sorted by file name.
+    pub fn load_dir(dir: &Path) -> Objects {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut objs = Objects::default();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for v in parse_yaml_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            {
+                objs.add(v);
+            }
+        }
+        objs
+    }
+
+    pub fn load_file(path: &Path) -> Objects {
+        let mut objs = Objects::default();
+        for v in parse_yaml_documents(&std::fs::read_to_string(path).unwrap()).unwrap() {
+            objs.add(v);
+        }
+        objs
+    }
+
+    pub fn add(&mut self, v: Value) {
+        fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {
+            serde_json::from_value(v).unwrap()
+        }
+        match v.get("kind").and_then(Value::as_str).unwrap_or_default() {
+            "Rollout" => self.rollouts.push(de(v)),
+            "ReplicaSet" => self.replica_sets.push(de(v)),
+            "Pod" => self.pods.push(de(v)),
+            "AnalysisRun" => self.analysis_runs.push(de(v)),
+            "Experiment" => self.experiments.push(de(v)),
+            "VirtualService" => self.virtual_services.push(de(v)),
+            "DestinationRule" => self.destination_rules.push(de(v)),
+            "Deployment" => self.deployments.push(de(v)),
+            _ => {}
+        }
+    }
+
+    pub fn rollout(&self, namespace: &str, name: &str) -> &Rollout {
+        self.rollouts
+            .iter()
+            .find(|r| {
+                r.metadata.name.as_deref() == Some(name)
+                    && r.metadata.namespace.as_deref().unwrap_or("default") == namespace
+            })
+            .unwrap_or_else(|| panic!("no rollout {namespace}/{name}"))
+    }
+
+    pub fn info_of(&self, ro: &Rollout) -> RolloutInfo {
+        let rs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
+        let pods: Vec<&Pod> = self.pods.iter().collect();
+        let runs: Vec<&AnalysisRun> = self.analysis_runs.iter().collect();
+        let exps: Vec<&Experiment> = self.experiments.iter().collect();
+        let vss: Vec<&VirtualService> = self.virtual_services.iter().collect();
+        let drs: Vec<&DestinationRule> = self.destination_rules.iter().collect();
+        let deps: Vec<&Deployment> = self.deployments.iter().collect();
+        rollout_info(RolloutObjects {
+            rollout: ro,
+            replica_sets: &rs,
+            pods: &pods,
+            analysis_runs: &runs,
+            experiments: &exps,
+            virtual_services: &vss,
+            destination_rules: &drs,
+            deployments: &deps,
+        })
+    }
+
+    pub fn info(&self, namespace: &str, name: &str) -> RolloutInfo {
+        self.info_of(self.rollout(namespace, name))
+    }
+}
+
+/// `image (tag1, tag2)` lines like `kubectl argo rollouts get rollout`:
+/// images of ReplicaSets with replicas > 0, tags merged and sorted, lines
+/// sorted by image (reference §2.11).
+pub fn image_lines(info: &RolloutInfo) -> Vec<String> {
+    let mut tags: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for rs in info.replica_sets.iter().filter(|r| r.replicas > 0) {
+        for img in &rs.images {
+            let t = tags.entry(img.clone()).or_default();
+            for (flag, name) in [
+                (rs.canary, "canary"),
+                (rs.stable, "stable"),
+                (rs.active, "active"),
+                (rs.preview, "preview"),
+                (rs.ping, "ping"),
+                (rs.pong, "pong"),
+            ] {
+                if flag {
+                    t.insert(name);
+                }
+            }
+        }
+    }
+    tags.into_iter()
+        .map(|(img, t)| format!("{img} ({})", t.into_iter().collect::<Vec<_>>().join(", ")))
+        .collect()
+}
