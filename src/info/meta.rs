@@ -51,3 +51,28 @@ pub fn short_meta(m: &ObjectMeta) -> InfoMeta {
 pub fn uid(m: &ObjectMeta) -> &str {
     m.uid.as_deref().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn times_print_like_go() {
+        assert_eq!(
+            rfc3339(&t("2024-05-01T12:00:00.750Z")),
+            "2024-05-01T12:00:00Z"
+        );
+        assert_eq!(
+            go_time_string(&t("2024-05-01T12:00:00Z")),
+            "2024-05-01 12:00:00 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string(&t("2024-05-01T12:00:00.120Z")),
+            "2024-05-01 12:00:00.12 +0000 UTC"
+        );
+    }
+}

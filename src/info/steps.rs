@@ -189,3 +189,66 @@ pub fn pauses(ro: &Rollout) -> Vec<PauseInfo> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn step(v: serde_json::Value) -> CanaryStep {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn steps_read_like_the_cli() {
+        let cases = [
+            (json!({"setWeight": 20}), "setWeight: 20"),
+            (json!({"pause": {}}), "pause"),
+            (json!({"pause": {"duration": 30}}), "pause: 30"),
+            (json!({"pause": {"duration": "5m"}}), "pause: 5m"),
+            (json!({"experiment": {}}), "experiment"),
+            (json!({"analysis": {}}), "analysis"),
+            (
+                json!({"setCanaryScale": {"weight": 5}}),
+                "setCanaryScale{weight: 5}",
+            ),
+            (
+                json!({"setCanaryScale": {"matchTrafficWeight": true}}),
+                "setCanaryScale{matchTrafficWeight: true}",
+            ),
+            (
+                json!({"setCanaryScale": {"replicas": 2}}),
+                "setCanaryScale{replicas: 2}",
+            ),
+            (json!({"plugin": {"name": "p"}}), "plugin: p"),
+            (
+                json!({"setHeaderRoute": {"name": "h"}}),
+                "setHeaderRoute: h",
+            ),
+            (
+                json!({"setMirrorRoute": {"name": "m"}}),
+                "setMirrorRoute: m",
+            ),
+            (json!({}), "invalid"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(step_text(&step(v.clone())), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn pause_durations_are_seconds_or_go_durations() {
+        let secs = |d: IntOrString| pause_duration(&d).map(|d| d.as_secs_f64());
+        assert_eq!(secs(IntOrString::Int(30)), Some(30.0));
+        assert_eq!(secs(IntOrString::String("30".into())), Some(30.0));
+        assert_eq!(secs(IntOrString::String("30s".into())), Some(30.0));
+        assert_eq!(secs(IntOrString::String("5m".into())), Some(300.0));
+        assert_eq!(secs(IntOrString::String("1h30m".into())), Some(5400.0));
+        assert_eq!(secs(IntOrString::String("1.5s".into())), Some(1.5));
+        assert_eq!(secs(IntOrString::String("500ms".into())), Some(0.5));
+        for bad in ["", "s", "5x", "5 m", "1e9h", "..s", "99999999999999999999h"] {
+            assert_eq!(secs(IntOrString::String(bad.into())), None, "{bad:?}");
+        }
+    }
+}
