@@ -14,16 +14,17 @@ fn blue_green() -> Objects {
     Objects::load_dir(&shared_fixture("argo-info/blue-green"))
 }
 
-/// (name, status, icon, revision, role flags, pod statuses and readiness).
-fn rs_summary(
-    info: &RolloutInfo,
-) -> Vec<(
+/// One ReplicaSet as the CLI tree shows it: name, status, revision, role
+/// flags, and (status, ready) of each pod.
+type RsSummary = (
     String,
     String,
     i64,
     Vec<&'static str>,
     Vec<(String, String)>,
-)> {
+);
+
+fn rs_summary(info: &RolloutInfo) -> Vec<RsSummary> {
     info.replica_sets
         .iter()
         .map(|rs| {

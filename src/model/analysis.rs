@@ -8,12 +8,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::de;
 use super::resource::namespaced_resource;
 use super::{IntOrString, ObjectMeta, Time};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct AnalysisRun {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,

@@ -21,3 +21,13 @@ pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
         Raw::F(f) => f.to_string(),
     }))
 }
+
+/// `null` reads as the type's default, as Go does for a struct field
+/// (`metadata: null` is an empty ObjectMeta, not an error).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}

@@ -2,12 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::de;
 use super::resource::namespaced_resource;
 use super::{ObjectMeta, PodTemplate};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct Deployment {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<DeploymentSpec>,

@@ -4,11 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::ObjectMeta;
+use super::de;
 use super::resource::namespaced_resource;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct VirtualService {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<VirtualServiceSpec>,
@@ -87,7 +88,7 @@ pub struct IstioDestination {
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct DestinationRule {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<DestinationRuleSpec>,

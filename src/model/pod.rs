@@ -3,11 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::ObjectMeta;
+use super::de;
 use super::resource::namespaced_resource;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct Pod {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<PodSpec>,

@@ -8,7 +8,7 @@ use super::{IntOrString, ObjectMeta, PodTemplate, Time, de};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct Rollout {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<RolloutSpec>,

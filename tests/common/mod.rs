@@ -18,7 +18,7 @@ pub fn shared_fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Objects {
     pub rollouts: Vec<Rollout>,
     pub replica_sets: Vec<ReplicaSet>,
@@ -58,20 +58,34 @@ impl Objects {
         objs
     }
 
+    /// Adds an object of a kind the dashboard reads; panics on one that does
+    /// not deserialise (fixtures are valid).
     pub fn add(&mut self, v: Value) {
-        fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {
-            serde_json::from_value(v).unwrap()
+        if let Err(e) = self.try_add(&v) {
+            panic!("{e}: {v}");
+        }
+    }
+
+    /// Adds an object, or returns the deserialisation error. Kinds the
+    /// dashboard does not read are ignored.
+    pub fn try_add(&mut self, v: &Value) -> Result<(), serde_json::Error> {
+        fn push<T: serde::de::DeserializeOwned>(
+            list: &mut Vec<T>,
+            v: &Value,
+        ) -> Result<(), serde_json::Error> {
+            list.push(T::deserialize(v)?);
+            Ok(())
         }
         match v.get("kind").and_then(Value::as_str).unwrap_or_default() {
-            "Rollout" => self.rollouts.push(de(v)),
-            "ReplicaSet" => self.replica_sets.push(de(v)),
-            "Pod" => self.pods.push(de(v)),
-            "AnalysisRun" => self.analysis_runs.push(de(v)),
-            "Experiment" => self.experiments.push(de(v)),
-            "VirtualService" => self.virtual_services.push(de(v)),
-            "DestinationRule" => self.destination_rules.push(de(v)),
-            "Deployment" => self.deployments.push(de(v)),
-            _ => {}
+            "Rollout" => push(&mut self.rollouts, v),
+            "ReplicaSet" => push(&mut self.replica_sets, v),
+            "Pod" => push(&mut self.pods, v),
+            "AnalysisRun" => push(&mut self.analysis_runs, v),
+            "Experiment" => push(&mut self.experiments, v),
+            "VirtualService" => push(&mut self.virtual_services, v),
+            "DestinationRule" => push(&mut self.destination_rules, v),
+            "Deployment" => push(&mut self.deployments, v),
+            _ => Ok(()),
         }
     }
 
