@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 fn dashboard(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"));
-    cmd.args(args).env_remove("KUBECONFIG").env("HOME", "/nonexistent");
+    cmd.args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", "/nonexistent");
     for (k, _) in std::env::vars() {
         if k.starts_with("ROLLOUTS_DASHBOARD_") {
             cmd.env_remove(k);
@@ -77,12 +79,24 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for flag in [
-        "--kubeconfig", "--context", "--namespace", "--all-namespaces", "--listen", "--base-path",
-        "--read-only", "--log-format", "serve", "demo", "sim",
+        "--kubeconfig",
+        "--context",
+        "--namespace",
+        "--all-namespaces",
+        "--listen",
+        "--base-path",
+        "--read-only",
+        "--log-format",
+        "serve",
+        "demo",
+        "sim",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
-    assert!(help.contains("ROLLOUTS_DASHBOARD_LISTEN"), "env vars are shown:\n{help}");
+    assert!(
+        help.contains("ROLLOUTS_DASHBOARD_LISTEN"),
+        "env vars are shown:\n{help}"
+    );
 }
 
 #[test]
@@ -99,7 +113,11 @@ fn bad_flag_values_exit_2_with_one_line() {
         let out = dashboard(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = text(&out.stderr);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?} printed:\n{err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?} printed:\n{err}"
+        );
         assert!(err.starts_with("error: "), "{err}");
     }
 }
@@ -108,7 +126,17 @@ fn bad_flag_values_exit_2_with_one_line() {
 fn serve_is_the_default_and_says_what_it_would_watch() {
     let kc = kubeconfig();
     let out = dashboard(
-        &["--kubeconfig", kc.path(), "-n", "team-b", "-n", "team-a", "--base-path", "/rollouts/", "--read-only"],
+        &[
+            "--kubeconfig",
+            kc.path(),
+            "-n",
+            "team-b",
+            "-n",
+            "team-a",
+            "--base-path",
+            "/rollouts/",
+            "--read-only",
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -138,9 +166,15 @@ fn flags_come_from_the_environment_and_flags_win() {
     // The fallback namespace of a context without one is "default".
     assert!(s.contains(r#"only "default""#), "{s}");
 
-    let out = dashboard(&["serve", "--context", "laptop", "--listen", "127.0.0.1:9"], &env);
+    let out = dashboard(
+        &["serve", "--context", "laptop", "--listen", "127.0.0.1:9"],
+        &env,
+    );
     let s = text(&out.stdout);
-    assert!(s.contains("context laptop") && s.contains("127.0.0.1:9/"), "{s}");
+    assert!(
+        s.contains("context laptop") && s.contains("127.0.0.1:9/"),
+        "{s}"
+    );
     assert!(s.contains(r#"only "team-a""#), "{s}");
 }
 
