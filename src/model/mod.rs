@@ -63,3 +63,68 @@ pub fn revision_of(meta: &ObjectMeta) -> i64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn kube_api_urls_come_from_the_resource_impls() {
+        use kube::Resource;
+        assert_eq!(
+            Rollout::url_path(&(), Some("team-a")),
+            "/apis/argoproj.io/v1alpha1/namespaces/team-a/rollouts"
+        );
+        assert_eq!(Pod::url_path(&(), None), "/api/v1/pods");
+        assert_eq!(
+            VirtualService::url_path(&(), Some("n")),
+            "/apis/networking.istio.io/v1/namespaces/n/virtualservices"
+        );
+        assert_eq!(
+            <AnalysisRun as k8s_openapi::ListableResource>::LIST_KIND,
+            "AnalysisRunList"
+        );
+    }
+
+    #[test]
+    fn crd_quirks_are_read_as_written() {
+        let ro: Rollout = serde_json::from_value(json!({
+            "status": {"HPAReplicas": 6, "observedGeneration": "429", "stableRS": "abc",
+                       "unknownField": {"ignored": true}},
+            "spec": {"strategy": {"canary": {"maxSurge": "25%", "steps": [{"pause": {"duration": 30}}]}}}
+        }))
+        .unwrap();
+        let status = ro.status.as_ref().unwrap();
+        assert_eq!(status.hpa_replicas, Some(6));
+        assert_eq!(status.observed_generation.as_deref(), Some("429"));
+        assert_eq!(ro.status().stable_rs(), "abc");
+        let pause = ro.steps()[0].pause.as_ref().unwrap();
+        assert_eq!(pause.duration, Some(IntOrString::Int(30)));
+        // Old objects store observedGeneration as a number.
+        let old: Rollout =
+            serde_json::from_value(json!({"status": {"observedGeneration": 7}})).unwrap();
+        assert_eq!(old.status().observed_generation(), "7");
+        // Nulls read as absent, as in Go.
+        let nulls: Rollout = serde_json::from_value(
+            json!({"metadata": null, "spec": null, "status": {"pauseConditions": null}}),
+        )
+        .unwrap();
+        assert!(nulls.status().pause_conditions().is_empty());
+    }
+
+    #[test]
+    fn ownership_and_revision_helpers() {
+        let meta: ObjectMeta = serde_json::from_value(json!({
+            "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "u1"}],
+            "annotations": {"rollout.argoproj.io/revision": "12"}
+        }))
+        .unwrap();
+        assert!(is_owned_by(&meta, "u1"));
+        assert!(!is_owned_by(&meta, "u2"));
+        assert!(!is_owned_by(&meta, ""));
+        assert_eq!(revision_of(&meta), 12);
+        assert_eq!(revision_of(&ObjectMeta::default()), 0);
+    }
+}
