@@ -5,20 +5,18 @@
 //! typed views below read the parts the dashboard interprets, borrowing from
 //! that JSON without copying it.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::de;
 use super::resource::namespaced_resource;
 use super::{IntOrString, ObjectMeta, Time};
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct AnalysisRun {
     #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
 }
 namespaced_resource!(
@@ -31,71 +29,49 @@ namespaced_resource!(
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct AnalysisRunSpecView {
-    #[serde(default)]
     pub metrics: Option<Vec<MetricSpec>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSpec {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub success_condition: Option<String>,
-    #[serde(default)]
     pub failure_condition: Option<String>,
-    #[serde(default)]
     pub count: Option<IntOrString>,
-    #[serde(default)]
     pub inconclusive_limit: Option<IntOrString>,
-    #[serde(default)]
     pub failure_limit: Option<IntOrString>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunStatusView {
-    #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub metric_results: Option<Vec<MetricResult>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
     pub measurements: Option<Vec<Measurement>>,
-    #[serde(default)]
     pub successful: Option<i32>,
-    #[serde(default)]
     pub failed: Option<i32>,
-    #[serde(default)]
     pub inconclusive: Option<i32>,
-    #[serde(default)]
     pub error: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
-    #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
     pub value: Option<String>,
-    #[serde(default)]
     pub started_at: Option<Time>,
-    #[serde(default)]
     pub finished_at: Option<Time>,
     /// `None` and `Some(empty)` differ: Argo lists a measurement as a
     /// non-job result only when its metadata is absent.
-    #[serde(default)]
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 

@@ -1,18 +1,16 @@
 //! `argoproj.io/v1alpha1` Experiment: phase and message (reference §2.10).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ObjectMeta;
 use super::de;
 use super::resource::namespaced_resource;
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Experiment {
     #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ExperimentStatus>,
 }
 namespaced_resource!(
@@ -23,10 +21,8 @@ namespaced_resource!(
     plural = "experiments"
 );
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct ExperimentStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

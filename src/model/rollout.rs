@@ -6,13 +6,11 @@ use serde_json::Value;
 use super::resource::namespaced_resource;
 use super::{IntOrString, ObjectMeta, PodTemplate, Time, de};
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Rollout {
     #[serde(default, deserialize_with = "de::null_as_default")]
     pub metadata: ObjectMeta,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<RolloutSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RolloutStatus>,
 }
 namespaced_resource!(
@@ -23,72 +21,50 @@ namespaced_resource!(
     plural = "rollouts"
 );
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<WorkloadRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_at: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Strategy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStrategy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStrategy>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStrategy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<CanaryStep>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_routing: Option<TrafficRouting>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_pong: Option<PingPong>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_stable_scale: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PingPong {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pong_service: Option<String>,
 }
 
@@ -134,31 +110,24 @@ pub struct SetCanaryScale {
     pub match_traffic_weight: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficRouting {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_traffic_weight: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioTrafficRouting>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_routes: Option<Vec<ManagedRoute>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct ManagedRoute {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IstioTrafficRouting {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_service: Option<IstioVirtualServiceRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_services: Option<Vec<IstioVirtualServiceRef>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_rule: Option<IstioDestinationRuleRef>,
 }
 
@@ -173,92 +142,63 @@ impl IstioTrafficRouting {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IstioVirtualServiceRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_routes: Option<Vec<TlsRouteRef>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_routes: Option<Vec<TcpRouteRef>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsRouteRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni_hosts: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct TcpRouteRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IstioDestinationRuleRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_subset_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_subset_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_subset_names: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_promotion_enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_promotion_seconds: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_promotion_analysis: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_conditions: Option<Vec<PauseCondition>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller_pause: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_at: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_pod_hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step_hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step_index: Option<i32>,
-    #[serde(default, rename = "stableRS", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "stableRS")]
     pub stable_rs: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
     #[serde(
         default,
@@ -266,117 +206,79 @@ pub struct RolloutStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub hpa_replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// A string in the CRD (e.g. `"7"`); a hash in v0.9 controllers.
-    #[serde(
-        default,
-        deserialize_with = "de::string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "de::string_or_number")]
     pub observed_generation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_full: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<RolloutCondition>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStatus>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseCondition {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutCondition {
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub type_: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_experiment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<TrafficWeights>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_ping_pong: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysisRunStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficWeights {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<WeightDestination>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable: Option<WeightDestination>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional: Option<Vec<WeightDestination>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightDestination {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template_hash: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_selector: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_selector: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
 }
 
