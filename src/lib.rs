@@ -10,4 +10,5 @@ pub mod cli;
 pub mod cluster;
 pub mod info;
 pub mod model;
+pub mod sim;
 pub mod telemetry;

@@ -1,0 +1,9 @@
+//! The simulated cluster (demo, tests, benchmarks). The dashboard never
+//! reaches into this module: it talks to it over HTTP through kube-rs,
+//! exactly as it talks to a real cluster.
+
+pub mod apiserver;
+pub mod clock;
+pub mod resources;
+pub mod selectors;
+pub mod store;

@@ -1,0 +1,161 @@
+//! The resources the simulated API server serves, and how each is addressed.
+
+/// One served resource type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// "" for the core group.
+    pub group: &'static str,
+    /// Served versions; the first is the preferred one. Objects are stored
+    /// once and served under every version (Istio's v1, v1beta1, v1alpha3).
+    pub versions: &'static [&'static str],
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub status_subresource: bool,
+    pub short_names: &'static [&'static str],
+}
+
+impl ResourceType {
+    pub fn api_version(&self, version: &str) -> String {
+        if self.group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{}/{version}", self.group)
+        }
+    }
+
+    pub fn serves(&self, group: &str, version: &str) -> bool {
+        self.group == group && self.versions.contains(&version)
+    }
+}
+
+const ISTIO_VERSIONS: &[&str] = &["v1", "v1beta1", "v1alpha3"];
+
+pub const RESOURCES: &[ResourceType] = &[
+    ResourceType {
+        group: "",
+        versions: &["v1"],
+        plural: "namespaces",
+        singular: "namespace",
+        kind: "Namespace",
+        namespaced: false,
+        status_subresource: true,
+        short_names: &["ns"],
+    },
+    ResourceType {
+        group: "",
+        versions: &["v1"],
+        plural: "pods",
+        singular: "pod",
+        kind: "Pod",
+        namespaced: true,
+        status_subresource: true,
+        short_names: &["po"],
+    },
+    ResourceType {
+        group: "",
+        versions: &["v1"],
+        plural: "services",
+        singular: "service",
+        kind: "Service",
+        namespaced: true,
+        status_subresource: true,
+        short_names: &["svc"],
+    },
+    ResourceType {
+        group: "",
+        versions: &["v1"],
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &["ev"],
+    },
+    ResourceType {
+        group: "apps",
+        versions: &["v1"],
+        plural: "replicasets",
+        singular: "replicaset",
+        kind: "ReplicaSet",
+        namespaced: true,
+        status_subresource: true,
+        short_names: &["rs"],
+    },
+    ResourceType {
+        group: "apps",
+        versions: &["v1"],
+        plural: "deployments",
+        singular: "deployment",
+        kind: "Deployment",
+        namespaced: true,
+        status_subresource: true,
+        short_names: &["deploy"],
+    },
+    ResourceType {
+        group: "argoproj.io",
+        versions: &["v1alpha1"],
+        plural: "rollouts",
+        singular: "rollout",
+        kind: "Rollout",
+        namespaced: true,
+        status_subresource: true,
+        short_names: &["ro"],
+    },
+    ResourceType {
+        group: "argoproj.io",
+        versions: &["v1alpha1"],
+        plural: "analysisruns",
+        singular: "analysisrun",
+        kind: "AnalysisRun",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &["ar"],
+    },
+    ResourceType {
+        group: "argoproj.io",
+        versions: &["v1alpha1"],
+        plural: "experiments",
+        singular: "experiment",
+        kind: "Experiment",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &["exp"],
+    },
+    ResourceType {
+        group: "networking.istio.io",
+        versions: ISTIO_VERSIONS,
+        plural: "virtualservices",
+        singular: "virtualservice",
+        kind: "VirtualService",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &["vs"],
+    },
+    ResourceType {
+        group: "networking.istio.io",
+        versions: ISTIO_VERSIONS,
+        plural: "destinationrules",
+        singular: "destinationrule",
+        kind: "DestinationRule",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &["dr"],
+    },
+];
+
+/// The resource type served at `group/version` with this plural name.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.plural == plural && r.serves(group, version))
+}
+
+/// The resource type of an object's `apiVersion` and `kind`.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.serves(group, version))
+}

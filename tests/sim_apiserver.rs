@@ -1,0 +1,314 @@
+//! The simulated API server through a real kube-rs client: paging, watches
+//! with bookmarks, resume after a dropped watch, relist after 410, the
+//! status subresource rules and optimistic concurrency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Pod as FullPod;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use rollouts_dashboard::model::Rollout;
+use rollouts_dashboard::sim::apiserver::ApiServer;
+use rollouts_dashboard::sim::clock::SimClock;
+use rollouts_dashboard::sim::resources;
+use rollouts_dashboard::sim::store::Store;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+struct Sim {
+    server: ApiServer,
+    client: kube::Client,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+async fn start() -> Sim {
+    let shutdown = CancellationToken::new();
+    let store = Arc::new(Store::new(Arc::new(SimClock::default())));
+    let server = ApiServer::new(store, shutdown.clone());
+    let (addr, _task) = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    Sim {
+        server,
+        client,
+        _shutdown: shutdown.drop_guard(),
+    }
+}
+
+fn rollout(ns: &str, name: &str) -> serde_json::Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+           "metadata": {"name": name, "namespace": ns},
+           "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 20}]}}},
+           "status": {"phase": "Healthy"}})
+}
+
+fn seed_rollout(sim: &Sim, ns: &str, name: &str) {
+    let rt = resources::find("argoproj.io", "v1alpha1", "rollouts").unwrap();
+    sim.server
+        .store
+        .create(rt, ns, rollout(ns, name), false)
+        .unwrap();
+}
+
+fn pod(name: &str, app: &str) -> FullPod {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}},
+                                  "spec": {"containers": [{"name": "c", "image": "i"}]}}))
+    .unwrap()
+}
+
+/// Waits (bounded) for the next item of a stream.
+async fn next<S: futures_util::Stream + Unpin>(s: &mut S) -> S::Item {
+    tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("no event within 10 s")
+        .expect("stream ended")
+}
+
+#[tokio::test]
+async fn list_pages_through_everything_with_selectors() {
+    let sim = start().await;
+    let pods_a: Api<FullPod> = Api::namespaced(sim.client.clone(), "a");
+    for i in 0..7 {
+        pods_a
+            .create(
+                &PostParams::default(),
+                &pod(&format!("p{i}"), if i % 2 == 0 { "even" } else { "odd" }),
+            )
+            .await
+            .unwrap();
+    }
+    let pods_b: Api<FullPod> = Api::namespaced(sim.client.clone(), "b");
+    pods_b
+        .create(&PostParams::default(), &pod("q", "even"))
+        .await
+        .unwrap();
+
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(3);
+    let mut pages = 0;
+    loop {
+        let page = pods_a.list(&params).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        names.extend(page.items.iter().map(|p| p.metadata.name.clone().unwrap()));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => params = params.continue_token(&c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+
+    let all: Api<FullPod> = Api::all(sim.client.clone());
+    let even = all
+        .list(&ListParams::default().labels("app=even"))
+        .await
+        .unwrap();
+    assert_eq!(even.items.len(), 5);
+    let named = all
+        .list(&ListParams::default().fields("metadata.namespace=b"))
+        .await
+        .unwrap();
+    assert_eq!(named.items.len(), 1);
+    assert!(
+        even.metadata
+            .resource_version
+            .is_some_and(|rv| rv.parse::<u64>().unwrap() > 8)
+    );
+}
+
+#[tokio::test]
+async fn watch_sends_initial_events_and_bookmarks() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r1");
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+    let mut stream = api
+        .watch(&WatchParams::default().initial_events(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match next(&mut stream).await.unwrap() {
+        WatchEvent::Added(r) => assert_eq!(r.metadata.name.as_deref(), Some("r1")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+    match next(&mut stream).await.unwrap() {
+        WatchEvent::Bookmark(b) => {
+            assert_eq!(
+                b.metadata
+                    .annotations
+                    .get("k8s.io/initial-events-end")
+                    .map(String::as_str),
+                Some("true")
+            );
+            assert_eq!(b.types.kind, "Rollout");
+        }
+        other => panic!("expected the initial-events-end BOOKMARK, got {other:?}"),
+    }
+    api.patch(
+        "r1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": true}})),
+    )
+    .await
+    .unwrap();
+    match next(&mut stream).await.unwrap() {
+        WatchEvent::Modified(r) => assert_eq!(r.spec.unwrap().paused, Some(true)),
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn watcher_resumes_after_the_server_drops_it_and_relists_after_410() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r1");
+    let api: Api<Rollout> = Api::all(sim.client.clone());
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut init_done = 0;
+    while init_done == 0 {
+        if let watcher::Event::InitDone = next(&mut events).await.unwrap() {
+            init_done += 1;
+        }
+    }
+
+    // Dropped watch: the client resumes from its last version, no relist.
+    sim.server.close_watches();
+    seed_rollout(&sim, "ns", "r2");
+    loop {
+        match next(&mut events).await.unwrap() {
+            watcher::Event::Apply(r) => {
+                assert_eq!(r.metadata.name.as_deref(), Some("r2"));
+                break;
+            }
+            watcher::Event::InitDone => panic!("a resumed watch must not relist"),
+            _ => {}
+        }
+    }
+
+    // History expired: the server answers the resumed watch with a 410
+    // ERROR event and the client relists.
+    sim.server.store.expire_history();
+    sim.server.close_watches();
+    let mut relisted = Vec::new();
+    loop {
+        match next(&mut events).await {
+            Ok(watcher::Event::InitApply(r)) => relisted.push(r.metadata.name.unwrap()),
+            Ok(watcher::Event::InitDone) => break,
+            Ok(_) => {}
+            // The 410 may surface as an error item before the relist.
+            Err(e) => assert!(
+                e.to_string().contains("410") || e.to_string().contains("too old"),
+                "{e}"
+            ),
+        }
+    }
+    relisted.sort();
+    assert_eq!(relisted, ["r1", "r2"]);
+}
+
+#[tokio::test]
+async fn status_subresource_rules() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r");
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+    let before = api.get("r").await.unwrap();
+    assert_eq!(before.metadata.generation, Some(1));
+
+    // Main resource: status is ignored; a spec change bumps generation.
+    let r = api
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": true}, "status": {"phase": "Paused"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.spec.as_ref().unwrap().paused, Some(true));
+    assert_eq!(r.status.as_ref().unwrap().phase.as_deref(), Some("Healthy"));
+    assert_eq!(r.metadata.generation, Some(2));
+
+    // Status subresource: spec is ignored; generation stays.
+    let r = api
+        .patch_status(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}, "status": {"abort": true}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.spec.as_ref().unwrap().paused, Some(true));
+    assert_eq!(r.status.as_ref().unwrap().abort, Some(true));
+    assert_eq!(r.metadata.generation, Some(2));
+
+    // JSON patch and a stale resourceVersion in a merge patch.
+    let r = api
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(
+                    json!([{"op": "replace", "path": "/spec/replicas", "value": 3}]),
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.spec.unwrap().replicas, Some(3));
+    let stale = api
+        .patch("r", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"resourceVersion": before.metadata.resource_version}, "spec": {"replicas": 4}})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(stale, kube::Error::Api(ref s) if s.code == 409),
+        "{stale:?}"
+    );
+
+    let requests = sim.server.requests();
+    let status_patch = requests
+        .iter()
+        .find(|r| r.path.contains("/rollouts/r/status"))
+        .unwrap();
+    assert_eq!(status_patch.method, "PATCH");
+    assert_eq!(status_patch.content_type, "application/merge-patch+json");
+    assert!(status_patch.body.contains(r#""abort":true"#));
+}
+
+#[tokio::test]
+async fn stale_put_is_a_conflict_and_missing_objects_are_404() {
+    let sim = start().await;
+    let pods: Api<FullPod> = Api::namespaced(sim.client.clone(), "ns");
+    let created = pods
+        .create(&PostParams::default(), &pod("p", "x"))
+        .await
+        .unwrap();
+    let mut first = created.clone();
+    first.metadata.labels = Some([("v".to_string(), "1".to_string())].into());
+    pods.replace("p", &PostParams::default(), &first)
+        .await
+        .unwrap();
+    let mut stale = created;
+    stale.metadata.labels = Some([("v".to_string(), "2".to_string())].into());
+    let err = pods
+        .replace("p", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+    let err = pods.get("nope").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.reason == "NotFound"),
+        "{err:?}"
+    );
+    let dup = pods
+        .create(&PostParams::default(), &pod("p", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{dup:?}"
+    );
+}
