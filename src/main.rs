@@ -4,6 +4,7 @@ use clap::Parser;
 use rollouts_dashboard::cli::{Cli, Command, ServeArgs};
 use rollouts_dashboard::cluster::client::{ConfigSource, Scope, connect_config};
 use rollouts_dashboard::telemetry;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -55,13 +56,49 @@ fn usage_error(e: clap::Error) -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve(args) => serve(args).await,
-        Command::Demo(_) | Command::Sim(_) => {
+        Command::Sim(args) => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            match rollouts_dashboard::sim::command::run(&args, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo(_) => {
             eprintln!(
-                "error: the simulated cluster is not built yet; `demo` and `sim` arrive with it. Nothing is being served."
+                "error: `demo` is not built yet: it needs the dashboard's live view. `sim` serves the simulated cluster."
             );
             ExitCode::FAILURE
         }
     }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    token.cancel();
 }
 
 /// Until the live view exists, `serve` validates its configuration and says

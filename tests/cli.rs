@@ -195,10 +195,13 @@ fn a_missing_kubeconfig_or_context_is_a_clear_error() {
 }
 
 #[test]
-fn demo_and_sim_say_they_are_not_built_yet() {
-    for cmd in ["demo", "sim"] {
-        let out = dashboard(&[cmd], &[]);
-        assert_eq!(out.status.code(), Some(1));
-        assert!(text(&out.stderr).contains("not built yet"));
+fn what_is_not_built_yet_says_so() {
+    for args in [&["demo"][..], &["sim", "--scale", "10"]] {
+        let out = dashboard(args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains("not built yet"), "{args:?}");
     }
+    let out = dashboard(&["sim", "--scenario", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown scenario"));
 }

@@ -4,6 +4,9 @@
 
 pub mod apiserver;
 pub mod clock;
+pub mod command;
+pub mod kubeconfig;
+pub mod manifests;
 pub mod resources;
 pub mod selectors;
 pub mod store;

@@ -346,6 +346,14 @@ impl Store {
             meta.insert("generation".into(), json!(1));
         }
         meta.remove("managedFields");
+        if !preserve
+            && rt.status_subresource
+            && let Some(m) = obj.as_object_mut()
+        {
+            // As on a real server, a create ignores status for types with
+            // the status subresource; a loaded dump keeps it.
+            m.remove("status");
+        }
         set_type_meta(&mut obj, rt);
         Ok(inner.commit(&self.changes, rt, key, obj, EventType::Added))
     }

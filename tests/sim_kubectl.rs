@@ -1,0 +1,211 @@
+//! `rollouts-dashboard sim` as a separate process, driven by kubectl (which
+//! these machines carry): get, get -w, patch and patch --subresource=status,
+//! on exactly the objects loaded with `--manifests`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct SimProcess {
+    child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
+fn start_sim(manifests: &str) -> SimProcess {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let kubeconfig =
+        std::env::temp_dir().join(format!("rd-sim-{}-{n}.kubeconfig", std::process::id()));
+    let _ = std::fs::remove_file(&kubeconfig);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(manifests);
+    let child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-controller",
+            "--manifests",
+        ])
+        .arg(&dir)
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let sim = SimProcess { child, kubeconfig };
+    // The kubeconfig is written (atomically) once the server listens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sim.kubeconfig.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "sim did not write its kubeconfig within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sim
+}
+
+fn kubectl(sim: &SimProcess, args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .args(["--request-timeout", "10s"])
+        .args(args)
+        .output()
+        .expect("kubectl is installed on these machines")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sim_serves_exactly_the_loaded_manifests() {
+    let sim = start_sim("argo-info/canary");
+    let names = ok(kubectl(
+        &sim,
+        &["get", "rollouts", "-n", "jesse-test", "-o", "name"],
+    ));
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "rollout.argoproj.io/canary-demo",
+            "rollout.argoproj.io/canary-demo-pingpong",
+            "rollout.argoproj.io/canary-demo-weights",
+            "rollout.argoproj.io/canary-demo-weights-na",
+            "rollout.argoproj.io/canary-demo-workloadRef",
+            "rollout.argoproj.io/canary-demo-workloadRef-deploy",
+        ]
+    );
+    assert_eq!(
+        ok(kubectl(&sim, &["get", "pods", "-A", "-o", "name"]))
+            .lines()
+            .count(),
+        6
+    );
+    // As-is: uid, ownerReferences, timestamps and status are those of the files.
+    let rs = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "rs",
+            "canary-demo-65fb5ffc84",
+            "-n",
+            "jesse-test",
+            "-o",
+            "jsonpath={.metadata.uid} {.metadata.ownerReferences[0].uid} {.metadata.creationTimestamp}",
+        ],
+    ));
+    assert_eq!(
+        rs,
+        "bd2a2b70-f93e-11e9-a15b-42010aa80033 b350ba76-f6ed-11e9-a15b-42010aa80033 2019-10-28T04:52:26Z"
+    );
+    let status = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "rollout",
+            "canary-demo",
+            "-n",
+            "jesse-test",
+            "-o",
+            "jsonpath={.status.currentPodHash}",
+        ],
+    ));
+    assert_eq!(status, "65fb5ffc84");
+}
+
+#[test]
+fn kubectl_patches_main_and_status_and_watches() {
+    let sim = start_sim("argo-info/blue-green");
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        // The timeout ends the watch (and this test) even if no event comes.
+        .args([
+            "--request-timeout",
+            "20s",
+            "get",
+            "rollouts",
+            "-n",
+            "jesse-test",
+            "-w",
+            "-o",
+            "jsonpath={.metadata.name} {.spec.paused}{\"\\n\"}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(first.trim(), "bluegreen-demo");
+
+    ok(kubectl(
+        &sim,
+        &[
+            "patch",
+            "rollout",
+            "bluegreen-demo",
+            "-n",
+            "jesse-test",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"paused":true}}"#,
+        ],
+    ));
+    let next = lines.next().unwrap().unwrap();
+    assert_eq!(next.trim(), "bluegreen-demo true");
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    // Status subresource: only status changes.
+    ok(kubectl(
+        &sim,
+        &[
+            "patch",
+            "rollout",
+            "bluegreen-demo",
+            "-n",
+            "jesse-test",
+            "--subresource=status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"pauseConditions":null},"spec":{"paused":false}}"#,
+        ],
+    ));
+    let after = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "rollout",
+            "bluegreen-demo",
+            "-n",
+            "jesse-test",
+            "-o",
+            "jsonpath={.spec.paused} {.status.pauseConditions} {.status.controllerPause}",
+        ],
+    ));
+    assert_eq!(after, "true  true");
+}
