@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Sim {
     server: ApiServer,
+    url: String,
     client: kube::Client,
     _shutdown: tokio_util::sync::DropGuard,
 }
@@ -32,6 +33,7 @@ async fn start() -> Sim {
     let client = kube::Client::try_from(config).unwrap();
     Sim {
         server,
+        url: format!("http://{addr}"),
         client,
         _shutdown: shutdown.drop_guard(),
     }
@@ -46,9 +48,10 @@ fn rollout(ns: &str, name: &str) -> serde_json::Value {
 
 fn seed_rollout(sim: &Sim, ns: &str, name: &str) {
     let rt = resources::find("argoproj.io", "v1alpha1", "rollouts").unwrap();
+    // Seeded as a loaded manifest (status kept), not as a client's create.
     sim.server
         .store
-        .create(rt, ns, rollout(ns, name), false)
+        .create(rt, ns, rollout(ns, name), true)
         .unwrap();
 }
 
@@ -311,4 +314,63 @@ async fn stale_put_is_a_conflict_and_missing_objects_are_404() {
         matches!(dup, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
         "{dup:?}"
     );
+}
+
+#[tokio::test]
+async fn injected_faults_answer_like_a_real_server() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r");
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+
+    sim.server.faults.set_forbidden("rollouts", true);
+    let err = api.list(&ListParams::default()).await.unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert!(s.message.contains("cannot list resource \"rollouts\" in API group \"argoproj.io\" in the namespace \"ns\""), "{}", s.message);
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    sim.server.faults.set_forbidden("rollouts", false);
+
+    // kube-rs retries 503s by itself (server_retry policy): a short outage
+    // is invisible to its callers...
+    sim.server.faults.fail_next(2, 503);
+    assert!(
+        api.get("r").await.is_ok(),
+        "the client retried through 2 x 503"
+    );
+    // ...and a client without retries sees each error as the server sent it.
+    let mut config = kube::Config::new(sim.url.parse().unwrap());
+    config.default_retry = false;
+    let plain: Api<Rollout> = Api::namespaced(kube::Client::try_from(config).unwrap(), "ns");
+    sim.server.faults.fail_next(1, 503);
+    sim.server.faults.fail_next(1, 429);
+    sim.server.faults.fail_next(1, 500);
+    for (code, reason) in [
+        (503, "ServiceUnavailable"),
+        (429, "TooManyRequests"),
+        (500, "InternalError"),
+    ] {
+        let err = plain.get("r").await.unwrap_err();
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == code && s.reason == reason),
+            "{err:?}"
+        );
+    }
+    assert!(
+        plain.get("r").await.is_ok(),
+        "the faults end after N requests"
+    );
+
+    // A slow server trips the client's own timeout.
+    sim.server.faults.set_delay(Duration::from_secs(3));
+    let mut config = kube::Config::new(sim.url.parse().unwrap());
+    config.read_timeout = Some(Duration::from_millis(200));
+    let impatient: Api<Rollout> = Api::namespaced(kube::Client::try_from(config).unwrap(), "ns");
+    assert!(
+        impatient.get("r").await.is_err(),
+        "a delayed response times out"
+    );
+    sim.server.faults.set_delay(Duration::ZERO);
 }

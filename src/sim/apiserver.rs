@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::faults::Faults;
 use super::resources::{self, RESOURCES, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Change, Filter, Store, Subresource};
@@ -45,6 +46,7 @@ pub struct ApiServer {
     shutdown: CancellationToken,
     /// Cancelled (and replaced) to drop every open watch at once.
     watches: Arc<Mutex<CancellationToken>>,
+    pub faults: Arc<Faults>,
 }
 
 impl ApiServer {
@@ -55,6 +57,7 @@ impl ApiServer {
             requests: Arc::default(),
             shutdown,
             watches,
+            faults: Arc::default(),
         }
     }
 
@@ -292,6 +295,10 @@ async fn handle(
             .unwrap_or_else(|p| p.into_inner())
             .push(record);
     }
+    let delay = server.faults.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match route(&server, method, uri.path(), &content_type, params, &body).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
@@ -323,6 +330,22 @@ async fn route(
         }
         Parsed::Resource(t) => t,
     };
+    let verb = match (&method, target.name.is_some()) {
+        (&Method::GET, false) if matches!(params.watch.as_deref(), Some("true" | "1")) => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "access",
+    };
+    if let Some(fault) = server
+        .faults
+        .check(Some(target.rt), verb, target.namespace.as_deref())
+    {
+        return Err(fault);
+    }
     let store = &server.store;
     let ns = target.namespace.clone().unwrap_or_default();
     let rt = target.rt;
@@ -454,7 +477,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &e.status())
+    let mut resp = json_response(status, &e.status());
+    if e.code == 429 {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    resp
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {

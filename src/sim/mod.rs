@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod clock;
 pub mod command;
+pub mod faults;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod resources;

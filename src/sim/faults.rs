@@ -1,0 +1,107 @@
+//! Fault injection for tests: failing, slow or forbidden requests. (Dropped
+//! watches and expired resourceVersions live with the server and the store.)
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::resources::ResourceType;
+use super::store::ApiError;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Status code of each of the next requests to fail, in order.
+    fail_next: Vec<u16>,
+    delay: Duration,
+    /// Plural names of resources every request to which is forbidden.
+    forbidden: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    state: Mutex<State>,
+}
+
+impl Faults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers the next `count` API requests with `code` (500, 503 or 429).
+    pub fn fail_next(&self, count: usize, code: u16) {
+        let mut s = self.lock();
+        s.fail_next.extend(std::iter::repeat_n(code, count));
+    }
+
+    /// Delays every API response by `delay` (zero to stop).
+    pub fn set_delay(&self, delay: Duration) {
+        self.lock().delay = delay;
+    }
+
+    /// Forbids (or allows again) every request for a resource.
+    pub fn set_forbidden(&self, plural: &str, forbidden: bool) {
+        let mut s = self.lock();
+        if forbidden {
+            s.forbidden.insert(plural.to_string());
+        } else {
+            s.forbidden.remove(plural);
+        }
+    }
+
+    pub fn clear(&self) {
+        *self.lock() = State::default();
+    }
+
+    pub fn delay(&self) -> Duration {
+        self.lock().delay
+    }
+
+    /// The error this request gets, if a fault applies to it.
+    pub fn check(
+        &self,
+        rt: Option<&ResourceType>,
+        verb: &str,
+        namespace: Option<&str>,
+    ) -> Option<ApiError> {
+        let mut s = self.lock();
+        if !s.fail_next.is_empty() {
+            let code = s.fail_next.remove(0);
+            let (reason, message) = match code {
+                429 => (
+                    "TooManyRequests",
+                    "the server has received too many requests and has asked us to try again later",
+                ),
+                503 => (
+                    "ServiceUnavailable",
+                    "the server is currently unable to handle the request",
+                ),
+                _ => (
+                    "InternalError",
+                    "an error on the server has prevented the request from succeeding",
+                ),
+            };
+            return Some(ApiError::new(code, reason, message));
+        }
+        let rt = rt?;
+        if s.forbidden.contains(rt.plural) {
+            let group = if rt.group.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", rt.group)
+            };
+            let scope = match namespace {
+                Some(ns) => format!(" in the namespace \"{ns}\""),
+                None => " at the cluster scope".to_string(),
+            };
+            return Some(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{}{group} is forbidden: User \"system:anonymous\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
+                    rt.plural, rt.plural, rt.group
+                ),
+            ));
+        }
+        None
+    }
+}
