@@ -6,16 +6,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::SimArgs;
-use crate::model::parse_yaml_documents;
 
 use super::apiserver::ApiServer;
 use super::clock::SimClock;
+use super::controller::{Controller, ControllerConfig};
 use super::kubeconfig::kubeconfig_yaml;
-use super::manifests::{LoadReport, load_objects, load_path};
-use super::store::Store;
-
-/// The seed release, carried in the binary.
-const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
+use super::manifests::{LoadReport, load_path};
+use super::scenario::{SEED_CANARY_IMAGE, set_image_patch};
+use super::store::{Store, Subresource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -54,9 +52,7 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
                 args.scenario.scenario
             )));
         }
-        let docs = parse_yaml_documents(SEED_MANIFESTS)
-            .map_err(|e| SimError::Unsupported(format!("embedded seed manifests: {e}")))?;
-        load_objects(&store, docs, &mut report);
+        report = super::scenario::load_seed(&store);
     }
     for dir in &args.scenario.manifests {
         let r = load_path(&store, dir)?;
@@ -66,11 +62,13 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     for skipped in &report.skipped {
         tracing::warn!(object = %skipped, "manifest not loaded");
     }
-    if !args.scenario.no_controller {
-        tracing::warn!(
-            "the simulated Argo Rollouts controller is not built yet: objects are served as loaded"
-        );
-    }
+    let controller = (!args.scenario.no_controller).then(|| {
+        let controller = Controller::new(store.clone(), ControllerConfig::default());
+        if args.scenario.manifests.is_empty() {
+            start_seed_canary(&store, &controller);
+        }
+        controller
+    });
 
     let server = ApiServer::new(store, shutdown.clone());
     let (addr, task) = server
@@ -99,6 +97,31 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
             .map(|p| format!("; kubeconfig: {}", p.display()))
             .unwrap_or_default()
     );
+    if let Some(controller) = controller {
+        tokio::spawn(controller.run(shutdown.clone()));
+    }
     let _ = task.await;
     Ok(())
+}
+
+/// The seed scenario: v1 is already running when the demo opens (its first
+/// rollout fast-forwarded), then v2 starts a canary that waits at the
+/// indefinite pause for someone to promote.
+fn start_seed_canary(store: &Store, controller: &Controller) {
+    controller.settle(50);
+    store
+        .clock
+        .advance(ControllerConfig::default().pod_ready_after);
+    controller.settle(50);
+    let Some(rt) = super::resources::find("argoproj.io", "v1alpha1", "rollouts") else {
+        return;
+    };
+    let patch = set_image_patch(SEED_CANARY_IMAGE);
+    let started = store.patch(rt, "manifest-gen", "manifest-gen", Subresource::Main, |o| {
+        json_patch::merge(o, &patch);
+        Ok(())
+    });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "seed scenario: could not start the canary");
+    }
 }

@@ -5,9 +5,12 @@
 pub mod apiserver;
 pub mod clock;
 pub mod command;
+pub mod controller;
 pub mod faults;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod resources;
+pub mod scenario;
 pub mod selectors;
 pub mod store;
+pub mod traffic;

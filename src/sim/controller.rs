@@ -1,0 +1,754 @@
+//! A simulated Argo Rollouts controller for canaries (reference §3.4, §7):
+//! ReplicaSets per pod template, pods that become Ready after a delay, the
+//! step machine (setWeight, pause, analysis, setCanaryScale), promote,
+//! promote full, abort, retry, Istio weights, and status written with the
+//! same phase rules the dashboard reads (§2.3).
+//!
+//! It works on the store directly (it is part of the simulated cluster);
+//! every write goes through the store, so watchers see each change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::info::{calculate_rollout_phase, pause_duration};
+use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
+
+use super::resources;
+use super::store::{ApiError, Filter, Store, Subresource};
+use super::traffic::{set_destination_rule_hashes, set_virtual_service_weights};
+
+/// Scenario parameters.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Sim time from a pod's creation until it is Ready.
+    pub pod_ready_after: SignedDuration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            pod_ready_after: SignedDuration::from_secs(2),
+        }
+    }
+}
+
+pub struct Controller {
+    store: Arc<Store>,
+    config: ControllerConfig,
+}
+
+fn rt(plural: &str) -> &'static resources::ResourceType {
+    resources::RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .unwrap_or(&resources::RESOURCES[0])
+}
+
+impl Controller {
+    pub fn new(store: Arc<Store>, config: ControllerConfig) -> Self {
+        Controller { store, config }
+    }
+
+    /// Reconciles until nothing changes (at most `max_passes`); returns the
+    /// number of passes that changed something.
+    pub fn settle(&self, max_passes: usize) -> usize {
+        let mut changed = 0;
+        for _ in 0..max_passes {
+            let before = self.store.resource_version();
+            self.reconcile_all();
+            if self.store.resource_version() == before {
+                break;
+            }
+            changed += 1;
+        }
+        changed
+    }
+
+    /// Runs until `shutdown`, reconciling on a short real-time tick.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => { self.settle(20); }
+            }
+        }
+    }
+
+    /// One pass over every rollout.
+    pub fn reconcile_all(&self) {
+        let Ok(page) = self
+            .store
+            .list(rt("rollouts"), &Filter::default(), None, None)
+        else {
+            return;
+        };
+        for obj in page.items {
+            if let Err(e) = self.reconcile(&obj) {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                tracing::debug!(rollout = name, error = %e, "sim controller: reconcile failed; retrying next pass");
+            }
+        }
+    }
+
+    fn reconcile(&self, obj: &Value) -> Result<(), ApiError> {
+        let ro: Rollout = serde_json::from_value(obj.clone())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if ro.canary().is_none() {
+            return Ok(()); // Blue-green is not simulated yet.
+        }
+        let ns = ro.metadata.namespace.clone().unwrap_or_default();
+        let name = ro.metadata.name.clone().unwrap_or_default();
+        let uid = ro.metadata.uid.clone().unwrap_or_default();
+        let now = self.store.clock.now();
+        let template = obj
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let hash = template_hash(&template);
+        let mut status = obj.get("status").cloned().unwrap_or_else(|| json!({}));
+        let steps = ro.steps().to_vec();
+        let replicas = i64::from(ro.desired_replicas());
+
+        // A new pod template resets the rollout's progress (§3.4).
+        let stable = status
+            .get("stableRS")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if status.get("currentPodHash").and_then(Value::as_str) != Some(hash.as_str()) {
+            let skip_steps = stable.is_empty() || stable == hash;
+            status["currentPodHash"] = json!(hash);
+            status["currentStepIndex"] = if steps.is_empty() {
+                Value::Null
+            } else {
+                json!(if skip_steps { steps.len() } else { 0 })
+            };
+            status["pauseConditions"] = Value::Null;
+            status["controllerPause"] = Value::Null;
+            status["abort"] = Value::Null;
+            status["promoteFull"] = Value::Null;
+            status["conditions"] = json!([]);
+            if stable.is_empty() {
+                status["stableRS"] = json!(hash);
+            }
+        }
+        let stable = status
+            .get("stableRS")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let aborted = status
+            .get("abort")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let paused = ro.is_paused_by_spec();
+        let mut index = status
+            .get("currentStepIndex")
+            .and_then(Value::as_u64)
+            .map(|i| i as usize);
+
+        // ReplicaSets: the current one, the stable one, older ones at zero.
+        let rs_list = self.owned_replica_sets(&ns, &uid)?;
+        let latest_revision = rs_list.iter().map(revision).max().unwrap_or(0);
+        let current_rs = match rs_list.iter().find(|r| rs_hash(r) == hash) {
+            Some(r) => r.clone(),
+            None => self.create_replica_set(&ro, &template, &hash, latest_revision + 1)?,
+        };
+        let current_rev = latest_revision.max(revision(&current_rs));
+        self.store
+            .patch(rt("rollouts"), &ns, &name, Subresource::Main, |o| {
+                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(current_rev.to_string());
+                Ok(())
+            })?;
+
+        if status.get("promoteFull").and_then(Value::as_bool) == Some(true) {
+            index = Some(steps.len());
+        }
+        // Canary weight and replicas for where the rollout stands.
+        let promoted = stable == hash;
+        let weight = if promoted || aborted {
+            0
+        } else {
+            match index {
+                Some(i) if i < steps.len() => steps[..=i]
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.set_weight)
+                    .map_or(0, i64::from),
+                _ => 100,
+            }
+        };
+        let canary_replicas = if promoted {
+            replicas
+        } else if aborted {
+            0
+        } else {
+            let scale = index
+                .and_then(|i| steps.get(..=i.min(steps.len().saturating_sub(1))))
+                .and_then(|s| s.iter().rev().find_map(|st| st.set_canary_scale.as_ref()))
+                .and_then(|s| {
+                    s.replicas
+                        .map(i64::from)
+                        .or(s.weight.map(|w| ceil_div(replicas * i64::from(w), 100)))
+                });
+            scale.unwrap_or_else(|| ceil_div(replicas * weight, 100))
+        };
+        let traffic_routed = ro.traffic_routing().is_some();
+        for rs in &rs_list {
+            let h = rs_hash(rs);
+            let want = if h == hash {
+                canary_replicas
+            } else if h == stable && !promoted {
+                if traffic_routed {
+                    replicas
+                } else {
+                    (replicas - canary_replicas).max(0)
+                }
+            } else {
+                0
+            };
+            self.scale_replica_set(rs, want)?;
+        }
+        if !rs_list.iter().any(|r| rs_hash(r) == hash) {
+            self.scale_replica_set(&current_rs, canary_replicas)?;
+        }
+        let pods_ready = self.sync_pods(&ns, now)?;
+        let rs_now = self.owned_replica_sets(&ns, &uid)?;
+        let available_of = |h: &str| {
+            rs_now.iter().find(|r| rs_hash(r) == h).map_or(0, |r| {
+                r.pointer("/status/availableReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            })
+        };
+        let canary_available = available_of(&hash);
+        let _ = pods_ready;
+
+        // The step machine.
+        let mut conditions: Vec<Value> = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        conditions.retain(|c| {
+            c.get("reason").and_then(Value::as_str) != Some("RolloutAborted") || aborted
+        });
+        if aborted {
+            if !conditions
+                .iter()
+                .any(|c| c.get("reason").and_then(Value::as_str) == Some("RolloutAborted"))
+            {
+                conditions.push(
+                    json!({"type": "Progressing", "status": "False", "reason": "RolloutAborted",
+                    "message": format!("Rollout aborted update to revision {current_rev}"),
+                    "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)}),
+                );
+                status["abortedAt"] = json!(rfc3339(now));
+                status["currentStepIndex"] = if steps.is_empty() {
+                    Value::Null
+                } else {
+                    json!(0)
+                };
+                status["pauseConditions"] = Value::Null;
+                status["controllerPause"] = Value::Null;
+                self.event(
+                    &ns,
+                    &name,
+                    "Warning",
+                    "RolloutAborted",
+                    &format!("Rollout aborted update to revision {current_rev}"),
+                )?;
+            }
+        } else {
+            status["abortedAt"] = Value::Null;
+        }
+        if !promoted && !aborted && !paused {
+            if let Some(i) = index.filter(|i| *i < steps.len()) {
+                let step = &steps[i];
+                let mut done = false;
+                if step.set_weight.is_some() || step.set_canary_scale.is_some() {
+                    done = canary_available >= canary_replicas;
+                } else if let Some(p) = &step.pause {
+                    let conds = status
+                        .get("pauseConditions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let controller_pause = status
+                        .get("controllerPause")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    let start = conds
+                        .iter()
+                        .find(|c| c["reason"] == "CanaryPauseStep")
+                        .and_then(|c| c["startTime"].as_str())
+                        .and_then(|s| s.parse::<Timestamp>().ok());
+                    if controller_pause && conds.is_empty() {
+                        done = true; // promoted by a person
+                    } else if let Some(start) = start {
+                        let ends = p
+                            .duration
+                            .as_ref()
+                            .and_then(pause_duration)
+                            .and_then(|d| start.checked_add(d).ok());
+                        done = ends.is_some_and(|e| now >= e);
+                    } else if !controller_pause {
+                        status["pauseConditions"] =
+                            json!([{"reason": "CanaryPauseStep", "startTime": rfc3339(now)}]);
+                        status["controllerPause"] = json!(true);
+                        self.event(
+                            &ns,
+                            &name,
+                            "Normal",
+                            "RolloutPaused",
+                            "Rollout is paused (CanaryPauseStep)",
+                        )?;
+                    }
+                } else {
+                    // analysis, experiment and route steps are not simulated yet
+                    done = true;
+                }
+                if done {
+                    status["currentStepIndex"] = json!(i + 1);
+                    status["pauseConditions"] = Value::Null;
+                    status["controllerPause"] = Value::Null;
+                    index = Some(i + 1);
+                }
+            }
+            // After the last step, once the canary is fully available, it becomes stable.
+            if index.is_none_or(|i| i >= steps.len()) && canary_available >= replicas {
+                status["stableRS"] = json!(hash);
+                status["promoteFull"] = Value::Null;
+                self.event(
+                    &ns,
+                    &name,
+                    "Normal",
+                    "RolloutCompleted",
+                    &format!("Rollout completed update to revision {current_rev} ({hash})"),
+                )?;
+            }
+        }
+        status["conditions"] = json!(conditions);
+
+        // Traffic.
+        let stable_now = status
+            .get("stableRS")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let weight = if stable_now == hash || aborted || canary_available == 0 {
+            0
+        } else {
+            weight
+        };
+        if let Some(istio) = ro.traffic_routing().and_then(|t| t.istio.as_ref()) {
+            let previous = status
+                .pointer("/canary/weights/canary/weight")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            self.apply_istio(&ro, istio, &ns, weight, &hash, &stable_now)?;
+            status["canary"]["weights"] = json!({
+                "canary": {"weight": weight, "podTemplateHash": hash, "serviceName": ro.canary().and_then(|c| c.canary_service.clone()).unwrap_or_default()},
+                "stable": {"weight": 100 - weight, "podTemplateHash": stable_now, "serviceName": ro.canary().and_then(|c| c.stable_service.clone()).unwrap_or_default()}
+            });
+            if previous != weight {
+                self.event(
+                    &ns,
+                    &name,
+                    "Normal",
+                    "TrafficWeightUpdated",
+                    &format!("Traffic weight updated from {previous} to {weight}"),
+                )?;
+            }
+        }
+
+        // Counts, generation and phase.
+        let rs_now = self.owned_replica_sets(&ns, &uid)?;
+        let sum = |f: &str| {
+            rs_now
+                .iter()
+                .map(|r| r.pointer(f).and_then(Value::as_i64).unwrap_or(0))
+                .sum::<i64>()
+        };
+        status["replicas"] = json!(sum("/status/replicas"));
+        status["readyReplicas"] = json!(sum("/status/readyReplicas"));
+        status["availableReplicas"] = json!(sum("/status/availableReplicas"));
+        status["updatedReplicas"] = json!(
+            rs_now
+                .iter()
+                .find(|r| rs_hash(r) == hash)
+                .and_then(|r| r.pointer("/status/replicas"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        );
+        status["HPAReplicas"] = status["replicas"].clone();
+        status["observedGeneration"] = json!(ro.metadata.generation.unwrap_or(0).to_string());
+        status["phase"] = Value::Null;
+        status["message"] = Value::Null;
+        let mut view = ro.clone();
+        view.status = serde_json::from_value(strip_nulls(&status)).ok();
+        let (phase, message) = calculate_rollout_phase(&view);
+        status["phase"] = json!(phase);
+        status["message"] = json!(message);
+        let status = strip_nulls(&status);
+        self.store
+            .patch(rt("rollouts"), &ns, &name, Subresource::Status, |o| {
+                o["status"] = status;
+                Ok(())
+            })?;
+        Ok(())
+    }
+
+    fn owned_replica_sets(&self, ns: &str, uid: &str) -> Result<Vec<Value>, ApiError> {
+        let filter = Filter {
+            namespace: Some(ns.to_string()),
+            ..Filter::default()
+        };
+        let page = self.store.list(rt("replicasets"), &filter, None, None)?;
+        Ok(page
+            .items
+            .iter()
+            .filter(|r| owned_by(r, uid))
+            .map(|r| (**r).clone())
+            .collect())
+    }
+
+    fn create_replica_set(
+        &self,
+        ro: &Rollout,
+        template: &Value,
+        hash: &str,
+        revision: i64,
+    ) -> Result<Value, ApiError> {
+        let name = ro.metadata.name.clone().unwrap_or_default();
+        let ns = ro.metadata.namespace.clone().unwrap_or_default();
+        let mut template = template.clone();
+        template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(hash);
+        let labels = template["metadata"]["labels"].clone();
+        let rs = json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": format!("{name}-{hash}"), "namespace": ns, "labels": labels,
+                "annotations": {REVISION_ANNOTATION: revision.to_string()},
+                "ownerReferences": [owner("argoproj.io/v1alpha1", "Rollout", &name, ro.metadata.uid.as_deref().unwrap_or_default())]},
+            "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": template},
+            "status": {"replicas": 0, "observedGeneration": 1}
+        });
+        Ok((*self.store.create(rt("replicasets"), &ns, rs, true)?).clone())
+    }
+
+    fn scale_replica_set(&self, rs: &Value, replicas: i64) -> Result<(), ApiError> {
+        if rs.pointer("/spec/replicas").and_then(Value::as_i64) == Some(replicas) {
+            return Ok(());
+        }
+        let (ns, name) = ns_name(rs);
+        self.store
+            .patch(rt("replicasets"), &ns, &name, Subresource::Main, |o| {
+                o["spec"]["replicas"] = json!(replicas);
+                Ok(())
+            })?;
+        Ok(())
+    }
+
+    /// Creates and deletes pods to match each ReplicaSet, marks pods Ready
+    /// once old enough, and writes ReplicaSet status. Returns ready pods.
+    fn sync_pods(&self, ns: &str, now: Timestamp) -> Result<i64, ApiError> {
+        let filter = Filter {
+            namespace: Some(ns.to_string()),
+            ..Filter::default()
+        };
+        let rs_all = self
+            .store
+            .list(rt("replicasets"), &filter, None, None)?
+            .items;
+        let pods_all = self.store.list(rt("pods"), &filter, None, None)?.items;
+        let mut ready_total = 0;
+        for rs in rs_all {
+            let Some(uid) = rs.pointer("/metadata/uid").and_then(Value::as_str) else {
+                continue;
+            };
+            let (_, rs_name) = ns_name(&rs);
+            let want = rs
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .max(0) as usize;
+            let mut pods: Vec<Arc<Value>> = pods_all
+                .iter()
+                .filter(|p| owned_by(p, uid))
+                .cloned()
+                .collect();
+            pods.sort_by_key(|p| {
+                p.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            });
+            while pods.len() > want {
+                if let Some(p) = pods.pop() {
+                    let (_, n) = ns_name(&p);
+                    self.store.delete(rt("pods"), ns, &n)?;
+                }
+            }
+            let mut n = 0;
+            while pods.len() < want {
+                let name = loop {
+                    let candidate = format!("{rs_name}-{}", pod_suffix(n));
+                    n += 1;
+                    if !pods.iter().any(|p| {
+                        p.pointer("/metadata/name").and_then(Value::as_str)
+                            == Some(candidate.as_str())
+                    }) {
+                        break candidate;
+                    }
+                };
+                let containers = rs
+                    .pointer("/spec/template/spec/containers")
+                    .cloned()
+                    .unwrap_or_else(|| json!([]));
+                let pod = json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "namespace": ns, "labels": rs.pointer("/spec/template/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                        "ownerReferences": [owner("apps/v1", "ReplicaSet", &rs_name, uid)]},
+                    "spec": {"containers": containers},
+                    "status": {"phase": "Pending", "conditions": []}
+                });
+                pods.push(self.store.create(rt("pods"), ns, pod, true)?);
+            }
+            let mut ready = 0i64;
+            for p in &pods {
+                let created = p
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<Timestamp>().ok());
+                let is_ready = created.is_some_and(|c| {
+                    c.checked_add(self.config.pod_ready_after)
+                        .is_ok_and(|t| now >= t)
+                });
+                if is_ready {
+                    ready += 1;
+                    if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+                        let (_, n) = ns_name(p);
+                        let statuses: Vec<Value> = p.pointer("/spec/containers").and_then(Value::as_array).map(|cs| cs.iter().map(|c| json!({
+                            "name": c.get("name").cloned().unwrap_or(Value::Null), "image": c.get("image").cloned().unwrap_or(Value::Null),
+                            "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": rfc3339(now)}}
+                        })).collect()).unwrap_or_default();
+                        let ts = rfc3339(now);
+                        self.store.patch(rt("pods"), ns, &n, Subresource::Status, move |o| {
+                            o["status"] = json!({"phase": "Running", "startTime": ts,
+                                "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": statuses});
+                            Ok(())
+                        })?;
+                    }
+                }
+            }
+            ready_total += ready;
+            let count = pods.len() as i64;
+            let rs_status = json!({"replicas": count, "readyReplicas": ready, "availableReplicas": ready,
+                "fullyLabeledReplicas": count, "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1))});
+            if rs.get("status") != Some(&rs_status) {
+                self.store.patch(
+                    rt("replicasets"),
+                    ns,
+                    &rs_name,
+                    Subresource::Status,
+                    move |o| {
+                        o["status"] = rs_status;
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(ready_total)
+    }
+
+    fn apply_istio(
+        &self,
+        ro: &Rollout,
+        istio: &crate::model::IstioTrafficRouting,
+        ns: &str,
+        weight: i64,
+        canary_hash: &str,
+        stable_hash: &str,
+    ) -> Result<(), ApiError> {
+        for r in istio.virtual_service_refs() {
+            let full = r.name.clone().unwrap_or_default();
+            let (name, vs_ns) = match full.split_once('.') {
+                Some((n, rest)) => (
+                    n.to_string(),
+                    rest.split('.').next().unwrap_or(ns).to_string(),
+                ),
+                None => (full.clone(), ns.to_string()),
+            };
+            let Ok(vs) = self.store.get(rt("virtualservices"), &vs_ns, &name) else {
+                continue;
+            };
+            let routes = r.routes.clone().unwrap_or_default();
+            if let Some(next) = set_virtual_service_weights(ro, istio, &routes, &vs, weight) {
+                self.store.update(
+                    rt("virtualservices"),
+                    &vs_ns,
+                    &name,
+                    next,
+                    Subresource::Main,
+                )?;
+                let ro_name = ro.metadata.name.clone().unwrap_or_default();
+                self.event(
+                    ns,
+                    &ro_name,
+                    "Normal",
+                    "TrafficWeightUpdated",
+                    &format!("VirtualService `{name}` set to desiredWeight '{weight}'"),
+                )?;
+            }
+        }
+        if let Some(dr_ref) = &istio.destination_rule {
+            let name = dr_ref.name.clone().unwrap_or_default();
+            if let Ok(dr) = self.store.get(rt("destinationrules"), ns, &name) {
+                let ro_name = ro.metadata.name.clone().unwrap_or_default();
+                if let Some(next) =
+                    set_destination_rule_hashes(&ro_name, istio, &dr, canary_hash, stable_hash)
+                {
+                    self.store.update(
+                        rt("destinationrules"),
+                        ns,
+                        &name,
+                        next,
+                        Subresource::Main,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A Kubernetes Event about the rollout, like the real controller's.
+    fn event(
+        &self,
+        ns: &str,
+        rollout: &str,
+        type_: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), ApiError> {
+        let now = rfc3339(self.store.clock.now());
+        let ev = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": format!("{rollout}."), "namespace": ns},
+            "involvedObject": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": rollout, "namespace": ns},
+            "type": type_, "reason": reason, "message": message,
+            "source": {"component": "rollouts-controller"},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1
+        });
+        self.store.create(rt("events"), ns, ev, false)?;
+        Ok(())
+    }
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    if b == 0 { 0 } else { (a + b - 1).div_euclid(b) }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})
+}
+
+fn owned_by(obj: &Value, uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+        })
+}
+
+fn ns_name(obj: &Value) -> (String, String) {
+    let get = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (get("/metadata/namespace"), get("/metadata/name"))
+}
+
+fn rs_hash(rs: &Value) -> String {
+    rs.pointer(&format!("/metadata/labels/{POD_TEMPLATE_HASH_LABEL}"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn revision(rs: &Value) -> i64 {
+    rs.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Removes object keys whose value is null (a merge patch's deletions).
+fn strip_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), strip_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Argo's "safe" alphabet (no vowels, no look-alikes), as in its hashes.
+const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The pod template hash: FNV-1a of the template's canonical JSON, written
+/// in the safe alphabet like Kubernetes' and Argo's hashes.
+pub fn template_hash(template: &Value) -> String {
+    let mut template = template.clone();
+    if let Some(labels) = template
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(POD_TEMPLATE_HASH_LABEL);
+    }
+    let text = template.to_string(); // serde_json maps are sorted: canonical
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let mut out = String::new();
+    let mut x = u64::from(h);
+    loop {
+        out.push(SAFE[(x % SAFE.len() as u64) as usize] as char);
+        x /= SAFE.len() as u64;
+        if x == 0 {
+            break;
+        }
+    }
+    out
+}
+
+fn pod_suffix(n: usize) -> String {
+    let mut x = n as u64 * 7919 + 104_729;
+    let mut s = String::new();
+    for _ in 0..5 {
+        s.push(SAFE[(x % SAFE.len() as u64) as usize] as char);
+        x /= SAFE.len() as u64;
+    }
+    s
+}

@@ -1,0 +1,248 @@
+//! The simulated controller walks the seed release (steps 20% → pause →
+//! 50% → 30 s → 100%, Istio route `primary` with subsets), and the
+//! dashboard's own `info/` reads each state from the objects it writes.
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use rollouts_dashboard::info::{RolloutInfo, RolloutObjects, rollout_info};
+use rollouts_dashboard::model::{DestinationRule, Pod, ReplicaSet, Rollout, VirtualService};
+use rollouts_dashboard::sim::clock::SimClock;
+use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
+use rollouts_dashboard::sim::resources;
+use rollouts_dashboard::sim::scenario::{SEED_CANARY_IMAGE, load_seed, set_image_patch};
+use rollouts_dashboard::sim::store::{Filter, Store, Subresource};
+use serde_json::{Value, json};
+
+struct Cluster {
+    store: Arc<Store>,
+    controller: Controller,
+}
+
+fn rt(plural: &str) -> &'static resources::ResourceType {
+    resources::RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .unwrap()
+}
+
+impl Cluster {
+    /// The seed release running v1, settled.
+    fn seed() -> Cluster {
+        let clock = Arc::new(SimClock::default());
+        let store = Arc::new(Store::new(clock));
+        assert!(load_seed(&store).skipped.is_empty());
+        let controller = Controller::new(
+            store.clone(),
+            ControllerConfig {
+                pod_ready_after: SignedDuration::from_secs(2),
+            },
+        );
+        let c = Cluster { store, controller };
+        c.pass(SignedDuration::from_secs(3));
+        c
+    }
+
+    /// Lets sim time pass and the controller catch up.
+    fn pass(&self, by: SignedDuration) {
+        self.controller.settle(50);
+        self.store.clock.advance(by);
+        self.controller.settle(50);
+    }
+
+    fn list<T: serde::de::DeserializeOwned>(&self, plural: &str) -> Vec<T> {
+        self.store
+            .list(rt(plural), &Filter::default(), None, None)
+            .unwrap()
+            .items
+            .iter()
+            .map(|o| serde_json::from_value((**o).clone()).unwrap())
+            .collect()
+    }
+
+    /// What the dashboard would show for the seed rollout.
+    fn info(&self) -> RolloutInfo {
+        let ro: Vec<Rollout> = self.list("rollouts");
+        let rs: Vec<ReplicaSet> = self.list("replicasets");
+        let pods: Vec<Pod> = self.list("pods");
+        let vs: Vec<VirtualService> = self.list("virtualservices");
+        let dr: Vec<DestinationRule> = self.list("destinationrules");
+        let (rs, pods, vs, dr): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = (
+            rs.iter().collect(),
+            pods.iter().collect(),
+            vs.iter().collect(),
+            dr.iter().collect(),
+        );
+        rollout_info(RolloutObjects {
+            replica_sets: &rs,
+            pods: &pods,
+            virtual_services: &vs,
+            destination_rules: &dr,
+            ..RolloutObjects::new(&ro[0])
+        })
+    }
+
+    /// (stable weight, canary weight) of route `primary` as stored.
+    fn route_weights(&self) -> (i64, i64) {
+        let vs = self
+            .store
+            .get(rt("virtualservices"), "manifest-gen", "manifest-gen-vs")
+            .unwrap();
+        let route = vs
+            .pointer("/spec/http/0/route")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
+        let weight = |subset: &str| {
+            route
+                .iter()
+                .find(|d| d.pointer("/destination/subset") == Some(&json!(subset)))
+                .and_then(|d| d.get("weight"))
+                .and_then(Value::as_i64)
+                .unwrap()
+        };
+        (weight("stable"), weight("canary"))
+    }
+
+    fn patch_rollout(&self, sub: Subresource, patch: Value) {
+        self.store
+            .patch(rt("rollouts"), "manifest-gen", "manifest-gen", sub, |o| {
+                json_patch::merge(o, &patch);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// From v1 to the canary of v2, waiting at the indefinite pause.
+    fn at_first_pause() -> Cluster {
+        let c = Cluster::seed();
+        c.patch_rollout(Subresource::Main, set_image_patch(SEED_CANARY_IMAGE));
+        c.pass(SignedDuration::from_secs(3));
+        c
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.store
+            .list(rt("events"), &Filter::default(), None, None)
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn seed_starts_healthy_on_v1_with_all_traffic_on_stable() {
+    let c = Cluster::seed();
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Healthy", "")
+    );
+    assert_eq!(info.step, "5/5");
+    assert_eq!(c.route_weights(), (100, 0));
+    assert_eq!(info.replica_sets.len(), 1);
+    assert!(info.replica_sets[0].stable);
+    assert_eq!(info.replica_sets[0].pods[0].status, "Running");
+}
+
+#[test]
+fn canary_waits_at_the_indefinite_pause_with_80_20() {
+    let c = Cluster::at_first_pause();
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "CanaryPauseStep")
+    );
+    assert_eq!(info.step, "1/5");
+    assert_eq!(info.actual_weight, "20");
+    assert_eq!(c.route_weights(), (80, 20));
+    let traffic = info.traffic.unwrap();
+    assert!(traffic.matches_desired, "{traffic:?}");
+    // The DestinationRule subsets select the two ReplicaSets.
+    let subsets: Vec<(String, String)> = traffic
+        .destination_rule
+        .unwrap()
+        .subsets
+        .iter()
+        .map(|s| (s.name.clone(), s.pod_template_hash.clone()))
+        .collect();
+    let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
+    let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
+    assert!(subsets.contains(&("canary".into(), canary.pod_template_hash.clone())));
+    assert!(subsets.contains(&("stable".into(), stable.pod_template_hash.clone())));
+    assert_eq!(canary.images, [SEED_CANARY_IMAGE]);
+    assert!(
+        c.events()
+            .iter()
+            .any(|m| m == "Traffic weight updated from 0 to 20"),
+        "{:?}",
+        c.events()
+    );
+}
+
+#[test]
+fn promote_moves_to_50_then_the_timed_pause_ends_healthy() {
+    let c = Cluster::at_first_pause();
+    // Promote as `kubectl argo rollouts promote` does at a pause (§3.1 b).
+    c.patch_rollout(
+        Subresource::Status,
+        json!({"status": {"pauseConditions": null}}),
+    );
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(c.route_weights(), (50, 50));
+    assert_eq!(info.step, "3/5");
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "CanaryPauseStep")
+    );
+    assert!(
+        info.pauses[0].until.is_some(),
+        "a timed pause says when it ends"
+    );
+
+    c.pass(SignedDuration::from_secs(31));
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Healthy", "")
+    );
+    assert_eq!(info.step, "5/5");
+    // All traffic on the new version: the stable subset now selects it.
+    assert_eq!(c.route_weights(), (100, 0));
+    let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
+    assert_eq!(stable.images, [SEED_CANARY_IMAGE]);
+    let old = info.replica_sets.iter().find(|r| !r.stable).unwrap();
+    assert_eq!((old.status.as_str(), old.replicas), ("ScaledDown", 0));
+}
+
+#[test]
+fn abort_sends_all_traffic_back_and_degrades() {
+    let c = Cluster::at_first_pause();
+    c.patch_rollout(Subresource::Status, json!({"status": {"abort": true}}));
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(c.route_weights(), (100, 0));
+    assert_eq!(info.status, "Degraded");
+    assert!(
+        info.message
+            .starts_with("RolloutAborted: Rollout aborted update to revision 2"),
+        "{}",
+        info.message
+    );
+
+    // Retry resumes from the first step.
+    c.patch_rollout(Subresource::Status, json!({"status": {"abort": false}}));
+    c.pass(SignedDuration::from_secs(3));
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "CanaryPauseStep")
+    );
+    assert_eq!(c.route_weights(), (80, 20));
+}
