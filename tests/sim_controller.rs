@@ -10,7 +10,7 @@ use rollouts_dashboard::model::{DestinationRule, Pod, ReplicaSet, Rollout, Virtu
 use rollouts_dashboard::sim::clock::SimClock;
 use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources;
-use rollouts_dashboard::sim::scenario::{SEED_CANARY_IMAGE, load_seed, set_image_patch};
+use rollouts_dashboard::sim::scenario::{SEED_CANARY_IMAGE, SEED_UPDATES, load_seed, set_image};
 use rollouts_dashboard::sim::store::{Filter, Store, Subresource};
 use serde_json::{Value, json};
 
@@ -62,6 +62,11 @@ impl Cluster {
 
     /// What the dashboard would show for the seed rollout.
     fn info(&self) -> RolloutInfo {
+        self.info_of("manifest-gen", "manifest-gen")
+    }
+
+    /// What the dashboard would show for a rollout.
+    fn info_of(&self, ns: &str, name: &str) -> RolloutInfo {
         let ro: Vec<Rollout> = self.list("rollouts");
         let rs: Vec<ReplicaSet> = self.list("replicasets");
         let pods: Vec<Pod> = self.list("pods");
@@ -78,7 +83,14 @@ impl Cluster {
             pods: &pods,
             virtual_services: &vs,
             destination_rules: &dr,
-            ..RolloutObjects::new(&ro[0])
+            ..RolloutObjects::new(
+                ro.iter()
+                    .find(|r| {
+                        r.metadata.namespace.as_deref() == Some(ns)
+                            && r.metadata.name.as_deref() == Some(name)
+                    })
+                    .unwrap(),
+            )
         })
     }
 
@@ -106,8 +118,12 @@ impl Cluster {
     }
 
     fn patch_rollout(&self, sub: Subresource, patch: Value) {
+        self.patch(("manifest-gen", "manifest-gen"), sub, patch);
+    }
+
+    fn patch(&self, (ns, name): (&str, &str), sub: Subresource, patch: Value) {
         self.store
-            .patch(rt("rollouts"), "manifest-gen", "manifest-gen", sub, |o| {
+            .patch(rt("rollouts"), ns, name, sub, |o| {
                 json_patch::merge(o, &patch);
                 Ok(())
             })
@@ -117,7 +133,14 @@ impl Cluster {
     /// From v1 to the canary of v2, waiting at the indefinite pause.
     fn at_first_pause() -> Cluster {
         let c = Cluster::seed();
-        c.patch_rollout(Subresource::Main, set_image_patch(SEED_CANARY_IMAGE));
+        for (ns, name, container, image) in SEED_UPDATES {
+            c.store
+                .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
+                    set_image(o, container, image);
+                    Ok(())
+                })
+                .unwrap();
+        }
         c.pass(SignedDuration::from_secs(3));
         c
     }
@@ -245,4 +268,71 @@ fn abort_sends_all_traffic_back_and_degrades() {
         ("Paused", "CanaryPauseStep")
     );
     assert_eq!(c.route_weights(), (80, 20));
+}
+
+#[test]
+fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
+    let c = Cluster::at_first_pause();
+    let info = c.info_of("shop", "checkout");
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "BlueGreenPause")
+    );
+    let roles: Vec<(bool, bool, bool)> = info
+        .replica_sets
+        .iter()
+        .map(|r| (r.stable, r.active, r.preview))
+        .collect();
+    assert_eq!(
+        roles,
+        [(false, false, true), (true, true, false)],
+        "new = preview, old = stable + active"
+    );
+    assert_eq!(info.pauses[0].reason, "BlueGreenPause");
+    assert_eq!(
+        info.pauses[0].until, None,
+        "no auto-promotion: waits for a person"
+    );
+
+    c.patch(
+        ("shop", "checkout"),
+        Subresource::Status,
+        json!({"status": {"pauseConditions": null}}),
+    );
+    c.pass(SignedDuration::from_secs(1));
+    let info = c.info_of("shop", "checkout");
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Healthy", "")
+    );
+    let old = &info.replica_sets[1];
+    assert!(info.replica_sets[0].active && info.replica_sets[0].stable);
+    assert!(
+        !old.scale_down_deadline.is_empty(),
+        "the old ReplicaSet waits for its scale-down deadline"
+    );
+    assert_eq!(old.replicas, 2);
+    c.pass(SignedDuration::from_secs(31));
+    let info = c.info_of("shop", "checkout");
+    assert_eq!(info.replica_sets[1].status, "ScaledDown");
+}
+
+#[test]
+fn an_unpullable_image_degrades_after_the_progress_deadline() {
+    let c = Cluster::at_first_pause();
+    let info = c.info_of("shop", "recommendations");
+    assert_eq!(info.status, "Progressing");
+    let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
+    assert_eq!(canary.pods[0].status, "ImagePullBackOff");
+    assert_eq!(canary.pods[0].ready, "0/1");
+    c.pass(SignedDuration::from_secs(61));
+    let info = c.info_of("shop", "recommendations");
+    assert_eq!(info.status, "Degraded");
+    assert_eq!(
+        info.message,
+        format!(
+            "ProgressDeadlineExceeded: ReplicaSet \"{}\" has timed out progressing.",
+            canary.object_meta.name
+        )
+    );
 }

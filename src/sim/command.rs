@@ -12,7 +12,7 @@ use super::clock::SimClock;
 use super::controller::{Controller, ControllerConfig};
 use super::kubeconfig::kubeconfig_yaml;
 use super::manifests::{LoadReport, load_path};
-use super::scenario::{SEED_CANARY_IMAGE, set_image_patch};
+use super::scenario::{SEED_UPDATES, set_image};
 use super::store::{Store, Subresource};
 
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +104,10 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     Ok(())
 }
 
-/// The seed scenario: v1 is already running when the demo opens (its first
-/// rollout fast-forwarded), then v2 starts a canary that waits at the
-/// indefinite pause for someone to promote.
+/// The seed scenario: v1 of every rollout is already running when the demo
+/// opens (first rollouts fast-forwarded); then the new versions start: the
+/// seed canary waits at its indefinite pause, the blue-green waits for
+/// promotion, and a canary cannot pull its image.
 fn start_seed_canary(store: &Store, controller: &Controller) {
     controller.settle(50);
     store
@@ -116,12 +117,13 @@ fn start_seed_canary(store: &Store, controller: &Controller) {
     let Some(rt) = super::resources::find("argoproj.io", "v1alpha1", "rollouts") else {
         return;
     };
-    let patch = set_image_patch(SEED_CANARY_IMAGE);
-    let started = store.patch(rt, "manifest-gen", "manifest-gen", Subresource::Main, |o| {
-        json_patch::merge(o, &patch);
-        Ok(())
-    });
-    if let Err(e) = started {
-        tracing::warn!(error = %e, "seed scenario: could not start the canary");
+    for (ns, name, container, image) in SEED_UPDATES {
+        let started = store.patch(rt, ns, name, Subresource::Main, |o| {
+            set_image(o, container, image);
+            Ok(())
+        });
+        if let Err(e) = started {
+            tracing::warn!(rollout = name, error = %e, "seed scenario: could not start the update");
+        }
     }
 }

@@ -37,11 +37,11 @@ impl Default for ControllerConfig {
 }
 
 pub struct Controller {
-    store: Arc<Store>,
-    config: ControllerConfig,
+    pub(super) store: Arc<Store>,
+    pub(super) config: ControllerConfig,
 }
 
-fn rt(plural: &str) -> &'static resources::ResourceType {
+pub(super) fn rt(plural: &str) -> &'static resources::ResourceType {
     resources::RESOURCES
         .iter()
         .find(|r| r.plural == plural)
@@ -101,8 +101,11 @@ impl Controller {
     fn reconcile(&self, obj: &Value) -> Result<(), ApiError> {
         let ro: Rollout = serde_json::from_value(obj.clone())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if ro.blue_green().is_some() {
+            return self.reconcile_blue_green(&ro, obj);
+        }
         if ro.canary().is_none() {
-            return Ok(()); // Blue-green is not simulated yet.
+            return Ok(());
         }
         let ns = ro.metadata.namespace.clone().unwrap_or_default();
         let name = ro.metadata.name.clone().unwrap_or_default();
@@ -135,7 +138,12 @@ impl Controller {
             status["controllerPause"] = Value::Null;
             status["abort"] = Value::Null;
             status["promoteFull"] = Value::Null;
-            status["conditions"] = json!([]);
+            status["conditions"] = json!([progressing(
+                "True",
+                "ReplicaSetUpdated",
+                &format!("ReplicaSet \"{name}-{hash}\" is progressing."),
+                now
+            )]);
             if stable.is_empty() {
                 status["stableRS"] = json!(hash);
             }
@@ -269,6 +277,34 @@ impl Controller {
             }
         } else {
             status["abortedAt"] = Value::Null;
+        }
+        // A canary that cannot become available in time (e.g. an image that
+        // cannot be pulled) exceeds its progress deadline: Degraded.
+        let deadline = SignedDuration::from_secs(i64::from(
+            ro.spec().progress_deadline_seconds.unwrap_or(600),
+        ));
+        if !promoted && !aborted && !paused && canary_available < canary_replicas {
+            let timed_out = format!("ReplicaSet \"{name}-{hash}\" has timed out progressing.");
+            for c in conditions.iter_mut() {
+                let since = c
+                    .get("lastUpdateTime")
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                if c["reason"] == "ReplicaSetUpdated"
+                    && since
+                        .and_then(|t| t.checked_add(deadline).ok())
+                        .is_some_and(|t| now >= t)
+                {
+                    *c = progressing("False", "ProgressDeadlineExceeded", &timed_out, now);
+                    self.event(
+                        &ns,
+                        &name,
+                        "Warning",
+                        "ProgressDeadlineExceeded",
+                        &timed_out,
+                    )?;
+                }
+            }
         }
         if !promoted && !aborted && !paused {
             if let Some(i) = index.filter(|i| *i < steps.len()) {
@@ -407,7 +443,7 @@ impl Controller {
         Ok(())
     }
 
-    fn owned_replica_sets(&self, ns: &str, uid: &str) -> Result<Vec<Value>, ApiError> {
+    pub(super) fn owned_replica_sets(&self, ns: &str, uid: &str) -> Result<Vec<Value>, ApiError> {
         let filter = Filter {
             namespace: Some(ns.to_string()),
             ..Filter::default()
@@ -421,7 +457,7 @@ impl Controller {
             .collect())
     }
 
-    fn create_replica_set(
+    pub(super) fn create_replica_set(
         &self,
         ro: &Rollout,
         template: &Value,
@@ -444,7 +480,7 @@ impl Controller {
         Ok((*self.store.create(rt("replicasets"), &ns, rs, true)?).clone())
     }
 
-    fn scale_replica_set(&self, rs: &Value, replicas: i64) -> Result<(), ApiError> {
+    pub(super) fn scale_replica_set(&self, rs: &Value, replicas: i64) -> Result<(), ApiError> {
         if rs.pointer("/spec/replicas").and_then(Value::as_i64) == Some(replicas) {
             return Ok(());
         }
@@ -459,7 +495,7 @@ impl Controller {
 
     /// Creates and deletes pods to match each ReplicaSet, marks pods Ready
     /// once old enough, and writes ReplicaSet status. Returns ready pods.
-    fn sync_pods(&self, ns: &str, now: Timestamp) -> Result<i64, ApiError> {
+    pub(super) fn sync_pods(&self, ns: &str, now: Timestamp) -> Result<i64, ApiError> {
         let filter = Filter {
             namespace: Some(ns.to_string()),
             ..Filter::default()
@@ -528,6 +564,42 @@ impl Controller {
                     .pointer("/metadata/creationTimestamp")
                     .and_then(Value::as_str)
                     .and_then(|s| s.parse::<Timestamp>().ok());
+                let containers: Vec<(Value, String)> = p
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| {
+                                (
+                                    c.get("name").cloned().unwrap_or(Value::Null),
+                                    c.get("image")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or_default()
+                                        .to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if containers.iter().any(|(_, i)| unpullable(i)) {
+                    let waiting = p
+                        .pointer("/status/containerStatuses/0/state/waiting/reason")
+                        .and_then(Value::as_str);
+                    if waiting != Some("ImagePullBackOff") {
+                        let (_, n) = ns_name(p);
+                        let statuses: Vec<Value> = containers.iter().map(|(c, i)| json!({
+                            "name": c, "image": i, "ready": false, "restartCount": 0,
+                            "state": {"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{i}\"")}}
+                        })).collect();
+                        self.store
+                            .patch(rt("pods"), ns, &n, Subresource::Status, move |o| {
+                                o["status"] =
+                                    json!({"phase": "Pending", "containerStatuses": statuses});
+                                Ok(())
+                            })?;
+                    }
+                    continue;
+                }
                 let is_ready = created.is_some_and(|c| {
                     c.checked_add(self.config.pod_ready_after)
                         .is_ok_and(|t| now >= t)
@@ -630,7 +702,7 @@ impl Controller {
     }
 
     /// A Kubernetes Event about the rollout, like the real controller's.
-    fn event(
+    pub(super) fn event(
         &self,
         ns: &str,
         rollout: &str,
@@ -652,11 +724,22 @@ impl Controller {
     }
 }
 
+fn progressing(status: &str, reason: &str, message: &str, now: Timestamp) -> Value {
+    json!({"type": "Progressing", "status": status, "reason": reason, "message": message,
+           "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)})
+}
+
+/// Images the simulated kubelet cannot pull: a tag containing
+/// `does-not-exist` (as in Argo's own test objects).
+fn unpullable(image: &str) -> bool {
+    image.contains("does-not-exist")
+}
+
 fn ceil_div(a: i64, b: i64) -> i64 {
     if b == 0 { 0 } else { (a + b - 1).div_euclid(b) }
 }
 
-fn rfc3339(t: Timestamp) -> String {
+pub(super) fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -664,7 +747,7 @@ fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
     json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})
 }
 
-fn owned_by(obj: &Value, uid: &str) -> bool {
+pub(super) fn owned_by(obj: &Value, uid: &str) -> bool {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|refs| {
@@ -673,7 +756,7 @@ fn owned_by(obj: &Value, uid: &str) -> bool {
         })
 }
 
-fn ns_name(obj: &Value) -> (String, String) {
+pub(super) fn ns_name(obj: &Value) -> (String, String) {
     let get = |p: &str| {
         obj.pointer(p)
             .and_then(Value::as_str)
@@ -683,14 +766,14 @@ fn ns_name(obj: &Value) -> (String, String) {
     (get("/metadata/namespace"), get("/metadata/name"))
 }
 
-fn rs_hash(rs: &Value) -> String {
+pub(super) fn rs_hash(rs: &Value) -> String {
     rs.pointer(&format!("/metadata/labels/{POD_TEMPLATE_HASH_LABEL}"))
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
 }
 
-fn revision(rs: &Value) -> i64 {
+pub(super) fn revision(rs: &Value) -> i64 {
     rs.pointer("/metadata/annotations")
         .and_then(|a| a.get(REVISION_ANNOTATION))
         .and_then(Value::as_str)
@@ -699,7 +782,7 @@ fn revision(rs: &Value) -> i64 {
 }
 
 /// Removes object keys whose value is null (a merge patch's deletions).
-fn strip_nulls(v: &Value) -> Value {
+pub(super) fn strip_nulls(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()

@@ -3,6 +3,7 @@
 //! exactly as it talks to a real cluster.
 
 pub mod apiserver;
+mod bluegreen;
 pub mod clock;
 pub mod command;
 pub mod controller;

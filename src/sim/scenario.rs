@@ -9,24 +9,61 @@ use super::store::Store;
 
 /// The seed release (`manifest-gen`), carried in the binary.
 pub const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
+/// Its companions: a blue-green and a canary that cannot pull its image.
+pub const SHOWCASE_MANIFESTS: &str = include_str!("scenarios/showcase.yaml");
 
 /// The image the seed's canary moves to.
 pub const SEED_CANARY_IMAGE: &str = "anantvaid4/manifest-generator-api:v2";
 
-/// Loads the seed release's objects.
+/// The new versions the seed scenario rolls out once v1 runs everywhere:
+/// (namespace, rollout, container, image).
+pub const SEED_UPDATES: [(&str, &str, &str, &str); 3] = [
+    (
+        "manifest-gen",
+        "manifest-gen",
+        "manifest-gen",
+        SEED_CANARY_IMAGE,
+    ),
+    (
+        "shop",
+        "checkout",
+        "checkout",
+        "ghcr.io/example/checkout:1.5.0",
+    ),
+    (
+        "shop",
+        "recommendations",
+        "recommendations",
+        "ghcr.io/example/recommendations:does-not-exist",
+    ),
+];
+
+/// Loads the seed release and its companions.
 pub fn load_seed(store: &Store) -> LoadReport {
     let mut report = LoadReport::default();
-    match parse_yaml_documents(SEED_MANIFESTS) {
-        Ok(docs) => load_objects(store, docs, &mut report),
-        Err(e) => report.skipped.push(format!("embedded seed manifests: {e}")),
+    for (what, text) in [("seed", SEED_MANIFESTS), ("showcase", SHOWCASE_MANIFESTS)] {
+        match parse_yaml_documents(text) {
+            Ok(docs) => load_objects(store, docs, &mut report),
+            Err(e) => report
+                .skipped
+                .push(format!("embedded {what} manifests: {e}")),
+        }
     }
     report
 }
 
-/// A merge patch that sets the image of the rollout's first container.
-pub fn set_image_patch(image: &str) -> Value {
-    serde_json::json!({"spec": {"template": {"spec": {"containers": [
-        {"name": "manifest-gen", "image": image, "ports": [{"containerPort": 8080}],
-         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}
-    ]}}}})
+/// Sets the image of one container of a rollout's template, keeping the
+/// rest of the container as it is.
+pub fn set_image(rollout: &mut Value, container: &str, image: &str) {
+    if let Some(containers) = rollout
+        .pointer_mut("/spec/template/spec/containers")
+        .and_then(Value::as_array_mut)
+    {
+        for c in containers
+            .iter_mut()
+            .filter(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        {
+            c["image"] = Value::String(image.to_string());
+        }
+    }
 }
