@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use jiff::SignedDuration;
 use rollouts_dashboard::info::{RolloutInfo, RolloutObjects, rollout_info};
-use rollouts_dashboard::model::{DestinationRule, Pod, ReplicaSet, Rollout, VirtualService};
+use rollouts_dashboard::model::{
+    AnalysisRun, DestinationRule, Pod, ReplicaSet, Rollout, VirtualService,
+};
 use rollouts_dashboard::sim::clock::SimClock;
 use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources;
@@ -72,6 +74,8 @@ impl Cluster {
         let pods: Vec<Pod> = self.list("pods");
         let vs: Vec<VirtualService> = self.list("virtualservices");
         let dr: Vec<DestinationRule> = self.list("destinationrules");
+        let runs: Vec<AnalysisRun> = self.list("analysisruns");
+        let runs: Vec<&AnalysisRun> = runs.iter().collect();
         let (rs, pods, vs, dr): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = (
             rs.iter().collect(),
             pods.iter().collect(),
@@ -83,6 +87,7 @@ impl Cluster {
             pods: &pods,
             virtual_services: &vs,
             destination_rules: &dr,
+            analysis_runs: &runs,
             ..RolloutObjects::new(
                 ro.iter()
                     .find(|r| {
@@ -335,4 +340,25 @@ fn an_unpullable_image_degrades_after_the_progress_deadline() {
             canary.object_meta.name
         )
     );
+}
+
+#[test]
+fn a_failing_analysis_aborts_the_canary() {
+    let c = Cluster::at_first_pause();
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info_of("shop", "search");
+    assert_eq!(info.status, "Degraded", "{info:?}");
+    assert_eq!(
+        info.message,
+        "RolloutAborted: Rollout aborted update to revision 2: metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
+    );
+    assert_eq!(info.set_weight, "0");
+    // The dashboard sees the failed run with its measurement.
+    let run = &info.analysis_runs[0];
+    assert_eq!(
+        (run.status.as_str(), run.icon.as_str(), run.failed),
+        ("Failed", "✖", 1)
+    );
+    assert_eq!(run.non_job_info[0].value, "[0.42]");
+    assert_eq!(run.metrics[0].name, "success-rate");
 }

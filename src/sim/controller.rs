@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::info::{calculate_rollout_phase, pause_duration};
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
 
+use super::analysis::AnalysisOutcome;
 use super::resources;
 use super::store::{ApiError, Filter, Store, Subresource};
 use super::traffic::{set_destination_rule_hashes, set_virtual_service_weights};
@@ -250,13 +251,22 @@ impl Controller {
             c.get("reason").and_then(Value::as_str) != Some("RolloutAborted") || aborted
         });
         if aborted {
+            // An automatic abort carries the failed analysis' message.
+            let why = status
+                .pointer("/canary/currentStepAnalysisRunStatus")
+                .filter(|a| a["status"] == "Failed")
+                .and_then(|a| a["message"].as_str())
+                .filter(|m| !m.is_empty())
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            let aborted_message = format!("Rollout aborted update to revision {current_rev}{why}");
             if !conditions
                 .iter()
                 .any(|c| c.get("reason").and_then(Value::as_str) == Some("RolloutAborted"))
             {
                 conditions.push(
                     json!({"type": "Progressing", "status": "False", "reason": "RolloutAborted",
-                    "message": format!("Rollout aborted update to revision {current_rev}"),
+                    "message": aborted_message,
                     "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)}),
                 );
                 status["abortedAt"] = json!(rfc3339(now));
@@ -267,13 +277,7 @@ impl Controller {
                 };
                 status["pauseConditions"] = Value::Null;
                 status["controllerPause"] = Value::Null;
-                self.event(
-                    &ns,
-                    &name,
-                    "Warning",
-                    "RolloutAborted",
-                    &format!("Rollout aborted update to revision {current_rev}"),
-                )?;
+                self.event(&ns, &name, "Warning", "RolloutAborted", &aborted_message)?;
             }
         } else {
             status["abortedAt"] = Value::Null;
@@ -348,8 +352,38 @@ impl Controller {
                             "Rollout is paused (CanaryPauseStep)",
                         )?;
                     }
+                } else if let Some(analysis) = &step.analysis {
+                    let (outcome, run) =
+                        self.step_analysis(&ro, analysis, &hash, i, current_rev, now)?;
+                    let (state, message) = match &outcome {
+                        AnalysisOutcome::Running => ("Running", String::new()),
+                        AnalysisOutcome::Successful => ("Successful", String::new()),
+                        AnalysisOutcome::Failed(m) => ("Failed", m.clone()),
+                        AnalysisOutcome::Inconclusive => ("Inconclusive", String::new()),
+                    };
+                    status["canary"]["currentStepAnalysisRunStatus"] =
+                        json!({"name": run, "status": state, "message": message});
+                    match outcome {
+                        AnalysisOutcome::Successful => done = true,
+                        AnalysisOutcome::Failed(_) => status["abort"] = json!(true),
+                        AnalysisOutcome::Inconclusive => {
+                            let controller_pause = status
+                                .get("controllerPause")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
+                            let conds = status
+                                .get("pauseConditions")
+                                .and_then(Value::as_array)
+                                .map_or(0, Vec::len);
+                            if !controller_pause && conds == 0 {
+                                status["pauseConditions"] = json!([{"reason": "InconclusiveAnalysisRun", "startTime": rfc3339(now)}]);
+                                status["controllerPause"] = json!(true);
+                            }
+                        }
+                        AnalysisOutcome::Running => {}
+                    }
                 } else {
-                    // analysis, experiment and route steps are not simulated yet
+                    // experiment and route steps are not simulated yet
                     done = true;
                 }
                 if done {

@@ -2,6 +2,7 @@
 //! reaches into this module: it talks to it over HTTP through kube-rs,
 //! exactly as it talks to a real cluster.
 
+mod analysis;
 pub mod apiserver;
 mod bluegreen;
 pub mod clock;

@@ -9,7 +9,8 @@ use super::store::Store;
 
 /// The seed release (`manifest-gen`), carried in the binary.
 pub const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
-/// Its companions: a blue-green and a canary that cannot pull its image.
+/// Its companions: a blue-green, a canary that cannot pull its image, and a
+/// canary whose analysis fails.
 pub const SHOWCASE_MANIFESTS: &str = include_str!("scenarios/showcase.yaml");
 
 /// The image the seed's canary moves to.
@@ -17,7 +18,7 @@ pub const SEED_CANARY_IMAGE: &str = "anantvaid4/manifest-generator-api:v2";
 
 /// The new versions the seed scenario rolls out once v1 runs everywhere:
 /// (namespace, rollout, container, image).
-pub const SEED_UPDATES: [(&str, &str, &str, &str); 3] = [
+pub const SEED_UPDATES: [(&str, &str, &str, &str); 4] = [
     (
         "manifest-gen",
         "manifest-gen",
@@ -36,6 +37,7 @@ pub const SEED_UPDATES: [(&str, &str, &str, &str); 3] = [
         "recommendations",
         "ghcr.io/example/recommendations:does-not-exist",
     ),
+    ("shop", "search", "search", "ghcr.io/example/search:3.2.0"),
 ];
 
 /// Loads the seed release and its companions.
