@@ -25,9 +25,13 @@ struct Sim {
 }
 
 async fn start() -> Sim {
+    start_with(|s| s).await
+}
+
+async fn start_with(tune: impl FnOnce(ApiServer) -> ApiServer) -> Sim {
     let shutdown = CancellationToken::new();
     let store = Arc::new(Store::new(Arc::new(SimClock::default())));
-    let server = ApiServer::new(store, shutdown.clone());
+    let server = tune(ApiServer::new(store, shutdown.clone()));
     let (addr, _task) = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
     let client = kube::Client::try_from(config).unwrap();
@@ -373,4 +377,118 @@ async fn injected_faults_answer_like_a_real_server() {
         "a delayed response times out"
     );
     sim.server.faults.set_delay(Duration::ZERO);
+}
+
+#[tokio::test]
+async fn idle_watches_get_periodic_bookmarks() {
+    let sim = start_with(|s| s.with_bookmark_interval(Duration::from_millis(50))).await;
+    seed_rollout(&sim, "ns", "r1");
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match next(&mut stream).await.unwrap() {
+        WatchEvent::Bookmark(b) => assert_eq!(b.metadata.resource_version, rv),
+        other => panic!("expected a BOOKMARK on an idle watch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_its_data_and_watchers_carry_on() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r1");
+    let api: Api<Rollout> = Api::all(sim.client.clone());
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    loop {
+        if let Ok(watcher::Event::InitDone) = next(&mut events).await {
+            break;
+        }
+    }
+    sim.server.restart();
+    seed_rollout(&sim, "ns", "r2");
+    loop {
+        match next(&mut events).await {
+            Ok(watcher::Event::Apply(r) | watcher::Event::InitApply(r))
+                if r.metadata.name.as_deref() == Some("r2") =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        api.list(&ListParams::default()).await.unwrap().items.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn faults_can_be_set_over_http() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r");
+    let post = |path: &str, body: serde_json::Value| {
+        axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(body.to_string().into_bytes())
+            .unwrap()
+    };
+    sim.client
+        .request_text(post("/sim/v1/faults", json!({"forbid": ["rollouts"]})))
+        .await
+        .unwrap();
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+    let err = api.get("r").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403),
+        "{err:?}"
+    );
+    sim.client
+        .request_text(post("/sim/v1/faults", json!({"clear": true})))
+        .await
+        .unwrap();
+    api.patch(
+        "r",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": true}})),
+    )
+    .await
+    .unwrap();
+    let recorded = sim
+        .client
+        .request_text(
+            axum::http::Request::get("/sim/v1/requests")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let recorded: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+    let last = recorded["requests"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["method"], "PATCH");
+    assert_eq!(last["contentType"], "application/merge-patch+json");
+    assert_eq!(last["body"], r#"{"spec":{"paused":true}}"#);
+    // A bad fault request is refused, not half-applied.
+    let bad = sim
+        .client
+        .request_text(post(
+            "/sim/v1/faults",
+            json!({"failNext": {"count": 1, "code": 418}}),
+        ))
+        .await;
+    assert!(bad.is_err());
+    assert!(api.get("r").await.is_ok());
 }

@@ -47,18 +47,39 @@ pub struct ApiServer {
     /// Cancelled (and replaced) to drop every open watch at once.
     watches: Arc<Mutex<CancellationToken>>,
     pub faults: Arc<Faults>,
+    bookmark_every: Duration,
+    /// Cancelled (and replaced) to restart the listener.
+    generation: Arc<Mutex<CancellationToken>>,
 }
 
 impl ApiServer {
     pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
         let watches = Arc::new(Mutex::new(shutdown.child_token()));
+        let generation = Arc::new(Mutex::new(shutdown.child_token()));
         ApiServer {
             store,
             requests: Arc::default(),
             shutdown,
             watches,
             faults: Arc::default(),
+            bookmark_every: BOOKMARK_EVERY,
+            generation,
         }
+    }
+
+    /// Sends watch bookmarks this often (tests use a short interval).
+    pub fn with_bookmark_interval(mut self, every: Duration) -> Self {
+        self.bookmark_every = every;
+        self
+    }
+
+    /// Fault: a restart. Every connection is dropped and every watch ends;
+    /// the data stays and the server listens again on the same address.
+    pub fn restart(&self) {
+        self.close_watches();
+        let mut token = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        token.cancel();
+        *token = self.shutdown.child_token();
     }
 
     /// Fault: ends every open watch stream, as an API server restart or a
@@ -84,6 +105,7 @@ impl ApiServer {
             .route("/apis", get(group_list))
             .route("/api/{*rest}", any(handle))
             .route("/apis/{*rest}", any(handle))
+            .merge(super::control::routes())
             .with_state(self.clone())
     }
 
@@ -93,20 +115,54 @@ impl ApiServer {
         &self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let mut listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
-        let router = self.router();
-        let shutdown = self.shutdown.clone();
+        let server = self.clone();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "simulated API server stopped");
+            loop {
+                let generation = server
+                    .generation
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let served = axum::serve(listener, server.router())
+                    .with_graceful_shutdown(async move { generation.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "simulated API server stopped");
+                    return;
+                }
+                if server.shutdown.is_cancelled() {
+                    return;
+                }
+                // A restart: listen again on the same address.
+                listener = match rebind(bound, &server.shutdown).await {
+                    Some(l) => l,
+                    None => return,
+                };
             }
         });
         Ok((bound, task))
     }
+}
+
+/// Binds `addr` again after a restart, retrying with backoff while the old
+/// socket is released; `None` on shutdown or after ~10 s.
+async fn rebind(addr: SocketAddr, shutdown: &CancellationToken) -> Option<tokio::net::TcpListener> {
+    let mut wait = Duration::from_millis(10);
+    for _ in 0..12 {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Some(l),
+            Err(e) => tracing::debug!(error = %e, "simulated API server: rebinding"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+    tracing::error!(%addr, "simulated API server: could not listen again after a restart");
+    None
 }
 
 async fn version() -> Response {
@@ -529,6 +585,7 @@ fn watch(server: &ApiServer, target: &Target, filter: Filter, params: &Params) -
             let _ = tx.try_send(Ok(line));
         }
         Ok((backlog, rv_now, changes)) => {
+            let bookmark_every = server.bookmark_every;
             let shutdown = server
                 .watches
                 .lock()
@@ -564,7 +621,16 @@ fn watch(server: &ApiServer, target: &Target, filter: Filter, params: &Params) -
                     return;
                 }
                 stream_changes(
-                    changes, rt, &version, &filter, last, bookmarks, timeout, shutdown, &tx,
+                    changes,
+                    rt,
+                    &version,
+                    &filter,
+                    last,
+                    bookmarks,
+                    timeout,
+                    shutdown,
+                    &tx,
+                    bookmark_every,
                 )
                 .await;
             });
@@ -589,10 +655,11 @@ async fn stream_changes(
     timeout: Duration,
     shutdown: CancellationToken,
     tx: &mpsc::Sender<Result<Bytes, Infallible>>,
+    bookmark_every: Duration,
 ) {
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
+    let mut ticker = tokio::time::interval(bookmark_every);
     ticker.tick().await;
     loop {
         let line = tokio::select! {

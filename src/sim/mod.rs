@@ -7,6 +7,7 @@ pub mod apiserver;
 mod bluegreen;
 pub mod clock;
 pub mod command;
+pub mod control;
 pub mod controller;
 pub mod faults;
 pub mod kubeconfig;

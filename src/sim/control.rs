@@ -1,0 +1,119 @@
+//! `/sim/v1/...`: control of the simulated cluster for tests and benchmarks
+//! that run it as a separate process (a real cluster has no such paths).
+//!
+//! - `POST /sim/v1/faults` `{"failNext": {"count": 3, "code": 503}, "delayMs": 200,
+//!   "forbid": ["rollouts"], "allow": ["rollouts"], "clear": true}`
+//! - `POST /sim/v1/watches/close`, `POST /sim/v1/expire`, `POST /sim/v1/restart`
+//! - `POST /sim/v1/clock/advance` `{"seconds": 30}`
+//! - `GET /sim/v1/requests`: every mutating request received
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::SignedDuration;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::apiserver::ApiServer;
+
+pub fn routes() -> Router<ApiServer> {
+    Router::new()
+        .route("/sim/v1/faults", post(faults))
+        .route("/sim/v1/watches/close", post(close_watches))
+        .route("/sim/v1/expire", post(expire))
+        .route("/sim/v1/restart", post(restart))
+        .route("/sim/v1/clock/advance", post(advance))
+        .route("/sim/v1/requests", get(requests))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultRequest {
+    fail_next: Option<FailNext>,
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    forbid: Vec<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    clear: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct FailNext {
+    count: usize,
+    code: u16,
+}
+
+async fn faults(State(server): State<ApiServer>, Json(req): Json<FaultRequest>) -> Response {
+    if req.clear {
+        server.faults.clear();
+    }
+    if let Some(f) = req.fail_next {
+        if !matches!(f.code, 429 | 500 | 503) {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "failNext.code must be 429, 500 or 503"})),
+            )
+                .into_response();
+        }
+        server.faults.fail_next(f.count, f.code);
+    }
+    if let Some(ms) = req.delay_ms {
+        server.faults.set_delay(Duration::from_millis(ms));
+    }
+    for plural in &req.forbid {
+        server.faults.set_forbidden(plural, true);
+    }
+    for plural in &req.allow {
+        server.faults.set_forbidden(plural, false);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn close_watches(State(server): State<ApiServer>) -> StatusCode {
+    server.close_watches();
+    StatusCode::NO_CONTENT
+}
+
+async fn expire(State(server): State<ApiServer>) -> StatusCode {
+    server.store.expire_history();
+    StatusCode::NO_CONTENT
+}
+
+async fn restart(State(server): State<ApiServer>) -> StatusCode {
+    // Answer first; the restart drops this connection too.
+    let s = server.clone();
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        s.restart();
+    });
+    StatusCode::ACCEPTED
+}
+
+#[derive(Debug, Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+async fn advance(State(server): State<ApiServer>, Json(a): Json<Advance>) -> StatusCode {
+    server
+        .store
+        .clock
+        .advance(SignedDuration::from_secs(a.seconds.max(0)));
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(State(server): State<ApiServer>) -> Json<serde_json::Value> {
+    let list: Vec<_> = server
+        .requests()
+        .into_iter()
+        .map(|r| json!({"method": r.method, "path": r.path, "contentType": r.content_type, "body": r.body}))
+        .collect();
+    Json(json!({"requests": list}))
+}
