@@ -492,3 +492,63 @@ async fn faults_can_be_set_over_http() {
     assert!(bad.is_err());
     assert!(api.get("r").await.is_ok());
 }
+
+#[tokio::test]
+async fn scale_generates_rollouts_with_two_replica_sets_and_five_pods_that_keep_changing() {
+    use rollouts_dashboard::sim::scale;
+    let sim = start().await;
+    scale::generate(&sim.server.store, 100);
+    let count = |plural: &'static str| {
+        let client = sim.client.clone();
+        async move {
+            let r = resources::RESOURCES
+                .iter()
+                .find(|r| r.plural == plural)
+                .unwrap();
+            let gvk = kube::api::GroupVersionKind::gvk(r.group, r.versions[0], r.kind);
+            let ar = kube::discovery::ApiResource::from_gvk_with_plural(&gvk, plural);
+            let api: Api<kube::api::DynamicObject> = Api::all_with(client, &ar);
+            api.list(&ListParams::default()).await.unwrap().items.len()
+        }
+    };
+    assert_eq!(count("rollouts").await, 100);
+    assert_eq!(count("replicasets").await, 200);
+    assert_eq!(count("pods").await, 500);
+    assert_eq!(count("namespaces").await, 10);
+
+    let rollouts: Api<Rollout> = Api::all(sim.client.clone());
+    let pods: Api<FullPod> = Api::all(sim.client.clone());
+    let rv = rollouts
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut ro_events = rollouts
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut pod_events = pods
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let stop = CancellationToken::new();
+    tokio::spawn(scale::churn(
+        sim.server.store.clone(),
+        100,
+        Duration::from_millis(1),
+        stop.clone(),
+    ));
+    assert!(matches!(
+        next(&mut ro_events).await.unwrap(),
+        WatchEvent::Modified(_)
+    ));
+    assert!(matches!(
+        next(&mut pod_events).await.unwrap(),
+        WatchEvent::Modified(_)
+    ));
+    stop.cancel();
+}

@@ -668,7 +668,7 @@ async fn stream_changes(
             _ = tx.closed() => return,
             _ = ticker.tick(), if bookmarks => event_line("BOOKMARK", &bookmark(rt, version, last, false)),
             change = changes.recv() => match change {
-                Ok(c) if std::ptr::eq(c.resource, rt) && c.rv > last => {
+                Ok(c) if c.resource.plural == rt.plural && c.rv > last => {
                     last = c.rv;
                     if !filter.matches(&c.object) {
                         continue;

@@ -38,14 +38,12 @@ pub enum SimError {
 /// Loads the objects, serves them until `shutdown`, and returns once the
 /// server has stopped.
 pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
-    if args.scale.is_some() {
-        return Err(SimError::Unsupported(
-            "--scale needs the simulated controller, which is not built yet".into(),
-        ));
-    }
     let store = Arc::new(Store::new(Arc::new(SimClock::default())));
     let mut report = LoadReport::default();
-    if args.scenario.manifests.is_empty() {
+    let scale = args.scale.map(|n| n as usize);
+    if let Some(n) = scale {
+        report.loaded = super::scale::generate(&store, n);
+    } else if args.scenario.manifests.is_empty() {
         if args.scenario.scenario != "seed" {
             return Err(SimError::Unsupported(format!(
                 "unknown scenario {:?} (known: seed)",
@@ -62,7 +60,8 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     for skipped in &report.skipped {
         tracing::warn!(object = %skipped, "manifest not loaded");
     }
-    let controller = (!args.scenario.no_controller).then(|| {
+    // At --scale the churn replaces the controller (see sim/scale.rs).
+    let controller = (!args.scenario.no_controller && scale.is_none()).then(|| {
         let controller = Controller::new(store.clone(), ControllerConfig::default());
         if args.scenario.manifests.is_empty() {
             start_seed_canary(&store, &controller);
@@ -99,6 +98,14 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     );
     if let Some(controller) = controller {
         tokio::spawn(controller.run(shutdown.clone()));
+    }
+    if let Some(n) = scale.filter(|_| !args.scenario.no_controller) {
+        tokio::spawn(super::scale::churn(
+            server.store.clone(),
+            n,
+            std::time::Duration::from_millis(10),
+            shutdown.clone(),
+        ));
     }
     let _ = task.await;
     Ok(())

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod resources;
+pub mod scale;
 pub mod scenario;
 pub mod selectors;
 pub mod store;

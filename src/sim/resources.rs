@@ -32,7 +32,7 @@ impl ResourceType {
 
 const ISTIO_VERSIONS: &[&str] = &["v1", "v1beta1", "v1alpha3"];
 
-pub const RESOURCES: &[ResourceType] = &[
+pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
         group: "",
         versions: &["v1"],

@@ -462,7 +462,9 @@ impl Store {
             Some(rv) => inner
                 .history
                 .iter()
-                .filter(|c| c.rv > rv && std::ptr::eq(c.resource, rt) && filter.matches(&c.object))
+                .filter(|c| {
+                    c.rv > rv && c.resource.plural == rt.plural && filter.matches(&c.object)
+                })
                 .cloned()
                 .collect(),
         };
