@@ -141,7 +141,7 @@ pub async fn churn(
         }
         let i = (k / 2) % n;
         let (ns, name) = (namespace(i), rollout_name(i));
-        let result = if k % 2 == 0 {
+        let result = if k.is_multiple_of(2) {
             store.patch(ro_rt, &ns, &name, Subresource::Status, |o| {
                 let step = o
                     .pointer("/status/currentStepIndex")
