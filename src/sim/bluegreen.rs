@@ -6,10 +6,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use crate::info::calculate_rollout_phase;
 use crate::model::{REVISION_ANNOTATION, Rollout};
 
-use super::controller::{Controller, revision, rfc3339, rs_hash, rt, strip_nulls, template_hash};
+use super::controller::{Controller, revision, rfc3339, rs_hash, rt, template_hash};
 use super::store::{ApiError, Subresource};
 
 const SCALE_DOWN_DEADLINE: &str = "scale-down-deadline";
@@ -191,21 +190,7 @@ impl Controller {
         status["availableReplicas"] = json!(of(&active_now, "/status/availableReplicas"));
         status["updatedReplicas"] = json!(of(&hash, "/status/replicas"));
         status["HPAReplicas"] = json!(of(&active_now, "/status/replicas"));
-        status["observedGeneration"] = json!(ro.metadata.generation.unwrap_or(0).to_string());
-        status["phase"] = Value::Null;
-        status["message"] = Value::Null;
-        let mut view = ro.clone();
-        view.status = serde_json::from_value(strip_nulls(&status)).ok();
-        let (phase, message) = calculate_rollout_phase(&view);
-        status["phase"] = json!(phase);
-        status["message"] = json!(message);
-        let status = strip_nulls(&status);
-        self.store
-            .patch(rt("rollouts"), &ns, &name, Subresource::Status, |o| {
-                o["status"] = status;
-                Ok(())
-            })?;
-        Ok(())
+        self.write_status(ro, &ns, &name, status)
     }
 
     /// Marks the previously active ReplicaSet for scale-down after the delay.

@@ -460,6 +460,18 @@ impl Controller {
                 .unwrap_or(0)
         );
         status["HPAReplicas"] = status["replicas"].clone();
+        self.write_status(&ro, &ns, &name, status)
+    }
+
+    /// Writes the rollout's status with observedGeneration and the phase
+    /// and message the controller computes (reference §2.3).
+    pub(super) fn write_status(
+        &self,
+        ro: &Rollout,
+        ns: &str,
+        name: &str,
+        mut status: Value,
+    ) -> Result<(), ApiError> {
         status["observedGeneration"] = json!(ro.metadata.generation.unwrap_or(0).to_string());
         status["phase"] = Value::Null;
         status["message"] = Value::Null;
@@ -470,7 +482,7 @@ impl Controller {
         status["message"] = json!(message);
         let status = strip_nulls(&status);
         self.store
-            .patch(rt("rollouts"), &ns, &name, Subresource::Status, |o| {
+            .patch(rt("rollouts"), ns, name, Subresource::Status, |o| {
                 o["status"] = status;
                 Ok(())
             })?;
@@ -816,7 +828,7 @@ pub(super) fn revision(rs: &Value) -> i64 {
 }
 
 /// Removes object keys whose value is null (a merge patch's deletions).
-pub(super) fn strip_nulls(v: &Value) -> Value {
+fn strip_nulls(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
