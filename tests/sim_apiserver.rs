@@ -552,3 +552,33 @@ async fn scale_generates_rollouts_with_two_replica_sets_and_five_pods_that_keep_
     ));
     stop.cancel();
 }
+
+#[tokio::test]
+async fn odd_resource_versions_are_answered_not_crashed_on() {
+    let sim = start().await;
+    seed_rollout(&sim, "ns", "r");
+    let api: Api<Rollout> = Api::namespaced(sim.client.clone(), "ns");
+    // A version from the future: no backlog, the watch stays open.
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(1), &u64::MAX.to_string())
+        .await
+        .unwrap()
+        .boxed();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .is_ok(),
+        "the watch ends at its timeout"
+    );
+    // Not a number: 400 with a Status.
+    let err = api
+        .watch(&WatchParams::default(), "abc")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 400),
+        "{err:?}"
+    );
+    assert!(api.get("r").await.is_ok(), "the server is still up");
+}

@@ -453,7 +453,7 @@ impl Store {
                         .collect()
                 })
                 .unwrap_or_default(),
-            Some(rv) if rv + 1 < inner.oldest_resumable => {
+            Some(rv) if rv.saturating_add(1) < inner.oldest_resumable => {
                 return Err(ApiError::expired(format!(
                     "too old resource version: {rv} ({})",
                     inner.oldest_resumable - 1
