@@ -6,9 +6,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use crate::model::{REVISION_ANNOTATION, Rollout};
+use crate::model::Rollout;
 
-use super::controller::{Controller, revision, rfc3339, rs_hash, rt, template_hash};
+use super::controller::{Controller, Current, rfc3339, rs_hash, rt};
 use super::store::{ApiError, Subresource};
 
 const SCALE_DOWN_DEADLINE: &str = "scale-down-deadline";
@@ -18,16 +18,18 @@ impl Controller {
         let Some(bg) = ro.blue_green() else {
             return Ok(());
         };
-        let ns = ro.metadata.namespace.clone().unwrap_or_default();
-        let name = ro.metadata.name.clone().unwrap_or_default();
-        let uid = ro.metadata.uid.clone().unwrap_or_default();
-        let now = self.store.clock.now();
-        let template = obj
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        let hash = template_hash(&template);
-        let replicas = i64::from(ro.desired_replicas());
+        let (
+            Current {
+                ns,
+                name,
+                uid,
+                now,
+                hash,
+                replicas,
+                ..
+            },
+            _,
+        ) = self.current(ro, obj)?;
         let mut status = obj.get("status").cloned().unwrap_or_else(|| json!({}));
 
         if status.get("currentPodHash").and_then(Value::as_str) != Some(hash.as_str()) {
@@ -36,18 +38,6 @@ impl Controller {
                 status[field] = Value::Null;
             }
         }
-        let rs_list = self.owned_replica_sets(&ns, &uid)?;
-        let latest = rs_list.iter().map(revision).max().unwrap_or(0);
-        let current = match rs_list.iter().find(|r| rs_hash(r) == hash) {
-            Some(r) => r.clone(),
-            None => self.create_replica_set(ro, &template, &hash, latest + 1)?,
-        };
-        let current_rev = latest.max(revision(&current));
-        self.store
-            .patch(rt("rollouts"), &ns, &name, Subresource::Main, |o| {
-                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(current_rev.to_string());
-                Ok(())
-            })?;
 
         let active = status
             .pointer("/blueGreen/activeSelector")

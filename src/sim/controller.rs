@@ -42,6 +42,20 @@ pub struct Controller {
     pub(super) config: ControllerConfig,
 }
 
+/// What both strategies start a reconcile from (see `Controller::current`).
+pub(super) struct Current {
+    pub ns: String,
+    pub name: String,
+    pub uid: String,
+    pub now: Timestamp,
+    /// The current pod template's hash.
+    pub hash: String,
+    /// The current ReplicaSet's revision.
+    pub revision: i64,
+    /// `spec.replicas` (default 1).
+    pub replicas: i64,
+}
+
 pub(super) fn rt(plural: &str) -> &'static resources::ResourceType {
     resources::RESOURCES
         .iter()
@@ -108,18 +122,20 @@ impl Controller {
         if ro.canary().is_none() {
             return Ok(());
         }
-        let ns = ro.metadata.namespace.clone().unwrap_or_default();
-        let name = ro.metadata.name.clone().unwrap_or_default();
-        let uid = ro.metadata.uid.clone().unwrap_or_default();
-        let now = self.store.clock.now();
-        let template = obj
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        let hash = template_hash(&template);
+        let (
+            Current {
+                ns,
+                name,
+                uid,
+                now,
+                hash,
+                revision: current_rev,
+                replicas,
+            },
+            rs_list,
+        ) = self.current(&ro, obj)?;
         let mut status = obj.get("status").cloned().unwrap_or_else(|| json!({}));
         let steps = ro.steps().to_vec();
-        let replicas = i64::from(ro.desired_replicas());
 
         // A new pod template resets the rollout's progress (§3.4).
         let stable = status
@@ -163,20 +179,6 @@ impl Controller {
             .get("currentStepIndex")
             .and_then(Value::as_u64)
             .map(|i| i as usize);
-
-        // ReplicaSets: the current one, the stable one, older ones at zero.
-        let rs_list = self.owned_replica_sets(&ns, &uid)?;
-        let latest_revision = rs_list.iter().map(revision).max().unwrap_or(0);
-        let current_rs = match rs_list.iter().find(|r| rs_hash(r) == hash) {
-            Some(r) => r.clone(),
-            None => self.create_replica_set(&ro, &template, &hash, latest_revision + 1)?,
-        };
-        let current_rev = latest_revision.max(revision(&current_rs));
-        self.store
-            .patch(rt("rollouts"), &ns, &name, Subresource::Main, |o| {
-                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(current_rev.to_string());
-                Ok(())
-            })?;
 
         if status.get("promoteFull").and_then(Value::as_bool) == Some(true) {
             index = Some(steps.len());
@@ -225,9 +227,6 @@ impl Controller {
                 0
             };
             self.scale_replica_set(rs, want)?;
-        }
-        if !rs_list.iter().any(|r| rs_hash(r) == hash) {
-            self.scale_replica_set(&current_rs, canary_replicas)?;
         }
         let pods_ready = self.sync_pods(&ns, now)?;
         let rs_now = self.owned_replica_sets(&ns, &uid)?;
@@ -461,6 +460,50 @@ impl Controller {
         );
         status["HPAReplicas"] = status["replicas"].clone();
         self.write_status(&ro, &ns, &name, status)
+    }
+
+    /// Identifies the rollout and its current pod template, makes sure that
+    /// template's ReplicaSet exists, and records the revision on the rollout.
+    /// Returns the rollout's ReplicaSets, the current one included.
+    pub(super) fn current(
+        &self,
+        ro: &Rollout,
+        obj: &Value,
+    ) -> Result<(Current, Vec<Value>), ApiError> {
+        let ns = ro.metadata.namespace.clone().unwrap_or_default();
+        let name = ro.metadata.name.clone().unwrap_or_default();
+        let uid = ro.metadata.uid.clone().unwrap_or_default();
+        let template = obj
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let hash = template_hash(&template);
+        let mut rs_list = self.owned_replica_sets(&ns, &uid)?;
+        let latest = rs_list.iter().map(revision).max().unwrap_or(0);
+        let current_rs = match rs_list.iter().find(|r| rs_hash(r) == hash) {
+            Some(r) => r.clone(),
+            None => {
+                let created = self.create_replica_set(ro, &template, &hash, latest + 1)?;
+                rs_list.push(created.clone());
+                created
+            }
+        };
+        let current_rev = latest.max(revision(&current_rs));
+        self.store
+            .patch(rt("rollouts"), &ns, &name, Subresource::Main, |o| {
+                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(current_rev.to_string());
+                Ok(())
+            })?;
+        let current = Current {
+            ns,
+            name,
+            uid,
+            now: self.store.clock.now(),
+            hash,
+            revision: current_rev,
+            replicas: i64::from(ro.desired_replicas()),
+        };
+        Ok((current, rs_list))
     }
 
     /// Writes the rollout's status with observedGeneration and the phase
