@@ -362,3 +362,44 @@ fn a_failing_analysis_aborts_the_canary() {
     assert_eq!(run.non_job_info[0].value, "[0.42]");
     assert_eq!(run.metrics[0].name, "success-rate");
 }
+
+#[test]
+fn an_inconclusive_analysis_pauses_until_someone_promotes() {
+    let c = Cluster::seed();
+    let search = ("shop", "search");
+    c.patch(
+        search,
+        Subresource::Main,
+        json!({"metadata": {"annotations": {"sim.rollouts-dashboard.io/analysis": "Inconclusive"}}}),
+    );
+    c.patch(
+        search,
+        Subresource::Main,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "search", "image": "ghcr.io/example/search:3.2.0"}]}}}}),
+    );
+    c.pass(SignedDuration::from_secs(3));
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info_of("shop", "search");
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "InconclusiveAnalysisRun")
+    );
+    assert_eq!(info.step, "1/3");
+    assert_eq!(info.analysis_runs[0].status, "Inconclusive");
+
+    // Promote as Argo does for an inconclusive analysis (§3.1 a).
+    c.patch(
+        search,
+        Subresource::Status,
+        json!({"status": {"pauseConditions": null, "controllerPause": false, "currentStepIndex": 2}}),
+    );
+    for _ in 0..3 {
+        c.pass(SignedDuration::from_secs(3));
+    }
+    let info = c.info_of("shop", "search");
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Healthy", "")
+    );
+    assert_eq!(info.step, "3/3");
+}
