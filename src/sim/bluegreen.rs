@@ -79,7 +79,7 @@ impl Controller {
             };
             self.scale_replica_set(&rs, want)?;
         }
-        self.sync_pods(&ns, now)?;
+        self.sync_pods(&ns, &uid, now)?;
 
         let paused = ro.is_paused_by_spec();
         if active.is_empty() {

@@ -228,7 +228,7 @@ impl Controller {
             };
             self.scale_replica_set(rs, want)?;
         }
-        let pods_ready = self.sync_pods(&ns, now)?;
+        self.sync_pods(&ns, &uid, now)?;
         let rs_now = self.owned_replica_sets(&ns, &uid)?;
         let available_of = |h: &str| {
             rs_now.iter().find(|r| rs_hash(r) == h).map_or(0, |r| {
@@ -238,7 +238,6 @@ impl Controller {
             })
         };
         let canary_available = available_of(&hash);
-        let _ = pods_ready;
 
         // The step machine.
         let mut conditions: Vec<Value> = status
@@ -582,9 +581,15 @@ impl Controller {
         Ok(())
     }
 
-    /// Creates and deletes pods to match each ReplicaSet, marks pods Ready
-    /// once old enough, and writes ReplicaSet status. Returns ready pods.
-    pub(super) fn sync_pods(&self, ns: &str, now: Timestamp) -> Result<i64, ApiError> {
+    /// Creates and deletes pods to match each ReplicaSet of the rollout with
+    /// uid `owner`, marks pods Ready once old enough, and writes ReplicaSet
+    /// status.
+    pub(super) fn sync_pods(
+        &self,
+        ns: &str,
+        rollout_uid: &str,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
         let filter = Filter {
             namespace: Some(ns.to_string()),
             ..Filter::default()
@@ -594,12 +599,11 @@ impl Controller {
             .list(rt("replicasets"), &filter, None, None)?
             .items;
         let pods_all = self.store.list(rt("pods"), &filter, None, None)?.items;
-        let mut ready_total = 0;
-        for rs in rs_all {
+        for rs in rs_all.iter().filter(|r| owned_by(r, rollout_uid)) {
             let Some(uid) = rs.pointer("/metadata/uid").and_then(Value::as_str) else {
                 continue;
             };
-            let (_, rs_name) = ns_name(&rs);
+            let (_, rs_name) = ns_name(rs);
             let want = rs
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
@@ -710,7 +714,6 @@ impl Controller {
                     }
                 }
             }
-            ready_total += ready;
             let count = pods.len() as i64;
             let rs_status = json!({"replicas": count, "readyReplicas": ready, "availableReplicas": ready,
                 "fullyLabeledReplicas": count, "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1))});
@@ -727,7 +730,7 @@ impl Controller {
                 )?;
             }
         }
-        Ok(ready_total)
+        Ok(())
     }
 
     fn apply_istio(
