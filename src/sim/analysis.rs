@@ -3,6 +3,7 @@
 //! chooses with the rollout annotation `sim.rollouts-dashboard.io/analysis`
 //! (`Successful` (default), `Failed` or `Inconclusive`).
 
+use super::json::text;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -65,16 +66,8 @@ impl Controller {
                 (*self.store.create(rt("analysisruns"), &ns, run, true)?).clone()
             }
         };
-        let phase = run
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let message = run
-            .pointer("/status/message")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let phase = text(&run, "/status/phase");
+        let message = text(&run, "/status/message");
         match phase.as_str() {
             "Successful" => return Ok((AnalysisOutcome::Successful, name)),
             "Failed" | "Error" => return Ok((AnalysisOutcome::Failed(message), name)),

@@ -3,6 +3,7 @@
 //! auto-promotion applies, then becomes active; the old ReplicaSet scales
 //! down after `scaleDownDelaySeconds`.
 
+use super::json::text;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -39,11 +40,7 @@ impl Controller {
             }
         }
 
-        let active = status
-            .pointer("/blueGreen/activeSelector")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let active = text(&status, "/blueGreen/activeSelector");
         let preview_replicas = replicas;
         let available = |h: &str| -> i64 {
             self.owned_replica_sets(&ns, &uid)
@@ -170,11 +167,7 @@ impl Controller {
                 .map(|r| r.pointer(f).and_then(Value::as_i64).unwrap_or(0))
                 .sum::<i64>()
         };
-        let active_now = status
-            .pointer("/blueGreen/activeSelector")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let active_now = text(&status, "/blueGreen/activeSelector");
         status["replicas"] = json!(sum("/status/replicas"));
         status["readyReplicas"] = json!(sum("/status/readyReplicas"));
         status["availableReplicas"] = json!(of(&active_now, "/status/availableReplicas"));
@@ -198,11 +191,7 @@ impl Controller {
             .unwrap_or_default();
         for rs in self.owned_replica_sets(ns, uid)? {
             if rs_hash(&rs) == old_active {
-                let n = rs
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let n = text(&rs, "/metadata/name");
                 let deadline = deadline.clone();
                 self.store
                     .patch(rt("replicasets"), ns, &n, Subresource::Main, move |o| {

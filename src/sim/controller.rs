@@ -7,6 +7,7 @@
 //! It works on the store directly (it is part of the simulated cluster);
 //! every write goes through the store, so watchers see each change.
 
+use super::json::text;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,11 +139,7 @@ impl Controller {
         let steps = ro.steps().to_vec();
 
         // A new pod template resets the rollout's progress (§3.4).
-        let stable = status
-            .get("stableRS")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let stable = text(&status, "/stableRS");
         if status.get("currentPodHash").and_then(Value::as_str) != Some(hash.as_str()) {
             let skip_steps = stable.is_empty() || stable == hash;
             status["currentPodHash"] = json!(hash);
@@ -165,11 +162,7 @@ impl Controller {
                 status["stableRS"] = json!(hash);
             }
         }
-        let stable = status
-            .get("stableRS")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let stable = text(&status, "/stableRS");
         let aborted = status
             .get("abort")
             .and_then(Value::as_bool)
@@ -407,11 +400,7 @@ impl Controller {
         status["conditions"] = json!(conditions);
 
         // Traffic.
-        let stable_now = status
-            .get("stableRS")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let stable_now = text(&status, "/stableRS");
         let weight = if stable_now == hash || aborted || canary_available == 0 {
             0
         } else {
@@ -614,12 +603,7 @@ impl Controller {
                 .filter(|p| owned_by(p, uid))
                 .cloned()
                 .collect();
-            pods.sort_by_key(|p| {
-                p.pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            });
+            pods.sort_by_key(|p| text(p, "/metadata/name"));
             while pods.len() > want {
                 if let Some(p) = pods.pop() {
                     let (_, n) = ns_name(&p);
@@ -665,10 +649,7 @@ impl Controller {
                             .map(|c| {
                                 (
                                     c.get("name").cloned().unwrap_or(Value::Null),
-                                    c.get("image")
-                                        .and_then(Value::as_str)
-                                        .unwrap_or_default()
-                                        .to_string(),
+                                    text(c, "/image"),
                                 )
                             })
                             .collect()
@@ -859,10 +840,7 @@ pub(super) fn ns_name(obj: &Value) -> (String, String) {
 }
 
 pub(super) fn rs_hash(rs: &Value) -> String {
-    rs.pointer(&format!("/metadata/labels/{POD_TEMPLATE_HASH_LABEL}"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    text(rs, &format!("/metadata/labels/{POD_TEMPLATE_HASH_LABEL}"))
 }
 
 pub(super) fn revision(rs: &Value) -> i64 {

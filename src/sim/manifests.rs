@@ -2,6 +2,7 @@
 //! ownerReferences, timestamps and status kept), so a dump of a real cluster
 //! (`kubectl get -o yaml`) can be inspected offline.
 
+use super::json::text;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -75,16 +76,8 @@ pub fn load_path(store: &Store, path: &Path) -> Result<LoadReport, ManifestError
 /// Loads already-parsed objects (the embedded scenarios use this).
 pub fn load_objects(store: &Store, docs: Vec<Value>, report: &mut LoadReport) {
     for doc in docs {
-        let api_version = doc
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let kind = doc
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let api_version = text(&doc, "/apiVersion");
+        let kind = text(&doc, "/kind");
         let Some(rt) = resources::by_kind(&api_version, &kind) else {
             report.skipped.push(format!(
                 "{kind} ({api_version}): not served by the simulator"

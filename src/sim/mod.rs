@@ -10,6 +10,7 @@ pub mod command;
 pub mod control;
 pub mod controller;
 pub mod faults;
+pub mod json;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod resources;

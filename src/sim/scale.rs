@@ -4,6 +4,7 @@
 //! changes that alter what a dashboard card shows. The full controller does
 //! not run at this scale; the churn below writes the changes directly.
 
+use super::json::text;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -147,16 +148,8 @@ pub async fn churn(
                     .pointer("/status/currentStepIndex")
                     .and_then(Value::as_u64)
                     .unwrap_or(0) as usize;
-                let stable = o
-                    .pointer("/status/stableRS")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let canary = o
-                    .pointer("/status/currentPodHash")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let stable = text(o, "/status/stableRS");
+                let canary = text(o, "/status/currentPodHash");
                 o["status"] = rollout_status((step + 1) % STEPS, &stable, &canary);
                 Ok(())
             })

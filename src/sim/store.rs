@@ -3,6 +3,7 @@
 //! the write rules of the real API server (optimistic concurrency, status
 //! subresource, generation).
 
+use super::json::text;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -595,11 +596,7 @@ fn merge_write(
     incoming: Value,
     sub: Subresource,
 ) -> Result<Value, ApiError> {
-    let name = current
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let name = text(current, "/metadata/name");
     if !incoming.is_object() {
         return Err(ApiError::bad_request("the object is not a JSON object"));
     }

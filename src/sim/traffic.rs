@@ -2,6 +2,7 @@
 //! the named VirtualService routes' destination weights, and the
 //! DestinationRule subsets' pod template hashes.
 
+use super::json::text;
 use serde_json::{Value, json};
 
 use crate::model::{IstioTrafficRouting, Rollout};
@@ -38,11 +39,7 @@ pub fn set_virtual_service_weights(
     let mut changed = false;
     let only_one = http.len() == 1;
     for route in http.iter_mut() {
-        let name = route
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = text(route, "/name");
         let selected = if routes.is_empty() {
             only_one || name.is_empty()
         } else {
@@ -60,11 +57,7 @@ pub fn set_virtual_service_weights(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let short = host.split('.').next().unwrap_or_default().to_string();
-            let subset = d
-                .pointer("/destination/subset")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let subset = text(d, "/destination/subset");
             let is = |svc: &str, sub: &str| {
                 (!short.is_empty() && short == svc) || (!subset.is_empty() && subset == sub)
             };
