@@ -8,7 +8,10 @@
 pub mod actions;
 pub mod cli;
 pub mod cluster;
+pub mod demo;
 pub mod info;
 pub mod model;
+pub mod serve;
 pub mod sim;
 pub mod telemetry;
+pub mod web;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rollouts_dashboard::cli::{Cli, Command, ServeArgs};
-use rollouts_dashboard::cluster::client::{ConfigSource, Scope, connect_config};
+use rollouts_dashboard::cluster::client::connect_config;
 use rollouts_dashboard::telemetry;
 use tokio_util::sync::CancellationToken;
 
@@ -54,26 +54,33 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 async fn run(command: Command) -> ExitCode {
-    match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Sim(args) => {
-            let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
-            match rollouts_dashboard::sim::command::run(&args, shutdown).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Demo(_) => {
-            eprintln!(
-                "error: `demo` is not built yet: it needs the dashboard's live view. `sim` serves the simulated cluster."
-            );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let result = match command {
+        Command::Serve(args) => serve(args, shutdown).await,
+        Command::Sim(args) => rollouts_dashboard::sim::command::run(&args, shutdown)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::Demo(args) => rollouts_dashboard::demo::run(&args, shutdown)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), String> {
+    let conn = connect_config(&args.connect)
+        .await
+        .map_err(|e| e.to_string())?;
+    rollouts_dashboard::serve::run(&conn, &args.web, shutdown)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
@@ -99,49 +106,4 @@ async fn cancel_on_signal(token: CancellationToken) {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     token.cancel();
-}
-
-/// Until the live view exists, `serve` validates its configuration and says
-/// what it would watch; it serves nothing.
-async fn serve(args: ServeArgs) -> ExitCode {
-    let conn = match connect_config(&args.connect).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let source = match &conn.source {
-        ConfigSource::Kubeconfig { path, context } => format!(
-            "kubeconfig {path}, context {}",
-            context.as_deref().unwrap_or("(none)")
-        ),
-        ConfigSource::InCluster => "in-cluster service account".to_string(),
-    };
-    let scope = match &conn.scope {
-        Scope::Namespaces(ns) => format!("namespaces {}", ns.join(", ")),
-        Scope::AllNamespaces => "all namespaces".to_string(),
-        Scope::AllOrDefault { fallback } => {
-            format!("all namespaces (only {fallback:?} if listing cluster-wide is forbidden)")
-        }
-    };
-    let base = &args.web.base_path;
-    println!("rollouts-dashboard would watch:");
-    println!("  cluster:    {} ({source})", conn.cluster_url());
-    println!("  scope:      {scope}");
-    println!(
-        "  serve at:   http://{}{}",
-        args.web.listen,
-        if base == "/" { "/" } else { base }
-    );
-    println!(
-        "  actions:    {}",
-        if args.web.read_only {
-            "off (read-only)"
-        } else {
-            "on"
-        }
-    );
-    println!("The live view is not built yet: nothing is being watched or served.");
-    ExitCode::SUCCESS
 }

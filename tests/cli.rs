@@ -1,8 +1,10 @@
 //! The command line as a person uses it: kubectl-style flags, environment
-//! variables, one-line errors with exit code 2, and a `serve` that says what
-//! it would watch instead of pretending to serve.
+//! variables, one-line errors with exit code 2, and a `serve` that says at
+//! start which cluster, namespaces and URL it uses.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 fn dashboard(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"));
@@ -18,6 +20,46 @@ fn dashboard(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("the binary runs")
+}
+
+/// Starts the dashboard, returns its stdout up to the "serving at" line (at
+/// most 20 s), then stops it.
+fn startup_banner(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"));
+    cmd.args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", "/nonexistent")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ROLLOUTS_DASHBOARD_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary runs");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut banner = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("serving at ") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    banner
 }
 
 fn text(b: &[u8]) -> String {
@@ -123,9 +165,9 @@ fn bad_flag_values_exit_2_with_one_line() {
 }
 
 #[test]
-fn serve_is_the_default_and_says_what_it_would_watch() {
+fn serve_is_the_default_and_says_what_it_watches_and_where() {
     let kc = kubeconfig();
-    let out = dashboard(
+    let s = startup_banner(
         &[
             "--kubeconfig",
             kc.path(),
@@ -136,17 +178,20 @@ fn serve_is_the_default_and_says_what_it_would_watch() {
             "--base-path",
             "/rollouts/",
             "--read-only",
+            "--listen",
+            "127.0.0.1:0",
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = text(&out.stdout);
     assert!(s.contains("http://127.0.0.1:6443"), "{s}");
     assert!(s.contains("context laptop"), "{s}");
     assert!(s.contains("namespaces team-a, team-b"), "{s}");
-    assert!(s.contains("http://127.0.0.1:3100/rollouts"), "{s}");
     assert!(s.contains("off (read-only)"), "{s}");
-    assert!(s.contains("nothing is being watched or served"), "{s}");
+    let url = s.lines().last().unwrap_or_default();
+    assert!(
+        url.starts_with("serving at http://127.0.0.1:") && url.ends_with("/rollouts/"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -155,27 +200,29 @@ fn flags_come_from_the_environment_and_flags_win() {
     let env = [
         ("ROLLOUTS_DASHBOARD_KUBECONFIG", kc.path()),
         ("ROLLOUTS_DASHBOARD_CONTEXT", "staging"),
-        ("ROLLOUTS_DASHBOARD_LISTEN", "0.0.0.0:8080"),
+        ("ROLLOUTS_DASHBOARD_LISTEN", "127.0.0.1:0"),
     ];
-    let out = dashboard(&["serve"], &env);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = text(&out.stdout);
+    let s = startup_banner(&["serve"], &env);
     assert!(s.contains("http://127.0.0.1:7443"), "{s}");
     assert!(s.contains("context staging"), "{s}");
-    assert!(s.contains("http://0.0.0.0:8080/"), "{s}");
+    assert!(s.contains("serving at http://127.0.0.1:"), "{s}");
     // The fallback namespace of a context without one is "default".
     assert!(s.contains(r#"only "default""#), "{s}");
 
-    let out = dashboard(
-        &["serve", "--context", "laptop", "--listen", "127.0.0.1:9"],
-        &env,
-    );
-    let s = text(&out.stdout);
-    assert!(
-        s.contains("context laptop") && s.contains("127.0.0.1:9/"),
-        "{s}"
-    );
+    let s = startup_banner(&["serve", "--context", "laptop"], &env);
+    assert!(s.contains("context laptop"), "{s}");
     assert!(s.contains(r#"only "team-a""#), "{s}");
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("bound").to_string();
+    let kc = kubeconfig();
+    let out = dashboard(&["--kubeconfig", kc.path(), "--listen", &addr], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
 
 #[test]
@@ -195,11 +242,10 @@ fn a_missing_kubeconfig_or_context_is_a_clear_error() {
 }
 
 #[test]
-fn what_is_not_built_yet_says_so() {
-    let out = dashboard(&["demo"], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not built yet"));
-    let out = dashboard(&["sim", "--scenario", "nope"], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("unknown scenario"));
+fn an_unknown_scenario_is_a_clear_error() {
+    for command in ["sim", "demo"] {
+        let out = dashboard(&[command, "--scenario", "nope"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(text(&out.stderr).contains("unknown scenario"), "{command}");
+    }
 }

@@ -21,6 +21,8 @@ pub enum ClientError {
         #[source]
         source: KubeconfigError,
     },
+    #[error("cannot create the Kubernetes client: {0}")]
+    Client(String),
     #[error(
         "no kubeconfig found ({kubeconfig}) and not running in a cluster ({in_cluster}); pass --kubeconfig"
     )]
@@ -38,6 +40,8 @@ pub enum ConfigSource {
         context: Option<String>,
     },
     InCluster,
+    /// `demo`: the embedded simulated cluster.
+    Simulated,
 }
 
 /// Which namespaces the dashboard shows.

@@ -1,3 +1,10 @@
-//! All talk with the Kubernetes API.
+//! All talk with the Kubernetes API: connect, watch, index, and the hub that
+//! keeps the live view.
 
 pub mod client;
+pub mod health;
+pub mod hub;
+pub mod index;
+pub mod live;
+pub mod object;
+pub mod watch;

@@ -3,6 +3,7 @@
 //! the pause state, and the traffic split as Istio has it. No I/O, no clock.
 
 mod analysis;
+mod events;
 mod experiments;
 mod meta;
 mod pods;
@@ -14,6 +15,7 @@ mod types;
 mod weights;
 
 pub use analysis::{analysis_icon, analysis_run_info};
+pub use events::{EventInfo, recent_events};
 pub use meta::{go_time_string, rfc3339};
 pub use pods::{pod_icon, pod_info, pod_status};
 pub use replicasets::{replica_set_health, replica_set_icon};
@@ -21,7 +23,7 @@ pub use status::{
     DEGRADED, HEALTHY, PAUSED, PROGRESSING, calculate_rollout_phase, rollout_icon, rollout_phase,
 };
 pub use steps::{parse_go_duration, pause_duration, pauses, step_text};
-pub use traffic::traffic_split;
+pub use traffic::{IstioRefs, istio_references, traffic_split};
 pub use types::*;
 pub use weights::{actual_weight, current_step, desired_canary_weight, set_weight};
 
@@ -149,6 +151,22 @@ pub fn rollout_info(objs: RolloutObjects<'_>) -> RolloutInfo {
     info.status = status;
     info.message = message;
     info
+}
+
+/// What is shown for a Rollout that cannot be read (a wrongly typed field,
+/// say): its name, status `Error` and why, so it appears as an error card
+/// instead of vanishing.
+pub fn invalid_rollout_info(metadata: &crate::model::ObjectMeta, error: &str) -> RolloutInfo {
+    let status = "Error".to_string();
+    RolloutInfo {
+        object_meta: meta::rollout_meta(metadata),
+        icon: rollout_icon(&status).to_string(),
+        message: format!("cannot read this Rollout: {error}"),
+        status,
+        restarted_at: "Never".to_string(),
+        revision: revision_of(metadata),
+        ..RolloutInfo::default()
+    }
 }
 
 /// The pod template of the Deployment named by `spec.workloadRef`, if it is

@@ -3,8 +3,8 @@
 //! role, compared with the weight the controller steers to.
 
 use crate::model::{
-    DestinationRule, IstioTrafficRouting, IstioVirtualServiceRef, POD_TEMPLATE_HASH_LABEL, Rollout,
-    RouteDestination, VirtualService,
+    DestinationRule, IstioTrafficRouting, IstioVirtualServiceRef, ObjectKey,
+    POD_TEMPLATE_HASH_LABEL, Rollout, RouteDestination, VirtualService,
 };
 
 use super::types::{
@@ -45,6 +45,37 @@ pub fn traffic_split(
             .as_ref()
             .map(|dr| destination_rule_subsets(dr, namespace, destination_rules, &roles)),
     })
+}
+
+/// The Istio objects a rollout names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IstioRefs {
+    pub virtual_services: Vec<ObjectKey>,
+    pub destination_rule: Option<ObjectKey>,
+}
+
+/// The VirtualServices and DestinationRule a rollout names: a change to any
+/// of them changes the rollout's traffic split.
+pub fn istio_references(ro: &Rollout) -> IstioRefs {
+    let Some(istio) = ro.traffic_routing().and_then(|t| t.istio.as_ref()) else {
+        return IstioRefs::default();
+    };
+    let namespace = ro.metadata.namespace.as_deref().unwrap_or_default();
+    let key = |name: Option<&str>| {
+        let (name, ns) = split_name(name.unwrap_or_default(), namespace);
+        ObjectKey::new(ns, name)
+    };
+    IstioRefs {
+        virtual_services: istio
+            .virtual_service_refs()
+            .into_iter()
+            .map(|r| key(r.name.as_deref()))
+            .collect(),
+        destination_rule: istio
+            .destination_rule
+            .as_ref()
+            .map(|r| key(r.name.as_deref())),
+    }
 }
 
 /// How a destination is recognised as canary or stable (§7.2, §7.3).

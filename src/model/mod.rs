@@ -9,8 +9,10 @@ mod analysis;
 mod de;
 mod deployment;
 mod documents;
+mod event;
 mod experiment;
 mod istio;
+mod key;
 mod pod;
 mod pod_template;
 mod replicaset;
@@ -22,11 +24,13 @@ pub use analysis::{
 };
 pub use deployment::{Deployment, DeploymentSpec};
 pub use documents::{DocumentError, parse_yaml_documents};
+pub use event::{Event, InvolvedObject};
 pub use experiment::{Experiment, ExperimentStatus};
 pub use istio::{
     DestinationRule, DestinationRuleSpec, HttpRoute, IstioDestination, RouteDestination, Subset,
     TcpRoute, TlsRoute, VirtualService, VirtualServiceSpec,
 };
+pub use key::{ObjectKey, RolloutKey};
 pub use pod::{
     ContainerState, ContainerStatus, Pod, PodContainer, PodSpec, PodStatus, StateTerminated,
     StateWaiting,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::SimArgs;
+use crate::cli::{ScenarioArgs, SimArgs};
 
 use super::apiserver::ApiServer;
 use super::clock::SimClock;
@@ -35,24 +35,37 @@ pub enum SimError {
     Unsupported(String),
 }
 
-/// Loads the objects, serves them until `shutdown`, and returns once the
-/// server has stopped.
-pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
+/// A simulated cluster that is up and serving.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub objects: usize,
+    pub server: ApiServer,
+    /// Ends when the server has stopped (after `shutdown`).
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Loads the scenario (or `scale` generated rollouts), starts the API server
+/// on `listen` and the controller (or the churn at scale), until `shutdown`.
+pub async fn start(
+    scenario: &ScenarioArgs,
+    scale: Option<usize>,
+    listen: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<Running, SimError> {
     let store = Arc::new(Store::new(Arc::new(SimClock::default())));
     let mut report = LoadReport::default();
-    let scale = args.scale.map(|n| n as usize);
     if let Some(n) = scale {
         report.loaded = super::scale::generate(&store, n);
-    } else if args.scenario.manifests.is_empty() {
-        if args.scenario.scenario != "seed" {
+    } else if scenario.manifests.is_empty() {
+        if scenario.scenario != "seed" {
             return Err(SimError::Unsupported(format!(
                 "unknown scenario {:?} (known: seed)",
-                args.scenario.scenario
+                scenario.scenario
             )));
         }
         report = super::scenario::load_seed(&store);
     }
-    for dir in &args.scenario.manifests {
+    for dir in &scenario.manifests {
         let r = load_path(&store, dir)?;
         report.loaded += r.loaded;
         report.skipped.extend(r.skipped);
@@ -61,9 +74,9 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
         tracing::warn!(object = %skipped, "manifest not loaded");
     }
     // At --scale the churn replaces the controller (see sim/scale.rs).
-    let controller = (!args.scenario.no_controller && scale.is_none()).then(|| {
+    let controller = (!scenario.no_controller && scale.is_none()).then(|| {
         let controller = Controller::new(store.clone(), ControllerConfig::default());
-        if args.scenario.manifests.is_empty() {
+        if scenario.manifests.is_empty() {
             start_seed_canary(&store, &controller);
         }
         controller
@@ -71,12 +84,37 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
 
     let server = ApiServer::new(store, shutdown.clone());
     let (addr, task) = server
-        .serve(args.listen)
+        .serve(listen)
         .await
         .map_err(|source| SimError::Listen {
-            addr: args.listen,
+            addr: listen,
             source,
         })?;
+    if let Some(controller) = controller {
+        tokio::spawn(controller.run(shutdown.clone()));
+    }
+    if let Some(n) = scale.filter(|_| !scenario.no_controller) {
+        tokio::spawn(super::scale::churn(
+            server.store.clone(),
+            n,
+            std::time::Duration::from_millis(10),
+            shutdown.clone(),
+        ));
+    }
+    Ok(Running {
+        addr,
+        objects: report.loaded,
+        server,
+        task,
+    })
+}
+
+/// `rollouts-dashboard sim`: serves until `shutdown`, and returns once the
+/// server has stopped.
+pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
+    let scale = args.scale.map(|n| n as usize);
+    let running = start(&args.scenario, scale, args.listen, shutdown).await?;
+    let addr = running.addr;
     if let Some(path) = &args.kubeconfig_out {
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
@@ -90,24 +128,13 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     }
     println!(
         "simulated cluster at http://{addr} ({} objects){}",
-        report.loaded,
+        running.objects,
         args.kubeconfig_out
             .as_ref()
             .map(|p| format!("; kubeconfig: {}", p.display()))
             .unwrap_or_default()
     );
-    if let Some(controller) = controller {
-        tokio::spawn(controller.run(shutdown.clone()));
-    }
-    if let Some(n) = scale.filter(|_| !args.scenario.no_controller) {
-        tokio::spawn(super::scale::churn(
-            server.store.clone(),
-            n,
-            std::time::Duration::from_millis(10),
-            shutdown.clone(),
-        ));
-    }
-    let _ = task.await;
+    let _ = running.task.await;
     Ok(())
 }
 

@@ -8,6 +8,9 @@ use super::manifests::{LoadReport, load_objects};
 use super::store::Store;
 
 /// The seed release (`manifest-gen`), carried in the binary.
+/// The namespace of the seed release, where the demo opens.
+pub const DEFAULT_NAMESPACE: &str = "manifest-gen";
+
 pub const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
 /// Its companions: a blue-green, a canary that cannot pull its image, and a
 /// canary whose analysis fails.

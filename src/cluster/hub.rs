@@ -1,0 +1,280 @@
+//! The hub: watch events go into the index and mark rollouts dirty; a short
+//! moment after the first mark (≤ 25 ms) every dirty rollout is rebuilt once,
+//! an unchanged result is dropped, and a changed one is stored in the
+//! snapshot with a sequence number and broadcast once. Pages and the JSON API
+//! read the snapshot; streams follow the broadcast.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::info::{EventInfo, RolloutInfo, invalid_rollout_info};
+use crate::model::{ObjectKey, RolloutKey};
+
+use super::health::{Health, HealthTracker, ScopeState, WatchId};
+use super::index::{Built, Index, Malformed};
+use super::watch::{WatchEvent, WatchMsg};
+
+/// How long changes are gathered before dirty rollouts are rebuilt.
+const COALESCE: Duration = Duration::from_millis(20);
+/// Changes a slow subscriber may fall behind before it must resync.
+const BROADCAST_CAPACITY: usize = 4096;
+
+/// One rollout as shown.
+#[derive(Debug, PartialEq)]
+pub struct RolloutEntry {
+    /// The sequence number of the change that produced this entry.
+    pub seq: u64,
+    pub info: RolloutInfo,
+    /// Set when the Rollout object itself could not be read; `info` then
+    /// carries just its name and the error.
+    pub error: Option<String>,
+    pub events: Vec<EventInfo>,
+}
+
+/// Everything shown, as of change `seq`. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub rollouts: Arc<BTreeMap<RolloutKey, Arc<RolloutEntry>>>,
+    pub health: Arc<Health>,
+}
+
+#[derive(Debug)]
+pub enum Change {
+    /// `entry` is `None` when the rollout is gone; `added` when it is new.
+    Rollout {
+        seq: u64,
+        key: RolloutKey,
+        entry: Option<Arc<RolloutEntry>>,
+        added: bool,
+    },
+    Health {
+        seq: u64,
+        health: Arc<Health>,
+    },
+}
+
+impl Change {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Change::Rollout { seq, .. } | Change::Health { seq, .. } => *seq,
+        }
+    }
+}
+
+/// A handle on the live view: read the snapshot, follow the changes.
+#[derive(Clone)]
+pub struct LiveView {
+    snapshot: Arc<RwLock<Snapshot>>,
+    changes: broadcast::Sender<Arc<Change>>,
+}
+
+impl LiveView {
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Subscribe first, then read the snapshot, and skip changes whose
+    /// `seq` the snapshot already holds: nothing is lost in between.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes.subscribe()
+    }
+}
+
+pub struct Hub {
+    index: Index,
+    health: HealthTracker,
+    health_dirty: bool,
+    malformed: Vec<Malformed>,
+    dirty: BTreeSet<RolloutKey>,
+    /// Keys seen since each watch's (re)list began.
+    relists: HashMap<WatchId, HashSet<ObjectKey>>,
+    seq: u64,
+    view: LiveView,
+    wants_deployments: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// `wants_deployments` turns true once some rollout uses `workloadRef`.
+    pub fn new(wants_deployments: watch::Sender<bool>) -> (Hub, LiveView) {
+        let (changes, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let view = LiveView {
+            snapshot: Arc::default(),
+            changes,
+        };
+        let hub = Hub {
+            index: Index::default(),
+            health: HealthTracker::default(),
+            health_dirty: true,
+            malformed: Vec::new(),
+            dirty: BTreeSet::new(),
+            relists: HashMap::new(),
+            seq: 0,
+            view: view.clone(),
+            wants_deployments,
+        };
+        (hub, view)
+    }
+
+    /// Runs until `shutdown` or until every watcher and the scope resolver
+    /// have gone.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<WatchMsg>,
+        mut scope: watch::Receiver<ScopeState>,
+        shutdown: CancellationToken,
+    ) {
+        let mut deadline: Option<Instant> = None;
+        let mut scope_open = true;
+        loop {
+            let flush_at = deadline;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = async { tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)).await },
+                    if flush_at.is_some() => {
+                    self.flush();
+                    deadline = None;
+                    continue;
+                }
+                changed = scope.changed(), if scope_open => {
+                    if changed.is_err() {
+                        scope_open = false;
+                        continue;
+                    }
+                    self.health.scope = scope.borrow_and_update().clone();
+                    self.health_dirty = true;
+                }
+                msg = events.recv() => match msg {
+                    Some(msg) => self.handle(msg, Timestamp::now()),
+                    None => return,
+                },
+            }
+            if deadline.is_none() && (self.health_dirty || !self.dirty.is_empty()) {
+                deadline = Some(Instant::now() + COALESCE);
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: WatchMsg, now: Timestamp) {
+        let WatchMsg { id, event } = msg;
+        let health_changed = match event {
+            WatchEvent::Started => self.health.started(&id, now),
+            WatchEvent::Init => {
+                self.relists.insert(id, HashSet::new());
+                false
+            }
+            WatchEvent::Apply(obj) => {
+                if let Some(seen) = self.relists.get_mut(&id) {
+                    seen.insert(obj.key());
+                }
+                let affected = self.index.apply(obj);
+                self.dirty.extend(affected);
+                if self.index.uses_workload_ref() && !*self.wants_deployments.borrow() {
+                    self.wants_deployments.send_replace(true);
+                }
+                self.health.succeeded(&id, false, now)
+            }
+            WatchEvent::Delete(obj) => {
+                let affected = self.index.delete(obj.kind(), &obj.key());
+                self.dirty.extend(affected);
+                self.health.succeeded(&id, false, now)
+            }
+            WatchEvent::InitDone => {
+                // A relist may have dropped objects without a Delete event.
+                let seen = self.relists.remove(&id).unwrap_or_default();
+                for key in self.index.keys(id.kind, id.namespace.as_deref()) {
+                    if !seen.contains(&key) {
+                        let affected = self.index.delete(id.kind, &key);
+                        self.dirty.extend(affected);
+                    }
+                }
+                self.health.succeeded(&id, true, now)
+            }
+            WatchEvent::Failed { problem, error } => self.health.failed(&id, problem, error, now),
+        };
+        self.health_dirty |= health_changed;
+    }
+
+    /// Rebuilds every dirty rollout and publishes what changed.
+    fn flush(&mut self) {
+        let malformed = self.index.malformed();
+        if malformed != self.malformed {
+            self.malformed = malformed;
+            self.health_dirty = true;
+        }
+        let mut snapshot = self
+            .view
+            .snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut changes = Vec::new();
+        let rollouts = Arc::make_mut(&mut snapshot.rollouts);
+        for key in std::mem::take(&mut self.dirty) {
+            let Some(built) = self.index.build(&key) else {
+                if rollouts.remove(&key).is_some() {
+                    self.seq += 1;
+                    changes.push(Change::Rollout {
+                        seq: self.seq,
+                        key,
+                        entry: None,
+                        added: false,
+                    });
+                }
+                continue;
+            };
+            let (info, error, events) = match built {
+                Built::Info { info, events } => (*info, None, events),
+                Built::Invalid {
+                    meta,
+                    error,
+                    events,
+                } => (invalid_rollout_info(&meta, &error), Some(error), events),
+            };
+            if let Some(old) = rollouts.get(&key)
+                && old.info == info
+                && old.error == error
+                && old.events == events
+            {
+                continue;
+            }
+            self.seq += 1;
+            let entry = Arc::new(RolloutEntry {
+                seq: self.seq,
+                info,
+                error,
+                events,
+            });
+            let added = rollouts.insert(key.clone(), entry.clone()).is_none();
+            changes.push(Change::Rollout {
+                seq: self.seq,
+                key,
+                entry: Some(entry),
+                added,
+            });
+        }
+        if std::mem::take(&mut self.health_dirty) {
+            self.seq += 1;
+            let health = Arc::new(self.health.health(self.malformed.clone()));
+            snapshot.health = health.clone();
+            changes.push(Change::Health {
+                seq: self.seq,
+                health,
+            });
+        }
+        snapshot.seq = self.seq;
+        // Sent under the lock: a subscriber that reads the snapshot after
+        // subscribing sees each change either there or on the channel.
+        for change in changes {
+            let _ = self.view.changes.send(Arc::new(change));
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! Who owns whom, in memory: every watched object by key, by uid and by
+//! owner uid, so that a change to one pod marks only its rollout dirty and a
+//! rebuild gathers exactly that rollout's objects. Pure data, no I/O: the
+//! hub feeds it and asks it to build RolloutInfo.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use k8s_openapi::Metadata;
+
+use crate::info::{self, EventInfo, RolloutInfo, RolloutObjects};
+use crate::model::{
+    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, Pod,
+    ReplicaSet, Rollout, RolloutKey, VirtualService,
+};
+
+use super::object::{Kind, Object};
+
+/// Events kept per rollout (the oldest go first).
+const EVENTS_PER_ROLLOUT: usize = 30;
+/// Events shown per rollout.
+const EVENTS_SHOWN: usize = 10;
+
+/// Objects of one kind by key, with lookups by uid and by owner uid.
+struct Table<T> {
+    objects: BTreeMap<ObjectKey, T>,
+    by_uid: HashMap<String, ObjectKey>,
+    by_owner: HashMap<String, BTreeSet<ObjectKey>>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            objects: BTreeMap::new(),
+            by_uid: HashMap::new(),
+            by_owner: HashMap::new(),
+        }
+    }
+}
+
+fn owner_uids(meta: &ObjectMeta) -> impl Iterator<Item = &str> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .map(|o| o.uid.as_str())
+}
+
+impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
+    /// Stores `obj`, returning the version it replaces.
+    fn insert(&mut self, obj: T) -> Option<T> {
+        let key = ObjectKey::of(obj.metadata());
+        let old = self.remove(&key);
+        let meta = obj.metadata();
+        if let Some(uid) = meta.uid.as_deref().filter(|u| !u.is_empty()) {
+            self.by_uid.insert(uid.to_string(), key.clone());
+        }
+        for owner in owner_uids(meta) {
+            self.by_owner
+                .entry(owner.to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.objects.insert(key, obj);
+        old
+    }
+
+    fn remove(&mut self, key: &ObjectKey) -> Option<T> {
+        let old = self.objects.remove(key)?;
+        let meta = old.metadata();
+        if let Some(uid) = meta.uid.as_deref()
+            && self.by_uid.get(uid) == Some(key)
+        {
+            self.by_uid.remove(uid);
+        }
+        for owner in owner_uids(meta) {
+            if let Some(set) = self.by_owner.get_mut(owner) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_owner.remove(owner);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    fn get(&self, key: &ObjectKey) -> Option<&T> {
+        self.objects.get(key)
+    }
+
+    fn by_uid(&self, uid: &str) -> Option<&T> {
+        self.objects.get(self.by_uid.get(uid)?)
+    }
+
+    fn owned_by<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a T> + 'a {
+        self.by_owner
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    /// Keys in `namespace` (every key when `None`).
+    fn keys_in(&self, namespace: Option<&str>) -> Vec<ObjectKey> {
+        match namespace {
+            None => self.objects.keys().cloned().collect(),
+            Some(ns) => self
+                .objects
+                .range(ObjectKey::new(ns, "")..)
+                .take_while(|(k, _)| k.namespace == ns)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
+}
+
+/// What a rebuild of one rollout gives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Built {
+    Info {
+        info: Box<RolloutInfo>,
+        events: Vec<EventInfo>,
+    },
+    /// The Rollout object itself could not be read.
+    Invalid {
+        meta: Box<ObjectMeta>,
+        error: String,
+        events: Vec<EventInfo>,
+    },
+}
+
+/// An object that could not be read, for the connection state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub kind: Kind,
+    pub key: ObjectKey,
+    pub error: String,
+}
+
+#[derive(Default)]
+pub struct Index {
+    rollouts: Table<Rollout>,
+    invalid_rollouts: BTreeMap<RolloutKey, (ObjectMeta, String)>,
+    replica_sets: Table<ReplicaSet>,
+    pods: Table<Pod>,
+    analysis_runs: Table<AnalysisRun>,
+    experiments: Table<Experiment>,
+    virtual_services: Table<VirtualService>,
+    destination_rules: Table<DestinationRule>,
+    deployments: Table<Deployment>,
+    events: Table<Event>,
+    events_by_rollout: HashMap<RolloutKey, BTreeSet<ObjectKey>>,
+    /// VirtualService / DestinationRule / Deployment key → rollouts naming it.
+    vs_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    dr_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    workload_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    malformed: BTreeMap<(Kind, ObjectKey), String>,
+}
+
+impl Index {
+    /// Stores an added or modified object; returns the rollouts it affects.
+    pub fn apply(&mut self, obj: Object) -> BTreeSet<RolloutKey> {
+        let kind = obj.kind();
+        let key = obj.key();
+        let mut affected = BTreeSet::new();
+        if !matches!(obj, Object::Invalid { .. }) {
+            self.malformed.remove(&(kind, key.clone()));
+        }
+        match obj {
+            Object::Rollout(ro) => {
+                self.invalid_rollouts.remove(&key);
+                if let Some(old) = self.rollouts.get(&key) {
+                    let old = old.clone();
+                    self.unlink_references(&key, &old);
+                }
+                self.link_references(&key, &ro);
+                self.rollouts.insert(*ro);
+                affected.insert(key);
+            }
+            Object::Invalid {
+                kind: Kind::Rollout,
+                metadata,
+                error,
+            } => {
+                if let Some(old) = self.rollouts.remove(&key) {
+                    self.unlink_references(&key, &old);
+                }
+                self.malformed
+                    .insert((Kind::Rollout, key.clone()), error.clone());
+                self.invalid_rollouts
+                    .insert(key.clone(), (*metadata, error));
+                affected.insert(key);
+            }
+            Object::Invalid { kind, error, .. } => {
+                affected = self.delete(kind, &key);
+                self.malformed.insert((kind, key), error);
+            }
+            Object::ReplicaSet(o) => {
+                affected.extend(self.rollouts_of_owners(&o.metadata));
+                if let Some(old) = self.replica_sets.insert(*o) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Object::Pod(o) => {
+                affected.extend(self.rollouts_of_pod(&o.metadata));
+                if let Some(old) = self.pods.insert(*o) {
+                    affected.extend(self.rollouts_of_pod(&old.metadata));
+                }
+            }
+            Object::AnalysisRun(o) => {
+                affected.extend(self.rollouts_of_owners(&o.metadata));
+                if let Some(old) = self.analysis_runs.insert(*o) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Object::Experiment(o) => {
+                affected.extend(self.rollouts_of_owners(&o.metadata));
+                if let Some(old) = self.experiments.insert(*o) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Object::VirtualService(o) => {
+                affected.extend(self.vs_refs.get(&key).into_iter().flatten().cloned());
+                self.virtual_services.insert(*o);
+            }
+            Object::DestinationRule(o) => {
+                affected.extend(self.dr_refs.get(&key).into_iter().flatten().cloned());
+                self.destination_rules.insert(*o);
+            }
+            Object::Deployment(o) => {
+                affected.extend(self.workload_refs.get(&key).into_iter().flatten().cloned());
+                self.deployments.insert(*o);
+            }
+            Object::Event(o) => {
+                if let Some(old) = self.events.get(&key) {
+                    let old_target = event_rollout(old);
+                    self.forget_event(&old_target, &key);
+                    affected.insert(old_target);
+                }
+                let target = event_rollout(&o);
+                self.events.insert(*o);
+                self.events_by_rollout
+                    .entry(target.clone())
+                    .or_default()
+                    .insert(key);
+                self.trim_events(&target);
+                affected.insert(target);
+            }
+        }
+        affected
+    }
+
+    /// Forgets an object; returns the rollouts it affected.
+    pub fn delete(&mut self, kind: Kind, key: &ObjectKey) -> BTreeSet<RolloutKey> {
+        self.malformed.remove(&(kind, key.clone()));
+        let mut affected = BTreeSet::new();
+        match kind {
+            Kind::Rollout => {
+                if let Some(old) = self.rollouts.remove(key) {
+                    self.unlink_references(key, &old);
+                }
+                self.invalid_rollouts.remove(key);
+                affected.insert(key.clone());
+            }
+            Kind::ReplicaSet => {
+                if let Some(old) = self.replica_sets.remove(key) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Kind::Pod => {
+                if let Some(old) = self.pods.remove(key) {
+                    affected.extend(self.rollouts_of_pod(&old.metadata));
+                }
+            }
+            Kind::AnalysisRun => {
+                if let Some(old) = self.analysis_runs.remove(key) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Kind::Experiment => {
+                if let Some(old) = self.experiments.remove(key) {
+                    affected.extend(self.rollouts_of_owners(&old.metadata));
+                }
+            }
+            Kind::VirtualService => {
+                if self.virtual_services.remove(key).is_some() {
+                    affected.extend(self.vs_refs.get(key).into_iter().flatten().cloned());
+                }
+            }
+            Kind::DestinationRule => {
+                if self.destination_rules.remove(key).is_some() {
+                    affected.extend(self.dr_refs.get(key).into_iter().flatten().cloned());
+                }
+            }
+            Kind::Deployment => {
+                if self.deployments.remove(key).is_some() {
+                    affected.extend(self.workload_refs.get(key).into_iter().flatten().cloned());
+                }
+            }
+            Kind::Event => {
+                if let Some(old) = self.events.remove(key) {
+                    let target = event_rollout(&old);
+                    self.forget_event(&target, key);
+                    affected.insert(target);
+                }
+            }
+        }
+        affected
+    }
+
+    /// Every stored key of `kind` in `namespace` (all when `None`), readable
+    /// or not: what a relist compares against.
+    pub fn keys(&self, kind: Kind, namespace: Option<&str>) -> Vec<ObjectKey> {
+        let mut keys = match kind {
+            Kind::Rollout => self.rollouts.keys_in(namespace),
+            Kind::ReplicaSet => self.replica_sets.keys_in(namespace),
+            Kind::Pod => self.pods.keys_in(namespace),
+            Kind::AnalysisRun => self.analysis_runs.keys_in(namespace),
+            Kind::Experiment => self.experiments.keys_in(namespace),
+            Kind::VirtualService => self.virtual_services.keys_in(namespace),
+            Kind::DestinationRule => self.destination_rules.keys_in(namespace),
+            Kind::Deployment => self.deployments.keys_in(namespace),
+            Kind::Event => self.events.keys_in(namespace),
+        };
+        keys.extend(
+            self.malformed
+                .keys()
+                .filter(|(k, key)| *k == kind && namespace.is_none_or(|ns| key.namespace == ns))
+                .map(|(_, key)| key.clone()),
+        );
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Every rollout known, readable or not.
+    pub fn rollout_keys(&self) -> BTreeSet<RolloutKey> {
+        self.rollouts
+            .objects
+            .keys()
+            .chain(self.invalid_rollouts.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// True when some rollout takes its pod template from a workload.
+    pub fn uses_workload_ref(&self) -> bool {
+        !self.workload_refs.is_empty()
+    }
+
+    pub fn malformed(&self) -> Vec<Malformed> {
+        self.malformed
+            .iter()
+            .map(|((kind, key), error)| Malformed {
+                kind: *kind,
+                key: key.clone(),
+                error: error.clone(),
+            })
+            .collect()
+    }
+
+    /// The rollout's view now, or `None` when it is gone.
+    pub fn build(&self, key: &RolloutKey) -> Option<Built> {
+        let events = self.recent_events(key);
+        if let Some((meta, error)) = self.invalid_rollouts.get(key) {
+            return Some(Built::Invalid {
+                meta: Box::new(meta.clone()),
+                error: error.clone(),
+                events,
+            });
+        }
+        let ro = self.rollouts.get(key)?;
+        let uid = ro.metadata.uid.as_deref().unwrap_or_default();
+        let experiments: Vec<&Experiment> = self.experiments.owned_by(uid).collect();
+        // The rollout's own objects and those of its experiments.
+        let owners: Vec<&str> = std::iter::once(uid)
+            .chain(experiments.iter().filter_map(|e| e.metadata.uid.as_deref()))
+            .filter(|u| !u.is_empty())
+            .collect();
+        let replica_sets: Vec<&ReplicaSet> = owners
+            .iter()
+            .flat_map(|o| self.replica_sets.owned_by(o))
+            .collect();
+        let pods: Vec<&Pod> = replica_sets
+            .iter()
+            .filter_map(|r| r.metadata.uid.as_deref())
+            .flat_map(|rs_uid| self.pods.owned_by(rs_uid))
+            .collect();
+        let analysis_runs: Vec<&AnalysisRun> = owners
+            .iter()
+            .flat_map(|o| self.analysis_runs.owned_by(o))
+            .collect();
+        let refs = info::istio_references(ro);
+        let virtual_services: Vec<&VirtualService> = refs
+            .virtual_services
+            .iter()
+            .filter_map(|k| self.virtual_services.get(k))
+            .collect();
+        let destination_rules: Vec<&DestinationRule> = refs
+            .destination_rule
+            .iter()
+            .filter_map(|k| self.destination_rules.get(k))
+            .collect();
+        let deployments: Vec<&Deployment> = workload_key(ro)
+            .and_then(|k| self.deployments.get(&k))
+            .into_iter()
+            .collect();
+        let info = info::rollout_info(RolloutObjects {
+            rollout: ro,
+            replica_sets: &replica_sets,
+            pods: &pods,
+            analysis_runs: &analysis_runs,
+            experiments: &experiments,
+            virtual_services: &virtual_services,
+            destination_rules: &destination_rules,
+            deployments: &deployments,
+        });
+        Some(Built::Info {
+            info: Box::new(info),
+            events,
+        })
+    }
+
+    fn recent_events(&self, key: &RolloutKey) -> Vec<EventInfo> {
+        let events: Vec<&Event> = self
+            .events_by_rollout
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.events.get(k))
+            .collect();
+        info::recent_events(&events, EVENTS_SHOWN)
+    }
+
+    /// Rollouts owning an object directly or through an Experiment.
+    fn rollouts_of_owners(&self, meta: &ObjectMeta) -> Vec<RolloutKey> {
+        let mut out = Vec::new();
+        for uid in owner_uids(meta) {
+            if let Some(ro) = self.rollouts.by_uid(uid) {
+                out.push(ObjectKey::of(&ro.metadata));
+            } else if let Some(ex) = self.experiments.by_uid(uid) {
+                out.extend(
+                    owner_uids(&ex.metadata)
+                        .filter_map(|u| self.rollouts.by_uid(u))
+                        .map(|ro| ObjectKey::of(&ro.metadata)),
+                );
+            }
+        }
+        out
+    }
+
+    /// Rollouts owning a pod through its ReplicaSet.
+    fn rollouts_of_pod(&self, meta: &ObjectMeta) -> Vec<RolloutKey> {
+        owner_uids(meta)
+            .filter_map(|uid| self.replica_sets.by_uid(uid))
+            .flat_map(|rs| self.rollouts_of_owners(&rs.metadata))
+            .collect()
+    }
+
+    fn link_references(&mut self, key: &RolloutKey, ro: &Rollout) {
+        for (which, target) in references(ro) {
+            self.refs_mut(which)
+                .entry(target)
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+
+    fn unlink_references(&mut self, key: &RolloutKey, ro: &Rollout) {
+        for (which, target) in references(ro) {
+            let map = self.refs_mut(which);
+            if let Some(set) = map.get_mut(&target) {
+                set.remove(key);
+                if set.is_empty() {
+                    map.remove(&target);
+                }
+            }
+        }
+    }
+
+    fn refs_mut(&mut self, which: Ref) -> &mut HashMap<ObjectKey, BTreeSet<RolloutKey>> {
+        match which {
+            Ref::Vs => &mut self.vs_refs,
+            Ref::Dr => &mut self.dr_refs,
+            Ref::Workload => &mut self.workload_refs,
+        }
+    }
+
+    fn forget_event(&mut self, target: &RolloutKey, key: &ObjectKey) {
+        if let Some(set) = self.events_by_rollout.get_mut(target) {
+            set.remove(key);
+            if set.is_empty() {
+                self.events_by_rollout.remove(target);
+            }
+        }
+    }
+
+    /// Keeps memory bounded however chatty a rollout's events are.
+    fn trim_events(&mut self, target: &RolloutKey) {
+        let Some(keys) = self.events_by_rollout.get(target) else {
+            return;
+        };
+        if keys.len() <= EVENTS_PER_ROLLOUT {
+            return;
+        }
+        let mut by_age: Vec<(Option<jiff::Timestamp>, ObjectKey)> = keys
+            .iter()
+            .map(|k| (self.events.get(k).and_then(Event::last_seen), k.clone()))
+            .collect();
+        by_age.sort();
+        let excess = by_age.len() - EVENTS_PER_ROLLOUT;
+        for (_, k) in by_age.into_iter().take(excess) {
+            self.events.remove(&k);
+            self.forget_event(target, &k);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Ref {
+    Vs,
+    Dr,
+    Workload,
+}
+
+/// Every object outside its own ownership tree that a rollout's view reads.
+fn references(ro: &Rollout) -> Vec<(Ref, ObjectKey)> {
+    let refs = info::istio_references(ro);
+    let vs = refs.virtual_services.into_iter().map(|k| (Ref::Vs, k));
+    let dr = refs.destination_rule.into_iter().map(|k| (Ref::Dr, k));
+    let wl = workload_key(ro).into_iter().map(|k| (Ref::Workload, k));
+    vs.chain(dr).chain(wl).collect()
+}
+
+/// The Deployment a rollout's `spec.workloadRef` names (Argo looks the name
+/// up among Deployments whatever the kind says).
+fn workload_key(ro: &Rollout) -> Option<ObjectKey> {
+    let name = ro.spec().workload_ref.as_ref()?.name.as_deref()?;
+    Some(ObjectKey::new(
+        ro.metadata.namespace.clone().unwrap_or_default(),
+        name,
+    ))
+}
+
+/// The rollout an Event is about.
+fn event_rollout(ev: &Event) -> RolloutKey {
+    let involved = ev.involved_object.as_ref();
+    ObjectKey::new(
+        involved
+            .and_then(|o| o.namespace.clone())
+            .or_else(|| ev.metadata.namespace.clone())
+            .unwrap_or_default(),
+        involved.and_then(|o| o.name.clone()).unwrap_or_default(),
+    )
+}

@@ -1,0 +1,246 @@
+//! Starts the live view: a kube client, the scope (falling back to the
+//! current namespace when cluster-wide listing is forbidden), one watcher per
+//! kind, Istio kinds once discovery finds them, Deployments once a rollout
+//! needs them, and the hub that turns it all into RolloutInfo.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::core::ApiResource;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::Rollout;
+
+use super::client::{ClientError, Connection, Scope};
+use super::health::{Problem, ScopeState, WatchId};
+use super::hub::{Hub, LiveView};
+use super::object::Kind;
+use super::watch::{WatchEvent, WatchMsg, describe_client_error, spawn_kind};
+
+/// Every call made outside a watch gives up after this long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a missing Istio API is looked for again.
+const DISCOVERY_EVERY: Duration = Duration::from_secs(60);
+/// Kinds watched from the start (Istio and Deployments come later).
+const BASE_KINDS: [Kind; 6] = [
+    Kind::Rollout,
+    Kind::ReplicaSet,
+    Kind::Pod,
+    Kind::AnalysisRun,
+    Kind::Experiment,
+    Kind::Event,
+];
+const ISTIO_GROUP: &str = "networking.istio.io";
+
+/// Builds the kube client for `conn`. kube-rs' own retry of 429/503 is
+/// turned off: it can hide an outage for minutes, and the watchers retry
+/// with backoff anyway while the banner says what is wrong.
+pub fn client(conn: &Connection) -> Result<Client, ClientError> {
+    let mut config = conn.config.clone();
+    config.default_retry = false;
+    Client::try_from(config).map_err(|e| ClientError::Client(e.to_string()))
+}
+
+/// Starts watching; the view fills in as the lists arrive.
+pub fn start(conn: &Connection, shutdown: CancellationToken) -> Result<LiveView, ClientError> {
+    let client = client(conn)?;
+    let (tx, rx) = mpsc::channel(1024);
+    let (scope_tx, scope_rx) = watch::channel(ScopeState::default());
+    let (deployments_tx, deployments_rx) = watch::channel(false);
+    let (hub, view) = Hub::new(deployments_tx);
+    tokio::spawn(hub.run(rx, scope_rx, shutdown.clone()));
+    tokio::spawn(start_watches(
+        client,
+        conn.scope.clone(),
+        tx,
+        scope_tx,
+        deployments_rx,
+        shutdown,
+    ));
+    Ok(view)
+}
+
+async fn start_watches(
+    client: Client,
+    scope: Scope,
+    tx: mpsc::Sender<WatchMsg>,
+    scope_tx: watch::Sender<ScopeState>,
+    mut wants_deployments: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    let Some((namespaces, state)) = resolve_scope(&client, &scope, &scope_tx, &shutdown).await
+    else {
+        return;
+    };
+    if let ScopeState::Namespaces {
+        notice: Some(n), ..
+    } = &state
+    {
+        tracing::warn!(notice = %n, "narrowed the namespaces shown");
+    }
+    scope_tx.send_replace(state);
+    let namespaces = namespaces.as_deref();
+    for kind in BASE_KINDS {
+        spawn_kind(&client, kind, namespaces, None, &tx, &shutdown);
+    }
+    tokio::spawn(watch_istio(
+        client.clone(),
+        namespaces.map(<[String]>::to_vec),
+        tx.clone(),
+        shutdown.clone(),
+    ));
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        wanted = wants_deployments.wait_for(|w| *w) => {
+            if wanted.is_ok() {
+                spawn_kind(&client, Kind::Deployment, namespaces, None, &tx, &shutdown);
+            }
+        }
+    }
+}
+
+/// Which namespaces to watch (`None`: all). With neither `-n` nor `-A`, a
+/// forbidden cluster-wide list falls back to the current namespace, with a
+/// notice; until the API answers, it keeps asking with backoff.
+async fn resolve_scope(
+    client: &Client,
+    scope: &Scope,
+    scope_tx: &watch::Sender<ScopeState>,
+    shutdown: &CancellationToken,
+) -> Option<(Option<Vec<String>>, ScopeState)> {
+    let fallback = match scope {
+        Scope::AllNamespaces => return Some((None, ScopeState::All)),
+        Scope::Namespaces(ns) => {
+            let state = ScopeState::Namespaces {
+                namespaces: ns.clone(),
+                notice: None,
+            };
+            return Some((Some(ns.clone()), state));
+        }
+        Scope::AllOrDefault { fallback } => fallback,
+    };
+    let api: Api<Rollout> = Api::all(client.clone());
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let params = ListParams::default().limit(1);
+        let probe = tokio::time::timeout(CALL_TIMEOUT, api.list_metadata(&params));
+        let error = match probe.await {
+            Ok(Ok(_)) => return Some((None, ScopeState::All)),
+            Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
+                let state = ScopeState::Namespaces {
+                    namespaces: vec![fallback.clone()],
+                    notice: Some(format!(
+                        "Showing only namespace {fallback:?}: listing rollouts in all namespaces is forbidden ({}). Pass -n to choose namespaces.",
+                        s.message
+                    )),
+                };
+                return Some((Some(vec![fallback.clone()]), state));
+            }
+            // Not installed everywhere is still "all namespaces": the
+            // Rollout watcher then reports the missing CRD.
+            Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
+                return Some((None, ScopeState::All));
+            }
+            Ok(Err(e)) => describe_client_error(&e).1,
+            Err(_) => format!("the API server did not answer within {CALL_TIMEOUT:?}"),
+        };
+        tracing::warn!(error = %error, "cannot tell which namespaces to show yet; retrying");
+        scope_tx.send_replace(ScopeState::Resolving { error: Some(error) });
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Watches VirtualServices and DestinationRules once the API serves them,
+/// in the version discovery prefers; looks again every minute until then.
+async fn watch_istio(
+    client: Client,
+    namespaces: Option<Vec<String>>,
+    tx: mpsc::Sender<WatchMsg>,
+    shutdown: CancellationToken,
+) {
+    let kinds = [
+        (Kind::VirtualService, "VirtualService"),
+        (Kind::DestinationRule, "DestinationRule"),
+    ];
+    let mut started = [false; 2];
+    let ids = |kind: Kind| -> Vec<WatchId> {
+        match &namespaces {
+            None => vec![WatchId {
+                kind,
+                namespace: None,
+            }],
+            Some(list) => list
+                .iter()
+                .map(|n| WatchId {
+                    kind,
+                    namespace: Some(n.clone()),
+                })
+                .collect(),
+        }
+    };
+    loop {
+        let found: Result<[Option<ApiResource>; 2], (Problem, String)> =
+            match tokio::time::timeout(CALL_TIMEOUT, kube::discovery::group(&client, ISTIO_GROUP))
+                .await
+            {
+                Ok(Ok(group)) => {
+                    Ok(kinds.map(|(_, k)| group.recommended_kind(k).map(|(ar, _)| ar)))
+                }
+                Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok([None, None]),
+                Ok(Err(e)) => Err(describe_client_error(&e)),
+                Err(_) => Err((
+                    Problem::Unreachable,
+                    format!("discovery did not answer within {CALL_TIMEOUT:?}"),
+                )),
+            };
+        for (i, (kind, name)) in kinds.iter().enumerate() {
+            if started[i] {
+                continue;
+            }
+            let event = match &found {
+                Ok(resources) => match &resources[i] {
+                    Some(ar) => {
+                        spawn_kind(
+                            &client,
+                            *kind,
+                            namespaces.as_deref(),
+                            Some(ar),
+                            &tx,
+                            &shutdown,
+                        );
+                        started[i] = true;
+                        continue;
+                    }
+                    None => (
+                        Problem::NotInstalled,
+                        format!("Istio {name}s are not served by this cluster (CRD not installed)"),
+                    ),
+                },
+                Err(e) => e.clone(),
+            };
+            for id in ids(*kind) {
+                let (problem, error) = event.clone();
+                let msg = WatchMsg {
+                    id,
+                    event: WatchEvent::Failed { problem, error },
+                };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if started.iter().all(|s| *s) {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DISCOVERY_EVERY) => {}
+        }
+    }
+}

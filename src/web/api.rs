@@ -1,0 +1,218 @@
+//! The JSON API of Argo's dashboard (reference §1.4–§1.6), same paths and
+//! field names, read from the live view's snapshot. `{ns}` may be `_all`.
+//! Better than Argo: the right HTTP status on errors, an empty namespace
+//! answers `{"rollouts":[]}` at once, and no request builds informers.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::cluster::health::{Problem, ScopeState};
+use crate::cluster::hub::{RolloutEntry, Snapshot};
+use crate::cluster::object::Kind;
+use crate::info::RolloutInfo;
+use crate::model::RolloutKey;
+
+use super::AppState;
+use super::error::AppError;
+
+/// `{ns}` meaning every namespace shown.
+pub const ALL_NAMESPACES: &str = "_all";
+/// How long a request made right after start waits for the first list.
+const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Serialize)]
+struct RolloutInfoList<'a> {
+    rollouts: Vec<&'a RolloutInfo>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NamespaceInfo {
+    namespace: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    available_namespaces: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    rollouts_version: String,
+}
+
+/// `GET /api/v1/rollouts/{ns}/info`: every rollout of the namespace, without
+/// analysis runs and experiments (as Argo's list).
+pub async fn list(
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+) -> Result<Response, AppError> {
+    let ns = namespace_filter(&namespace);
+    let snapshot = rollouts_listed(&state, ns).await?;
+    let shallow: Vec<RolloutInfo> = in_namespace(&snapshot, ns)
+        .map(|(_, e)| shallow(&e.info))
+        .collect();
+    let body = RolloutInfoList {
+        rollouts: shallow.iter().collect(),
+    };
+    Ok(with_staleness(&snapshot, ns, Json(body).into_response()))
+}
+
+/// `GET /api/v1/rollouts/{ns}/{name}/info`: one rollout in full.
+pub async fn get(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (snapshot, entry) = find_rollout(&state, &namespace, &name).await?;
+    Ok(with_staleness(
+        &snapshot,
+        Some(&namespace),
+        Json(&entry.info).into_response(),
+    ))
+}
+
+/// `GET /api/v1/namespace`: the default namespace and those with rollouts.
+pub async fn namespace(State(state): State<AppState>) -> Json<impl Serialize> {
+    let snapshot = state.view.snapshot();
+    let mut available: BTreeSet<String> = snapshot
+        .rollouts
+        .keys()
+        .map(|k| k.namespace.clone())
+        .collect();
+    if let ScopeState::Namespaces { namespaces, .. } = &snapshot.health.scope {
+        available.extend(namespaces.iter().cloned());
+    }
+    Json(NamespaceInfo {
+        namespace: state.default_namespace.clone(),
+        available_namespaces: available.into_iter().collect(),
+    })
+}
+
+/// `GET /api/v1/version`.
+pub async fn version() -> Json<impl Serialize> {
+    Json(VersionInfo {
+        rollouts_version: format!("rollouts-dashboard v{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// `None` for `_all`.
+pub fn namespace_filter(ns: &str) -> Option<&str> {
+    (ns != ALL_NAMESPACES).then_some(ns)
+}
+
+/// The rollouts of `ns` (all when `None`), in `namespace/name` order.
+pub fn in_namespace<'a>(
+    snapshot: &'a Snapshot,
+    ns: Option<&'a str>,
+) -> impl Iterator<Item = (&'a RolloutKey, &'a std::sync::Arc<RolloutEntry>)> + 'a {
+    snapshot
+        .rollouts
+        .iter()
+        .filter(move |(k, _)| ns.is_none_or(|n| k.namespace == n))
+}
+
+/// The list view's info: no analysis runs or experiments.
+pub fn shallow(info: &RolloutInfo) -> RolloutInfo {
+    RolloutInfo {
+        analysis_runs: Vec::new(),
+        experiments: Vec::new(),
+        ..info.clone()
+    }
+}
+
+/// The rollout `ns/name` once rollouts are listed, or why not.
+pub async fn find_rollout(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+) -> Result<(Snapshot, std::sync::Arc<RolloutEntry>), AppError> {
+    if namespace == ALL_NAMESPACES {
+        return Err(AppError::BadRequest(format!(
+            "{ALL_NAMESPACES} names every namespace; a rollout needs its own"
+        )));
+    }
+    let snapshot = rollouts_listed(state, Some(namespace)).await?;
+    let key = RolloutKey::new(namespace, name);
+    let entry = snapshot.rollouts.get(&key).cloned().ok_or_else(|| {
+        AppError::NotFound(format!(
+            "rollouts.argoproj.io \"{name}\" not found in namespace \"{namespace}\""
+        ))
+    })?;
+    Ok((snapshot, entry))
+}
+
+/// A snapshot in which the rollouts of `ns` have been listed at least once.
+/// Right after start this waits briefly for the first list; an API that
+/// refuses or cannot be reached gives its error at once.
+pub async fn rollouts_listed(state: &AppState, ns: Option<&str>) -> Result<Snapshot, AppError> {
+    let deadline = tokio::time::Instant::now() + FIRST_LIST_WAIT;
+    let mut changes = state.view.subscribe();
+    loop {
+        let snapshot = state.view.snapshot();
+        let health = &snapshot.health;
+        if let Some(ns) = ns
+            && !health.scope.includes(ns)
+        {
+            return Err(not_shown(&health.scope, ns));
+        }
+        if health.synced(Kind::Rollout, ns) {
+            return Ok(snapshot);
+        }
+        if let Some(w) = health.failure(Kind::Rollout, ns) {
+            let error = w.error.clone().unwrap_or_default();
+            return Err(match w.problem {
+                Some(Problem::Forbidden) => AppError::Forbidden(error),
+                _ => AppError::BadGateway(error),
+            });
+        }
+        if let ScopeState::Resolving { error: Some(e) } = &health.scope {
+            return Err(AppError::BadGateway(e.clone()));
+        }
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
+                return Err(AppError::Unavailable(
+                    "the dashboard is still loading the rollouts; try again in a moment".into(),
+                ));
+            }
+        }
+    }
+}
+
+fn not_shown(scope: &ScopeState, ns: &str) -> AppError {
+    match scope {
+        ScopeState::Namespaces {
+            notice: Some(notice),
+            ..
+        } => AppError::Forbidden(format!("namespace {ns:?} is not shown. {notice}")),
+        ScopeState::Namespaces { namespaces, .. } => AppError::NotFound(format!(
+            "namespace {ns:?} is not watched by this dashboard (it shows {})",
+            namespaces.join(", ")
+        )),
+        _ => AppError::NotFound(format!("namespace {ns:?} is not shown")),
+    }
+}
+
+/// Data served while a watch is failing is marked with a `Warning` header
+/// (RFC 7234 code 110, "Response is Stale") naming the error.
+fn with_staleness(snapshot: &Snapshot, ns: Option<&str>, mut response: Response) -> Response {
+    let failing = [Kind::Rollout, Kind::ReplicaSet, Kind::Pod]
+        .into_iter()
+        .find_map(|k| snapshot.health.failure(k, ns));
+    if let Some(w) = failing {
+        let text = format!(
+            "110 rollouts-dashboard \"stale since {}: {} watch: {}\"",
+            w.since,
+            w.kind,
+            w.error.as_deref().unwrap_or("failing").replace('"', "'")
+        );
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            response.headers_mut().insert(header::WARNING, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,72 @@
+//! One error type for HTTP handlers, mapped to the right status. API errors
+//! keep the body shape of Argo's dashboard, `{"code": <gRPC code>,
+//! "message": ...}`, but with the HTTP status that fits (Argo answers 500 for
+//! everything, reference §1.6).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The Kubernetes API failed or cannot be reached.
+    #[error("{0}")]
+    BadGateway(String),
+    /// The first lists are not in yet.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// grpc-gateway's error body.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub code: i32,
+    pub message: &'a str,
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The gRPC code grpc-gateway would have mapped to this HTTP status.
+    pub fn grpc_code(&self) -> i32 {
+        match self {
+            AppError::BadRequest(_) => 3,  // InvalidArgument
+            AppError::Forbidden(_) => 7,   // PermissionDenied
+            AppError::NotFound(_) => 5,    // NotFound
+            AppError::BadGateway(_) => 14, // Unavailable
+            AppError::Unavailable(_) => 14,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let body = ErrorBody {
+            code: self.grpc_code(),
+            message: &message,
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, AppError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,22 @@
+//! HTTP: the Argo-compatible JSON API, probes, and (later) the pages. Reads
+//! the live view's snapshot; never talks to Kubernetes itself.
+
+pub mod api;
+pub mod api_watch;
+pub mod error;
+pub mod probes;
+pub mod router;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::hub::LiveView;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub view: LiveView,
+    /// What `GET /api/v1/namespace` reports as the default.
+    pub default_namespace: String,
+    /// Ends open streams when the server stops.
+    pub shutdown: CancellationToken,
+}
