@@ -186,9 +186,14 @@ async fn core_versions() -> Response {
     )
 }
 
-async fn group_list() -> Response {
+async fn group_list(State(server): State<ApiServer>) -> Response {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    let installed = |r: &&ResourceType| !server.faults.is_uninstalled(r.group);
+    for r in RESOURCES
+        .iter()
+        .filter(|r| !r.group.is_empty())
+        .filter(installed)
+    {
         if !groups.iter().any(|(g, _)| *g == r.group) {
             groups.push((r.group, r.versions.to_vec()));
         }
@@ -371,7 +376,9 @@ async fn route(
 ) -> Result<Response, ApiError> {
     let target = match parse_path(path)? {
         Parsed::Discovery(g, v) if method == Method::GET => {
-            return resource_list(&g, &v)
+            return (!server.faults.is_uninstalled(&g))
+                .then(|| resource_list(&g, &v))
+                .flatten()
                 .map(|l| json_response(StatusCode::OK, &l))
                 .ok_or_else(|| {
                     ApiError::new(

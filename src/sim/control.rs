@@ -1,8 +1,10 @@
 //! `/sim/v1/...`: control of the simulated cluster for tests and benchmarks
 //! that run it as a separate process (a real cluster has no such paths).
 //!
-//! - `POST /sim/v1/faults` `{"failNext": {"count": 3, "code": 503}, "delayMs": 200,
-//!   "forbid": ["rollouts"], "allow": ["rollouts"], "clear": true}`
+//! - `POST /sim/v1/faults` `{"failNext": {"count": 3, "code": 503},
+//!   "failFor": {"ms": 5000, "code": 500}, "delayMs": 200, "forbid": ["rollouts"],
+//!   "allow": ["rollouts"], "uninstall": ["networking.istio.io"], "install": [...],
+//!   "clear": true}`
 //! - `POST /sim/v1/watches/close`, `POST /sim/v1/expire`, `POST /sim/v1/restart`
 //! - `POST /sim/v1/clock/advance` `{"seconds": 30}`
 //! - `GET /sim/v1/requests`: every mutating request received
@@ -35,13 +37,24 @@ pub fn routes() -> Router<ApiServer> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultRequest {
     fail_next: Option<FailNext>,
+    fail_for: Option<FailFor>,
     delay_ms: Option<u64>,
+    #[serde(default)]
+    uninstall: Vec<String>,
+    #[serde(default)]
+    install: Vec<String>,
     #[serde(default)]
     forbid: Vec<String>,
     #[serde(default)]
     allow: Vec<String>,
     #[serde(default)]
     clear: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct FailFor {
+    ms: u64,
+    code: u16,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,15 +67,32 @@ async fn faults(State(server): State<ApiServer>, Json(req): Json<FaultRequest>) 
     if req.clear {
         server.faults.clear();
     }
+    let codes = [
+        req.fail_next.as_ref().map(|f| f.code),
+        req.fail_for.as_ref().map(|f| f.code),
+    ];
+    if codes
+        .iter()
+        .flatten()
+        .any(|c| !matches!(c, 429 | 500 | 503))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "failNext.code and failFor.code must be 429, 500 or 503"})),
+        )
+            .into_response();
+    }
     if let Some(f) = req.fail_next {
-        if !matches!(f.code, 429 | 500 | 503) {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "failNext.code must be 429, 500 or 503"})),
-            )
-                .into_response();
-        }
         server.faults.fail_next(f.count, f.code);
+    }
+    if let Some(f) = req.fail_for {
+        server.faults.fail_for(Duration::from_millis(f.ms), f.code);
+    }
+    for group in &req.uninstall {
+        server.faults.set_uninstalled(group, true);
+    }
+    for group in &req.install {
+        server.faults.set_uninstalled(group, false);
     }
     if let Some(ms) = req.delay_ms {
         server.faults.set_delay(Duration::from_millis(ms));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::resources::ResourceType;
 use super::store::ApiError;
@@ -15,6 +15,11 @@ struct State {
     delay: Duration,
     /// Plural names of resources every request to which is forbidden.
     forbidden: BTreeSet<String>,
+    /// Every request fails with this code until then (an outage).
+    failing_until: Option<(Instant, u16)>,
+    /// API groups whose CRDs are "not installed": hidden from discovery,
+    /// and every request for them is 404.
+    uninstalled: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +36,25 @@ impl Faults {
     pub fn fail_next(&self, count: usize, code: u16) {
         let mut s = self.lock();
         s.fail_next.extend(std::iter::repeat_n(code, count));
+    }
+
+    /// Answers every API request with `code` for `duration` from now.
+    pub fn fail_for(&self, duration: Duration, code: u16) {
+        self.lock().failing_until = Some((Instant::now() + duration, code));
+    }
+
+    /// Uninstalls (or installs again) every CRD of an API group.
+    pub fn set_uninstalled(&self, group: &str, uninstalled: bool) {
+        let mut s = self.lock();
+        if uninstalled {
+            s.uninstalled.insert(group.to_string());
+        } else {
+            s.uninstalled.remove(group);
+        }
+    }
+
+    pub fn is_uninstalled(&self, group: &str) -> bool {
+        self.lock().uninstalled.contains(group)
     }
 
     /// Delays every API response by `delay` (zero to stop).
@@ -64,8 +88,16 @@ impl Faults {
         namespace: Option<&str>,
     ) -> Option<ApiError> {
         let mut s = self.lock();
-        if !s.fail_next.is_empty() {
-            let code = s.fail_next.remove(0);
+        let outage = match s.failing_until {
+            Some((until, code)) if Instant::now() < until => Some(code),
+            Some(_) => {
+                s.failing_until = None;
+                None
+            }
+            None => None,
+        };
+        let next = (outage.is_none() && !s.fail_next.is_empty()).then(|| s.fail_next.remove(0));
+        if let Some(code) = outage.or(next) {
             let (reason, message) = match code {
                 429 => (
                     "TooManyRequests",
@@ -83,6 +115,13 @@ impl Faults {
             return Some(ApiError::new(code, reason, message));
         }
         let rt = rt?;
+        if s.uninstalled.contains(rt.group) {
+            return Some(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
+        }
         if s.forbidden.contains(rt.plural) {
             let group = if rt.group.is_empty() {
                 String::new()

@@ -1,0 +1,312 @@
+//! The dashboard end to end against the simulated cluster, in one process:
+//! the sim's API server on a loopback port, the live view connected to it
+//! through kube-rs over HTTP (as to a real cluster), and the router driven
+//! like a browser or script would.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, BodyDataStream};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use futures_util::StreamExt;
+use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
+use rollouts_dashboard::cluster::hub::{LiveView, Snapshot};
+use rollouts_dashboard::cluster::live;
+use rollouts_dashboard::info::RolloutInfo;
+use rollouts_dashboard::model::RolloutKey;
+use rollouts_dashboard::sim::apiserver::ApiServer;
+use rollouts_dashboard::sim::clock::SimClock;
+use rollouts_dashboard::sim::resources::{self, ResourceType};
+use rollouts_dashboard::sim::store::{Filter, Store};
+use rollouts_dashboard::web::AppState;
+use rollouts_dashboard::web::router::router;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::common::Objects;
+
+/// Every wait in these tests gives up after this long.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn rt(plural: &str) -> &'static ResourceType {
+    resources::RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .unwrap_or_else(|| panic!("the sim serves no {plural}"))
+}
+
+pub fn empty_store() -> Arc<Store> {
+    Arc::new(Store::new(Arc::new(SimClock::default())))
+}
+
+pub struct Dashboard {
+    pub sim: ApiServer,
+    pub store: Arc<Store>,
+    pub view: LiveView,
+    pub app: Router,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Dashboard {
+    /// Serves `store` on a loopback port and starts the dashboard on it.
+    pub async fn start(store: Arc<Store>, scope: Scope) -> Dashboard {
+        Self::start_with(store, scope, |_| {}).await
+    }
+
+    /// As `start`, with faults set on the sim before the dashboard connects.
+    pub async fn start_with(
+        store: Arc<Store>,
+        scope: Scope,
+        before: impl FnOnce(&ApiServer),
+    ) -> Dashboard {
+        let shutdown = CancellationToken::new();
+        let sim = ApiServer::new(store.clone(), shutdown.clone())
+            .with_bookmark_interval(Duration::from_millis(500));
+        before(&sim);
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let (addr, _task) = sim.serve(loopback).await.expect("the sim listens");
+        let url = format!("http://{addr}").parse().expect("a URL");
+        let mut config = kube::Config::new(url);
+        config.default_namespace = "default".to_string();
+        let conn = Connection {
+            config,
+            source: ConfigSource::Simulated,
+            scope,
+        };
+        let view = live::start(&conn, shutdown.clone()).expect("the live view starts");
+        let state = AppState {
+            view: view.clone(),
+            default_namespace: "default".to_string(),
+            shutdown: shutdown.clone(),
+        };
+        Dashboard {
+            sim,
+            store,
+            app: router(state, "/"),
+            view,
+            shutdown,
+        }
+    }
+
+    pub async fn request(&self, path: &str, accept: Option<&str>) -> axum::response::Response {
+        let mut req = Request::get(path);
+        if let Some(a) = accept {
+            req = req.header(header::ACCEPT, a);
+        }
+        let req = req.body(Body::empty()).expect("a request");
+        self.app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router answers")
+    }
+
+    /// GET `path`: status, headers and JSON body.
+    pub async fn get(&self, path: &str) -> (StatusCode, HeaderMap, Value) {
+        let resp = self.request(path, None).await;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+            .await
+            .expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{path}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, headers, body)
+    }
+
+    /// Opens a watch stream as SSE (`EventSource`) or NDJSON (scripts).
+    pub async fn watch(&self, path: &str, sse: bool) -> Messages {
+        let accept = sse.then_some("text/event-stream");
+        let resp = self.request(path, accept).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let expected = if sse {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        assert_eq!(content_type, expected, "{path}");
+        Messages {
+            body: resp.into_body().into_data_stream(),
+            buf: String::new(),
+            sse,
+            path: path.to_string(),
+        }
+    }
+
+    /// Waits (at most `PATIENCE`) until the view satisfies `ok`.
+    pub async fn until(&self, what: &str, ok: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let mut changes = self.view.subscribe();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let snapshot = self.view.snapshot();
+            if ok(&snapshot) {
+                return snapshot;
+            }
+            if tokio::time::timeout_at(deadline, changes.recv())
+                .await
+                .is_err()
+            {
+                panic!(
+                    "gave up waiting for {what}; health: {}",
+                    serde_json::to_string(&*snapshot.health).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// Waits until the view shows exactly the rollouts the sim holds, each
+    /// as `info/` computes it from the sim's objects.
+    pub async fn until_view_matches_sim(&self) -> Snapshot {
+        self.until("the view to match the sim", |snap| {
+            view_mismatch(snap, &self.sim_infos()).is_none()
+        })
+        .await
+    }
+
+    /// RolloutInfo of every rollout the sim holds, from its objects.
+    pub fn sim_infos(&self) -> Vec<(RolloutKey, RolloutInfo)> {
+        let objects = sim_objects(&self.store);
+        objects
+            .rollouts
+            .iter()
+            .map(|ro| (RolloutKey::of(&ro.metadata), objects.info_of(ro)))
+            .collect()
+    }
+}
+
+/// Where the view differs from `expected`, if it does.
+pub fn view_mismatch(snap: &Snapshot, expected: &[(RolloutKey, RolloutInfo)]) -> Option<String> {
+    let shown: Vec<&RolloutKey> = snap.rollouts.keys().collect();
+    let want: Vec<&RolloutKey> = expected.iter().map(|(k, _)| k).collect();
+    if shown != want {
+        return Some(format!("shown {shown:?}, sim has {want:?}"));
+    }
+    expected.iter().find_map(|(key, info)| {
+        let entry = snap.rollouts.get(key)?;
+        (entry.info != *info).then(|| format!("{key} differs"))
+    })
+}
+
+/// Every object in the sim, read as the dashboard's model.
+pub fn sim_objects(store: &Store) -> Objects {
+    let mut objects = Objects::default();
+    for plural in [
+        "rollouts",
+        "replicasets",
+        "pods",
+        "analysisruns",
+        "experiments",
+        "virtualservices",
+        "destinationrules",
+        "deployments",
+    ] {
+        let list = store
+            .list(rt(plural), &Filter::default(), None, None)
+            .expect("the sim lists");
+        for item in list.items {
+            // Objects the dashboard cannot read are not compared.
+            let _ = objects.try_add(&item);
+        }
+    }
+    objects
+        .rollouts
+        .sort_by_key(|r| RolloutKey::of(&r.metadata));
+    objects
+}
+
+/// A watch stream's messages, one JSON value each.
+pub struct Messages {
+    body: BodyDataStream,
+    buf: String,
+    sse: bool,
+    path: String,
+}
+
+impl Messages {
+    /// The next message, or `None` if none comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(m) = self.take_message() {
+                return Some(m);
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Err(_) => return None,
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => panic!("{}: stream failed: {e}", self.path),
+                Ok(Some(Ok(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Value {
+        match self.next_within(PATIENCE).await {
+            Some(m) => m,
+            None => panic!("{}: no message within {PATIENCE:?}", self.path),
+        }
+    }
+
+    /// Reads messages until one satisfies `ok`; returns it.
+    pub async fn until(&mut self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(m) if ok(&m) => return m,
+                Some(_) => {}
+                None => panic!("{}: no message with {what} within {PATIENCE:?}", self.path),
+            }
+        }
+    }
+
+    fn take_message(&mut self) -> Option<Value> {
+        loop {
+            let (frame, rest) = if self.sse {
+                let end = self.buf.find("\n\n")?;
+                (self.buf[..end].to_string(), self.buf[end + 2..].to_string())
+            } else {
+                let end = self.buf.find('\n')?;
+                (self.buf[..end].to_string(), self.buf[end + 1..].to_string())
+            };
+            self.buf = rest;
+            let data: String = if self.sse {
+                // Comment lines (keep-alives) start with ':'.
+                frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                frame
+            };
+            if data.trim().is_empty() {
+                continue;
+            }
+            return Some(
+                serde_json::from_str(&data).unwrap_or_else(|e| {
+                    panic!("{}: a message is not JSON ({e}): {data}", self.path)
+                }),
+            );
+        }
+    }
+}
