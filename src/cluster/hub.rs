@@ -168,6 +168,7 @@ impl Hub {
         let WatchMsg { id, event } = msg;
         let health_changed = match event {
             WatchEvent::Started => self.health.started(&id, now),
+            WatchEvent::Watching => self.health.succeeded(&id, false, now),
             WatchEvent::Init => {
                 self.relists.insert(id, HashSet::new());
                 false

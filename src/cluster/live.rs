@@ -193,6 +193,7 @@ async fn watch_istio(
                     Ok(kinds.map(|(_, k)| group.recommended_kind(k).map(|(ar, _)| ar)))
                 }
                 Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok([None, None]),
+                Ok(Err(kube::Error::Discovery(_))) => Ok([None, None]),
                 Ok(Err(e)) => Err(describe_client_error(&e)),
                 Err(_) => Err((
                     Problem::Unreachable,

@@ -1,15 +1,21 @@
-//! One watcher per kind and namespace: list, then watch, forever, with
-//! kube-rs' default backoff. Objects are read through `DeserializeGuard`, so a
-//! malformed one is reported and never stops the rest; managedFields are
-//! dropped at once (they are most of an object's bytes and never shown).
+//! One watcher per kind and namespace: list (in pages), then watch from the
+//! list's resourceVersion, resume after a dropped watch, relist after a 410,
+//! back off exponentially (0.8 s to 30 s) while the API fails. Our own loop
+//! rather than `kube::runtime::watcher`, because the connection state needs
+//! to know when a watch is established again after an outage: the runtime's
+//! watcher says nothing until an object changes, so a quiet kind would show
+//! as failing long after it recovered.
+//!
+//! Objects are read through `DeserializeGuard`, so a malformed one is
+//! reported and never stops the rest; managedFields are dropped at once
+//! (they are most of an object's bytes and never shown).
 
 use std::fmt::Debug;
+use std::time::Duration;
 
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams, WatchEvent as ApiEvent, WatchParams};
 use kube::core::{ApiResource, DeserializeGuard};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -30,6 +36,8 @@ pub enum WatchEvent {
     Started,
     /// A (re)list begins.
     Init,
+    /// A watch is established: from now on changes arrive as they happen.
+    Watching,
     /// An object exists (listed, added or modified).
     Apply(Object),
     Delete(Object),
@@ -71,7 +79,7 @@ pub fn spawn_kind(
         let tx = tx.clone();
         let stop = shutdown.clone();
         let client = client.clone();
-        let config = watcher::Config::default();
+        let config = Selectors::default();
         let ns = id.namespace.clone();
         match kind {
             Kind::Rollout => {
@@ -131,10 +139,62 @@ pub fn spawn_kind(
     }
 }
 
+/// The server-side filters of one watch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Selectors {
+    labels: Option<&'static str>,
+    fields: Option<&'static str>,
+}
+
+impl Selectors {
+    fn labels(self, labels: &'static str) -> Self {
+        Selectors {
+            labels: Some(labels),
+            ..self
+        }
+    }
+
+    fn fields(self, fields: &'static str) -> Self {
+        Selectors {
+            fields: Some(fields),
+            ..self
+        }
+    }
+
+    fn list_params(&self) -> ListParams {
+        let mut lp = ListParams::default().limit(LIST_PAGE);
+        if let Some(l) = self.labels {
+            lp = lp.labels(l);
+        }
+        if let Some(f) = self.fields {
+            lp = lp.fields(f);
+        }
+        lp
+    }
+
+    fn watch_params(&self) -> WatchParams {
+        let mut wp = WatchParams::default().timeout(WATCH_TIMEOUT_SECS);
+        if let Some(l) = self.labels {
+            wp = wp.labels(l);
+        }
+        if let Some(f) = self.fields {
+            wp = wp.fields(f);
+        }
+        wp
+    }
+}
+
+/// Objects per list page: big lists arrive in parts, never as one huge body.
+const LIST_PAGE: u32 = 500;
+/// The server ends a watch after this long; it is then resumed.
+const WATCH_TIMEOUT_SECS: u32 = 290;
+/// A list page that takes longer than this has failed.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn spawn_typed<K>(
     client: Client,
     namespace: Option<String>,
-    config: watcher::Config,
+    config: Selectors,
     id: WatchId,
     tx: mpsc::Sender<WatchMsg>,
     stop: CancellationToken,
@@ -170,10 +230,40 @@ fn istio_object(kind: Kind, o: DynamicObject) -> Object {
     })
 }
 
-/// The watch loop: forwards every event to the hub until `stop`.
+/// Exponential backoff with jitter, reset by success.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(800);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    /// The next delay: the current step ± 10 %, then the step doubles.
+    fn step(&mut self) -> Duration {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let jitter = 0.9 + f64::from(nanos % 1000) / 5000.0;
+        let delay = self.next.mul_f64(jitter);
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+}
+
+/// The watch loop: lists, watches, forwards every event to the hub, until
+/// `stop` or until the hub is gone.
 async fn run<K, F>(
     api: Api<DeserializeGuard<K>>,
-    config: watcher::Config,
+    selectors: Selectors,
     id: WatchId,
     tx: mpsc::Sender<WatchMsg>,
     stop: CancellationToken,
@@ -183,38 +273,150 @@ async fn run<K, F>(
     DeserializeGuard<K>: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     F: Fn(K) -> Object + Send + 'static,
 {
-    let kind = id.kind;
-    let send = |event: WatchEvent| {
-        let tx = tx.clone();
-        let id = id.clone();
-        async move { tx.send(WatchMsg { id, event }).await.is_ok() }
+    let watcher = Watcher {
+        api,
+        selectors,
+        id,
+        tx,
+        convert,
     };
-    if !send(WatchEvent::Started).await {
-        return;
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = watcher.run() => {}
     }
-    let stream = watcher::watcher(api, config).default_backoff();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let next = tokio::select! {
-            _ = stop.cancelled() => return,
-            next = stream.next() => next,
+}
+
+struct Watcher<K, F> {
+    api: Api<DeserializeGuard<K>>,
+    selectors: Selectors,
+    id: WatchId,
+    tx: mpsc::Sender<WatchMsg>,
+    convert: F,
+}
+
+/// The hub is gone: stop.
+struct Closed;
+
+impl<K, F> Watcher<K, F>
+where
+    K: Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    DeserializeGuard<K>: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    F: Fn(K) -> Object + Send + 'static,
+{
+    async fn send(&self, event: WatchEvent) -> Result<(), Closed> {
+        let msg = WatchMsg {
+            id: self.id.clone(),
+            event,
         };
-        let event = match next {
-            None => return,
-            Some(Err(e)) => {
-                let (problem, error) = describe(kind, &e);
-                tracing::warn!(%kind, namespace = ?id.namespace, error = %error, "watch failed; retrying");
-                WatchEvent::Failed { problem, error }
+        self.tx.send(msg).await.map_err(|_| Closed)
+    }
+
+    async fn fail(&self, problem: Problem, error: String) -> Result<(), Closed> {
+        tracing::warn!(kind = %self.id.kind, namespace = ?self.id.namespace, error = %error, "watch failed; retrying");
+        self.send(WatchEvent::Failed { problem, error }).await
+    }
+
+    async fn run(self) -> Result<(), Closed> {
+        let kind = self.id.kind;
+        self.send(WatchEvent::Started).await?;
+        let mut backoff = Backoff::new();
+        // `None`: the next step is a (re)list.
+        let mut version: Option<String> = None;
+        loop {
+            let rv = match version.take() {
+                Some(rv) => rv,
+                None => match self.list().await? {
+                    Ok(rv) => rv,
+                    Err((problem, error)) => {
+                        self.fail(problem, error).await?;
+                        tokio::time::sleep(backoff.step()).await;
+                        continue;
+                    }
+                },
+            };
+            let stream = match self.api.watch(&self.selectors.watch_params(), &rv).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let (problem, error) = describe_call(kind, &e);
+                    self.fail(problem, error).await?;
+                    tokio::time::sleep(backoff.step()).await;
+                    version = Some(rv);
+                    continue;
+                }
+            };
+            self.send(WatchEvent::Watching).await?;
+            backoff.reset();
+            let mut stream = std::pin::pin!(stream);
+            let mut rv = rv;
+            let mut relist = false;
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(ApiEvent::Added(o) | ApiEvent::Modified(o)) => {
+                        rv = o.resource_version().unwrap_or(rv);
+                        self.send(WatchEvent::Apply(read(kind, o, &self.convert)))
+                            .await?;
+                    }
+                    Ok(ApiEvent::Deleted(o)) => {
+                        rv = o.resource_version().unwrap_or(rv);
+                        self.send(WatchEvent::Delete(read(kind, o, &self.convert)))
+                            .await?;
+                    }
+                    Ok(ApiEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                    // Too old to resume from: list again (not a failure).
+                    Ok(ApiEvent::Error(status)) if status.code == 410 => {
+                        relist = true;
+                        break;
+                    }
+                    Ok(ApiEvent::Error(status)) => {
+                        let (problem, error) = status_problem(kind, status.code, &status.message);
+                        self.fail(problem, error).await?;
+                        tokio::time::sleep(backoff.step()).await;
+                        break;
+                    }
+                    Err(e) => {
+                        let (problem, error) = describe_call(kind, &e);
+                        self.fail(problem, error).await?;
+                        tokio::time::sleep(backoff.step()).await;
+                        break;
+                    }
+                }
             }
-            Some(Ok(Event::Init)) => WatchEvent::Init,
-            Some(Ok(Event::InitDone)) => WatchEvent::InitDone,
-            Some(Ok(Event::Apply(o) | Event::InitApply(o))) => {
-                WatchEvent::Apply(read(kind, o, &convert))
+            // A watch that ended normally (server timeout, dropped
+            // connection) resumes from the last version seen.
+            if !relist {
+                version = Some(rv);
             }
-            Some(Ok(Event::Delete(o))) => WatchEvent::Delete(read(kind, o, &convert)),
-        };
-        if !send(event).await {
-            return;
+        }
+    }
+
+    /// Lists every object, page by page, announcing each; returns the
+    /// version to watch from, or why the list failed.
+    async fn list(&self) -> Result<Result<String, (Problem, String)>, Closed> {
+        let kind = self.id.kind;
+        self.send(WatchEvent::Init).await?;
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = self.selectors.list_params();
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let page = match tokio::time::timeout(LIST_TIMEOUT, self.api.list(&params)).await {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => return Ok(Err(describe_call(kind, &e))),
+                Err(_) => {
+                    let error = format!("listing {kind}s took longer than {LIST_TIMEOUT:?}");
+                    return Ok(Err((Problem::Unreachable, error)));
+                }
+            };
+            for o in page.items {
+                self.send(WatchEvent::Apply(read(kind, o, &self.convert)))
+                    .await?;
+            }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                self.send(WatchEvent::InitDone).await?;
+                return Ok(Ok(page.metadata.resource_version.unwrap_or_default()));
+            }
         }
     }
 }
@@ -251,18 +453,11 @@ fn strip_managed_fields(obj: &mut Object) {
     meta.managed_fields = None;
 }
 
-/// What went wrong, in words a person can act on.
-pub fn describe(kind: Kind, e: &watcher::Error) -> (Problem, String) {
-    use watcher::Error as W;
-    let client_error = match e {
-        W::InitialListFailed(c) | W::WatchStartFailed(c) | W::WatchFailed(c) => Some(c),
-        W::WatchError(status) => return status_problem(kind, status.code, &status.message),
-        W::NoResourceVersion => None,
-    };
-    match client_error {
-        Some(kube::Error::Api(status)) => status_problem(kind, status.code, &status.message),
-        Some(c) => describe_client_error(c),
-        None => (Problem::ApiError, e.to_string()),
+/// What went wrong with a call for `kind`, in words a person can act on.
+fn describe_call(kind: Kind, e: &kube::Error) -> (Problem, String) {
+    match e {
+        kube::Error::Api(status) => status_problem(kind, status.code, &status.message),
+        other => describe_client_error(other),
     }
 }
 

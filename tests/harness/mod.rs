@@ -176,15 +176,51 @@ impl Dashboard {
     /// Waits until the view shows exactly the rollouts the sim holds, each
     /// as `info/` computes it from the sim's objects.
     pub async fn until_view_matches_sim(&self) -> Snapshot {
-        self.until("the view to match the sim", |snap| {
-            view_mismatch(snap, &self.sim_infos()).is_none()
-        })
-        .await
+        self.until_view_matches(|_| {}).await
+    }
+
+    /// As `until_view_matches_sim`, for a dashboard that cannot see some
+    /// objects: `hide` removes them from what the sim holds.
+    pub async fn until_view_matches(&self, hide: impl Fn(&mut Objects)) -> Snapshot {
+        let mut last = String::new();
+        let found = tokio::time::timeout(
+            PATIENCE,
+            self.until_inner(|snap| {
+                let mut objects = sim_objects(&self.store);
+                hide(&mut objects);
+                match view_mismatch(snap, &infos(&objects)) {
+                    None => true,
+                    Some(m) => {
+                        last = m;
+                        false
+                    }
+                }
+            }),
+        )
+        .await;
+        found.unwrap_or_else(|_| panic!("the view never matched the sim: {last}"))
+    }
+
+    async fn until_inner(&self, mut ok: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+        let mut changes = self.view.subscribe();
+        loop {
+            let snapshot = self.view.snapshot();
+            if ok(&snapshot) {
+                return snapshot;
+            }
+            let _ = changes.recv().await;
+        }
     }
 
     /// RolloutInfo of every rollout the sim holds, from its objects.
     pub fn sim_infos(&self) -> Vec<(RolloutKey, RolloutInfo)> {
-        let objects = sim_objects(&self.store);
+        infos(&sim_objects(&self.store))
+    }
+}
+
+/// RolloutInfo of every rollout in `objects`.
+pub fn infos(objects: &Objects) -> Vec<(RolloutKey, RolloutInfo)> {
+    {
         objects
             .rollouts
             .iter()

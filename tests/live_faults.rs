@@ -1,0 +1,279 @@
+//! The live view under the faults a real cluster throws at it. Each test
+//! shows the right connection state while the fault lasts and ends with the
+//! view equal to the cluster's state: nothing lost, nothing stale.
+
+mod common;
+mod harness;
+
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use harness::{Dashboard, empty_store, rt};
+use rollouts_dashboard::cluster::client::Scope;
+use rollouts_dashboard::cluster::health::{Problem, WatchState};
+use rollouts_dashboard::cluster::hub::Snapshot;
+use rollouts_dashboard::cluster::object::Kind;
+use rollouts_dashboard::model::RolloutKey;
+use rollouts_dashboard::sim::scenario::load_seed;
+use rollouts_dashboard::sim::store::Subresource;
+use serde_json::json;
+
+async fn seeded() -> Dashboard {
+    let store = empty_store();
+    load_seed(&store);
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    d.until("ready", |s| s.health.ready()).await;
+    d.until_view_matches_sim().await;
+    d
+}
+
+fn all_live(s: &Snapshot) -> bool {
+    s.health
+        .watches
+        .iter()
+        .filter(|w| w.kind != Kind::VirtualService && w.kind != Kind::DestinationRule)
+        .all(|w| w.state == WatchState::Live)
+}
+
+fn failing(s: &Snapshot, kind: Kind, problem: Problem) -> bool {
+    s.health
+        .watches
+        .iter()
+        .any(|w| w.kind == kind && w.state == WatchState::Failing && w.problem == Some(problem))
+}
+
+fn set_message(d: &Dashboard, ns: &str, name: &str, message: &str) {
+    d.store
+        .patch(rt("rollouts"), ns, name, Subresource::Status, |o| {
+            o["status"]["message"] = json!(message);
+            Ok(())
+        })
+        .expect("the status patch applies");
+}
+
+fn new_rollout(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"replicas": 2, "strategy": {"canary": {"steps": [{"setWeight": 10}]}},
+                 "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": format!("{name}:v1")}]}}}
+    })
+}
+
+#[tokio::test]
+async fn dropped_watches_resume_without_losing_a_change() {
+    let d = seeded().await;
+    d.sim.close_watches();
+    set_message(
+        &d,
+        "shop",
+        "checkout",
+        "changed while the watches were down",
+    );
+    d.store
+        .create(rt("rollouts"), "shop", new_rollout("late"), false)
+        .expect("created");
+    let snap = d.until_view_matches_sim().await;
+    assert!(snap.rollouts.contains_key(&RolloutKey::new("shop", "late")));
+    d.until("every watch live", all_live).await;
+}
+
+#[tokio::test]
+async fn a_restarted_api_server_is_followed_again() {
+    let d = seeded().await;
+    d.sim.restart();
+    set_message(
+        &d,
+        "manifest-gen",
+        "manifest-gen",
+        "changed across a restart",
+    );
+    d.store
+        .delete(rt("rollouts"), "shop", "search")
+        .expect("deleted");
+    let snap = d.until_view_matches_sim().await;
+    assert!(
+        !snap
+            .rollouts
+            .contains_key(&RolloutKey::new("shop", "search"))
+    );
+    d.until("every watch live", all_live).await;
+}
+
+/// A deletion the watch never saw (the watch was down and history expired):
+/// the 410 makes the watcher relist, and the relist removes the rollout.
+#[tokio::test]
+async fn expired_resource_versions_relist_and_drop_what_vanished() {
+    let d = seeded().await;
+    let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
+    for _ in 0..4 {
+        assert_eq!(list.next().await["result"]["type"], "Added");
+    }
+    // Keep the watchers from resuming until the history is gone.
+    d.sim.faults.fail_for(Duration::from_secs(1), 503);
+    d.sim.close_watches();
+    d.store
+        .delete(rt("rollouts"), "shop", "recommendations")
+        .expect("deleted");
+    d.store.expire_history();
+    let gone = list
+        .until("a Deleted event", |m| m["result"]["type"] == "Deleted")
+        .await;
+    assert_eq!(
+        gone["result"]["rolloutInfo"]["objectMeta"]["name"],
+        "recommendations"
+    );
+    d.until_view_matches_sim().await;
+    d.until("every watch live", all_live).await;
+}
+
+/// Five seconds of 500s: the state says the API fails and since when, the
+/// JSON API marks its (old) data stale, and afterwards all is current.
+#[tokio::test]
+async fn an_api_outage_is_shown_and_then_caught_up() {
+    let d = seeded().await;
+    d.sim.faults.fail_for(Duration::from_secs(5), 500);
+    d.sim.close_watches();
+    let snap = d
+        .until("the outage shown", |s| {
+            failing(s, Kind::Rollout, Problem::ApiError)
+        })
+        .await;
+    let w = snap
+        .health
+        .failure(Kind::Rollout, None)
+        .expect("a failing Rollout watch");
+    assert!(
+        w.error.as_deref().unwrap_or_default().contains("500"),
+        "{w:?}"
+    );
+    let (status, headers, _) = d.get("/api/v1/rollouts/shop/info").await;
+    assert_eq!(status, StatusCode::OK, "old data is still served");
+    let warning = headers
+        .get(header::WARNING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        warning.starts_with("110 ") && warning.contains("stale"),
+        "{warning}"
+    );
+
+    set_message(&d, "shop", "checkout", "changed during the outage");
+    d.until_view_matches_sim().await;
+    d.until("every watch live", all_live).await;
+    let (_, headers, _) = d.get("/api/v1/rollouts/shop/info").await;
+    assert!(headers.get(header::WARNING).is_none());
+}
+
+/// One Rollout that cannot be read shows as an error card beside the good
+/// ones, and becomes a normal rollout once fixed.
+#[tokio::test]
+async fn a_malformed_rollout_is_an_error_card_and_the_rest_work() {
+    let d = seeded().await;
+    let mut bad = new_rollout("broken");
+    bad["spec"]["replicas"] = json!("three");
+    d.store
+        .create(rt("rollouts"), "shop", bad, false)
+        .expect("the sim stores what it is given");
+    let key = RolloutKey::new("shop", "broken");
+    let snap = d
+        .until("the error card", |s| s.rollouts.contains_key(&key))
+        .await;
+    let entry = &snap.rollouts[&key];
+    assert_eq!(entry.info.status, "Error");
+    assert!(
+        entry.info.message.contains("cannot read this Rollout"),
+        "{}",
+        entry.info.message
+    );
+    assert!(entry.error.is_some());
+    assert_eq!(snap.health.malformed.len(), 1);
+    assert_eq!(snap.health.malformed[0].name, "broken");
+    let (status, _, body) = d.get("/api/v1/rollouts/shop/broken/info").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "Error");
+    // The good ones are untouched and still follow changes.
+    set_message(&d, "shop", "checkout", "still followed");
+    let expected = d.sim_infos();
+    d.until("the good rollouts current", |s| {
+        expected
+            .iter()
+            .all(|(k, info)| s.rollouts.get(k).is_some_and(|e| e.info == *info))
+    })
+    .await;
+
+    d.store
+        .patch(rt("rollouts"), "shop", "broken", Subresource::Main, |o| {
+            o["spec"]["replicas"] = json!(3);
+            Ok(())
+        })
+        .expect("fixed");
+    let snap = d.until_view_matches_sim().await;
+    assert!(snap.rollouts[&key].error.is_none());
+    d.until("no malformed objects", |s| s.health.malformed.is_empty())
+        .await;
+}
+
+/// No Istio in the cluster: the Istio watches say "not installed", the
+/// dashboard is ready, and traffic panels say the VirtualService is missing.
+#[tokio::test]
+async fn a_missing_virtualservice_crd_is_shown_and_the_rest_works() {
+    let store = empty_store();
+    load_seed(&store);
+    let d = Dashboard::start_with(store, Scope::AllNamespaces, |sim| {
+        sim.faults.set_uninstalled("networking.istio.io", true);
+    })
+    .await;
+    let snap = d
+        .until("Istio shown as not installed", |s| {
+            s.health
+                .watches
+                .iter()
+                .any(|w| w.kind == Kind::VirtualService && w.state == WatchState::NotInstalled)
+        })
+        .await;
+    assert!(snap.health.ready());
+    let snap = d
+        .until_view_matches(|o| {
+            o.virtual_services.clear();
+            o.destination_rules.clear();
+        })
+        .await;
+    let seed = &snap.rollouts[&RolloutKey::new("manifest-gen", "manifest-gen")];
+    let traffic = seed.info.traffic.as_ref().expect("an Istio rollout");
+    assert!(!traffic.virtual_services[0].found);
+    assert_eq!(d.get("/readyz").await.0, StatusCode::OK);
+}
+
+/// Pods forbidden: rollouts still show (without pods), the state says pods
+/// are forbidden, and once allowed the pods appear.
+#[tokio::test]
+async fn forbidden_pods_are_shown_and_appear_once_allowed() {
+    let store = empty_store();
+    load_seed(&store);
+    let controller =
+        rollouts_dashboard::sim::controller::Controller::new(store.clone(), Default::default());
+    controller.settle(50);
+    let d = Dashboard::start_with(store, Scope::AllNamespaces, |sim| {
+        sim.faults.set_forbidden("pods", true);
+    })
+    .await;
+    let snap = d
+        .until("pods forbidden", |s| {
+            failing(s, Kind::Pod, Problem::Forbidden)
+        })
+        .await;
+    let w = snap.health.failure(Kind::Pod, None).expect("the pod watch");
+    assert!(w.error.as_deref().unwrap_or_default().contains("forbidden"));
+    d.until("ready without pods", |s| s.health.ready()).await;
+    assert_eq!(d.get("/readyz").await.0, StatusCode::OK);
+    d.until_view_matches(|o| o.pods.clear()).await;
+
+    d.sim.faults.set_forbidden("pods", false);
+    let snap = d.until_view_matches_sim().await;
+    let seed = &snap.rollouts[&RolloutKey::new("manifest-gen", "manifest-gen")];
+    assert!(seed.info.replica_sets.iter().any(|r| !r.pods.is_empty()));
+    d.until("every watch live", all_live).await;
+}
