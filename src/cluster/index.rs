@@ -23,7 +23,8 @@ const EVENTS_SHOWN: usize = 10;
 /// Objects of one kind by key, with lookups by uid and by owner uid.
 struct Table<T> {
     objects: BTreeMap<ObjectKey, T>,
-    by_uid: HashMap<String, ObjectKey>,
+    /// A set, not one key: a dump of test objects may reuse a uid.
+    by_uid: HashMap<String, BTreeSet<ObjectKey>>,
     by_owner: HashMap<String, BTreeSet<ObjectKey>>,
 }
 
@@ -51,7 +52,10 @@ impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
         let old = self.remove(&key);
         let meta = obj.metadata();
         if let Some(uid) = meta.uid.as_deref().filter(|u| !u.is_empty()) {
-            self.by_uid.insert(uid.to_string(), key.clone());
+            self.by_uid
+                .entry(uid.to_string())
+                .or_default()
+                .insert(key.clone());
         }
         for owner in owner_uids(meta) {
             self.by_owner
@@ -67,9 +71,12 @@ impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
         let old = self.objects.remove(key)?;
         let meta = old.metadata();
         if let Some(uid) = meta.uid.as_deref()
-            && self.by_uid.get(uid) == Some(key)
+            && let Some(set) = self.by_uid.get_mut(uid)
         {
-            self.by_uid.remove(uid);
+            set.remove(key);
+            if set.is_empty() {
+                self.by_uid.remove(uid);
+            }
         }
         for owner in owner_uids(meta) {
             if let Some(set) = self.by_owner.get_mut(owner) {
@@ -86,8 +93,12 @@ impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
         self.objects.get(key)
     }
 
-    fn by_uid(&self, uid: &str) -> Option<&T> {
-        self.objects.get(self.by_uid.get(uid)?)
+    fn by_uid<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a T> + 'a {
+        self.by_uid
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get(k))
     }
 
     fn owned_by<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a T> + 'a {
@@ -434,12 +445,15 @@ impl Index {
     fn rollouts_of_owners(&self, meta: &ObjectMeta) -> Vec<RolloutKey> {
         let mut out = Vec::new();
         for uid in owner_uids(meta) {
-            if let Some(ro) = self.rollouts.by_uid(uid) {
-                out.push(ObjectKey::of(&ro.metadata));
-            } else if let Some(ex) = self.experiments.by_uid(uid) {
+            out.extend(
+                self.rollouts
+                    .by_uid(uid)
+                    .map(|ro| ObjectKey::of(&ro.metadata)),
+            );
+            for ex in self.experiments.by_uid(uid) {
                 out.extend(
                     owner_uids(&ex.metadata)
-                        .filter_map(|u| self.rollouts.by_uid(u))
+                        .flat_map(|u| self.rollouts.by_uid(u))
                         .map(|ro| ObjectKey::of(&ro.metadata)),
                 );
             }
@@ -450,7 +464,7 @@ impl Index {
     /// Rollouts owning a pod through its ReplicaSet.
     fn rollouts_of_pod(&self, meta: &ObjectMeta) -> Vec<RolloutKey> {
         owner_uids(meta)
-            .filter_map(|uid| self.replica_sets.by_uid(uid))
+            .flat_map(|uid| self.replica_sets.by_uid(uid))
             .flat_map(|rs| self.rollouts_of_owners(&rs.metadata))
             .collect()
     }
@@ -550,4 +564,131 @@ fn event_rollout(ev: &Event) -> RolloutKey {
             .unwrap_or_default(),
         involved.and_then(|o| o.name.clone()).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Box<T> {
+        Box::new(serde_json::from_value(v).unwrap_or_else(|e| panic!("test object: {e}")))
+    }
+
+    fn rollout(name: &str, vs: Option<&str>) -> Object {
+        let mut spec = json!({"strategy": {"canary": {"steps": [{"setWeight": 20}]}}});
+        if let Some(vs) = vs {
+            spec["strategy"]["canary"]["trafficRouting"] =
+                json!({"istio": {"virtualService": {"name": vs, "routes": ["primary"]}}});
+        }
+        Object::Rollout(typed(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}")},
+            "spec": spec,
+        })))
+    }
+
+    fn owned(name: &str, owner: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+               "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": owner,
+                                    "uid": format!("uid-{owner}")}]}})
+    }
+
+    fn keys(names: &[&str]) -> BTreeSet<RolloutKey> {
+        names.iter().map(|n| ObjectKey::new("ns", *n)).collect()
+    }
+
+    #[test]
+    fn a_pod_change_marks_only_its_rollout_even_when_it_came_first() {
+        let mut index = Index::default();
+        index.apply(rollout("a", None));
+        index.apply(rollout("b", None));
+        index.apply(Object::ReplicaSet(typed(owned("b-rs", "b"))));
+        // a's pod arrives before a's ReplicaSet: nothing to rebuild yet.
+        assert!(
+            index
+                .apply(Object::Pod(typed(owned("a-pod", "a-rs"))))
+                .is_empty()
+        );
+        assert_eq!(
+            index.apply(Object::ReplicaSet(typed(owned("a-rs", "a")))),
+            keys(&["a"])
+        );
+        assert_eq!(
+            index.apply(Object::Pod(typed(owned("a-pod", "a-rs")))),
+            keys(&["a"])
+        );
+        let Some(Built::Info { info, .. }) = index.build(&ObjectKey::new("ns", "a")) else {
+            panic!("a is built");
+        };
+        assert_eq!(info.replica_sets.len(), 1);
+        assert_eq!(info.replica_sets[0].pods.len(), 1, "the early pod is kept");
+        assert_eq!(
+            index.delete(Kind::ReplicaSet, &ObjectKey::new("ns", "b-rs")),
+            keys(&["b"])
+        );
+    }
+
+    #[test]
+    fn a_virtualservice_change_marks_the_rollouts_that_name_it() {
+        let mut index = Index::default();
+        index.apply(rollout("a", Some("shared-vs")));
+        index.apply(rollout("b", Some("other-vs.other-ns")));
+        index.apply(rollout("c", None));
+        let vs = |name: &str, ns: &str| {
+            Object::VirtualService(typed(json!({"metadata": {"name": name, "namespace": ns}})))
+        };
+        assert_eq!(index.apply(vs("shared-vs", "ns")), keys(&["a"]));
+        let b = index.apply(vs("other-vs", "other-ns"));
+        assert_eq!(
+            b,
+            keys(&["b"]),
+            "a name.namespace reference crosses namespaces"
+        );
+        // Once a rollout stops naming it, the VirtualService no longer marks it.
+        index.apply(rollout("a", None));
+        assert!(index.apply(vs("shared-vs", "ns")).is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_rollout_is_kept_as_an_error_until_it_is_fixed() {
+        let mut index = Index::default();
+        let key = ObjectKey::new("ns", "bad");
+        let meta: ObjectMeta =
+            serde_json::from_value(json!({"name": "bad", "namespace": "ns"})).unwrap_or_default();
+        index.apply(Object::Invalid {
+            kind: Kind::Rollout,
+            metadata: Box::new(meta),
+            error: "invalid type: string \"three\", expected i32".into(),
+        });
+        assert!(matches!(index.build(&key), Some(Built::Invalid { .. })));
+        assert_eq!(index.malformed().len(), 1);
+        assert_eq!(index.keys(Kind::Rollout, Some("ns")), vec![key.clone()]);
+        index.apply(rollout("bad", None));
+        assert!(matches!(index.build(&key), Some(Built::Info { .. })));
+        assert!(index.malformed().is_empty());
+        index.delete(Kind::Rollout, &key);
+        assert_eq!(index.build(&key), None);
+    }
+
+    #[test]
+    fn events_are_kept_per_rollout_and_bounded() {
+        let mut index = Index::default();
+        index.apply(rollout("a", None));
+        for i in 0..(EVENTS_PER_ROLLOUT + 5) {
+            let affected = index.apply(Object::Event(typed(json!({
+                "metadata": {"name": format!("e{i:03}"), "namespace": "ns"},
+                "involvedObject": {"kind": "Rollout", "name": "a", "namespace": "ns"},
+                "reason": format!("R{i}"),
+                "lastTimestamp": format!("2024-01-01T00:{:02}:00Z", i),
+            }))));
+            assert_eq!(affected, keys(&["a"]));
+        }
+        assert_eq!(index.keys(Kind::Event, None).len(), EVENTS_PER_ROLLOUT);
+        let Some(Built::Info { events, .. }) = index.build(&ObjectKey::new("ns", "a")) else {
+            panic!("a is built");
+        };
+        assert_eq!(events.len(), EVENTS_SHOWN);
+        assert_eq!(events[0].reason, format!("R{}", EVENTS_PER_ROLLOUT + 4));
+    }
 }
