@@ -42,17 +42,55 @@ pub fn empty_store() -> Arc<Store> {
     Arc::new(Store::new(Arc::new(SimClock::default())))
 }
 
-pub struct Dashboard {
-    pub sim: ApiServer,
-    pub store: Arc<Store>,
+/// The dashboard connected to some API server: its live view and its
+/// routes. Stops when dropped.
+pub struct Viewer {
     pub view: LiveView,
     pub app: Router,
     shutdown: CancellationToken,
 }
 
-impl Drop for Dashboard {
+impl Drop for Viewer {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// The dashboard against the simulated cluster.
+pub struct Dashboard {
+    pub sim: ApiServer,
+    pub store: Arc<Store>,
+    viewer: Viewer,
+}
+
+impl std::ops::Deref for Dashboard {
+    type Target = Viewer;
+    fn deref(&self) -> &Viewer {
+        &self.viewer
+    }
+}
+
+impl Viewer {
+    /// Connects a dashboard to the API server at `url` (plain HTTP).
+    pub fn connect(url: &str, scope: Scope, shutdown: CancellationToken) -> Viewer {
+        let mut config = kube::Config::new(url.parse().expect("a URL"));
+        config.default_namespace = "default".to_string();
+        let conn = Connection {
+            config,
+            source: ConfigSource::Simulated,
+            scope,
+        };
+        let view = live::start(&conn, shutdown.clone()).expect("the live view starts");
+        let state = AppState {
+            view: view.clone(),
+            default_namespace: "default".to_string(),
+            shutdown: shutdown.clone(),
+        };
+        Viewer {
+            app: router(state, "/"),
+            view,
+            shutdown,
+        }
     }
 }
 
@@ -74,29 +112,12 @@ impl Dashboard {
         before(&sim);
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let (addr, _task) = sim.serve(loopback).await.expect("the sim listens");
-        let url = format!("http://{addr}").parse().expect("a URL");
-        let mut config = kube::Config::new(url);
-        config.default_namespace = "default".to_string();
-        let conn = Connection {
-            config,
-            source: ConfigSource::Simulated,
-            scope,
-        };
-        let view = live::start(&conn, shutdown.clone()).expect("the live view starts");
-        let state = AppState {
-            view: view.clone(),
-            default_namespace: "default".to_string(),
-            shutdown: shutdown.clone(),
-        };
-        Dashboard {
-            sim,
-            store,
-            app: router(state, "/"),
-            view,
-            shutdown,
-        }
+        let viewer = Viewer::connect(&format!("http://{addr}"), scope, shutdown);
+        Dashboard { sim, store, viewer }
     }
+}
 
+impl Viewer {
     pub async fn request(&self, path: &str, accept: Option<&str>) -> axum::response::Response {
         let mut req = Request::get(path);
         if let Some(a) = accept {
@@ -172,7 +193,9 @@ impl Dashboard {
             }
         }
     }
+}
 
+impl Dashboard {
     /// Waits until the view shows exactly the rollouts the sim holds, each
     /// as `info/` computes it from the sim's objects.
     pub async fn until_view_matches_sim(&self) -> Snapshot {
@@ -220,13 +243,13 @@ impl Dashboard {
 
 /// RolloutInfo of every rollout in `objects`.
 pub fn infos(objects: &Objects) -> Vec<(RolloutKey, RolloutInfo)> {
-    {
-        objects
-            .rollouts
-            .iter()
-            .map(|ro| (RolloutKey::of(&ro.metadata), objects.info_of(ro)))
-            .collect()
-    }
+    let mut infos: Vec<(RolloutKey, RolloutInfo)> = objects
+        .rollouts
+        .iter()
+        .map(|ro| (RolloutKey::of(&ro.metadata), objects.info_of(ro)))
+        .collect();
+    infos.sort_by(|a, b| a.0.cmp(&b.0));
+    infos
 }
 
 /// Where the view differs from `expected`, if it does.
