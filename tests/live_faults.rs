@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use harness::{Dashboard, empty_store, rt};
 use rollouts_dashboard::cluster::client::Scope;
-use rollouts_dashboard::cluster::health::{Problem, WatchState};
+use rollouts_dashboard::cluster::health::{Problem, ScopeState, WatchState};
 use rollouts_dashboard::cluster::hub::Snapshot;
 use rollouts_dashboard::cluster::object::Kind;
 use rollouts_dashboard::model::RolloutKey;
@@ -276,4 +276,57 @@ async fn forbidden_pods_are_shown_and_appear_once_allowed() {
     let seed = &snap.rollouts[&RolloutKey::new("manifest-gen", "manifest-gen")];
     assert!(seed.info.replica_sets.iter().any(|r| !r.pods.is_empty()));
     d.until("every watch live", all_live).await;
+}
+
+/// No flags and no right to list across namespaces: the dashboard shows the
+/// current namespace, says why, and refuses the others with that reason.
+#[tokio::test]
+async fn forbidden_cluster_wide_listing_falls_back_to_the_current_namespace() {
+    let store = empty_store();
+    load_seed(&store);
+    let scope = Scope::AllOrDefault {
+        fallback: "shop".to_string(),
+    };
+    let d = Dashboard::start_with(store, scope, |sim| {
+        for plural in [
+            "rollouts",
+            "replicasets",
+            "pods",
+            "analysisruns",
+            "experiments",
+            "events",
+            "virtualservices",
+            "destinationrules",
+        ] {
+            sim.faults.set_forbidden_cluster_wide(plural, true);
+        }
+    })
+    .await;
+    let snap = d.until("ready", |s| s.health.ready()).await;
+    let ScopeState::Namespaces { namespaces, notice } = &snap.health.scope else {
+        panic!("the scope narrowed: {:?}", snap.health.scope);
+    };
+    assert_eq!(namespaces, &["shop".to_string()]);
+    let notice = notice.as_deref().unwrap_or_default();
+    assert!(
+        notice.contains("\"shop\"") && notice.contains("forbidden"),
+        "{notice}"
+    );
+
+    d.until_view_matches(|o| {
+        o.rollouts
+            .retain(|r| r.metadata.namespace.as_deref() == Some("shop"))
+    })
+    .await;
+    let (status, _, body) = d.get("/api/v1/rollouts/manifest-gen/info").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], 7);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("forbidden")
+    );
+    let (status, _, _) = d.get("/api/v1/rollouts/shop/info").await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -325,4 +325,74 @@ async fn a_pod_becoming_ready_updates_its_rollouts_stream() {
         })
         .await;
     assert_eq!(ready["result"]["objectMeta"]["resourceVersion"], rollout_rv);
+
+    // The controller's Kubernetes Events are kept with their rollout.
+    let key = rollouts_dashboard::model::RolloutKey::new("manifest-gen", "manifest-gen");
+    let snap = d
+        .until("the rollout's events", |s| {
+            s.rollouts.get(&key).is_some_and(|e| !e.events.is_empty())
+        })
+        .await;
+    let events = &snap.rollouts[&key].events;
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.reason.is_empty() && !e.last_seen.is_empty())
+    );
+}
+
+/// A client that falls behind the changes gets a full resync, never a
+/// silent gap: after a burst larger than it may lag, its folded list equals
+/// the cluster, deletions included.
+#[tokio::test]
+async fn a_lagging_stream_is_resynced_without_a_gap() {
+    let store = empty_store();
+    load_seed(&store);
+    let d = Dashboard::start_tuned(store.clone(), Scope::AllNamespaces, 4, |_| {}).await;
+    let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
+    let mut shown = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let m = list.next().await;
+        shown.insert(m["result"]["rolloutInfo"]["objectMeta"]["name"].to_string());
+    }
+    // Far more changes than the client may lag (4) or buffer (64).
+    for i in 0..150 {
+        let mut ro = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": format!("burst-{i:03}"), "namespace": "shop"},
+            "spec": {"strategy": {"canary": {}}}
+        });
+        ro["spec"]["replicas"] = json!(1);
+        store
+            .create(rt("rollouts"), "shop", ro, false)
+            .expect("created");
+    }
+    store
+        .delete(rt("rollouts"), "shop", "search")
+        .expect("deleted");
+    let expected: std::collections::BTreeSet<String> = d
+        .sim_infos()
+        .iter()
+        .map(|(k, _)| json!(k.name).to_string())
+        .collect();
+    assert_eq!(expected.len(), 153);
+    let mut resynced = false;
+    while shown != expected {
+        let m = list.next().await;
+        let name = m["result"]["rolloutInfo"]["objectMeta"]["name"].to_string();
+        match m["result"]["type"].as_str() {
+            Some("Deleted") => {
+                shown.remove(&name);
+            }
+            Some("Updated") => {
+                // Only a resync re-sends a rollout that did not change.
+                resynced |= name == "\"checkout\"";
+                shown.insert(name);
+            }
+            _ => {
+                shown.insert(name);
+            }
+        }
+    }
+    assert!(resynced, "the burst made the client lag and resync");
 }

@@ -23,7 +23,7 @@ use super::watch::{WatchEvent, WatchMsg};
 /// How long changes are gathered before dirty rollouts are rebuilt.
 const COALESCE: Duration = Duration::from_millis(20);
 /// Changes a slow subscriber may fall behind before it must resync.
-const BROADCAST_CAPACITY: usize = 4096;
+pub const BROADCAST_CAPACITY: usize = 4096;
 
 /// One rollout as shown.
 #[derive(Debug, PartialEq)]
@@ -104,9 +104,10 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// `wants_deployments` turns true once some rollout uses `workloadRef`.
-    pub fn new(wants_deployments: watch::Sender<bool>) -> (Hub, LiveView) {
-        let (changes, _) = broadcast::channel(BROADCAST_CAPACITY);
+    /// `wants_deployments` turns true once some rollout uses `workloadRef`;
+    /// `capacity` is how many changes a subscriber may fall behind.
+    pub fn new(wants_deployments: watch::Sender<bool>, capacity: usize) -> (Hub, LiveView) {
+        let (changes, _) = broadcast::channel(capacity.max(1));
         let view = LiveView {
             snapshot: Arc::default(),
             changes,

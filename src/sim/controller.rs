@@ -554,7 +554,15 @@ impl Controller {
             "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": template},
             "status": {"replicas": 0, "observedGeneration": 1}
         });
-        Ok((*self.store.create(rt("replicasets"), &ns, rs, true)?).clone())
+        let created = (*self.store.create(rt("replicasets"), &ns, rs, true)?).clone();
+        self.event(
+            &ns,
+            &name,
+            "Normal",
+            "NewReplicaSetCreated",
+            &format!("Created ReplicaSet {name}-{hash} (revision {revision})"),
+        )?;
+        Ok(created)
     }
 
     pub(super) fn scale_replica_set(&self, rs: &Value, replicas: i64) -> Result<(), ApiError> {
@@ -562,12 +570,32 @@ impl Controller {
             return Ok(());
         }
         let (ns, name) = ns_name(rs);
+        let from = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         self.store
             .patch(rt("replicasets"), &ns, &name, Subresource::Main, |o| {
                 o["spec"]["replicas"] = json!(replicas);
                 Ok(())
             })?;
-        Ok(())
+        // The real controller's wording (ScalingReplicaSet).
+        let rollout = text(rs, "/metadata/ownerReferences/0/name");
+        let revision = text(
+            rs,
+            &format!(
+                "/metadata/annotations/{}",
+                REVISION_ANNOTATION.replace('/', "~1")
+            ),
+        );
+        let direction = if replicas > from { "up" } else { "down" };
+        self.event(
+            &ns,
+            &rollout,
+            "Normal",
+            "ScalingReplicaSet",
+            &format!("Scaled {direction} ReplicaSet {name} (revision {revision}) from {from} to {replicas}"),
+        )
     }
 
     /// Creates and deletes pods to match each ReplicaSet of the rollout with

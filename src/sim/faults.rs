@@ -15,6 +15,9 @@ struct State {
     delay: Duration,
     /// Plural names of resources every request to which is forbidden.
     forbidden: BTreeSet<String>,
+    /// Plural names forbidden only across all namespaces (a RoleBinding in
+    /// one namespace, no ClusterRoleBinding).
+    forbidden_cluster_wide: BTreeSet<String>,
     /// Every request fails with this code until then (an outage).
     failing_until: Option<(Instant, u16)>,
     /// API groups whose CRDs are "not installed": hidden from discovery,
@@ -72,6 +75,16 @@ impl Faults {
         }
     }
 
+    /// Forbids (or allows again) a resource across all namespaces only.
+    pub fn set_forbidden_cluster_wide(&self, plural: &str, forbidden: bool) {
+        let mut s = self.lock();
+        if forbidden {
+            s.forbidden_cluster_wide.insert(plural.to_string());
+        } else {
+            s.forbidden_cluster_wide.remove(plural);
+        }
+    }
+
     pub fn clear(&self) {
         *self.lock() = State::default();
     }
@@ -122,7 +135,8 @@ impl Faults {
                 "the server could not find the requested resource",
             ));
         }
-        if s.forbidden.contains(rt.plural) {
+        let cluster_wide = namespace.is_none() && s.forbidden_cluster_wide.contains(rt.plural);
+        if cluster_wide || s.forbidden.contains(rt.plural) {
             let group = if rt.group.is_empty() {
                 String::new()
             } else {

@@ -12,7 +12,7 @@ use axum::body::{Body, BodyDataStream};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use futures_util::StreamExt;
 use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
-use rollouts_dashboard::cluster::hub::{LiveView, Snapshot};
+use rollouts_dashboard::cluster::hub::{BROADCAST_CAPACITY, LiveView, Snapshot};
 use rollouts_dashboard::cluster::live;
 use rollouts_dashboard::info::RolloutInfo;
 use rollouts_dashboard::model::RolloutKey;
@@ -73,6 +73,16 @@ impl std::ops::Deref for Dashboard {
 impl Viewer {
     /// Connects a dashboard to the API server at `url` (plain HTTP).
     pub fn connect(url: &str, scope: Scope, shutdown: CancellationToken) -> Viewer {
+        Self::connect_with(url, scope, BROADCAST_CAPACITY, shutdown)
+    }
+
+    /// As `connect`, letting subscribers fall only `capacity` changes behind.
+    pub fn connect_with(
+        url: &str,
+        scope: Scope,
+        capacity: usize,
+        shutdown: CancellationToken,
+    ) -> Viewer {
         let mut config = kube::Config::new(url.parse().expect("a URL"));
         config.default_namespace = "default".to_string();
         let conn = Connection {
@@ -80,7 +90,8 @@ impl Viewer {
             source: ConfigSource::Simulated,
             scope,
         };
-        let view = live::start(&conn, shutdown.clone()).expect("the live view starts");
+        let view =
+            live::start_with(&conn, capacity, shutdown.clone()).expect("the live view starts");
         let state = AppState {
             view: view.clone(),
             default_namespace: "default".to_string(),
@@ -106,13 +117,24 @@ impl Dashboard {
         scope: Scope,
         before: impl FnOnce(&ApiServer),
     ) -> Dashboard {
+        Self::start_tuned(store, scope, BROADCAST_CAPACITY, before).await
+    }
+
+    /// As `start_with`, letting subscribers fall only `capacity` changes
+    /// behind before they are resynced.
+    pub async fn start_tuned(
+        store: Arc<Store>,
+        scope: Scope,
+        capacity: usize,
+        before: impl FnOnce(&ApiServer),
+    ) -> Dashboard {
         let shutdown = CancellationToken::new();
         let sim = ApiServer::new(store.clone(), shutdown.clone())
             .with_bookmark_interval(Duration::from_millis(500));
         before(&sim);
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let (addr, _task) = sim.serve(loopback).await.expect("the sim listens");
-        let viewer = Viewer::connect(&format!("http://{addr}"), scope, shutdown);
+        let viewer = Viewer::connect_with(&format!("http://{addr}"), scope, capacity, shutdown);
         Dashboard { sim, store, viewer }
     }
 }
