@@ -122,6 +122,15 @@ impl Cluster {
         (weight("stable"), weight("canary"))
     }
 
+    /// The pod template hash a Service selects (§7.5).
+    fn service_hash(&self, ns: &str, name: &str) -> String {
+        let svc = self.store.get(rt("services"), ns, name).unwrap();
+        svc.pointer("/spec/selector/rollouts-pod-template-hash")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn patch_rollout(&self, sub: Subresource, patch: Value) {
         self.patch(("manifest-gen", "manifest-gen"), sub, patch);
     }
@@ -201,6 +210,7 @@ fn canary_waits_at_the_indefinite_pause_with_80_20() {
     let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
     assert!(subsets.contains(&("canary".into(), canary.pod_template_hash.clone())));
     assert!(subsets.contains(&("stable".into(), stable.pod_template_hash.clone())));
+
     assert_eq!(canary.images, [SEED_CANARY_IMAGE]);
     assert!(
         c.events()
@@ -256,6 +266,7 @@ fn abort_sends_all_traffic_back_and_degrades() {
     let info = c.info();
     assert_eq!(c.route_weights(), (100, 0));
     assert_eq!(info.status, "Degraded");
+
     assert!(
         info.message
             .starts_with("RolloutAborted: Rollout aborted update to revision 2"),
@@ -298,6 +309,12 @@ fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
         info.pauses[0].until, None,
         "no auto-promotion: waits for a person"
     );
+    let (new_hash, old_hash) = (
+        info.replica_sets[0].pod_template_hash.clone(),
+        info.replica_sets[1].pod_template_hash.clone(),
+    );
+    assert_eq!(c.service_hash("shop", "checkout-active"), old_hash);
+    assert_eq!(c.service_hash("shop", "checkout-preview"), new_hash);
 
     c.patch(
         ("shop", "checkout"),
@@ -312,6 +329,7 @@ fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
     );
     let old = &info.replica_sets[1];
     assert!(info.replica_sets[0].active && info.replica_sets[0].stable);
+    assert_eq!(c.service_hash("shop", "checkout-active"), new_hash);
     assert!(
         !old.scale_down_deadline.is_empty(),
         "the old ReplicaSet waits for its scale-down deadline"
@@ -402,4 +420,116 @@ fn an_inconclusive_analysis_pauses_until_someone_promotes() {
         ("Healthy", "")
     );
     assert_eq!(info.step, "3/3");
+}
+
+/// `spec.restartAt` (what the dashboard's Restart sends): the controller
+/// replaces every pod, one at a time, says "rollout is restarting" until it
+/// is done, then records `status.restartedAt`.
+#[test]
+fn restart_replaces_every_pod_then_records_restarted_at() {
+    let c = Cluster::seed();
+    c.patch_rollout(Subresource::Main, json!({"spec": {"replicas": 3}}));
+    c.pass(SignedDuration::from_secs(3));
+    // Pods come back under the same name; their uid tells them apart.
+    let pod_uids = |c: &Cluster| -> Vec<String> {
+        let pods: Vec<Pod> = c.list("pods");
+        pods.iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some("manifest-gen"))
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect()
+    };
+    let before = pod_uids(&c);
+    assert_eq!(before.len(), 3);
+    c.store.clock.advance(SignedDuration::from_secs(1));
+    let at = c.store.clock.now_rfc3339();
+    c.patch_rollout(Subresource::Main, json!({"spec": {"restartAt": at}}));
+    // Two controller passes: one pod goes, its replacement is not Ready yet,
+    // so the others wait.
+    c.controller.reconcile_all();
+    c.controller.reconcile_all();
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Progressing", "rollout is restarting")
+    );
+    let replaced = pod_uids(&c).iter().filter(|p| !before.contains(p)).count();
+    assert_eq!(replaced, 1, "one at a time");
+    for _ in 0..(4 * before.len()) {
+        c.pass(SignedDuration::from_secs(3));
+    }
+    let after = pod_uids(&c);
+    assert_eq!(after.len(), before.len(), "as many pods as before");
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "every pod replaced"
+    );
+    let ro: Vec<Rollout> = c.list("rollouts");
+    let seed = ro
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("manifest-gen"))
+        .unwrap();
+    assert_eq!(
+        seed.status()
+            .restarted_at()
+            .map(rollouts_dashboard::info::rfc3339),
+        Some(at)
+    );
+    assert_ne!(c.info().message, "rollout is restarting");
+}
+
+/// Host-level splitting (§7.5): the stable and canary Services select the
+/// stable and canary ReplicaSets; an abort points the canary one back.
+#[test]
+fn canary_services_follow_the_replica_sets() {
+    let c = Cluster::seed();
+    for name in ["web-stable", "web-canary"] {
+        let svc = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        c.store.create(rt("services"), "shop", svc, false).unwrap();
+    }
+    let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"canary": {"stableService": "web-stable", "canaryService": "web-canary",
+                "steps": [{"setWeight": 50}, {"pause": {}}]}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
+    c.store
+        .create(rt("rollouts"), "shop", rollout, false)
+        .unwrap();
+    c.pass(SignedDuration::from_secs(3));
+    let v1 = c.info_of("shop", "web").replica_sets[0]
+        .pod_template_hash
+        .clone();
+    assert_eq!(c.service_hash("shop", "web-stable"), v1);
+    assert_eq!(c.service_hash("shop", "web-canary"), v1);
+
+    c.patch(
+        ("shop", "web"),
+        Subresource::Main,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}}),
+    );
+    c.pass(SignedDuration::from_secs(3));
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info_of("shop", "web");
+    assert_eq!(info.status, "Paused");
+    let v2 = info
+        .replica_sets
+        .iter()
+        .find(|r| r.canary)
+        .unwrap()
+        .pod_template_hash
+        .clone();
+    assert_ne!(v1, v2);
+    assert_eq!(c.service_hash("shop", "web-stable"), v1);
+    assert_eq!(c.service_hash("shop", "web-canary"), v2);
+
+    c.patch(
+        ("shop", "web"),
+        Subresource::Status,
+        json!({"status": {"abort": true}}),
+    );
+    c.pass(SignedDuration::from_secs(3));
+    assert_eq!(c.service_hash("shop", "web-canary"), v1);
 }

@@ -168,6 +168,14 @@ impl Controller {
                 .sum::<i64>()
         };
         let active_now = text(&status, "/blueGreen/activeSelector");
+        let preview_now = text(&status, "/blueGreen/previewSelector");
+        self.point_service(&ns, bg.active_service.as_deref(), &active_now)?;
+        let preview_target = if preview_now.is_empty() {
+            &active_now
+        } else {
+            &preview_now
+        };
+        self.point_service(&ns, bg.preview_service.as_deref(), preview_target)?;
         status["replicas"] = json!(sum("/status/replicas"));
         status["readyReplicas"] = json!(sum("/status/readyReplicas"));
         status["availableReplicas"] = json!(of(&active_now, "/status/availableReplicas"));

@@ -401,6 +401,28 @@ impl Controller {
 
         // Traffic.
         let stable_now = text(&status, "/stableRS");
+        // Services: stable at once; canary only once the canary is fully
+        // available, and back to stable after an abort or promotion.
+        let canary_spec = ro.canary();
+        self.point_service(
+            &ns,
+            canary_spec.and_then(|c| c.stable_service.as_deref()),
+            &stable_now,
+        )?;
+        let canary_target = if aborted || stable_now == hash {
+            Some(stable_now.as_str())
+        } else if canary_replicas > 0 && canary_available >= canary_replicas {
+            Some(hash.as_str())
+        } else {
+            None
+        };
+        if let Some(target) = canary_target {
+            self.point_service(
+                &ns,
+                canary_spec.and_then(|c| c.canary_service.as_deref()),
+                target,
+            )?;
+        }
         let weight = if stable_now == hash || aborted || canary_available == 0 {
             0
         } else {
@@ -503,6 +525,7 @@ impl Controller {
         name: &str,
         mut status: Value,
     ) -> Result<(), ApiError> {
+        self.restart_pods(ro, ns, &mut status)?;
         status["observedGeneration"] = json!(ro.metadata.generation.unwrap_or(0).to_string());
         status["phase"] = Value::Null;
         status["message"] = Value::Null;
