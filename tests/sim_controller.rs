@@ -533,3 +533,60 @@ fn canary_services_follow_the_replica_sets() {
     c.pass(SignedDuration::from_secs(3));
     assert_eq!(c.service_hash("shop", "web-canary"), v1);
 }
+
+fn set_seed_image(c: &Cluster, image: &str) {
+    c.store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                set_image(o, "manifest-gen", image);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// A new version while a canary is under way (§3.4): a new ReplicaSet and
+/// revision, the unfinished canary scaled away, the steps start over, and
+/// the stable version keeps its traffic.
+#[test]
+fn a_new_revision_during_a_canary_starts_the_steps_over() {
+    let c = Cluster::at_first_pause();
+    set_seed_image(&c, "anantvaid4/manifest-generator-api:v3");
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Paused", "CanaryPauseStep")
+    );
+    assert_eq!(info.step, "1/5");
+    assert_eq!(c.route_weights(), (80, 20));
+    let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
+    assert_eq!(canary.revision, 3);
+    assert_eq!(canary.images, ["anantvaid4/manifest-generator-api:v3"]);
+    let v2 = info.replica_sets.iter().find(|r| r.revision == 2).unwrap();
+    assert_eq!((v2.status.as_str(), v2.replicas), ("ScaledDown", 0));
+    let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
+    assert_eq!(stable.images, ["anantvaid4/manifest-generator-api:v1"]);
+}
+
+/// Going back to the stable template mid-canary (a rollback to stable)
+/// skips the steps: all traffic on stable at once, Healthy.
+#[test]
+fn a_rollback_to_the_stable_template_skips_the_steps() {
+    let c = Cluster::at_first_pause();
+    set_seed_image(&c, "anantvaid4/manifest-generator-api:v1");
+    c.pass(SignedDuration::from_secs(3));
+    let info = c.info();
+    assert_eq!(
+        (info.status.as_str(), info.message.as_str()),
+        ("Healthy", "")
+    );
+    assert_eq!(info.step, "5/5");
+    assert_eq!(c.route_weights(), (100, 0));
+    let v2 = info.replica_sets.iter().find(|r| r.revision == 2).unwrap();
+    assert_eq!(v2.replicas, 0);
+}
