@@ -66,6 +66,17 @@ pub fn availability(
         .collect()
 }
 
+/// Why `action` does not apply to `ro` (whose computed status is `status`)
+/// now, for the actions that depend only on the rollout's state; `None`
+/// when it applies. The server's check before it sends anything.
+pub fn refusal_now(action: Action, ro: &Rollout, status: &str) -> Option<String> {
+    match action {
+        // Judged by their planners against the containers and revisions.
+        Action::SetImage | Action::Rollback => None,
+        _ => refusal(action, ro, status, 1, 1),
+    }
+}
+
 fn refusal(
     action: Action,
     ro: &Rollout,

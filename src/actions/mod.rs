@@ -1,6 +1,15 @@
-//! PURE: which actions apply to a rollout now, and (with the actions issue)
-//! the exact patches each sends. No I/O.
+//! PURE: which actions apply to a rollout now, and the exact Kubernetes
+//! calls each sends (reference §3). No I/O: `cluster/act.rs` fetches the
+//! objects and sends the plan.
 
 mod availability;
+mod expect;
+mod plan;
+mod rollback;
+mod set_image;
 
-pub use availability::{Action, ActionState, availability};
+pub use availability::{Action, ActionState, availability, refusal_now};
+pub use expect::{Expectation, check_expectation, step_words};
+pub use plan::{PatchPlan, Refusal, Target, plan, verb};
+pub use rollback::plan_rollback;
+pub use set_image::plan_set_image;
