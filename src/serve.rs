@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::WebArgs;
+use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::live;
 use crate::web::AppState;
@@ -44,6 +45,9 @@ pub async fn run(
         view,
         default_namespace: conn.config.default_namespace.clone(),
         shutdown: shutdown.clone(),
+        actor: Actor::new(live::client(conn)?),
+        read_only: web.read_only,
+        base_path: web.base_path.clone(),
     };
     let app = router(state, &web.base_path);
     println!("{}", banner(conn, web, addr));

@@ -348,7 +348,16 @@ async fn a_pod_becoming_ready_updates_its_rollouts_stream() {
 async fn a_lagging_stream_is_resynced_without_a_gap() {
     let store = empty_store();
     load_seed(&store);
-    let d = Dashboard::start_tuned(store.clone(), Scope::AllNamespaces, 4, |_| {}).await;
+    let d = Dashboard::start_tuned(
+        store.clone(),
+        Scope::AllNamespaces,
+        harness::Options {
+            capacity: 4,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
     let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
     let mut shown = std::collections::BTreeSet::new();
     for _ in 0..4 {

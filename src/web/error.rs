@@ -16,6 +16,14 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The rollout is not in a state where the action applies, or changed
+    /// since the person looked.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// The Kubernetes API failed or cannot be reached.
     #[error("{0}")]
     BadGateway(String),
@@ -37,6 +45,9 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -45,10 +56,13 @@ impl AppError {
     /// The gRPC code grpc-gateway would have mapped to this HTTP status.
     pub fn grpc_code(&self) -> i32 {
         match self {
-            AppError::BadRequest(_) => 3,  // InvalidArgument
-            AppError::Forbidden(_) => 7,   // PermissionDenied
-            AppError::NotFound(_) => 5,    // NotFound
-            AppError::BadGateway(_) => 14, // Unavailable
+            AppError::BadRequest(_) => 3, // InvalidArgument
+            AppError::Forbidden(_) => 7,  // PermissionDenied
+            AppError::NotFound(_) => 5,   // NotFound
+            AppError::Conflict(_) => 10,  // Aborted
+            AppError::Unprocessable(_) => 3,
+            AppError::GatewayTimeout(_) => 4, // DeadlineExceeded
+            AppError::BadGateway(_) => 14,    // Unavailable
             AppError::Unavailable(_) => 14,
         }
     }
@@ -68,5 +82,20 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<crate::cluster::act::ActError> for AppError {
+    fn from(e: crate::cluster::act::ActError) -> Self {
+        use crate::cluster::act::ActError as E;
+        let message = e.to_string();
+        match e {
+            E::Conflict(_) => AppError::Conflict(message),
+            E::Invalid(_) => AppError::Unprocessable(message),
+            E::Forbidden(_) => AppError::Forbidden(message),
+            E::NotFound(_) => AppError::NotFound(message),
+            E::Timeout(_) => AppError::GatewayTimeout(message),
+            E::Api(_) => AppError::BadGateway(message),
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! HTTP: the Argo-compatible JSON API, probes, and (later) the pages. Reads
 //! the live view's snapshot; never talks to Kubernetes itself.
 
+pub mod actions;
 pub mod api;
 pub mod api_watch;
 pub mod error;
+pub mod guard;
 pub mod probes;
 pub mod router;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::act::Actor;
 use crate::cluster::hub::LiveView;
 
 /// What every handler can reach.
@@ -19,4 +22,10 @@ pub struct AppState {
     pub default_namespace: String,
     /// Ends open streams when the server stops.
     pub shutdown: CancellationToken,
+    /// Sends actions to the cluster.
+    pub actor: Actor,
+    /// `--read-only`: every mutating route answers 403.
+    pub read_only: bool,
+    /// `--base-path`, for redirects.
+    pub base_path: String,
 }

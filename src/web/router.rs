@@ -4,12 +4,68 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
 use tokio_util::sync::CancellationToken;
 
-use super::{AppState, api, api_watch, probes};
+use crate::actions::Action;
+
+use super::{AppState, actions, api, api_watch, guard, probes};
+
+/// Argo's PUT for an action without arguments.
+macro_rules! simple_put {
+    ($action:expr) => {
+        put(
+            |State(state): State<AppState>, Path(p): Path<(String, String)>, body: Bytes| async move {
+                actions::put_simple($action, state, p, body).await
+            },
+        )
+    };
+}
 
 pub fn router(state: AppState, base_path: &str) -> Router {
+    let acting = Router::new()
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/promote",
+            put(actions::put_promote),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/abort",
+            simple_put!(Action::Abort),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/retry",
+            simple_put!(Action::Retry),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/restart",
+            simple_put!(Action::Restart),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/pause",
+            simple_put!(Action::Pause),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/resume",
+            simple_put!(Action::Resume),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/set/{container}/{*image_and_tag}",
+            put(actions::put_set_image),
+        )
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/undo/{revision}",
+            put(actions::put_undo),
+        )
+        .route(
+            "/rollouts/{namespace}/{name}/actions/{action}",
+            post(actions::post_action),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::mutation_guard,
+        ));
     let app = Router::new()
         .route("/api/v1/rollouts/{namespace}/info", get(api::list))
         .route(
@@ -24,7 +80,8 @@ pub fn router(state: AppState, base_path: &str) -> Router {
         .route("/api/v1/namespace", get(api::namespace))
         .route("/api/v1/version", get(api::version))
         .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz));
+        .route("/readyz", get(probes::readyz))
+        .merge(acting);
     let root_probes = Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz));

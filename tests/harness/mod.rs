@@ -11,6 +11,7 @@ use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use futures_util::StreamExt;
+use rollouts_dashboard::cluster::act::Actor;
 use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
 use rollouts_dashboard::cluster::hub::{BROADCAST_CAPACITY, LiveView, Snapshot};
 use rollouts_dashboard::cluster::live;
@@ -40,6 +41,23 @@ pub fn rt(plural: &str) -> &'static ResourceType {
 
 pub fn empty_store() -> Arc<Store> {
     Arc::new(Store::new(Arc::new(SimClock::default())))
+}
+
+/// How a test dashboard runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// How many changes a subscriber may fall behind before a resync.
+    pub capacity: usize,
+    pub read_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            capacity: BROADCAST_CAPACITY,
+            read_only: false,
+        }
+    }
 }
 
 /// The dashboard connected to some API server: its live view and its
@@ -73,14 +91,14 @@ impl std::ops::Deref for Dashboard {
 impl Viewer {
     /// Connects a dashboard to the API server at `url` (plain HTTP).
     pub fn connect(url: &str, scope: Scope, shutdown: CancellationToken) -> Viewer {
-        Self::connect_with(url, scope, BROADCAST_CAPACITY, shutdown)
+        Self::connect_with(url, scope, Options::default(), shutdown)
     }
 
-    /// As `connect`, letting subscribers fall only `capacity` changes behind.
+    /// As `connect`, with `options`.
     pub fn connect_with(
         url: &str,
         scope: Scope,
-        capacity: usize,
+        options: Options,
         shutdown: CancellationToken,
     ) -> Viewer {
         let mut config = kube::Config::new(url.parse().expect("a URL"));
@@ -90,12 +108,15 @@ impl Viewer {
             source: ConfigSource::Simulated,
             scope,
         };
-        let view =
-            live::start_with(&conn, capacity, shutdown.clone()).expect("the live view starts");
+        let view = live::start_with(&conn, options.capacity, shutdown.clone())
+            .expect("the live view starts");
         let state = AppState {
             view: view.clone(),
             default_namespace: "default".to_string(),
             shutdown: shutdown.clone(),
+            actor: Actor::new(live::client(&conn).expect("a client")),
+            read_only: options.read_only,
+            base_path: "/".to_string(),
         };
         Viewer {
             app: router(state, "/"),
@@ -117,15 +138,14 @@ impl Dashboard {
         scope: Scope,
         before: impl FnOnce(&ApiServer),
     ) -> Dashboard {
-        Self::start_tuned(store, scope, BROADCAST_CAPACITY, before).await
+        Self::start_tuned(store, scope, Options::default(), before).await
     }
 
-    /// As `start_with`, letting subscribers fall only `capacity` changes
-    /// behind before they are resynced.
+    /// As `start_with`, with `options`.
     pub async fn start_tuned(
         store: Arc<Store>,
         scope: Scope,
-        capacity: usize,
+        options: Options,
         before: impl FnOnce(&ApiServer),
     ) -> Dashboard {
         let shutdown = CancellationToken::new();
@@ -134,7 +154,7 @@ impl Dashboard {
         before(&sim);
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let (addr, _task) = sim.serve(loopback).await.expect("the sim listens");
-        let viewer = Viewer::connect_with(&format!("http://{addr}"), scope, capacity, shutdown);
+        let viewer = Viewer::connect_with(&format!("http://{addr}"), scope, options, shutdown);
         Dashboard { sim, store, viewer }
     }
 }
@@ -151,6 +171,38 @@ impl Viewer {
             .oneshot(req)
             .await
             .expect("the router answers")
+    }
+
+    /// Any request: status, headers and the body as JSON (`Null` if empty
+    /// or not JSON).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Body::from(body.to_string())).expect("a request");
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+            .await
+            .expect("a body");
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// GET `path`: status, headers and JSON body.

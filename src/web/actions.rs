@@ -1,0 +1,242 @@
+//! The routes that act: Argo's JSON `PUT`s (reference §1.4, plus pause and
+//! resume) and the page's form `POST`s. Both check and send through
+//! `cluster::act`; both sit behind `guard::mutation_guard`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::actions::{Action, Expectation};
+use crate::cluster::act::Request;
+
+use super::AppState;
+use super::error::AppError;
+
+/// The body of Argo's PUTs: `{}` or `{"full": true}`; ours may add what the
+/// person saw. An empty body is accepted, as grpc-gateway does.
+#[derive(Debug, Default, Deserialize)]
+struct PutBody {
+    #[serde(default)]
+    full: bool,
+    #[serde(default)]
+    expect: Expectation,
+}
+
+fn put_body(bytes: &Bytes) -> Result<PutBody, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PutBody::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| AppError::BadRequest(format!("the request body is not valid: {e}")))
+}
+
+async fn act_json(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    request: Request,
+    expect: &Expectation,
+) -> Result<Json<Value>, AppError> {
+    let done = state
+        .actor
+        .act(namespace, name, &request, expect, None)
+        .await?;
+    Ok(Json(done.rollout))
+}
+
+/// `PUT .../promote` with `{"full": bool}`.
+pub async fn put_promote(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body = put_body(&body)?;
+    let action = if body.full {
+        Action::PromoteFull
+    } else {
+        Action::Promote
+    };
+    act_json(
+        &state,
+        &namespace,
+        &name,
+        Request::Simple(action),
+        &body.expect,
+    )
+    .await
+}
+
+/// `PUT .../{abort,retry,restart,pause,resume}`.
+pub async fn put_simple(
+    action: Action,
+    state: AppState,
+    (namespace, name): (String, String),
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body = put_body(&body)?;
+    act_json(
+        &state,
+        &namespace,
+        &name,
+        Request::Simple(action),
+        &body.expect,
+    )
+    .await
+}
+
+/// `PUT .../set/{container}/{image...}/{tag}`: the image may contain `/`.
+pub async fn put_set_image(
+    State(state): State<AppState>,
+    Path((namespace, name, container, rest)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body = put_body(&body)?;
+    let (image, tag) = rest
+        .rsplit_once('/')
+        .ok_or_else(|| AppError::BadRequest("the path must end in /{image}/{tag}".to_string()))?;
+    let request = Request::SetImage {
+        container,
+        image: format!("{image}:{tag}"),
+    };
+    act_json(&state, &namespace, &name, request, &body.expect).await
+}
+
+/// `PUT .../undo/{revision}`.
+pub async fn put_undo(
+    State(state): State<AppState>,
+    Path((namespace, name, revision)): Path<(String, String, i64)>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body = put_body(&body)?;
+    act_json(
+        &state,
+        &namespace,
+        &name,
+        Request::Rollback { revision },
+        &body.expect,
+    )
+    .await
+}
+
+/// The page's forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionForm {
+    expect_pod_template_hash: Option<String>,
+    expect_step_index: Option<String>,
+    container: Option<String>,
+    image: Option<String>,
+    revision: Option<String>,
+}
+
+fn filled(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl ActionForm {
+    fn request(&self, action: &str) -> Result<Request, AppError> {
+        let simple = |a| Ok(Request::Simple(a));
+        match action {
+            "promote" => simple(Action::Promote),
+            "promote-full" => simple(Action::PromoteFull),
+            "abort" => simple(Action::Abort),
+            "retry" => simple(Action::Retry),
+            "restart" => simple(Action::Restart),
+            "pause" => simple(Action::Pause),
+            "resume" => simple(Action::Resume),
+            "set-image" => Ok(Request::SetImage {
+                container: filled(&self.container)
+                    .ok_or_else(|| AppError::BadRequest("say which container".into()))?
+                    .to_string(),
+                image: filled(&self.image)
+                    .ok_or_else(|| AppError::BadRequest("say which image".into()))?
+                    .to_string(),
+            }),
+            "rollback" => Ok(Request::Rollback {
+                revision: match filled(&self.revision) {
+                    None => 0,
+                    Some(r) => r.parse().map_err(|_| {
+                        AppError::BadRequest(format!("revision {r:?} is not a number"))
+                    })?,
+                },
+            }),
+            other => Err(AppError::NotFound(format!("no action {other:?}"))),
+        }
+    }
+
+    fn expectation(&self) -> Result<Expectation, AppError> {
+        Ok(Expectation {
+            pod_template_hash: filled(&self.expect_pod_template_hash).map(str::to_string),
+            step_index: match filled(&self.expect_step_index) {
+                None => None,
+                Some(i) => Some(i.parse().map_err(|_| {
+                    AppError::BadRequest(format!("step index {i:?} is not a number"))
+                })?),
+            },
+        })
+    }
+}
+
+/// `POST /rollouts/{ns}/{name}/actions/{action}`: with JavaScript (Accept:
+/// application/json) the answer is `{"message"}` or the error; without, a
+/// redirect back to the rollout's page with the outcome in the query.
+pub async fn post_action(
+    State(state): State<AppState>,
+    Path((namespace, name, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    let outcome = async {
+        let request = form.request(&action)?;
+        let expect = form.expectation()?;
+        let done = state
+            .actor
+            .act(&namespace, &name, &request, &expect, None)
+            .await?;
+        Ok::<_, AppError>(done.message)
+    }
+    .await;
+    if wants_json {
+        return match outcome {
+            Ok(message) => Json(json!({ "message": message })).into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    let (key, text) = match &outcome {
+        Ok(message) => ("notice", message.clone()),
+        Err(e) => ("error", e.to_string()),
+    };
+    let base = state.base_path.trim_end_matches('/');
+    let location = format!(
+        "{base}/rollouts/{}/{}?{key}={}",
+        encode(&namespace),
+        encode(&name),
+        encode(&text)
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
