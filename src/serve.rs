@@ -2,15 +2,19 @@
 //! serve the dashboard until shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::WebArgs;
 use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
+use crate::cluster::hub::{BROADCAST_CAPACITY, CardRenderer};
 use crate::cluster::live;
 use crate::web::AppState;
 use crate::web::router::{router, serve};
+use crate::web::templates::{CardPartial, render};
+use crate::web::view::card::CardView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -39,8 +43,19 @@ pub async fn run(
             addr: web.listen,
             source,
         })?;
+    run_on(listener, conn, web, shutdown).await
+}
+
+/// As [`run`], on a listener the caller bound.
+pub async fn run_on(
+    listener: tokio::net::TcpListener,
+    conn: &Connection,
+    web: &WebArgs,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     let addr = listener.local_addr().unwrap_or(web.listen);
-    let view = live::start(conn, shutdown.clone())?;
+    let renderer = card_renderer(&web.base_path, web.read_only);
+    let view = live::start_with(conn, BROADCAST_CAPACITY, Some(renderer), shutdown.clone())?;
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -48,6 +63,8 @@ pub async fn run(
         actor: Actor::new(live::client(conn)?),
         read_only: web.read_only,
         base_path: web.base_path.clone(),
+        cluster_label: cluster_label(conn),
+        scope_label: scope_label(&conn.scope),
     };
     let app = router(state, &web.base_path);
     println!("{}", banner(conn, web, addr));
@@ -55,6 +72,39 @@ pub async fn run(
     serve(listener, app, shutdown)
         .await
         .map_err(ServeError::Http)
+}
+
+/// The hub renders each changed card once, for every overview client.
+pub fn card_renderer(base_path: &str, read_only: bool) -> CardRenderer {
+    let base = crate::web::pages::base_with_slash(base_path);
+    Arc::new(move |entry| {
+        let card = CardView::of(entry);
+        Arc::from(render(&CardPartial {
+            card: &card,
+            base: &base,
+            read_only,
+        }))
+    })
+}
+
+/// The cluster as the page header names it.
+pub fn cluster_label(conn: &Connection) -> String {
+    match &conn.source {
+        ConfigSource::Kubeconfig {
+            context: Some(c), ..
+        } => c.clone(),
+        ConfigSource::Kubeconfig { .. } => conn.cluster_url(),
+        ConfigSource::InCluster => "in-cluster".to_string(),
+        ConfigSource::Simulated => "simulated cluster (demo)".to_string(),
+    }
+}
+
+/// The namespaces as the page header names them.
+pub fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::Namespaces(ns) => ns.join(", "),
+        Scope::AllNamespaces | Scope::AllOrDefault { .. } => "all namespaces".to_string(),
+    }
 }
 
 /// What a person needs to know at start: which cluster, as whom, which

@@ -35,7 +35,14 @@ pub struct RolloutEntry {
     /// carries just its name and the error.
     pub error: Option<String>,
     pub events: Vec<EventInfo>,
+    /// The rollout's overview card, rendered once per change (empty when no
+    /// renderer was given).
+    pub card: Arc<str>,
 }
+
+/// Renders a rollout's overview card. Given by the web layer, so the hub
+/// renders each change once for every client without knowing about HTML.
+pub type CardRenderer = Arc<dyn Fn(&RolloutEntry) -> Arc<str> + Send + Sync>;
 
 /// Everything shown, as of change `seq`. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -101,12 +108,17 @@ pub struct Hub {
     seq: u64,
     view: LiveView,
     wants_deployments: watch::Sender<bool>,
+    render_card: Option<CardRenderer>,
 }
 
 impl Hub {
     /// `wants_deployments` turns true once some rollout uses `workloadRef`;
     /// `capacity` is how many changes a subscriber may fall behind.
-    pub fn new(wants_deployments: watch::Sender<bool>, capacity: usize) -> (Hub, LiveView) {
+    pub fn new(
+        wants_deployments: watch::Sender<bool>,
+        capacity: usize,
+        render_card: Option<CardRenderer>,
+    ) -> (Hub, LiveView) {
         let (changes, _) = broadcast::channel(capacity.max(1));
         let view = LiveView {
             snapshot: Arc::default(),
@@ -122,6 +134,7 @@ impl Hub {
             seq: 0,
             view: view.clone(),
             wants_deployments,
+            render_card,
         };
         (hub, view)
     }
@@ -249,12 +262,17 @@ impl Hub {
                 continue;
             }
             self.seq += 1;
-            let entry = Arc::new(RolloutEntry {
+            let mut entry = RolloutEntry {
                 seq: self.seq,
                 info,
                 error,
                 events,
-            });
+                card: Arc::from(""),
+            };
+            if let Some(render) = &self.render_card {
+                entry.card = render(&entry);
+            }
+            let entry = Arc::new(entry);
             let added = rollouts.insert(key.clone(), entry.clone()).is_none();
             changes.push(Change::Rollout {
                 seq: self.seq,

@@ -4,10 +4,15 @@
 pub mod actions;
 pub mod api;
 pub mod api_watch;
+pub mod assets;
 pub mod error;
 pub mod guard;
+pub mod page_stream;
+pub mod pages;
 pub mod probes;
 pub mod router;
+pub mod templates;
+pub mod view;
 
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +31,10 @@ pub struct AppState {
     pub actor: Actor,
     /// `--read-only`: every mutating route answers 403.
     pub read_only: bool,
-    /// `--base-path`, for redirects.
+    /// `--base-path`, for links and redirects.
     pub base_path: String,
+    /// Which cluster, for the page header.
+    pub cluster_label: String,
+    /// Which namespaces, for the page header.
+    pub scope_label: String,
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actions::Action;
 
-use super::{AppState, actions, api, api_watch, guard, probes};
+use super::{AppState, actions, api, api_watch, assets, guard, page_stream, pages, probes};
 
 /// Argo's PUT for an action without arguments.
 macro_rules! simple_put {
@@ -77,6 +77,15 @@ pub fn router(state: AppState, base_path: &str) -> Router {
             "/api/v1/rollouts/{namespace}/{name}/info/watch",
             get(api_watch::watch_one),
         )
+        .route("/", get(pages::overview))
+        .route("/rollouts/{namespace}/{name}", get(pages::rollout))
+        .route("/stream/overview", get(page_stream::overview))
+        .route(
+            "/stream/rollouts/{namespace}/{name}",
+            get(page_stream::rollout),
+        )
+        .route("/static/app.css", get(assets::app_css))
+        .route("/static/app.js", get(assets::app_js))
         .route("/api/v1/namespace", get(api::namespace))
         .route("/api/v1/version", get(api::version))
         .route("/healthz", get(probes::healthz))
@@ -88,9 +97,44 @@ pub fn router(state: AppState, base_path: &str) -> Router {
     let routed = if base_path == "/" {
         app
     } else {
-        Router::new().nest(base_path, app).merge(root_probes)
+        // `/base` and `/base/` both reach the overview.
+        let base = base_path.to_string();
+        Router::new()
+            .nest(base_path, app)
+            .route(&format!("{base}/"), get(pages::overview))
+            .merge(root_probes)
     };
-    routed.with_state(state)
+    routed
+        .with_state(state)
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(tower_http::compression::CompressionLayer::new())
+}
+
+/// No request leaves the origin: a strict Content-Security-Policy (no inline
+/// script or style), and the page may not be framed.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
 }
 
 /// Serves `router` on `listener` until `shutdown`, letting open requests

@@ -108,7 +108,8 @@ impl Viewer {
             source: ConfigSource::Simulated,
             scope,
         };
-        let view = live::start_with(&conn, options.capacity, shutdown.clone())
+        let renderer = rollouts_dashboard::serve::card_renderer("/", options.read_only);
+        let view = live::start_with(&conn, options.capacity, Some(renderer), shutdown.clone())
             .expect("the live view starts");
         let state = AppState {
             view: view.clone(),
@@ -117,6 +118,8 @@ impl Viewer {
             actor: Actor::new(live::client(&conn).expect("a client")),
             read_only: options.read_only,
             base_path: "/".to_string(),
+            cluster_label: "test cluster".to_string(),
+            scope_label: "all namespaces".to_string(),
         };
         Viewer {
             app: router(state, "/"),

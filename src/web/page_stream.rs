@@ -1,0 +1,252 @@
+//! The pages' live streams (Server-Sent Events). The overview gets each
+//! changed card as the hub rendered it (once, for every client); a rollout
+//! page gets each of its fragments that changed. Both get the connection
+//! state, and after connecting (or falling behind) everything, followed by
+//! `resync`, so a reconnected page is current again.
+//!
+//! Events: `card` `{id, ns, html}`, `remove` `{id}`, `replace` `{id, html}`,
+//! `state` `{state, headline, html}`, `resync` `{ids}`, `gone` `{message}`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::AppState;
+use super::pages::base_with_slash;
+use super::templates::{BannerPartial, detail_fragments, render};
+use super::view::card::CardView;
+use super::view::card_id;
+use super::view::detail::DetailView;
+use super::view::health::BannerView;
+use crate::cluster::health::Health;
+use crate::cluster::hub::{Change, RolloutEntry, Snapshot};
+use crate::model::RolloutKey;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+type Tx = mpsc::Sender<Event>;
+
+fn event(name: &str, data: serde_json::Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+fn sse(rx: mpsc::Receiver<Event>) -> Response {
+    let events = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+    let mut r = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    r.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    r
+}
+
+fn state_event(health: &Health) -> Event {
+    let banner = BannerView::of(health);
+    event(
+        "state",
+        json!({"state": banner.state, "headline": banner.headline,
+               "html": render(&BannerPartial { banner: &banner })}),
+    )
+}
+
+/// `GET /stream/overview`.
+pub async fn overview(State(state): State<AppState>) -> Response {
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let stop = state.shutdown.clone();
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = follow_overview(state, tx) => {}
+        }
+    });
+    sse(rx)
+}
+
+fn card_event(state: &AppState, key: &RolloutKey, entry: &RolloutEntry) -> Event {
+    let html: Arc<str> = if entry.card.is_empty() {
+        let card = CardView::of(entry);
+        render(&super::templates::CardPartial {
+            card: &card,
+            base: &base_with_slash(&state.base_path),
+            read_only: state.read_only,
+        })
+        .into()
+    } else {
+        entry.card.clone()
+    };
+    event(
+        "card",
+        json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
+    )
+}
+
+async fn send_all_cards(state: &AppState, snap: &Snapshot, tx: &Tx) -> Result<(), ()> {
+    tx.send(state_event(&snap.health)).await.map_err(|_| ())?;
+    for (key, entry) in snap.rollouts.iter() {
+        tx.send(card_event(state, key, entry))
+            .await
+            .map_err(|_| ())?;
+    }
+    let ids: Vec<String> = snap
+        .rollouts
+        .keys()
+        .map(|k| card_id(&k.namespace, &k.name))
+        .collect();
+    tx.send(event("resync", json!({ "ids": ids })))
+        .await
+        .map_err(|_| ())
+}
+
+async fn follow_overview(state: AppState, tx: Tx) {
+    let mut changes = state.view.subscribe();
+    let snap = state.view.snapshot();
+    let mut known = snap.seq;
+    if send_all_cards(&state, &snap, &tx).await.is_err() {
+        return;
+    }
+    loop {
+        let change = tokio::select! {
+            _ = tx.closed() => return,
+            c = changes.recv() => c,
+        };
+        let sent = match change {
+            Ok(c) if c.seq() <= known => continue,
+            Ok(c) => match &*c {
+                Change::Rollout {
+                    key,
+                    entry: Some(e),
+                    ..
+                } => tx.send(card_event(&state, key, e)).await,
+                Change::Rollout {
+                    key, entry: None, ..
+                } => {
+                    tx.send(event(
+                        "remove",
+                        json!({"id": card_id(&key.namespace, &key.name)}),
+                    ))
+                    .await
+                }
+                Change::Health { health, .. } => tx.send(state_event(health)).await,
+            },
+            Err(RecvError::Lagged(_)) => {
+                let snap = state.view.snapshot();
+                known = snap.seq;
+                if send_all_cards(&state, &snap, &tx).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// `GET /stream/rollouts/{ns}/{name}`.
+pub async fn rollout(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let (tx, rx) = mpsc::channel(64);
+    let key = RolloutKey::new(namespace, name);
+    tokio::spawn(async move {
+        let stop = state.shutdown.clone();
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = follow_rollout(state, key, tx) => {}
+        }
+    });
+    sse(rx)
+}
+
+/// Sends the fragments that differ from what this page has.
+async fn send_fragments(
+    state: &AppState,
+    entry: &RolloutEntry,
+    sent: &mut HashMap<&'static str, String>,
+    tx: &Tx,
+) -> Result<(), ()> {
+    let d = DetailView::of(entry);
+    let base = base_with_slash(&state.base_path);
+    for (id, html) in detail_fragments(&d, &base, state.read_only) {
+        if sent.get(id) == Some(&html) {
+            continue;
+        }
+        tx.send(event("replace", json!({"id": id, "html": html})))
+            .await
+            .map_err(|_| ())?;
+        sent.insert(id, html);
+    }
+    Ok(())
+}
+
+async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
+    let mut changes = state.view.subscribe();
+    let snap = state.view.snapshot();
+    let mut known = snap.seq;
+    // What the page has: after (re)connecting, assume nothing.
+    let mut sent: HashMap<&'static str, String> = HashMap::new();
+    let gone = |key: &RolloutKey| {
+        event(
+            "gone",
+            json!({"message": format!("Rollout {key} was deleted or is no longer shown.")}),
+        )
+    };
+    if tx.send(state_event(&snap.health)).await.is_err() {
+        return;
+    }
+    let first = match snap.rollouts.get(&key) {
+        Some(e) => send_fragments(&state, e, &mut sent, &tx).await,
+        None if snap.health.ready() => tx.send(gone(&key)).await.map_err(|_| ()),
+        None => Ok(()),
+    };
+    if first.is_err() {
+        return;
+    }
+    loop {
+        let change = tokio::select! {
+            _ = tx.closed() => return,
+            c = changes.recv() => c,
+        };
+        let result = match change {
+            Ok(c) if c.seq() <= known => continue,
+            Ok(c) => match &*c {
+                Change::Rollout { key: k, entry, .. } if *k == key => match entry {
+                    Some(e) => send_fragments(&state, e, &mut sent, &tx).await,
+                    None => tx.send(gone(&key)).await.map_err(|_| ()),
+                },
+                Change::Rollout { .. } => continue,
+                Change::Health { health, .. } => tx.send(state_event(health)).await.map_err(|_| ()),
+            },
+            Err(RecvError::Lagged(_)) => {
+                let snap = state.view.snapshot();
+                known = snap.seq;
+                sent.clear();
+                let r = tx.send(state_event(&snap.health)).await.map_err(|_| ());
+                match (r, snap.rollouts.get(&key)) {
+                    (Err(()), _) => Err(()),
+                    (Ok(()), Some(e)) => send_fragments(&state, e, &mut sent, &tx).await,
+                    (Ok(()), None) => tx.send(gone(&key)).await.map_err(|_| ()),
+                }
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! One rollout on the overview.
+
+use crate::actions::Action;
+use crate::cluster::hub::RolloutEntry;
+use crate::info::RolloutInfo;
+
+use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CardView {
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub message: String,
+    pub strategy: String,
+    pub position: Option<String>,
+    pub segments: Vec<Segment>,
+    pub traffic: Option<TrafficBar>,
+    pub ready: i32,
+    pub desired: i32,
+    pub stable_image: Option<String>,
+    pub canary_image: Option<String>,
+    pub pause: Option<PauseView>,
+    pub can_promote: bool,
+    pub can_abort: bool,
+    pub pod_hash: String,
+    pub step_index: String,
+    /// `key=value` labels, for the search.
+    pub labels: String,
+    pub attention: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub label: String,
+    pub state: &'static str,
+    pub kind: &'static str,
+}
+
+/// Stable and canary shares of traffic, as an SVG bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrafficBar {
+    pub stable: i32,
+    pub canary: i32,
+    /// The controller's target, when the split has not reached it.
+    pub desired: Option<i32>,
+    /// A replica-based share (no traffic router): an estimate.
+    pub estimate: bool,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PauseView {
+    pub waits_for: String,
+    pub since: Option<String>,
+    pub since_text: Option<String>,
+    /// RFC 3339: a timed pause ends then (the page counts down).
+    pub until: Option<String>,
+    pub until_text: Option<String>,
+}
+
+impl CardView {
+    pub fn of(entry: &RolloutEntry) -> CardView {
+        let info = &entry.info;
+        let segments = info
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Segment {
+                label: step_label(s),
+                state: step_state(info, i),
+                kind: step_kind(s),
+            })
+            .collect();
+        let allowed = |a: Action| info.actions.iter().any(|s| s.action == a && s.allowed);
+        let stable_image = info
+            .replica_sets
+            .iter()
+            .find(|r| r.stable || r.active)
+            .and_then(|r| r.images.first().cloned());
+        let canary_image = info
+            .replica_sets
+            .iter()
+            .find(|r| (r.canary || r.preview) && !r.stable)
+            .and_then(|r| r.images.first().cloned());
+        let labels = info
+            .object_meta
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        CardView {
+            id: card_id(&info.object_meta.namespace, &info.object_meta.name),
+            namespace: info.object_meta.namespace.clone(),
+            name: info.object_meta.name.clone(),
+            status: info.status.clone(),
+            status_class: status_class(&info.status),
+            message: if info.message == "CanaryPauseStep" {
+                String::new()
+            } else {
+                info.message.clone()
+            },
+            strategy: info.strategy.clone(),
+            position: step_position(info),
+            segments,
+            traffic: traffic_bar(info),
+            ready: info.ready,
+            desired: info.desired,
+            stable_image,
+            canary_image,
+            pause: pause_view(info),
+            can_promote: allowed(Action::Promote),
+            can_abort: allowed(Action::Abort),
+            pod_hash: info.pod_hash.clone(),
+            step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
+            labels,
+            attention: needs_attention(info),
+        }
+    }
+}
+
+/// Degraded (or unknown), or paused for a reason other than a planned pause
+/// step (reference §5.3's "needs attention").
+pub fn needs_attention(info: &RolloutInfo) -> bool {
+    matches!(
+        info.status.as_str(),
+        "Degraded" | "Error" | "Unknown" | "InvalidSpec"
+    ) || (info.status == "Paused" && info.message != "CanaryPauseStep")
+}
+
+pub fn pause_view(info: &RolloutInfo) -> Option<PauseView> {
+    let p = info.pauses.first()?;
+    Some(PauseView {
+        waits_for: p.waits_for.clone(),
+        since_text: p.since.as_deref().map(clock_time),
+        since: p.since.clone(),
+        until_text: p.until.as_deref().map(clock_time),
+        until: p.until.clone(),
+    })
+}
+
+/// Istio's split when the rollout routes with Istio; otherwise, for a
+/// canary, the share of available replicas (an estimate).
+pub fn traffic_bar(info: &RolloutInfo) -> Option<TrafficBar> {
+    if info.strategy != "Canary" {
+        return None;
+    }
+    if let Some(t) = &info.traffic {
+        let (stable, canary) = (t.stable_weight?, t.canary_weight?);
+        let desired = (!t.matches_desired).then_some(t.desired_canary_weight);
+        let mut label = format!("Traffic: {stable}% stable, {canary}% canary");
+        if let Some(d) = desired {
+            label.push_str(&format!(", moving to {d}% canary"));
+        }
+        return Some(TrafficBar {
+            stable,
+            canary,
+            desired,
+            estimate: false,
+            label,
+        });
+    }
+    let canary: i32 = info
+        .replica_sets
+        .iter()
+        .filter(|r| r.canary && !r.stable)
+        .map(|r| r.available)
+        .sum();
+    let total: i32 = info.replica_sets.iter().map(|r| r.available).sum();
+    if total == 0 {
+        return None;
+    }
+    let canary = (canary * 100 + total / 2) / total;
+    Some(TrafficBar {
+        stable: 100 - canary,
+        canary,
+        desired: None,
+        estimate: true,
+        label: format!(
+            "Estimated from replicas: {}% stable, {canary}% canary",
+            100 - canary
+        ),
+    })
+}

@@ -1,0 +1,486 @@
+//! The rollout page: header and actions, traffic per route, the step
+//! timeline, analysis, revisions, containers and events.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::actions::{Action, verb};
+use crate::cluster::hub::RolloutEntry;
+use crate::info::{AnalysisRunInfo, ContainerInfo, EventInfo, RolloutInfo};
+use crate::model::{AnalysisRunStatusView, MetricResult};
+
+use super::card::{PauseView, TrafficBar, pause_view, traffic_bar};
+use super::{clock_time, status_class, step_label, step_position, step_state};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetailView {
+    pub namespace: String,
+    pub name: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub message: String,
+    pub strategy: String,
+    pub revision: i64,
+    pub position: Option<String>,
+    pub error: Option<String>,
+    pub pod_hash: String,
+    pub step_index: String,
+    pub actions: Vec<ActionButton>,
+    pub traffic: TrafficView,
+    pub steps: Vec<StepRow>,
+    pub runs: Vec<RunView>,
+    pub revisions: Vec<RevisionView>,
+    pub containers: Vec<ContainerInfo>,
+    pub init_containers: Vec<ContainerInfo>,
+    pub events: Vec<EventInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionButton {
+    /// The path segment: `promote`, `promote-full`, ...
+    pub path: &'static str,
+    pub label: &'static str,
+    pub allowed: bool,
+    /// Why not, or what it will do (tooltip).
+    pub title: String,
+    /// What exactly happens, for the confirmation.
+    pub confirm: String,
+    pub danger: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TrafficView {
+    pub bar: Option<TrafficBar>,
+    pub routes: Vec<RouteView>,
+    pub desired: Option<i32>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteView {
+    pub title: String,
+    pub destinations: Vec<DestinationView>,
+    pub matches_desired: bool,
+    pub canary: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationView {
+    pub label: String,
+    pub role: String,
+    pub weight: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRow {
+    pub number: usize,
+    pub label: String,
+    pub state: &'static str,
+    pub pause: Option<PauseView>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunView {
+    pub name: String,
+    pub revision: i64,
+    pub status: String,
+    pub status_class: &'static str,
+    pub message: String,
+    pub metrics: Vec<MetricView>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricView {
+    pub name: String,
+    pub phase: String,
+    pub counts: String,
+    pub limits: String,
+    pub measurements: Vec<MeasurementView>,
+    /// SVG polyline points in a 100×30 box, when values are numbers.
+    pub chart: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeasurementView {
+    pub time: String,
+    pub value: String,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionView {
+    pub revision: i64,
+    pub images: Vec<String>,
+    pub replica_sets: Vec<ReplicaSetView>,
+    pub can_rollback: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaSetView {
+    pub name: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub roles: String,
+    pub replicas: i32,
+    pub available: i32,
+    pub scale_down_deadline: String,
+    pub pods: Vec<PodView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodView {
+    pub name: String,
+    pub status: String,
+    pub ready: String,
+    pub restarts: i32,
+    pub class: &'static str,
+}
+
+impl DetailView {
+    pub fn of(entry: &RolloutEntry) -> DetailView {
+        let info = &entry.info;
+        let steps = info
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let state = step_state(info, i);
+                StepRow {
+                    number: i + 1,
+                    label: step_label(s),
+                    state,
+                    pause: (state == "current").then(|| pause_view(info)).flatten(),
+                }
+            })
+            .collect();
+        let mut revisions: BTreeMap<i64, RevisionView> = BTreeMap::new();
+        let newest = info
+            .replica_sets
+            .iter()
+            .map(|r| r.revision)
+            .max()
+            .unwrap_or(0);
+        let rollback_allowed = info
+            .actions
+            .iter()
+            .any(|a| a.action == Action::Rollback && a.allowed);
+        for rs in &info.replica_sets {
+            let rev = revisions
+                .entry(rs.revision)
+                .or_insert_with(|| RevisionView {
+                    revision: rs.revision,
+                    images: Vec::new(),
+                    replica_sets: Vec::new(),
+                    can_rollback: rollback_allowed && rs.revision < newest && rs.revision > 0,
+                });
+            for image in &rs.images {
+                if !rev.images.contains(image) {
+                    rev.images.push(image.clone());
+                }
+            }
+            let roles: Vec<&str> = [
+                (rs.stable, "stable"),
+                (rs.canary, "canary"),
+                (rs.active, "active"),
+                (rs.preview, "preview"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, r)| *r)
+            .collect();
+            rev.replica_sets.push(ReplicaSetView {
+                name: rs.object_meta.name.clone(),
+                status: rs.status.clone(),
+                status_class: status_class(&rs.status),
+                roles: roles.join(", "),
+                replicas: rs.replicas,
+                available: rs.available,
+                scale_down_deadline: rs.scale_down_deadline.clone(),
+                pods: rs
+                    .pods
+                    .iter()
+                    .map(|p| PodView {
+                        name: p.object_meta.name.clone(),
+                        status: p.status.clone(),
+                        ready: p.ready.clone(),
+                        restarts: p.restarts,
+                        class: pod_class(&p.status, &p.ready),
+                    })
+                    .collect(),
+            });
+        }
+        DetailView {
+            namespace: info.object_meta.namespace.clone(),
+            name: info.object_meta.name.clone(),
+            status: info.status.clone(),
+            status_class: status_class(&info.status),
+            message: info.message.clone(),
+            strategy: info.strategy.clone(),
+            revision: info.revision,
+            position: step_position(info),
+            error: entry.error.clone(),
+            pod_hash: info.pod_hash.clone(),
+            step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
+            actions: action_buttons(info),
+            traffic: traffic_view(info),
+            steps,
+            runs: info.analysis_runs.iter().map(run_view).collect(),
+            revisions: revisions.into_values().rev().collect(),
+            containers: info.containers.clone(),
+            init_containers: info.init_containers.clone(),
+            events: entry.events.clone(),
+        }
+    }
+}
+
+/// Pod squares' colour: kubectl's status read as Argo's UI does (§5.5).
+fn pod_class(status: &str, ready: &str) -> &'static str {
+    let fully_ready = ready
+        .split_once('/')
+        .is_some_and(|(r, t)| r == t && r != "0");
+    match status {
+        "Running" if !fully_ready => "pending",
+        "Running" | "Completed" | "Succeeded" => "success",
+        "Pending" | "Terminating" | "ContainerCreating" => "pending",
+        "Failed" | "InvalidImageName" | "CrashLoopBackOff" | "Error" => "failure",
+        "ImagePullBackOff" | "ErrImagePull" | "RegistryUnavailable" => "warning",
+        _ => "unknown",
+    }
+}
+
+fn action_buttons(info: &RolloutInfo) -> Vec<ActionButton> {
+    let next = info
+        .step_index
+        .map(|i| i + 1)
+        .filter(|i| (*i as usize) <= info.steps.len());
+    let promote_effect = match (&info.step_index, info.steps.len()) {
+        (Some(i), n) if (*i as usize) < n => {
+            let target = info.steps.get(*i as usize + 1).map(step_label);
+            format!(
+                "Leaves step {} of {n}{}.",
+                i + 1,
+                target
+                    .map(|t| format!("; next: {}", t.to_lowercase()))
+                    .unwrap_or_else(|| "; then the rollout completes".to_string())
+            )
+        }
+        _ if info.strategy == "BlueGreen" => {
+            "Switches the active Service to the new version.".to_string()
+        }
+        _ => "Moves to the next step.".to_string(),
+    };
+    let _ = next;
+    let list: [(Action, &'static str, &'static str, String, bool); 7] = [
+        (Action::Promote, "promote", "Promote", promote_effect, false),
+        (
+            Action::PromoteFull,
+            "promote-full",
+            "Promote full",
+            "Skips every remaining step and analysis: all traffic to the new version.".into(),
+            false,
+        ),
+        (
+            Action::Abort,
+            "abort",
+            "Abort",
+            "Sends all traffic back to the stable version and scales the new one down.".into(),
+            true,
+        ),
+        (
+            Action::Retry,
+            "retry",
+            "Retry",
+            "Starts the aborted update again from its first step.".into(),
+            false,
+        ),
+        (
+            Action::Restart,
+            "restart",
+            "Restart",
+            "Replaces every pod, one at a time.".into(),
+            false,
+        ),
+        (
+            Action::Pause,
+            "pause",
+            "Pause",
+            "Stops the rollout where it is until someone resumes it.".into(),
+            false,
+        ),
+        (
+            Action::Resume,
+            "resume",
+            "Resume",
+            "Lets the rollout continue from where it was paused.".into(),
+            false,
+        ),
+    ];
+    list.into_iter()
+        .map(|(action, path, label, effect, danger)| {
+            let state = info.actions.iter().find(|s| s.action == action);
+            let allowed = state.is_some_and(|s| s.allowed);
+            let title = match state.and_then(|s| s.reason.clone()) {
+                Some(why) if !allowed => format!("Cannot {}: {why}", verb(action)),
+                _ => effect.clone(),
+            };
+            ActionButton {
+                path,
+                label,
+                allowed,
+                title,
+                confirm: format!("{label} {}? {effect}", info.object_meta.name),
+                danger,
+            }
+        })
+        .collect()
+}
+
+fn traffic_view(info: &RolloutInfo) -> TrafficView {
+    let mut view = TrafficView {
+        bar: traffic_bar(info),
+        ..TrafficView::default()
+    };
+    let Some(t) = &info.traffic else {
+        return view;
+    };
+    view.desired = Some(t.desired_canary_weight);
+    for vs in &t.virtual_services {
+        if !vs.found {
+            view.problems.push(format!(
+                "VirtualService {}/{} not found",
+                vs.namespace, vs.name
+            ));
+        }
+        if let Some(e) = &vs.error {
+            view.problems.push(e.clone());
+        }
+        for r in &vs.routes {
+            let route = if r.name.is_empty() {
+                "(unnamed)".to_string()
+            } else {
+                r.name.clone()
+            };
+            view.routes.push(RouteView {
+                title: format!("{} · {} route {route}", vs.name, r.protocol),
+                destinations: r
+                    .destinations
+                    .iter()
+                    .map(|d| DestinationView {
+                        label: if d.subset.is_empty() {
+                            d.host.clone()
+                        } else {
+                            format!("{} / {}", d.host, d.subset)
+                        },
+                        role: d.role.clone(),
+                        weight: d.weight,
+                    })
+                    .collect(),
+                matches_desired: r.matches_desired,
+                canary: r.canary_weight,
+            });
+        }
+    }
+    view
+}
+
+fn run_view(run: &AnalysisRunInfo) -> RunView {
+    let status_json = run
+        .spec_and_status
+        .as_ref()
+        .and_then(|s| s.status.clone())
+        .unwrap_or(Value::Null);
+    let status: AnalysisRunStatusView = serde_json::from_value(status_json).unwrap_or_default();
+    let limits: BTreeMap<&str, (i32, i32)> = run
+        .metrics
+        .iter()
+        .map(|m| (m.name.as_str(), (m.failure_limit, m.inconclusive_limit)))
+        .collect();
+    let metrics = status
+        .metric_results
+        .unwrap_or_default()
+        .iter()
+        .map(|m| metric_view(m, &limits))
+        .collect();
+    RunView {
+        name: run.object_meta.name.clone(),
+        revision: run.revision,
+        status: run.status.clone(),
+        status_class: match run.status.as_str() {
+            "Successful" => "healthy",
+            "Running" | "Pending" => "progressing",
+            "Inconclusive" => "paused",
+            _ => "degraded",
+        },
+        message: status.message.unwrap_or_default(),
+        metrics,
+    }
+}
+
+fn metric_view(m: &MetricResult, limits: &BTreeMap<&str, (i32, i32)>) -> MetricView {
+    let name = m.name.clone().unwrap_or_default();
+    let (failure_limit, inconclusive_limit) = limits.get(name.as_str()).copied().unwrap_or((0, 0));
+    let measurements: Vec<MeasurementView> = m
+        .measurements
+        .iter()
+        .flatten()
+        .map(|x| MeasurementView {
+            time: x
+                .finished_at
+                .as_ref()
+                .or(x.started_at.as_ref())
+                .map(|t| t.0.strftime("%H:%M:%S").to_string())
+                .unwrap_or_default(),
+            value: x.value.clone().unwrap_or_default(),
+            phase: x.phase.clone().unwrap_or_default(),
+        })
+        .collect();
+    let values: Vec<f64> = measurements
+        .iter()
+        .filter_map(|x| x.value.trim_matches(['[', ']']).parse().ok())
+        .collect();
+    MetricView {
+        phase: m.phase.clone().unwrap_or_default(),
+        counts: format!(
+            "{} passed, {} failed, {} inconclusive, {} errors",
+            m.successful.unwrap_or(0),
+            m.failed.unwrap_or(0),
+            m.inconclusive.unwrap_or(0),
+            m.error.unwrap_or(0)
+        ),
+        limits: format!(
+            "fails after {} failed, pauses after {} inconclusive",
+            failure_limit + 1,
+            inconclusive_limit + 1
+        ),
+        chart: (values.len() >= 2 && values.len() == measurements.len()).then(|| chart(&values)),
+        measurements,
+        name,
+    }
+}
+
+/// Points of a polyline in a 100×30 box.
+fn chart(values: &[f64]) -> String {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let step = 100.0 / (values.len() - 1) as f64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                28.0 - (v - lo) / span * 26.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "since 14:02" for templates.
+pub fn since(rfc3339: &str) -> String {
+    clock_time(rfc3339)
+}

@@ -1,0 +1,108 @@
+//! The connection banner: live, starting, or stale since when and why; and
+//! what the overview says when it has nothing to show.
+
+use crate::cluster::health::{Health, Problem, ScopeState, WatchState};
+use crate::cluster::object::Kind;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BannerView {
+    /// `live`, `starting` or `stale`.
+    pub state: &'static str,
+    pub headline: String,
+    /// Watches that are not live and why.
+    pub problems: Vec<String>,
+    pub notice: Option<String>,
+    pub malformed: Vec<String>,
+}
+
+const ESSENTIAL: [Kind; 3] = [Kind::Rollout, Kind::ReplicaSet, Kind::Pod];
+
+impl BannerView {
+    pub fn of(h: &Health) -> BannerView {
+        let problems: Vec<String> = h
+            .problems()
+            .map(|w| {
+                let scope = w
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" in {n}"))
+                    .unwrap_or_default();
+                let since = w.since.strftime("%H:%M:%S UTC");
+                format!(
+                    "{}s{scope}: {} (since {since})",
+                    w.kind,
+                    w.error.as_deref().unwrap_or("failing")
+                )
+            })
+            .collect();
+        let stale = h
+            .watches
+            .iter()
+            .filter(|w| ESSENTIAL.contains(&w.kind) && w.state == WatchState::Failing)
+            .min_by_key(|w| w.since);
+        let (state, headline) = if let Some(w) = stale {
+            (
+                "stale",
+                format!(
+                    "Not live: data as of {}",
+                    w.last_success
+                        .map(|t| t.strftime("%H:%M:%S UTC").to_string())
+                        .unwrap_or_else(|| "never".to_string())
+                ),
+            )
+        } else if !h.ready() {
+            let why = match &h.scope {
+                ScopeState::Resolving { error: Some(e) } => format!("Connecting: {e}"),
+                _ => "Loading the rollouts…".to_string(),
+            };
+            ("starting", why)
+        } else {
+            ("live", "Live".to_string())
+        };
+        let notice = match &h.scope {
+            ScopeState::Namespaces { notice, .. } => notice.clone(),
+            _ => None,
+        };
+        BannerView {
+            state,
+            headline,
+            problems,
+            notice,
+            malformed: h
+                .malformed
+                .iter()
+                .map(|m| format!("{} {}/{}: {}", m.kind, m.namespace, m.name, m.error))
+                .collect(),
+        }
+    }
+}
+
+/// What the overview says instead of cards, when it has none to show.
+pub fn empty_state(h: &Health, shown: usize, total: usize) -> Option<String> {
+    if shown > 0 {
+        return None;
+    }
+    if let Some(w) = h.failure(Kind::Rollout, None) {
+        let error = w.error.clone().unwrap_or_default();
+        return Some(match w.problem {
+            Some(Problem::NotInstalled) => format!(
+                "Argo Rollouts is not installed in this cluster (no rollouts.argoproj.io API). Install it, then reload: {error}"
+            ),
+            Some(Problem::Forbidden) => format!(
+                "You may not list rollouts here: grant `list` and `watch` on `rollouts.argoproj.io` to this dashboard's identity. The API said: {error}"
+            ),
+            Some(Problem::Unreachable) => {
+                format!("The Kubernetes API cannot be reached: {error}")
+            }
+            _ => format!("The Kubernetes API fails: {error}"),
+        });
+    }
+    if !h.ready() {
+        return Some("Loading the rollouts…".to_string());
+    }
+    Some(if total == 0 {
+        "No rollouts in the namespaces shown. Create one with `kubectl apply -f rollout.yaml`, or widen the scope with -A or -n.".to_string()
+    } else {
+        "No rollout matches these filters.".to_string()
+    })
+}

@@ -1,0 +1,351 @@
+// rollouts-dashboard: live updates over one EventSource, filters in the URL,
+// confirmations, keyboard shortcuts. No framework; the pages work without it.
+"use strict";
+
+// Theme first, before the page paints: light, dark, or follow the system.
+(function () {
+  var saved = null;
+  try { saved = localStorage.getItem("theme"); } catch (e) { /* private mode */ }
+  document.documentElement.dataset.theme = saved || "system";
+  document.documentElement.classList.add("js");
+})();
+
+document.addEventListener("DOMContentLoaded", function () {
+  var body = document.body;
+  var live = document.getElementById("live");
+
+  // ---- theme toggle
+  var themes = ["system", "light", "dark"];
+  var themeButton = document.getElementById("theme");
+  function showTheme() {
+    var t = document.documentElement.dataset.theme;
+    themeButton.title = t === "system" ? "Theme: follow the system" : "Theme: " + t;
+    themeButton.setAttribute("aria-label", themeButton.title + " (change)");
+  }
+  themeButton.addEventListener("click", function () {
+    var t = document.documentElement.dataset.theme;
+    var next = themes[(themes.indexOf(t) + 1) % themes.length];
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem("theme", next); } catch (e) { /* ignore */ }
+    showTheme();
+  });
+  showTheme();
+
+  // ---- toasts
+  function toast(text, bad) {
+    var t = document.createElement("div");
+    t.className = "toast" + (bad ? " bad" : "");
+    t.setAttribute("role", bad ? "alert" : "status");
+    t.textContent = text;
+    document.getElementById("toasts").appendChild(t);
+    setTimeout(function () { t.remove(); }, 8000);
+  }
+
+  // ---- fragment swaps that keep focus, typed text and scroll
+  function swap(old, html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    var fresh = holder.content.firstElementChild;
+    if (!fresh) { return; }
+    var active = document.activeElement;
+    var focusKey = null;
+    if (active && old.contains(active)) {
+      focusKey = keyOf(active);
+    }
+    var typed = {};
+    old.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {
+      if (el.value !== el.defaultValue) { typed[keyOf(el)] = el.value; }
+    });
+    var wasSelected = old.classList.contains("selected");
+    old.replaceWith(fresh);
+    if (wasSelected) { fresh.classList.add("selected"); }
+    fresh.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {
+      var k = keyOf(el);
+      if (Object.prototype.hasOwnProperty.call(typed, k)) { el.value = typed[k]; }
+    });
+    if (focusKey) {
+      var again = Array.prototype.find.call(fresh.querySelectorAll("a, button, input, select, textarea, [tabindex]"), function (el) {
+        return keyOf(el) === focusKey;
+      });
+      if (again) { again.focus({ preventScroll: true }); }
+    }
+    countdowns();
+  }
+  function keyOf(el) {
+    var form = el.form ? el.form.getAttribute("action") : "";
+    return [el.tagName, el.name || "", el.getAttribute("href") || "", el.textContent.trim().slice(0, 40), form].join("|");
+  }
+
+  // ---- overview: cards, groups, filters
+  var groups = document.getElementById("groups");
+  function groupFor(ns) {
+    var g = document.getElementById("ns-" + ns);
+    if (g) { return g.querySelector(".cards"); }
+    g = document.createElement("section");
+    g.className = "ns-group";
+    g.id = "ns-" + ns;
+    g.dataset.ns = ns;
+    var h = document.createElement("h2");
+    h.textContent = ns;
+    g.appendChild(h);
+    var cards = document.createElement("div");
+    cards.className = "cards";
+    g.appendChild(cards);
+    var after = Array.prototype.find.call(groups.children, function (s) { return s.dataset.ns > ns; });
+    groups.insertBefore(g, after || null);
+    return cards;
+  }
+  function putCard(id, ns, html) {
+    var old = document.getElementById(id);
+    if (old) { swap(old, html); return; }
+    var slot = document.createElement("div");
+    slot.className = "slot";
+    var cards = groupFor(ns);
+    var after = Array.prototype.find.call(cards.children, function (s) {
+      var c = s.firstElementChild;
+      return c && c.id > id;
+    });
+    cards.insertBefore(slot, after || null);
+    slot.innerHTML = html;
+  }
+  function removeCard(id) {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    var slot = el.parentElement;
+    var group = slot.closest(".ns-group");
+    slot.remove();
+    if (group && !group.querySelector(".card")) { group.remove(); }
+  }
+
+  var form = document.getElementById("filters");
+  function unquote(s) {
+    return s.length > 1 && s[0] === '"' && s[s.length - 1] === '"' ? [s.slice(1, -1), true] : [s, false];
+  }
+  function termMatches(term, name, labels) {
+    var colon = term.indexOf(":");
+    if (colon >= 0) {
+      var key = term.slice(0, colon).trim();
+      var v = unquote(term.slice(colon + 1).trim());
+      return labels.split(";").some(function (l) {
+        var eq = l.indexOf("=");
+        if (eq < 0 || l.slice(0, eq) !== key) { return false; }
+        var value = l.slice(eq + 1);
+        return v[1] ? value === v[0] : value.indexOf(v[0]) >= 0;
+      });
+    }
+    var negate = term[0] === "!";
+    var t = unquote(negate ? term.slice(1) : term);
+    var hit = t[1] ? name === t[0] : name.indexOf(t[0]) >= 0;
+    return hit !== negate;
+  }
+  function readFilter() {
+    var data = new FormData(form);
+    return {
+      q: (data.get("q") || "").toString(),
+      statuses: data.getAll("status").map(String),
+      attention: data.get("attention") === "1",
+      ns: (data.get("ns") || "").toString()
+    };
+  }
+  function matches(f, card) {
+    if (f.ns && card.dataset.ns !== f.ns) { return false; }
+    if (f.attention && card.dataset.attention !== "true") { return false; }
+    if (f.statuses.length && f.statuses.indexOf(card.dataset.status) < 0) { return false; }
+    var terms = f.q.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+    return !terms.length || terms.some(function (t) { return termMatches(t, card.dataset.name, card.dataset.labels || ""); });
+  }
+  function applyFilter(updateUrl) {
+    if (!form) { return; }
+    var f = readFilter();
+    var shown = 0;
+    var counts = { attention: 0 };
+    document.querySelectorAll(".card").forEach(function (card) {
+      var ok = matches(f, card);
+      card.parentElement.hidden = !ok;
+      shown += ok ? 1 : 0;
+      counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
+      if (card.dataset.attention === "true") { counts.attention += 1; }
+    });
+    document.querySelectorAll("[data-count]").forEach(function (c) {
+      c.textContent = counts[c.dataset.count] || 0;
+    });
+    document.querySelectorAll(".ns-group").forEach(function (g) {
+      g.hidden = !g.querySelector(".slot:not([hidden])");
+    });
+    var empty = document.getElementById("empty");
+    if (empty && live.classList.contains("live-live")) {
+      var total = document.querySelectorAll(".card").length;
+      empty.hidden = shown > 0;
+      if (!shown) {
+        empty.textContent = total ? "No rollout matches these filters." :
+          "No rollouts in the namespaces shown. Create one with `kubectl apply -f rollout.yaml`, or widen the scope with -A or -n.";
+      }
+    }
+    if (updateUrl) {
+      var params = new URLSearchParams();
+      if (f.q) { params.set("q", f.q); }
+      f.statuses.forEach(function (s) { params.append("status", s); });
+      if (f.attention) { params.set("attention", "1"); }
+      if (f.ns) { params.set("ns", f.ns); }
+      var qs = params.toString();
+      history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
+    }
+  }
+  if (form) {
+    form.addEventListener("input", function () { applyFilter(true); });
+    form.addEventListener("change", function () { applyFilter(true); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); applyFilter(true); });
+  }
+
+  // ---- countdowns of timed pauses and scale-down deadlines
+  function countdowns() {
+    var now = Date.now();
+    document.querySelectorAll("time.countdown").forEach(function (t) {
+      var end = Date.parse(t.getAttribute("datetime"));
+      if (isNaN(end)) { return; }
+      var left = Math.round((end - now) / 1000);
+      if (left <= 0) { t.textContent = "ending now"; return; }
+      var m = Math.floor(left / 60), s = left % 60;
+      t.textContent = (m ? m + " min " : "") + s + " s left";
+    });
+  }
+  setInterval(countdowns, 1000);
+  countdowns();
+
+  // ---- confirmations and actions without a reload
+  var dialog = document.getElementById("confirm");
+  var pending = null;
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!(f instanceof HTMLFormElement) || !f.dataset.confirm) { return; }
+    e.preventDefault();
+    pending = f;
+    document.getElementById("confirm-text").textContent = f.dataset.confirm;
+    dialog.showModal();
+    document.getElementById("confirm-yes").focus();
+  });
+  document.getElementById("confirm-no").addEventListener("click", function () { pending = null; dialog.close(); });
+  document.getElementById("confirm-yes").addEventListener("click", function () {
+    var f = pending;
+    pending = null;
+    dialog.close();
+    if (!f) { return; }
+    var buttons = f.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch(f.action, {
+      method: "POST",
+      headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(new FormData(f)).toString(),
+      credentials: "same-origin"
+    }).then(function (r) {
+      return r.json().then(function (j) { return { ok: r.ok, j: j }; }, function () { return { ok: r.ok, j: {} }; });
+    }).then(function (res) {
+      var button = f.querySelector("button");
+      var what = button ? button.textContent.trim() : "Action";
+      if (res.ok) { toast(what + ": " + (res.j.message === "done" ? "sent. The page updates as the rollout moves." : res.j.message)); }
+      else { toast(what + " refused: " + (res.j.message || "error"), true); }
+    }).catch(function (err) {
+      toast("Could not reach the dashboard: " + err, true);
+    }).finally(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
+  });
+
+  // ---- keyboard
+  var help = document.getElementById("help");
+  document.getElementById("help-open").addEventListener("click", function () { help.showModal(); });
+  function visibleCards() {
+    return Array.prototype.filter.call(document.querySelectorAll(".card"), function (c) { return !c.parentElement.hidden; });
+  }
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) {
+      if (e.key === "Escape" && e.target.blur) { e.target.blur(); }
+      return;
+    }
+    var search = document.getElementById("search");
+    if (e.key === "/" && search) { e.preventDefault(); search.focus(); return; }
+    if (e.key === "?") { e.preventDefault(); help.showModal(); return; }
+    if (e.key === "j" || e.key === "k") {
+      var cards = visibleCards();
+      if (!cards.length) { return; }
+      var i = cards.findIndex(function (c) { return c.classList.contains("selected"); });
+      if (i >= 0) { cards[i].classList.remove("selected"); }
+      i = e.key === "j" ? Math.min(cards.length - 1, i + 1) : Math.max(0, i - 1);
+      cards[i].classList.add("selected");
+      cards[i].focus({ preventScroll: true });
+      cards[i].scrollIntoView({ block: "nearest" });
+      return;
+    }
+    if (e.key === "Enter") {
+      var sel = document.querySelector(".card.selected");
+      var link = sel && sel.querySelector("h3 a");
+      if (link) { location.href = link.href; }
+    }
+  });
+
+  // ---- the live stream: reconnect with backoff, resync, pause while hidden
+  var streamUrl = body.dataset.stream;
+  var source = null, delay = 1000, retryTimer = null, hiddenTimer = null;
+  function setLive(state, text) {
+    live.className = "live live-" + state;
+    live.textContent = text;
+  }
+  function connect() {
+    if (!streamUrl || source) { return; }
+    source = new EventSource(streamUrl);
+    source.addEventListener("open", function () { delay = 1000; });
+    source.addEventListener("error", function () {
+      if (source) { source.close(); source = null; }
+      setLive("reconnecting", "Reconnecting…");
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    });
+    source.addEventListener("state", function (e) {
+      var d = JSON.parse(e.data);
+      setLive(d.state, d.headline);
+      var banner = document.getElementById("banner");
+      if (banner) { swap(banner, d.html); }
+      applyFilter(false);
+    });
+    source.addEventListener("card", function (e) {
+      var d = JSON.parse(e.data);
+      putCard(d.id, d.ns, d.html);
+      applyFilter(false);
+    });
+    source.addEventListener("remove", function (e) {
+      removeCard(JSON.parse(e.data).id);
+      applyFilter(false);
+    });
+    source.addEventListener("resync", function (e) {
+      var keep = JSON.parse(e.data).ids;
+      document.querySelectorAll(".card").forEach(function (c) {
+        if (keep.indexOf(c.id) < 0) { removeCard(c.id); }
+      });
+      applyFilter(false);
+    });
+    source.addEventListener("replace", function (e) {
+      var d = JSON.parse(e.data);
+      var old = document.getElementById(d.id);
+      if (old) { swap(old, d.html); }
+    });
+    source.addEventListener("gone", function (e) {
+      var d = JSON.parse(e.data);
+      setLive("stale", d.message);
+      toast(d.message, true);
+    });
+  }
+  document.addEventListener("visibilitychange", function () {
+    clearTimeout(hiddenTimer);
+    if (document.hidden) {
+      hiddenTimer = setTimeout(function () {
+        if (source) { source.close(); source = null; }
+      }, 5000);
+    } else {
+      connect();
+    }
+  });
+  applyFilter(false);
+  connect();
+});

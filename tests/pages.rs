@@ -1,0 +1,156 @@
+//! The pages as a browser receives them, without a browser: every string
+//! from the cluster is escaped, fragments sent alone are exactly the parts
+//! of the full page, the overview filters from its URL, and the page stays
+//! small and self-contained (CSP, no outside requests).
+
+mod common;
+mod harness;
+
+use axum::http::{StatusCode, header};
+use harness::{Dashboard, empty_store, rt};
+use rollouts_dashboard::cluster::client::Scope;
+use rollouts_dashboard::model::RolloutKey;
+use rollouts_dashboard::sim::scenario::load_seed;
+use rollouts_dashboard::sim::store::Subresource;
+use rollouts_dashboard::web::templates::detail_fragments;
+use rollouts_dashboard::web::view::detail::DetailView;
+use serde_json::json;
+
+async fn page(d: &Dashboard, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = d.request(path, None).await;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .expect("a body");
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn seeded() -> Dashboard {
+    let store = empty_store();
+    load_seed(&store);
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    d.until("ready", |s| s.health.ready() && s.rollouts.len() == 4)
+        .await;
+    d
+}
+
+#[tokio::test]
+async fn strings_from_the_cluster_are_escaped() {
+    let d = seeded().await;
+    d.store
+        .patch(
+            rt("rollouts"),
+            "shop",
+            "checkout",
+            Subresource::Status,
+            |o| {
+                o["status"]["phase"] = json!("Degraded");
+                o["status"]["message"] = json!("<script>alert('owned')</script>");
+                Ok(())
+            },
+        )
+        .expect("patched");
+    d.until("the message shown", |s| {
+        s.rollouts
+            .get(&RolloutKey::new("shop", "checkout"))
+            .is_some_and(|e| e.info.message.contains("owned"))
+    })
+    .await;
+    for path in ["/", "/rollouts/shop/checkout"] {
+        let (status, _, html) = page(&d, path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            !html.contains("<script>alert"),
+            "{path} lets a script through"
+        );
+        assert!(
+            html.contains("&#60;script&#62;alert(&#39;owned&#39;)&#60;/script&#62;"),
+            "{path} shows the message as text"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fragments_alone_equal_the_same_part_of_the_page() {
+    let d = seeded().await;
+    let snap = d.view.snapshot();
+    for (key, entry) in snap.rollouts.iter() {
+        let (_, _, html) = page(&d, &format!("/rollouts/{}/{}", key.namespace, key.name)).await;
+        let view = DetailView::of(entry);
+        for (id, fragment) in detail_fragments(&view, "/", false) {
+            assert!(
+                html.contains(&fragment),
+                "{key}: fragment {id} differs from the page"
+            );
+        }
+    }
+    let (_, _, overview) = page(&d, "/").await;
+    for entry in snap.rollouts.values() {
+        assert!(!entry.card.is_empty());
+        assert!(
+            overview.contains(&*entry.card),
+            "a card differs from the overview"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_overview_filters_from_its_url_and_says_why_it_is_empty() {
+    let d = seeded().await;
+    let snap = d.view.snapshot();
+    let status = &snap.rollouts[&RolloutKey::new("shop", "checkout")]
+        .info
+        .status;
+    let (_, _, html) = page(&d, &format!("/?q=check&status={status}")).await;
+    let shown = |html: &str, id: &str| {
+        let at = html
+            .find(&format!("id=\"{id}\""))
+            .expect("the card is on the page");
+        let slot = html[..at].rfind("<div class=\"slot\"").expect("in a slot");
+        !html[slot..at].contains("hidden")
+    };
+    assert!(shown(&html, "r-shop--checkout"));
+    assert!(!shown(&html, "r-manifest-gen--manifest-gen"));
+    assert!(
+        html.contains("value=\"check\""),
+        "the search keeps its text"
+    );
+
+    let (_, _, html) = page(&d, "/?q=nothing-like-this").await;
+    assert!(html.contains("No rollout matches these filters."));
+}
+
+#[tokio::test]
+async fn pages_are_small_self_contained_and_locked_down() {
+    let d = seeded().await;
+    let (status, headers, html) = page(&d, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        !html.contains("<script>") && !html.contains(" style=\""),
+        "no inline script or style"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no outside requests"
+    );
+    let (_, _, css) = page(&d, "/static/app.css").await;
+    let (_, _, js) = page(&d, "/static/app.js").await;
+    assert!(!css.contains("http") && !js.contains("http://") && !js.contains("https://"));
+    let weight = html.len() + css.len() + js.len();
+    assert!(weight < 100 * 1024, "overview weighs {weight} bytes");
+    let (status, _, _) = page(&d, "/rollouts/shop/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
