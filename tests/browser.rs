@@ -1,0 +1,277 @@
+//! The dashboard in a real browser (headless Chromium through chromedriver),
+//! as a person uses it on the demo cluster: the overview shows the seed's
+//! canary at its indefinite pause with an 80/20 bar; search filters the
+//! cards and the URL; Promote (click, confirm) turns the bar to 50/50
+//! without a reload; the timed pause counts down; a dashboard restart shows
+//! "Reconnecting…", then live, current data; Abort through its button.
+//! Screenshots of both pages in both themes go to `target/screenshots/`.
+//!
+//! Needs `chromium` and `chromium-driver` (Debian); `.ci/run` installs them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use rollouts_dashboard::cli::{LogFormat, ScenarioArgs, WebArgs};
+use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
+use rollouts_dashboard::serve;
+use rollouts_dashboard::sim::command::{Running, start};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// chromedriver on a free loopback port, ready to take a session.
+fn start_chromedriver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run chromedriver ({e}); `bash .ci/run` installs Debian's chromium and chromium-driver")
+        });
+    let driver = Driver(child);
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+async fn browser(port: u16) -> Client {
+    let profile = std::env::temp_dir().join(format!("rd-chromium-{}", std::process::id()));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session")
+}
+
+/// The dashboard, serving the demo cluster on `addr`, until `stop`.
+fn start_dashboard(
+    sim: SocketAddr,
+    listener: tokio::net::TcpListener,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let mut config = kube::Config::new(format!("http://{sim}").parse().expect("a URL"));
+    config.default_namespace = "manifest-gen".to_string();
+    let conn = Connection {
+        config,
+        source: ConfigSource::Simulated,
+        scope: Scope::AllNamespaces,
+    };
+    let web = WebArgs {
+        listen: listener.local_addr().expect("bound"),
+        base_path: "/".to_string(),
+        read_only: false,
+        log_format: LogFormat::Text,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {
+            panic!("the dashboard failed: {e}");
+        }
+    })
+}
+
+/// Polls `script` (a JS expression) until it is true.
+async fn until(c: &Client, what: &str, script: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        match c.execute(&format!("return ({script});"), vec![]).await {
+            Ok(Value::Bool(true)) => return,
+            Ok(v) => last = v,
+            Err(e) => last = Value::String(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting for {what} (last: {last})");
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(&format!("return ({script});"), vec![])
+        .await
+        .unwrap_or(Value::Null)
+}
+
+async fn screenshot(c: &Client, name: &str, theme: &str) {
+    js(c, &format!("document.documentElement.dataset.theme = '{theme}'")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = c.screenshot().await.expect("a screenshot");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshot folder");
+    std::fs::write(dir.join(format!("{name}-{theme}.png")), png).expect("the screenshot is saved");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
+/// What the sim says the seed's step is, as the page words it.
+fn seed_position(sim: &Running) -> String {
+    let ro = sim
+        .server
+        .store
+        .get(
+            rollouts_dashboard::sim::resources::find("argoproj.io", "v1alpha1", "rollouts")
+                .expect("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+        )
+        .expect("the seed");
+    let i = ro["status"]["currentStepIndex"].as_i64().unwrap_or(0);
+    if i >= 5 {
+        "all 5 steps done".to_string()
+    } else {
+        format!("step {} of 5", i + 1)
+    }
+}
+
+const SEED_CARD: &str = "#r-manifest-gen--manifest-gen";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_watches_and_steers_the_seed_release() {
+    let (_driver, driver_port) = start_chromedriver();
+    let sim_stop = CancellationToken::new();
+    let _sim_guard = sim_stop.clone().drop_guard();
+    let scenario = ScenarioArgs {
+        scenario: "seed".to_string(),
+        manifests: Vec::new(),
+        no_controller: false,
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = start(&scenario, None, loopback, sim_stop.clone())
+        .await
+        .expect("the demo cluster starts");
+    let listener = tokio::net::TcpListener::bind(loopback).await.expect("a port");
+    let addr = listener.local_addr().expect("bound");
+    let mut dash_stop = CancellationToken::new();
+    let mut dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    let c = browser(driver_port).await;
+    let base = format!("http://{addr}");
+
+    // The overview: the seed paused at its indefinite pause, 80/20.
+    c.goto(&format!("{base}/")).await.expect("the overview loads");
+    until(&c, "the seed at step 2 of 5", &format!(
+        "document.querySelector('{SEED_CARD} .position')?.textContent === 'step 2 of 5'"
+    ))
+    .await;
+    let bar = js(&c, &format!("document.querySelector('{SEED_CARD} svg.bar').getAttribute('aria-label')")).await;
+    assert_eq!(bar, "Traffic: 80% stable, 20% canary");
+    until(&c, "the stream live", "document.getElementById('live').textContent === 'Live'").await;
+    screenshot(&c, "overview", "light").await;
+    screenshot(&c, "overview", "dark").await;
+    js(&c, "document.documentElement.dataset.theme = 'system'").await;
+
+    // Search filters the cards and the URL, without a reload.
+    js(&c, "window.__sameDocument = true").await;
+    c.find(Locator::Css("#search"))
+        .await
+        .expect("the search box")
+        .send_keys("check")
+        .await
+        .expect("typing");
+    until(&c, "only checkout shown", &format!(
+        "document.querySelector('{SEED_CARD}').parentElement.hidden && !document.querySelector('#r-shop--checkout').parentElement.hidden"
+    ))
+    .await;
+    let url = c.current_url().await.expect("a URL");
+    assert_eq!(url.query(), Some("q=check"));
+    assert_eq!(js(&c, "window.__sameDocument === true").await, json!(true));
+
+    // The rollout page: Promote, confirm, 50/50 without a reload.
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page loads");
+    until(&c, "the stream live", "document.getElementById('live').textContent === 'Live'").await;
+    screenshot(&c, "rollout", "light").await;
+    screenshot(&c, "rollout", "dark").await;
+    js(&c, "document.documentElement.dataset.theme = 'system'").await;
+    js(&c, "window.__sameDocument = true").await;
+    click(&c, "button[data-action=promote]").await;
+    until(&c, "the confirmation", "document.getElementById('confirm').open").await;
+    let confirm = js(&c, "document.getElementById('confirm-text').textContent").await;
+    assert!(
+        confirm.as_str().unwrap_or_default().contains("Leaves step 2 of 5; next: set weight 50%"),
+        "{confirm}"
+    );
+    click(&c, "#confirm-yes").await;
+    until(&c, "the bar at 50/50", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 50% stable, 50% canary'").await;
+    assert_eq!(js(&c, "window.__sameDocument === true").await, json!(true), "no reload");
+
+    // The timed pause (30 s) counts down.
+    until(&c, "a countdown", "/^\\d+ s left$/.test(document.querySelector('#steps time.countdown')?.textContent || '')").await;
+    let first = js(&c, "parseInt(document.querySelector('#steps time.countdown').textContent)").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = js(&c, "parseInt(document.querySelector('#steps time.countdown')?.textContent || '0')").await;
+    assert!(later.as_i64() < first.as_i64(), "{first} then {later}");
+
+    // The dashboard restarts: the page says so, then is live and current.
+    dash_stop.cancel();
+    let _ = dashboard.await;
+    until(&c, "'Reconnecting…'", "document.getElementById('live').textContent === 'Reconnecting…'").await;
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("the same port again");
+    dash_stop = CancellationToken::new();
+    dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    until(&c, "live again", "document.getElementById('live').textContent === 'Live'").await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let want = seed_position(&sim);
+        let shown = js(&c, "document.querySelector('#rollout-header .position')?.textContent").await;
+        if shown == json!(want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page shows {shown}, the cluster is at {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(js(&c, "window.__sameDocument === true").await, json!(true), "no reload");
+
+    // Abort through its button.
+    click(&c, "button[data-action=abort]").await;
+    until(&c, "the confirmation", "document.getElementById('confirm').open").await;
+    click(&c, "#confirm-yes").await;
+    until(&c, "Degraded", "document.querySelector('#rollout-header .status')?.textContent.includes('Degraded')").await;
+    until(&c, "all traffic on stable", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 100% stable, 0% canary'").await;
+
+    let _ = c.close().await;
+    dash_stop.cancel();
+    let _ = dashboard.await;
+}
