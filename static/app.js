@@ -208,6 +208,14 @@ document.addEventListener("DOMContentLoaded", function () {
       var m = Math.floor(left / 60), s = left % 60;
       t.textContent = (m ? m + " min " : "") + s + " s left";
     });
+    document.querySelectorAll("time.age").forEach(function (t) {
+      var at = Date.parse(t.getAttribute("datetime"));
+      if (isNaN(at)) { return; }
+      var ago = Math.max(0, Math.round((now - at) / 1000));
+      t.textContent = ago < 60 ? ago + " s ago" : ago < 3600 ? Math.floor(ago / 60) + " min ago" :
+        ago < 86400 ? Math.floor(ago / 3600) + " h ago" : Math.floor(ago / 86400) + " d ago";
+      t.title = t.getAttribute("datetime");
+    });
   }
   setInterval(countdowns, 1000);
   countdowns();

@@ -128,7 +128,11 @@ async fn js(c: &Client, script: &str) -> Value {
 }
 
 async fn screenshot(c: &Client, name: &str, theme: &str) {
-    js(c, &format!("document.documentElement.dataset.theme = '{theme}'")).await;
+    js(
+        c,
+        &format!("document.documentElement.dataset.theme = '{theme}'"),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = c.screenshot().await.expect("a screenshot");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -181,7 +185,9 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let sim = start(&scenario, None, loopback, sim_stop.clone())
         .await
         .expect("the demo cluster starts");
-    let listener = tokio::net::TcpListener::bind(loopback).await.expect("a port");
+    let listener = tokio::net::TcpListener::bind(loopback)
+        .await
+        .expect("a port");
     let addr = listener.local_addr().expect("bound");
     let mut dash_stop = CancellationToken::new();
     let mut dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
@@ -189,14 +195,27 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let base = format!("http://{addr}");
 
     // The overview: the seed paused at its indefinite pause, 80/20.
-    c.goto(&format!("{base}/")).await.expect("the overview loads");
-    until(&c, "the seed at step 2 of 5", &format!(
-        "document.querySelector('{SEED_CARD} .position')?.textContent === 'step 2 of 5'"
-    ))
+    c.goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    until(
+        &c,
+        "the seed at step 2 of 5",
+        &format!("document.querySelector('{SEED_CARD} .position')?.textContent === 'step 2 of 5'"),
+    )
     .await;
-    let bar = js(&c, &format!("document.querySelector('{SEED_CARD} svg.bar').getAttribute('aria-label')")).await;
+    let bar = js(
+        &c,
+        &format!("document.querySelector('{SEED_CARD} svg.bar').getAttribute('aria-label')"),
+    )
+    .await;
     assert_eq!(bar, "Traffic: 80% stable, 20% canary");
-    until(&c, "the stream live", "document.getElementById('live').textContent === 'Live'").await;
+    until(
+        &c,
+        "the stream live",
+        "document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
     screenshot(&c, "overview", "light").await;
     screenshot(&c, "overview", "dark").await;
     js(&c, "document.documentElement.dataset.theme = 'system'").await;
@@ -221,54 +240,117 @@ async fn a_person_watches_and_steers_the_seed_release() {
     c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
         .await
         .expect("the rollout page loads");
-    until(&c, "the stream live", "document.getElementById('live').textContent === 'Live'").await;
+    until(
+        &c,
+        "the stream live",
+        "document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
     screenshot(&c, "rollout", "light").await;
     screenshot(&c, "rollout", "dark").await;
     js(&c, "document.documentElement.dataset.theme = 'system'").await;
     js(&c, "window.__sameDocument = true").await;
     click(&c, "button[data-action=promote]").await;
-    until(&c, "the confirmation", "document.getElementById('confirm').open").await;
+    until(
+        &c,
+        "the confirmation",
+        "document.getElementById('confirm').open",
+    )
+    .await;
     let confirm = js(&c, "document.getElementById('confirm-text').textContent").await;
     assert!(
-        confirm.as_str().unwrap_or_default().contains("Leaves step 2 of 5; next: set weight 50%"),
+        confirm
+            .as_str()
+            .unwrap_or_default()
+            .contains("Leaves step 2 of 5; next: set weight 50%"),
         "{confirm}"
     );
     click(&c, "#confirm-yes").await;
     until(&c, "the bar at 50/50", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 50% stable, 50% canary'").await;
-    assert_eq!(js(&c, "window.__sameDocument === true").await, json!(true), "no reload");
+    assert_eq!(
+        js(&c, "window.__sameDocument === true").await,
+        json!(true),
+        "no reload"
+    );
 
     // The timed pause (30 s) counts down.
-    until(&c, "a countdown", "/^\\d+ s left$/.test(document.querySelector('#steps time.countdown')?.textContent || '')").await;
-    let first = js(&c, "parseInt(document.querySelector('#steps time.countdown').textContent)").await;
+    until(
+        &c,
+        "a countdown",
+        "/^\\d+ s left$/.test(document.querySelector('#steps time.countdown')?.textContent || '')",
+    )
+    .await;
+    let first = js(
+        &c,
+        "parseInt(document.querySelector('#steps time.countdown').textContent)",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let later = js(&c, "parseInt(document.querySelector('#steps time.countdown')?.textContent || '0')").await;
+    let later = js(
+        &c,
+        "parseInt(document.querySelector('#steps time.countdown')?.textContent || '0')",
+    )
+    .await;
     assert!(later.as_i64() < first.as_i64(), "{first} then {later}");
 
     // The dashboard restarts: the page says so, then is live and current.
     dash_stop.cancel();
     let _ = dashboard.await;
-    until(&c, "'Reconnecting…'", "document.getElementById('live').textContent === 'Reconnecting…'").await;
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("the same port again");
+    until(
+        &c,
+        "'Reconnecting…'",
+        "document.getElementById('live').textContent === 'Reconnecting…'",
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("the same port again");
     dash_stop = CancellationToken::new();
     dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
-    until(&c, "live again", "document.getElementById('live').textContent === 'Live'").await;
+    until(
+        &c,
+        "live again",
+        "document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
     let deadline = Instant::now() + PATIENCE;
     loop {
         let want = seed_position(&sim);
-        let shown = js(&c, "document.querySelector('#rollout-header .position')?.textContent").await;
+        let shown = js(
+            &c,
+            "document.querySelector('#rollout-header .position')?.textContent",
+        )
+        .await;
         if shown == json!(want) {
             break;
         }
-        assert!(Instant::now() < deadline, "the page shows {shown}, the cluster is at {want}");
+        assert!(
+            Instant::now() < deadline,
+            "the page shows {shown}, the cluster is at {want}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(js(&c, "window.__sameDocument === true").await, json!(true), "no reload");
+    assert_eq!(
+        js(&c, "window.__sameDocument === true").await,
+        json!(true),
+        "no reload"
+    );
 
     // Abort through its button.
     click(&c, "button[data-action=abort]").await;
-    until(&c, "the confirmation", "document.getElementById('confirm').open").await;
+    until(
+        &c,
+        "the confirmation",
+        "document.getElementById('confirm').open",
+    )
+    .await;
     click(&c, "#confirm-yes").await;
-    until(&c, "Degraded", "document.querySelector('#rollout-header .status')?.textContent.includes('Degraded')").await;
+    until(
+        &c,
+        "Degraded",
+        "document.querySelector('#rollout-header .status')?.textContent.includes('Degraded')",
+    )
+    .await;
     until(&c, "all traffic on stable", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 100% stable, 0% canary'").await;
 
     let _ = c.close().await;

@@ -185,3 +185,65 @@ pub fn traffic_bar(info: &RolloutInfo) -> Option<TrafficBar> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::{ReplicaSetInfo, TrafficSplit};
+
+    fn canary() -> RolloutInfo {
+        RolloutInfo {
+            strategy: "Canary".into(),
+            status: "Paused".into(),
+            message: "CanaryPauseStep".into(),
+            ..RolloutInfo::default()
+        }
+    }
+
+    #[test]
+    fn the_bar_shows_istios_split_and_marks_the_target_when_it_differs() {
+        let mut info = canary();
+        info.traffic = Some(TrafficSplit {
+            desired_canary_weight: 50,
+            canary_weight: Some(20),
+            stable_weight: Some(80),
+            matches_desired: false,
+            ..TrafficSplit::default()
+        });
+        let bar = traffic_bar(&info).expect("a bar");
+        assert_eq!((bar.stable, bar.canary, bar.desired), (80, 20, Some(50)));
+        assert_eq!(
+            bar.label,
+            "Traffic: 80% stable, 20% canary, moving to 50% canary"
+        );
+        assert!(!bar.estimate);
+    }
+
+    #[test]
+    fn without_a_router_the_share_of_replicas_is_an_estimate() {
+        let mut info = canary();
+        let rs = |canary, stable, available| ReplicaSetInfo {
+            canary,
+            stable,
+            available,
+            ..ReplicaSetInfo::default()
+        };
+        info.replica_sets = vec![rs(true, false, 1), rs(false, true, 3)];
+        let bar = traffic_bar(&info).expect("a bar");
+        assert_eq!((bar.stable, bar.canary, bar.estimate), (75, 25, true));
+        info.strategy = "BlueGreen".into();
+        assert_eq!(traffic_bar(&info), None, "blue-green has no split");
+    }
+
+    #[test]
+    fn a_planned_pause_needs_no_attention_other_pauses_and_degraded_do() {
+        let mut info = canary();
+        assert!(!needs_attention(&info));
+        info.message = "BlueGreenPause".into();
+        assert!(needs_attention(&info));
+        info.status = "Degraded".into();
+        assert!(needs_attention(&info));
+        info.status = "Healthy".into();
+        assert!(!needs_attention(&info));
+    }
+}

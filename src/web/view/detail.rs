@@ -78,6 +78,8 @@ pub struct StepRow {
     pub label: String,
     pub state: &'static str,
     pub pause: Option<PauseView>,
+    /// For the current analysis step: how its run stands.
+    pub analysis: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -146,11 +148,15 @@ impl DetailView {
             .enumerate()
             .map(|(i, s)| {
                 let state = step_state(info, i);
+                let current = state == "current";
                 StepRow {
                     number: i + 1,
                     label: step_label(s),
                     state,
-                    pause: (state == "current").then(|| pause_view(info)).flatten(),
+                    pause: current.then(|| pause_view(info)).flatten(),
+                    analysis: (current && s.analysis.is_some())
+                        .then(|| step_analysis(info))
+                        .flatten(),
                 }
             })
             .collect();
@@ -232,6 +238,22 @@ impl DetailView {
             events: entry.events.clone(),
         }
     }
+}
+
+/// "analysis running: 3/5 measurements passed" for the newest run of the
+/// current revision.
+fn step_analysis(info: &RolloutInfo) -> Option<String> {
+    let run = info
+        .analysis_runs
+        .iter()
+        .filter(|r| r.revision == info.revision)
+        .max_by_key(|r| r.object_meta.creation_timestamp.clone())?;
+    let total = run.successful + run.failed + run.inconclusive + run.error;
+    Some(format!(
+        "analysis {}: {}/{total} measurements passed",
+        run.status.to_lowercase(),
+        run.successful
+    ))
 }
 
 /// Pod squares' colour: kubectl's status read as Argo's UI does (§5.5).
