@@ -472,3 +472,81 @@ async fn a_hanging_api_server_gives_504_and_the_dashboard_stays_usable() {
     );
     d.sim.faults.set_delay(Duration::ZERO);
 }
+
+/// Set image on a `workloadRef` rollout changes its Deployment (§3.2), by a
+/// full update, and leaves the rollout's own spec alone.
+#[tokio::test]
+async fn set_image_of_a_workload_ref_rollout_updates_its_deployment() {
+    let store = empty_store();
+    let report = rollouts_dashboard::sim::manifests::load_path(
+        &store,
+        &common::shared_fixture("argo-info/canary"),
+    )
+    .expect("the fixtures load");
+    assert!(report.skipped.is_empty());
+    let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
+    d.until("ready", |s| s.health.ready()).await;
+    let path = "/api/v1/rollouts/jesse-test/canary-demo-workloadRef-deploy/set/canary-demo-deploy/argoproj%2Frollouts-demo/yellow";
+    let (status, _, rollout) = d.send("PUT", path, &[], "").await;
+    assert_eq!(status, StatusCode::OK, "{rollout}");
+    let sent = sent_to_rollouts(&d);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].method, "PUT");
+    let (path, managed) = target(&sent[0]);
+    assert_eq!(
+        (path, managed),
+        (
+            "/apis/apps/v1/namespaces/jesse-test/deployments/canary-demo-deploy",
+            true
+        )
+    );
+    let deploy = store
+        .get(rt("deployments"), "jesse-test", "canary-demo-deploy")
+        .expect("the Deployment");
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "argoproj/rollouts-demo:yellow"
+    );
+    // An unknown container is refused with Argo's words, and nothing sent.
+    let path = "/api/v1/rollouts/jesse-test/canary-demo-workloadRef-deploy/set/nope/img/v1";
+    let (status, _, err) = d.send("PUT", path, &[], "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["message"], "unable to find container named \"nope\"");
+    assert_eq!(sent_to_rollouts(&d).len(), 1);
+}
+
+/// Churn between reading and patching (another writer, say the controller
+/// recording pod readiness) is not a reason to refuse: the patch gets 409
+/// from the API server, the rollout is read and checked again, and the
+/// still-valid promote goes through. A rollout that never stops changing is
+/// refused with a reason rather than retried forever.
+#[tokio::test]
+async fn churn_between_check_and_patch_is_rechecked_not_refused() {
+    let (store, controller) = seed_at_pause();
+    let d = dashboard(store.clone(), Options::default()).await;
+    d.sim.faults.churn_next(1);
+    let (status, _, answer) = d
+        .send("PUT", &format!("{SEED}/promote"), &[], &expect(&store))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let sent = sent_to_rollouts(&d);
+    assert_eq!(sent.len(), 2, "the first patch lost the race: {sent:?}");
+    assert_ne!(
+        body(&sent[0])["metadata"]["resourceVersion"],
+        body(&sent[1])["metadata"]["resourceVersion"],
+        "the second carries the version read again"
+    );
+    react(&store, &controller, 3);
+    assert_eq!(route(&store), (50, 50));
+
+    d.sim.faults.churn_next(10);
+    let (status, _, err) = d.send("PUT", &format!("{SEED}/abort"), &[], "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kept changing"),
+        "{err}"
+    );
+}

@@ -182,12 +182,16 @@ impl Actor {
                 Ok((plan(*action, ro, &now)?, rollout_version))
             }
             Request::SetImage { container, image } => {
-                let (object, target) = self.workload_or_rollout(namespace, raw).await?;
+                // §3.2: the workload is looked up among Deployments by name,
+                // whatever kind the reference names.
+                let (object, target) = self
+                    .workload_or_rollout(namespace, raw, Some("Deployment"))
+                    .await?;
                 let version = resource_version(&object);
                 Ok((plan_set_image(&object, target, container, image)?, version))
             }
             Request::Rollback { revision } => {
-                let (object, _) = self.workload_or_rollout(namespace, raw).await?;
+                let (object, _) = self.workload_or_rollout(namespace, raw, None).await?;
                 let version = resource_version(&object);
                 let template = object
                     .pointer("/spec/template")
@@ -207,19 +211,20 @@ impl Actor {
     }
 
     /// The object whose pod template is in force: the rollout, or the
-    /// Deployment its `workloadRef` names (Argo looks it up by name among
-    /// Deployments, whatever the kind says, §3.2).
+    /// workload its `workloadRef` names, read as `as_kind` when given (set
+    /// image reads a Deployment whatever the kind says, §3.2) or as the
+    /// reference's kind (rollback, §3.3).
     async fn workload_or_rollout(
         &self,
         namespace: &str,
         raw: &Value,
+        as_kind: Option<&str>,
     ) -> Result<(Value, Target), ActError> {
         let Some(w) = raw.pointer("/spec/workloadRef").filter(|w| !w.is_null()) else {
             return Ok((raw.clone(), Target::Rollout));
         };
-        let kind = w
-            .get("kind")
-            .and_then(Value::as_str)
+        let kind = as_kind
+            .or_else(|| w.get("kind").and_then(Value::as_str))
             .unwrap_or("Deployment");
         let name = w.get("name").and_then(Value::as_str).unwrap_or_default();
         let api = self.api(namespace, &workload_resource(kind)?);

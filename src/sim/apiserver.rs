@@ -412,6 +412,26 @@ async fn route(
     let store = &server.store;
     let ns = target.namespace.clone().unwrap_or_default();
     let rt = target.rt;
+    if matches!(verb, "update" | "patch")
+        && let Some(name) = target.name.as_deref()
+        && server.faults.take_churn()
+    {
+        // Another writer gets there first: the object's version moves on.
+        let touched = store.patch(rt, &ns, name, Subresource::Main, |o| {
+            let n = o
+                .pointer("/metadata/annotations/sim.rollouts-dashboard.io~1churn")
+                .and_then(Value::as_str)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            // Annotations are strings.
+            o["metadata"]["annotations"]["sim.rollouts-dashboard.io/churn"] =
+                json!((n + 1).to_string());
+            Ok(())
+        });
+        if let Err(e) = touched {
+            tracing::debug!(error = %e, "sim: the churn fault could not touch the object");
+        }
+    }
     let served = |obj: &Value| with_version(obj, rt, &target.version);
     match (method, target.name.as_deref()) {
         (Method::GET, None) => {

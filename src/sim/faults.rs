@@ -20,6 +20,10 @@ struct State {
     forbidden_cluster_wide: BTreeSet<String>,
     /// Every request fails with this code until then (an outage).
     failing_until: Option<(Instant, u16)>,
+    /// The next this many updates and patches find the object changed just
+    /// before they apply (as a controller's status write would), so one
+    /// carrying the version it read gets 409.
+    churn_next: usize,
     /// API groups whose CRDs are "not installed": hidden from discovery,
     /// and every request for them is 404.
     uninstalled: BTreeSet<String>,
@@ -39,6 +43,19 @@ impl Faults {
     pub fn fail_next(&self, count: usize, code: u16) {
         let mut s = self.lock();
         s.fail_next.extend(std::iter::repeat_n(code, count));
+    }
+
+    /// The next `count` updates and patches race with another writer.
+    pub fn churn_next(&self, count: usize) {
+        self.lock().churn_next += count;
+    }
+
+    /// Whether this write races with another writer (and counts it).
+    pub fn take_churn(&self) -> bool {
+        let mut s = self.lock();
+        let churn = s.churn_next > 0;
+        s.churn_next = s.churn_next.saturating_sub(1);
+        churn
     }
 
     /// Answers every API request with `code` for `duration` from now.
