@@ -226,6 +226,9 @@ async fn set_image_restart_and_rollback() {
         ro["metadata"]["annotations"]["rollout.argoproj.io/revision"],
         "3"
     );
+    // The new revision starts its steps over: back at the first pause.
+    assert_eq!(ro["status"]["currentStepIndex"], 1);
+    assert_eq!(route(&store), (80, 20));
 
     // Restart: spec.restartAt, now.
     let (status, _, _) = d.send("PUT", &format!("{SEED}/restart"), &[], "{}").await;
