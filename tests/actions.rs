@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{StatusCode, header};
-use harness::{Dashboard, Options, empty_store, rt};
+use harness::{Dashboard, Options, empty_store, rt, seed_with_controller};
 use jiff::SignedDuration;
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::model::RolloutKey;
 use rollouts_dashboard::sim::apiserver::RecordedRequest;
-use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
-use rollouts_dashboard::sim::scenario::{SEED_UPDATES, load_seed, set_image};
+use rollouts_dashboard::sim::controller::Controller;
+use rollouts_dashboard::sim::scenario::{SEED_UPDATES, set_image};
 use rollouts_dashboard::sim::store::{Store, Subresource};
 use serde_json::{Value, json};
 
@@ -26,14 +26,7 @@ const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
 /// The seed's canary waiting at its indefinite pause (step index 1, 80/20),
 /// and the controller that moves it when asked.
 fn seed_at_pause() -> (Arc<Store>, Controller) {
-    let store = empty_store();
-    load_seed(&store);
-    let controller = Controller::new(
-        store.clone(),
-        ControllerConfig {
-            pod_ready_after: SignedDuration::from_secs(2),
-        },
-    );
+    let (store, controller) = seed_with_controller();
     react(&store, &controller, 3);
     for (ns, name, container, image) in SEED_UPDATES {
         store

@@ -251,10 +251,7 @@ async fn a_missing_virtualservice_crd_is_shown_and_the_rest_works() {
 /// are forbidden, and once allowed the pods appear.
 #[tokio::test]
 async fn forbidden_pods_are_shown_and_appear_once_allowed() {
-    let store = empty_store();
-    load_seed(&store);
-    let controller =
-        rollouts_dashboard::sim::controller::Controller::new(store.clone(), Default::default());
+    let (store, controller) = harness::seed_with_controller();
     controller.settle(50);
     let d = Dashboard::start_with(store, Scope::AllNamespaces, |sim| {
         sim.faults.set_forbidden("pods", true);

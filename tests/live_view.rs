@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use harness::{Dashboard, empty_store, rt};
-use jiff::SignedDuration;
 use rollouts_dashboard::cluster::client::Scope;
-use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::manifests::load_path;
 use rollouts_dashboard::sim::scenario::load_seed;
 use rollouts_dashboard::sim::store::Subresource;
@@ -264,14 +262,7 @@ async fn creating_and_deleting_a_rollout_gives_added_and_deleted() {
 /// resourceVersion to change).
 #[tokio::test]
 async fn a_pod_becoming_ready_updates_its_rollouts_stream() {
-    let store = empty_store();
-    load_seed(&store);
-    let controller = Controller::new(
-        store.clone(),
-        ControllerConfig {
-            pod_ready_after: SignedDuration::from_secs(2),
-        },
-    );
+    let (store, controller) = harness::seed_with_controller();
     controller.settle(50);
     let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
     let mut one = d

@@ -19,6 +19,7 @@ use rollouts_dashboard::info::RolloutInfo;
 use rollouts_dashboard::model::RolloutKey;
 use rollouts_dashboard::sim::apiserver::ApiServer;
 use rollouts_dashboard::sim::clock::SimClock;
+use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources::{self, ResourceType};
 use rollouts_dashboard::sim::store::{Filter, Store};
 use rollouts_dashboard::web::AppState;
@@ -37,6 +38,20 @@ pub fn rt(plural: &str) -> &'static ResourceType {
         .iter()
         .find(|r| r.plural == plural)
         .unwrap_or_else(|| panic!("the sim serves no {plural}"))
+}
+
+/// The seed scenario's objects and a controller for them (pods Ready 2 s
+/// after they start), not yet run: the test moves it.
+pub fn seed_with_controller() -> (Arc<Store>, Controller) {
+    let store = empty_store();
+    rollouts_dashboard::sim::scenario::load_seed(&store);
+    let controller = Controller::new(
+        store.clone(),
+        ControllerConfig {
+            pod_ready_after: jiff::SignedDuration::from_secs(2),
+        },
+    );
+    (store, controller)
 }
 
 pub fn empty_store() -> Arc<Store> {
