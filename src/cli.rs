@@ -88,6 +88,9 @@ pub struct WebArgs {
         default_value = "127.0.0.1:3100"
     )]
     pub listen: SocketAddr,
+    /// Serve /healthz, /readyz and /metrics on this address instead (e.g. 0.0.0.0:9090 in a pod), so an ingress never exposes them
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
     /// URL prefix under which every page, asset, stream and API lives (e.g. /rollouts)
     #[arg(
         long,

@@ -12,7 +12,8 @@ use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::hub::{BROADCAST_CAPACITY, CardRenderer};
 use crate::cluster::live;
 use crate::web::AppState;
-use crate::web::router::{router, serve};
+use crate::web::metrics::Metrics;
+use crate::web::router::{admin_router, router, serve};
 use crate::web::templates::{CardPartial, render};
 use crate::web::view::card::CardView;
 
@@ -56,6 +57,7 @@ pub async fn run_on(
     let addr = listener.local_addr().unwrap_or(web.listen);
     let renderer = card_renderer(&web.base_path, web.read_only);
     let view = live::start_with(conn, BROADCAST_CAPACITY, Some(renderer), shutdown.clone())?;
+    let view_for_metrics = view.clone();
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -65,9 +67,34 @@ pub async fn run_on(
         base_path: web.base_path.clone(),
         cluster_label: cluster_label(conn),
         scope_label: scope_label(&conn.scope),
+        metrics: Arc::new(Metrics::new(view_for_metrics)),
     };
-    let app = router(state, &web.base_path);
-    println!("{}", banner(conn, web, addr));
+    let app = router(state.clone(), &web.base_path, web.admin_listen.is_some());
+    let mut admin_line = String::new();
+    if let Some(admin_addr) = web.admin_listen {
+        let admin = tokio::net::TcpListener::bind(admin_addr)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: admin_addr,
+                source,
+            })?;
+        let admin_addr = admin.local_addr().unwrap_or(admin_addr);
+        admin_line = format!("  admin:      http://{admin_addr}/healthz, /readyz, /metrics\n");
+        let admin_app = admin_router(state);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve(admin, admin_app, stop).await {
+                tracing::error!(error = %e, "the admin server failed");
+            }
+        });
+        tracing::info!(addr = %admin_addr, "admin endpoints (probes, metrics)");
+    }
+    let text = banner(conn, web, addr);
+    // The admin line goes before the last line, the URL.
+    match text.rsplit_once('\n') {
+        Some((head, url)) => println!("{head}\n{admin_line}{url}"),
+        None => println!("{text}"),
+    }
     tracing::info!(%addr, base_path = %web.base_path, "serving");
     serve(listener, app, shutdown)
         .await

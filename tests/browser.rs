@@ -95,6 +95,7 @@ fn start_dashboard(
     };
     let web = WebArgs {
         listen: listener.local_addr().expect("bound"),
+        admin_listen: None,
         base_path: "/".to_string(),
         read_only: false,
         log_format: LogFormat::Text,

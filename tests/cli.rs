@@ -126,6 +126,7 @@ fn help_explains_every_flag() {
         "--namespace",
         "--all-namespaces",
         "--listen",
+        "--admin-listen",
         "--base-path",
         "--read-only",
         "--log-format",

@@ -18,6 +18,7 @@ use crate::model::{ObjectKey, RolloutKey};
 
 use super::health::{Health, HealthTracker, ScopeState, WatchId};
 use super::index::{Built, Index, Malformed};
+use super::stats::WatchStats;
 use super::watch::{WatchEvent, WatchMsg};
 
 /// How long changes are gathered before dirty rollouts are rebuilt.
@@ -80,6 +81,7 @@ impl Change {
 pub struct LiveView {
     snapshot: Arc<RwLock<Snapshot>>,
     changes: broadcast::Sender<Arc<Change>>,
+    stats: Arc<WatchStats>,
 }
 
 impl LiveView {
@@ -94,6 +96,11 @@ impl LiveView {
     /// `seq` the snapshot already holds: nothing is lost in between.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
+    }
+
+    /// What the watches delivered, per kind.
+    pub fn stats(&self) -> &WatchStats {
+        &self.stats
     }
 }
 
@@ -123,6 +130,7 @@ impl Hub {
         let view = LiveView {
             snapshot: Arc::default(),
             changes,
+            stats: Arc::default(),
         };
         let hub = Hub {
             index: Index::default(),
@@ -188,6 +196,7 @@ impl Hub {
                 false
             }
             WatchEvent::Apply(obj) => {
+                self.view.stats.event(id.kind);
                 if let Some(seen) = self.relists.get_mut(&id) {
                     seen.insert(obj.key());
                 }
@@ -199,6 +208,7 @@ impl Hub {
                 self.health.succeeded(&id, false, now)
             }
             WatchEvent::Delete(obj) => {
+                self.view.stats.event(id.kind);
                 let affected = self.index.delete(obj.kind(), &obj.key());
                 self.dirty.extend(affected);
                 self.health.succeeded(&id, false, now)

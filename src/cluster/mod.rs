@@ -8,4 +8,5 @@ pub mod hub;
 pub mod index;
 pub mod live;
 pub mod object;
+pub mod stats;
 pub mod watch;

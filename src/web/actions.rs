@@ -41,11 +41,13 @@ async fn act_json(
     request: Request,
     expect: &Expectation,
 ) -> Result<Json<Value>, AppError> {
+    let action = crate::actions::verb(request.action());
     let done = state
         .actor
         .act(namespace, name, &request, expect, None)
-        .await?;
-    Ok(Json(done.rollout))
+        .await;
+    state.metrics.action(action, outcome(&done));
+    Ok(Json(done?.rollout))
 }
 
 /// `PUT .../promote` with `{"full": bool}`.
@@ -200,8 +202,11 @@ pub async fn post_action(
         let done = state
             .actor
             .act(&namespace, &name, &request, &expect, None)
-            .await?;
-        Ok::<_, AppError>(done.message)
+            .await;
+        state
+            .metrics
+            .action(crate::actions::verb(request.action()), outcome(&done));
+        Ok::<_, AppError>(done?.message)
     }
     .await;
     if wants_json {
@@ -226,6 +231,22 @@ pub async fn post_action(
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
+}
+
+/// The `result` label of the actions metric.
+fn outcome(
+    done: &Result<crate::cluster::act::Acted, crate::cluster::act::ActError>,
+) -> &'static str {
+    use crate::cluster::act::ActError as E;
+    match done {
+        Ok(_) => "done",
+        Err(E::Conflict(_)) => "conflict",
+        Err(E::Invalid(_)) => "invalid",
+        Err(E::Forbidden(_)) => "forbidden",
+        Err(E::NotFound(_)) => "not_found",
+        Err(E::Timeout(_)) => "timeout",
+        Err(E::Api(_)) => "api_error",
+    }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.

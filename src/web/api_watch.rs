@@ -84,6 +84,7 @@ pub async fn watch_list(
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     let ns = namespace_filter(&namespace).map(str::to_string);
     tokio::spawn(async move {
+        let _open = state.metrics.stream();
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
@@ -104,6 +105,7 @@ pub async fn watch_one(
     let key = RolloutKey::new(namespace, name);
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     tokio::spawn(async move {
+        let _open = state.metrics.stream();
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}

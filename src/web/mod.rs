@@ -7,6 +7,7 @@ pub mod api_watch;
 pub mod assets;
 pub mod error;
 pub mod guard;
+pub mod metrics;
 pub mod page_stream;
 pub mod pages;
 pub mod probes;
@@ -37,4 +38,5 @@ pub struct AppState {
     pub cluster_label: String,
     /// Which namespaces, for the page header.
     pub scope_label: String,
+    pub metrics: std::sync::Arc<metrics::Metrics>,
 }

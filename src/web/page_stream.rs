@@ -65,6 +65,7 @@ fn state_event(health: &Health) -> Event {
 pub async fn overview(State(state): State<AppState>) -> Response {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
+        let _open = state.metrics.stream();
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
@@ -164,6 +165,7 @@ pub async fn rollout(
     let (tx, rx) = mpsc::channel(64);
     let key = RolloutKey::new(namespace, name);
     tokio::spawn(async move {
+        let _open = state.metrics.stream();
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actions::Action;
 
-use super::{AppState, actions, api, api_watch, assets, guard, page_stream, pages, probes};
+use super::{
+    AppState, actions, api, api_watch, assets, guard, metrics, page_stream, pages, probes,
+};
 
 /// Argo's PUT for an action without arguments.
 macro_rules! simple_put {
@@ -24,7 +26,18 @@ macro_rules! simple_put {
     };
 }
 
-pub fn router(state: AppState, base_path: &str) -> Router {
+/// The admin port's routes: probes and metrics.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+}
+
+/// Every user-facing route under `base_path`; with `admin_elsewhere`, the
+/// probes and metrics are left to the admin port.
+pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router {
     let acting = Router::new()
         .route(
             "/api/v1/rollouts/{namespace}/{name}/promote",
@@ -88,12 +101,21 @@ pub fn router(state: AppState, base_path: &str) -> Router {
         .route("/static/app.js", get(assets::app_js))
         .route("/api/v1/namespace", get(api::namespace))
         .route("/api/v1/version", get(api::version))
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
-        .merge(acting);
-    let root_probes = Router::new()
-        .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz));
+        .merge(acting)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
+    let admin = if admin_elsewhere {
+        Router::new()
+    } else {
+        Router::new()
+            .route("/healthz", get(probes::healthz))
+            .route("/readyz", get(probes::readyz))
+            .route("/metrics", get(metrics::metrics))
+    };
+    let app = app.merge(admin.clone());
+    let root_probes = admin;
     let routed = if base_path == "/" {
         app
     } else {

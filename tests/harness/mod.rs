@@ -135,9 +135,12 @@ impl Viewer {
             base_path: "/".to_string(),
             cluster_label: "test cluster".to_string(),
             scope_label: "all namespaces".to_string(),
+            metrics: std::sync::Arc::new(rollouts_dashboard::web::metrics::Metrics::new(
+                view.clone(),
+            )),
         };
         Viewer {
-            app: router(state, "/"),
+            app: router(state, "/", false),
             view,
             shutdown,
         }

@@ -1,0 +1,231 @@
+//! `/metrics` in Prometheus text format: HTTP request durations by route,
+//! open streams, actions by action and result (recorded as they happen), and
+//! from the live view at each scrape: watch events and errors per kind,
+//! seconds since each kind last synced, rollouts by phase.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::cluster::hub::LiveView;
+use crate::cluster::object::Kind;
+
+use super::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    actions: Family<ActionLabels, Counter>,
+    requests: Family<RouteLabels, Histogram>,
+    streams: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn request_histogram() -> Histogram {
+    Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
+}
+
+impl Metrics {
+    pub fn new(view: LiveView) -> Metrics {
+        let mut registry = Registry::with_prefix("rollouts_dashboard");
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "actions",
+            "Actions asked for, by action and result",
+            actions.clone(),
+        );
+        let requests =
+            Family::<RouteLabels, Histogram>::new_with_constructor(request_histogram as fn() -> _);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to the first byte for streams), by route",
+            requests.clone(),
+        );
+        let streams = Gauge::default();
+        registry.register(
+            "open_streams",
+            "Server-Sent Event and watch streams open now",
+            streams.clone(),
+        );
+        registry.register_collector(Box::new(LiveCollector { view }));
+        Metrics {
+            registry,
+            actions,
+            requests,
+            streams,
+        }
+    }
+
+    pub fn action(&self, action: &str, result: &str) {
+        self.actions
+            .get_or_create(&ActionLabels {
+                action: action.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an open stream until the guard is dropped.
+    pub fn stream(self: &Arc<Self>) -> StreamGuard {
+        self.streams.inc();
+        StreamGuard(self.clone())
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode the metrics");
+        }
+        out
+    }
+}
+
+pub struct StreamGuard(Arc<Metrics>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams.dec();
+    }
+}
+
+/// Reads the live view at each scrape.
+#[derive(Debug)]
+struct LiveCollector {
+    view: LiveView,
+}
+
+impl std::fmt::Debug for LiveView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveView")
+    }
+}
+
+impl Collector for LiveCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.view.stats();
+        let snapshot = self.view.snapshot();
+        let kind_label = |k: Kind| vec![("kind".to_string(), k.as_str().to_string())];
+
+        let c = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "watch_events",
+            "Objects added, changed or deleted as the watches delivered them",
+            None,
+            c.metric_type(),
+        )?;
+        for k in Kind::ALL {
+            let labels = kind_label(k);
+            ConstCounter::new(stats.events(k)).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "watch_errors",
+            "Failed lists and watches",
+            None,
+            c.metric_type(),
+        )?;
+        for k in Kind::ALL {
+            let labels = kind_label(k);
+            ConstCounter::new(stats.errors(k)).encode(family.encode_family(&labels)?)?;
+        }
+
+        let g = ConstGauge::new(0.0f64);
+        let mut family = encoder.encode_descriptor(
+            "seconds_since_sync",
+            "Seconds since each watched kind last delivered data (absent: never)",
+            None,
+            g.metric_type(),
+        )?;
+        let now = jiff::Timestamp::now();
+        let mut latest: BTreeMap<Kind, jiff::Timestamp> = BTreeMap::new();
+        for w in &snapshot.health.watches {
+            if let Some(t) = w.last_success {
+                let e = latest.entry(w.kind).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
+        for (k, t) in latest {
+            let secs = now.duration_since(t).as_secs_f64().max(0.0);
+            let labels = kind_label(k);
+            ConstGauge::new(secs).encode(family.encode_family(&labels)?)?;
+        }
+
+        let mut phases: BTreeMap<String, i64> = BTreeMap::new();
+        for entry in snapshot.rollouts.values() {
+            *phases.entry(entry.info.status.clone()).or_default() += 1;
+        }
+        let mut family = encoder.encode_descriptor(
+            "rollouts",
+            "Rollouts shown, by status",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (phase, n) in phases {
+            let labels = vec![("status".to_string(), phase)];
+            ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        let ready = ConstGauge::new(i64::from(snapshot.health.ready()));
+        ready.encode(encoder.encode_descriptor(
+            "ready",
+            "1 once the first lists are in (as /readyz)",
+            None,
+            ready.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut r = state.metrics.encode().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+/// Times each request by its route (the pattern, not the path, so names
+/// do not become labels).
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state
+        .metrics
+        .requests
+        .get_or_create(&RouteLabels { method, route })
+        .observe(started.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,53 @@
+//! A tiny HTTP/1.1 client over a TCP socket, for tests that run the binary
+//! as a child process (no client crate needed for GETs and PUTs).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// One request with `Connection: close`: (status, body).
+pub fn request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    request(addr, "GET", path, "")
+}
+
+/// Opens a stream and reads until its response headers are in; the socket
+/// stays open while the returned value lives.
+pub fn open_stream(addr: &str, path: &str) -> Option<TcpStream> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .ok()?;
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).ok()?;
+        seen.push(byte[0]);
+    }
+    String::from_utf8_lossy(&seen)
+        .starts_with("HTTP/1.1 200")
+        .then_some(stream)
+}
