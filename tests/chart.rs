@@ -1,0 +1,74 @@
+//! The Helm chart and the Dockerfile, checked as CI can without a helm
+//! binary or a Docker engine: `tools/chart_check.py` lints (strict) and
+//! renders the chart with each values file of `charts/rollouts-dashboard/ci/`
+//! through Helm's Go SDK (helm-python-sdk), validates every manifest with
+//! kubernetes-validate --strict, and checks RBAC, probes and exposure;
+//! hadolint lints the Dockerfile.
+//!
+//! Needs the tools venv that `.ci/run` makes (tools/requirements.txt);
+//! `ROLLOUTS_DASHBOARD_TEST_PYTHON` may name another Python.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("ROLLOUTS_DASHBOARD_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/tools-venv/bin/python"))
+}
+
+#[test]
+fn the_chart_renders_validates_and_grants_least_privilege() {
+    let out = Command::new(python())
+        .arg(root().join("tools/chart_check.py"))
+        .arg(root().join("charts/rollouts-dashboard"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); `bash .ci/run` installs the test tools",
+                python().display()
+            )
+        });
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for must in [
+        "ok   readonly: no write verb at all",
+        "ok   default: patch on rollouts, rollouts/status, deployments",
+        "ok   namespaced: a Role in each watched namespace, no ClusterRole",
+        "ok   istio: the VirtualService routes /rollouts and the server serves under it",
+        "ok   default: probes on the admin port",
+        "ok   the schema rejects replicaCount: \"two\"",
+    ] {
+        assert!(report.contains(must), "missing {must:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn the_chart_runs_this_version() {
+    let chart = std::fs::read_to_string(root().join("charts/rollouts-dashboard/Chart.yaml"))
+        .expect("Chart.yaml");
+    let want = format!("appVersion: \"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(chart.contains(&want), "Chart.yaml lacks {want}");
+}
+
+#[test]
+fn the_dockerfile_passes_hadolint() {
+    let hadolint = python().with_file_name("hadolint");
+    let out = Command::new(&hadolint)
+        .arg(root().join("Dockerfile"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e})", hadolint.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

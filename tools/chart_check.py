@@ -1,0 +1,126 @@
+"""Render and check the Helm chart, as CI does without a helm binary.
+
+For each values file in charts/rollouts-dashboard/ci/: strict `helm lint`
+(Helm's Go SDK through helm-python-sdk), render, validate every manifest of
+a built-in kind with kubernetes-validate --strict, and check what the chart
+promises: least-privilege RBAC (no write verb when readonly), probes on the
+admin port, the base path routed. Also: the schema rejects a wrong type.
+Prints one line per check; exits 1 on any failure.
+
+    python tools/chart_check.py [CHART_DIR]
+"""
+
+import pathlib
+import sys
+
+import kubernetes_validate
+import yaml
+from helm_python import chart as helm
+
+KUBE_VERSION = "1.33.0"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def render(path, values):
+    c = helm.Chart.load(path)
+    out = c.render(values, name="rd", namespace="dashboards", is_install=True)
+    docs = []
+    for template, text in sorted(out.items()):
+        if not template.endswith(".yaml"):
+            continue
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def rules_of(docs):
+    return [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d.get("rules", [])]
+
+
+def main(chart_dir):
+    chart = pathlib.Path(chart_dir)
+    for values_file in sorted((chart / "ci").glob("*-values.yaml")):
+        name = values_file.name.removesuffix("-values.yaml")
+        values = yaml.safe_load(values_file.read_text()) or {}
+        report = helm.lint(str(chart), values, strict=True, kube_version="v" + KUBE_VERSION)
+        problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+        problems += report.get("errors") or []
+        check(not problems, f"{name}: helm lint --strict {problems or ''}")
+        docs = render(str(chart), values)
+        check(bool(docs), f"{name}: renders {len(docs)} manifests")
+        for d in docs:
+            kind = d["kind"]
+            try:
+                kubernetes_validate.validate(d, KUBE_VERSION, strict=True)
+                check(True, f"{name}: {kind} {d['metadata']['name']} validates (strict)")
+            except kubernetes_validate.SchemaNotFoundError:
+                # CRD kinds (Istio, Gateway API, Prometheus Operator) have no
+                # built-in schema; their shape is checked below where it matters.
+                print(f"skip {name}: {kind} has no built-in schema")
+            except kubernetes_validate.ValidationError as e:
+                check(False, f"{name}: {kind} {d['metadata']['name']}: {e.message}")
+
+        kinds = {d["kind"] for d in docs}
+        rules = rules_of(docs)
+        verbs = {v for r in rules for v in r["verbs"]}
+        if values.get("readonly"):
+            check(not (verbs & WRITE_VERBS), f"{name}: no write verb at all ({sorted(verbs & WRITE_VERBS)})")
+        else:
+            patched = {res for r in rules if "patch" in r["verbs"] for res in r["resources"]}
+            check({"rollouts", "rollouts/status", "deployments"} <= patched,
+                  f"{name}: patch on rollouts, rollouts/status, deployments")
+            creates = {res for r in rules if "create" in r["verbs"] for res in r["resources"]}
+            check(creates == {"events"}, f"{name}: create only on events ({sorted(creates)})")
+        read = {res for r in rules if "watch" in r["verbs"] for res in r["resources"]}
+        check({"rollouts", "analysisruns", "experiments", "replicasets", "pods", "events",
+               "virtualservices", "destinationrules", "deployments"} <= read, f"{name}: watch on every kind shown")
+        namespaces = values.get("watchNamespaces") or []
+        if namespaces:
+            roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+            check(roles == sorted(namespaces) and "ClusterRole" not in kinds,
+                  f"{name}: a Role in each watched namespace, no ClusterRole")
+        else:
+            check("ClusterRole" in kinds and "ClusterRoleBinding" in kinds, f"{name}: a ClusterRole")
+
+        deploy = next(d for d in docs if d["kind"] == "Deployment")
+        container = deploy["spec"]["template"]["spec"]["containers"][0]
+        admin = next(p for p in container["ports"] if p["name"] == "admin")
+        probes = [container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]]
+        check([p["path"] for p in probes] == ["/healthz", "/readyz"] and all(p["port"] == "admin" for p in probes),
+              f"{name}: probes on the admin port")
+        check(f"--admin-listen=0.0.0.0:{admin['containerPort']}" in container["args"],
+              f"{name}: the server listens for probes on the admin port")
+        sc = container["securityContext"]
+        pod_sc = deploy["spec"]["template"]["spec"]["securityContext"]
+        check(sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+              and sc["capabilities"]["drop"] == ["ALL"] and pod_sc["runAsUser"] == 1000
+              and pod_sc["runAsNonRoot"], f"{name}: non-root, read-only, no capabilities")
+        check(("--read-only" in container["args"]) == bool(values.get("readonly")),
+              f"{name}: --read-only matches readonly")
+        if values.get("istio", {}).get("enabled"):
+            vs = next(d for d in docs if d["kind"] == "VirtualService")
+            prefix = vs["spec"]["http"][0]["match"][0]["uri"]["prefix"]
+            check(prefix == values["basePath"] and f"--base-path={prefix}" in container["args"],
+                  f"{name}: the VirtualService routes {prefix} and the server serves under it")
+            check("AuthorizationPolicy" in kinds, f"{name}: an AuthorizationPolicy admits the gateway")
+
+    try:
+        helm.Chart.load(str(chart)).validate_schema({"replicaCount": "two"})
+        check(False, "the schema rejects replicaCount: \"two\"")
+    except Exception as e:  # the SDK's HelmValuesError
+        check("replicaCount" in str(e), f"the schema rejects replicaCount: \"two\" ({type(e).__name__})")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "charts/rollouts-dashboard"))
