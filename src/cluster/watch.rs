@@ -336,6 +336,8 @@ where
             };
             let stream = match self.api.watch(&self.selectors.watch_params(), &rv).await {
                 Ok(s) => s,
+                // Some servers refuse a too-old version outright: relist.
+                Err(kube::Error::Api(s)) if s.code == 410 => continue,
                 Err(e) => {
                     let (problem, error) = describe_call(kind, &e);
                     self.fail(problem, error).await?;
@@ -345,11 +347,17 @@ where
                 }
             };
             self.send(WatchEvent::Watching).await?;
-            backoff.reset();
+            let started = std::time::Instant::now();
+            let mut delivered = false;
+            let mut failed = false;
             let mut stream = std::pin::pin!(stream);
             let mut rv = rv;
             let mut relist = false;
             while let Some(event) = stream.next().await {
+                if !delivered && event.is_ok() {
+                    delivered = true;
+                    backoff.reset();
+                }
                 match event {
                     Ok(ApiEvent::Added(o) | ApiEvent::Modified(o)) => {
                         rv = o.resource_version().unwrap_or(rv);
@@ -371,15 +379,26 @@ where
                         let (problem, error) = status_problem(kind, status.code, &status.message);
                         self.fail(problem, error).await?;
                         tokio::time::sleep(backoff.step()).await;
+                        failed = true;
+                        break;
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 410 => {
+                        relist = true;
                         break;
                     }
                     Err(e) => {
                         let (problem, error) = describe_call(kind, &e);
                         self.fail(problem, error).await?;
                         tokio::time::sleep(backoff.step()).await;
+                        failed = true;
                         break;
                     }
                 }
+            }
+            // A watch that ends at once with nothing in it (a proxy closing
+            // connections, say) must not become a busy loop.
+            if !failed && !relist && !delivered && started.elapsed() < Duration::from_secs(1) {
+                tokio::time::sleep(backoff.step()).await;
             }
             // A watch that ended normally (server timeout, dropped
             // connection) resumes from the last version seen.
