@@ -1,0 +1,430 @@
+//! End-to-end benchmark: separate processes of the release binary on
+//! loopback (`sim --scale N --no-controller`, `serve` against it), M
+//! Server-Sent-Events clients on the overview stream, K status changes
+//! driven through the sim's API at rate R, and a plain watch client on the
+//! sim as the floor. Propagation latency = when a client got the changed
+//! card minus when the floor saw the change.
+//!
+//! `cargo bench --bench e2e -- [--quick] [--rollouts N] [--clients M]
+//! [--changes K] [--rate R]`. Prints one table; writes target/bench/e2e.json.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rollouts_dashboard::sim::scale::{namespace, rollout_name};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rollouts-dashboard");
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Opts {
+    sizes: Vec<usize>,
+    clients: usize,
+    changes: usize,
+    rate: f64,
+    idle: Duration,
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = match value("--rollouts") {
+        Some(n) => vec![n as usize],
+        None if quick => vec![100, 1000],
+        None => vec![100, 1000, 5000],
+    };
+    Opts {
+        sizes,
+        clients: value("--clients").map_or(if quick { 50 } else { 200 }, |v| v as usize),
+        changes: value("--changes").map_or(if quick { 200 } else { 1000 }, |v| v as usize),
+        rate: value("--rate").unwrap_or(100.0),
+        idle: Duration::from_secs(if quick { 16 } else { 31 }),
+    }
+}
+
+/// Starts `args` and returns it with the lines its stdout printed up to one
+/// starting with `until`.
+fn spawn(args: &[&str], until: &str) -> (Proc, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the release binary runs");
+    let out = child.stdout.take().expect("piped");
+    let mut lines = Vec::new();
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let done = line.starts_with(until);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    (Proc(child), lines)
+}
+
+fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Vec<u8>) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, Vec::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let status = String::from_utf8_lossy(&buf[..buf.len().min(16)])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf)
+}
+
+/// Opens a streaming GET and calls `each` with every line, in a thread.
+fn stream_lines(addr: &str, path: &str, accept: &str, each: impl Fn(&str, usize) + Send + 'static) {
+    let addr = addr.to_string();
+    let path = path.to_string();
+    let accept = accept.to_string();
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(&addr) else {
+            return;
+        };
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+        );
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => each(&line, n),
+            }
+        }
+    });
+}
+
+fn proc_status(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) used by `pid` so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+fn run(n: usize, o: &Opts) -> Value {
+    let kubeconfig = std::env::temp_dir().join(format!("rd-bench-{}-{n}.yaml", std::process::id()));
+    let kc = kubeconfig.display().to_string();
+    let (_sim, sim_lines) = spawn(
+        &[
+            "sim",
+            "--scale",
+            &n.to_string(),
+            "--no-controller",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig-out",
+            &kc,
+        ],
+        "simulated cluster at",
+    );
+    let sim = sim_lines
+        .last()
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the sim's address")
+        .to_string();
+    let started = Instant::now();
+    let (dash, lines) = spawn(
+        &[
+            "serve",
+            "--kubeconfig",
+            &kc,
+            "-A",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ],
+        "serving at",
+    );
+    let addr_of = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|r| r.split('/').next())
+            .expect("an address")
+            .to_string()
+    };
+    let main = addr_of("serving at http://");
+    let admin = addr_of("admin:      http://");
+    let pid = dash.0.id();
+    wait_until("readyz", Duration::from_secs(120), || {
+        http(&admin, "GET", "/readyz", "text/plain", "").0 == 200
+    });
+    let ready_s = started.elapsed().as_secs_f64();
+    let overview_complete = {
+        wait_until("a complete overview", Duration::from_secs(120), || {
+            let (s, body) = http(&main, "GET", "/", "text/html", "");
+            s == 200 && body.windows(14).filter(|w| w == b"<article class").count() >= n
+        });
+        started.elapsed().as_secs_f64()
+    };
+    let rss_synced = proc_status(pid, "VmRSS:");
+
+    // The floor: a plain watch on the sim.
+    let floor: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    {
+        let floor = floor.clone();
+        stream_lines(
+            &sim,
+            "/apis/argoproj.io/v1alpha1/rollouts?watch=true",
+            "application/json",
+            move |line, _| {
+                if let Some(i) = line.find("bench-") {
+                    let tag: String = line[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    floor
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(tag)
+                        .or_insert_with(Instant::now);
+                }
+            },
+        );
+    }
+    // The clients: overview streams, recording when each change's card came.
+    type Seen = Arc<Mutex<Vec<HashMap<String, Instant>>>>;
+    let seen: Seen = Arc::new(Mutex::new(vec![HashMap::new(); o.clients]));
+    let bytes: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; o.clients]));
+    for c in 0..o.clients {
+        let seen = seen.clone();
+        let bytes = bytes.clone();
+        stream_lines(
+            &main,
+            "/stream/overview",
+            "text/event-stream",
+            move |line, len| {
+                bytes.lock().unwrap_or_else(|p| p.into_inner())[c] += len;
+                if let Some(i) = line.find("bench-") {
+                    let tag: String = line[i..]
+                        .chars()
+                        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '-')
+                        .collect();
+                    seen.lock().unwrap_or_else(|p| p.into_inner())[c]
+                        .entry(tag)
+                        .or_insert_with(Instant::now);
+                }
+            },
+        );
+    }
+    wait_until("every client connected", Duration::from_secs(60), || {
+        bytes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .all(|b| *b > 0)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+
+    // The changes.
+    let cpu_before = cpu_seconds(pid);
+    let gap = Duration::from_secs_f64(1.0 / o.rate);
+    let t0 = Instant::now();
+    let mut sent: HashMap<String, Instant> = HashMap::new();
+    for k in 0..o.changes {
+        let i = (k * 7919) % n;
+        let (ns, name) = (namespace(i), rollout_name(i));
+        let path = format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts/{name}/status");
+        let body = json!({"status": {"phase": "Progressing", "message": format!("bench-{k}")}})
+            .to_string();
+        sent.insert(format!("bench-{k}"), Instant::now());
+        let (status, _) = http(&sim, "PATCH", &path, "application/merge-patch+json", &body);
+        assert_eq!(status, 200, "patching {ns}/{name}");
+        let next = t0 + gap * (k as u32 + 1);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let tags: Vec<String> = (0..o.changes).map(|k| format!("bench-{k}")).collect();
+    let complete = || {
+        let s = seen.lock().unwrap_or_else(|p| p.into_inner());
+        s.iter().all(|c| tags.iter().all(|t| c.contains_key(t)))
+    };
+    let missed = std::panic::catch_unwind(|| {
+        wait_until(
+            "every change at every client",
+            Duration::from_secs(60),
+            complete,
+        )
+    })
+    .is_err();
+    let cpu = cpu_seconds(pid) - cpu_before;
+
+    let floor = floor.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut lat = Vec::new();
+    let mut floor_lat: Vec<f64> = Vec::new();
+    for c in seen.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (tag, at) in c {
+            if let Some(f) = floor.get(tag) {
+                lat.push(at.saturating_duration_since(*f).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    for (tag, f) in &floor {
+        if let Some(at) = sent.get(tag) {
+            floor_lat.push(f.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    floor_lat.sort_by(f64::total_cmp);
+
+    // Idle: bytes per client per minute while nothing changes.
+    let before: usize = bytes.lock().unwrap_or_else(|p| p.into_inner()).iter().sum();
+    std::thread::sleep(o.idle);
+    let after: usize = bytes.lock().unwrap_or_else(|p| p.into_inner()).iter().sum();
+    let idle_per_min = (after - before) as f64 / o.clients as f64 * 60.0 / o.idle.as_secs_f64();
+
+    // Pages and the JSON list under 50 concurrent requests.
+    let timed = |path: &'static str| {
+        let main = main.clone();
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                let main = main.clone();
+                std::thread::spawn(move || {
+                    (0..4)
+                        .map(|_| {
+                            let t = Instant::now();
+                            http(&main, "GET", path, "text/html", "");
+                            t.elapsed().as_secs_f64() * 1000.0
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<f64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.sort_by(f64::total_cmp);
+        (percentile(&all, 0.5), percentile(&all, 0.99))
+    };
+    let overview = timed("/");
+    let list = timed("/api/v1/rollouts/_all/info");
+    let rss_peak = proc_status(pid, "VmHWM:");
+    let objects = n * 8;
+    let _ = std::fs::remove_file(&kubeconfig);
+    json!({
+        "rollouts": n, "objects": objects, "clients": o.clients, "changes": o.changes, "rate": o.rate,
+        "latency_ms": {"p50": percentile(&lat, 0.5), "p95": percentile(&lat, 0.95), "p99": percentile(&lat, 0.99),
+                        "max": lat.last().copied().unwrap_or(f64::NAN), "samples": lat.len()},
+        "floor_ms": {"p50": percentile(&floor_lat, 0.5), "p99": percentile(&floor_lat, 0.99)},
+        "missed_changes": missed,
+        "ready_s": ready_s, "overview_complete_s": overview_complete,
+        "rss_synced_kb": rss_synced, "rss_peak_kb": rss_peak,
+        "bytes_per_object": (rss_synced as f64 * 1024.0 / objects as f64).round(),
+        "cpu_s_per_1000_changes": cpu / o.changes as f64 * 1000.0,
+        "idle_bytes_per_client_per_min": idle_per_min.round(),
+        "overview_ms": {"p50": overview.0, "p99": overview.1},
+        "list_ms": {"p50": list.0, "p99": list.1},
+        "elapsed_s": t0.elapsed().as_secs_f64(),
+    })
+}
+
+fn main() {
+    let o = opts();
+    let results: Vec<Value> = o.sizes.iter().map(|&n| run(n, &o)).collect();
+    println!();
+    println!(
+        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | B/object | CPU s/1000 changes | idle B/client/min | overview p50/p99 ms | list p50/p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        println!(
+            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            r["rollouts"],
+            r["clients"],
+            r["changes"],
+            f("/floor_ms/p50"),
+            f("/floor_ms/p99"),
+            f("/latency_ms/p50"),
+            f("/latency_ms/p95"),
+            f("/latency_ms/p99"),
+            f("/latency_ms/max"),
+            r["missed_changes"],
+            f("/ready_s"),
+            f("/overview_complete_s"),
+            f("/rss_synced_kb") / 1024.0,
+            f("/rss_peak_kb") / 1024.0,
+            f("/bytes_per_object"),
+            f("/cpu_s_per_1000_changes"),
+            f("/idle_bytes_per_client_per_min"),
+            f("/overview_ms/p50"),
+            f("/overview_ms/p99"),
+            f("/list_ms/p50"),
+            f("/list_ms/p99"),
+        );
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("e2e.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    );
+}
