@@ -1,7 +1,7 @@
-//! The hub: watch events go into the index and mark rollouts dirty; a short
-//! moment after the first mark (≤ 25 ms) every dirty rollout is rebuilt once,
-//! an unchanged result is dropped, and a changed one is stored in the
-//! snapshot with a sequence number and broadcast once. Pages and the JSON API
+//! The hub: watch events go into the index and mark rollouts dirty; at most
+//! once per 20 ms window (at once after a quiet spell) every dirty rollout is
+//! rebuilt once, an unchanged result is dropped, and a changed one is stored
+//! in the snapshot with a sequence number and broadcast once. Pages and the JSON API
 //! read the snapshot; streams follow the broadcast.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -21,7 +21,8 @@ use super::index::{Built, Index, Malformed};
 use super::stats::WatchStats;
 use super::watch::{WatchEvent, WatchMsg};
 
-/// How long changes are gathered before dirty rollouts are rebuilt.
+/// The shortest time between two rebuilds: a burst of changes is gathered
+/// into one rebuild per rollout per window.
 const COALESCE: Duration = Duration::from_millis(20);
 /// Changes a slow subscriber may fall behind before it must resync.
 pub const BROADCAST_CAPACITY: usize = 4096;
@@ -156,6 +157,11 @@ impl Hub {
         shutdown: CancellationToken,
     ) {
         let mut deadline: Option<Instant> = None;
+        // At most one flush per window: a change after a quiet spell goes
+        // out at once, a burst is gathered until the window has passed.
+        let mut last_flush = Instant::now()
+            .checked_sub(COALESCE)
+            .unwrap_or_else(Instant::now);
         let mut scope_open = true;
         loop {
             let flush_at = deadline;
@@ -164,6 +170,7 @@ impl Hub {
                 _ = async { tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)).await },
                     if flush_at.is_some() => {
                     self.flush();
+                    last_flush = Instant::now();
                     deadline = None;
                     continue;
                 }
@@ -181,7 +188,7 @@ impl Hub {
                 },
             }
             if deadline.is_none() && (self.health_dirty || !self.dirty.is_empty()) {
-                deadline = Some(Instant::now() + COALESCE);
+                deadline = Some((last_flush + COALESCE).max(Instant::now()));
             }
         }
     }
