@@ -252,15 +252,20 @@ fn run(n: usize, o: &Opts) -> Value {
     type Seen = Arc<Mutex<Vec<HashMap<String, Instant>>>>;
     let seen: Seen = Arc::new(Mutex::new(vec![HashMap::new(); o.clients]));
     let bytes: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; o.clients]));
+    let synced: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![false; o.clients]));
     for c in 0..o.clients {
         let seen = seen.clone();
         let bytes = bytes.clone();
+        let synced = synced.clone();
         stream_lines(
             &main,
             "/stream/overview",
             "text/event-stream",
             move |line, len| {
                 bytes.lock().unwrap_or_else(|p| p.into_inner())[c] += len;
+                if line.starts_with("event: resync") {
+                    synced.lock().unwrap_or_else(|p| p.into_inner())[c] = true;
+                }
                 if let Some(i) = line.find("bench-") {
                     let tag: String = line[i..]
                         .chars()
@@ -273,14 +278,22 @@ fn run(n: usize, o: &Opts) -> Value {
             },
         );
     }
-    wait_until("every client connected", Duration::from_secs(60), || {
-        bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .all(|b| *b > 0)
-    });
-    std::thread::sleep(Duration::from_secs(2));
+    // Changes start once every client has its first full view (the cards,
+    // then `resync`): this measures propagation, not the first load.
+    let connected = Instant::now();
+    wait_until(
+        "every client's first full view",
+        Duration::from_secs(300),
+        || {
+            synced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .all(|s| *s)
+        },
+    );
+    let first_load_s = connected.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(1));
 
     // The changes.
     let cpu_before = cpu_seconds(pid);
@@ -375,7 +388,8 @@ fn run(n: usize, o: &Opts) -> Value {
                         "max": lat.last().copied().unwrap_or(f64::NAN), "samples": lat.len()},
         "floor_ms": {"p50": percentile(&floor_lat, 0.5), "p99": percentile(&floor_lat, 0.99)},
         "missed_changes": missed,
-        "ready_s": ready_s, "overview_complete_s": overview_complete,
+        "ready_s": ready_s,
+        "all_clients_first_view_s": first_load_s, "overview_complete_s": overview_complete,
         "rss_synced_kb": rss_synced, "rss_peak_kb": rss_peak,
         "bytes_per_object": (rss_synced as f64 * 1024.0 / objects as f64).round(),
         "cpu_s_per_1000_changes": cpu / o.changes as f64 * 1000.0,

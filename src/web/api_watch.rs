@@ -124,6 +124,9 @@ async fn follow_list(
 ) {
     let mut sent: BTreeSet<RolloutKey> = BTreeSet::new();
     let mut known_seq = resync(&snapshot, ns.as_deref(), &mut sent, &tx).await;
+    // Holding the snapshot would make the hub copy the whole map on every
+    // change for as long as this client stays.
+    drop(snapshot);
     loop {
         let change = tokio::select! {
             _ = tx.closed() => return,
@@ -223,9 +226,10 @@ async fn follow_one(
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
     tx: mpsc::Sender<String>,
 ) {
-    let Some(entry) = snapshot.rollouts.get(&key) else {
+    let Some(entry) = snapshot.rollouts.get(&key).cloned() else {
         return;
     };
+    drop(snapshot);
     let mut sent_seq = entry.seq;
     if let Some(m) = message(&entry.info)
         && tx.send(m).await.is_err()

@@ -117,6 +117,9 @@ async fn follow_overview(state: AppState, tx: Tx) {
     if send_all_cards(&state, &snap, &tx).await.is_err() {
         return;
     }
+    // Holding the snapshot would make the hub copy the whole map on every
+    // change for as long as this page stays open.
+    drop(snap);
     loop {
         let change = tokio::select! {
             _ = tx.closed() => return,
@@ -216,6 +219,7 @@ async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
         None if snap.health.ready() => tx.send(gone(&key)).await.map_err(|_| ()),
         None => Ok(()),
     };
+    drop(snap);
     if first.is_err() {
         return;
     }
