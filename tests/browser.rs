@@ -22,7 +22,7 @@ use rollouts_dashboard::sim::command::{Running, start};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const PATIENCE: Duration = Duration::from_secs(30);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 struct Driver(Child);
 
@@ -170,6 +170,27 @@ fn seed_position(sim: &Running) -> String {
     }
 }
 
+/// The seed rollout's status and its VirtualService route, for failures.
+fn seed_state(sim: &Running) -> String {
+    let get = |plural: &str, name: &str| {
+        let rt = rollouts_dashboard::sim::resources::RESOURCES
+            .iter()
+            .find(|r| r.plural == plural)
+            .expect("served");
+        sim.server
+            .store
+            .get(rt, "manifest-gen", name)
+            .map(|o| (*o).clone())
+            .unwrap_or(Value::Null)
+    };
+    let ro = get("rollouts", "manifest-gen");
+    let vs = get("virtualservices", "manifest-gen-vs");
+    format!(
+        "status {} and route {}",
+        ro["status"], vs["spec"]["http"][0]["route"]
+    )
+}
+
 const SEED_CARD: &str = "#r-manifest-gen--manifest-gen";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +288,39 @@ async fn a_person_watches_and_steers_the_seed_release() {
         "{confirm}"
     );
     click(&c, "#confirm-yes").await;
-    until(&c, "the bar at 50/50", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 50% stable, 50% canary'").await;
+    // The page says what became of the action (a toast), then shows it.
+    until(
+        &c,
+        "the action's toast",
+        "document.getElementById('toasts').innerText.length > 0",
+    )
+    .await;
+    let toast = js(&c, "document.getElementById('toasts').innerText").await;
+    assert!(
+        toast
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Promote: sent"),
+        "the promote was not sent: {toast}; the cluster has {}",
+        seed_state(&sim)
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while js(
+        &c,
+        "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label')",
+    )
+    .await
+        != json!("Traffic: 50% stable, 50% canary")
+    {
+        if Instant::now() > deadline {
+            let shown = js(&c, "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') + ' | ' + document.getElementById('live').textContent").await;
+            panic!(
+                "the bar never reached 50/50: the page shows {shown}; the cluster has {}",
+                seed_state(&sim)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         js(&c, "window.__sameDocument === true").await,
         json!(true),
