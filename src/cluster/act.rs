@@ -175,12 +175,7 @@ impl Actor {
     ) -> Result<(PatchPlan, String), ActError> {
         let rollout_version = resource_version(raw);
         match request {
-            Request::Simple(action) => {
-                let now = jiff::Timestamp::now()
-                    .strftime("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                Ok((plan(*action, ro, &now)?, rollout_version))
-            }
+            Request::Simple(action) => Ok((plan(*action, ro, &now())?, rollout_version)),
             Request::SetImage { container, image } => {
                 // §3.2: the workload is looked up among Deployments by name,
                 // whatever kind the reference names.
@@ -364,9 +359,7 @@ impl Actor {
             _ => String::new(),
         };
         let by = user.map_or_else(String::new, |u| format!(" by {u}"));
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+        let now = now();
         let event = json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": format!("{name}."), "namespace": namespace},
@@ -445,6 +438,11 @@ fn event_resource() -> ApiResource {
 
 fn to_value(obj: &DynamicObject) -> Result<Value, ActError> {
     serde_json::to_value(obj).map_err(|e| ActError::Api(format!("unreadable answer: {e}")))
+}
+
+/// Now, as Kubernetes writes times (RFC 3339, UTC, whole seconds).
+fn now() -> String {
+    crate::info::rfc3339(&crate::model::Time(jiff::Timestamp::now()))
 }
 
 fn resource_version(obj: &Value) -> String {

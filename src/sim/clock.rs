@@ -27,6 +27,6 @@ impl SimClock {
 
     /// `metav1.Time` text: RFC3339 UTC, whole seconds.
     pub fn now_rfc3339(&self) -> String {
-        self.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+        crate::info::rfc3339(&crate::model::Time(self.now()))
     }
 }

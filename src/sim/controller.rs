@@ -864,7 +864,7 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 }
 
 pub(super) fn rfc3339(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::info::rfc3339(&crate::model::Time(t))
 }
 
 fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
-use super::templates::{CardSlot, Chip, Group, OverviewPage, PageInfo, RolloutPage, render};
+use super::templates::{
+    CardSlot, Chip, Group, NotFoundPage, OverviewPage, PageInfo, RolloutPage, render,
+};
 use super::view::card::CardView;
 use super::view::detail::DetailView;
 use super::view::filter::{Filter, STATUSES};
@@ -16,42 +18,6 @@ use super::view::health::{BannerView, empty_state};
 use super::view::status_class;
 use crate::cluster::hub::RolloutEntry;
 use crate::model::RolloutKey;
-
-/// `key=value` pairs of a query string, percent-decoded.
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-/// Decodes `%XX` and `+` (form encoding); invalid escapes stay as they are.
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 pub fn page_info(state: &AppState, stream: String) -> PageInfo {
     PageInfo {
@@ -71,8 +37,10 @@ pub fn base_with_slash(base: &str) -> String {
 }
 
 /// `GET /`: every rollout, grouped by namespace, filtered by the query.
-pub async fn overview(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let pairs = query_pairs(query.as_deref());
+pub async fn overview(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
     let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
@@ -142,7 +110,7 @@ fn card_html(
 pub async fn rollout(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
@@ -156,13 +124,9 @@ pub async fn rollout(
                 banner.headline
             )
         };
-        let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title><link rel=\"stylesheet\" href=\"{base}static/app.css\"></head><body><main id=\"main\"><h1>Not found</h1><p>{}</p><p><a href=\"{base}\">All rollouts</a></p></main></body></html>",
-            escape(&why)
-        );
-        return (StatusCode::NOT_FOUND, Html(body)).into_response();
+        let page = NotFoundPage { base, why };
+        return (StatusCode::NOT_FOUND, Html(render(&page))).into_response();
     };
-    let pairs = query_pairs(query.as_deref());
     let flash = |key: &str| {
         pairs
             .iter()
@@ -180,11 +144,4 @@ pub async fn rollout(
         error: flash("error"),
     };
     Html(render(&page)).into_response()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

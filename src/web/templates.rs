@@ -66,6 +66,14 @@ pub struct RolloutPage {
     pub error: Option<String>,
 }
 
+/// An unknown rollout's page (404).
+#[derive(Template)]
+#[template(path = "not_found.html")]
+pub struct NotFoundPage {
+    pub base: String,
+    pub why: String,
+}
+
 #[derive(Template)]
 #[template(path = "partials/card.html")]
 pub struct CardPartial<'a> {

@@ -210,7 +210,9 @@ mod tests {
             matches_desired: false,
             ..TrafficSplit::default()
         });
-        let bar = traffic_bar(&info).expect("a bar");
+        let Some(bar) = traffic_bar(&info) else {
+            panic!("a canary with a split has a bar");
+        };
         assert_eq!((bar.stable, bar.canary, bar.desired), (80, 20, Some(50)));
         assert_eq!(
             bar.label,
@@ -229,7 +231,9 @@ mod tests {
             ..ReplicaSetInfo::default()
         };
         info.replica_sets = vec![rs(true, false, 1), rs(false, true, 3)];
-        let bar = traffic_bar(&info).expect("a bar");
+        let Some(bar) = traffic_bar(&info) else {
+            panic!("a canary with a split has a bar");
+        };
         assert_eq!((bar.stable, bar.canary, bar.estimate), (75, 25, true));
         info.strategy = "BlueGreen".into();
         assert_eq!(traffic_bar(&info), None, "blue-green has no split");

@@ -11,7 +11,7 @@ use crate::info::{AnalysisRunInfo, ContainerInfo, EventInfo, RolloutInfo};
 use crate::model::{AnalysisRunStatusView, MetricResult};
 
 use super::card::{PauseView, TrafficBar, pause_view, traffic_bar};
-use super::{clock_time, status_class, step_label, step_position, step_state};
+use super::{status_class, step_label, step_position, step_state};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetailView {
@@ -272,10 +272,6 @@ fn pod_class(status: &str, ready: &str) -> &'static str {
 }
 
 fn action_buttons(info: &RolloutInfo) -> Vec<ActionButton> {
-    let next = info
-        .step_index
-        .map(|i| i + 1)
-        .filter(|i| (*i as usize) <= info.steps.len());
     let promote_effect = match (&info.step_index, info.steps.len()) {
         (Some(i), n) if (*i as usize) < n => {
             let target = info.steps.get(*i as usize + 1).map(step_label);
@@ -292,7 +288,6 @@ fn action_buttons(info: &RolloutInfo) -> Vec<ActionButton> {
         }
         _ => "Moves to the next step.".to_string(),
     };
-    let _ = next;
     let list: [(Action, &'static str, &'static str, String, bool); 7] = [
         (Action::Promote, "promote", "Promote", promote_effect, false),
         (
@@ -500,9 +495,4 @@ fn chart(values: &[f64]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// "since 14:02" for templates.
-pub fn since(rfc3339: &str) -> String {
-    clock_time(rfc3339)
 }
