@@ -21,14 +21,21 @@ const EVENTS_PER_ROLLOUT: usize = 30;
 const EVENTS_SHOWN: usize = 10;
 
 /// Objects of one kind by key, with lookups by uid and by owner uid.
-struct Table<T> {
-    objects: BTreeMap<ObjectKey, T>,
-    /// A set, not one key: a dump of test objects may reuse a uid.
-    by_uid: HashMap<String, BTreeSet<ObjectKey>>,
-    by_owner: HashMap<String, BTreeSet<ObjectKey>>,
+///
+/// Objects are boxed so the map's nodes hold pointers, not half-empty
+/// slots of a few hundred bytes each, and the uid lookups keep a short
+/// `Vec` (usually one key): a one-element `BTreeSet` costs a whole node
+/// (~600 bytes). Together that was over half the heap at 5000 rollouts.
+/// `BY_UID` is off where nothing looks objects up by their own uid (pods,
+/// the most numerous kind).
+struct Table<T, const BY_UID: bool = true> {
+    objects: BTreeMap<ObjectKey, Box<T>>,
+    /// A list, not one key: a dump of test objects may reuse a uid.
+    by_uid: HashMap<String, Vec<ObjectKey>>,
+    by_owner: HashMap<String, Vec<ObjectKey>>,
 }
 
-impl<T> Default for Table<T> {
+impl<T, const BY_UID: bool> Default for Table<T, BY_UID> {
     fn default() -> Self {
         Table {
             objects: BTreeMap::new(),
@@ -45,52 +52,55 @@ fn owner_uids(meta: &ObjectMeta) -> impl Iterator<Item = &str> {
         .map(|o| o.uid.as_str())
 }
 
-impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
+/// Adds `key` under `id` once.
+fn link(map: &mut HashMap<String, Vec<ObjectKey>>, id: &str, key: &ObjectKey) {
+    let keys = map.entry(id.to_string()).or_default();
+    if !keys.contains(key) {
+        keys.push(key.clone());
+        keys.shrink_to_fit();
+    }
+}
+
+/// Removes `key` from under `id`, and `id` once nothing is left under it.
+fn unlink(map: &mut HashMap<String, Vec<ObjectKey>>, id: &str, key: &ObjectKey) {
+    if let Some(keys) = map.get_mut(id) {
+        keys.retain(|k| k != key);
+        if keys.is_empty() {
+            map.remove(id);
+        }
+    }
+}
+
+impl<T: Metadata<Ty = ObjectMeta>, const BY_UID: bool> Table<T, BY_UID> {
     /// Stores `obj`, returning the version it replaces.
-    fn insert(&mut self, obj: T) -> Option<T> {
+    fn insert(&mut self, obj: Box<T>) -> Option<Box<T>> {
         let key = ObjectKey::of(obj.metadata());
         let old = self.remove(&key);
         let meta = obj.metadata();
-        if let Some(uid) = meta.uid.as_deref().filter(|u| !u.is_empty()) {
-            self.by_uid
-                .entry(uid.to_string())
-                .or_default()
-                .insert(key.clone());
+        if let Some(uid) = meta.uid.as_deref().filter(|u| BY_UID && !u.is_empty()) {
+            link(&mut self.by_uid, uid, &key);
         }
         for owner in owner_uids(meta) {
-            self.by_owner
-                .entry(owner.to_string())
-                .or_default()
-                .insert(key.clone());
+            link(&mut self.by_owner, owner, &key);
         }
         self.objects.insert(key, obj);
         old
     }
 
-    fn remove(&mut self, key: &ObjectKey) -> Option<T> {
+    fn remove(&mut self, key: &ObjectKey) -> Option<Box<T>> {
         let old = self.objects.remove(key)?;
         let meta = old.metadata();
-        if let Some(uid) = meta.uid.as_deref()
-            && let Some(set) = self.by_uid.get_mut(uid)
-        {
-            set.remove(key);
-            if set.is_empty() {
-                self.by_uid.remove(uid);
-            }
+        if let Some(uid) = meta.uid.as_deref() {
+            unlink(&mut self.by_uid, uid, key);
         }
         for owner in owner_uids(meta) {
-            if let Some(set) = self.by_owner.get_mut(owner) {
-                set.remove(key);
-                if set.is_empty() {
-                    self.by_owner.remove(owner);
-                }
-            }
+            unlink(&mut self.by_owner, owner, key);
         }
         Some(old)
     }
 
     fn get(&self, key: &ObjectKey) -> Option<&T> {
-        self.objects.get(key)
+        self.objects.get(key).map(|o| &**o)
     }
 
     fn by_uid<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a T> + 'a {
@@ -98,7 +108,7 @@ impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
             .get(uid)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.objects.get(k))
+            .filter_map(|k| self.get(k))
     }
 
     fn owned_by<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a T> + 'a {
@@ -106,7 +116,7 @@ impl<T: Metadata<Ty = ObjectMeta>> Table<T> {
             .get(uid)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.objects.get(k))
+            .filter_map(|k| self.get(k))
     }
 
     /// Keys in `namespace` (every key when `None`).
@@ -151,7 +161,7 @@ pub struct Index {
     rollouts: Table<Rollout>,
     invalid_rollouts: BTreeMap<RolloutKey, (ObjectMeta, String)>,
     replica_sets: Table<ReplicaSet>,
-    pods: Table<Pod>,
+    pods: Table<Pod, false>,
     analysis_runs: Table<AnalysisRun>,
     experiments: Table<Experiment>,
     virtual_services: Table<VirtualService>,
@@ -183,7 +193,7 @@ impl Index {
                     self.unlink_references(&key, &old);
                 }
                 self.link_references(&key, &ro);
-                self.rollouts.insert(*ro);
+                self.rollouts.insert(ro);
                 affected.insert(key);
             }
             Object::Invalid {
@@ -206,39 +216,39 @@ impl Index {
             }
             Object::ReplicaSet(o) => {
                 affected.extend(self.rollouts_of_owners(&o.metadata));
-                if let Some(old) = self.replica_sets.insert(*o) {
+                if let Some(old) = self.replica_sets.insert(o) {
                     affected.extend(self.rollouts_of_owners(&old.metadata));
                 }
             }
             Object::Pod(o) => {
                 affected.extend(self.rollouts_of_pod(&o.metadata));
-                if let Some(old) = self.pods.insert(*o) {
+                if let Some(old) = self.pods.insert(o) {
                     affected.extend(self.rollouts_of_pod(&old.metadata));
                 }
             }
             Object::AnalysisRun(o) => {
                 affected.extend(self.rollouts_of_owners(&o.metadata));
-                if let Some(old) = self.analysis_runs.insert(*o) {
+                if let Some(old) = self.analysis_runs.insert(o) {
                     affected.extend(self.rollouts_of_owners(&old.metadata));
                 }
             }
             Object::Experiment(o) => {
                 affected.extend(self.rollouts_of_owners(&o.metadata));
-                if let Some(old) = self.experiments.insert(*o) {
+                if let Some(old) = self.experiments.insert(o) {
                     affected.extend(self.rollouts_of_owners(&old.metadata));
                 }
             }
             Object::VirtualService(o) => {
                 affected.extend(self.vs_refs.get(&key).into_iter().flatten().cloned());
-                self.virtual_services.insert(*o);
+                self.virtual_services.insert(o);
             }
             Object::DestinationRule(o) => {
                 affected.extend(self.dr_refs.get(&key).into_iter().flatten().cloned());
-                self.destination_rules.insert(*o);
+                self.destination_rules.insert(o);
             }
             Object::Deployment(o) => {
                 affected.extend(self.workload_refs.get(&key).into_iter().flatten().cloned());
-                self.deployments.insert(*o);
+                self.deployments.insert(o);
             }
             Object::Event(o) => {
                 if let Some(old) = self.events.get(&key) {
@@ -247,7 +257,7 @@ impl Index {
                     affected.insert(old_target);
                 }
                 let target = event_rollout(&o);
-                self.events.insert(*o);
+                self.events.insert(o);
                 self.events_by_rollout
                     .entry(target.clone())
                     .or_default()

@@ -452,11 +452,22 @@ fn read<K>(kind: Kind, guard: DeserializeGuard<K>, convert: &impl Fn(K) -> Objec
             }
         }
     };
-    strip_managed_fields(&mut obj);
+    slim(&mut obj);
     obj
 }
 
-fn strip_managed_fields(obj: &mut Object) {
+/// Drops metadata the dashboard never reads: managedFields everywhere, and a
+/// pod's labels, annotations and finalizers (an Istio sidecar's annotations
+/// alone are kilobytes; a pod is known by its owner, not its labels). Pods
+/// are most of what is held, so this is most of the memory saved.
+fn slim(obj: &mut Object) {
+    if let Object::Pod(pod) = obj {
+        let meta = &mut pod.metadata;
+        meta.labels = None;
+        meta.annotations = None;
+        meta.finalizers = None;
+        meta.generate_name = None;
+    }
     let meta = match obj {
         Object::Rollout(o) => &mut o.metadata,
         Object::ReplicaSet(o) => &mut o.metadata,

@@ -58,8 +58,20 @@ pub struct ContainerStatus {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct ContainerState {
     pub waiting: Option<StateWaiting>,
-    pub running: Option<serde_json::Value>,
+    /// Only whether it is there: its `startedAt` map would cost a few
+    /// hundred bytes per container across every pod in the cluster.
+    pub running: Option<Present>,
     pub terminated: Option<StateTerminated>,
+}
+
+/// A field whose content is skipped: only its presence is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Present;
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
