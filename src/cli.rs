@@ -103,6 +103,47 @@ pub struct WebArgs {
     /// Show everything, change nothing: no action buttons, mutating requests get 403
     #[arg(long, env = "ROLLOUTS_DASHBOARD_READ_ONLY")]
     pub read_only: bool,
+    /// Who the person is: none (whoever reaches the port acts as the dashboard), proxy (identity headers from a trusted authenticating proxy; actions impersonate that user), token (the person's own Kubernetes bearer token)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_AUTH",
+        value_enum,
+        default_value_t = AuthMode::None
+    )]
+    pub auth: AuthMode,
+    /// --auth proxy: the header naming the user (X-Auth-Request-User is also read)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_USER_HEADER",
+        value_name = "NAME",
+        default_value = "X-Forwarded-User"
+    )]
+    pub user_header: String,
+    /// --auth proxy: the header listing the user's groups, comma-separated (X-Auth-Request-Groups is also read)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_GROUPS_HEADER",
+        value_name = "NAME",
+        default_value = "X-Forwarded-Groups"
+    )]
+    pub groups_header: String,
+    /// --auth proxy: the header with the user's email (X-Auth-Request-Email is also read)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_EMAIL_HEADER",
+        value_name = "NAME",
+        default_value = "X-Forwarded-Email"
+    )]
+    pub email_header: String,
+    /// --auth proxy: identity headers are believed only from these sources (CIDR, repeatable), e.g. the ingress gateway's pod range
+    #[arg(
+        long = "trusted-proxy",
+        env = "ROLLOUTS_DASHBOARD_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = cidr
+    )]
+    pub trusted_proxies: Vec<Cidr>,
     /// Log line format: text for people, json for log collectors
     #[arg(
         long,
@@ -111,6 +152,63 @@ pub struct WebArgs {
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    None,
+    Proxy,
+    Token,
+}
+
+/// An address range: `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix.min(bits as u8));
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+fn cidr(s: &str) -> Result<Cidr, String> {
+    let (addr, prefix) = s.split_once('/').unwrap_or((s, ""));
+    let addr: std::net::IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address range such as 10.0.0.0/8"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = if prefix.is_empty() {
+        max
+    } else {
+        prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?
+    };
+    Ok(Cidr { addr, prefix })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -166,9 +264,12 @@ pub struct SimArgs {
     /// Generate N canary rollouts across 10 namespaces that change state continuously
     #[arg(long, env = "ROLLOUTS_DASHBOARD_SCALE", value_name = "N")]
     pub scale: Option<u32>,
-    /// Write a kubeconfig that points at the simulated cluster to PATH
+    /// Write a kubeconfig that points at the simulated cluster to PATH (with --users: a context per user, the first current)
     #[arg(long, env = "ROLLOUTS_DASHBOARD_KUBECONFIG_OUT", value_name = "PATH")]
     pub kubeconfig_out: Option<PathBuf>,
+    /// Require bearer tokens from this file (kube-apiserver's token file: token,user,uid,"groups") and enforce the RBAC objects loaded with --manifests
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_SIM_USERS", value_name = "FILE")]
+    pub users: Option<PathBuf>,
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -214,5 +315,30 @@ pub fn base_path(s: &str) -> Result<String, String> {
         Ok("/".to_string())
     } else {
         Ok(format!("/{}", segments.join("/")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_ranges() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let net = cidr("10.1.0.0/16").unwrap();
+        assert!(net.contains(ip("10.1.200.3")));
+        assert!(!net.contains(ip("10.2.0.1")));
+        assert!(
+            net.contains(ip("::ffff:10.1.0.9")),
+            "IPv4 on a dual-stack socket"
+        );
+        assert!(cidr("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
+        assert!(!cidr("127.0.0.1").unwrap().contains(ip("127.0.0.2")));
+        assert!(cidr("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(cidr("::/0").unwrap().contains(ip("fe80::1")));
+        assert!(cidr("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(!cidr("fd00::/8").unwrap().contains(ip("10.0.0.1")));
+        assert!(cidr("10.0.0.0/33").is_err());
+        assert!(cidr("ten/8").is_err());
     }
 }

@@ -21,7 +21,8 @@ pub enum DemoError {
 
 pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), DemoError> {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = crate::sim::command::start(&args.scenario, None, loopback, shutdown.clone()).await?;
+    let sim =
+        crate::sim::command::start(&args.scenario, None, None, loopback, shutdown.clone()).await?;
     let url = format!("http://{}", sim.addr)
         .parse()
         .map_err(|e: axum::http::uri::InvalidUri| DemoError::Url(e.to_string()))?;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::WebArgs;
+use crate::cli::{AuthMode, WebArgs};
+use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::hub::{BROADCAST_CAPACITY, CardRenderer};
 use crate::cluster::live;
 use crate::web::AppState;
+use crate::web::auth::Auth;
 use crate::web::metrics::Metrics;
 use crate::web::router::{admin_router, router, serve};
 use crate::web::templates::{CardPartial, render};
@@ -29,6 +31,8 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Binds `web.listen`, starts the live view of `conn`, prints where it is
@@ -58,6 +62,7 @@ pub async fn run_on(
     let renderer = card_renderer(&web.base_path, web.read_only);
     let view = live::start_with(conn, BROADCAST_CAPACITY, Some(renderer), shutdown.clone())?;
     let view_for_metrics = view.clone();
+    let auth = auth_for(conn, web, addr, &shutdown)?;
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -68,6 +73,7 @@ pub async fn run_on(
         cluster_label: cluster_label(conn),
         scope_label: scope_label(&conn.scope),
         metrics: Arc::new(Metrics::new(view_for_metrics)),
+        auth: Arc::new(auth),
     };
     let app = router(state.clone(), &web.base_path, web.admin_listen.is_some());
     let mut admin_line = String::new();
@@ -99,6 +105,58 @@ pub async fn run_on(
     serve(listener, app, shutdown)
         .await
         .map_err(ServeError::Http)
+}
+
+/// How people are identified (`--auth`), checked before anything is served.
+fn auth_for(
+    conn: &Connection,
+    web: &WebArgs,
+    addr: SocketAddr,
+    shutdown: &CancellationToken,
+) -> Result<Auth, ServeError> {
+    if web.auth == AuthMode::Proxy && web.trusted_proxies.is_empty() {
+        return Err(ServeError::Config(
+            "--auth proxy needs --trusted-proxy CIDR: the addresses of the proxy that sets the identity headers (e.g. the ingress gateway's pods)".to_string(),
+        ));
+    }
+    let reviews = match web.auth {
+        AuthMode::None => None,
+        AuthMode::Proxy | AuthMode::Token => {
+            Some(AccessReviews::new(live::client(conn)?, shutdown.clone()))
+        }
+    };
+    let exposed = !addr.ip().is_loopback();
+    let notice = (web.auth == AuthMode::None && exposed && !web.read_only).then(|| {
+        format!(
+            "no authentication: whoever reaches this port acts as {}",
+            identity_label(conn)
+        )
+    });
+    if let Some(n) = &notice {
+        tracing::warn!(listen = %addr, "{n}; use --auth proxy or --auth token, or --read-only");
+    }
+    Ok(Auth {
+        mode: web.auth,
+        user_header: web.user_header.clone(),
+        groups_header: web.groups_header.clone(),
+        email_header: web.email_header.clone(),
+        trusted: web.trusted_proxies.clone(),
+        base_config: conn.config.clone(),
+        reviews,
+        notice,
+    })
+}
+
+/// Whom the dashboard's own credentials name, for people.
+fn identity_label(conn: &Connection) -> String {
+    match &conn.source {
+        ConfigSource::Kubeconfig {
+            context: Some(c), ..
+        } => format!("the kubeconfig context {c}"),
+        ConfigSource::Kubeconfig { .. } => "the kubeconfig's user".to_string(),
+        ConfigSource::InCluster => "this pod's ServiceAccount".to_string(),
+        ConfigSource::Simulated => "the simulated cluster's admin".to_string(),
+    }
 }
 
 /// The hub renders each changed card once, for every overview client.
@@ -157,13 +215,26 @@ pub fn banner(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> String {
     } else {
         "on"
     };
+    let auth = match web.auth {
+        AuthMode::None => "none (everyone acts as the dashboard)".to_string(),
+        AuthMode::Proxy => format!(
+            "proxy ({} from {}; actions impersonate the user)",
+            web.user_header,
+            web.trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        AuthMode::Token => "token (each person's Kubernetes bearer token)".to_string(),
+    };
     let base = if web.base_path == "/" {
         "/".to_string()
     } else {
         format!("{}/", web.base_path)
     };
     format!(
-        "rollouts-dashboard\n  cluster:    {} ({source})\n  scope:      {scope}\n  actions:    {actions}\nserving at http://{addr}{base}",
+        "rollouts-dashboard\n  cluster:    {} ({source})\n  scope:      {scope}\n  actions:    {actions}\n  auth:       {auth}\nserving at http://{addr}{base}",
         conn.cluster_url()
     )
 }

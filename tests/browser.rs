@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use rollouts_dashboard::cli::{LogFormat, ScenarioArgs, WebArgs};
+use rollouts_dashboard::cli::{AuthMode, LogFormat, ScenarioArgs, WebArgs};
 use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
 use rollouts_dashboard::serve;
 use rollouts_dashboard::sim::command::{Running, start};
@@ -98,6 +98,11 @@ fn start_dashboard(
         admin_listen: None,
         base_path: "/".to_string(),
         read_only: false,
+        auth: AuthMode::None,
+        user_header: "X-Forwarded-User".to_string(),
+        groups_header: "X-Forwarded-Groups".to_string(),
+        email_header: "X-Forwarded-Email".to_string(),
+        trusted_proxies: Vec::new(),
         log_format: LogFormat::Text,
     };
     tokio::spawn(async move {
@@ -204,7 +209,7 @@ async fn a_person_watches_and_steers_the_seed_release() {
         no_controller: false,
     };
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = start(&scenario, None, loopback, sim_stop.clone())
+    let sim = start(&scenario, None, None, loopback, sim_stop.clone())
         .await
         .expect("the demo cluster starts");
     let listener = tokio::net::TcpListener::bind(loopback)

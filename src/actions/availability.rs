@@ -21,6 +21,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// The subresource RBAC must let the person `patch` for this action:
+    /// `status` for what moves the steps, the rollout itself for the rest.
+    pub fn rbac_subresource(self) -> &'static str {
+        match self {
+            Action::Promote | Action::PromoteFull | Action::Abort | Action::Retry => "status",
+            _ => "",
+        }
+    }
+
     pub const ALL: [Action; 9] = [
         Action::Promote,
         Action::PromoteFull,

@@ -88,15 +88,30 @@ impl From<Refusal> for ActError {
 /// Sends actions to one cluster.
 #[derive(Clone)]
 pub struct Actor {
+    /// Reads and patches: the dashboard's credentials, or the person's.
     client: Client,
+    /// Records the Events: always the dashboard's own (a person may act on
+    /// a rollout without being allowed to create Events).
+    events: Client,
     timeout: Duration,
 }
 
 impl Actor {
     pub fn new(client: Client) -> Self {
         Actor {
+            events: client.clone(),
             client,
             timeout: CALL_TIMEOUT,
+        }
+    }
+
+    /// The same actor, reading and patching with `client` (one that acts
+    /// as the person), so the API server's RBAC decides.
+    pub fn acting_as(&self, client: Client) -> Actor {
+        Actor {
+            client,
+            events: self.events.clone(),
+            timeout: self.timeout,
         }
     }
 
@@ -371,7 +386,7 @@ impl Actor {
             "source": {"component": FIELD_MANAGER},
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         });
-        let events = self.api(namespace, &event_resource());
+        let events = Api::namespaced_with(self.events.clone(), namespace, &event_resource());
         let created = match serde_json::from_value::<DynamicObject>(event) {
             Ok(ev) => self
                 .call(events.create(&PostParams::default(), &ev))
@@ -411,8 +426,26 @@ impl Actor {
 /// The API server's words already name the verb, resource and namespace
 /// ("... cannot patch resource \"rollouts/status\" ... in the namespace
 /// \"team-a\""); say it plainly.
+/// "you may not patch rollouts/status in namespace team-b", from the API
+/// server's `... cannot patch resource "rollouts/status" in API group
+/// "argoproj.io" in the namespace "team-b"`, with its words after.
 fn forbidden_message(api: &str) -> String {
-    format!("you may not do this: {api}")
+    let parsed = api.split_once(" cannot ").and_then(|(_, rest)| {
+        let (verb, rest) = rest.split_once(" resource \"")?;
+        let (resource, rest) = rest.split_once('"')?;
+        let namespace = rest
+            .split_once("in the namespace \"")
+            .and_then(|(_, r)| r.split_once('"'))
+            .map(|(ns, _)| ns);
+        Some((verb, resource, namespace))
+    });
+    match parsed {
+        Some((verb, resource, Some(ns))) => {
+            format!("you may not {verb} {resource} in namespace {ns} ({api})")
+        }
+        Some((verb, resource, None)) => format!("you may not {verb} {resource} ({api})"),
+        None => format!("you may not do this: {api}"),
+    }
 }
 
 fn workload_resource(kind: &str) -> Result<ApiResource, ActError> {

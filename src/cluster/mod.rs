@@ -1,6 +1,7 @@
 //! All talk with the Kubernetes API: connect, watch, index, and the hub that
 //! keeps the live view.
 
+pub mod access;
 pub mod act;
 pub mod client;
 pub mod health;

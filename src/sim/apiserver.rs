@@ -20,9 +20,11 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::faults::Faults;
+use super::rbac::{Attributes, authorize};
 use super::resources::{self, RESOURCES, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Change, Filter, Store, Subresource};
+use super::users::{UserInfo, Users};
 
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
@@ -37,6 +39,11 @@ pub struct RecordedRequest {
     pub path: String,
     pub content_type: String,
     pub body: String,
+    /// Whom the request acted as (with `--users`): the authenticated user,
+    /// or the one it impersonated.
+    pub user: Option<String>,
+    /// Who sent it, when it impersonated someone else.
+    pub impersonated_by: Option<String>,
 }
 
 #[derive(Clone)]
@@ -50,6 +57,9 @@ pub struct ApiServer {
     bookmark_every: Duration,
     /// Cancelled (and replaced) to restart the listener.
     generation: Arc<Mutex<CancellationToken>>,
+    /// `--users`: requests must authenticate and RBAC decides; without it
+    /// everything is allowed.
+    users: Option<Arc<Users>>,
 }
 
 impl ApiServer {
@@ -64,7 +74,15 @@ impl ApiServer {
             faults: Arc::default(),
             bookmark_every: BOOKMARK_EVERY,
             generation,
+            users: None,
         }
+    }
+
+    /// Authenticates every request with these tokens and authorizes it
+    /// with the RBAC objects in the store.
+    pub fn with_users(mut self, users: Users) -> Self {
+        self.users = Some(Arc::new(users));
+        self
     }
 
     /// Sends watch bookmarks this often (tests use a short interval).
@@ -226,7 +244,7 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
     for r in served {
         list.push(json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+            "verbs": if r.kind.ends_with("Review") { json!(["create"]) } else { json!(["create", "delete", "get", "list", "patch", "update", "watch"]) },
             "shortNames": r.short_names
         }));
         if r.status_subresource {
@@ -340,7 +358,12 @@ async fn handle(
         .unwrap_or_default()
         .trim()
         .to_string();
+    let identity = identify(&server, &headers);
     if method != Method::GET {
+        let (user, impersonated_by) = match &identity {
+            Ok(Some(who)) => (Some(who.user.name.clone()), who.impersonated_by.clone()),
+            _ => (None, None),
+        };
         let record = RecordedRequest {
             method: method.to_string(),
             path: uri
@@ -349,6 +372,8 @@ async fn handle(
                 .unwrap_or_default(),
             content_type: content_type.clone(),
             body: String::from_utf8_lossy(&body).into_owned(),
+            user,
+            impersonated_by,
         };
         server
             .requests
@@ -360,20 +385,112 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match route(&server, method, uri.path(), &content_type, params, &body).await {
+    let caller = match identity {
+        Ok(who) => who.map(|w| w.user),
+        Err(e) => return error_response(&e),
+    };
+    let request = Incoming {
+        method,
+        path: uri.path(),
+        content_type: &content_type,
+        params,
+        body: &body,
+        caller: caller.as_ref(),
+    };
+    match route(&server, request).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     }
 }
 
-async fn route(
-    server: &ApiServer,
+/// Who sent a request, once authenticated.
+struct Identity {
+    user: UserInfo,
+    impersonated_by: Option<String>,
+}
+
+/// Authenticates the bearer token and applies `Impersonate-User` /
+/// `Impersonate-Group` when the caller may impersonate (`None`: the server
+/// runs without `--users` and allows everything).
+fn identify(server: &ApiServer, headers: &HeaderMap) -> Result<Option<Identity>, ApiError> {
+    let Some(users) = &server.users else {
+        return Ok(None);
+    };
+    let unauthorized = || ApiError::new(401, "Unauthorized", "Unauthorized");
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(unauthorized)?;
+    let caller = users.authenticate(token).ok_or_else(unauthorized)?.clone();
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    };
+    let groups = values("impersonate-group");
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        if groups.is_empty() {
+            return Ok(Some(Identity {
+                user: caller,
+                impersonated_by: None,
+            }));
+        }
+        return Err(ApiError::bad_request(
+            "requested impersonation of groups without impersonating a user",
+        ));
+    };
+    let may = |resource: &str, namespace: Option<String>, target: &str| {
+        let attrs = Attributes {
+            verb: "impersonate".to_string(),
+            resource: resource.to_string(),
+            namespace,
+            name: Some(target.to_string()),
+            ..Attributes::default()
+        };
+        authorize(&server.store, &caller, &attrs)
+            .map_err(|_| ApiError::new(403, "Forbidden", attrs.forbidden_message(&caller.name)))
+    };
+    match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, sa)) => may("serviceaccounts", Some(ns.to_string()), sa)?,
+        None => may("users", None, &name)?,
+    };
+    for g in &groups {
+        may("groups", None, g)?;
+    }
+    Ok(Some(Identity {
+        user: UserInfo::authenticated(&name, "", &groups),
+        impersonated_by: Some(caller.name),
+    }))
+}
+
+/// One request, as `route` needs it.
+struct Incoming<'a> {
     method: Method,
-    path: &str,
-    content_type: &str,
+    path: &'a str,
+    content_type: &'a str,
     params: Params,
-    body: &[u8],
-) -> Result<Response, ApiError> {
+    body: &'a [u8],
+    /// `None`: no `--users`, everything allowed.
+    caller: Option<&'a UserInfo>,
+}
+
+async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, ApiError> {
+    let Incoming {
+        method,
+        path,
+        content_type,
+        params,
+        body,
+        caller,
+    } = request;
     let target = match parse_path(path)? {
         Parsed::Discovery(g, v) if method == Method::GET => {
             return (!server.faults.is_uninstalled(&g))
@@ -403,6 +520,37 @@ async fn route(
         (&Method::DELETE, _) => "delete",
         _ => "access",
     };
+    if let Some(user) = caller {
+        let attrs = Attributes {
+            verb: verb.to_string(),
+            group: target.rt.group.to_string(),
+            resource: target.rt.plural.to_string(),
+            subresource: match target.sub {
+                Subresource::Main => String::new(),
+                Subresource::Status => "status".to_string(),
+            },
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+        };
+        // Anyone signed in may ask what they themselves may do.
+        let own_review = target.rt.kind == "SelfSubjectAccessReview" && verb == "create";
+        if !own_review && authorize(&server.store, user, &attrs).is_err() {
+            return Err(ApiError::new(
+                403,
+                "Forbidden",
+                attrs.forbidden_message(&user.name),
+            ));
+        }
+    }
+    if method == Method::POST {
+        let obj = parse_json(body)?;
+        let users = server.users.as_deref();
+        if let Some(answer) =
+            super::reviews::answer(target.rt.kind, &obj, &server.store, users, caller)
+        {
+            return answer.map(|a| json_response(StatusCode::CREATED, &a));
+        }
+    }
     if let Some(fault) = server
         .faults
         .check(Some(target.rt), verb, target.namespace.as_deref())

@@ -14,6 +14,7 @@ use super::kubeconfig::kubeconfig_yaml;
 use super::manifests::{LoadReport, load_path};
 use super::scenario::{SEED_UPDATES, set_image};
 use super::store::{Store, Subresource};
+use super::users::Users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -33,6 +34,8 @@ pub enum SimError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    Users(#[from] super::users::UsersError),
 }
 
 /// A simulated cluster that is up and serving.
@@ -46,9 +49,11 @@ pub struct Running {
 
 /// Loads the scenario (or `scale` generated rollouts), starts the API server
 /// on `listen` and the controller (or the churn at scale), until `shutdown`.
+/// With `users`, requests must authenticate and RBAC applies.
 pub async fn start(
     scenario: &ScenarioArgs,
     scale: Option<usize>,
+    users: Option<Users>,
     listen: std::net::SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<Running, SimError> {
@@ -82,7 +87,10 @@ pub async fn start(
         controller
     });
 
-    let server = ApiServer::new(store, shutdown.clone());
+    let mut server = ApiServer::new(store, shutdown.clone());
+    if let Some(users) = users {
+        server = server.with_users(users);
+    }
     let (addr, task) = server
         .serve(listen)
         .await
@@ -113,13 +121,19 @@ pub async fn start(
 /// server has stopped.
 pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
     let scale = args.scale.map(|n| n as usize);
-    let running = start(&args.scenario, scale, args.listen, shutdown).await?;
+    let users = args.users.as_deref().map(Users::load).transpose()?;
+    let logins: Vec<(String, String)> = users
+        .iter()
+        .flat_map(|u| u.ordered.iter())
+        .map(|(token, user)| (user.name.clone(), token.clone()))
+        .collect();
+    let running = start(&args.scenario, scale, users, args.listen, shutdown).await?;
     let addr = running.addr;
     if let Some(path) = &args.kubeconfig_out {
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
         let shown = path.display().to_string();
-        std::fs::write(&tmp, kubeconfig_yaml(addr, "default"))
+        std::fs::write(&tmp, kubeconfig_yaml(addr, "default", &logins))
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|source| SimError::Kubeconfig {
                 path: shown,

@@ -143,7 +143,8 @@ async fn requests(State(server): State<ApiServer>) -> Json<serde_json::Value> {
     let list: Vec<_> = server
         .requests()
         .into_iter()
-        .map(|r| json!({"method": r.method, "path": r.path, "contentType": r.content_type, "body": r.body}))
+        .map(|r| json!({"method": r.method, "path": r.path, "contentType": r.content_type, "body": r.body,
+                        "user": r.user, "impersonatedBy": r.impersonated_by}))
         .collect();
     Json(json!({"requests": list}))
 }

@@ -4,16 +4,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Extension, Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::actions::{Action, Expectation};
-use crate::cluster::act::Request;
+use crate::cluster::act::{Acted, Request};
 
 use super::AppState;
+use super::auth::{Caller, Permissions, actor_for, refusal};
 use super::error::AppError;
 
 /// The body of Argo's PUTs: `{}` or `{"full": true}`; ours may add what the
@@ -34,25 +35,51 @@ fn put_body(bytes: &Bytes) -> Result<PutBody, AppError> {
         .map_err(|e| AppError::BadRequest(format!("the request body is not valid: {e}")))
 }
 
+/// Checks that the caller may, then sends `request` as them (the API
+/// server's RBAC still has the last word) and counts the outcome.
+async fn perform(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &str,
+    name: &str,
+    request: &Request,
+    expect: &Expectation,
+) -> Result<Acted, AppError> {
+    let action = request.action();
+    let perms = Permissions::of(state, caller);
+    perms.require_sees(namespace).await?;
+    let access = perms.access(namespace).await;
+    if !access.allows(action) {
+        state
+            .metrics
+            .action(crate::actions::verb(action), "forbidden");
+        return Err(refusal(action, namespace));
+    }
+    let actor = actor_for(state, caller)?;
+    let user = caller.user().map(|u| u.name.as_str());
+    let done = actor.act(namespace, name, request, expect, user).await;
+    state
+        .metrics
+        .action(crate::actions::verb(action), outcome(&done));
+    Ok(done?)
+}
+
 async fn act_json(
     state: &AppState,
+    caller: &Caller,
     namespace: &str,
     name: &str,
     request: Request,
     expect: &Expectation,
 ) -> Result<Json<Value>, AppError> {
-    let action = crate::actions::verb(request.action());
-    let done = state
-        .actor
-        .act(namespace, name, &request, expect, None)
-        .await;
-    state.metrics.action(action, outcome(&done));
-    Ok(Json(done?.rollout))
+    let done = perform(state, caller, namespace, name, &request, expect).await?;
+    Ok(Json(done.rollout))
 }
 
 /// `PUT .../promote` with `{"full": bool}`.
 pub async fn put_promote(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
@@ -64,6 +91,7 @@ pub async fn put_promote(
     };
     act_json(
         &state,
+        &caller,
         &namespace,
         &name,
         Request::Simple(action),
@@ -76,12 +104,14 @@ pub async fn put_promote(
 pub async fn put_simple(
     action: Action,
     state: AppState,
+    caller: Caller,
     (namespace, name): (String, String),
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let body = put_body(&body)?;
     act_json(
         &state,
+        &caller,
         &namespace,
         &name,
         Request::Simple(action),
@@ -93,6 +123,7 @@ pub async fn put_simple(
 /// `PUT .../set/{container}/{image...}/{tag}`: the image may contain `/`.
 pub async fn put_set_image(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name, container, rest)): Path<(String, String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
@@ -104,18 +135,20 @@ pub async fn put_set_image(
         container,
         image: format!("{image}:{tag}"),
     };
-    act_json(&state, &namespace, &name, request, &body.expect).await
+    act_json(&state, &caller, &namespace, &name, request, &body.expect).await
 }
 
 /// `PUT .../undo/{revision}`.
 pub async fn put_undo(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name, revision)): Path<(String, String, i64)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let body = put_body(&body)?;
     act_json(
         &state,
+        &caller,
         &namespace,
         &name,
         Request::Rollback { revision },
@@ -188,6 +221,7 @@ impl ActionForm {
 /// redirect back to the rollout's page with the outcome in the query.
 pub async fn post_action(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name, action)): Path<(String, String, String)>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
@@ -199,14 +233,8 @@ pub async fn post_action(
     let outcome = async {
         let request = form.request(&action)?;
         let expect = form.expectation()?;
-        let done = state
-            .actor
-            .act(&namespace, &name, &request, &expect, None)
-            .await;
-        state
-            .metrics
-            .action(crate::actions::verb(request.action()), outcome(&done));
-        Ok::<_, AppError>(done?.message)
+        let done = perform(&state, &caller, &namespace, &name, &request, &expect).await?;
+        Ok::<_, AppError>(done.message)
     }
     .await;
     if wants_json {

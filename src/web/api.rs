@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -19,6 +19,7 @@ use crate::info::RolloutInfo;
 use crate::model::RolloutKey;
 
 use super::AppState;
+use super::auth::{Caller, Permissions, Rights};
 use super::error::AppError;
 
 /// `{ns}` meaning every namespace shown.
@@ -49,11 +50,18 @@ struct VersionInfo {
 /// analysis runs and experiments (as Argo's list).
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(namespace): Path<String>,
 ) -> Result<Response, AppError> {
     let ns = namespace_filter(&namespace);
+    let perms = Permissions::of(&state, &caller);
+    if let Some(ns) = ns {
+        perms.require_sees(ns).await?;
+    }
     let snapshot = rollouts_listed(&state, ns).await?;
+    let rights = rights_in(&perms, &snapshot, ns).await;
     let shallow: Vec<RolloutInfo> = in_namespace(&snapshot, ns)
+        .filter(|(k, _)| rights.sees(&k.namespace))
         .map(|(_, e)| shallow(&e.info))
         .collect();
     let body = RolloutInfoList {
@@ -65,8 +73,12 @@ pub async fn list(
 /// `GET /api/v1/rollouts/{ns}/{name}/info`: one rollout in full.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
+    Permissions::of(&state, &caller)
+        .require_sees(&namespace)
+        .await?;
     let (snapshot, entry) = find_rollout(&state, &namespace, &name).await?;
     Ok(with_staleness(
         &snapshot,
@@ -75,8 +87,12 @@ pub async fn get(
     ))
 }
 
-/// `GET /api/v1/namespace`: the default namespace and those with rollouts.
-pub async fn namespace(State(state): State<AppState>) -> Json<impl Serialize> {
+/// `GET /api/v1/namespace`: the default namespace and those with rollouts
+/// (that the caller may see).
+pub async fn namespace(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<impl Serialize> {
     let snapshot = state.view.snapshot();
     let mut available: BTreeSet<String> = snapshot
         .rollouts
@@ -86,6 +102,10 @@ pub async fn namespace(State(state): State<AppState>) -> Json<impl Serialize> {
     if let ScopeState::Namespaces { namespaces, .. } = &snapshot.health.scope {
         available.extend(namespaces.iter().cloned());
     }
+    let rights = Permissions::of(&state, &caller)
+        .rights(available.iter().cloned())
+        .await;
+    available.retain(|ns| rights.sees(ns));
     Json(NamespaceInfo {
         namespace: state.default_namespace.clone(),
         available_namespaces: available.into_iter().collect(),
@@ -113,6 +133,15 @@ pub fn in_namespace<'a>(
         .rollouts
         .iter()
         .filter(move |(k, _)| ns.is_none_or(|n| k.namespace == n))
+}
+
+/// What the caller may do in every namespace of `ns` (all when `None`)
+/// that has rollouts in `snapshot`.
+pub async fn rights_in(perms: &Permissions, snapshot: &Snapshot, ns: Option<&str>) -> Rights {
+    let namespaces: BTreeSet<String> = in_namespace(snapshot, ns)
+        .map(|(k, _)| k.namespace.clone())
+        .collect();
+    perms.rights(namespaces).await
 }
 
 /// The list view's info: no analysis runs or experiments.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,10 @@ use crate::info::{InfoMeta, RolloutInfo};
 use crate::model::RolloutKey;
 
 use super::AppState;
-use super::api::{find_rollout, in_namespace, namespace_filter, rollouts_listed, shallow};
+use super::api::{
+    find_rollout, in_namespace, namespace_filter, rights_in, rollouts_listed, shallow,
+};
+use super::auth::{Caller, Permissions};
 use super::error::AppError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -76,9 +79,14 @@ fn event_message(type_: &'static str, info: &RolloutInfo) -> Option<String> {
 /// `GET /api/v1/rollouts/{ns}/info/watch`.
 pub async fn watch_list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(namespace): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let perms = Permissions::of(&state, &caller);
+    if let Some(ns) = namespace_filter(&namespace) {
+        perms.require_sees(ns).await?;
+    }
     let changes = state.view.subscribe();
     let snapshot = rollouts_listed(&state, namespace_filter(&namespace)).await?;
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
@@ -88,7 +96,7 @@ pub async fn watch_list(
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_list(state, ns, snapshot, changes, tx) => {}
+            _ = follow_list(state, perms, ns, snapshot, changes, tx) => {}
         }
     });
     Ok(stream_response(&headers, rx))
@@ -97,9 +105,13 @@ pub async fn watch_list(
 /// `GET /api/v1/rollouts/{ns}/{name}/info/watch`.
 pub async fn watch_one(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    Permissions::of(&state, &caller)
+        .require_sees(&namespace)
+        .await?;
     let changes = state.view.subscribe();
     let (snapshot, _) = find_rollout(&state, &namespace, &name).await?;
     let key = RolloutKey::new(namespace, name);
@@ -117,13 +129,14 @@ pub async fn watch_one(
 
 async fn follow_list(
     state: AppState,
+    perms: Permissions,
     ns: Option<String>,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
     tx: mpsc::Sender<String>,
 ) {
     let mut sent: BTreeSet<RolloutKey> = BTreeSet::new();
-    let mut known_seq = resync(&snapshot, ns.as_deref(), &mut sent, &tx).await;
+    let mut known_seq = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await;
     // Holding the snapshot would make the hub copy the whole map on every
     // change for as long as this client stays.
     drop(snapshot);
@@ -136,7 +149,8 @@ async fn follow_list(
             Ok(c) => c,
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "list watcher fell behind; resyncing");
-                known_seq = resync(&state.view.snapshot(), ns.as_deref(), &mut sent, &tx).await;
+                let snapshot = state.view.snapshot();
+                known_seq = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await;
                 continue;
             }
             Err(RecvError::Closed) => return,
@@ -147,7 +161,7 @@ async fn follow_list(
         let Change::Rollout { key, entry, .. } = &*change else {
             continue;
         };
-        if ns.as_deref().is_some_and(|n| n != key.namespace) {
+        if ns.as_deref().is_some_and(|n| n != key.namespace) || !perms.sees(&key.namespace).await {
             continue;
         }
         let msg = match entry {
@@ -178,12 +192,14 @@ async fn follow_list(
 /// known ones as `Updated`, vanished ones as `Deleted`); returns its seq.
 async fn resync(
     snapshot: &Snapshot,
+    perms: &Permissions,
     ns: Option<&str>,
     sent: &mut BTreeSet<RolloutKey>,
     tx: &mpsc::Sender<String>,
 ) -> u64 {
+    let rights = rights_in(perms, snapshot, ns).await;
     let mut now: BTreeSet<RolloutKey> = BTreeSet::new();
-    for (key, entry) in in_namespace(snapshot, ns) {
+    for (key, entry) in in_namespace(snapshot, ns).filter(|(k, _)| rights.sees(&k.namespace)) {
         now.insert(key.clone());
         let type_ = if sent.contains(key) {
             "Updated"

@@ -12,6 +12,9 @@ use serde::Serialize;
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
+    /// Who the person is could not be established (`--auth proxy|token`).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -43,6 +46,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -56,10 +60,11 @@ impl AppError {
     /// The gRPC code grpc-gateway would have mapped to this HTTP status.
     pub fn grpc_code(&self) -> i32 {
         match self {
-            AppError::BadRequest(_) => 3, // InvalidArgument
-            AppError::Forbidden(_) => 7,  // PermissionDenied
-            AppError::NotFound(_) => 5,   // NotFound
-            AppError::Conflict(_) => 10,  // Aborted
+            AppError::BadRequest(_) => 3,    // InvalidArgument
+            AppError::Unauthorized(_) => 16, // Unauthenticated
+            AppError::Forbidden(_) => 7,     // PermissionDenied
+            AppError::NotFound(_) => 5,      // NotFound
+            AppError::Conflict(_) => 10,     // Aborted
             AppError::Unprocessable(_) => 3,
             AppError::GatewayTimeout(_) => 4, // DeadlineExceeded
             AppError::BadGateway(_) => 14,    // Unavailable

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod api_watch;
 pub mod assets;
+pub mod auth;
 pub mod error;
 pub mod guard;
 pub mod metrics;
@@ -39,4 +40,6 @@ pub struct AppState {
     /// Which namespaces, for the page header.
     pub scope_label: String,
     pub metrics: std::sync::Arc<metrics::Metrics>,
+    /// `--auth`: who people are, and what they may see and do.
+    pub auth: std::sync::Arc<auth::Auth>,
 }

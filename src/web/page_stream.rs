@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -22,7 +22,10 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
-use super::pages::base_with_slash;
+use super::api::rights_in;
+use super::auth::{Caller, Permissions, Rights};
+use super::error::AppError;
+use super::pages::{base_with_slash, card_for};
 use super::templates::{BannerPartial, detail_fragments, render};
 use super::view::card::CardView;
 use super::view::card_id;
@@ -62,20 +65,25 @@ fn state_event(health: &Health) -> Event {
 }
 
 /// `GET /stream/overview`.
-pub async fn overview(State(state): State<AppState>) -> Response {
+pub async fn overview(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let (tx, rx) = mpsc::channel(256);
+    let perms = Permissions::of(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_overview(state, tx) => {}
+            _ = follow_overview(state, perms, tx) => {}
         }
     });
     sse(rx)
 }
 
-fn card_event(state: &AppState, key: &RolloutKey, entry: &RolloutEntry) -> Event {
+/// The card as this page may show it (`rights` of its namespace).
+fn card_event(state: &AppState, rights: &Rights, key: &RolloutKey, entry: &RolloutEntry) -> Event {
     let html: Arc<str> = if entry.card.is_empty() {
         let card = CardView::of(entry);
         render(&super::templates::CardPartial {
@@ -87,34 +95,44 @@ fn card_event(state: &AppState, key: &RolloutKey, entry: &RolloutEntry) -> Event
     } else {
         entry.card.clone()
     };
+    let html = card_for(rights, &key.namespace, html);
     event(
         "card",
         json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
     )
 }
 
-async fn send_all_cards(state: &AppState, snap: &Snapshot, tx: &Tx) -> Result<(), ()> {
+async fn send_all_cards(
+    state: &AppState,
+    perms: &Permissions,
+    snap: &Snapshot,
+    tx: &Tx,
+) -> Result<(), ()> {
     tx.send(state_event(&snap.health)).await.map_err(|_| ())?;
-    for (key, entry) in snap.rollouts.iter() {
-        tx.send(card_event(state, key, entry))
+    let rights = rights_in(perms, snap, None).await;
+    let shown = || {
+        snap.rollouts
+            .iter()
+            .filter(|(k, _)| rights.sees(&k.namespace))
+    };
+    for (key, entry) in shown() {
+        tx.send(card_event(state, &rights, key, entry))
             .await
             .map_err(|_| ())?;
     }
-    let ids: Vec<String> = snap
-        .rollouts
-        .keys()
-        .map(|k| card_id(&k.namespace, &k.name))
+    let ids: Vec<String> = shown()
+        .map(|(k, _)| card_id(&k.namespace, &k.name))
         .collect();
     tx.send(event("resync", json!({ "ids": ids })))
         .await
         .map_err(|_| ())
 }
 
-async fn follow_overview(state: AppState, tx: Tx) {
+async fn follow_overview(state: AppState, perms: Permissions, tx: Tx) {
     let mut changes = state.view.subscribe();
     let snap = state.view.snapshot();
     let mut known = snap.seq;
-    if send_all_cards(&state, &snap, &tx).await.is_err() {
+    if send_all_cards(&state, &perms, &snap, &tx).await.is_err() {
         return;
     }
     // Holding the snapshot would make the hub copy the whole map on every
@@ -132,10 +150,12 @@ async fn follow_overview(state: AppState, tx: Tx) {
                     key,
                     entry: Some(e),
                     ..
-                } => tx.send(card_event(&state, key, e)).await,
-                Change::Rollout {
-                    key, entry: None, ..
-                } => {
+                } if perms.sees(&key.namespace).await => {
+                    let rights = perms.rights([key.namespace.clone()]).await;
+                    tx.send(card_event(&state, &rights, key, e)).await
+                }
+                // Deleted, or no longer theirs to see (RBAC changed).
+                Change::Rollout { key, .. } => {
                     tx.send(event(
                         "remove",
                         json!({"id": card_id(&key.namespace, &key.name)}),
@@ -147,7 +167,7 @@ async fn follow_overview(state: AppState, tx: Tx) {
             Err(RecvError::Lagged(_)) => {
                 let snap = state.view.snapshot();
                 known = snap.seq;
-                if send_all_cards(&state, &snap, &tx).await.is_err() {
+                if send_all_cards(&state, &perms, &snap, &tx).await.is_err() {
                     return;
                 }
                 continue;
@@ -163,8 +183,11 @@ async fn follow_overview(state: AppState, tx: Tx) {
 /// `GET /stream/rollouts/{ns}/{name}`.
 pub async fn rollout(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, AppError> {
+    let perms = Permissions::of(&state, &caller);
+    perms.require_sees(&namespace).await?;
     let (tx, rx) = mpsc::channel(64);
     let key = RolloutKey::new(namespace, name);
     tokio::spawn(async move {
@@ -172,22 +195,24 @@ pub async fn rollout(
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_rollout(state, key, tx) => {}
+            _ = follow_rollout(state, perms, key, tx) => {}
         }
     });
-    sse(rx)
+    Ok(sse(rx))
 }
 
 /// Sends the fragments that differ from what this page has.
 async fn send_fragments(
     state: &AppState,
+    perms: &Permissions,
     entry: &RolloutEntry,
     sent: &mut HashMap<&'static str, String>,
     tx: &Tx,
 ) -> Result<(), ()> {
-    let d = DetailView::of(entry);
+    let access = perms.access(&entry.info.object_meta.namespace).await;
+    let d = DetailView::of(entry).restricted(state.read_only, access);
     let base = base_with_slash(&state.base_path);
-    for (id, html) in detail_fragments(&d, &base, state.read_only) {
+    for (id, html) in detail_fragments(&d, &base, state.read_only || !access.patch) {
         if sent.get(id) == Some(&html) {
             continue;
         }
@@ -199,7 +224,7 @@ async fn send_fragments(
     Ok(())
 }
 
-async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
+async fn follow_rollout(state: AppState, perms: Permissions, key: RolloutKey, tx: Tx) {
     let mut changes = state.view.subscribe();
     let snap = state.view.snapshot();
     let mut known = snap.seq;
@@ -215,7 +240,7 @@ async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
         return;
     }
     let first = match snap.rollouts.get(&key) {
-        Some(e) => send_fragments(&state, e, &mut sent, &tx).await,
+        Some(e) => send_fragments(&state, &perms, e, &mut sent, &tx).await,
         None if snap.health.ready() => tx.send(gone(&key)).await.map_err(|_| ()),
         None => Ok(()),
     };
@@ -232,7 +257,7 @@ async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
             Ok(c) if c.seq() <= known => continue,
             Ok(c) => match &*c {
                 Change::Rollout { key: k, entry, .. } if *k == key => match entry {
-                    Some(e) => send_fragments(&state, e, &mut sent, &tx).await,
+                    Some(e) => send_fragments(&state, &perms, e, &mut sent, &tx).await,
                     None => tx.send(gone(&key)).await.map_err(|_| ()),
                 },
                 Change::Rollout { .. } => continue,
@@ -245,7 +270,7 @@ async fn follow_rollout(state: AppState, key: RolloutKey, tx: Tx) {
                 let r = tx.send(state_event(&snap.health)).await.map_err(|_| ());
                 match (r, snap.rollouts.get(&key)) {
                     (Err(()), _) => Err(()),
-                    (Ok(()), Some(e)) => send_fragments(&state, e, &mut sent, &tx).await,
+                    (Ok(()), Some(e)) => send_fragments(&state, &perms, e, &mut sent, &tx).await,
                     (Ok(()), None) => tx.send(gone(&key)).await.map_err(|_| ()),
                 }
             }

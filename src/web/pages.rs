@@ -3,28 +3,33 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
+use super::auth::{Caller, Permissions, Rights, who_line};
 use super::templates::{
-    CardSlot, Chip, Group, NotFoundPage, OverviewPage, PageInfo, RolloutPage, render,
+    CardSlot, Chip, Group, MessagePage, OverviewPage, PageInfo, RolloutPage, render,
 };
-use super::view::card::CardView;
+use super::view::card::{CardView, without_actions};
 use super::view::detail::DetailView;
 use super::view::filter::{Filter, STATUSES};
 use super::view::health::{BannerView, empty_state};
 use super::view::status_class;
+use crate::cli::AuthMode;
 use crate::cluster::hub::RolloutEntry;
 use crate::model::RolloutKey;
 
-pub fn page_info(state: &AppState, stream: String) -> PageInfo {
+pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo {
     PageInfo {
         base: base_with_slash(&state.base_path),
         stream,
         cluster: state.cluster_label.clone(),
         scope: state.scope_label.clone(),
+        who: who_line(state, caller),
+        unauthenticated: caller.user().is_none(),
+        sign_out: state.auth.mode == AuthMode::Token,
     }
 }
 
@@ -39,16 +44,24 @@ pub fn base_with_slash(base: &str) -> String {
 /// `GET /`: every rollout, grouped by namespace, filtered by the query.
 pub async fn overview(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
+    let perms = Permissions::of(&state, &caller);
+    let rights = super::api::rights_in(&perms, &snapshot, None).await;
     let mut groups: BTreeMap<String, Vec<CardSlot>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut attention = 0;
     let mut shown = 0;
+    let mut total = 0;
     for (key, entry) in snapshot.rollouts.iter() {
+        if !rights.sees(&key.namespace) {
+            continue;
+        }
+        total += 1;
         let card = CardView::of(entry);
         *counts.entry(card.status.clone()).or_default() += 1;
         attention += usize::from(card.attention);
@@ -58,13 +71,17 @@ pub async fn overview(
             .entry(key.namespace.clone())
             .or_default()
             .push(CardSlot {
-                html: card_html(&state, entry, &card, &base),
+                html: card_for(
+                    &rights,
+                    &key.namespace,
+                    card_html(&state, entry, &card, &base),
+                ),
                 shown: visible,
             });
     }
     let namespaces: Vec<String> = groups.keys().cloned().collect();
     let page = OverviewPage {
-        page: page_info(&state, format!("{base}stream/overview")),
+        page: page_info(&state, &caller, format!("{base}stream/overview")),
         banner: BannerView::of(&snapshot.health),
         chips: STATUSES
             .iter()
@@ -76,7 +93,7 @@ pub async fn overview(
             })
             .collect(),
         attention,
-        empty: empty_state(&snapshot.health, shown, snapshot.rollouts.len()),
+        empty: empty_state(&snapshot.health, shown, total),
         filter,
         namespaces,
         groups: groups
@@ -85,6 +102,20 @@ pub async fn overview(
             .collect(),
     };
     Html(render(&page)).into_response()
+}
+
+/// The card as this caller may see it: without its buttons where RBAC
+/// does not let them promote or abort.
+pub fn card_for(
+    rights: &Rights,
+    namespace: &str,
+    html: std::sync::Arc<str>,
+) -> std::sync::Arc<str> {
+    if rights.access(namespace).patch_status {
+        html
+    } else {
+        without_actions(&html).into()
+    }
 }
 
 /// The hub's pre-rendered card, or (without a renderer) one rendered now.
@@ -109,11 +140,24 @@ fn card_html(
 /// `GET /rollouts/{ns}/{name}`.
 pub async fn rollout(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
+    let access = Permissions::of(&state, &caller).access(&namespace).await;
+    if !access.list {
+        let page = MessagePage {
+            base,
+            title: "Not allowed".to_string(),
+            why: format!(
+                "You may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there."
+            ),
+            sign_in: false,
+        };
+        return (StatusCode::FORBIDDEN, Html(render(&page))).into_response();
+    }
     let Some(entry) = snapshot.rollouts.get(&RolloutKey::new(&namespace, &name)) else {
         let banner = BannerView::of(&snapshot.health);
         let why = if snapshot.health.ready() {
@@ -124,7 +168,12 @@ pub async fn rollout(
                 banner.headline
             )
         };
-        let page = NotFoundPage { base, why };
+        let page = MessagePage {
+            base,
+            title: "Not found".to_string(),
+            why,
+            sign_in: false,
+        };
         return (StatusCode::NOT_FOUND, Html(render(&page))).into_response();
     };
     let flash = |key: &str| {
@@ -135,11 +184,15 @@ pub async fn rollout(
             .filter(|v| !v.is_empty())
     };
     let page = RolloutPage {
-        page: page_info(&state, format!("{base}stream/rollouts/{namespace}/{name}")),
+        page: page_info(
+            &state,
+            &caller,
+            format!("{base}stream/rollouts/{namespace}/{name}"),
+        ),
         banner: BannerView::of(&snapshot.health),
-        d: DetailView::of(entry),
+        d: DetailView::of(entry).restricted(state.read_only, access),
         base,
-        read_only: state.read_only,
+        read_only: state.read_only || !access.patch,
         notice: flash("notice").map(|n| if n == "done" { "Done.".to_string() } else { n }),
         error: flash("error"),
     };

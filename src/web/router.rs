@@ -5,22 +5,25 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::routing::{get, post, put};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, guard, metrics, page_stream, pages, probes,
+    AppState, actions, api, api_watch, assets, auth, guard, metrics, page_stream, pages, probes,
 };
 
 /// Argo's PUT for an action without arguments.
 macro_rules! simple_put {
     ($action:expr) => {
         put(
-            |State(state): State<AppState>, Path(p): Path<(String, String)>, body: Bytes| async move {
-                actions::put_simple($action, state, p, body).await
+            |State(state): State<AppState>,
+             Extension(caller): Extension<auth::Caller>,
+             Path(p): Path<(String, String)>,
+             body: Bytes| async move {
+                actions::put_simple($action, state, caller, p, body).await
             },
         )
     };
@@ -79,7 +82,8 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             state.clone(),
             guard::mutation_guard,
         ));
-    let app = Router::new()
+    // Everything that shows or changes rollouts needs to know who asks.
+    let personal = Router::new()
         .route("/api/v1/rollouts/{namespace}/info", get(api::list))
         .route(
             "/api/v1/rollouts/{namespace}/info/watch",
@@ -97,11 +101,19 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             "/stream/rollouts/{namespace}/{name}",
             get(page_stream::rollout),
         )
+        .route("/api/v1/namespace", get(api::namespace))
+        .merge(acting)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ));
+    let app = Router::new()
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
-        .route("/api/v1/namespace", get(api::namespace))
         .route("/api/v1/version", get(api::version))
-        .merge(acting)
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .merge(personal)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -121,9 +133,13 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
     } else {
         // `/base` and `/base/` both reach the overview.
         let base = base_path.to_string();
+        let overview = get(pages::overview).route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ));
         Router::new()
             .nest(base_path, app)
-            .route(&format!("{base}/"), get(pages::overview))
+            .route(&format!("{base}/"), overview)
             .merge(root_probes)
     };
     routed
@@ -168,7 +184,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::debug!(?addr, "serving HTTP");
-    axum::serve(listener, router)
+    // The peer address decides whether identity headers are believed.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

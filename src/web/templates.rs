@@ -22,6 +22,12 @@ pub struct PageInfo {
     pub cluster: String,
     /// Which namespaces, for people.
     pub scope: String,
+    /// Who is signed in, or that nobody has to be (`--auth none` exposed).
+    pub who: Option<String>,
+    /// `who` is the warning that there is no authentication.
+    pub unauthenticated: bool,
+    /// `--auth token`: offer to forget the token.
+    pub sign_out: bool,
 }
 
 pub struct Chip {
@@ -66,12 +72,23 @@ pub struct RolloutPage {
     pub error: Option<String>,
 }
 
-/// An unknown rollout's page (404).
+/// A page that only says why: an unknown rollout (404), no identity (401),
+/// not allowed (403).
 #[derive(Template)]
-#[template(path = "not_found.html")]
-pub struct NotFoundPage {
+#[template(path = "message.html")]
+pub struct MessagePage {
     pub base: String,
+    pub title: String,
     pub why: String,
+    /// Offer the sign-in page (`--auth token`).
+    pub sign_in: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub base: String,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

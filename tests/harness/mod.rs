@@ -119,7 +119,7 @@ impl Viewer {
         let mut config = kube::Config::new(url.parse().expect("a URL"));
         config.default_namespace = "default".to_string();
         let conn = Connection {
-            config,
+            config: config.clone(),
             source: ConfigSource::Simulated,
             scope,
         };
@@ -138,6 +138,7 @@ impl Viewer {
             metrics: std::sync::Arc::new(rollouts_dashboard::web::metrics::Metrics::new(
                 view.clone(),
             )),
+            auth: std::sync::Arc::new(rollouts_dashboard::web::auth::Auth::none(config)),
         };
         Viewer {
             app: router(state, "/", false),

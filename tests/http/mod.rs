@@ -8,21 +8,38 @@ use std::time::Duration;
 
 /// One request with `Connection: close`: (status, body).
 pub fn request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    request_with(addr, method, path, &[], body).map(|(status, _, body)| (status, body))
+}
+
+/// One request with `headers` (a Content-Type among them replaces the JSON
+/// default): (status, response head, body).
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(stream, "{head}Content-Length: {}\r\n\r\n{body}", body.len()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((status, head.to_string(), body.to_string()))
 }
 
 pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
@@ -32,13 +49,22 @@ pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
 /// Opens a stream and reads until its response headers are in; the socket
 /// stays open while the returned value lives.
 pub fn open_stream(addr: &str, path: &str) -> Option<TcpStream> {
+    open_stream_with(addr, path, &[])
+}
+
+/// As `open_stream`, sending `headers` too.
+pub fn open_stream_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<TcpStream> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{extra}\r\n"
     )
     .ok()?;
     let mut seen = Vec::new();

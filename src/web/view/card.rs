@@ -61,6 +61,22 @@ pub struct PauseView {
     pub until_text: Option<String>,
 }
 
+/// A rendered card without its Promote/Abort block (`<div class="actions">`,
+/// which holds no other `div`), for a person RBAC does not let act.
+pub fn without_actions(html: &str) -> String {
+    let Some(start) = html.find("<div class=\"actions\">") else {
+        return html.to_string();
+    };
+    match html[start..].find("</div>") {
+        Some(len) => format!(
+            "{}{}",
+            &html[..start],
+            &html[start + len + "</div>".len()..]
+        ),
+        None => html.to_string(),
+    }
+}
+
 impl CardView {
     pub fn of(entry: &RolloutEntry) -> CardView {
         let info = &entry.info;

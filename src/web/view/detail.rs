@@ -1,6 +1,7 @@
 //! The rollout page: header and actions, traffic per route, the step
 //! timeline, analysis, revisions, containers and events.
 
+use crate::cluster::access::NamespaceAccess;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -38,6 +39,7 @@ pub struct DetailView {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionButton {
+    pub action: Action,
     /// The path segment: `promote`, `promote-full`, ...
     pub path: &'static str,
     pub label: &'static str,
@@ -140,6 +142,15 @@ pub struct PodView {
 }
 
 impl DetailView {
+    /// Only the buttons this person may use: none in `--read-only`, and
+    /// each as RBAC allows them to patch `rollouts/status` or `rollouts`.
+    pub fn restricted(mut self, read_only: bool, access: NamespaceAccess) -> Self {
+        for button in &mut self.actions {
+            button.allowed &= !read_only && access.allows(button.action);
+        }
+        self
+    }
+
     pub fn of(entry: &RolloutEntry) -> DetailView {
         let info = &entry.info;
         let steps = info
@@ -342,6 +353,7 @@ fn action_buttons(info: &RolloutInfo) -> Vec<ActionButton> {
                 _ => effect.clone(),
             };
             ActionButton {
+                action,
                 path,
                 label,
                 allowed,
