@@ -8,265 +8,25 @@
 mod common;
 mod harness;
 mod http;
+mod teams;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use harness::{empty_store, rt};
-use jiff::SignedDuration;
-use rollouts_dashboard::cli::{AuthMode, LogFormat, WebArgs};
-use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
-use rollouts_dashboard::serve;
-use rollouts_dashboard::sim::apiserver::ApiServer;
-use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
-use rollouts_dashboard::sim::manifests::load_path;
-use rollouts_dashboard::sim::scenario::set_image;
-use rollouts_dashboard::sim::store::{Store, Subresource};
-use rollouts_dashboard::sim::users::Users;
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
+use rollouts_dashboard::cli::AuthMode;
+use rollouts_dashboard::cluster::client::Scope;
+use teams::{
+    ALICE, BOB, Cluster, call, documents, exchange, fixtures, listed, overview_stream_ids, step_of,
+};
 
 const DASHBOARD_SA: &str = "system:serviceaccount:rollouts-dashboard:rollouts-dashboard";
-const ALICE: &[(&str, &str)] = &[
-    ("X-Forwarded-User", "alice"),
-    ("X-Forwarded-Groups", "team-a"),
-];
-const BOB: &[(&str, &str)] = &[
-    ("X-Forwarded-User", "bob"),
-    ("X-Forwarded-Groups", "viewers"),
-];
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi-team")
-}
-
-struct Cluster {
-    store: Arc<Store>,
-    controller: Controller,
-    sim: ApiServer,
-    addr: SocketAddr,
-    stop: CancellationToken,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-fn react(store: &Store, controller: &Controller) {
-    controller.settle(50);
-    store.clock.advance(SignedDuration::from_secs(3));
-    controller.settle(50);
-}
-
-/// team-a/web and team-b/api, each updated and waiting at its indefinite
-/// pause (step index 1), on an API server that requires tokens.
+/// The two teams, with the dashboard's ServiceAccount bound by
+/// dashboard-rbac.yaml.
 async fn cluster() -> Cluster {
-    let store = empty_store();
-    let report = load_path(&store, &fixtures()).expect("the fixtures load");
-    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
-    let controller = Controller::new(
-        store.clone(),
-        ControllerConfig {
-            pod_ready_after: SignedDuration::from_secs(2),
-        },
-    );
-    react(&store, &controller);
-    for (ns, name) in [("team-a", "web"), ("team-b", "api")] {
-        store
-            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
-                set_image(o, name, "argoproj/rollouts-demo:yellow");
-                Ok(())
-            })
-            .expect("the update starts");
-    }
-    react(&store, &controller);
-    for (ns, name) in [("team-a", "web"), ("team-b", "api")] {
-        assert_eq!(
-            step_of(&store, ns, name),
-            1,
-            "{ns}/{name} waits at its pause"
-        );
-    }
-    let users = Users::load(&fixtures().join("users.csv")).expect("the users file");
-    let stop = CancellationToken::new();
-    let sim = ApiServer::new(store.clone(), stop.clone()).with_users(users);
-    let (addr, _) = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("the sim listens");
-    Cluster {
-        store,
-        controller,
-        sim,
-        addr,
-        stop,
-    }
+    let rbac = documents(&fixtures().join("dashboard-rbac.yaml"));
+    teams::cluster(DASHBOARD_SA, rbac, Vec::new()).await
 }
 
-fn step_of(store: &Store, ns: &str, name: &str) -> i64 {
-    store.get(rt("rollouts"), ns, name).expect("the rollout")["status"]["currentStepIndex"]
-        .as_i64()
-        .unwrap_or(-1)
-}
-
-/// The dashboard as its ServiceAccount (the token in users.csv), in `auth`
-/// mode, believing identity headers from `trusted`; returns its address
-/// once it is ready.
-async fn dashboard(cluster: &Cluster, auth: AuthMode, trusted: &[&str]) -> String {
-    let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse().expect("a URL"));
-    config.default_namespace = "default".to_string();
-    config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
-    let conn = Connection {
-        config,
-        source: ConfigSource::InCluster,
-        scope: Scope::AllNamespaces,
-    };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound").to_string();
-    let web = WebArgs {
-        listen: listener.local_addr().expect("bound"),
-        admin_listen: None,
-        base_path: "/".to_string(),
-        read_only: false,
-        auth,
-        user_header: "X-Forwarded-User".to_string(),
-        groups_header: "X-Forwarded-Groups".to_string(),
-        email_header: "X-Forwarded-Email".to_string(),
-        trusted_proxies: trusted
-            .iter()
-            .map(|c| {
-                let (ip, prefix) = c.split_once('/').expect("a CIDR");
-                rollouts_dashboard::cli::Cidr {
-                    addr: ip.parse().expect("an address"),
-                    prefix: prefix.parse().expect("a prefix"),
-                }
-            })
-            .collect(),
-        log_format: LogFormat::Text,
-    };
-    let stop = cluster.stop.clone();
-    tokio::spawn(async move {
-        if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {
-            panic!("the dashboard failed: {e}");
-        }
-    });
-    let probe = addr.clone();
-    until("the dashboard is ready", move || {
-        http::get(&probe, "/readyz").is_some_and(|(s, _)| s == 200)
-    })
-    .await;
-    addr
-}
-
-async fn until(what: &str, ok: impl Fn() -> bool + Send + Sync + 'static) {
-    let ok = Arc::new(ok);
-    let start = Instant::now();
-    loop {
-        let check = ok.clone();
-        if tokio::task::spawn_blocking(move || check())
-            .await
-            .unwrap_or(false)
-        {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// (status, body) of one request, off the runtime's threads.
-async fn call(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    let (addr, method, path, body) = (
-        addr.to_string(),
-        method.to_string(),
-        path.to_string(),
-        body.to_string(),
-    );
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        http::request_with(&addr, &method, &path, &h, &body)
-            .map(|(status, _, body)| (status, body))
-            .unwrap_or((0, String::new()))
-    })
-    .await
-    .expect("the request ran")
-}
-
-fn listed(body: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    v["rollouts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{}/{}",
-                r["objectMeta"]["namespace"].as_str().unwrap_or_default(),
-                r["objectMeta"]["name"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
-/// The overview stream's first full view: the card ids it names.
-async fn overview_stream_ids(addr: &str, headers: &[(&str, &str)]) -> Vec<String> {
-    let addr = addr.to_string();
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let stream =
-            http::open_stream_with(&addr, "/stream/overview", &h).expect("the stream opens");
-        let mut lines = BufReader::new(stream).lines();
-        let mut event = String::new();
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ")
-                && event == "resync"
-            {
-                let v: Value = serde_json::from_str(data).expect("JSON");
-                return v["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect();
-            }
-        }
-        panic!("the stream ended before its first full view");
-    })
-    .await
-    .expect("the stream was read")
+async fn dashboard(c: &Cluster, auth: AuthMode, trusted: &[&str]) -> String {
+    teams::dashboard(c, auth, trusted, Scope::AllNamespaces).await
 }
 
 /// Every action route of the JSON API and the page, for one rollout.
@@ -496,21 +256,8 @@ async fn token_mode_acts_as_the_tokens_owner() {
     assert_eq!(step_of(&c.store, "team-b", "api"), 2);
 
     // The sign-in page sets the cookie; the cookie then works like the header.
-    let (status, head, _) = {
-        let addr = d.clone();
-        tokio::task::spawn_blocking(move || {
-            http::request_with(
-                &addr,
-                "POST",
-                "/sign-in",
-                &[("Content-Type", "application/x-www-form-urlencoded")],
-                "token=alice-token",
-            )
-            .expect("an answer")
-        })
-        .await
-        .expect("ran")
-    };
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = exchange(&d, "POST", "/sign-in", &form, "token=alice-token").await;
     assert_eq!(status, 303, "{head}");
     let cookie = head
         .lines()
@@ -532,21 +279,6 @@ async fn token_mode_acts_as_the_tokens_owner() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(listed(&body), ["team-a/web"]);
-    let (status, _) = {
-        let addr = d.clone();
-        tokio::task::spawn_blocking(move || {
-            http::request_with(
-                &addr,
-                "POST",
-                "/sign-in",
-                &[("Content-Type", "application/x-www-form-urlencoded")],
-                "token=wrong",
-            )
-            .map(|(s, h, _)| (s, h))
-            .expect("an answer")
-        })
-        .await
-        .expect("ran")
-    };
+    let (status, _, _) = exchange(&d, "POST", "/sign-in", &form, "token=wrong").await;
     assert_eq!(status, 401, "a wrong token is not kept");
 }

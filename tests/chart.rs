@@ -46,6 +46,13 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   istio: the VirtualService routes /rollouts and the server serves under it",
         "ok   default: probes on the admin port",
         "ok   the schema rejects replicaCount: \"two\"",
+        "ok   proxy: auth proxy: the ServiceAccount patches nothing itself",
+        "ok   proxy: impersonate only in proxy mode (['groups', 'users'])",
+        "ok   proxy: identity headers believed only from ['10.0.0.0/8']",
+        "ok   token: auth token: create only on events and subjectaccessreviews, tokenreviews",
+        "ok   token: impersonate only in proxy mode ([])",
+        "ok   default: impersonate only in proxy mode ([])",
+        "ok   proxy mode without trustedProxies is refused",
     ] {
         assert!(report.contains(must), "missing {must:?} in:\n{report}");
     }

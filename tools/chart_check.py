@@ -5,9 +5,11 @@ For each values file in charts/rollouts-dashboard/ci/: strict `helm lint`
 a built-in kind with kubernetes-validate --strict, and check what the chart
 promises: least-privilege RBAC (no write verb when readonly), probes on the
 admin port, the base path routed. Also: the schema rejects a wrong type.
-Prints one line per check; exits 1 on any failure.
+Prints one line per check; exits 1 on any failure. With --dump DIR, also
+writes each values file's RBAC objects (and the ServiceAccount's name) to
+DIR/<name>.yaml, for tests that load them into the simulated cluster.
 
-    python tools/chart_check.py [CHART_DIR]
+    python tools/chart_check.py [CHART_DIR] [--dump DIR]
 """
 
 import pathlib
@@ -43,11 +45,15 @@ def rules_of(docs):
     return [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d.get("rules", [])]
 
 
-def main(chart_dir):
+RBAC_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def main(chart_dir, dump=None):
     chart = pathlib.Path(chart_dir)
     for values_file in sorted((chart / "ci").glob("*-values.yaml")):
         name = values_file.name.removesuffix("-values.yaml")
         values = yaml.safe_load(values_file.read_text()) or {}
+        mode = (values.get("auth") or {}).get("mode", "none")
         report = helm.lint(str(chart), values, strict=True, kube_version="v" + KUBE_VERSION)
         problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
         problems += report.get("errors") or []
@@ -66,25 +72,45 @@ def main(chart_dir):
             except kubernetes_validate.ValidationError as e:
                 check(False, f"{name}: {kind} {d['metadata']['name']}: {e.message}")
 
+        if dump:
+            sa = next(d for d in docs if d["kind"] == "ServiceAccount")
+            rbac = [d for d in docs if d["kind"] in RBAC_KINDS]
+            out = pathlib.Path(dump) / f"{name}.yaml"
+            out.write_text(f"# serviceAccount: system:serviceaccount:{sa['metadata']['namespace']}:{sa['metadata']['name']}\n"
+                           + yaml.safe_dump_all(rbac))
+
         kinds = {d["kind"] for d in docs}
         rules = rules_of(docs)
         verbs = {v for r in rules for v in r["verbs"]}
+        patched = {res for r in rules if "patch" in r["verbs"] for res in r["resources"]}
+        creates = {res for r in rules if "create" in r["verbs"] for res in r["resources"]}
+        impersonates = {res for r in rules if "impersonate" in r["verbs"] for res in r["resources"]}
+        reviews = {"subjectaccessreviews"} | ({"tokenreviews"} if mode == "token" else set())
         if values.get("readonly"):
-            check(not (verbs & WRITE_VERBS), f"{name}: no write verb at all ({sorted(verbs & WRITE_VERBS)})")
-        else:
-            patched = {res for r in rules if "patch" in r["verbs"] for res in r["resources"]}
+            check(not (verbs & (WRITE_VERBS - {"create"})) and creates <= reviews and not impersonates,
+                  f"{name}: no write verb at all ({sorted(verbs & WRITE_VERBS)})")
+        elif mode == "none":
             check({"rollouts", "rollouts/status", "deployments"} <= patched,
                   f"{name}: patch on rollouts, rollouts/status, deployments")
-            creates = {res for r in rules if "create" in r["verbs"] for res in r["resources"]}
             check(creates == {"events"}, f"{name}: create only on events ({sorted(creates)})")
+        else:
+            check(not patched and not (verbs & {"update", "delete", "deletecollection"}),
+                  f"{name}: auth {mode}: the ServiceAccount patches nothing itself ({sorted(patched)})")
+            check(creates == {"events"} | reviews,
+                  f"{name}: auth {mode}: create only on events and {', '.join(sorted(reviews))} ({sorted(creates)})")
+        check((impersonates == {"users", "groups"}) == (mode == "proxy" and not values.get("readonly")),
+              f"{name}: impersonate only in proxy mode ({sorted(impersonates)})")
         read = {res for r in rules if "watch" in r["verbs"] for res in r["resources"]}
         check({"rollouts", "analysisruns", "experiments", "replicasets", "pods", "events",
                "virtualservices", "destinationrules", "deployments"} <= read, f"{name}: watch on every kind shown")
         namespaces = values.get("watchNamespaces") or []
         if namespaces:
             roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
-            check(roles == sorted(namespaces) and "ClusterRole" not in kinds,
-                  f"{name}: a Role in each watched namespace, no ClusterRole")
+            cluster_rules = [r for d in docs if d["kind"] == "ClusterRole" for r in d.get("rules", [])]
+            cluster_resources = {res for r in cluster_rules for res in r["resources"]}
+            check(roles == sorted(namespaces) and cluster_resources <= {"subjectaccessreviews", "tokenreviews", "users", "groups"},
+                  f"{name}: a Role in each watched namespace, no ClusterRole"
+                  + (" beyond the cluster-scoped auth reviews" if cluster_rules else ""))
         else:
             check("ClusterRole" in kinds and "ClusterRoleBinding" in kinds, f"{name}: a ClusterRole")
 
@@ -103,12 +129,23 @@ def main(chart_dir):
               and pod_sc["runAsNonRoot"], f"{name}: non-root, read-only, no capabilities")
         check(("--read-only" in container["args"]) == bool(values.get("readonly")),
               f"{name}: --read-only matches readonly")
+        check(f"--auth={mode}" in container["args"], f"{name}: --auth={mode}")
+        if mode == "proxy":
+            trusted = [a for a in container["args"] if a.startswith("--trusted-proxy=")]
+            check(trusted == [f"--trusted-proxy={c}" for c in values["auth"]["trustedProxies"]],
+                  f"{name}: identity headers believed only from {values['auth']['trustedProxies']}")
         if values.get("istio", {}).get("enabled"):
             vs = next(d for d in docs if d["kind"] == "VirtualService")
             prefix = vs["spec"]["http"][0]["match"][0]["uri"]["prefix"]
             check(prefix == values["basePath"] and f"--base-path={prefix}" in container["args"],
                   f"{name}: the VirtualService routes {prefix} and the server serves under it")
             check("AuthorizationPolicy" in kinds, f"{name}: an AuthorizationPolicy admits the gateway")
+
+    try:
+        render(str(chart), {"auth": {"mode": "proxy"}})
+        check(False, "proxy mode without trustedProxies is refused")
+    except Exception as e:  # the template's fail
+        check("trustedProxies" in str(e), "proxy mode without trustedProxies is refused")
 
     try:
         helm.Chart.load(str(chart)).validate_schema({"replicaCount": "two"})
@@ -123,4 +160,10 @@ def main(chart_dir):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "charts/rollouts-dashboard"))
+    args = sys.argv[1:]
+    dump = None
+    if "--dump" in args:
+        i = args.index("--dump")
+        dump = args[i + 1]
+        del args[i:i + 2]
+    sys.exit(main(args[0] if args else "charts/rollouts-dashboard", dump))

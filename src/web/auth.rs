@@ -126,6 +126,11 @@ impl Permissions {
         }
     }
 
+    /// `--auth none`: no person, nothing to filter.
+    pub fn sees_everything(&self) -> bool {
+        self.user.is_none() || self.reviews.is_none()
+    }
+
     pub async fn access(&self, namespace: &str) -> NamespaceAccess {
         match (&self.user, &self.reviews) {
             (Some(user), Some(reviews)) => reviews.in_namespace(user, namespace).await,
@@ -218,7 +223,7 @@ async fn caller_of(
                     "this dashboard believes identity headers only from its trusted proxies, and this request came from {from}; sign in through the proxy"
                 ));
             }
-            let user = proxy_user(auth, headers).ok_or_else(|| {
+            let user = proxy_user(auth, headers)?.ok_or_else(|| {
                 format!(
                     "the proxy in front of this dashboard sent no {} header: it did not sign you in",
                     auth.user_header
@@ -253,40 +258,51 @@ async fn caller_of(
 }
 
 /// The person the proxy names, from the configured headers or
-/// oauth2-proxy's `X-Auth-Request-*`.
-fn proxy_user(auth: &Auth, headers: &HeaderMap) -> Option<User> {
-    let text = |names: [&str; 2]| {
-        names.iter().find_map(|n| {
-            headers
-                .get(*n)
-                .and_then(|v| v.to_str().ok())
+/// oauth2-proxy's `X-Auth-Request-*`. Both families present and naming
+/// different things is refused: a proxy that sets one family may pass the
+/// other through from the client untouched.
+fn proxy_user(auth: &Auth, headers: &HeaderMap) -> Result<Option<User>, String> {
+    let one = |configured: &str, oauth2: &str| -> Result<Option<String>, String> {
+        let read = |name: &str| {
+            let values: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        })
+                .collect();
+            (!values.is_empty()).then(|| values.join(","))
+        };
+        match (read(configured), read(oauth2)) {
+            (Some(a), Some(b)) if a != b => Err(format!(
+                "the identity headers {configured} and {oauth2} disagree; refusing to guess which the proxy set"
+            )),
+            (a, b) => Ok(a.or(b)),
+        }
     };
-    let name = text([&auth.user_header, "x-auth-request-user"])?;
-    let groups = headers
-        .get_all(auth.groups_header.as_str())
+    let Some(name) = one(&auth.user_header, "x-auth-request-user")? else {
+        return Ok(None);
+    };
+    if name.contains(',') {
+        return Err(format!("{} names more than one user", auth.user_header));
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for g in one(&auth.groups_header, "x-auth-request-groups")?
         .iter()
-        .chain(headers.get_all("x-auth-request-groups").iter())
-        .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|g| !g.is_empty())
-        .map(str::to_string)
-        .fold(Vec::new(), |mut all, g| {
-            if !all.contains(&g) {
-                all.push(g);
-            }
-            all
-        });
-    let email = text([&auth.email_header, "x-auth-request-email"]);
-    Some(User {
+    {
+        if !groups.iter().any(|known| known == g) {
+            groups.push(g.to_string());
+        }
+    }
+    let email = one(&auth.email_header, "x-auth-request-email")?;
+    Ok(Some(User {
         name,
         groups,
         email,
-    })
+    }))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -436,6 +452,7 @@ mod tests {
                 ("x-forwarded-email", "alice@example.com"),
             ]),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(u.name, "alice");
         assert_eq!(u.groups, ["team-a", "devs", "ops"]);
@@ -447,13 +464,37 @@ mod tests {
                 ("x-auth-request-groups", "viewers"),
             ]),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             (o.name.as_str(), o.groups.as_slice()),
             ("bob", &["viewers".to_string()][..])
         );
-        assert!(proxy_user(&a, &headers(&[("x-forwarded-user", " ")])).is_none());
-        assert!(proxy_user(&a, &headers(&[])).is_none());
+        assert_eq!(
+            proxy_user(&a, &headers(&[("x-forwarded-user", " ")])),
+            Ok(None)
+        );
+        assert_eq!(proxy_user(&a, &headers(&[])), Ok(None));
+        // A client adding the other family cannot override the proxy's.
+        let forged = headers(&[
+            ("x-auth-request-user", "bob"),
+            ("x-forwarded-user", "admin"),
+        ]);
+        assert!(proxy_user(&a, &forged).is_err());
+        let forged = headers(&[
+            ("x-forwarded-user", "bob"),
+            ("x-auth-request-user", "bob"),
+            ("x-forwarded-groups", "system:masters"),
+            ("x-auth-request-groups", "viewers"),
+        ]);
+        assert!(proxy_user(&a, &forged).is_err());
+        assert!(
+            proxy_user(
+                &a,
+                &headers(&[("x-forwarded-user", "a"), ("x-forwarded-user", "b")])
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -45,14 +45,36 @@ what its actions send (none when readonly). */}}
   resources: [virtualservices, destinationrules]
   verbs: [get, list, watch]
 {{- if not .Values.readonly }}
+{{- if eq .Values.auth.mode "none" }}
 - apiGroups: [argoproj.io]
   resources: [rollouts, rollouts/status]
   verbs: [patch, update]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [update, patch]
+{{- end }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+{{- end -}}
+
+{{/* Cluster-scoped rules for signed-in people (auth proxy or token): ask
+what each may do, check their tokens, act as them. Empty with auth none. */}}
+{{- define "rd.authRules" -}}
+{{- if ne .Values.auth.mode "none" }}
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end }}
+{{- if eq .Values.auth.mode "token" }}
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+{{- end }}
+{{- if and (eq .Values.auth.mode "proxy") (not .Values.readonly) }}
+- apiGroups: [""]
+  resources: [users, groups]
+  verbs: [impersonate]
 {{- end }}
 {{- end -}}

@@ -1,0 +1,242 @@
+//! The chart's own RBAC is enough for the dashboard in every `--auth` mode,
+//! and no wider than it needs: rendered from `charts/` (through
+//! tools/chart_check.py --dump, Helm's Go SDK), loaded into the simulated
+//! cluster that enforces RBAC, with the dashboard running as the chart's
+//! ServiceAccount. Every rule is then removed in turn, and something a
+//! person would notice must break.
+//!
+//! Needs the tools venv that `.ci/run` makes (tools/requirements.txt).
+
+mod common;
+mod harness;
+mod http;
+mod teams;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rollouts_dashboard::cli::AuthMode;
+use rollouts_dashboard::cluster::client::Scope;
+use serde_json::Value;
+use teams::{ALICE, call, cluster, dashboard, documents, step_of};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The RBAC objects the chart renders with `ci/<values>-values.yaml`, and
+/// the ServiceAccount they bind.
+fn chart_rbac(values: &str) -> (String, Vec<Value>) {
+    let dir = root().join(format!("target/chart-rbac-{}-{values}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let python = std::env::var_os("ROLLOUTS_DASHBOARD_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/tools-venv/bin/python"));
+    let out = Command::new(&python)
+        .arg(root().join("tools/chart_check.py"))
+        .arg(root().join("charts/rollouts-dashboard"))
+        .arg("--dump")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); `bash .ci/run` installs the test tools",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let file = dir.join(format!("{values}.yaml"));
+    let text = std::fs::read_to_string(&file).expect("the dumped RBAC");
+    let sa = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# serviceAccount: "))
+        .expect("the ServiceAccount line")
+        .to_string();
+    let docs = documents(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    (sa, docs)
+}
+
+/// How the chart runs the dashboard with one values file.
+struct Mode {
+    values: &'static str,
+    auth: AuthMode,
+    scope: fn() -> Scope,
+    /// How the person (alice, team-a) is identified.
+    person: &'static [(&'static str, &'static str)],
+}
+
+const NONE: Mode = Mode {
+    values: "default",
+    auth: AuthMode::None,
+    scope: || Scope::AllNamespaces,
+    person: &[],
+};
+const PROXY: Mode = Mode {
+    values: "proxy",
+    auth: AuthMode::Proxy,
+    scope: || Scope::AllNamespaces,
+    person: ALICE,
+};
+const TOKEN: Mode = Mode {
+    values: "token",
+    auth: AuthMode::Token,
+    scope: || Scope::Namespaces(vec!["team-a".to_string(), "team-b".to_string()]),
+    person: &[("Authorization", "Bearer alice-token")],
+};
+
+/// Argo's workloadRef example (in `default`), whose set image updates a
+/// Deployment: only the dashboard's own credentials act with `--auth none`.
+fn workload_ref() -> Vec<Value> {
+    documents(&common::shared_fixture(
+        "argo-examples/workload-ref-workload-ref.yaml",
+    ))
+}
+
+/// What a person does and sees, in order; the first thing that does not
+/// work, or `None` when everything does.
+async fn first_broken(mode: &Mode, sa: &str, rbac: Vec<Value>) -> Option<String> {
+    let extra = if mode.auth == AuthMode::None {
+        workload_ref()
+    } else {
+        Vec::new()
+    };
+    let c = cluster(sa, rbac, extra).await;
+    let d = dashboard(&c, mode.auth, &["127.0.0.1/32"], (mode.scope)()).await;
+    let who = mode.person;
+
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/_all/info", who, "").await;
+    if status != 200 || !teams::listed(&body).contains(&"team-a/web".to_string()) {
+        return Some(format!(
+            "alice sees team-a/web ({status} {})",
+            teams::listed(&body).join(",")
+        ));
+    }
+    let (_, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/info", who, "").await;
+    let info: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let pods = info["replicaSets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|rs| rs["pods"].as_array().map_or(0, Vec::len))
+        .sum::<usize>();
+    if pods == 0 {
+        return Some("its ReplicaSets and pods".to_string());
+    }
+    let (status, body) = call(&d, "PUT", "/api/v1/rollouts/team-a/web/promote", who, "{}").await;
+    c.controller.settle(50);
+    if status != 200 || step_of(&c.store, "team-a", "web") != 2 {
+        return Some(format!("promote ({status} {body})"));
+    }
+    let recorded = c
+        .store
+        .list(harness::rt("events"), &Default::default(), None, None)
+        .map(|page| {
+            page.items
+                .iter()
+                .any(|e| e["reason"] == "PromotedFromDashboard")
+        })
+        .unwrap_or(false);
+    if !recorded {
+        return Some("the promote's audit Event".to_string());
+    }
+    if mode.auth == AuthMode::None {
+        let path = "/api/v1/rollouts/default/rollout-ref-deployment/set/rollouts-demo/argoproj/rollouts-demo/yellow";
+        let (status, body) = call(&d, "PUT", path, who, "{}").await;
+        if status != 200 {
+            return Some(format!(
+                "set image of a workloadRef rollout ({status} {body})"
+            ));
+        }
+    }
+    // Every watch answers (a refused one shows in the page's banner). The
+    // Deployment watch starts on demand, so give it a moment to report.
+    let settled = Instant::now();
+    while settled.elapsed() < Duration::from_secs(2) {
+        let (_, page) = call(&d, "GET", "/", who, "").await;
+        if !page.contains("class=\"banner banner-live\" hidden") {
+            let problem = page
+                .split("forbidden")
+                .nth(1)
+                .map(|rest| rest.chars().take(120).collect::<String>())
+                .unwrap_or_default();
+            return Some(format!("every watch live (forbidden{problem})"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// The chart's RBAC works as rendered, and each of its rules is needed.
+async fn sufficient_and_minimal(mode: Mode) {
+    let (sa, docs) = chart_rbac(mode.values);
+    assert_eq!(
+        first_broken(&mode, &sa, docs.clone()).await,
+        None,
+        "{}: as rendered",
+        mode.values
+    );
+
+    let mut report = Vec::new();
+    let roles: Vec<(String, String, usize)> = docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "Role")))
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or_default().to_string(),
+                d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                d["rules"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for (kind, name, rules) in roles {
+        for i in 0..rules {
+            // The same rule leaves every copy of the role (a Role per namespace).
+            let mut without = docs.clone();
+            let mut removed = Value::Null;
+            for d in &mut without {
+                if d["kind"] == kind.as_str()
+                    && d["metadata"]["name"] == name.as_str()
+                    && let Some(list) = d["rules"].as_array_mut()
+                {
+                    removed = list.remove(i);
+                }
+            }
+            let broke = first_broken(&mode, &sa, without).await;
+            report.push(format!(
+                "{} {kind} {name} without {}: {}",
+                mode.values,
+                serde_json::to_string(&removed).unwrap_or_default(),
+                broke.clone().unwrap_or_else(|| "NOTHING BROKE".to_string())
+            ));
+            assert!(broke.is_some(), "an unneeded rule:\n{}", report.join("\n"));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_none_needs_every_rule_of_the_chart() {
+    sufficient_and_minimal(NONE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_proxy_needs_every_rule_of_the_chart() {
+    sufficient_and_minimal(PROXY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_token_needs_every_rule_of_the_chart() {
+    sufficient_and_minimal(TOKEN).await;
+}

@@ -1,0 +1,310 @@
+//! Two teams on one simulated cluster that requires tokens and enforces
+//! RBAC (tests/fixtures/multi-team), and the dashboard run on it as its
+//! ServiceAccount in any `--auth` mode; for tests/auth.rs and
+//! tests/chart_rbac.rs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::SignedDuration;
+use rollouts_dashboard::cli::{AuthMode, Cidr, LogFormat, WebArgs};
+use rollouts_dashboard::cluster::client::{ConfigSource, Connection, Scope};
+use rollouts_dashboard::model::parse_yaml_documents;
+use rollouts_dashboard::serve;
+use rollouts_dashboard::sim::apiserver::ApiServer;
+use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
+use rollouts_dashboard::sim::manifests::{LoadReport, load_objects};
+use rollouts_dashboard::sim::scenario::set_image;
+use rollouts_dashboard::sim::store::{Store, Subresource};
+use rollouts_dashboard::sim::users::Users;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{empty_store, rt};
+use crate::http;
+
+pub const ALICE: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "alice"),
+    ("X-Forwarded-Groups", "team-a"),
+];
+pub const BOB: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "bob"),
+    ("X-Forwarded-Groups", "viewers"),
+];
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi-team")
+}
+
+/// Every YAML document of `path`.
+pub fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_yaml_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub struct Cluster {
+    pub store: Arc<Store>,
+    pub controller: Controller,
+    pub sim: ApiServer,
+    pub addr: SocketAddr,
+    pub stop: CancellationToken,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn react(store: &Store, controller: &Controller) {
+    controller.settle(50);
+    store.clock.advance(SignedDuration::from_secs(3));
+    controller.settle(50);
+}
+
+/// team-a/web and team-b/api, each updated and waiting at its indefinite
+/// pause (step index 1), plus `extra` objects, on an API server that
+/// requires tokens: the people of users.csv, and `dashboard_user` (the
+/// dashboard's ServiceAccount) as `dashboard-token`, bound by
+/// `dashboard_rbac`.
+pub async fn cluster(
+    dashboard_user: &str,
+    dashboard_rbac: Vec<Value>,
+    extra: Vec<Value>,
+) -> Cluster {
+    let store = empty_store();
+    let mut report = LoadReport::default();
+    let mut docs = documents(&fixtures().join("rollouts.yaml"));
+    docs.extend(documents(&fixtures().join("teams-rbac.yaml")));
+    docs.extend(dashboard_rbac);
+    docs.extend(extra);
+    load_objects(&store, docs, &mut report);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let controller = Controller::new(
+        store.clone(),
+        ControllerConfig {
+            pod_ready_after: SignedDuration::from_secs(2),
+        },
+    );
+    react(&store, &controller);
+    for (ns, name) in [("team-a", "web"), ("team-b", "api")] {
+        store
+            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
+                set_image(o, name, "argoproj/rollouts-demo:yellow");
+                Ok(())
+            })
+            .expect("the update starts");
+    }
+    react(&store, &controller);
+    for (ns, name) in [("team-a", "web"), ("team-b", "api")] {
+        assert_eq!(
+            step_of(&store, ns, name),
+            1,
+            "{ns}/{name} waits at its pause"
+        );
+    }
+    let people = std::fs::read_to_string(fixtures().join("users.csv")).expect("users.csv");
+    let users = Users::parse(&format!(
+        "dashboard-token,{dashboard_user},sa-uid,\n{people}"
+    ))
+    .expect("the users file");
+    let stop = CancellationToken::new();
+    let sim = ApiServer::new(store.clone(), stop.clone()).with_users(users);
+    let (addr, _) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("the sim listens");
+    Cluster {
+        store,
+        controller,
+        sim,
+        addr,
+        stop,
+    }
+}
+
+pub fn step_of(store: &Store, ns: &str, name: &str) -> i64 {
+    store.get(rt("rollouts"), ns, name).expect("the rollout")["status"]["currentStepIndex"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+/// The dashboard as the ServiceAccount (`dashboard-token`) in `auth` mode,
+/// showing `scope`, believing identity headers from `trusted`; returns its
+/// address once it is ready.
+pub async fn dashboard(
+    cluster: &Cluster,
+    auth: AuthMode,
+    trusted: &[&str],
+    scope: Scope,
+) -> String {
+    let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse().expect("a URL"));
+    config.default_namespace = "default".to_string();
+    config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
+    let conn = Connection {
+        config,
+        source: ConfigSource::InCluster,
+        scope,
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let web = WebArgs {
+        listen: listener.local_addr().expect("bound"),
+        admin_listen: None,
+        base_path: "/".to_string(),
+        read_only: false,
+        auth,
+        user_header: "X-Forwarded-User".to_string(),
+        groups_header: "X-Forwarded-Groups".to_string(),
+        email_header: "X-Forwarded-Email".to_string(),
+        trusted_proxies: trusted
+            .iter()
+            .map(|c| {
+                let (ip, prefix) = c.split_once('/').expect("a CIDR");
+                Cidr {
+                    addr: ip.parse().expect("an address"),
+                    prefix: prefix.parse().expect("a prefix"),
+                }
+            })
+            .collect(),
+        log_format: LogFormat::Text,
+    };
+    let stop = cluster.stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {
+            panic!("the dashboard failed: {e}");
+        }
+    });
+    let probe = addr.clone();
+    until("the dashboard is ready", move || {
+        http::get(&probe, "/readyz").is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    addr
+}
+
+/// Polls `ok` (off the runtime's threads) until it holds; panics after 30 s.
+pub async fn until(what: &str, ok: impl Fn() -> bool + Send + Sync + 'static) {
+    let ok = Arc::new(ok);
+    let start = Instant::now();
+    loop {
+        let check = ok.clone();
+        if tokio::task::spawn_blocking(move || check())
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// (status, response head, body) of one request, off the runtime's threads.
+pub async fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let (addr, method, path, body) = (
+        addr.to_string(),
+        method.to_string(),
+        path.to_string(),
+        body.to_string(),
+    );
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http::request_with(&addr, &method, &path, &h, &body).unwrap_or((
+            0,
+            String::new(),
+            String::new(),
+        ))
+    })
+    .await
+    .expect("the request ran")
+}
+
+/// (status, body) of one request.
+pub async fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// `namespace/name` of every rollout in an `/info` list.
+pub fn listed(body: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["rollouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["objectMeta"]["namespace"].as_str().unwrap_or_default(),
+                r["objectMeta"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// The overview stream's first full view: the card ids it names.
+pub async fn overview_stream_ids(addr: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    let addr = addr.to_string();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let stream =
+            http::open_stream_with(&addr, "/stream/overview", &h).expect("the stream opens");
+        let mut lines = BufReader::new(stream).lines();
+        let mut event = String::new();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ")
+                && event == "resync"
+            {
+                let v: Value = serde_json::from_str(data).expect("JSON");
+                return v["ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect();
+            }
+        }
+        panic!("the stream ended before its first full view");
+    })
+    .await
+    .expect("the stream was read")
+}
