@@ -168,6 +168,30 @@ async fn proxy_mode_shows_and_allows_what_rbac_says() {
     }
     assert_eq!(step_of(&c.store, "team-b", "api"), 1);
 
+    // What alice may do was asked once and is remembered (a minute).
+    let reviews = || {
+        c.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("subjectaccessreviews"))
+            .count()
+    };
+    let asked = reviews();
+    assert!(asked > 0, "the dashboard asked Kubernetes");
+    for _ in 0..3 {
+        assert_eq!(
+            call(&d, "GET", "/api/v1/rollouts/_all/info", ALICE, "")
+                .await
+                .0,
+            200
+        );
+    }
+    assert_eq!(
+        reviews(),
+        asked,
+        "no new SubjectAccessReview for the same person"
+    );
+
     // No identity: 401, as JSON for the API and as a page for a browser.
     let (status, body) = call(&d, "GET", "/api/v1/rollouts/_all/info", &[], "").await;
     assert_eq!(status, 401, "{body}");
@@ -281,4 +305,35 @@ async fn token_mode_acts_as_the_tokens_owner() {
     assert_eq!(listed(&body), ["team-a/web"]);
     let (status, _, _) = exchange(&d, "POST", "/sign-in", &form, "token=wrong").await;
     assert_eq!(status, 401, "a wrong token is not kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_auth_on_an_open_port_the_header_warns() {
+    let c = cluster().await;
+    let open = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let d = teams::dashboard_on(&c, AuthMode::None, &[], Scope::AllNamespaces, open).await;
+    let (status, page) = call(&d, "GET", "/", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(
+            "no authentication: whoever reaches this port acts as this pod&#39;s ServiceAccount"
+        ),
+        "the header warns"
+    );
+    let local = teams::dashboard(&c, AuthMode::None, &[], Scope::AllNamespaces).await;
+    let (_, page) = call(&local, "GET", "/", &[], "").await;
+    assert!(!page.contains("no authentication"), "not on loopback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_from_another_site_is_refused() {
+    let c = cluster().await;
+    let d = dashboard(&c, AuthMode::Token, &[]).await;
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "https://evil.example"),
+    ];
+    let (status, head, _) = exchange(&d, "POST", "/sign-in", &headers, "token=alice-token").await;
+    assert_eq!(status, 403);
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
 }

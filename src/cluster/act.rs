@@ -499,3 +499,22 @@ fn with_version(body: &Value, version: &str) -> Value {
     }
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden_message;
+
+    #[test]
+    fn a_refusal_names_the_verb_the_resource_and_the_namespace() {
+        let api = "rollouts.argoproj.io \"web\" is forbidden: User \"alice\" cannot patch resource \"rollouts/status\" in API group \"argoproj.io\" in the namespace \"team-b\"";
+        let m = forbidden_message(api);
+        assert!(
+            m.starts_with("you may not patch rollouts/status in namespace team-b ("),
+            "{m}"
+        );
+        assert!(m.contains(api), "the API server's words follow");
+        let cluster = "users \"alice\" is forbidden: User \"sa\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope";
+        assert!(forbidden_message(cluster).starts_with("you may not impersonate users ("));
+        assert_eq!(forbidden_message("nope"), "you may not do this: nope");
+    }
+}

@@ -361,8 +361,16 @@ pub struct SignInForm {
 
 /// `POST /sign-in`: checks the token, then keeps it in a cookie only this
 /// dashboard gets back.
-pub async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let base = base_with_slash(&state.base_path);
+    // Another site must not sign a browser in as someone else.
+    if let Some(why) = super::guard::cross_site(&headers) {
+        return AppError::Forbidden(why).into_response();
+    }
     let token = form.token.trim().to_string();
     let again = |error: String| {
         let page = SignInPage {

@@ -142,6 +142,24 @@ pub async fn dashboard(
     trusted: &[&str],
     scope: Scope,
 ) -> String {
+    dashboard_on(
+        cluster,
+        auth,
+        trusted,
+        scope,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+}
+
+/// As `dashboard`, listening on `listen`; returns a loopback address of it.
+pub async fn dashboard_on(
+    cluster: &Cluster,
+    auth: AuthMode,
+    trusted: &[&str],
+    scope: Scope,
+    listen: SocketAddr,
+) -> String {
     let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse().expect("a URL"));
     config.default_namespace = "default".to_string();
     config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
@@ -150,10 +168,9 @@ pub async fn dashboard(
         source: ConfigSource::InCluster,
         scope,
     };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound").to_string();
+    let listener = tokio::net::TcpListener::bind(listen).await.expect("a port");
+    let port = listener.local_addr().expect("bound").port();
+    let addr = format!("127.0.0.1:{port}");
     let web = WebArgs {
         listen: listener.local_addr().expect("bound"),
         admin_listen: None,
