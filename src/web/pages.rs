@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 use super::auth::{Caller, Permissions, Rights, who_line};
 use super::templates::{
-    CardSlot, Chip, Group, MessagePage, OverviewPage, PageInfo, RolloutPage, render,
+    CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, MessagePage, OverviewPage, PageInfo,
+    RolloutPage, render,
 };
 use super::view::card::{CardView, without_actions};
 use super::view::detail::DetailView;
@@ -96,12 +98,76 @@ pub async fn overview(
         empty: empty_state(&snapshot.health, shown, total),
         filter,
         namespaces,
-        groups: groups
-            .into_iter()
-            .map(|(namespace, cards)| Group { namespace, cards })
-            .collect(),
     };
-    Html(render(&page)).into_response()
+    let html = render(&page);
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .map(|(namespace, cards)| Group { namespace, cards })
+        .collect();
+    let Some((head, tail)) = html.split_once(GROUPS_MARKER) else {
+        tracing::error!("the overview template lost its groups marker");
+        return Html(html).into_response();
+    };
+    let chunks = overview_chunks(head.to_string(), groups, tail.to_string());
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
+/// Bytes per chunk of a streamed overview.
+const PAGE_CHUNK: usize = 64 * 1024;
+
+/// The overview as the client reads it: the page's head, then the groups a
+/// few dozen cards at a time, then its tail. The cards are the hub's
+/// shared renderings; no 12 MB page (5000 rollouts) is ever held whole.
+fn overview_chunks(
+    head: String,
+    groups: Vec<Group>,
+    tail: String,
+) -> impl Iterator<Item = Result<Bytes, std::convert::Infallible>> {
+    let mut parts = groups.into_iter().flat_map(|g| {
+        let open = render(&GroupOpenPartial {
+            namespace: &g.namespace,
+        });
+        std::iter::once(Part::Text(open))
+            .chain(g.cards.into_iter().map(Part::Slot))
+            .chain(std::iter::once(Part::Text(
+                "  </div>\n</section>\n".to_string(),
+            )))
+    });
+    let mut head = Some(head);
+    let mut tail = Some(tail);
+    std::iter::from_fn(move || {
+        let mut chunk = head.take().unwrap_or_default();
+        for part in parts.by_ref() {
+            match part {
+                Part::Text(t) => chunk.push_str(&t),
+                Part::Slot(s) => {
+                    chunk.push_str(if s.shown {
+                        "<div class=\"slot\">"
+                    } else {
+                        "<div class=\"slot\" hidden>"
+                    });
+                    chunk.push_str(&s.html);
+                    chunk.push_str("</div>");
+                }
+            }
+            if chunk.len() >= PAGE_CHUNK {
+                return Some(Ok(Bytes::from(chunk)));
+            }
+        }
+        if let Some(t) = tail.take() {
+            chunk.push_str(&t);
+        }
+        (!chunk.is_empty()).then(|| Ok(Bytes::from(chunk)))
+    })
+}
+
+enum Part {
+    Text(String),
+    Slot(CardSlot),
 }
 
 /// The card as this caller may see it: without its buttons where RBAC

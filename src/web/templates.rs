@@ -56,8 +56,17 @@ pub struct OverviewPage {
     pub chips: Vec<Chip>,
     pub attention: usize,
     pub namespaces: Vec<String>,
-    pub groups: Vec<Group>,
     pub empty: Option<String>,
+}
+
+/// Where the namespace groups go in the rendered overview.
+pub const GROUPS_MARKER: &str = "<!--groups-->";
+
+/// A namespace group's opening (its cards and `</div></section>` follow).
+#[derive(Template)]
+#[template(path = "partials/group_open.html")]
+pub struct GroupOpenPartial<'a> {
+    pub namespace: &'a str,
 }
 
 #[derive(Template)]
