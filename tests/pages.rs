@@ -166,3 +166,62 @@ async fn pages_are_small_self_contained_and_locked_down() {
     let (status, _, _) = page(&d, "/rollouts/shop/nobody").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The overview's stream does not re-send the cards the page was just
+/// rendered with (megabytes at thousands of rollouts), only what changed
+/// after it; a page from another process (a restart, another replica)
+/// gets every card.
+#[tokio::test]
+async fn the_overview_stream_sends_only_what_changed_after_the_page() {
+    let d = seeded().await;
+    let (_, _, html) = page(&d, "/").await;
+    let stream = html
+        .split("data-stream=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page names its stream")
+        .replace("&amp;", "&");
+    assert!(stream.starts_with("/stream/overview?since="), "{stream}");
+
+    let cards_until_resync = |mut m: harness::Messages| async move {
+        let mut cards = Vec::new();
+        loop {
+            let msg = m.next().await;
+            if let Some(ids) = msg.get("ids") {
+                return (cards, ids.as_array().map_or(0, Vec::len), m);
+            }
+            if msg.get("ns").is_some() {
+                cards.push(msg["id"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    };
+    let (cards, ids, mut m) = cards_until_resync(d.watch(&stream, true).await).await;
+    assert!(
+        cards.is_empty(),
+        "nothing changed since the page: {cards:?}"
+    );
+    assert_eq!(ids, 4, "the page still learns which cards exist");
+
+    d.store
+        .patch(
+            rt("rollouts"),
+            "shop",
+            "checkout",
+            Subresource::Status,
+            |o| {
+                o["status"]["message"] = json!("changed after the page");
+                Ok(())
+            },
+        )
+        .expect("the patch applies");
+    let card = m
+        .until("the changed card", |msg| msg.get("ns").is_some())
+        .await;
+    assert!(
+        card["id"].as_str().unwrap_or_default().contains("checkout"),
+        "{card}"
+    );
+
+    let (cards, _, _) = cards_until_resync(d.watch("/stream/overview?since=1.5", true).await).await;
+    assert_eq!(cards.len(), 4, "another process's page gets every card");
+}

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -65,10 +65,41 @@ fn state_event(health: &Health) -> Event {
 }
 
 /// `GET /stream/overview`.
+/// `since`: the change the page was rendered at; cards unchanged since
+/// then are not sent again (at 5000 rollouts that is megabytes per page).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Since {
+    since: Option<String>,
+}
+
+/// This process, as far as change numbers go: a page rendered by another
+/// replica, or before a restart, numbers its changes differently.
+fn epoch() -> u128 {
+    static EPOCH: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    })
+}
+
+/// The `since` a page rendered at change `seq` passes to its stream.
+pub fn since_token(seq: u64) -> String {
+    format!("{}.{seq}", epoch())
+}
+
+/// The change a `since` token names, if this process issued it.
+fn since_seq(token: &str) -> Option<u64> {
+    let (e, seq) = token.split_once('.')?;
+    (e.parse::<u128>().ok()? == epoch()).then(|| seq.parse().ok())?
+}
+
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(Since { since }): Query<Since>,
 ) -> Response {
+    let since = since.as_deref().and_then(since_seq);
     let (tx, rx) = mpsc::channel(256);
     let perms = Permissions::of(&state, &caller);
     tokio::spawn(async move {
@@ -76,7 +107,7 @@ pub async fn overview(
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_overview(state, perms, tx) => {}
+            _ = follow_overview(state, perms, since, tx) => {}
         }
     });
     sse(rx)
@@ -102,10 +133,13 @@ fn card_event(state: &AppState, rights: &Rights, key: &RolloutKey, entry: &Rollo
     )
 }
 
+/// Every card the page may show (those changed after `since` when the page
+/// has the rest), then the ids of all of them, so it drops any other.
 async fn send_all_cards(
     state: &AppState,
     perms: &Permissions,
     snap: &Snapshot,
+    since: Option<u64>,
     tx: &Tx,
 ) -> Result<(), ()> {
     tx.send(state_event(&snap.health)).await.map_err(|_| ())?;
@@ -115,7 +149,8 @@ async fn send_all_cards(
             .iter()
             .filter(|(k, _)| rights.sees(&k.namespace))
     };
-    for (key, entry) in shown() {
+    let changed = |entry: &RolloutEntry| since.is_none_or(|s| entry.seq > s);
+    for (key, entry) in shown().filter(|(_, e)| changed(e)) {
         tx.send(card_event(state, &rights, key, entry))
             .await
             .map_err(|_| ())?;
@@ -128,11 +163,14 @@ async fn send_all_cards(
         .map_err(|_| ())
 }
 
-async fn follow_overview(state: AppState, perms: Permissions, tx: Tx) {
+async fn follow_overview(state: AppState, perms: Permissions, since: Option<u64>, tx: Tx) {
     let mut changes = state.view.subscribe();
     let snap = state.view.snapshot();
     let mut known = snap.seq;
-    if send_all_cards(&state, &perms, &snap, &tx).await.is_err() {
+    if send_all_cards(&state, &perms, &snap, since, &tx)
+        .await
+        .is_err()
+    {
         return;
     }
     // Holding the snapshot would make the hub copy the whole map on every
@@ -167,7 +205,10 @@ async fn follow_overview(state: AppState, perms: Permissions, tx: Tx) {
             Err(RecvError::Lagged(_)) => {
                 let snap = state.view.snapshot();
                 known = snap.seq;
-                if send_all_cards(&state, &perms, &snap, &tx).await.is_err() {
+                if send_all_cards(&state, &perms, &snap, None, &tx)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;

@@ -83,7 +83,15 @@ pub async fn overview(
     }
     let namespaces: Vec<String> = groups.keys().cloned().collect();
     let page = OverviewPage {
-        page: page_info(&state, &caller, format!("{base}stream/overview")),
+        // The stream then sends only what changed after this page.
+        page: page_info(
+            &state,
+            &caller,
+            format!(
+                "{base}stream/overview?since={}",
+                super::page_stream::since_token(snapshot.seq)
+            ),
+        ),
         banner: BannerView::of(&snapshot.health),
         chips: STATUSES
             .iter()
