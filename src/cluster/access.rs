@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -22,6 +23,10 @@ use super::client::ClientError;
 const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an answer is used before it is asked again (in the background).
 const FRESH_FOR: Duration = Duration::from_secs(60);
+/// Namespaces asked about at once for one person.
+const CONCURRENT_REVIEWS: usize = 8;
+/// A SubjectAccessReview's namespace meaning every namespace.
+const ALL_NAMESPACES: &str = "";
 /// Answers not asked for in this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
@@ -163,20 +168,28 @@ impl AccessReviews {
         Ok(user)
     }
 
-    /// What `user` may do in each of `namespaces`, asked concurrently.
+    /// What `user` may do in each of `namespaces`. Rights across all
+    /// namespaces are asked first and, when they cover everything, no
+    /// namespace is asked about; otherwise at most `CONCURRENT_REVIEWS`
+    /// namespaces are asked about at once (a cluster with hundreds of
+    /// namespaces must not get thousands of reviews in one burst).
     pub async fn in_namespaces(
         &self,
         user: &User,
         namespaces: impl IntoIterator<Item = String>,
     ) -> BTreeMap<String, NamespaceAccess> {
-        let asks = namespaces.into_iter().map(|ns| async move {
-            let access = self.in_namespace(user, &ns).await;
-            (ns, access)
-        });
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
+        let everywhere = self.in_namespace(user, ALL_NAMESPACES).await;
+        if everywhere.list && everywhere.patch_status && everywhere.patch {
+            return namespaces.into_iter().map(|ns| (ns, everywhere)).collect();
+        }
+        futures_util::stream::iter(namespaces)
+            .map(|ns| async move {
+                let access = self.in_namespace(user, &ns).await;
+                (ns, access)
+            })
+            .buffer_unordered(CONCURRENT_REVIEWS)
             .collect()
+            .await
     }
 
     /// What `user` may do in `namespace`: remembered for a minute; after
@@ -241,7 +254,7 @@ impl AccessReviews {
                 user: Some(user.name.clone()),
                 groups: Some(user.groups.clone()),
                 resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(namespace.to_string()),
+                    namespace: Some(namespace.to_string()).filter(|n| !n.is_empty()),
                     verb: Some(verb.to_string()),
                     group: Some("argoproj.io".to_string()),
                     resource: Some("rollouts".to_string()),
