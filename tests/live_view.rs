@@ -15,23 +15,6 @@ use rollouts_dashboard::sim::scenario::load_seed;
 use rollouts_dashboard::sim::store::Subresource;
 use serde_json::{Value, json};
 
-fn names(list: &Value) -> Vec<String> {
-    list["rollouts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    format!(
-                        "{}/{}",
-                        r["objectMeta"]["namespace"].as_str().unwrap_or_default(),
-                        r["objectMeta"]["name"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Argo's fixtures in the sim; every rollout's `/info` is exactly what
 /// `info/` computes from the objects, and the list holds the same rollouts
 /// without analysis runs and experiments.
@@ -68,7 +51,7 @@ async fn info_matches_the_objects_in_the_cluster() {
         .filter(|(k, _)| &k.namespace == ns)
         .map(|(k, _)| k.to_string())
         .collect();
-    assert_eq!(names(&list), want);
+    assert_eq!(common::rollout_names(&list), want);
     for r in list["rollouts"].as_array().into_iter().flatten() {
         assert!(r.get("analysisRuns").is_none() && r.get("experiments").is_none());
     }
@@ -110,7 +93,7 @@ async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() 
 
     let (_, _, all) = d.get("/api/v1/rollouts/_all/info").await;
     assert_eq!(
-        names(&all),
+        common::rollout_names(&all),
         [
             "manifest-gen/manifest-gen",
             "shop/checkout",
@@ -127,7 +110,7 @@ async fn a_namespace_outside_the_scope_is_refused_with_a_reason() {
     let d = Dashboard::start(store, Scope::Namespaces(vec!["shop".to_string()])).await;
     let (status, _, list) = d.get("/api/v1/rollouts/shop/info").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(names(&list).len(), 3);
+    assert_eq!(common::rollout_names(&list).len(), 3);
     let (status, _, body) = d.get("/api/v1/rollouts/manifest-gen/info").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(

@@ -151,3 +151,19 @@ pub fn image_lines(info: &RolloutInfo) -> Vec<String> {
         .map(|(img, t)| format!("{img} ({})", t.into_iter().collect::<Vec<_>>().join(", ")))
         .collect()
 }
+
+/// `namespace/name` of every rollout in an `/info` list answer.
+pub fn rollout_names(list: &Value) -> Vec<String> {
+    list["rollouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["objectMeta"]["namespace"].as_str().unwrap_or_default(),
+                r["objectMeta"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}

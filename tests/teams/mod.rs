@@ -240,15 +240,9 @@ pub async fn exchange(
         path.to_string(),
         body.to_string(),
     );
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let headers = owned(headers);
     tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let h = borrowed(&headers);
         http::request_with(&addr, &method, &path, &h, &body).unwrap_or((
             0,
             String::new(),
@@ -273,33 +267,15 @@ pub async fn call(
 
 /// `namespace/name` of every rollout in an `/info` list.
 pub fn listed(body: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    v["rollouts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{}/{}",
-                r["objectMeta"]["namespace"].as_str().unwrap_or_default(),
-                r["objectMeta"]["name"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
+    crate::common::rollout_names(&serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// The overview stream's first full view: the card ids it names.
 pub async fn overview_stream_ids(addr: &str, headers: &[(&str, &str)]) -> Vec<String> {
     let addr = addr.to_string();
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let headers = owned(headers);
     tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let h = borrowed(&headers);
         let stream =
             http::open_stream_with(&addr, "/stream/overview", &h).expect("the stream opens");
         let mut lines = BufReader::new(stream).lines();
@@ -324,4 +300,19 @@ pub async fn overview_stream_ids(addr: &str, headers: &[(&str, &str)]) -> Vec<St
     })
     .await
     .expect("the stream was read")
+}
+
+/// Headers a blocking task can own.
+fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
