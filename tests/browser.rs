@@ -6,7 +6,17 @@
 //! "Reconnecting…", then live, current data; Abort through its button.
 //! Screenshots of both pages in both themes go to `target/screenshots/`.
 //!
+//! Signing in: with `--auth token` on a cluster that enforces RBAC, a
+//! person is sent to the sign-in page, signs in with their token (the
+//! cookie must survive the browser's rules), sees their team's rollouts
+//! only, and signs out.
+//!
 //! Needs `chromium` and `chromium-driver` (Debian); `.ci/run` installs them.
+
+mod common;
+mod harness;
+mod http;
+mod teams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,7 +71,8 @@ fn start_chromedriver() -> (Driver, u16) {
 }
 
 async fn browser(port: u16) -> Client {
-    let profile = std::env::temp_dir().join(format!("rd-chromium-{}", std::process::id()));
+    // One profile per browser: the tests of this file run at once.
+    let profile = std::env::temp_dir().join(format!("rd-chromium-{}-{port}", std::process::id()));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -415,4 +426,110 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let _ = c.close().await;
     dash_stop.cancel();
     let _ = dashboard.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_their_token_and_sees_their_team() {
+    let (_driver, driver_port) = start_chromedriver();
+    let rbac = teams::documents(&teams::fixtures().join("dashboard-rbac.yaml"));
+    let cluster = teams::cluster(
+        "system:serviceaccount:rollouts-dashboard:rollouts-dashboard",
+        rbac,
+        Vec::new(),
+    )
+    .await;
+    let addr = teams::dashboard(&cluster, AuthMode::Token, &[], Scope::AllNamespaces).await;
+    let c = browser(driver_port).await;
+    let base = format!("http://{addr}");
+
+    // Not signed in: the page says so and offers the sign-in page.
+    c.goto(&format!("{base}/")).await.expect("the page loads");
+    until(
+        &c,
+        "the not-signed-in page",
+        "document.querySelector('h1')?.textContent === 'Not signed in'",
+    )
+    .await;
+    click(&c, "a[href$='sign-in']").await;
+    until(
+        &c,
+        "the sign-in form",
+        "!!document.querySelector('form.sign-in textarea')",
+    )
+    .await;
+
+    // A wrong token is refused and not kept.
+    c.find(Locator::Css("#token"))
+        .await
+        .expect("the token field")
+        .send_keys("not-a-token")
+        .await
+        .expect("typed");
+    click(&c, "form.sign-in button").await;
+    until(
+        &c,
+        "the refusal",
+        "document.querySelector('.flash.bad')?.textContent.includes('does not accept')",
+    )
+    .await;
+
+    // alice's token: the overview with team-a's rollout only, her name, and
+    // the buttons she may use.
+    c.find(Locator::Css("#token"))
+        .await
+        .expect("the token field")
+        .send_keys("alice-token")
+        .await
+        .expect("typed");
+    click(&c, "form.sign-in button").await;
+    until(
+        &c,
+        "alice's overview",
+        "document.querySelector('#who')?.textContent === 'Signed in as alice (team-a)'",
+    )
+    .await;
+    until(
+        &c,
+        "team-a's card",
+        "!!document.querySelector('#r-team-a--web')",
+    )
+    .await;
+    assert_eq!(
+        js(&c, "!!document.querySelector('#r-team-b--api')").await,
+        json!(false),
+        "team-b is not hers to see"
+    );
+    assert_eq!(
+        js(
+            &c,
+            "!!document.querySelector('#r-team-a--web form[action$=\"actions/promote\"]')"
+        )
+        .await,
+        json!(true),
+        "she may promote in team-a"
+    );
+    until(
+        &c,
+        "the live stream",
+        "document.querySelector('#live')?.textContent === 'Live'",
+    )
+    .await;
+    screenshot(&c, "signed-in-overview", "light").await;
+
+    // Signing out forgets the token.
+    click(&c, "form.sign-out button").await;
+    until(
+        &c,
+        "the sign-in page again",
+        "!!document.querySelector('form.sign-in')",
+    )
+    .await;
+    c.goto(&format!("{base}/")).await.expect("the page loads");
+    until(
+        &c,
+        "not signed in again",
+        "document.querySelector('h1')?.textContent === 'Not signed in'",
+    )
+    .await;
+    let _ = c.close().await;
 }

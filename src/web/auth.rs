@@ -419,11 +419,21 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
 /// The page header's line about who is signed in (or the notice that
 /// nobody is).
 pub fn who_line(state: &AppState, caller: &Caller) -> Option<String> {
-    match caller.user() {
-        Some(u) if u.groups.is_empty() => Some(format!("Signed in as {}", u.name)),
-        Some(u) => Some(format!("Signed in as {} ({})", u.name, u.groups.join(", "))),
-        None => state.auth.notice.clone(),
-    }
+    let Some(user) = caller.user() else {
+        return state.auth.notice.clone();
+    };
+    // Every signed-in person is in system:authenticated; it says nothing.
+    let groups: Vec<&str> = user
+        .groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| *g != "system:authenticated")
+        .collect();
+    Some(if groups.is_empty() {
+        format!("Signed in as {}", user.name)
+    } else {
+        format!("Signed in as {} ({})", user.name, groups.join(", "))
+    })
 }
 
 #[cfg(test)]
