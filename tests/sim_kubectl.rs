@@ -21,14 +21,19 @@ impl Drop for SimProcess {
 }
 
 fn start_sim(manifests: &str) -> SimProcess {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(manifests);
+    start_sim_with(&dir, &[])
+}
+
+/// The sim on `dir`, with `extra` arguments (e.g. `--users FILE`).
+fn start_sim_with(dir: &std::path::Path, extra: &[&str]) -> SimProcess {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let kubeconfig =
         std::env::temp_dir().join(format!("rd-sim-{}-{n}.kubeconfig", std::process::id()));
     let _ = std::fs::remove_file(&kubeconfig);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(manifests);
     let child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
         .args([
             "sim",
@@ -37,7 +42,8 @@ fn start_sim(manifests: &str) -> SimProcess {
             "--no-controller",
             "--manifests",
         ])
-        .arg(&dir)
+        .arg(dir)
+        .args(extra)
         .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(Stdio::null())
@@ -208,4 +214,78 @@ fn kubectl_patches_main_and_status_and_watches() {
         ],
     ));
     assert_eq!(after, "true  true");
+}
+
+/// With `--users`, the sim serves HTTPS (client-go sends credentials only
+/// over TLS), writes a context per user, and kubectl meets RBAC.
+#[test]
+fn with_users_kubectl_signs_in_and_meets_rbac() {
+    let team = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi-team");
+    let users = team.join("users.csv");
+    let users = users.to_str().expect("a UTF-8 path");
+    let sim = start_sim_with(&team, &["--users", users]);
+    let mine = ok(kubectl(
+        &sim,
+        &[
+            "--context",
+            "alice",
+            "get",
+            "rollouts.argoproj.io",
+            "-n",
+            "team-a",
+            "-o",
+            "name",
+        ],
+    ));
+    assert_eq!(mine.trim(), "rollout.argoproj.io/web");
+    let theirs = kubectl(
+        &sim,
+        &[
+            "--context",
+            "alice",
+            "get",
+            "rollouts.argoproj.io",
+            "-n",
+            "team-b",
+        ],
+    );
+    assert!(!theirs.status.success());
+    assert!(
+        String::from_utf8_lossy(&theirs.stderr).contains(
+            "rollouts.argoproj.io is forbidden: User \"alice\" cannot list resource \"rollouts\" in API group \"argoproj.io\" in the namespace \"team-b\""
+        ),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    let bobs = ok(kubectl(
+        &sim,
+        &[
+            "--context",
+            "bob",
+            "get",
+            "rollouts.argoproj.io",
+            "-n",
+            "team-b",
+            "-o",
+            "name",
+        ],
+    ));
+    assert_eq!(bobs.trim(), "rollout.argoproj.io/api", "viewers see team-b");
+    let patch = kubectl(
+        &sim,
+        &[
+            "--context",
+            "bob",
+            "patch",
+            "rollouts.argoproj.io",
+            "api",
+            "-n",
+            "team-b",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"message":"x"}}"#,
+        ],
+    );
+    assert!(!patch.status.success(), "viewers may not patch");
 }

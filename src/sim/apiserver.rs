@@ -60,6 +60,8 @@ pub struct ApiServer {
     /// `--users`: requests must authenticate and RBAC decides; without it
     /// everything is allowed.
     users: Option<Arc<Users>>,
+    /// Serve HTTPS (sim/tls.rs) instead of plain HTTP.
+    tls: bool,
 }
 
 impl ApiServer {
@@ -75,7 +77,18 @@ impl ApiServer {
             bookmark_every: BOOKMARK_EVERY,
             generation,
             users: None,
+            tls: false,
         }
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Serves HTTPS with the built-in certificate (sim/tls.rs).
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
     }
 
     /// Authenticates every request with these tokens and authorizes it
@@ -143,9 +156,21 @@ impl ApiServer {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clone();
-                let served = axum::serve(listener, server.router())
-                    .with_graceful_shutdown(async move { generation.cancelled().await })
-                    .await;
+                let stop = async move { generation.cancelled().await };
+                let served = if server.tls {
+                    match super::tls::TlsListener::new(listener) {
+                        Ok(tls) => {
+                            axum::serve(tls, server.router())
+                                .with_graceful_shutdown(stop)
+                                .await
+                        }
+                        Err(e) => Err(std::io::Error::other(e)),
+                    }
+                } else {
+                    axum::serve(listener, server.router())
+                        .with_graceful_shutdown(stop)
+                        .await
+                };
                 if let Err(e) = served {
                     tracing::error!(error = %e, "simulated API server stopped");
                     return;
@@ -358,6 +383,17 @@ async fn handle(
         .unwrap_or_default()
         .trim()
         .to_string();
+    // Protobuf bodies (kubectl's for built-in kinds) are not understood:
+    // 415 is what makes a client send JSON instead.
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return error_response(&ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json (got {content_type})"
+            ),
+        ));
+    }
     let identity = identify(&server, &headers);
     if method != Method::GET {
         let (user, impersonated_by) = match &identity {

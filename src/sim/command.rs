@@ -89,7 +89,8 @@ pub async fn start(
 
     let mut server = ApiServer::new(store, shutdown.clone());
     if let Some(users) = users {
-        server = server.with_users(users);
+        // Credentials travel only over TLS (kubectl sends none otherwise).
+        server = server.with_users(users).with_tls();
     }
     let (addr, task) = server
         .serve(listen)
@@ -133,15 +134,23 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
         let shown = path.display().to_string();
-        std::fs::write(&tmp, kubeconfig_yaml(addr, "default", &logins))
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| SimError::Kubeconfig {
-                path: shown,
-                source,
-            })?;
+        std::fs::write(
+            &tmp,
+            kubeconfig_yaml(addr, "default", &logins, running.server.tls()),
+        )
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| SimError::Kubeconfig {
+            path: shown,
+            source,
+        })?;
     }
+    let scheme = if running.server.tls() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "simulated cluster at http://{addr} ({} objects){}",
+        "simulated cluster at {scheme}://{addr} ({} objects){}",
         running.objects,
         args.kubeconfig_out
             .as_ref()

@@ -6,7 +6,19 @@ pub const CONTEXT: &str = "rollouts-dashboard-sim";
 
 /// Without `logins`, one anonymous context; with `(user, token)` pairs (from
 /// `--users`), one context per user named after it, the first current.
-pub fn kubeconfig_yaml(addr: SocketAddr, namespace: &str, logins: &[(String, String)]) -> String {
+/// With `tls`, the server is `https://` and trusted through the built-in CA.
+pub fn kubeconfig_yaml(
+    addr: SocketAddr,
+    namespace: &str,
+    logins: &[(String, String)],
+    tls: bool,
+) -> String {
+    // Listening on every address: reach it (and match the certificate) on loopback.
+    let addr = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
     let mut contexts = String::new();
     let mut users = String::new();
     if logins.is_empty() {
@@ -24,14 +36,20 @@ pub fn kubeconfig_yaml(addr: SocketAddr, namespace: &str, logins: &[(String, Str
     let current = logins
         .first()
         .map_or_else(|| CONTEXT.to_string(), |(user, _)| quoted(user));
+    let cluster = if tls {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(super::tls::CA_PEM);
+        format!("    server: https://{addr}\n    certificate-authority-data: {ca}\n")
+    } else {
+        format!("    server: http://{addr}\n")
+    };
     format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - name: {CONTEXT}
   cluster:
-    server: http://{addr}
-contexts:
+{cluster}contexts:
 {contexts}current-context: {current}
 users:
 {users}"

@@ -22,5 +22,6 @@ pub mod scenario;
 pub mod selectors;
 mod services;
 pub mod store;
+pub mod tls;
 pub mod traffic;
 pub mod users;
