@@ -34,6 +34,10 @@ use tokio_util::sync::CancellationToken;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// One browser at a time: two Chromiums on two cores slow each other down
+/// enough for the seed's 30 s pause to end before the test aborts it.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Driver(Child);
 
 impl Drop for Driver {
@@ -211,6 +215,7 @@ const SEED_CARD: &str = "#r-manifest-gen--manifest-gen";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_watches_and_steers_the_seed_release() {
+    let _one = ONE_BROWSER.lock().await;
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
@@ -415,12 +420,40 @@ async fn a_person_watches_and_steers_the_seed_release() {
     )
     .await;
     click(&c, "#confirm-yes").await;
-    until(
-        &c,
-        "Degraded",
-        "document.querySelector('#rollout-header .status')?.textContent.includes('Degraded')",
-    )
-    .await;
+    let abort_state = seed_state(&sim);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let degraded = js(
+            &c,
+            "document.querySelector('#rollout-header .status')?.textContent.includes('Degraded')",
+        )
+        .await;
+        if degraded == json!(true) {
+            break;
+        }
+        let refused = js(
+            &c,
+            "document.querySelector('#toasts .toast.bad')?.textContent",
+        )
+        .await;
+        assert!(
+            refused.is_null(),
+            "the abort was refused: {refused}; the cluster was at {abort_state} when it was confirmed and is at {} now",
+            seed_state(&sim)
+        );
+        if Instant::now() > deadline {
+            let page = js(
+                &c,
+                "[document.getElementById('live')?.textContent, document.querySelector('#rollout-header')?.innerText, document.querySelector('.flash, .toast, [role=alert]')?.textContent].join(' | ')",
+            )
+            .await;
+            panic!(
+                "not Degraded: the page shows {page}; the cluster was at {abort_state} when abort was confirmed and is at {} now",
+                seed_state(&sim)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     until(&c, "all traffic on stable", "document.querySelector('#traffic svg.bar')?.getAttribute('aria-label') === 'Traffic: 100% stable, 0% canary'").await;
 
     let _ = c.close().await;
@@ -430,6 +463,7 @@ async fn a_person_watches_and_steers_the_seed_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_with_their_token_and_sees_their_team() {
+    let _one = ONE_BROWSER.lock().await;
     let (_driver, driver_port) = start_chromedriver();
     let rbac = teams::documents(&teams::fixtures().join("dashboard-rbac.yaml"));
     let cluster = teams::cluster(
