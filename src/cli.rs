@@ -138,7 +138,7 @@ pub struct WebArgs {
     /// --auth proxy: identity headers are believed only from these sources (CIDR, repeatable), e.g. the ingress gateway's pod range
     #[arg(
         long = "trusted-proxy",
-        env = "ROLLOUTS_DASHBOARD_TRUSTED_PROXIES",
+        env = "ROLLOUTS_DASHBOARD_TRUSTED_PROXY",
         value_name = "CIDR",
         value_delimiter = ',',
         value_parser = cidr

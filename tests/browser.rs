@@ -411,7 +411,14 @@ async fn a_person_watches_and_steers_the_seed_release() {
         "no reload"
     );
 
-    // Abort through its button.
+    // Abort through its button (every fetch the page makes is noted, for
+    // the failure message).
+    js(
+        &c,
+        "(function () { window.__fetches = []; var f = window.fetch; window.fetch = function (u, o) { window.__fetches.push('sent ' + u); return f(u, o).then(function (r) { window.__fetches.push(r.status + ' ' + u); return r; }, function (e) { window.__fetches.push('failed ' + u + ': ' + e); throw e; }); }; return true; })()",
+    )
+    .await;
+    let requests_before = sim.server.requests().len();
     click(&c, "button[data-action=abort]").await;
     until(
         &c,
@@ -447,8 +454,13 @@ async fn a_person_watches_and_steers_the_seed_release() {
                 "[document.getElementById('live')?.textContent, document.querySelector('#rollout-header')?.innerText, document.querySelector('.flash, .toast, [role=alert]')?.textContent].join(' | ')",
             )
             .await;
+            let fetches = js(&c, "(window.__fetches || []).join(', ')").await;
+            let sent: Vec<String> = sim.server.requests()[requests_before..]
+                .iter()
+                .map(|r| format!("{} {} {}", r.method, r.path, r.body))
+                .collect();
             panic!(
-                "not Degraded: the page shows {page}; the cluster was at {abort_state} when abort was confirmed and is at {} now",
+                "not Degraded: the page shows {page}; its fetches: {fetches}; the cluster received {sent:?}; it was at {abort_state} when abort was confirmed and is at {} now",
                 seed_state(&sim)
             );
         }
