@@ -240,11 +240,16 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!f) { return; }
     var buttons = f.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
+    // Never a silently stuck button: the server answers within 15 s (its
+    // calls to Kubernetes time out sooner), so give up after 30.
+    var abort = new AbortController();
+    var timer = setTimeout(function () { abort.abort(); }, 30000);
     fetch(f.action, {
       method: "POST",
       headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(new FormData(f)).toString(),
-      credentials: "same-origin"
+      credentials: "same-origin",
+      signal: abort.signal
     }).then(function (r) {
       return r.json().then(function (j) { return { ok: r.ok, j: j }; }, function () { return { ok: r.ok, j: {} }; });
     }).then(function (res) {
@@ -253,8 +258,11 @@ document.addEventListener("DOMContentLoaded", function () {
       if (res.ok) { toast(what + ": " + (res.j.message === "done" ? "sent. The page updates as the rollout moves." : res.j.message)); }
       else { toast(what + " refused: " + (res.j.message || "error"), true); }
     }).catch(function (err) {
-      toast("Could not reach the dashboard: " + err, true);
+      toast(err && err.name === "AbortError"
+        ? "No answer from the dashboard within 30 s: the action may or may not have been applied; the page shows what the cluster does."
+        : "Could not reach the dashboard: " + err, true);
     }).finally(function () {
+      clearTimeout(timer);
       buttons.forEach(function (b) { b.disabled = false; });
     });
   });
