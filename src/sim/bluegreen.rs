@@ -181,7 +181,7 @@ impl Controller {
         status["availableReplicas"] = json!(of(&active_now, "/status/availableReplicas"));
         status["updatedReplicas"] = json!(of(&hash, "/status/replicas"));
         status["HPAReplicas"] = json!(of(&active_now, "/status/replicas"));
-        self.write_status(ro, &ns, &name, status)
+        self.write_status(ro, obj, &ns, &name, status)
     }
 
     /// Marks the previously active ReplicaSet for scale-down after the delay.

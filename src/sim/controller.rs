@@ -469,7 +469,7 @@ impl Controller {
                 .unwrap_or(0)
         );
         status["HPAReplicas"] = status["replicas"].clone();
-        self.write_status(&ro, &ns, &name, status)
+        self.write_status(&ro, obj, &ns, &name, status)
     }
 
     /// Identifies the rollout and its current pod template, makes sure that
@@ -517,10 +517,12 @@ impl Controller {
     }
 
     /// Writes the rollout's status with observedGeneration and the phase
-    /// and message the controller computes (reference §2.3).
+    /// and message the controller computes (reference §2.3), unless the
+    /// rollout changed since it was `read` (as `ro`).
     pub(super) fn write_status(
         &self,
         ro: &Rollout,
+        read: &Value,
         ns: &str,
         name: &str,
         mut status: Value,
@@ -537,6 +539,13 @@ impl Controller {
         let status = strip_nulls(&status);
         self.store
             .patch(rt("rollouts"), ns, name, Subresource::Status, |o| {
+                // As the real controller's update carries its informer's
+                // resourceVersion: a promote or abort (or a new spec) that
+                // landed since the read must not be overwritten with a
+                // status computed without it. The next pass sees it.
+                if o.get("spec") != read.get("spec") || o.get("status") != read.get("status") {
+                    return Err(ApiError::conflict(rt("rollouts"), name));
+                }
                 o["status"] = status;
                 Ok(())
             })?;
@@ -955,4 +964,49 @@ fn pod_suffix(n: usize) -> String {
         x /= SAFE.len() as u64;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::sim::clock::SimClock;
+    use crate::sim::store::{Store, Subresource};
+
+    /// A person's abort lands between the controller's read and its status
+    /// write: the write is refused (409, as the real API server refuses a
+    /// stale resourceVersion) and the abort stays; the next pass acts on it.
+    #[test]
+    fn a_status_write_loses_to_a_change_made_since_the_read() {
+        let store = Arc::new(Store::new(Arc::new(SimClock::default())));
+        crate::sim::scenario::load_seed(&store);
+        let c = Controller::new(store.clone(), ControllerConfig::default());
+        c.settle(50);
+        let (ns, name) = ("manifest-gen", "manifest-gen");
+        let read = store.get(rt("rollouts"), ns, name).expect("the seed");
+        let ro: Rollout = serde_json::from_value((*read).clone()).expect("a rollout");
+        store
+            .patch(rt("rollouts"), ns, name, Subresource::Status, |o| {
+                o["status"]["abort"] = json!(true);
+                Ok(())
+            })
+            .expect("the abort");
+        let stale = read["status"].clone();
+        let refused = c
+            .write_status(&ro, &read, ns, name, stale)
+            .expect_err("a write from a stale read");
+        assert_eq!(refused.code, 409);
+        let now = store.get(rt("rollouts"), ns, name).expect("the seed");
+        assert_eq!(now["status"]["abort"], json!(true), "the abort stays");
+        c.settle(50);
+        let after = store.get(rt("rollouts"), ns, name).expect("the seed");
+        assert_eq!(
+            after["status"]["phase"],
+            json!("Degraded"),
+            "and is acted on"
+        );
+    }
 }
