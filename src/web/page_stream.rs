@@ -65,6 +65,11 @@ fn state_event(health: &Health) -> Event {
 }
 
 /// `GET /stream/overview`.
+/// Card events queued for one overview page. Each holds its own copy of
+/// the card, and 200 pages taking 5000 cards at once held 256 each (about
+/// 120 MB); a short queue only makes that page's sender wait its turn.
+const OVERVIEW_BUFFER: usize = 16;
+
 /// `since`: the change the page was rendered at; cards unchanged since
 /// then are not sent again (at 5000 rollouts that is megabytes per page).
 #[derive(Debug, Default, serde::Deserialize)]
@@ -100,7 +105,7 @@ pub async fn overview(
     Query(Since { since }): Query<Since>,
 ) -> Response {
     let since = since.as_deref().and_then(since_seq);
-    let (tx, rx) = mpsc::channel(256);
+    let (tx, rx) = mpsc::channel(OVERVIEW_BUFFER);
     let perms = Permissions::of(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
