@@ -579,10 +579,9 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
         }
     }
     if method == Method::POST {
-        let obj = parse_json(body)?;
         let users = server.users.as_deref();
         if let Some(answer) =
-            super::reviews::answer(target.rt.kind, &obj, &server.store, users, caller)
+            super::reviews::answer(target.rt.kind, body, &server.store, users, caller)
         {
             return answer.map(|a| json_response(StatusCode::CREATED, &a));
         }
@@ -680,7 +679,7 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }

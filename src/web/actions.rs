@@ -14,7 +14,7 @@ use crate::actions::{Action, Expectation};
 use crate::cluster::act::{Acted, Request};
 
 use super::AppState;
-use super::auth::{Caller, Permissions, actor_for, refusal};
+use super::auth::{Caller, Permissions, actor_for, not_visible, refusal};
 use super::error::AppError;
 
 /// The body of Argo's PUTs: `{}` or `{"full": true}`; ours may add what the
@@ -47,8 +47,10 @@ async fn perform(
 ) -> Result<Acted, AppError> {
     let action = request.action();
     let perms = Permissions::of(state, caller);
-    perms.require_sees(namespace).await?;
     let access = perms.access(namespace).await;
+    if !access.list {
+        return Err(not_visible(namespace));
+    }
     if !access.allows(action) {
         state
             .metrics

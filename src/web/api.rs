@@ -9,7 +9,6 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +20,9 @@ use crate::cluster::object::Kind;
 use crate::info::RolloutInfo;
 use crate::model::RolloutKey;
 
-use super::AppState;
 use super::auth::{Caller, Permissions, Rights};
 use super::error::AppError;
+use super::{AppState, chunked};
 
 /// `{ns}` meaning every namespace shown.
 pub const ALL_NAMESPACES: &str = "_all";
@@ -64,52 +63,26 @@ pub async fn list(
         .collect();
     let response = (
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(futures_util::stream::iter(list_chunks(entries))),
+        chunked::body(list_pieces(entries)),
     )
         .into_response();
     Ok(with_staleness(&snapshot, ns, response))
 }
 
-/// Bytes per chunk of a streamed list.
-const LIST_CHUNK: usize = 64 * 1024;
-
 /// `{"rollouts":[…]}`, serialized a rollout at a time as the client reads
-/// it: a list of 5000 rollouts (14 MB) is never held whole, however many
-/// people ask at once.
-fn list_chunks(
-    entries: Vec<Arc<RolloutEntry>>,
-) -> impl Iterator<Item = Result<Bytes, std::convert::Infallible>> {
-    let mut entries = entries.into_iter().peekable();
-    let mut started = false;
-    let mut finished = false;
-    std::iter::from_fn(move || {
-        if finished {
-            return None;
+/// it: a list of 5000 rollouts (14 MB) is never held whole.
+fn list_pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = Vec<u8>> + Send {
+    let items = entries.into_iter().enumerate().map(|(i, entry)| {
+        let mut piece = if i == 0 { Vec::new() } else { b",".to_vec() };
+        if let Err(e) = serde_json::to_writer(&mut piece, &shallow(&entry.info)) {
+            tracing::error!(error = %e, rollout = %entry.info.object_meta.name, "cannot encode a rollout");
+            piece.extend_from_slice(b"null");
         }
-        let mut chunk = Vec::with_capacity(LIST_CHUNK + 16 * 1024);
-        if !started {
-            started = true;
-            chunk.extend_from_slice(br#"{"rollouts":["#);
-        } else {
-            chunk.push(b',');
-        }
-        while let Some(entry) = entries.next() {
-            if let Err(e) = serde_json::to_writer(&mut chunk, &shallow(&entry.info)) {
-                tracing::error!(error = %e, rollout = %entry.info.object_meta.name, "cannot encode a rollout");
-                chunk.extend_from_slice(b"null");
-            }
-            if entries.peek().is_none() {
-                break;
-            }
-            if chunk.len() >= LIST_CHUNK {
-                return Some(Ok(Bytes::from(chunk)));
-            }
-            chunk.push(b',');
-        }
-        finished = true;
-        chunk.extend_from_slice(b"]}");
-        Some(Ok(Bytes::from(chunk)))
-    })
+        piece
+    });
+    std::iter::once(br#"{"rollouts":["#.to_vec())
+        .chain(items)
+        .chain(std::iter::once(b"]}".to_vec()))
 }
 
 /// `GET /api/v1/rollouts/{ns}/{name}/info`: one rollout in full.

@@ -158,9 +158,7 @@ impl Permissions {
         if self.sees(namespace).await {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
-                "you may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there"
-            )))
+            Err(not_visible(namespace))
         }
     }
 }
@@ -174,6 +172,13 @@ pub fn actor_for(state: &AppState, caller: &Caller) -> Result<Actor, AppError> {
             .map(|client| state.actor.acting_as(client))
             .map_err(|e| AppError::BadGateway(e.to_string())),
     }
+}
+
+/// 403 for a namespace whose rollouts the caller may not list.
+pub fn not_visible(namespace: &str) -> AppError {
+    AppError::Forbidden(format!(
+        "you may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there"
+    ))
 }
 
 /// "you may not patch rollouts/status in namespace team-b".

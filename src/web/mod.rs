@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_watch;
 pub mod assets;
 pub mod auth;
+pub mod chunked;
 pub mod error;
 pub mod guard;
 pub mod metrics;

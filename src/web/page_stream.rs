@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Extension, Path, Query, State};
@@ -23,14 +22,14 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::api::rights_in;
-use super::auth::{Caller, Permissions, Rights};
+use super::auth::{Caller, Permissions};
 use super::error::AppError;
-use super::pages::{base_with_slash, card_for};
+use super::pages::{base_with_slash, card_html};
 use super::templates::{BannerPartial, detail_fragments, render};
-use super::view::card::CardView;
 use super::view::card_id;
 use super::view::detail::DetailView;
 use super::view::health::BannerView;
+use crate::cluster::access::NamespaceAccess;
 use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, RolloutEntry, Snapshot};
 use crate::model::RolloutKey;
@@ -118,20 +117,14 @@ pub async fn overview(
     sse(rx)
 }
 
-/// The card as this page may show it (`rights` of its namespace).
-fn card_event(state: &AppState, rights: &Rights, key: &RolloutKey, entry: &RolloutEntry) -> Event {
-    let html: Arc<str> = if entry.card.is_empty() {
-        let card = CardView::of(entry);
-        render(&super::templates::CardPartial {
-            card: &card,
-            base: &base_with_slash(&state.base_path),
-            read_only: state.read_only,
-        })
-        .into()
-    } else {
-        entry.card.clone()
-    };
-    let html = card_for(rights, &key.namespace, html);
+/// The card as this page may show it (`access`: its namespace's rights).
+fn card_event(
+    state: &AppState,
+    access: NamespaceAccess,
+    key: &RolloutKey,
+    entry: &RolloutEntry,
+) -> Event {
+    let html = card_html(state, entry, access);
     event(
         "card",
         json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
@@ -156,7 +149,7 @@ async fn send_all_cards(
     };
     let changed = |entry: &RolloutEntry| since.is_none_or(|s| entry.seq > s);
     for (key, entry) in shown().filter(|(_, e)| changed(e)) {
-        tx.send(card_event(state, &rights, key, entry))
+        tx.send(card_event(state, rights.access(&key.namespace), key, entry))
             .await
             .map_err(|_| ())?;
     }
@@ -189,21 +182,19 @@ async fn follow_overview(state: AppState, perms: Permissions, since: Option<u64>
         let sent = match change {
             Ok(c) if c.seq() <= known => continue,
             Ok(c) => match &*c {
-                Change::Rollout {
-                    key,
-                    entry: Some(e),
-                    ..
-                } if perms.sees(&key.namespace).await => {
-                    let rights = perms.rights([key.namespace.clone()]).await;
-                    tx.send(card_event(&state, &rights, key, e)).await
-                }
-                // Deleted, or no longer theirs to see (RBAC changed).
-                Change::Rollout { key, .. } => {
-                    tx.send(event(
-                        "remove",
-                        json!({"id": card_id(&key.namespace, &key.name)}),
-                    ))
-                    .await
+                Change::Rollout { key, entry, .. } => {
+                    let access = perms.access(&key.namespace).await;
+                    match entry {
+                        Some(e) if access.list => tx.send(card_event(&state, access, key, e)).await,
+                        // Deleted, or no longer theirs to see (RBAC changed).
+                        _ => {
+                            tx.send(event(
+                                "remove",
+                                json!({"id": card_id(&key.namespace, &key.name)}),
+                            ))
+                            .await
+                        }
+                    }
                 }
                 Change::Health { health, .. } => tx.send(state_event(health)).await,
             },

@@ -2,14 +2,13 @@
 //! Both render from the snapshot; the live stream keeps them current.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::AppState;
-use super::auth::{Caller, Permissions, Rights, who_line};
+use super::auth::{Caller, Permissions, who_line};
 use super::templates::{
     CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, MessagePage, OverviewPage, PageInfo,
     RolloutPage, render,
@@ -19,7 +18,9 @@ use super::view::detail::DetailView;
 use super::view::filter::{Filter, STATUSES};
 use super::view::health::{BannerView, empty_state};
 use super::view::status_class;
+use super::{AppState, chunked};
 use crate::cli::AuthMode;
+use crate::cluster::access::NamespaceAccess;
 use crate::cluster::hub::RolloutEntry;
 use crate::model::RolloutKey;
 
@@ -73,11 +74,7 @@ pub async fn overview(
             .entry(key.namespace.clone())
             .or_default()
             .push(CardSlot {
-                html: card_for(
-                    &rights,
-                    &key.namespace,
-                    card_html(&state, entry, &card, &base),
-                ),
+                html: card_html(&state, entry, rights.access(&key.namespace)),
                 shown: visible,
             });
     }
@@ -116,98 +113,61 @@ pub async fn overview(
         tracing::error!("the overview template lost its groups marker");
         return Html(html).into_response();
     };
-    let chunks = overview_chunks(head.to_string(), groups, tail.to_string());
+    let pieces = overview_pieces(head.to_string(), groups, tail.to_string());
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        Body::from_stream(futures_util::stream::iter(chunks)),
+        chunked::body(pieces),
     )
         .into_response()
 }
 
-/// Bytes per chunk of a streamed overview.
-const PAGE_CHUNK: usize = 64 * 1024;
-
-/// The overview as the client reads it: the page's head, then the groups a
-/// few dozen cards at a time, then its tail. The cards are the hub's
-/// shared renderings; no 12 MB page (5000 rollouts) is ever held whole.
-fn overview_chunks(
+/// The overview as the client reads it: the page's head, then each
+/// namespace group and its cards (the hub's shared renderings), then its
+/// tail; no 12 MB page (5000 rollouts) is ever held whole.
+fn overview_pieces(
     head: String,
     groups: Vec<Group>,
     tail: String,
-) -> impl Iterator<Item = Result<Bytes, std::convert::Infallible>> {
-    let mut parts = groups.into_iter().flat_map(|g| {
+) -> impl Iterator<Item = Vec<u8>> + Send {
+    let groups = groups.into_iter().flat_map(|g| {
         let open = render(&GroupOpenPartial {
             namespace: &g.namespace,
         });
-        std::iter::once(Part::Text(open))
-            .chain(g.cards.into_iter().map(Part::Slot))
-            .chain(std::iter::once(Part::Text(
-                "  </div>\n</section>\n".to_string(),
-            )))
+        let slots = g.cards.into_iter().map(|slot| {
+            let open = if slot.shown {
+                "<div class=\"slot\">"
+            } else {
+                "<div class=\"slot\" hidden>"
+            };
+            [open, &slot.html, "</div>"].concat().into_bytes()
+        });
+        std::iter::once(open.into_bytes())
+            .chain(slots)
+            .chain(std::iter::once(b"  </div>\n</section>\n".to_vec()))
     });
-    let mut head = Some(head);
-    let mut tail = Some(tail);
-    std::iter::from_fn(move || {
-        let mut chunk = head.take().unwrap_or_default();
-        for part in parts.by_ref() {
-            match part {
-                Part::Text(t) => chunk.push_str(&t),
-                Part::Slot(s) => {
-                    chunk.push_str(if s.shown {
-                        "<div class=\"slot\">"
-                    } else {
-                        "<div class=\"slot\" hidden>"
-                    });
-                    chunk.push_str(&s.html);
-                    chunk.push_str("</div>");
-                }
-            }
-            if chunk.len() >= PAGE_CHUNK {
-                return Some(Ok(Bytes::from(chunk)));
-            }
-        }
-        if let Some(t) = tail.take() {
-            chunk.push_str(&t);
-        }
-        (!chunk.is_empty()).then(|| Ok(Bytes::from(chunk)))
-    })
+    std::iter::once(head.into_bytes())
+        .chain(groups)
+        .chain(std::iter::once(tail.into_bytes()))
 }
 
-enum Part {
-    Text(String),
-    Slot(CardSlot),
-}
-
-/// The card as this caller may see it: without its buttons where RBAC
-/// does not let them promote or abort.
-pub fn card_for(
-    rights: &Rights,
-    namespace: &str,
-    html: std::sync::Arc<str>,
-) -> std::sync::Arc<str> {
-    if rights.access(namespace).patch_status {
-        html
-    } else {
-        without_actions(&html).into()
-    }
-}
-
-/// The hub's pre-rendered card, or (without a renderer) one rendered now.
-fn card_html(
-    state: &AppState,
-    entry: &RolloutEntry,
-    card: &CardView,
-    base: &str,
-) -> std::sync::Arc<str> {
-    if entry.card.is_empty() {
+/// A card as this caller sees it: the hub's rendering (or, without a
+/// renderer, one made now), without its buttons where RBAC does not let
+/// them promote or abort.
+pub fn card_html(state: &AppState, entry: &RolloutEntry, access: NamespaceAccess) -> Arc<str> {
+    let html: Arc<str> = if entry.card.is_empty() {
         render(&super::templates::CardPartial {
-            card,
-            base,
+            card: &CardView::of(entry),
+            base: &base_with_slash(&state.base_path),
             read_only: state.read_only,
         })
         .into()
     } else {
         entry.card.clone()
+    };
+    if access.patch_status {
+        html
+    } else {
+        without_actions(&html).into()
     }
 }
 
