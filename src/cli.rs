@@ -103,7 +103,7 @@ pub struct WebArgs {
     /// Show everything, change nothing: no action buttons, mutating requests get 403
     #[arg(long, env = "ROLLOUTS_DASHBOARD_READ_ONLY")]
     pub read_only: bool,
-    /// Who the person is: none (whoever reaches the port acts as the dashboard), proxy (identity headers from a trusted authenticating proxy; actions impersonate that user), token (the person's own Kubernetes bearer token)
+    /// Who the person is: none (whoever reaches the port acts as the dashboard), proxy (identity headers from a trusted authenticating proxy; actions impersonate that user), token (the person's own Kubernetes bearer token), oidc (ID tokens from an OpenID provider, verified here; actions impersonate that user)
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_AUTH",
@@ -111,7 +111,7 @@ pub struct WebArgs {
         default_value_t = AuthMode::None
     )]
     pub auth: AuthMode,
-    /// --auth proxy: the header naming the user (X-Auth-Request-User is also read)
+    /// --auth proxy: the header naming the user (only this one is read; X-Auth-Request-User for oauth2-proxy)
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_USER_HEADER",
@@ -119,7 +119,7 @@ pub struct WebArgs {
         default_value = "X-Forwarded-User"
     )]
     pub user_header: String,
-    /// --auth proxy: the header listing the user's groups, comma-separated (X-Auth-Request-Groups is also read)
+    /// --auth proxy: the header listing the user's groups, comma-separated; the proxy must set or strip it (empty: no groups from headers)
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_GROUPS_HEADER",
@@ -127,7 +127,7 @@ pub struct WebArgs {
         default_value = "X-Forwarded-Groups"
     )]
     pub groups_header: String,
-    /// --auth proxy: the header with the user's email (X-Auth-Request-Email is also read)
+    /// --auth proxy: the header with the user's email
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_EMAIL_HEADER",
@@ -144,6 +144,86 @@ pub struct WebArgs {
         value_parser = cidr
     )]
     pub trusted_proxies: Vec<Cidr>,
+    /// --auth oidc: the issuer (HTTPS); its discovery document and keys are fetched from it
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_OIDC_ISSUER_URL", value_name = "URL")]
+    pub oidc_issuer_url: Option<String>,
+    /// --auth oidc: this dashboard's client id, the audience its ID tokens must name
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// --auth oidc: the client secret, for the browser sign-in (better from the environment)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// --auth oidc: PEM certificates to trust for the issuer, beside the system's
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_OIDC_CA_FILE", value_name = "PATH")]
+    pub oidc_ca_file: Option<PathBuf>,
+    /// --auth oidc: the claim naming the user, as kube-apiserver's flag
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_USERNAME_CLAIM",
+        value_name = "CLAIM",
+        default_value = "sub"
+    )]
+    pub oidc_username_claim: String,
+    /// --auth oidc: prefix for usernames (default: the issuer URL and '#' unless the claim is email; '-' for none)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_USERNAME_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub oidc_username_prefix: Option<String>,
+    /// --auth oidc: the claim listing the user's groups
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_GROUPS_CLAIM",
+        value_name = "CLAIM"
+    )]
+    pub oidc_groups_claim: Option<String>,
+    /// --auth oidc: prefix for every group
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_GROUPS_PREFIX",
+        value_name = "PREFIX",
+        default_value = ""
+    )]
+    pub oidc_groups_prefix: String,
+    /// --auth oidc: a claim the ID token must carry with this exact value (repeatable)
+    #[arg(
+        long = "oidc-required-claim",
+        env = "ROLLOUTS_DASHBOARD_OIDC_REQUIRED_CLAIM",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = key_value
+    )]
+    pub oidc_required_claims: Vec<(String, String)>,
+    /// --auth oidc: the scopes the browser sign-in asks for
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_OIDC_SCOPES",
+        value_name = "SCOPES",
+        value_delimiter = ',',
+        default_value = "openid,email,profile"
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// --auth oidc: the address people use (e.g. https://rollouts.example.com); the sign-in's redirect URI is made from it
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// --auth oidc: a file of at least 32 random bytes that seals session cookies; the same file on every replica
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_SESSION_KEY_FILE", value_name = "PATH")]
+    pub session_key_file: Option<PathBuf>,
+    /// How often a person's rights (and token) are asked again; open live views end within this when access is withdrawn
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_ACCESS_CHECK_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub access_check_interval: u64,
     /// Log line format: text for people, json for log collectors
     #[arg(
         long,
@@ -154,11 +234,25 @@ pub struct WebArgs {
     pub log_format: LogFormat,
 }
 
+impl WebArgs {
+    /// Every flag at its default (and the environment's values), for code
+    /// that sets a few and takes the rest.
+    pub fn defaults() -> WebArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            web: WebArgs,
+        }
+        Only::parse_from(["rollouts-dashboard"]).web
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     None,
     Proxy,
     Token,
+    Oidc,
 }
 
 /// An address range: `10.0.0.0/8`, `::1/128`, or one address.
@@ -270,6 +364,13 @@ pub struct SimArgs {
     /// Require bearer tokens from this file (kube-apiserver's token file: token,user,uid,"groups") and enforce the RBAC objects loaded with --manifests
     #[arg(long, env = "ROLLOUTS_DASHBOARD_SIM_USERS", value_name = "FILE")]
     pub users: Option<PathBuf>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 fn non_empty(s: &str) -> Result<String, String> {

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod demo;
 pub mod info;
 pub mod model;
+pub mod oidc;
 pub mod serve;
 pub mod sim;
 pub mod telemetry;

@@ -12,10 +12,12 @@ use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::hub::{BROADCAST_CAPACITY, CardRenderer};
 use crate::cluster::live;
+use crate::oidc::{ClaimMapping, Oidc, OidcSettings};
 use crate::web::AppState;
-use crate::web::auth::Auth;
+use crate::web::identity::{Auth, OidcLogin};
 use crate::web::metrics::Metrics;
 use crate::web::router::{admin_router, router, serve};
+use crate::web::session::Sealer;
 use crate::web::templates::{CardPartial, render};
 use crate::web::view::card::CardView;
 
@@ -74,6 +76,7 @@ pub async fn run_on(
         scope_label: scope_label(&conn.scope),
         metrics: Arc::new(Metrics::new(view_for_metrics)),
         auth: Arc::new(auth),
+        streams: Arc::default(),
     };
     let app = router(state.clone(), &web.base_path, web.admin_listen.is_some());
     let mut admin_line = String::new();
@@ -119,11 +122,17 @@ fn auth_for(
             "--auth proxy needs --trusted-proxy CIDR: the addresses of the proxy that sets the identity headers (e.g. the ingress gateway's pods)".to_string(),
         ));
     }
+    let _ = shutdown;
+    let refresh = std::time::Duration::from_secs(web.access_check_interval);
     let reviews = match web.auth {
         AuthMode::None => None,
-        AuthMode::Proxy | AuthMode::Token => {
-            Some(AccessReviews::new(live::client(conn)?, shutdown.clone()))
+        AuthMode::Proxy | AuthMode::Token | AuthMode::Oidc => {
+            Some(AccessReviews::new(live::client(conn)?, refresh))
         }
+    };
+    let oidc = match web.auth {
+        AuthMode::Oidc => Some(Arc::new(oidc_login(web)?)),
+        _ => None,
     };
     let exposed = !addr.ip().is_loopback();
     let notice = (web.auth == AuthMode::None && exposed && !web.read_only).then(|| {
@@ -143,7 +152,76 @@ fn auth_for(
         trusted: web.trusted_proxies.clone(),
         base_config: conn.config.clone(),
         reviews,
+        oidc,
         notice,
+    })
+}
+
+/// `--auth oidc`'s settings, checked: an HTTPS issuer, a client id, the
+/// public URL and a session key good enough to seal cookies.
+fn oidc_login(web: &WebArgs) -> Result<OidcLogin, ServeError> {
+    let bad = |s: String| ServeError::Config(s);
+    let issuer = web
+        .oidc_issuer_url
+        .clone()
+        .ok_or_else(|| bad("--auth oidc needs --oidc-issuer-url".into()))?;
+    if !issuer.starts_with("https://") {
+        return Err(bad(format!(
+            "--oidc-issuer-url must be an https:// URL (as kube-apiserver requires), not {issuer:?}"
+        )));
+    }
+    let client_id = web
+        .oidc_client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| bad("--auth oidc needs --oidc-client-id".into()))?;
+    let public = web.public_url.clone().ok_or_else(|| {
+        bad(
+            "--auth oidc needs --public-url: the address people open (the sign-in returns there)"
+                .into(),
+        )
+    })?;
+    if !(public.starts_with("https://") || public.starts_with("http://")) {
+        return Err(bad(format!(
+            "--public-url must be an http(s):// URL, not {public:?}"
+        )));
+    }
+    let key_file = web.session_key_file.clone().ok_or_else(|| {
+        bad("--auth oidc needs --session-key-file: at least 32 random bytes, the same on every replica".into())
+    })?;
+    let key = std::fs::read(&key_file).map_err(|e| {
+        bad(format!(
+            "cannot read --session-key-file {}: {e}",
+            key_file.display()
+        ))
+    })?;
+    let ca_pem = match &web.oidc_ca_file {
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| bad(format!("cannot read --oidc-ca-file {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let base = crate::web::pages::base_with_slash(&web.base_path);
+    let public_base = format!("{}{base}", public.trim_end_matches('/'));
+    let settings = OidcSettings {
+        client_id,
+        client_secret: web.oidc_client_secret.clone(),
+        ca_pem,
+        mapping: ClaimMapping {
+            issuer,
+            username_claim: web.oidc_username_claim.clone(),
+            username_prefix: web.oidc_username_prefix.clone(),
+            groups_claim: web.oidc_groups_claim.clone(),
+            groups_prefix: web.oidc_groups_prefix.clone(),
+            required: web.oidc_required_claims.clone(),
+        },
+        scopes: web.oidc_scopes.clone(),
+    };
+    Ok(OidcLogin {
+        oidc: Oidc::new(settings).map_err(bad)?,
+        sealer: Sealer::new(&key, &base).map_err(bad)?,
+        public_base,
     })
 }
 
@@ -227,6 +305,10 @@ pub fn banner(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> String {
                 .join(", ")
         ),
         AuthMode::Token => "token (each person's Kubernetes bearer token)".to_string(),
+        AuthMode::Oidc => format!(
+            "oidc ({}; ID tokens verified here; actions impersonate the user)",
+            web.oidc_issuer_url.as_deref().unwrap_or("no issuer")
+        ),
     };
     let base = if web.base_path == "/" {
         "/".to_string()

@@ -240,8 +240,8 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!f) { return; }
     var buttons = f.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
-    // Never a silently stuck button: the server answers within 15 s (its
-    // calls to Kubernetes time out sooner), so give up after 30.
+    // Never a silently stuck button: the server answers within 15 s
+    // whatever Kubernetes does, so no answer in 30 s means the network.
     var abort = new AbortController();
     var timer = setTimeout(function () { abort.abort(); }, 30000);
     fetch(f.action, {
@@ -308,7 +308,7 @@ document.addEventListener("DOMContentLoaded", function () {
     live.textContent = text;
   }
   function connect() {
-    if (!streamUrl || source) { return; }
+    if (!streamUrl || source || stopped) { return; }
     source = new EventSource(streamUrl);
     source.addEventListener("open", function () { delay = 1000; });
     source.addEventListener("error", function () {
@@ -351,7 +351,29 @@ document.addEventListener("DOMContentLoaded", function () {
       setLive("stale", d.message);
       toast(d.message, true);
     });
+    // The sign-in ended or access was withdrawn: stop following for good.
+    source.addEventListener("ended", function (e) {
+      stopFollowing(JSON.parse(e.data).message);
+    });
   }
+  var stopped = false;
+  function stopFollowing(message) {
+    stopped = true;
+    clearTimeout(retryTimer);
+    if (source) { source.close(); source = null; }
+    setLive("stale", message);
+    toast(message, true);
+  }
+  // Signing out in one tab stops the live view in every other.
+  var SIGNED_OUT = "rollouts-dashboard-signed-out";
+  document.querySelectorAll("form.sign-out").forEach(function (f) {
+    f.addEventListener("submit", function () {
+      try { localStorage.setItem(SIGNED_OUT, String(Date.now())); } catch (err) { /* private mode */ }
+    });
+  });
+  window.addEventListener("storage", function (e) {
+    if (e.key === SIGNED_OUT) { stopFollowing("Signed out in another tab: sign in again to follow the rollouts."); }
+  });
   document.addEventListener("visibilitychange", function () {
     clearTimeout(hiddenTimer);
     if (document.hidden) {

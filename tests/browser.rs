@@ -110,15 +110,9 @@ fn start_dashboard(
     };
     let web = WebArgs {
         listen: listener.local_addr().expect("bound"),
-        admin_listen: None,
-        base_path: "/".to_string(),
-        read_only: false,
         auth: AuthMode::None,
-        user_header: "X-Forwarded-User".to_string(),
-        groups_header: "X-Forwarded-Groups".to_string(),
-        email_header: "X-Forwarded-Email".to_string(),
-        trusted_proxies: Vec::new(),
         log_format: LogFormat::Text,
+        ..WebArgs::defaults()
     };
     tokio::spawn(async move {
         if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {

@@ -1,10 +1,12 @@
 //! Who a person is to Kubernetes and what RBAC lets them do: TokenReview for
-//! a bearer token, SubjectAccessReview for a user and namespace (cached a
-//! minute, refreshed in the background), and a client that acts as the
+//! a bearer token, SubjectAccessReview for a user and namespace (each
+//! answer kept for the refresh interval in a bounded cache), and a client
+//! that acts as the
 //! person (impersonation, or their own token). The API server's RBAC is the
 //! only source of truth; nothing here grants anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,20 +17,34 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::Client;
 use kube::api::{Api, PostParams};
-use tokio_util::sync::CancellationToken;
 
 use super::client::ClientError;
 
-/// Every review gives up after this long (and the answer is "no").
+/// Every review gives up after this long (the person gets "could not
+/// check your access", and the next request asks again).
 const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an answer is used before it is asked again (in the background).
-const FRESH_FOR: Duration = Duration::from_secs(60);
 /// Namespaces asked about at once for one person.
 const CONCURRENT_REVIEWS: usize = 8;
 /// A SubjectAccessReview's namespace meaning every namespace.
 const ALL_NAMESPACES: &str = "";
-/// Answers not asked for in this long are forgotten.
-const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// Rights remembered at once (person × namespace); the least recently
+/// used go first. About 200 bytes each.
+const RIGHTS_CAPACITY: u64 = 20_000;
+/// Tokens remembered at once, by their SHA-256 (valid and invalid).
+const TOKENS_CAPACITY: u64 = 10_000;
+/// A token Kubernetes refused is not asked about again for this long.
+const INVALID_TOKEN_FOR: Duration = Duration::from_secs(30);
+/// TokenReviews in flight at once, whoever asks.
+const CONCURRENT_TOKEN_REVIEWS: usize = 4;
+/// TokenReviews one client address may cause: a burst, then a steady rate.
+const TOKEN_REVIEW_BURST: f64 = 20.0;
+const TOKEN_REVIEWS_PER_SECOND: f64 = 2.0;
+/// Client addresses whose rate is remembered.
+const ADDRESSES_CAPACITY: u64 = 10_000;
+/// The group the API server adds for every authenticated user, also for
+/// impersonated ones; reviews must carry it to answer as the API server
+/// will when the person acts.
+pub const ALL_AUTHENTICATED: &str = "system:authenticated";
 
 /// A signed-in person.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +52,43 @@ pub struct User {
     pub name: String,
     pub groups: Vec<String>,
     pub email: Option<String>,
+    /// From a TokenReview: passed on to access reviews as the API server
+    /// knows them.
+    pub uid: Option<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl User {
+    pub fn named(name: impl Into<String>, groups: Vec<String>, email: Option<String>) -> User {
+        User {
+            name: name.into(),
+            groups,
+            email,
+            uid: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The groups the API server sees for this person: theirs, plus
+    /// `system:authenticated`.
+    pub fn groups_as_seen(&self) -> Vec<String> {
+        let mut groups = self.groups.clone();
+        if !groups.iter().any(|g| g == ALL_AUTHENTICATED) {
+            groups.push(ALL_AUTHENTICATED.to_string());
+        }
+        groups
+    }
+}
+
+/// Why a person's identity or rights could not be established now (the
+/// API server failed or is slow; nothing is remembered, the next request
+/// asks again).
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CheckError {
+    #[error("could not check your access: {0}")]
+    Review(String),
+    #[error("too many sign-in attempts from {0}; wait a few seconds")]
+    TooManyTokens(IpAddr),
 }
 
 /// How calls made for a person reach Kubernetes.
@@ -65,6 +118,14 @@ pub fn client_as(base: &kube::Config, credentials: &Credentials) -> Result<Clien
             config.auth_info.impersonate = Some(user.name.clone());
             config.auth_info.impersonate_groups =
                 Some(user.groups.clone()).filter(|g| !g.is_empty());
+            config.auth_info.impersonate_uid = user.uid.clone();
+            config.auth_info.impersonate_user_extra = Some(
+                user.extra
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+            .filter(|e: &std::collections::HashMap<_, _>| !e.is_empty());
         }
         Credentials::Token(token) => {
             // Only the token: never the dashboard's own certificate or plugin.
@@ -99,46 +160,128 @@ impl NamespaceAccess {
     }
 }
 
-/// One person's rights in one namespace, remembered.
-struct Cached {
-    access: NamespaceAccess,
-    asked: Instant,
-    used: Instant,
-    refreshing: bool,
+/// Who a token is (`None`: Kubernetes refused it); valid answers are
+/// kept for the refresh interval, refusals for `INVALID_TOKEN_FOR`.
+struct TokenExpiry {
+    valid_for: Duration,
 }
 
-type TokenAnswer = (Option<User>, Instant);
+impl moka::Expiry<[u8; 32], Option<User>> for TokenExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Option<User>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.valid_for
+        } else {
+            INVALID_TOKEN_FOR
+        })
+    }
+}
 
-/// Asks the API server what people may do, and remembers the answers.
+/// A token bucket per client address.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Asks the API server what people may do, and remembers the answers for
+/// `refresh` (bounded in number; one review in flight per question).
 #[derive(Clone)]
 pub struct AccessReviews {
     client: Client,
-    cache: Arc<Mutex<HashMap<(User, String), Cached>>>,
-    /// Token → who it is (`None`: invalid) and when that was asked.
-    tokens: Arc<Mutex<HashMap<String, TokenAnswer>>>,
-    shutdown: CancellationToken,
+    rights: moka::future::Cache<(User, String), NamespaceAccess>,
+    tokens: moka::future::Cache<[u8; 32], Option<User>>,
+    token_slots: Arc<tokio::sync::Semaphore>,
+    rates: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    refresh: Duration,
 }
 
 impl AccessReviews {
     /// `client` is the dashboard's own: it needs `create` on
     /// `subjectaccessreviews` (and `tokenreviews` for `--auth token`).
-    pub fn new(client: Client, shutdown: CancellationToken) -> Self {
+    /// Answers are asked again after `refresh`.
+    pub fn new(client: Client, refresh: Duration) -> Self {
         AccessReviews {
             client,
-            cache: Arc::default(),
-            tokens: Arc::default(),
-            shutdown,
+            rights: moka::future::Cache::builder()
+                .max_capacity(RIGHTS_CAPACITY)
+                .time_to_live(refresh)
+                .build(),
+            tokens: moka::future::Cache::builder()
+                .max_capacity(TOKENS_CAPACITY)
+                .expire_after(TokenExpiry { valid_for: refresh })
+                .build(),
+            token_slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_TOKEN_REVIEWS)),
+            rates: moka::sync::Cache::builder()
+                .max_capacity(ADDRESSES_CAPACITY)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+            refresh,
         }
     }
 
+    /// How long an answer is used before it is asked again.
+    pub fn refresh(&self) -> Duration {
+        self.refresh
+    }
+
     /// Who `token` belongs to, by TokenReview (`None`: not a valid token).
-    /// Answers are remembered a minute, so a page's requests ask once.
-    pub async fn token_user(&self, token: &str) -> Result<Option<User>, String> {
-        if let Some((user, at)) = lock(&self.tokens).get(token)
-            && at.elapsed() < FRESH_FOR
-        {
-            return Ok(user.clone());
+    /// Remembered by the token's SHA-256, never the token; a token asked
+    /// about by many requests at once costs one review; a client address
+    /// (`from`) causing more reviews than its rate allows is refused.
+    pub async fn token_user(
+        &self,
+        token: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Option<User>, CheckError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        if let Some(known) = self.tokens.get(&key).await {
+            return Ok(known);
         }
+        // `None`: a re-check of a stream's own token, not a request.
+        if let Some(from) = from
+            && !self.take_token_review(from)
+        {
+            return Err(CheckError::TooManyTokens(from));
+        }
+        self.tokens
+            .try_get_with(key, self.token_review(token))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// One TokenReview from `from`'s budget; false when it is spent.
+    fn take_token_review(&self, from: IpAddr) -> bool {
+        let bucket = self.rates.get_with(from, || {
+            Arc::new(Mutex::new(Bucket {
+                tokens: TOKEN_REVIEW_BURST,
+                at: Instant::now(),
+            }))
+        });
+        let mut b = lock(&bucket);
+        let now = Instant::now();
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * TOKEN_REVIEWS_PER_SECOND)
+            .min(TOKEN_REVIEW_BURST);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn token_review(&self, token: &str) -> Result<Option<User>, CheckError> {
+        let _slot = self
+            .token_slots
+            .acquire()
+            .await
+            .map_err(|_| CheckError::Review("shutting down".to_string()))?;
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -150,22 +293,24 @@ impl AccessReviews {
         let answer =
             tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
                 .await
-                .map_err(|_| format!("the TokenReview took longer than {REVIEW_TIMEOUT:?}"))?
-                .map_err(|e| format!("the TokenReview failed: {e}"))?;
+                .map_err(|_| {
+                    CheckError::Review(format!(
+                        "the TokenReview took longer than {REVIEW_TIMEOUT:?}"
+                    ))
+                })?
+                .map_err(|e| CheckError::Review(format!("the TokenReview failed: {e}")))?;
         let status = answer.status.unwrap_or_default();
-        let user = status
+        Ok(status
             .user
             .filter(|_| status.authenticated == Some(true))
             .map(|u| User {
                 name: u.username.unwrap_or_default(),
                 groups: u.groups.unwrap_or_default(),
                 email: None,
+                uid: u.uid.filter(|uid| !uid.is_empty()),
+                extra: u.extra.unwrap_or_default(),
             })
-            .filter(|u| !u.name.is_empty());
-        let mut tokens = lock(&self.tokens);
-        tokens.retain(|_, (_, at)| at.elapsed() < FRESH_FOR);
-        tokens.insert(token.to_string(), (user.clone(), Instant::now()));
-        Ok(user)
+            .filter(|u| !u.name.is_empty()))
     }
 
     /// What `user` may do in each of `namespaces`. Rights across all
@@ -177,82 +322,65 @@ impl AccessReviews {
         &self,
         user: &User,
         namespaces: impl IntoIterator<Item = String>,
-    ) -> BTreeMap<String, NamespaceAccess> {
-        let everywhere = self.in_namespace(user, ALL_NAMESPACES).await;
+    ) -> Result<BTreeMap<String, NamespaceAccess>, CheckError> {
+        let everywhere = self.in_namespace(user, ALL_NAMESPACES).await?;
         if everywhere.list && everywhere.patch_status && everywhere.patch {
-            return namespaces.into_iter().map(|ns| (ns, everywhere)).collect();
+            return Ok(namespaces.into_iter().map(|ns| (ns, everywhere)).collect());
         }
         futures_util::stream::iter(namespaces)
             .map(|ns| async move {
-                let access = self.in_namespace(user, &ns).await;
-                (ns, access)
+                let access = self.in_namespace(user, &ns).await?;
+                Ok((ns, access))
             })
             .buffer_unordered(CONCURRENT_REVIEWS)
-            .collect()
+            .collect::<Vec<Result<_, CheckError>>>()
             .await
+            .into_iter()
+            .collect()
     }
 
-    /// What `user` may do in `namespace`: remembered for a minute; after
-    /// that the remembered answer is used while a fresh one is asked.
-    pub async fn in_namespace(&self, user: &User, namespace: &str) -> NamespaceAccess {
+    /// What `user` may do in `namespace` (`""`: in every namespace), asked
+    /// once per refresh interval. A failed review is not remembered.
+    pub async fn in_namespace(
+        &self,
+        user: &User,
+        namespace: &str,
+    ) -> Result<NamespaceAccess, CheckError> {
         let key = (user.clone(), namespace.to_string());
-        {
-            let mut cache = lock(&self.cache);
-            if let Some(c) = cache.get_mut(&key) {
-                c.used = Instant::now();
-                if c.asked.elapsed() >= FRESH_FOR && !c.refreshing {
-                    c.refreshing = true;
-                    let me = self.clone();
-                    let key = key.clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = me.shutdown.cancelled() => {}
-                            access = me.ask(&key.0, &key.1) => me.remember(key, access),
-                        }
-                    });
-                }
-                return c.access;
-            }
-        }
-        let access = self.ask(user, namespace).await;
-        self.remember(key, access);
-        access
+        self.rights
+            .try_get_with(key, self.ask(user, namespace))
+            .await
+            .map_err(|e| (*e).clone())
     }
 
-    fn remember(&self, key: (User, String), access: NamespaceAccess) {
-        let now = Instant::now();
-        let mut cache = lock(&self.cache);
-        cache.retain(|_, c| c.used.elapsed() < FORGET_AFTER);
-        cache.insert(
-            key,
-            Cached {
-                access,
-                asked: now,
-                used: now,
-                refreshing: false,
-            },
-        );
-    }
-
-    async fn ask(&self, user: &User, namespace: &str) -> NamespaceAccess {
+    async fn ask(&self, user: &User, namespace: &str) -> Result<NamespaceAccess, CheckError> {
         let (list, patch_status, patch) = tokio::join!(
             self.review(user, namespace, "list", ""),
             self.review(user, namespace, "patch", "status"),
             self.review(user, namespace, "patch", ""),
         );
-        NamespaceAccess {
-            list,
-            patch_status,
-            patch,
-        }
+        Ok(NamespaceAccess {
+            list: list?,
+            patch_status: patch_status?,
+            patch: patch?,
+        })
     }
 
-    /// One SubjectAccessReview on rollouts; an error is a "no" (and logged).
-    async fn review(&self, user: &User, namespace: &str, verb: &str, subresource: &str) -> bool {
+    /// One SubjectAccessReview on rollouts, for the person as the API
+    /// server will see them when they act.
+    async fn review(
+        &self,
+        user: &User,
+        namespace: &str,
+        verb: &str,
+        subresource: &str,
+    ) -> Result<bool, CheckError> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.name.clone()),
-                groups: Some(user.groups.clone()),
+                groups: Some(user.groups_as_seen()),
+                uid: user.uid.clone(),
+                extra: Some(user.extra.clone()).filter(|e| !e.is_empty()),
                 resource_attributes: Some(ResourceAttributes {
                     namespace: Some(namespace.to_string()).filter(|n| !n.is_empty()),
                     verb: Some(verb.to_string()),
@@ -269,14 +397,18 @@ impl AccessReviews {
         match tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
             .await
         {
-            Ok(Ok(answer)) => answer.status.is_some_and(|s| s.allowed),
+            Ok(Ok(answer)) => Ok(answer.status.is_some_and(|s| s.allowed)),
             Ok(Err(e)) => {
-                tracing::warn!(user = %user.name, namespace, verb, error = %e, "a SubjectAccessReview failed; taken as no");
-                false
+                tracing::warn!(user = %user.name, namespace, verb, error = %e, "a SubjectAccessReview failed");
+                Err(CheckError::Review(format!(
+                    "the SubjectAccessReview failed: {e}"
+                )))
             }
             Err(_) => {
-                tracing::warn!(user = %user.name, namespace, verb, "a SubjectAccessReview timed out; taken as no");
-                false
+                tracing::warn!(user = %user.name, namespace, verb, "a SubjectAccessReview timed out");
+                Err(CheckError::Review(format!(
+                    "the SubjectAccessReview took longer than {REVIEW_TIMEOUT:?}"
+                )))
             }
         }
     }

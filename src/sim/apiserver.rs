@@ -578,6 +578,13 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
             ));
         }
     }
+    // Reviews fail in an outage like everything else.
+    if let Some(fault) = server
+        .faults
+        .check(Some(target.rt), verb, target.namespace.as_deref())
+    {
+        return Err(fault);
+    }
     if method == Method::POST {
         let users = server.users.as_deref();
         if let Some(answer) =
@@ -585,12 +592,6 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
         {
             return answer.map(|a| json_response(StatusCode::CREATED, &a));
         }
-    }
-    if let Some(fault) = server
-        .faults
-        .check(Some(target.rt), verb, target.namespace.as_deref())
-    {
-        return Err(fault);
     }
     let store = &server.store;
     let ns = target.namespace.clone().unwrap_or_default();

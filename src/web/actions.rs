@@ -14,8 +14,13 @@ use crate::actions::{Action, Expectation};
 use crate::cluster::act::{Acted, Request};
 
 use super::AppState;
-use super::auth::{Caller, Permissions, actor_for, not_visible, refusal};
 use super::error::AppError;
+use super::identity::Caller;
+use super::permissions::{Permissions, actor_for, not_visible, refusal};
+
+/// Whatever Kubernetes does, an action is answered within this long (each
+/// call also has its own, shorter, timeout).
+pub const ACTION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The body of Argo's PUTs: `{}` or `{"full": true}`; ours may add what the
 /// person saw. An empty body is accepted, as grpc-gateway does.
@@ -47,7 +52,12 @@ async fn perform(
 ) -> Result<Acted, AppError> {
     let action = request.action();
     let perms = Permissions::of(state, caller);
-    let access = perms.access(namespace).await;
+    if !super::permissions::shown_namespace(&state.view.snapshot(), namespace) {
+        return Err(AppError::NotFound(format!(
+            "this dashboard shows no rollouts in namespace {namespace:?}"
+        )));
+    }
+    let access = perms.access(namespace).await?;
     if !access.list {
         return Err(not_visible(namespace));
     }
@@ -59,7 +69,24 @@ async fn perform(
     }
     let actor = actor_for(state, caller)?;
     let user = caller.user().map(|u| u.name.as_str());
-    let done = actor.act(namespace, name, request, expect, user).await;
+    let done = match tokio::time::timeout(
+        ACTION_DEADLINE,
+        actor.act(namespace, name, request, expect, user),
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(_) => {
+            state
+                .metrics
+                .action(crate::actions::verb(action), "timeout");
+            return Err(AppError::GatewayTimeout(format!(
+                "Kubernetes did not answer within {} s: the {} may or may not have been applied; the rollout's page shows what the cluster does",
+                ACTION_DEADLINE.as_secs(),
+                crate::actions::verb(action)
+            )));
+        }
+    };
     state
         .metrics
         .action(crate::actions::verb(action), outcome(&done));
@@ -245,22 +272,36 @@ pub async fn post_action(
             Err(e) => e.into_response(),
         };
     }
-    let (key, text) = match &outcome {
-        Ok(message) => ("notice", message.clone()),
-        Err(e) => ("error", e.to_string()),
+    // A code, not the text: the page maps it to its own words.
+    let (key, code) = match &outcome {
+        Ok(_) => ("notice", "done"),
+        Err(e) => ("error", outcome_code(e)),
     };
     let base = state.base_path.trim_end_matches('/');
     let location = format!(
-        "{base}/rollouts/{}/{}?{key}={}",
+        "{base}/rollouts/{}/{}?{key}={code}",
         encode(&namespace),
         encode(&name),
-        encode(&text)
     );
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
+}
+
+/// The outcome code of a form post (see `pages::outcome_text`).
+fn outcome_code(e: &AppError) -> &'static str {
+    match e {
+        AppError::Forbidden(_) | AppError::Unauthorized(_) => "forbidden",
+        AppError::Conflict(_) => "conflict",
+        AppError::NotFound(_) => "not-found",
+        AppError::Unprocessable(_) => "invalid",
+        AppError::BadRequest(_) => "bad-request",
+        AppError::GatewayTimeout(_) => "timeout",
+        AppError::Unavailable(_) | AppError::TooMany(_) => "unavailable",
+        AppError::BadGateway(_) => "failed",
+    }
 }
 
 /// The `result` label of the actions metric.

@@ -20,8 +20,9 @@ use crate::cluster::object::Kind;
 use crate::info::RolloutInfo;
 use crate::model::RolloutKey;
 
-use super::auth::{Caller, Permissions, Rights};
 use super::error::AppError;
+use super::identity::Caller;
+use super::permissions::{Permissions, Rights};
 use super::{AppState, chunked};
 
 /// `{ns}` meaning every namespace shown.
@@ -52,11 +53,11 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let ns = namespace_filter(&namespace);
     let perms = Permissions::of(&state, &caller);
-    if let Some(ns) = ns {
-        perms.require_sees(ns).await?;
-    }
     let snapshot = rollouts_listed(&state, ns).await?;
-    let rights = rights_in(&perms, &snapshot, ns).await;
+    if let Some(ns) = ns {
+        perms.require_sees(&snapshot, ns).await?;
+    }
+    let rights = rights_in(&perms, &snapshot, ns).await?;
     let entries: Vec<Arc<RolloutEntry>> = in_namespace(&snapshot, ns)
         .filter(|(k, _)| rights.sees(&k.namespace))
         .map(|(_, e)| e.clone())
@@ -91,9 +92,7 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    Permissions::of(&state, &caller)
-        .require_sees(&namespace)
-        .await?;
+    require_sees(&state, &caller, &namespace).await?;
     let (snapshot, entry) = find_rollout(&state, &namespace, &name).await?;
     Ok(with_staleness(
         &snapshot,
@@ -107,7 +106,7 @@ pub async fn get(
 pub async fn namespace(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Json<impl Serialize> {
+) -> Result<Json<impl Serialize>, AppError> {
     let snapshot = state.view.snapshot();
     let mut available: BTreeSet<String> = snapshot
         .rollouts
@@ -119,12 +118,31 @@ pub async fn namespace(
     }
     let rights = Permissions::of(&state, &caller)
         .rights(available.iter().cloned())
-        .await;
+        .await?;
     available.retain(|ns| rights.sees(ns));
-    Json(NamespaceInfo {
+    Ok(Json(NamespaceInfo {
         namespace: state.default_namespace.clone(),
         available_namespaces: available.into_iter().collect(),
-    })
+    }))
+}
+
+/// 404 for a namespace this dashboard does not show, 403 for one the
+/// caller may not see (and 503 when that cannot be checked now), before
+/// anything about its rollouts is looked up.
+pub async fn require_sees(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &str,
+) -> Result<(), AppError> {
+    if namespace == ALL_NAMESPACES {
+        return Err(AppError::BadRequest(format!(
+            "{ALL_NAMESPACES} names every namespace; a rollout needs its own"
+        )));
+    }
+    let snapshot = rollouts_listed(state, Some(namespace)).await?;
+    Permissions::of(state, caller)
+        .require_sees(&snapshot, namespace)
+        .await
 }
 
 /// `GET /api/v1/version`.
@@ -152,9 +170,13 @@ pub fn in_namespace<'a>(
 
 /// What the caller may do in every namespace of `ns` (all when `None`)
 /// that has rollouts in `snapshot`.
-pub async fn rights_in(perms: &Permissions, snapshot: &Snapshot, ns: Option<&str>) -> Rights {
+pub async fn rights_in(
+    perms: &Permissions,
+    snapshot: &Snapshot,
+    ns: Option<&str>,
+) -> Result<Rights, AppError> {
     if perms.sees_everything() {
-        return Rights::All;
+        return Ok(Rights::All);
     }
     let namespaces: BTreeSet<String> = in_namespace(snapshot, ns)
         .map(|(k, _)| k.namespace.clone())

@@ -27,10 +27,13 @@ use crate::model::RolloutKey;
 
 use super::AppState;
 use super::api::{
-    find_rollout, in_namespace, namespace_filter, rights_in, rollouts_listed, shallow,
+    find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed, shallow,
 };
-use super::auth::{Caller, Permissions};
 use super::error::AppError;
+use super::identity::Caller;
+use super::page_stream::stream_slot;
+use super::permissions::Permissions;
+use super::revocation::{Lapse, Tick, no_longer};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Messages buffered per client before the producer waits for it.
@@ -85,18 +88,21 @@ pub async fn watch_list(
 ) -> Result<Response, AppError> {
     let perms = Permissions::of(&state, &caller);
     if let Some(ns) = namespace_filter(&namespace) {
-        perms.require_sees(ns).await?;
+        require_sees(&state, &caller, ns).await?;
     }
+    let slot = stream_slot(&state, &caller)?;
     let changes = state.view.subscribe();
     let snapshot = rollouts_listed(&state, namespace_filter(&namespace)).await?;
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     let ns = namespace_filter(&namespace).map(str::to_string);
+    let lapse = Lapse::new(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
+        let _slot = slot;
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_list(state, perms, ns, snapshot, changes, tx) => {}
+            _ = follow_list(state, perms, lapse, ns, snapshot, changes, tx) => {}
         }
     });
     Ok(stream_response(&headers, rx))
@@ -109,34 +115,59 @@ pub async fn watch_one(
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    Permissions::of(&state, &caller)
-        .require_sees(&namespace)
-        .await?;
+    require_sees(&state, &caller, &namespace).await?;
+    let slot = stream_slot(&state, &caller)?;
     let changes = state.view.subscribe();
     let (snapshot, _) = find_rollout(&state, &namespace, &name).await?;
     let key = RolloutKey::new(namespace, name);
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
+    let perms = Permissions::of(&state, &caller);
+    let lapse = Lapse::new(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
+        let _slot = slot;
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_one(state, key, snapshot, changes, tx) => {}
+            _ = follow_one(state, perms, lapse, key, snapshot, changes, tx) => {}
         }
     });
     Ok(stream_response(&headers, rx))
 }
 
+/// grpc-gateway's error chunk, the stream's last message.
+async fn end_with(tx: &mpsc::Sender<String>, http_code: u16, message: &str) {
+    let (grpc_code, http_status) = match http_code {
+        401 => (16, "Unauthorized"),
+        403 => (7, "Forbidden"),
+        _ => (5, "Not Found"),
+    };
+    let chunk = StreamError {
+        error: StreamErrorBody {
+            grpc_code,
+            http_code,
+            message,
+            http_status,
+        },
+    };
+    if let Ok(m) = serde_json::to_string(&chunk) {
+        let _ = tx.send(m).await;
+    }
+}
+
 async fn follow_list(
     state: AppState,
     perms: Permissions,
+    mut lapse: Lapse,
     ns: Option<String>,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
     tx: mpsc::Sender<String>,
 ) {
     let mut sent: BTreeSet<RolloutKey> = BTreeSet::new();
-    let mut known_seq = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await;
+    let Ok(mut known_seq) = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await else {
+        return;
+    };
     // Holding the snapshot would make the hub copy the whole map on every
     // change for as long as this client stays.
     drop(snapshot);
@@ -144,13 +175,38 @@ async fn follow_list(
         let change = tokio::select! {
             _ = tx.closed() => return,
             change = changes.recv() => change,
+            tick = lapse.next() => {
+                match tick {
+                    Tick::Ended(message) => return end_with(&tx, 401, &message).await,
+                    Tick::Recheck => {
+                        if let Some(n) = ns.as_deref() {
+                            match perms.access(n).await {
+                                Ok(a) if a.list => {}
+                                Ok(_) => return end_with(&tx, 403, &no_longer(n)).await,
+                                Err(_) => return,
+                            }
+                        }
+                        // Rollouts of namespaces no longer theirs go as
+                        // `Deleted`; newly visible ones come as `Added`.
+                        let snapshot = state.view.snapshot();
+                        match resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await {
+                            Ok(seq) => known_seq = seq,
+                            Err(()) => return,
+                        }
+                    }
+                }
+                continue;
+            }
         };
         let change = match change {
             Ok(c) => c,
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "list watcher fell behind; resyncing");
                 let snapshot = state.view.snapshot();
-                known_seq = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await;
+                match resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await {
+                    Ok(seq) => known_seq = seq,
+                    Err(()) => return,
+                }
                 continue;
             }
             Err(RecvError::Closed) => return,
@@ -161,9 +217,15 @@ async fn follow_list(
         let Change::Rollout { key, entry, .. } = &*change else {
             continue;
         };
-        if ns.as_deref().is_some_and(|n| n != key.namespace) || !perms.sees(&key.namespace).await {
+        if ns.as_deref().is_some_and(|n| n != key.namespace) {
             continue;
         }
+        let sees = perms.access(&key.namespace).await.is_ok_and(|a| a.list);
+        if !sees && !sent.contains(key) {
+            continue;
+        }
+        // Deleted, or no longer theirs to see.
+        let entry = if sees { entry.as_ref() } else { None };
         let msg = match entry {
             Some(e) => {
                 let type_ = if sent.insert(key.clone()) {
@@ -189,15 +251,16 @@ async fn follow_list(
 }
 
 /// Sends the whole namespace as of `snapshot` (new rollouts as `Added`,
-/// known ones as `Updated`, vanished ones as `Deleted`); returns its seq.
+/// known ones as `Updated`, vanished ones as `Deleted`); returns its seq,
+/// or `Err` when the stream must end (gone, or rights not checkable).
 async fn resync(
     snapshot: &Snapshot,
     perms: &Permissions,
     ns: Option<&str>,
     sent: &mut BTreeSet<RolloutKey>,
     tx: &mpsc::Sender<String>,
-) -> u64 {
-    let rights = rights_in(perms, snapshot, ns).await;
+) -> Result<u64, ()> {
+    let rights = rights_in(perms, snapshot, ns).await.map_err(|_| ())?;
     let mut now: BTreeSet<RolloutKey> = BTreeSet::new();
     for (key, entry) in in_namespace(snapshot, ns).filter(|(k, _)| rights.sees(&k.namespace)) {
         now.insert(key.clone());
@@ -209,18 +272,18 @@ async fn resync(
         if let Some(m) = event_message(type_, &shallow(&entry.info))
             && tx.send(m).await.is_err()
         {
-            return snapshot.seq;
+            return Err(());
         }
     }
     for gone in sent.difference(&now) {
         if let Some(m) = event_message("Deleted", &deleted(gone))
             && tx.send(m).await.is_err()
         {
-            return snapshot.seq;
+            return Err(());
         }
     }
     *sent = now;
-    snapshot.seq
+    Ok(snapshot.seq)
 }
 
 /// What a `Deleted` event carries: enough to find the rollout by name.
@@ -237,6 +300,8 @@ fn deleted(key: &RolloutKey) -> RolloutInfo {
 
 async fn follow_one(
     state: AppState,
+    perms: Permissions,
+    mut lapse: Lapse,
     key: RolloutKey,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
@@ -256,6 +321,16 @@ async fn follow_one(
         let change = tokio::select! {
             _ = tx.closed() => return,
             change = changes.recv() => change,
+            tick = lapse.next() => {
+                match tick {
+                    Tick::Ended(message) => return end_with(&tx, 401, &message).await,
+                    Tick::Recheck => match perms.access(&key.namespace).await {
+                        Ok(a) if a.list => continue,
+                        Ok(_) => return end_with(&tx, 403, &no_longer(&key.namespace)).await,
+                        Err(_) => return,
+                    },
+                }
+            }
         };
         let entry = match change {
             Ok(c) => match &*c {
@@ -267,19 +342,7 @@ async fn follow_one(
         };
         let Some(entry) = entry else {
             // Gone: say so and end; a reconnecting client then gets a 404.
-            let text = format!("rollout {key} was deleted");
-            let chunk = StreamError {
-                error: StreamErrorBody {
-                    grpc_code: 5,
-                    http_code: 404,
-                    message: &text,
-                    http_status: "Not Found",
-                },
-            };
-            if let Ok(m) = serde_json::to_string(&chunk) {
-                let _ = tx.send(m).await;
-            }
-            return;
+            return end_with(&tx, 404, &format!("rollout {key} was deleted")).await;
         };
         if entry.seq <= sent_seq {
             continue;
@@ -319,7 +382,10 @@ fn stream_response(headers: &HeaderMap, rx: mpsc::Receiver<String>) -> Response 
         r
     };
     let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

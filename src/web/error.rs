@@ -17,6 +17,9 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Too many requests of one kind from one person or address.
+    #[error("{0}")]
+    TooMany(String),
     #[error("{0}")]
     NotFound(String),
     /// The rollout is not in a state where the action applies, or changed
@@ -48,6 +51,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -63,6 +67,7 @@ impl AppError {
             AppError::BadRequest(_) => 3,    // InvalidArgument
             AppError::Unauthorized(_) => 16, // Unauthenticated
             AppError::Forbidden(_) => 7,     // PermissionDenied
+            AppError::TooMany(_) => 8,       // ResourceExhausted
             AppError::NotFound(_) => 5,      // NotFound
             AppError::Conflict(_) => 10,     // Aborted
             AppError::Unprocessable(_) => 3,
@@ -81,7 +86,7 @@ impl IntoResponse for AppError {
             message: &message,
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, AppError::Unavailable(_)) {
+        if matches!(self, AppError::Unavailable(_) | AppError::TooMany(_)) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

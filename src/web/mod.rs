@@ -1,19 +1,25 @@
-//! HTTP: the Argo-compatible JSON API, probes, and (later) the pages. Reads
-//! the live view's snapshot; never talks to Kubernetes itself.
+//! HTTP: the pages and their live streams, the Argo-compatible JSON API,
+//! actions, sign-in, probes and metrics. Reads the live view's snapshot;
+//! never talks to Kubernetes itself (it asks `cluster/`).
 
 pub mod actions;
 pub mod api;
 pub mod api_watch;
 pub mod assets;
-pub mod auth;
 pub mod chunked;
 pub mod error;
 pub mod guard;
+pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod page_stream;
 pub mod pages;
+pub mod permissions;
 pub mod probes;
+pub mod revocation;
 pub mod router;
+pub mod session;
+pub mod sign_in;
 pub mod templates;
 pub mod view;
 
@@ -42,5 +48,7 @@ pub struct AppState {
     pub scope_label: String,
     pub metrics: std::sync::Arc<metrics::Metrics>,
     /// `--auth`: who people are, and what they may see and do.
-    pub auth: std::sync::Arc<auth::Auth>,
+    pub auth: std::sync::Arc<identity::Auth>,
+    /// Open streams per person, bounded.
+    pub streams: std::sync::Arc<limits::StreamSlots>,
 }

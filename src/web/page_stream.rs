@@ -5,7 +5,9 @@
 //! `resync`, so a reconnected page is current again.
 //!
 //! Events: `card` `{id, ns, html}`, `remove` `{id}`, `replace` `{id, html}`,
-//! `state` `{state, headline, html}`, `resync` `{ids}`, `gone` `{message}`.
+//! `state` `{state, headline, html}`, `resync` `{ids}`, `gone` `{message}`,
+//! and `ended` `{message}` as the last event when the person's sign-in
+//! ends or their access is withdrawn (the page stops following then).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,13 +24,16 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::api::rights_in;
-use super::auth::{Caller, Permissions};
 use super::error::AppError;
+use super::identity::Caller;
+use super::limits::StreamSlot;
 use super::pages::{base_with_slash, card_html};
+use super::permissions::{Permissions, Rights};
+use super::revocation::{Lapse, Tick, no_longer};
 use super::templates::{BannerPartial, detail_fragments, render};
 use super::view::card_id;
 use super::view::detail::DetailView;
-use super::view::health::BannerView;
+use super::view::health::{BannerView, namespaces_named};
 use crate::cluster::access::NamespaceAccess;
 use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, RolloutEntry, Snapshot};
@@ -47,15 +52,30 @@ fn sse(rx: mpsc::Receiver<Event>) -> Response {
     let mut r = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         "x-accel-buffering",
         axum::http::HeaderValue::from_static("no"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
     );
     r
 }
 
-fn state_event(health: &Health) -> Event {
-    let banner = BannerView::of(health);
+/// The connection state as this person may see it: problems and
+/// malformed objects only of namespaces where they may list rollouts.
+async fn state_event(perms: &Permissions, health: &Health) -> Event {
+    let banner = if perms.sees_everything() {
+        BannerView::of(health)
+    } else {
+        let rights = perms
+            .rights(namespaces_named(health))
+            .await
+            .unwrap_or_else(|_| Rights::Per(Default::default()));
+        BannerView::for_viewer(health, &|ns| rights.sees(ns))
+    };
     event(
         "state",
         json!({"state": banner.state, "headline": banner.headline,
@@ -102,19 +122,35 @@ pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(Since { since }): Query<Since>,
-) -> Response {
+) -> Result<Response, AppError> {
     let since = since.as_deref().and_then(since_seq);
+    let slot = stream_slot(&state, &caller)?;
     let (tx, rx) = mpsc::channel(OVERVIEW_BUFFER);
     let perms = Permissions::of(&state, &caller);
+    let lapse = Lapse::new(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
+        let _slot = slot;
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_overview(state, perms, since, tx) => {}
+            _ = follow_overview(state, perms, lapse, since, tx) => {}
         }
     });
-    sse(rx)
+    Ok(sse(rx))
+}
+
+/// A stream slot for a signed-in person (429 past the limit); none is
+/// counted for `--auth none`.
+pub fn stream_slot(state: &AppState, caller: &Caller) -> Result<Option<StreamSlot>, AppError> {
+    caller
+        .user()
+        .map(|u| state.streams.take(&u.name))
+        .transpose()
+}
+
+fn ended(message: &str) -> Event {
+    event("ended", json!({ "message": message }))
 }
 
 /// The card as this page may show it (`access`: its namespace's rights).
@@ -139,9 +175,13 @@ async fn send_all_cards(
     snap: &Snapshot,
     since: Option<u64>,
     tx: &Tx,
-) -> Result<(), ()> {
-    tx.send(state_event(&snap.health)).await.map_err(|_| ())?;
-    let rights = rights_in(perms, snap, None).await;
+) -> Result<Rights, ()> {
+    tx.send(state_event(perms, &snap.health).await)
+        .await
+        .map_err(|_| ())?;
+    // Rights that cannot be checked now end the stream; the page
+    // reconnects with backoff and asks again.
+    let rights = rights_in(perms, snap, None).await.map_err(|_| ())?;
     let shown = || {
         snap.rollouts
             .iter()
@@ -158,19 +198,23 @@ async fn send_all_cards(
         .collect();
     tx.send(event("resync", json!({ "ids": ids })))
         .await
-        .map_err(|_| ())
+        .map_err(|_| ())?;
+    Ok(rights)
 }
 
-async fn follow_overview(state: AppState, perms: Permissions, since: Option<u64>, tx: Tx) {
+async fn follow_overview(
+    state: AppState,
+    perms: Permissions,
+    mut lapse: Lapse,
+    since: Option<u64>,
+    tx: Tx,
+) {
     let mut changes = state.view.subscribe();
     let snap = state.view.snapshot();
     let mut known = snap.seq;
-    if send_all_cards(&state, &perms, &snap, since, &tx)
-        .await
-        .is_err()
-    {
+    let Ok(mut rights) = send_all_cards(&state, &perms, &snap, since, &tx).await else {
         return;
-    }
+    };
     // Holding the snapshot would make the hub copy the whole map on every
     // change for as long as this page stays open.
     drop(snap);
@@ -178,12 +222,37 @@ async fn follow_overview(state: AppState, perms: Permissions, since: Option<u64>
         let change = tokio::select! {
             _ = tx.closed() => return,
             c = changes.recv() => c,
+            tick = lapse.next() => {
+                match tick {
+                    Tick::Ended(message) => {
+                        let _ = tx.send(ended(&message)).await;
+                        return;
+                    }
+                    // Namespaces whose rights changed: the page gets
+                    // everything it may now see, and drops the rest.
+                    Tick::Recheck => {
+                        let snap = state.view.snapshot();
+                        match rights_in(&perms, &snap, None).await {
+                            Ok(now) if now == rights => {}
+                            Ok(_) => {
+                                known = snap.seq;
+                                match send_all_cards(&state, &perms, &snap, None, &tx).await {
+                                    Ok(r) => rights = r,
+                                    Err(()) => return,
+                                }
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+                continue;
+            }
         };
         let sent = match change {
             Ok(c) if c.seq() <= known => continue,
             Ok(c) => match &*c {
                 Change::Rollout { key, entry, .. } => {
-                    let access = perms.access(&key.namespace).await;
+                    let access = perms.access(&key.namespace).await.unwrap_or_default();
                     match entry {
                         Some(e) if access.list => tx.send(card_event(&state, access, key, e)).await,
                         // Deleted, or no longer theirs to see (RBAC changed).
@@ -196,16 +265,14 @@ async fn follow_overview(state: AppState, perms: Permissions, since: Option<u64>
                         }
                     }
                 }
-                Change::Health { health, .. } => tx.send(state_event(health)).await,
+                Change::Health { health, .. } => tx.send(state_event(&perms, health).await).await,
             },
             Err(RecvError::Lagged(_)) => {
                 let snap = state.view.snapshot();
                 known = snap.seq;
-                if send_all_cards(&state, &perms, &snap, None, &tx)
-                    .await
-                    .is_err()
-                {
-                    return;
+                match send_all_cards(&state, &perms, &snap, None, &tx).await {
+                    Ok(r) => rights = r,
+                    Err(()) => return,
                 }
                 continue;
             }
@@ -224,15 +291,20 @@ pub async fn rollout(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let perms = Permissions::of(&state, &caller);
-    perms.require_sees(&namespace).await?;
+    perms
+        .require_sees(&state.view.snapshot(), &namespace)
+        .await?;
+    let slot = stream_slot(&state, &caller)?;
     let (tx, rx) = mpsc::channel(64);
     let key = RolloutKey::new(namespace, name);
+    let lapse = Lapse::new(&state, &caller);
     tokio::spawn(async move {
         let _open = state.metrics.stream();
+        let _slot = slot;
         let stop = state.shutdown.clone();
         tokio::select! {
             _ = stop.cancelled() => {}
-            _ = follow_rollout(state, perms, key, tx) => {}
+            _ = follow_rollout(state, perms, lapse, key, tx) => {}
         }
     });
     Ok(sse(rx))
@@ -246,7 +318,10 @@ async fn send_fragments(
     sent: &mut HashMap<&'static str, String>,
     tx: &Tx,
 ) -> Result<(), ()> {
-    let access = perms.access(&entry.info.object_meta.namespace).await;
+    let access = perms
+        .access(&entry.info.object_meta.namespace)
+        .await
+        .map_err(|_| ())?;
     let d = DetailView::of(entry).restricted(state.read_only, access);
     let base = base_with_slash(&state.base_path);
     for (id, html) in detail_fragments(&d, &base, state.read_only || !access.patch) {
@@ -261,7 +336,13 @@ async fn send_fragments(
     Ok(())
 }
 
-async fn follow_rollout(state: AppState, perms: Permissions, key: RolloutKey, tx: Tx) {
+async fn follow_rollout(
+    state: AppState,
+    perms: Permissions,
+    mut lapse: Lapse,
+    key: RolloutKey,
+    tx: Tx,
+) {
     let mut changes = state.view.subscribe();
     let snap = state.view.snapshot();
     let mut known = snap.seq;
@@ -273,7 +354,11 @@ async fn follow_rollout(state: AppState, perms: Permissions, key: RolloutKey, tx
             json!({"message": format!("Rollout {key} was deleted or is no longer shown.")}),
         )
     };
-    if tx.send(state_event(&snap.health)).await.is_err() {
+    if tx
+        .send(state_event(&perms, &snap.health).await)
+        .await
+        .is_err()
+    {
         return;
     }
     let first = match snap.rollouts.get(&key) {
@@ -289,6 +374,19 @@ async fn follow_rollout(state: AppState, perms: Permissions, key: RolloutKey, tx
         let change = tokio::select! {
             _ = tx.closed() => return,
             c = changes.recv() => c,
+            tick = lapse.next() => {
+                let last = match tick {
+                    Tick::Ended(message) => message,
+                    Tick::Recheck => match perms.access(&key.namespace).await {
+                        Ok(a) if a.list => continue,
+                        Ok(_) => no_longer(&key.namespace),
+                        // Not checkable now: end; the page reconnects.
+                        Err(_) => return,
+                    },
+                };
+                let _ = tx.send(ended(&last)).await;
+                return;
+            }
         };
         let result = match change {
             Ok(c) if c.seq() <= known => continue,
@@ -298,13 +396,19 @@ async fn follow_rollout(state: AppState, perms: Permissions, key: RolloutKey, tx
                     None => tx.send(gone(&key)).await.map_err(|_| ()),
                 },
                 Change::Rollout { .. } => continue,
-                Change::Health { health, .. } => tx.send(state_event(health)).await.map_err(|_| ()),
+                Change::Health { health, .. } => tx
+                    .send(state_event(&perms, health).await)
+                    .await
+                    .map_err(|_| ()),
             },
             Err(RecvError::Lagged(_)) => {
                 let snap = state.view.snapshot();
                 known = snap.seq;
                 sent.clear();
-                let r = tx.send(state_event(&snap.health)).await.map_err(|_| ());
+                let r = tx
+                    .send(state_event(&perms, &snap.health).await)
+                    .await
+                    .map_err(|_| ());
                 match (r, snap.rollouts.get(&key)) {
                     (Err(()), _) => Err(()),
                     (Ok(()), Some(e)) => send_fragments(&state, &perms, e, &mut sent, &tx).await,

@@ -8,7 +8,8 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::auth::{Caller, Permissions, who_line};
+use super::identity::{Caller, who_line};
+use super::permissions::{Permissions, Rights, shown_namespace};
 use super::templates::{
     CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, MessagePage, OverviewPage, PageInfo,
     RolloutPage, render,
@@ -19,7 +20,6 @@ use super::view::filter::{Filter, STATUSES};
 use super::view::health::{BannerView, empty_state};
 use super::view::status_class;
 use super::{AppState, chunked};
-use crate::cli::AuthMode;
 use crate::cluster::access::NamespaceAccess;
 use crate::cluster::hub::RolloutEntry;
 use crate::model::RolloutKey;
@@ -32,7 +32,7 @@ pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo 
         scope: state.scope_label.clone(),
         who: who_line(state, caller),
         unauthenticated: caller.user().is_none(),
-        sign_out: state.auth.mode == AuthMode::Token,
+        sign_out: state.auth.has_sign_in() && caller.user().is_some(),
     }
 }
 
@@ -54,7 +54,17 @@ pub async fn overview(
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
     let perms = Permissions::of(&state, &caller);
-    let rights = super::api::rights_in(&perms, &snapshot, None).await;
+    let rights = match super::api::rights_in(&perms, &snapshot, None).await {
+        Ok(r) => r,
+        Err(e) => {
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot check your access",
+                e.to_string(),
+            );
+        }
+    };
     let mut groups: BTreeMap<String, Vec<CardSlot>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut attention = 0;
@@ -89,7 +99,7 @@ pub async fn overview(
                 super::page_stream::since_token(snapshot.seq)
             ),
         ),
-        banner: BannerView::of(&snapshot.health),
+        banner: banner_for(&perms, &rights, &snapshot.health).await,
         chips: STATUSES
             .iter()
             .map(|s| Chip {
@@ -180,17 +190,36 @@ pub async fn rollout(
 ) -> Response {
     let snapshot = state.view.snapshot();
     let base = base_with_slash(&state.base_path);
-    let access = Permissions::of(&state, &caller).access(&namespace).await;
+    // A namespace this dashboard does not show costs no access review.
+    if !shown_namespace(&snapshot, &namespace) && snapshot.health.ready() {
+        return message(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("This dashboard shows no rollouts in namespace {namespace:?}."),
+        );
+    }
+    let perms = Permissions::of(&state, &caller);
+    let access = match perms.access(&namespace).await {
+        Ok(a) => a,
+        Err(e) => {
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot check your access",
+                e.to_string(),
+            );
+        }
+    };
     if !access.list {
-        let page = MessagePage {
-            base,
-            title: "Not allowed".to_string(),
-            why: format!(
+        return message(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            format!(
                 "You may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there."
             ),
-            sign_in: false,
-        };
-        return (StatusCode::FORBIDDEN, Html(render(&page))).into_response();
+        );
     }
     let Some(entry) = snapshot.rollouts.get(&RolloutKey::new(&namespace, &name)) else {
         let banner = BannerView::of(&snapshot.health);
@@ -210,25 +239,80 @@ pub async fn rollout(
         };
         return (StatusCode::NOT_FOUND, Html(render(&page))).into_response();
     };
+    // The outcome of a form post without JavaScript: a code, never text
+    // from the URL (a link could otherwise put words on this page).
     let flash = |key: &str| {
         pairs
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
+            .and_then(|(_, v)| outcome_text(v))
     };
+    let rights = Rights::Per([(namespace.clone(), access)].into_iter().collect());
+    let banner = banner_for(&perms, &rights, &snapshot.health).await;
     let page = RolloutPage {
         page: page_info(
             &state,
             &caller,
             format!("{base}stream/rollouts/{namespace}/{name}"),
         ),
-        banner: BannerView::of(&snapshot.health),
+        banner,
         d: DetailView::of(entry).restricted(state.read_only, access),
         base,
         read_only: state.read_only || !access.patch,
-        notice: flash("notice").map(|n| if n == "done" { "Done.".to_string() } else { n }),
-        error: flash("error"),
+        notice: flash("notice").map(str::to_string),
+        error: flash("error").map(str::to_string),
     };
     Html(render(&page)).into_response()
+}
+
+/// What each outcome code of a form post says (web/actions.rs sends them).
+pub fn outcome_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "done" => "Done: the rollout's page follows what the cluster does now.",
+        "forbidden" => {
+            "Refused: you may not do that here (Kubernetes RBAC, or a read-only dashboard)."
+        }
+        "conflict" => {
+            "Not done: the rollout changed since you looked, or the action does not apply now. Look again and retry."
+        }
+        "not-found" => "Not done: the rollout or what the action names does not exist.",
+        "invalid" => "Not done: Kubernetes refused the change as invalid.",
+        "bad-request" => "Not done: the form was incomplete or not understood.",
+        "timeout" => {
+            "No answer from Kubernetes within 15 s: the action may or may not have been applied; this page shows what the cluster does."
+        }
+        "unavailable" => {
+            "Not done: your access or the cluster could not be checked now. Try again shortly."
+        }
+        "failed" => "Not done: the Kubernetes API failed. Try again shortly.",
+        _ => return None,
+    })
+}
+
+/// The banner as this person may see it (see `BannerView::for_viewer`);
+/// `rights` covers the namespaces already asked about.
+async fn banner_for(
+    perms: &Permissions,
+    rights: &Rights,
+    health: &crate::cluster::health::Health,
+) -> BannerView {
+    if perms.sees_everything() {
+        return BannerView::of(health);
+    }
+    let named = super::view::health::namespaces_named(health);
+    let more = perms
+        .rights(named)
+        .await
+        .unwrap_or_else(|_| Rights::Per(Default::default()));
+    BannerView::for_viewer(health, &|ns| rights.sees(ns) || more.sees(ns))
+}
+
+fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
+    let page = MessagePage {
+        base: base_with_slash(&state.base_path),
+        title: title.to_string(),
+        why,
+        sign_in: false,
+    };
+    (status, Html(render(&page))).into_response()
 }

@@ -12,15 +12,19 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, auth, guard, metrics, page_stream, pages, probes,
+    AppState, actions, api, api_watch, assets, guard, identity, metrics, page_stream, pages,
+    probes, sign_in,
 };
+
+/// Action requests carry at most a small JSON or form body.
+pub const ACTION_BODY_LIMIT: usize = 64 * 1024;
 
 /// Argo's PUT for an action without arguments.
 macro_rules! simple_put {
     ($action:expr) => {
         put(
             |State(state): State<AppState>,
-             Extension(caller): Extension<auth::Caller>,
+             Extension(caller): Extension<identity::Caller>,
              Path(p): Path<(String, String)>,
              body: Bytes| async move {
                 actions::put_simple($action, state, caller, p, body).await
@@ -81,7 +85,8 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::mutation_guard,
-        ));
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT));
     // Everything that shows or changes rollouts needs to know who asks.
     let personal = Router::new()
         .route("/api/v1/rollouts/{namespace}/info", get(api::list))
@@ -105,21 +110,34 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .merge(acting)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::identify,
+            identity::identify,
         ));
     let app = Router::new()
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
         .route("/api/v1/version", get(api::version))
-        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
-        .route("/sign-out", post(auth::sign_out))
+        .route(
+            "/sign-in",
+            get(sign_in::sign_in_page).post(sign_in::sign_in),
+        )
+        .route("/auth/callback", get(sign_in::callback))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/signed-out", get(sign_in::signed_out))
         .merge(personal)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ));
+    // With people signing in, the user-facing port tells nobody which
+    // objects exist: /readyz says only ready or not, and /metrics (names
+    // of namespaces, counts) is served on the admin port alone.
+    let signed_in = state.auth.mode != crate::cli::AuthMode::None;
     let admin = if admin_elsewhere {
         Router::new()
+    } else if signed_in {
+        Router::new()
+            .route("/healthz", get(probes::healthz))
+            .route("/readyz", get(probes::readyz_brief))
     } else {
         Router::new()
             .route("/healthz", get(probes::healthz))
@@ -135,7 +153,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         let base = base_path.to_string();
         let overview = get(pages::overview).route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::identify,
+            identity::identify,
         ));
         Router::new()
             .nest(base_path, app)
@@ -172,6 +190,14 @@ async fn security_headers(
         HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages and answers are per person: no shared cache may keep them
+    // (assets set their own caching).
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
     res
 }
 

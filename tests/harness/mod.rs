@@ -138,7 +138,8 @@ impl Viewer {
             metrics: std::sync::Arc::new(rollouts_dashboard::web::metrics::Metrics::new(
                 view.clone(),
             )),
-            auth: std::sync::Arc::new(rollouts_dashboard::web::auth::Auth::none(config)),
+            auth: std::sync::Arc::new(rollouts_dashboard::web::identity::Auth::none(config)),
+            streams: std::sync::Arc::default(),
         };
         Viewer {
             app: router(state, "/", false),

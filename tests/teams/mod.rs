@@ -160,6 +160,30 @@ pub async fn dashboard_on(
     scope: Scope,
     listen: SocketAddr,
 ) -> String {
+    let web = WebArgs {
+        auth,
+        trusted_proxies: trusted.iter().map(|c| cidr(c)).collect(),
+        ..WebArgs::defaults()
+    };
+    dashboard_with(cluster, scope, listen, web).await
+}
+
+pub fn cidr(c: &str) -> Cidr {
+    let (ip, prefix) = c.split_once('/').expect("a CIDR");
+    Cidr {
+        addr: ip.parse().expect("an address"),
+        prefix: prefix.parse().expect("a prefix"),
+    }
+}
+
+/// The dashboard as the ServiceAccount with `web`'s settings (its listen
+/// address is the one bound here), once it is ready.
+pub async fn dashboard_with(
+    cluster: &Cluster,
+    scope: Scope,
+    listen: SocketAddr,
+    web: WebArgs,
+) -> String {
     let mut config = kube::Config::new(format!("http://{}", cluster.addr).parse().expect("a URL"));
     config.default_namespace = "default".to_string();
     config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
@@ -173,24 +197,8 @@ pub async fn dashboard_on(
     let addr = format!("127.0.0.1:{port}");
     let web = WebArgs {
         listen: listener.local_addr().expect("bound"),
-        admin_listen: None,
-        base_path: "/".to_string(),
-        read_only: false,
-        auth,
-        user_header: "X-Forwarded-User".to_string(),
-        groups_header: "X-Forwarded-Groups".to_string(),
-        email_header: "X-Forwarded-Email".to_string(),
-        trusted_proxies: trusted
-            .iter()
-            .map(|c| {
-                let (ip, prefix) = c.split_once('/').expect("a CIDR");
-                Cidr {
-                    addr: ip.parse().expect("an address"),
-                    prefix: prefix.parse().expect("a prefix"),
-                }
-            })
-            .collect(),
         log_format: LogFormat::Text,
+        ..web
     };
     let stop = cluster.stop.clone();
     tokio::spawn(async move {

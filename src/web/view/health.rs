@@ -17,10 +17,30 @@ pub struct BannerView {
 
 const ESSENTIAL: [Kind; 3] = [Kind::Rollout, Kind::ReplicaSet, Kind::Pod];
 
+/// The namespaces `h` names objects or watches in: a person is shown only
+/// those they may list rollouts in.
+pub fn namespaces_named(h: &Health) -> std::collections::BTreeSet<String> {
+    h.watches
+        .iter()
+        .filter_map(|w| w.namespace.clone())
+        .chain(h.malformed.iter().map(|m| m.namespace.clone()))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 impl BannerView {
+    /// The banner for everyone (`--auth none`).
     pub fn of(h: &Health) -> BannerView {
+        BannerView::for_viewer(h, &|_| true)
+    }
+
+    /// The banner for a person who may list rollouts where `sees` says:
+    /// watches and malformed objects of other namespaces are left out.
+    pub fn for_viewer(h: &Health, sees: &dyn Fn(&str) -> bool) -> BannerView {
+        let shown = |ns: Option<&str>| ns.is_none_or(|n| n.is_empty() || sees(n));
         let problems: Vec<String> = h
             .problems()
+            .filter(|w| shown(w.namespace.as_deref()))
             .map(|w| {
                 let scope = w
                     .namespace
@@ -71,6 +91,7 @@ impl BannerView {
             malformed: h
                 .malformed
                 .iter()
+                .filter(|m| shown(Some(&m.namespace)))
                 .map(|m| format!("{} {}/{}: {}", m.kind, m.namespace, m.name, m.error))
                 .collect(),
         }

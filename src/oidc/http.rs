@@ -1,0 +1,143 @@
+//! HTTPS to the identity provider only: GET a JSON document, POST a form.
+//! Every call has a deadline and a size limit; the trust roots are the
+//! system's plus `--oidc-ca-file`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+/// Every call to the provider gives up after this long.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A discovery document, a key set or a token answer is far smaller.
+const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Https {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Https {
+    /// `ca_pem`: extra trusted certificates (PEM), beside the system's.
+    pub fn new(ca_pem: Option<&[u8]>) -> Result<Https, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs_roots();
+        roots.add_parsable_certificates(native);
+        if let Some(pem) = ca_pem {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("the CA file is not PEM certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err("the CA file holds no certificate".to_string());
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("the CA file holds a certificate rustls refuses: {e}"))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CALL_TIMEOUT));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Https {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// GET `url` and parse its JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let req = hyper::Request::get(url)
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("{url}: {e}"))?;
+        self.send(url, req).await
+    }
+
+    /// POST `form` (already encoded) to `url` with HTTP basic client
+    /// credentials, and parse the JSON answer.
+    pub async fn post_form<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        form: String,
+        basic_auth: &str,
+    ) -> Result<T, String> {
+        let req = hyper::Request::post(url)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::AUTHORIZATION, format!("Basic {basic_auth}"))
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| format!("{url}: {e}"))?;
+        self.send(url, req).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<T, String> {
+        let call = async {
+            let res = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
+            let status = res.status();
+            let body = Limited::new(res.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| format!("{url}: reading the answer: {e}"))?
+                .to_bytes();
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&body);
+                let text: String = text.chars().take(300).collect();
+                return Err(format!("{url} answered {status}: {text}"));
+            }
+            serde_json::from_slice(&body).map_err(|e| format!("{url}: not the JSON expected: {e}"))
+        };
+        tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| format!("{url} did not answer within {CALL_TIMEOUT:?}"))?
+    }
+}
+
+/// The system's trusted roots (none on a machine without them: then only
+/// `--oidc-ca-file` is trusted).
+fn rustls_native_certs_roots() -> Vec<CertificateDer<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::debug!(error = %e, "a system CA certificate could not be read");
+    }
+    found.certs
+}
+
+/// An error with its causes, for a message that says what went wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

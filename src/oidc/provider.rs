@@ -1,0 +1,140 @@
+//! The identity provider as the dashboard knows it: its discovery document
+//! and its signing keys. Both are fetched lazily and kept; a token signed
+//! with a key the dashboard has not seen makes it refetch the keys, at most
+//! once per `REFETCH_AFTER`, so made-up key ids cannot flood the provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::http::Https;
+
+/// The least time between two fetches of the keys (or of a discovery
+/// document that failed).
+const REFETCH_AFTER: Duration = Duration::from_secs(5);
+
+/// The parts of `/.well-known/openid-configuration` the dashboard uses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+}
+
+#[derive(Default)]
+struct Known {
+    discovery: Option<Arc<Discovery>>,
+    keys: Arc<JwkSet>,
+    /// When the keys (or a failed discovery) were last asked for.
+    fetched: Option<Instant>,
+    last_error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Provider {
+    issuer: String,
+    https: Https,
+    known: Arc<Mutex<Known>>,
+}
+
+impl Provider {
+    pub fn new(issuer: String, https: Https) -> Provider {
+        Provider {
+            issuer,
+            https,
+            known: Arc::default(),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The discovery document, fetched once (retried at most every few
+    /// seconds while the provider cannot be reached).
+    pub async fn discovery(&self) -> Result<Arc<Discovery>, String> {
+        let mut known = self.known.lock().await;
+        self.discover(&mut known).await
+    }
+
+    async fn discover(&self, known: &mut Known) -> Result<Arc<Discovery>, String> {
+        if let Some(d) = &known.discovery {
+            return Ok(d.clone());
+        }
+        if let (Some(at), Some(e)) = (known.fetched, &known.last_error)
+            && at.elapsed() < REFETCH_AFTER
+        {
+            return Err(e.clone());
+        }
+        known.fetched = Some(Instant::now());
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
+        let fetched = self.https.get_json::<Discovery>(&url).await.and_then(|d| {
+            // OpenID Connect Discovery §4.3: the document must name the
+            // issuer it was fetched for, or tokens could be another's.
+            if d.issuer == self.issuer {
+                Ok(d)
+            } else {
+                Err(format!(
+                    "the provider at {url} calls itself {:?}, not {:?}",
+                    d.issuer, self.issuer
+                ))
+            }
+        });
+        match fetched {
+            Ok(d) => {
+                let d = Arc::new(d);
+                known.discovery = Some(d.clone());
+                known.last_error = None;
+                known.fetched = None;
+                Ok(d)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the OpenID provider's discovery document could not be read");
+                known.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The keys that may have signed a token with key id `kid` (every key
+    /// when the token names none). Unknown key ids refetch the set.
+    pub async fn keys_for(&self, kid: Option<&str>) -> Result<Vec<Jwk>, String> {
+        let mut known = self.known.lock().await;
+        let pick = |set: &JwkSet| -> Vec<Jwk> {
+            set.keys
+                .iter()
+                .filter(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
+                .cloned()
+                .collect()
+        };
+        let found = pick(&known.keys);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let recently = known.fetched.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
+        if recently {
+            return Ok(Vec::new());
+        }
+        let discovery = self.discover(&mut known).await?;
+        known.fetched = Some(Instant::now());
+        match self.https.get_json::<JwkSet>(&discovery.jwks_uri).await {
+            Ok(set) => {
+                known.keys = Arc::new(set);
+                Ok(pick(&known.keys))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the OpenID provider's keys could not be read");
+                Err(e)
+            }
+        }
+    }
+}
