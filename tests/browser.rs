@@ -11,11 +11,16 @@
 //! cookie must survive the browser's rules), sees their team's rollouts
 //! only, and signs out.
 //!
+//! With `--auth oidc`, a person signs in through a real OpenID provider's
+//! own pages (oidc-provider-mock over HTTPS), sees their team, and signs
+//! out through the provider's end-session page.
+//!
 //! Needs `chromium` and `chromium-driver` (Debian); `.ci/run` installs them.
 
 mod common;
 mod harness;
 mod http;
+mod oidc_provider;
 mod teams;
 
 use std::net::SocketAddr;
@@ -78,6 +83,8 @@ async fn browser(port: u16) -> Client {
     // One profile per browser: the tests of this file run at once.
     let profile = std::env::temp_dir().join(format!("rd-chromium-{}-{port}", std::process::id()));
     let mut caps = serde_json::Map::new();
+    // The test OpenID provider's certificate is from a CA made for the run.
+    caps.insert("acceptInsecureCerts".into(), json!(true));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
@@ -560,8 +567,8 @@ async fn a_person_signs_in_with_their_token_and_sees_their_team() {
     click(&c, "form.sign-out button").await;
     until(
         &c,
-        "the sign-in page again",
-        "!!document.querySelector('form.sign-in')",
+        "the signed-out page",
+        "document.querySelector('h1')?.textContent === 'Signed out'",
     )
     .await;
     c.goto(&format!("{base}/")).await.expect("the page loads");
@@ -572,4 +579,134 @@ async fn a_person_signs_in_with_their_token_and_sees_their_team() {
     )
     .await;
     let _ = c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_through_the_openid_provider_and_out_again() {
+    let _one = ONE_BROWSER.lock().await;
+    let provider = oidc_provider::start(
+        "browser",
+        &[json!({"sub": "alice", "email": "alice@example.com", "groups": ["team-a"]})],
+    );
+    let (_driver, driver_port) = start_chromedriver();
+    let rbac = teams::documents(&teams::fixtures().join("dashboard-rbac.yaml"));
+    let cluster = teams::cluster(
+        "system:serviceaccount:rollouts-dashboard:rollouts-dashboard",
+        rbac,
+        Vec::new(),
+    )
+    .await;
+    let port = free_port();
+    let key = std::env::temp_dir().join(format!("rd-browser-key-{}", std::process::id()));
+    std::fs::write(&key, [9u8; 48]).expect("a session key");
+    let web = WebArgs {
+        auth: AuthMode::Oidc,
+        oidc_issuer_url: Some(provider.issuer.clone()),
+        oidc_client_id: Some("rollouts-dashboard".to_string()),
+        oidc_client_secret: Some("s3cret".to_string()),
+        oidc_ca_file: Some(provider.ca_file.clone()),
+        oidc_username_claim: "email".to_string(),
+        oidc_groups_claim: Some("groups".to_string()),
+        public_url: Some(format!("http://127.0.0.1:{port}")),
+        session_key_file: Some(key.clone()),
+        ..WebArgs::defaults()
+    };
+    let addr = teams::dashboard_with(
+        &cluster,
+        Scope::AllNamespaces,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        web,
+    )
+    .await;
+    let c = browser(driver_port).await;
+    let base = format!("http://{addr}");
+
+    // Not signed in: the page offers the sign-in, which is the provider's.
+    c.goto(&format!("{base}/")).await.expect("the page loads");
+    until(
+        &c,
+        "the not-signed-in page",
+        "document.querySelector('h1')?.textContent === 'Not signed in'",
+    )
+    .await;
+    click(&c, "a[href$='sign-in']").await;
+    until(
+        &c,
+        "the provider's authorization form",
+        &format!(
+            "location.href.startsWith('{}/oauth2/authorize') && !!document.querySelector('input[name=sub]')",
+            provider.issuer
+        ),
+    )
+    .await;
+    c.find(Locator::Css("input[name=sub]"))
+        .await
+        .expect("the sub field")
+        .send_keys("alice")
+        .await
+        .expect("typed");
+    c.find(Locator::XPath("//button[normalize-space()='Authorize']"))
+        .await
+        .expect("the Authorize button")
+        .click()
+        .await
+        .expect("clicked");
+
+    // Back on the dashboard, as her, with her team only, live.
+    until(
+        &c,
+        "signed in as alice",
+        "document.querySelector('#who')?.textContent === 'Signed in as alice@example.com (team-a)'",
+    )
+    .await;
+    assert_eq!(
+        js(&c, "!!document.querySelector('#r-team-a--web')").await,
+        json!(true),
+        "team-a's rollout"
+    );
+    assert_eq!(
+        js(&c, "!!document.querySelector('#r-team-b--api')").await,
+        json!(false),
+        "team-b is not hers to see"
+    );
+    until(
+        &c,
+        "the live stream",
+        "document.querySelector('#live')?.textContent === 'Live'",
+    )
+    .await;
+    screenshot(&c, "oidc-signed-in-overview", "light").await;
+
+    // Sign out: the provider ends its session too, then back here.
+    click(&c, "form.sign-out button").await;
+    until(
+        &c,
+        "the provider's end-session page",
+        &format!(
+            "location.href.startsWith('{}/oauth2/end_session')",
+            provider.issuer
+        ),
+    )
+    .await;
+    c.find(Locator::XPath("//button[normalize-space()='End session']"))
+        .await
+        .expect("the End session button")
+        .click()
+        .await
+        .expect("clicked");
+    until(
+        &c,
+        "the signed-out page",
+        "document.querySelector('h1')?.textContent === 'Signed out'",
+    )
+    .await;
+    c.goto(&format!("{base}/")).await.expect("the page loads");
+    until(
+        &c,
+        "not signed in again",
+        "document.querySelector('h1')?.textContent === 'Not signed in'",
+    )
+    .await;
+    let _ = c.close().await;
+    let _ = std::fs::remove_file(key);
 }

@@ -11,7 +11,7 @@ mod oidc_provider;
 mod teams;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use rollouts_dashboard::cli::{AuthMode, WebArgs};
@@ -61,7 +61,7 @@ fn key_file(name: &str) -> PathBuf {
     path
 }
 
-fn oidc_web(p: &oidc_provider::Provider, port: u16, key: &PathBuf) -> WebArgs {
+fn oidc_web(p: &oidc_provider::Provider, port: u16, key: &Path) -> WebArgs {
     WebArgs {
         auth: AuthMode::Oidc,
         oidc_issuer_url: Some(p.issuer.clone()),
@@ -71,7 +71,7 @@ fn oidc_web(p: &oidc_provider::Provider, port: u16, key: &PathBuf) -> WebArgs {
         oidc_username_claim: "email".to_string(),
         oidc_groups_claim: Some("groups".to_string()),
         public_url: Some(format!("http://127.0.0.1:{port}")),
-        session_key_file: Some(key.clone()),
+        session_key_file: Some(key.to_path_buf()),
         ..WebArgs::defaults()
     }
 }

@@ -98,8 +98,13 @@ def main(chart_dir, dump=None):
                   f"{name}: auth {mode}: the ServiceAccount patches nothing itself ({sorted(patched)})")
             check(creates == {"events"} | reviews,
                   f"{name}: auth {mode}: create only on events and {', '.join(sorted(reviews))} ({sorted(creates)})")
-        check((impersonates == {"users", "groups"}) == (mode == "proxy" and not values.get("readonly")),
-              f"{name}: impersonate only in proxy mode ({sorted(impersonates)})")
+        check((impersonates == {"users", "groups"}) == (mode in ("proxy", "oidc") and not values.get("readonly")),
+              f"{name}: impersonate only in proxy and oidc modes ({sorted(impersonates)})")
+        limited = (values.get("auth") or {}).get("impersonableGroups") or []
+        if impersonates and limited:
+            group_rules = [r for r in rules if "impersonate" in r["verbs"] and "groups" in r["resources"]]
+            check(all(r.get("resourceNames") == limited and r["resources"] == ["groups"] for r in group_rules),
+                  f"{name}: only the groups {limited} may be impersonated")
         read = {res for r in rules if "watch" in r["verbs"] for res in r["resources"]}
         check({"rollouts", "analysisruns", "experiments", "replicasets", "pods", "events",
                "virtualservices", "destinationrules", "deployments"} <= read, f"{name}: watch on every kind shown")
@@ -134,6 +139,20 @@ def main(chart_dir, dump=None):
             trusted = [a for a in container["args"] if a.startswith("--trusted-proxy=")]
             check(trusted == [f"--trusted-proxy={c}" for c in values["auth"]["trustedProxies"]],
                   f"{name}: identity headers believed only from {values['auth']['trustedProxies']}")
+        if mode == "oidc":
+            o = values["auth"]["oidc"]
+            env = {e["name"]: e for e in container.get("env", [])}
+            secret = env.get("ROLLOUTS_DASHBOARD_OIDC_CLIENT_SECRET", {}).get("valueFrom", {}).get("secretKeyRef", {})
+            check(secret.get("name") == o["clientSecret"]["existingSecret"],
+                  f"{name}: the client secret comes from its Secret, not the arguments")
+            check(not any("secret" in a.lower() and "session" not in a for a in container["args"]),
+                  f"{name}: no secret on the command line")
+            volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"].get("volumes", [])}
+            check(volumes.get("session-key", {}).get("secret", {}).get("secretName") == o["sessionKey"]["existingSecret"],
+                  f"{name}: the session key is mounted from its Secret")
+            for flag in (f"--oidc-issuer-url={o['issuerUrl']}", f"--oidc-client-id={o['clientId']}",
+                         f"--public-url={values['publicUrl']}", "--oidc-required-claim=hd=example.com"):
+                check(flag in container["args"], f"{name}: {flag}")
         if values.get("istio", {}).get("enabled"):
             vs = next(d for d in docs if d["kind"] == "VirtualService")
             prefix = vs["spec"]["http"][0]["match"][0]["uri"]["prefix"]
@@ -146,6 +165,12 @@ def main(chart_dir, dump=None):
         check(False, "proxy mode without trustedProxies is refused")
     except Exception as e:  # the template's fail
         check("trustedProxies" in str(e), "proxy mode without trustedProxies is refused")
+
+    try:
+        render(str(chart), {"auth": {"mode": "oidc", "oidc": {"issuerUrl": "https://idp.example"}}})
+        check(False, "oidc mode without its client, session key and public URL is refused")
+    except Exception as e:  # the template's fail
+        check("sessionKey" in str(e), "oidc mode without its client, session key and public URL is refused")
 
     try:
         helm.Chart.load(str(chart)).validate_schema({"replicaCount": "two"})

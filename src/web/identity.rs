@@ -91,7 +91,9 @@ impl Auth {
     }
 }
 
-/// Who a request comes from.
+/// Who a request comes from. One per request, so its size does not
+/// matter; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Caller {
     /// `--auth none`: the dashboard's own credentials.

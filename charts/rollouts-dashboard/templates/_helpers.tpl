@@ -72,9 +72,19 @@ what each may do, check their tokens, act as them. Empty with auth none. */}}
   resources: [tokenreviews]
   verbs: [create]
 {{- end }}
-{{- if and (eq .Values.auth.mode "proxy") (not .Values.readonly) }}
+{{- if and (has .Values.auth.mode (list "proxy" "oidc")) (not .Values.readonly) }}
+{{- if .Values.auth.impersonableGroups }}
+- apiGroups: [""]
+  resources: [users]
+  verbs: [impersonate]
+- apiGroups: [""]
+  resources: [groups]
+  verbs: [impersonate]
+  resourceNames: {{ toJson .Values.auth.impersonableGroups }}
+{{- else }}
 - apiGroups: [""]
   resources: [users, groups]
   verbs: [impersonate]
+{{- end }}
 {{- end }}
 {{- end -}}
