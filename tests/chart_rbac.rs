@@ -10,13 +10,14 @@
 mod common;
 mod harness;
 mod http;
+mod oidc_provider;
 mod teams;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rollouts_dashboard::cli::AuthMode;
+use rollouts_dashboard::cli::{AuthMode, WebArgs};
 use rollouts_dashboard::cluster::client::Scope;
 use serde_json::Value;
 use teams::{ALICE, call, cluster, dashboard, documents, step_of};
@@ -99,17 +100,100 @@ fn workload_ref() -> Vec<Value> {
     ))
 }
 
+const OIDC: Mode = Mode {
+    values: "oidc",
+    auth: AuthMode::Oidc,
+    scope: || Scope::AllNamespaces,
+    person: &[],
+};
+
+/// `--auth oidc` as ci/oidc-values.yaml configures it, against a real
+/// provider, and alice's ID token.
+struct Oidc {
+    provider: oidc_provider::Provider,
+    key: PathBuf,
+    bearer: String,
+}
+
+impl Oidc {
+    async fn start() -> Oidc {
+        let provider = oidc_provider::start(
+            "chart-rbac",
+            &[
+                serde_json::json!({"sub": "alice", "email": "alice@example.com",
+                "groups": ["team-a"], "hd": "example.com"}),
+            ],
+        );
+        let bearer = format!(
+            "Bearer {}",
+            provider.id_token("alice", "rollouts-dashboard").await
+        );
+        let key = root().join(format!("target/chart-rbac-key-{}", std::process::id()));
+        std::fs::write(&key, [3u8; 32]).expect("a session key");
+        Oidc {
+            provider,
+            key,
+            bearer,
+        }
+    }
+
+    fn web(&self) -> WebArgs {
+        WebArgs {
+            auth: AuthMode::Oidc,
+            oidc_issuer_url: Some(self.provider.issuer.clone()),
+            oidc_client_id: Some("rollouts-dashboard".to_string()),
+            oidc_ca_file: Some(self.provider.ca_file.clone()),
+            oidc_username_claim: "email".to_string(),
+            oidc_groups_claim: Some("groups".to_string()),
+            oidc_required_claims: vec![("hd".to_string(), "example.com".to_string())],
+            public_url: Some("https://rollouts.example.com".to_string()),
+            session_key_file: Some(self.key.clone()),
+            ..WebArgs::defaults()
+        }
+    }
+}
+
+impl Drop for Oidc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.key);
+    }
+}
+
 /// What a person does and sees, in order; the first thing that does not
 /// work, or `None` when everything does.
-async fn first_broken(mode: &Mode, sa: &str, rbac: Vec<Value>) -> Option<String> {
+async fn first_broken(
+    mode: &Mode,
+    sa: &str,
+    rbac: Vec<Value>,
+    oidc: Option<&Oidc>,
+) -> Option<String> {
     let extra = if mode.auth == AuthMode::None {
         workload_ref()
     } else {
         Vec::new()
     };
     let c = cluster(sa, rbac, extra).await;
-    let d = dashboard(&c, mode.auth, &["127.0.0.1/32"], (mode.scope)()).await;
-    let who = mode.person;
+    let (d, bearer) = match oidc {
+        Some(o) => (
+            teams::dashboard_with(
+                &c,
+                (mode.scope)(),
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                o.web(),
+            )
+            .await,
+            Some(o.bearer.as_str()),
+        ),
+        None => (
+            dashboard(&c, mode.auth, &["127.0.0.1/32"], (mode.scope)()).await,
+            None,
+        ),
+    };
+    let with_bearer = bearer.map(|b| [("Authorization", b)]);
+    let who: &[(&str, &str)] = match &with_bearer {
+        Some(h) => h,
+        None => mode.person,
+    };
 
     let (status, body) = call(&d, "GET", "/api/v1/rollouts/_all/info", who, "").await;
     if status != 200 || !teams::listed(&body).contains(&"team-a/web".to_string()) {
@@ -176,8 +260,13 @@ async fn first_broken(mode: &Mode, sa: &str, rbac: Vec<Value>) -> Option<String>
 /// The chart's RBAC works as rendered, and each of its rules is needed.
 async fn sufficient_and_minimal(mode: Mode) {
     let (sa, docs) = chart_rbac(mode.values);
+    let oidc = match mode.auth {
+        AuthMode::Oidc => Some(Oidc::start().await),
+        _ => None,
+    };
+    let oidc = oidc.as_ref();
     assert_eq!(
-        first_broken(&mode, &sa, docs.clone()).await,
+        first_broken(&mode, &sa, docs.clone(), oidc).await,
         None,
         "{}: as rendered",
         mode.values
@@ -213,7 +302,7 @@ async fn sufficient_and_minimal(mode: Mode) {
                     removed = list.remove(i);
                 }
             }
-            let broke = first_broken(&mode, &sa, without).await;
+            let broke = first_broken(&mode, &sa, without, oidc).await;
             report.push(format!(
                 "{} {kind} {name} without {}: {}",
                 mode.values,
@@ -239,4 +328,9 @@ async fn auth_proxy_needs_every_rule_of_the_chart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_token_needs_every_rule_of_the_chart() {
     sufficient_and_minimal(TOKEN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_oidc_needs_every_rule_of_the_chart() {
+    sufficient_and_minimal(OIDC).await;
 }
