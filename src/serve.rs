@@ -202,6 +202,12 @@ fn oidc_login(web: &WebArgs) -> Result<OidcLogin, ServeError> {
         ),
         None => None,
     };
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|l| public.starts_with(l));
+    if public.starts_with("http://") && !local {
+        tracing::warn!(public_url = %public, "browsers keep the session cookie (Secure) only over HTTPS or on this machine: sign-in will not stick at an http:// public URL");
+    }
     let base = crate::web::pages::base_with_slash(&web.base_path);
     let public_base = format!("{}{base}", public.trim_end_matches('/'));
     let settings = OidcSettings {

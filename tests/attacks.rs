@@ -476,3 +476,33 @@ async fn action_bodies_and_streams_are_bounded() {
     })
     .await;
 }
+
+/// The API server adds `system:authenticated` to every impersonated user;
+/// the access reviews must too, or the page hides what she may do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_granted_to_every_signed_in_person_are_seen() {
+    let rbac = documents(&fixtures().join("dashboard-rbac.yaml"));
+    let everyone = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "everyone-views", "namespace": "team-b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "rollouts-viewer"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}],
+    });
+    let c = teams::cluster(DASHBOARD_SA, rbac, vec![everyone]).await;
+    let d = teams::dashboard(&c, AuthMode::Proxy, &["127.0.0.1/32"], Scope::AllNamespaces).await;
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/_all/info", ALICE, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(teams::listed(&body), ["team-a/web", "team-b/api"]);
+    let review = c
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.contains("subjectaccessreviews"))
+        .expect("a review");
+    assert!(
+        review.body.contains("system:authenticated"),
+        "{}",
+        review.body
+    );
+}
