@@ -270,16 +270,26 @@ async fn a_removed_rolebinding_ends_open_streams() {
     let page = open(&d, "/stream/rollouts/team-a/web", ALICE).await;
     let watch = open(&d, "/api/v1/rollouts/team-a/web/info/watch", ALICE).await;
     let list = open(&d, "/api/v1/rollouts/_all/info/watch", ALICE).await;
+    let overview = open(&d, "/stream/overview", ALICE).await;
     // Bob's rights do not change: his stream goes on.
     let bobs = open(&d, "/stream/rollouts/team-a/web", BOB).await;
     c.store
         .delete(rt("rolebindings"), "team-a", "team-a-operators")
         .expect("the binding is removed");
     let removed = Instant::now();
-    let (page, watch, list) = tokio::join!(
+    let (page, watch, list, overview) = tokio::join!(
         read_until(page, "no longer have access", Duration::from_secs(10)),
         read_until(watch, "no longer have access", Duration::from_secs(10)),
         read_until(list, "\"Deleted\"", Duration::from_secs(10)),
+        read_until(overview, "\"ids\":[]", Duration::from_secs(10)),
+    );
+    assert!(
+        overview.contains("\"ids\":[\"r-team-a--web\"]"),
+        "her overview showed team-a/web: {overview}"
+    );
+    assert!(
+        overview.contains("\"ids\":[]"),
+        "then dropped it: {overview}"
     );
     assert!(
         page.contains("event: ended")
@@ -504,5 +514,27 @@ async fn rights_granted_to_every_signed_in_person_are_seen() {
         review.body.contains("system:authenticated"),
         "{}",
         review.body
+    );
+}
+
+/// A link cannot put words on a rollout's page: outcomes are codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_notices_take_no_text_from_the_url() {
+    let c = cluster().await;
+    let d = teams::dashboard(&c, AuthMode::Proxy, &["127.0.0.1/32"], Scope::AllNamespaces).await;
+    let (status, page) = call(
+        &d,
+        "GET",
+        "/rollouts/team-a/web?error=Your+session+expired%2C+call+555-0100",
+        ALICE,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("555-0100"), "no text from the URL");
+    let (_, page) = call(&d, "GET", "/rollouts/team-a/web?error=conflict", ALICE, "").await;
+    assert!(
+        page.contains("the rollout changed since you looked"),
+        "a code maps to the page's own words"
     );
 }
