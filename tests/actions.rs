@@ -476,7 +476,7 @@ async fn set_image_of_a_workload_ref_rollout_updates_its_deployment() {
     let store = empty_store();
     let report = rollouts_dashboard::sim::manifests::load_path(
         &store,
-        &common::shared_fixture("argo-info/canary"),
+        &common::fixture("argo-info/canary"),
     )
     .expect("the fixtures load");
     assert!(report.skipped.is_empty());

@@ -1,17 +1,17 @@
-//! Argo's own test objects (`../shared/fixtures/argo-info/`) through `info/`:
+//! Argo's own test objects (`tests/fixtures/argo-info/`) through `info/`:
 //! every value of `argo-info/EXPECTED.md`, field by field.
 
 mod common;
 
-use common::{Objects, image_lines, shared_fixture};
+use common::{Objects, image_lines, fixture};
 use rollouts_dashboard::info::RolloutInfo;
 
 fn canary() -> Objects {
-    Objects::load_dir(&shared_fixture("argo-info/canary"))
+    Objects::load_dir(&fixture("argo-info/canary"))
 }
 
 fn blue_green() -> Objects {
-    Objects::load_dir(&shared_fixture("argo-info/blue-green"))
+    Objects::load_dir(&fixture("argo-info/blue-green"))
 }
 
 /// One ReplicaSet as the CLI tree shows it: name, status, revision, role

@@ -1,10 +1,10 @@
 //! What the dashboard adds to Argo's RolloutInfo: the traffic split as Istio
 //! has it, pause state and the actions that apply now. Built on the seed's
-//! manifest-gen release (`../shared/fixtures/seed/`).
+//! manifest-gen release (`tests/fixtures/seed/`).
 
 mod common;
 
-use common::{Objects, shared_fixture};
+use common::{Objects, fixture};
 use rollouts_dashboard::info::RolloutInfo;
 use serde_json::json;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 /// the indefinite pause (step 2 of 5, 20% canary), and the VirtualService and
 /// DestinationRule as the controller has set them.
 fn seed_at_pause(vs_canary: i32) -> Objects {
-    let mut objs = Objects::load_file(&shared_fixture("seed/manifest-gen.yaml"));
+    let mut objs = Objects::load_file(&fixture("seed/manifest-gen.yaml"));
     let ro = &mut objs.rollouts[0];
     ro.metadata.uid = Some("ro-uid".to_string());
     ro.metadata.generation = Some(2);
@@ -277,7 +277,7 @@ fn actions_follow_argo_rules_plus_pause_resume_rollback() {
     );
 
     let degraded =
-        Objects::load_dir(&shared_fixture("argo-info/canary")).info("jesse-test", "canary-demo");
+        Objects::load_dir(&fixture("argo-info/canary")).info("jesse-test", "canary-demo");
     assert_eq!(
         allowed(&degraded),
         ["retry", "restart", "pause", "setImage", "rollback"]
@@ -293,7 +293,7 @@ fn actions_follow_argo_rules_plus_pause_resume_rollback() {
 #[test]
 fn json_uses_argo_names_and_omits_empty_values() {
     let info =
-        Objects::load_dir(&shared_fixture("argo-info/canary")).info("jesse-test", "canary-demo");
+        Objects::load_dir(&fixture("argo-info/canary")).info("jesse-test", "canary-demo");
     let v = serde_json::to_value(&info).unwrap();
     assert_eq!(v["objectMeta"]["name"], "canary-demo");
     assert_eq!(v["objectMeta"]["generation"], 429);

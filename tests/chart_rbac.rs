@@ -95,7 +95,7 @@ const TOKEN: Mode = Mode {
 /// Argo's workloadRef example (in `default`), whose set image updates a
 /// Deployment: only the dashboard's own credentials act with `--auth none`.
 fn workload_ref() -> Vec<Value> {
-    documents(&common::shared_fixture(
+    documents(&common::fixture(
         "argo-examples/workload-ref-workload-ref.yaml",
     ))
 }

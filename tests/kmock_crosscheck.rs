@@ -1,7 +1,7 @@
 //! The read path against a Kubernetes API server we did not write: kmock's
 //! KubernetesEmulator (PyPI), loaded with Argo's canary fixtures, must give
 //! the same view as the objects themselves, and the values Argo shows
-//! (`../shared/fixtures/argo-info/EXPECTED.md`).
+//! (`tests/fixtures/argo-info/EXPECTED.md`).
 //!
 //! Needs Python with kmock: `.ci/run` installs `tools/requirements.txt` into
 //! `target/tools-venv`; `ROLLOUTS_DASHBOARD_TEST_PYTHON` may name another.
@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{Objects, shared_fixture};
+use common::{Objects, fixture};
 use harness::{PATIENCE, Viewer, infos, view_mismatch};
 use rollouts_dashboard::cluster::client::Scope;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +46,7 @@ fn start_kmock(fixtures: &str) -> Kmock {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/kmock_cluster.py");
     let mut child = Command::new(&python)
         .arg(&script)
-        .arg(shared_fixture(fixtures))
+        .arg(fixture(fixtures))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -84,7 +84,7 @@ fn start_kmock(fixtures: &str) -> Kmock {
 async fn the_view_over_kmock_is_what_argo_shows() {
     let kmock = start_kmock("argo-info/canary");
     let viewer = Viewer::connect(&kmock.url, Scope::AllNamespaces, CancellationToken::new());
-    let objects = Objects::load_dir(&shared_fixture("argo-info/canary"));
+    let objects = Objects::load_dir(&fixture("argo-info/canary"));
     let expected = infos(&objects);
     assert!(expected.len() >= 6);
 

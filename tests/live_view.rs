@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 async fn info_matches_the_objects_in_the_cluster() {
     let store = empty_store();
     let report =
-        load_path(&store, &common::shared_fixture("argo-info/canary")).expect("the fixtures load");
+        load_path(&store, &common::fixture("argo-info/canary")).expect("the fixtures load");
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     let d = Dashboard::start(store, Scope::AllNamespaces).await;
     d.until("ready", |s| s.health.ready()).await;

@@ -8,7 +8,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use common::{Objects, shared_fixture};
+use common::{Objects, fixture};
 use rollouts_dashboard::model::parse_yaml_documents;
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ fn fixture_sets() -> Vec<(String, Vec<Value>)> {
         "seed",
         "argo-examples",
     ] {
-        let path = shared_fixture(dir);
+        let path = fixture(dir);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -22,7 +22,7 @@ impl Drop for SimProcess {
 
 fn start_sim(manifests: &str) -> SimProcess {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(manifests);
     start_sim_with(&dir, &[])
 }

@@ -38,7 +38,9 @@ pub fn kubeconfig_yaml(
         .map_or_else(|| CONTEXT.to_string(), |(user, _)| quoted(user));
     let cluster = if tls {
         use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD.encode(super::tls::CA_PEM);
+        // The TLS listener fails to start with the same error if there is none.
+        let ca = base64::engine::general_purpose::STANDARD
+            .encode(super::tls::ca_pem().unwrap_or_default());
         format!("    server: https://{addr}\n    certificate-authority-data: {ca}\n")
     } else {
         format!("    server: http://{addr}\n")

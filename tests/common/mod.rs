@@ -1,4 +1,4 @@
-//! Test helpers: load real objects from `../shared/fixtures/` into a
+//! Test helpers: load real objects from `tests/fixtures/` into a
 //! namespace-like set and compute RolloutInfo from them.
 #![allow(dead_code)]
 
@@ -11,10 +11,10 @@ use rollouts_dashboard::model::{
 };
 use serde_json::Value;
 
-/// `../shared/fixtures/<rel>` next to this repository.
-pub fn shared_fixture(rel: &str) -> PathBuf {
+/// `tests/fixtures/<rel>`: real objects kept with the tests (see its NOTICE).
+pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(rel)
 }
 
