@@ -69,6 +69,17 @@ pub struct ConnectArgs {
     pub all_namespaces: bool,
 }
 
+impl From<&ConnectArgs> for crate::cluster::client::ConnectSettings {
+    fn from(a: &ConnectArgs) -> Self {
+        crate::cluster::client::ConnectSettings {
+            kubeconfig: a.kubeconfig.clone(),
+            context: a.context.clone(),
+            namespaces: a.namespaces.clone(),
+            all_namespaces: a.all_namespaces,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -255,54 +266,29 @@ pub enum AuthMode {
     Oidc,
 }
 
-/// An address range: `10.0.0.0/8`, `::1/128`, or one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: std::net::IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr;
-        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        let (net, ip, bits) = match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
-            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
-            _ => return false,
-        };
-        let shift = bits - u32::from(self.prefix.min(bits as u8));
-        shift >= bits || (net >> shift) == (ip >> shift)
+impl From<AuthMode> for crate::web::identity::AuthMode {
+    fn from(m: AuthMode) -> Self {
+        use crate::web::identity::AuthMode as W;
+        match m {
+            AuthMode::None => W::None,
+            AuthMode::Proxy => W::Proxy,
+            AuthMode::Token => W::Token,
+            AuthMode::Oidc => W::Oidc,
+        }
     }
 }
 
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
+pub use crate::web::identity::Cidr;
 
-fn cidr(s: &str) -> Result<Cidr, String> {
-    let (addr, prefix) = s.split_once('/').unwrap_or((s, ""));
-    let addr: std::net::IpAddr = addr
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address range such as 10.0.0.0/8"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = if prefix.is_empty() {
-        max
-    } else {
-        prefix
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?
-    };
-    Ok(Cidr { addr, prefix })
+/// `10.0.0.0/8`, or one address (a /32 or /128).
+pub fn cidr(s: &str) -> Result<Cidr, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<ipnet::IpNet>() {
+        return Ok(Cidr(net));
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| Cidr(ipnet::IpNet::from(ip)))
+        .map_err(|_| format!("{s:?} is not an address range such as 10.0.0.0/8"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -381,23 +367,7 @@ fn non_empty(s: &str) -> Result<String, String> {
     }
 }
 
-/// A namespace is a DNS-1123 label: lowercase alphanumerics and '-', at most
-/// 63 characters, starting and ending with an alphanumeric.
-pub fn namespace_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-');
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "{s:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
-        ))
-    }
-}
+pub use crate::model::namespace_name;
 
 /// Normalises a URL prefix to `/` or `/a/b` (leading slash, no trailing one).
 pub fn base_path(s: &str) -> Result<String, String> {

@@ -1,9 +1,11 @@
 //! rollouts-dashboard: watch and steer Argo Rollouts progressive delivery.
 //!
-//! The layers follow one direction of data (see DESIGN.md): `model` (objects as
-//! read) → `info` (pure view model) → `web`; `actions` decides purely what a
-//! person may do and (later) the exact patches; `cluster` is the only place
-//! that talks to Kubernetes.
+//! The layers import one way (docs/architecture.md draws them):
+//! `model` (objects as read) ← `info` (pure view model, incl. which actions
+//! apply) ← `actions` (pure: the exact patches) ← `cluster` (all talk with
+//! Kubernetes) and `oidc` (all talk with the identity provider) ← `web`
+//! (HTTP) ← `serve`/`demo`/`main`, which alone know the command line. `sim`
+//! is a simulated cluster the dashboard reaches only over HTTP.
 
 pub mod actions;
 pub mod cli;

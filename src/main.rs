@@ -75,7 +75,7 @@ async fn run(command: Command) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), String> {
-    let conn = connect_config(&args.connect)
+    let conn = connect_config(&(&args.connect).into())
         .await
         .map_err(|e| e.to_string())?;
     rollouts_dashboard::serve::run(&conn, &args.web, shutdown)

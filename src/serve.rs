@@ -71,7 +71,7 @@ pub async fn run_on(
         shutdown: shutdown.clone(),
         actor: Actor::new(live::client(conn)?),
         read_only: web.read_only,
-        base_path: web.base_path.clone(),
+        base_path: crate::web::base_with_slash(&web.base_path),
         cluster_label: cluster_label(conn),
         scope_label: scope_label(&conn.scope),
         metrics: Arc::new(Metrics::new(view_for_metrics)),
@@ -145,7 +145,7 @@ fn auth_for(
         tracing::warn!(listen = %addr, "{n}; use --auth proxy or --auth token, or --read-only");
     }
     Ok(Auth {
-        mode: web.auth,
+        mode: web.auth.into(),
         user_header: web.user_header.clone(),
         groups_header: web.groups_header.clone(),
         email_header: web.email_header.clone(),
@@ -208,7 +208,7 @@ fn oidc_login(web: &WebArgs) -> Result<OidcLogin, ServeError> {
     if public.starts_with("http://") && !local {
         tracing::warn!(public_url = %public, "browsers keep the session cookie (Secure) only over HTTPS or on this machine: sign-in will not stick at an http:// public URL");
     }
-    let base = crate::web::pages::base_with_slash(&web.base_path);
+    let base = crate::web::base_with_slash(&web.base_path);
     let public_base = format!("{}{base}", public.trim_end_matches('/'));
     let settings = OidcSettings {
         client_id,
@@ -245,7 +245,7 @@ fn identity_label(conn: &Connection) -> String {
 
 /// The hub renders each changed card once, for every overview client.
 pub fn card_renderer(base_path: &str, read_only: bool) -> CardRenderer {
-    let base = crate::web::pages::base_with_slash(base_path);
+    let base = crate::web::base_with_slash(base_path);
     Arc::new(move |entry| {
         let card = CardView::of(entry);
         Arc::from(render(&CardPartial {

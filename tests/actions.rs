@@ -474,11 +474,9 @@ async fn a_hanging_api_server_gives_504_and_the_dashboard_stays_usable() {
 #[tokio::test]
 async fn set_image_of_a_workload_ref_rollout_updates_its_deployment() {
     let store = empty_store();
-    let report = rollouts_dashboard::sim::manifests::load_path(
-        &store,
-        &common::fixture("argo-info/canary"),
-    )
-    .expect("the fixtures load");
+    let report =
+        rollouts_dashboard::sim::manifests::load_path(&store, &common::fixture("argo-info/canary"))
+            .expect("the fixtures load");
     assert!(report.skipped.is_empty());
     let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
     d.until("ready", |s| s.health.ready()).await;

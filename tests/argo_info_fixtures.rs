@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Objects, image_lines, fixture};
+use common::{Objects, fixture, image_lines};
 use rollouts_dashboard::info::RolloutInfo;
 
 fn canary() -> Objects {

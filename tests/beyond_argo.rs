@@ -292,8 +292,7 @@ fn actions_follow_argo_rules_plus_pause_resume_rollback() {
 
 #[test]
 fn json_uses_argo_names_and_omits_empty_values() {
-    let info =
-        Objects::load_dir(&fixture("argo-info/canary")).info("jesse-test", "canary-demo");
+    let info = Objects::load_dir(&fixture("argo-info/canary")).info("jesse-test", "canary-demo");
     let v = serde_json::to_value(&info).unwrap();
     assert_eq!(v["objectMeta"]["name"], "canary-demo");
     assert_eq!(v["objectMeta"]["generation"], 429);

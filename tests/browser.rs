@@ -229,6 +229,19 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let sim = start(&scenario, None, None, loopback, sim_stop.clone())
         .await
         .expect("the demo cluster starts");
+    // Once the seed waits at its indefinite pause, nothing timed happens
+    // unless this test moves the clock: the 30 s pause after it cannot end
+    // while the test looks at it or aborts it.
+    let deadline = Instant::now() + PATIENCE;
+    while seed_position(&sim) != "step 2 of 5" {
+        assert!(
+            Instant::now() < deadline,
+            "the seed never reached its pause: {}",
+            seed_state(&sim)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.server.store.clock.freeze();
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
         .expect("a port");
@@ -326,6 +339,11 @@ async fn a_person_watches_and_steers_the_seed_release() {
         "the promote was not sent: {toast}; the cluster has {}",
         seed_state(&sim)
     );
+    // The canary's new pods become ready after 2 s of the sim's time.
+    sim.server
+        .store
+        .clock
+        .advance(jiff::SignedDuration::from_secs(3));
     let deadline = Instant::now() + PATIENCE;
     while js(
         &c,
@@ -361,13 +379,16 @@ async fn a_person_watches_and_steers_the_seed_release() {
         "parseInt(document.querySelector('#steps time.countdown').textContent)",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let later = js(
+    let first = first.as_i64().unwrap_or(0);
+    assert!((1..=30).contains(&first), "{first} s left of a 30 s pause");
+    until(
         &c,
-        "parseInt(document.querySelector('#steps time.countdown')?.textContent || '0')",
+        "the countdown going down",
+        &format!(
+            "parseInt(document.querySelector('#steps time.countdown')?.textContent || '99') < {first}"
+        ),
     )
     .await;
-    assert!(later.as_i64() < first.as_i64(), "{first} then {later}");
 
     // The dashboard restarts: the page says so, then is live and current.
     dash_stop.cancel();

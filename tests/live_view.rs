@@ -147,6 +147,9 @@ async fn a_status_patch_shows_in_the_single_and_list_streams() {
     let store = empty_store();
     load_seed(&store);
     let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
+    // Every rollout built from all its objects first: a pod or ReplicaSet
+    // listed after the stream opened would send an Updated of its own.
+    d.until_view_matches_sim().await;
     let mut one = d
         .watch(
             "/api/v1/rollouts/manifest-gen/manifest-gen/info/watch",
@@ -197,6 +200,7 @@ async fn creating_and_deleting_a_rollout_gives_added_and_deleted() {
     let store = empty_store();
     load_seed(&store);
     let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
+    d.until_view_matches_sim().await;
     let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
     for _ in 0..4 {
         assert_eq!(list.next().await["result"]["type"], "Added");

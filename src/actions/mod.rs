@@ -2,13 +2,14 @@
 //! calls each sends (reference §3). No I/O: `cluster/act.rs` fetches the
 //! objects and sends the plan.
 
-mod availability;
 mod expect;
 mod plan;
 mod rollback;
 mod set_image;
 
-pub use availability::{Action, ActionState, availability, refusal_now};
+// Which actions apply is part of the view model; re-exported here, where
+// the plans for them are made.
+pub use crate::info::available::{Action, ActionState, availability, refusal_now};
 pub use expect::{Expectation, check_expectation, step_words};
 pub use plan::{PatchPlan, Refusal, Target, plan, verb};
 pub use rollback::plan_rollback;

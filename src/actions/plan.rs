@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::info::rollout_phase;
 use crate::model::Rollout;
 
-use super::availability::{Action, refusal_now};
+use crate::info::available::{Action, refusal_now};
 
 /// Why an action is not sent.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
-use crate::cli::ConnectArgs;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot read kubeconfig {path}: {source}")]
@@ -69,9 +67,18 @@ impl Connection {
     }
 }
 
+/// Where to connect and what to show, as kubectl's flags say it.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectSettings {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespaces: Vec<String>,
+    pub all_namespaces: bool,
+}
+
 /// Resolves the connection as kubectl would: an explicit `--kubeconfig`, else
 /// `$KUBECONFIG`, else `~/.kube/config`, else in-cluster config.
-pub async fn connect_config(args: &ConnectArgs) -> Result<Connection, ClientError> {
+pub async fn connect_config(args: &ConnectSettings) -> Result<Connection, ClientError> {
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..KubeConfigOptions::default()

@@ -134,7 +134,7 @@ async fn resolve_scope(
         Scope::AllOrDefault { fallback } => fallback,
     };
     let api: Api<Rollout> = Api::all(client.clone());
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = super::backoff::Backoff::new();
     loop {
         let params = ListParams::default().limit(1);
         let probe = tokio::time::timeout(CALL_TIMEOUT, api.list_metadata(&params));
@@ -162,9 +162,8 @@ async fn resolve_scope(
         scope_tx.send_replace(ScopeState::Resolving { error: Some(error) });
         tokio::select! {
             _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(backoff.step()) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 

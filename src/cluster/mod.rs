@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod act;
+pub mod backoff;
 pub mod client;
 pub mod health;
 pub mod hub;

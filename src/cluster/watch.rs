@@ -230,35 +230,6 @@ fn istio_object(kind: Kind, o: DynamicObject) -> Object {
     })
 }
 
-/// Exponential backoff with jitter, reset by success.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(800);
-    const MAX: Duration = Duration::from_secs(30);
-
-    fn new() -> Self {
-        Backoff { next: Self::FIRST }
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    /// The next delay: the current step ± 10 %, then the step doubles.
-    fn step(&mut self) -> Duration {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let jitter = 0.9 + f64::from(nanos % 1000) / 5000.0;
-        let delay = self.next.mul_f64(jitter);
-        self.next = (self.next * 2).min(Self::MAX);
-        delay
-    }
-}
-
 /// The watch loop: lists, watches, forwards every event to the hub, until
 /// `stop` or until the hub is gone.
 async fn run<K, F>(
@@ -319,7 +290,7 @@ where
     async fn run(self) -> Result<(), Closed> {
         let kind = self.id.kind;
         self.send(WatchEvent::Started).await?;
-        let mut backoff = Backoff::new();
+        let mut backoff = super::backoff::Backoff::new();
         // `None`: the next step is a (re)list.
         let mut version: Option<String> = None;
         loop {

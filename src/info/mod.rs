@@ -3,6 +3,7 @@
 //! the pause state, and the traffic split as Istio has it. No I/O, no clock.
 
 mod analysis;
+pub mod available;
 mod events;
 mod experiments;
 mod meta;
@@ -27,11 +28,11 @@ pub use traffic::{IstioRefs, istio_references, traffic_split};
 pub use types::*;
 pub use weights::{actual_weight, current_step, desired_canary_weight, set_weight};
 
-use crate::actions::availability;
 use crate::model::{
     AnalysisRun, Deployment, DestinationRule, Experiment, Pod, ReplicaSet, Rollout, VirtualService,
     revision_of,
 };
+use available::availability;
 
 /// Everything RolloutInfo is computed from. The lists may hold a whole
 /// namespace: each part selects what the rollout owns (by owner uid) or names.

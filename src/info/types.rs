@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::actions::ActionState;
+use super::available::ActionState;
 use crate::model::CanaryStep;
 
 pub(crate) fn is_zero_i32(v: &i32) -> bool {

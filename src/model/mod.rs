@@ -68,6 +68,24 @@ pub fn revision_of(meta: &ObjectMeta) -> i64 {
         .unwrap_or(0)
 }
 
+/// A namespace is a DNS-1123 label: lowercase alphanumerics and '-', at most
+/// 63 characters, starting and ending with an alphanumeric.
+pub fn namespace_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -34,8 +34,10 @@ fn make_identity() -> Result<Identity, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.distinguished_name
-        .push(DnType::CommonName, "rollouts-dashboard simulated cluster CA");
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        "rollouts-dashboard simulated cluster CA",
+    );
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca.self_signed(&ca_key)?;
     let key = KeyPair::generate()?;
@@ -58,7 +60,9 @@ fn make_identity() -> Result<Identity, rcgen::Error> {
 fn identity() -> Result<&'static Identity, String> {
     static IDENTITY: std::sync::OnceLock<Result<Identity, String>> = std::sync::OnceLock::new();
     IDENTITY
-        .get_or_init(|| make_identity().map_err(|e| format!("cannot make the sim's certificate: {e}")))
+        .get_or_init(|| {
+            make_identity().map_err(|e| format!("cannot make the sim's certificate: {e}"))
+        })
         .as_ref()
         .map_err(Clone::clone)
 }

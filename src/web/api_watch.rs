@@ -26,13 +26,14 @@ use crate::info::{InfoMeta, RolloutInfo};
 use crate::model::RolloutKey;
 
 use super::AppState;
-use super::api::{
-    find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed, shallow,
-};
+use super::api::shallow;
 use super::error::AppError;
 use super::identity::Caller;
-use super::page_stream::stream_slot;
+use super::limits::stream_slot;
 use super::permissions::Permissions;
+use super::queries::{
+    find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
+};
 use super::revocation::{Lapse, Tick, no_longer};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -26,9 +26,39 @@ use super::AppState;
 use super::error::AppError;
 use super::session::{Sealer, Session};
 use super::templates::{MessagePage, render};
-use crate::cli::{AuthMode, Cidr};
 use crate::cluster::access::{AccessReviews, CheckError, Credentials, User};
 use crate::oidc::Oidc;
+
+/// How people are identified (`--auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    None,
+    Proxy,
+    Token,
+    Oidc,
+}
+
+/// An address range: `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr(pub ipnet::IpNet);
+
+impl Cidr {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// The cookie the token sign-in page sets (`--auth token`).
 pub const TOKEN_COOKIE: &str = "rollouts_dashboard_token";
@@ -338,15 +368,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    super::session::request_cookie(headers, name)
 }
 
 /// 401 (429, 503): a page for a browser, grpc-gateway's JSON for the API
@@ -377,7 +399,7 @@ fn unidentified(state: &AppState, headers: &HeaderMap, why: Unidentified) -> Res
         return error.into_response();
     }
     let page = MessagePage {
-        base: super::pages::base_with_slash(&state.base_path),
+        base: state.base_path.clone(),
         title: if status == StatusCode::UNAUTHORIZED {
             "Not signed in".to_string()
         } else {
@@ -525,10 +547,7 @@ mod tests {
     #[test]
     fn token_checks_are_counted_per_client_address() {
         let behind = Auth {
-            trusted: vec![Cidr {
-                addr: "10.0.0.0".parse().unwrap(),
-                prefix: 8,
-            }],
+            trusted: vec![Cidr("10.0.0.0/8".parse().unwrap())],
             ..auth()
         };
         let xff = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7")]);

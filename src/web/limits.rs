@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::AppState;
 use super::error::AppError;
+use super::identity::Caller;
 
 /// Streams one signed-in person may have open at once (pages and API
 /// watches together); a browser with a dozen tabs stays well under it.
@@ -51,6 +53,15 @@ impl Drop for StreamSlot {
             }
         }
     }
+}
+
+/// A stream slot for a signed-in person (429 past the limit); none is
+/// counted for `--auth none`.
+pub fn stream_slot(state: &AppState, caller: &Caller) -> Result<Option<StreamSlot>, AppError> {
+    caller
+        .user()
+        .map(|u| state.streams.take(&u.name))
+        .transpose()
 }
 
 #[cfg(test)]

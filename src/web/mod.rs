@@ -6,6 +6,7 @@ pub mod actions;
 pub mod api;
 pub mod api_watch;
 pub mod assets;
+pub mod cards;
 pub mod chunked;
 pub mod error;
 pub mod guard;
@@ -16,10 +17,12 @@ pub mod page_stream;
 pub mod pages;
 pub mod permissions;
 pub mod probes;
+pub mod queries;
 pub mod revocation;
 pub mod router;
 pub mod session;
 pub mod sign_in;
+pub mod since;
 pub mod templates;
 pub mod view;
 
@@ -40,7 +43,8 @@ pub struct AppState {
     pub actor: Actor,
     /// `--read-only`: every mutating route answers 403.
     pub read_only: bool,
-    /// `--base-path`, for links and redirects.
+    /// `--base-path` with a trailing slash (`/`, `/rollouts/`), for links
+    /// and redirects.
     pub base_path: String,
     /// Which cluster, for the page header.
     pub cluster_label: String,
@@ -51,4 +55,13 @@ pub struct AppState {
     pub auth: std::sync::Arc<identity::Auth>,
     /// Open streams per person, bounded.
     pub streams: std::sync::Arc<limits::StreamSlots>,
+}
+
+/// `/` or `/prefix/`: a base path as links are made from it.
+pub fn base_with_slash(base: &str) -> String {
+    if base.ends_with('/') {
+        base.to_string()
+    } else {
+        format!("{base}/")
+    }
 }

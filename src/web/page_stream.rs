@@ -23,13 +23,14 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
-use super::api::rights_in;
+use super::cards::card_html;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::StreamSlot;
-use super::pages::{base_with_slash, card_html};
+use super::limits::stream_slot;
 use super::permissions::{Permissions, Rights};
+use super::queries::rights_in;
 use super::revocation::{Lapse, Tick, no_longer};
+use super::since::{Since, since_seq};
 use super::templates::{BannerPartial, detail_fragments, render};
 use super::view::card_id;
 use super::view::detail::DetailView;
@@ -89,35 +90,6 @@ async fn state_event(perms: &Permissions, health: &Health) -> Event {
 /// 120 MB); a short queue only makes that page's sender wait its turn.
 const OVERVIEW_BUFFER: usize = 16;
 
-/// `since`: the change the page was rendered at; cards unchanged since
-/// then are not sent again (at 5000 rollouts that is megabytes per page).
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct Since {
-    since: Option<String>,
-}
-
-/// This process, as far as change numbers go: a page rendered by another
-/// replica, or before a restart, numbers its changes differently.
-fn epoch() -> u128 {
-    static EPOCH: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    })
-}
-
-/// The `since` a page rendered at change `seq` passes to its stream.
-pub fn since_token(seq: u64) -> String {
-    format!("{}.{seq}", epoch())
-}
-
-/// The change a `since` token names, if this process issued it.
-fn since_seq(token: &str) -> Option<u64> {
-    let (e, seq) = token.split_once('.')?;
-    (e.parse::<u128>().ok()? == epoch()).then(|| seq.parse().ok())?
-}
-
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -138,15 +110,6 @@ pub async fn overview(
         }
     });
     Ok(sse(rx))
-}
-
-/// A stream slot for a signed-in person (429 past the limit); none is
-/// counted for `--auth none`.
-pub fn stream_slot(state: &AppState, caller: &Caller) -> Result<Option<StreamSlot>, AppError> {
-    caller
-        .user()
-        .map(|u| state.streams.take(&u.name))
-        .transpose()
 }
 
 fn ended(message: &str) -> Event {
@@ -323,7 +286,7 @@ async fn send_fragments(
         .await
         .map_err(|_| ())?;
     let d = DetailView::of(entry).restricted(state.read_only, access);
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     for (id, html) in detail_fragments(&d, &base, state.read_only || !access.patch) {
         if sent.get(id) == Some(&html) {
             continue;

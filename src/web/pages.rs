@@ -2,45 +2,35 @@
 //! Both render from the snapshot; the live stream keeps them current.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::cards::card_html;
 use super::identity::{Caller, who_line};
 use super::permissions::{Permissions, Rights, shown_namespace};
 use super::templates::{
     CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, MessagePage, OverviewPage, PageInfo,
     RolloutPage, render,
 };
-use super::view::card::{CardView, without_actions};
+use super::view::card::CardView;
 use super::view::detail::DetailView;
 use super::view::filter::{Filter, STATUSES};
 use super::view::health::{BannerView, empty_state};
 use super::view::status_class;
 use super::{AppState, chunked};
-use crate::cluster::access::NamespaceAccess;
-use crate::cluster::hub::RolloutEntry;
 use crate::model::RolloutKey;
 
 pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo {
     PageInfo {
-        base: base_with_slash(&state.base_path),
+        base: state.base_path.clone(),
         stream,
         cluster: state.cluster_label.clone(),
         scope: state.scope_label.clone(),
         who: who_line(state, caller),
         unauthenticated: caller.user().is_none(),
         sign_out: state.auth.has_sign_in() && caller.user().is_some(),
-    }
-}
-
-pub fn base_with_slash(base: &str) -> String {
-    if base.ends_with('/') {
-        base.to_string()
-    } else {
-        format!("{base}/")
     }
 }
 
@@ -52,9 +42,9 @@ pub async fn overview(
 ) -> Response {
     let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let snapshot = state.view.snapshot();
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     let perms = Permissions::of(&state, &caller);
-    let rights = match super::api::rights_in(&perms, &snapshot, None).await {
+    let rights = match super::queries::rights_in(&perms, &snapshot, None).await {
         Ok(r) => r,
         Err(e) => {
             return message(
@@ -96,7 +86,7 @@ pub async fn overview(
             &caller,
             format!(
                 "{base}stream/overview?since={}",
-                super::page_stream::since_token(snapshot.seq)
+                super::since::since_token(snapshot.seq)
             ),
         ),
         banner: banner_for(&perms, &rights, &snapshot.health).await,
@@ -160,27 +150,6 @@ fn overview_pieces(
         .chain(std::iter::once(tail.into_bytes()))
 }
 
-/// A card as this caller sees it: the hub's rendering (or, without a
-/// renderer, one made now), without its buttons where RBAC does not let
-/// them promote or abort.
-pub fn card_html(state: &AppState, entry: &RolloutEntry, access: NamespaceAccess) -> Arc<str> {
-    let html: Arc<str> = if entry.card.is_empty() {
-        render(&super::templates::CardPartial {
-            card: &CardView::of(entry),
-            base: &base_with_slash(&state.base_path),
-            read_only: state.read_only,
-        })
-        .into()
-    } else {
-        entry.card.clone()
-    };
-    if access.patch_status {
-        html
-    } else {
-        without_actions(&html).into()
-    }
-}
-
 /// `GET /rollouts/{ns}/{name}`.
 pub async fn rollout(
     State(state): State<AppState>,
@@ -189,7 +158,7 @@ pub async fn rollout(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let snapshot = state.view.snapshot();
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     // A namespace this dashboard does not show costs no access review.
     if !shown_namespace(&snapshot, &namespace) && snapshot.health.ready() {
         return message(
@@ -309,7 +278,7 @@ async fn banner_for(
 
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
     let page = MessagePage {
-        base: base_with_slash(&state.base_path),
+        base: state.base_path.clone(),
         title: title.to_string(),
         why,
         sign_in: false,

@@ -114,7 +114,7 @@ impl Permissions {
 /// Whether `namespace` is a namespace name and one this dashboard shows:
 /// it has rollouts, or it was named with `-n`.
 pub fn shown_namespace(snapshot: &Snapshot, namespace: &str) -> bool {
-    if crate::cli::namespace_name(namespace).is_err() {
+    if crate::model::namespace_name(namespace).is_err() {
         return false;
     }
     if let ScopeState::Namespaces { namespaces, .. } = &snapshot.health.scope

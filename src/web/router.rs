@@ -131,7 +131,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
     // With people signing in, the user-facing port tells nobody which
     // objects exist: /readyz says only ready or not, and /metrics (names
     // of namespaces, counts) is served on the admin port alone.
-    let signed_in = state.auth.mode != crate::cli::AuthMode::None;
+    let signed_in = state.auth.mode != super::identity::AuthMode::None;
     let admin = if admin_elsewhere {
         Router::new()
     } else if signed_in {
@@ -167,6 +167,8 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             security_headers(csp.clone(), req, next)
         }))
         .layer(tower_http::compression::CompressionLayer::new())
+        // A span per request (method, path, status, latency) at debug level.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// No request leaves the origin (a strict Content-Security-Policy, no

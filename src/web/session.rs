@@ -1,11 +1,15 @@
-//! `--auth oidc`'s cookies, sealed with AES-256-GCM (the `cookie` crate's
-//! private jar) under a key derived from `--session-key-file`, so any
-//! replica with the same key reads them and nobody can read or forge them:
-//! the session (who, their groups, until when) and the pending sign-in.
-//! No session store: the cookie is the session.
+//! `--auth oidc`'s cookies, sealed with AES-256-GCM (ring's AEAD; the key
+//! derived from `--session-key-file` with HKDF-SHA256, the cookie's name as
+//! associated data), so any replica with the same key reads them and
+//! nobody can read, forge or swap them: the session (who, their groups,
+//! until when) and the pending sign-in. No session store: the cookie is
+//! the session.
 
 use axum::http::{HeaderMap, header};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use base64::Engine;
+use cookie::{Cookie, SameSite};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 /// A session key file must hold at least this much (it is stretched with
@@ -31,10 +35,21 @@ pub struct Session {
 /// The sealing key and the cookie attributes this dashboard uses.
 #[derive(Clone)]
 pub struct Sealer {
-    key: Key,
+    key: std::sync::Arc<LessSafeKey>,
     /// `/` or `/base/`.
     path: String,
 }
+
+/// HKDF's output length, as ring asks for it.
+struct KeyLen;
+
+impl ring::hkdf::KeyType for KeyLen {
+    fn len(&self) -> usize {
+        AES_256_GCM.key_len()
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 impl Sealer {
     /// `secret`: the session key file's bytes (at least 32).
@@ -45,10 +60,53 @@ impl Sealer {
                 secret.len()
             ));
         }
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"rollouts-dashboard");
+        let mut bytes = [0u8; 32];
+        salt.extract(secret)
+            .expand(&[b"session cookies v1"], KeyLen)
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| "the session key could not be derived".to_string())?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| "the session key could not be made".to_string())?;
         Ok(Sealer {
-            key: Key::derive_from(secret),
+            key: std::sync::Arc::new(LessSafeKey::new(key)),
             path: base_with_slash.to_string(),
         })
+    }
+
+    /// `value` encrypted and authenticated, bound to the cookie's name:
+    /// base64url(nonce ‖ ciphertext ‖ tag).
+    fn encrypt(&self, name: &str, value: &[u8]) -> Result<String, String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| "the system has no random numbers".to_string())?;
+        let mut sealed = value.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(name.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| "the cookie could not be sealed".to_string())?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(B64.encode(out))
+    }
+
+    fn decrypt(&self, name: &str, text: &str) -> Option<Vec<u8>> {
+        let bytes = B64.decode(text).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = sealed.to_vec();
+        let opened = self
+            .key
+            .open_in_place(nonce, Aad::from(name.as_bytes()), &mut sealed)
+            .ok()?;
+        Some(opened.to_vec())
     }
 
     /// `__Host-` binds a cookie to this host and path `/`; under a base
@@ -68,15 +126,9 @@ impl Sealer {
         value: &T,
         max_age: i64,
     ) -> Result<String, String> {
-        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
         let name = self.cookie_name(what);
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(Cookie::new(name.clone(), json));
-        let sealed = jar
-            .get(&name)
-            .map(|c| c.value().to_string())
-            .ok_or_else(|| "the cookie could not be sealed".to_string())?;
+        let sealed = self.encrypt(&name, &json)?;
         let cookie = Cookie::build((name, sealed))
             .path(self.path.clone())
             .secure(true)
@@ -110,19 +162,22 @@ impl Sealer {
     /// forged, sealed with another key, or not of type `T`.
     pub fn open<T: for<'de> Deserialize<'de>>(&self, headers: &HeaderMap, what: &str) -> Option<T> {
         let name = self.cookie_name(what);
-        let raw = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim().to_string())?;
-        let mut jar = CookieJar::new();
-        jar.add_original(Cookie::new(name.clone(), raw));
-        let opened = jar.private(&self.key).get(&name)?;
-        serde_json::from_str(opened.value()).ok()
+        let raw = request_cookie(headers, &name)?;
+        serde_json::from_slice(&self.decrypt(&name, &raw)?).ok()
     }
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -169,6 +224,15 @@ mod tests {
         );
         let other = Sealer::new(&[8u8; 64], "/").unwrap();
         assert_eq!(other.open::<Session>(&request_with(&set), "session"), None);
+    }
+
+    #[test]
+    fn a_cookie_moved_under_another_name_opens_to_nothing() {
+        let a = Sealer::new(&[7u8; 64], "/").unwrap();
+        let set = a.seal("login", &session(), 60).unwrap();
+        let value = set.split(';').next().unwrap().split_once('=').unwrap().1;
+        let moved = format!("__Host-rollouts-dashboard-session={value}");
+        assert_eq!(a.open::<Session>(&request_with(&moved), "session"), None);
     }
 
     #[test]

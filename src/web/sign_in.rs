@@ -10,11 +10,10 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::AppError;
+use super::identity::AuthMode;
 use super::identity::{LOGIN, SESSION, TOKEN_COOKIE, now};
-use super::pages::base_with_slash;
 use super::session::Session;
 use super::templates::{MessagePage, SignInPage, render};
-use crate::cli::AuthMode;
 use crate::oidc::Pending;
 
 /// `?next=`: where to go after signing in (a path of this dashboard).
@@ -41,7 +40,7 @@ fn safe_return(base: &str, next: Option<&str>) -> String {
 
 /// `GET /sign-in`: the token form, or (`--auth oidc`) off to the provider.
 pub async fn sign_in_page(State(state): State<AppState>, Query(q): Query<Next>) -> Response {
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     let Some(login) = state.auth.oidc.clone() else {
         return Html(render(&SignInPage { base, error: None })).into_response();
     };
@@ -82,7 +81,7 @@ pub async fn sign_in(
     extensions: axum::http::Extensions,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     // Another site must not sign a browser in as someone else.
     if let Some(why) = super::guard::cross_site(&headers) {
         return AppError::Forbidden(why).into_response();
@@ -209,7 +208,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
     if let Some(why) = super::guard::cross_site(&headers) {
         return AppError::Forbidden(why).into_response();
     }
-    let base = base_with_slash(&state.base_path);
+    let base = state.base_path.clone();
     if let Some(login) = state.auth.oidc.clone() {
         let back = format!("{}signed-out", login.public_base);
         let to = login
@@ -242,7 +241,7 @@ pub async fn signed_out(State(state): State<AppState>) -> Response {
 
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
     let page = MessagePage {
-        base: base_with_slash(&state.base_path),
+        base: state.base_path.clone(),
         title: title.to_string(),
         why,
         sign_in: state.auth.has_sign_in(),

@@ -169,11 +169,7 @@ pub async fn dashboard_on(
 }
 
 pub fn cidr(c: &str) -> Cidr {
-    let (ip, prefix) = c.split_once('/').expect("a CIDR");
-    Cidr {
-        addr: ip.parse().expect("an address"),
-        prefix: prefix.parse().expect("a prefix"),
-    }
+    rollouts_dashboard::cli::cidr(c).expect("a CIDR")
 }
 
 /// The dashboard as the ServiceAccount with `web`'s settings (its listen

@@ -1,0 +1,30 @@
+//! An overview card as one caller may see it, for the page and its stream.
+
+use std::sync::Arc;
+
+use super::AppState;
+use super::templates::render;
+use super::view::card::{CardView, without_actions};
+use crate::cluster::access::NamespaceAccess;
+use crate::cluster::hub::RolloutEntry;
+
+/// A card as this caller sees it: the hub's rendering (or, without a
+/// renderer, one made now), without its buttons where RBAC does not let
+/// them promote or abort.
+pub fn card_html(state: &AppState, entry: &RolloutEntry, access: NamespaceAccess) -> Arc<str> {
+    let html: Arc<str> = if entry.card.is_empty() {
+        render(&super::templates::CardPartial {
+            card: &CardView::of(entry),
+            base: &state.base_path,
+            read_only: state.read_only,
+        })
+        .into()
+    } else {
+        entry.card.clone()
+    };
+    if access.patch_status {
+        html
+    } else {
+        without_actions(&html).into()
+    }
+}
