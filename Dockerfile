@@ -7,6 +7,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY templates ./templates
 COPY static ./static
+# The image's binary carries no debug information or symbols (the local
+# release profile keeps line tables for profiling).
+ENV CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN cargo build --release --locked \
     && cp target/release/rollouts-dashboard /rollouts-dashboard
 

@@ -117,29 +117,51 @@ mod tempfile_path {
 
 #[test]
 fn help_explains_every_flag() {
-    let out = dashboard(&["--help"], &[]);
-    assert!(out.status.success());
-    let help = text(&out.stdout);
-    for flag in [
-        "--kubeconfig",
-        "--context",
-        "--namespace",
-        "--all-namespaces",
-        "--listen",
-        "--admin-listen",
-        "--base-path",
-        "--read-only",
-        "--log-format",
-        "serve",
-        "demo",
-        "sim",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    use clap::CommandFactory;
+    // Every flag as clap defines it, for the default command and each
+    // subcommand: in that command's --help, explained, and settable from
+    // the environment as ROLLOUTS_DASHBOARD_*.
+    let cli = rollouts_dashboard::cli::Cli::command();
+    let mut commands: Vec<(Vec<&str>, &clap::Command)> = vec![(Vec::new(), &cli)];
+    for sub in cli.get_subcommands() {
+        commands.push((vec![sub.get_name()], sub));
     }
-    assert!(
-        help.contains("ROLLOUTS_DASHBOARD_LISTEN"),
-        "env vars are shown:\n{help}"
-    );
+    let mut checked = 0;
+    for (path, command) in commands {
+        let mut args = path.clone();
+        args.push("--help");
+        let out = dashboard(&args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else {
+                continue;
+            };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let flag = format!("--{long}");
+            assert!(help.contains(&flag), "{args:?} lacks {flag}:\n{help}");
+            assert!(
+                arg.get_help().is_some_and(|h| !h.to_string().is_empty()),
+                "{flag} is not explained"
+            );
+            let env = arg
+                .get_env()
+                .map(|e| e.to_string_lossy().to_string())
+                .unwrap_or_default();
+            assert!(
+                env.starts_with("ROLLOUTS_DASHBOARD_"),
+                "{flag} has no ROLLOUTS_DASHBOARD_* variable ({env:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} flags found");
+    let help = text(&dashboard(&["--help"], &[]).stdout);
+    for sub in ["serve", "demo", "sim"] {
+        assert!(help.contains(sub), "--help lacks {sub}:\n{help}");
+    }
 }
 
 #[test]

@@ -25,3 +25,42 @@ pub fn body(pieces: impl Iterator<Item = Vec<u8>> + Send + 'static) -> Body {
     });
     Body::from_stream(futures_util::stream::iter(chunks))
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// The chunks a body sends, in order.
+    async fn chunks(body: Body) -> Vec<Bytes> {
+        let mut body = body;
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map(|f| f.into_data()) {
+                out.extend(data.ok());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn pieces_arrive_whole_in_order_and_in_bounded_chunks() {
+        let pieces: Vec<Vec<u8>> = (0..1000u32)
+            .map(|i| format!("piece {i:04} {};", "x".repeat(200)).into_bytes())
+            .collect();
+        let whole: Vec<u8> = pieces.concat();
+        let sent = chunks(body(pieces.into_iter())).await;
+        assert_eq!(sent.concat(), whole, "everything, in order");
+        assert!(sent.len() > 1, "more than one chunk");
+        for c in &sent[..sent.len() - 1] {
+            // A chunk closes once it passes CHUNK, so by at most one piece.
+            assert!(c.len() >= CHUNK && c.len() < CHUNK + 300, "{}", c.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn no_pieces_is_an_empty_body() {
+        assert!(chunks(body(std::iter::empty())).await.is_empty());
+    }
+}
