@@ -171,6 +171,19 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
 }
 
+/// Opens the overview without being signed in: the page says so, and its
+/// sign-in link is followed.
+async fn follow_sign_in_link(c: &Client, base: &str) {
+    c.goto(&format!("{base}/")).await.expect("the page loads");
+    until(
+        c,
+        "the not-signed-in page",
+        "document.querySelector('h1')?.textContent === 'Not signed in'",
+    )
+    .await;
+    click(c, "a[href$='sign-in']").await;
+}
+
 /// What the sim says the seed's step is, as the page words it.
 fn seed_position(sim: &Running) -> String {
     let ro = sim
@@ -511,14 +524,7 @@ async fn a_person_signs_in_with_their_token_and_sees_their_team() {
     let base = format!("http://{addr}");
 
     // Not signed in: the page says so and offers the sign-in page.
-    c.goto(&format!("{base}/")).await.expect("the page loads");
-    until(
-        &c,
-        "the not-signed-in page",
-        "document.querySelector('h1')?.textContent === 'Not signed in'",
-    )
-    .await;
-    click(&c, "a[href$='sign-in']").await;
+    follow_sign_in_link(&c, &base).await;
     until(
         &c,
         "the sign-in form",
@@ -643,14 +649,7 @@ async fn a_person_signs_in_through_the_openid_provider_and_out_again() {
     let base = format!("http://{addr}");
 
     // Not signed in: the page offers the sign-in, which is the provider's.
-    c.goto(&format!("{base}/")).await.expect("the page loads");
-    until(
-        &c,
-        "the not-signed-in page",
-        "document.querySelector('h1')?.textContent === 'Not signed in'",
-    )
-    .await;
-    click(&c, "a[href$='sign-in']").await;
+    follow_sign_in_link(&c, &base).await;
     until(
         &c,
         "the provider's authorization form",

@@ -46,14 +46,7 @@ pub async fn overview(
     let perms = Permissions::of(&state, &caller);
     let rights = match super::queries::rights_in(&perms, &snapshot, None).await {
         Ok(r) => r,
-        Err(e) => {
-            return message(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot check your access",
-                e.to_string(),
-            );
-        }
+        Err(e) => return cannot_check(&state, e),
     };
     let mut groups: BTreeMap<String, Vec<CardSlot>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -171,14 +164,7 @@ pub async fn rollout(
     let perms = Permissions::of(&state, &caller);
     let access = match perms.access(&namespace).await {
         Ok(a) => a,
-        Err(e) => {
-            return message(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot check your access",
-                e.to_string(),
-            );
-        }
+        Err(e) => return cannot_check(&state, e),
     };
     if !access.list {
         return message(
@@ -274,6 +260,16 @@ async fn banner_for(
         .await
         .unwrap_or_else(|_| Rights::Per(Default::default()));
     BannerView::for_viewer(health, &|ns| rights.sees(ns) || more.sees(ns))
+}
+
+/// 503: the person's rights could not be asked now.
+fn cannot_check(state: &AppState, e: super::error::AppError) -> Response {
+    message(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Cannot check your access",
+        e.to_string(),
+    )
 }
 
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
