@@ -155,7 +155,14 @@ async fn screenshot(c: &Client, name: &str, theme: &str) {
         &format!("document.documentElement.dataset.theme = '{theme}'"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Painted in the new theme: two animation frames after the switch.
+    let painted = c
+        .execute_async(
+            "var done = arguments[arguments.length - 1]; requestAnimationFrame(function () { requestAnimationFrame(function () { done(true); }); });",
+            vec![],
+        )
+        .await;
+    assert!(painted.is_ok(), "the page paints: {painted:?}");
     let png = c.screenshot().await.expect("a screenshot");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("the screenshot folder");
