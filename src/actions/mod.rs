@@ -1,5 +1,5 @@
 //! PURE: which actions apply to a rollout now, and the exact Kubernetes
-//! calls each sends (reference §3). No I/O: `cluster/act.rs` fetches the
+//! calls each sends, the same as `kubectl argo rollouts`. No I/O: `cluster/act.rs` fetches the
 //! objects and sends the plan.
 
 mod expect;

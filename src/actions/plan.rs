@@ -1,4 +1,5 @@
-//! The exact Kubernetes calls of each action (reference §3), planned from
+//! The exact Kubernetes calls of each action (those of `kubectl argo
+//! rollouts`), planned from
 //! the rollout as it is now. Pure: the caller fetches the objects, sends the
 //! plan, and re-plans if the rollout changed in between.
 
@@ -41,7 +42,7 @@ pub enum Target {
 /// What to send, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PatchPlan {
-    /// Merge patches (§3.1 execution): `status` to the `/status`
+    /// Merge patches, as the plugin sends them: `status` to the `/status`
     /// subresource first, then `spec` to the rollout; if the status patch
     /// gets 404 (a CRD without the status subresource), `unified` is sent to
     /// the rollout instead of `spec`.
@@ -50,9 +51,9 @@ pub enum PatchPlan {
         spec: Option<Value>,
         unified: Value,
     },
-    /// A full update (PUT) of the object, as set image does (§3.2).
+    /// A full update (PUT) of the object, as `set image` does.
     Update { target: Target, object: Value },
-    /// A JSON patch, as rollback does (§3.3).
+    /// A JSON patch, as `undo` does.
     JsonPatch { target: Target, ops: Value },
     /// Nothing to send; `message` says why (e.g. the rollback target
     /// already matches).
@@ -91,7 +92,8 @@ pub fn plan(action: Action, ro: &Rollout, now: &str) -> Result<PatchPlan, Refusa
     }
 }
 
-/// Default promote, §3.1 a–d, plus one refusal Argo lacks: a promote that
+/// Default promote, every branch of `kubectl argo rollouts promote`, plus
+/// one refusal Argo lacks: a promote that
 /// lands while an earlier one is in flight (the pause condition is already
 /// gone but the controller has not moved on) would skip the next step, so it
 /// is refused instead.
@@ -139,7 +141,7 @@ fn promote(ro: &Rollout) -> Result<PatchPlan, Refusal> {
     })
 }
 
-/// Full promote, §3.1.
+/// Full promote (`promote --full`).
 fn promote_full(ro: &Rollout) -> PatchPlan {
     let st = ro.status();
     PatchPlan::Merge {

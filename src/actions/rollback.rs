@@ -1,4 +1,4 @@
-//! Rollback to a revision (reference §3.3): the pod template of that
+//! Rollback to a revision, as `kubectl argo rollouts undo` does it: the pod template of that
 //! revision's ReplicaSet replaces the rollout's (or its workload's), by JSON
 //! patch; nothing is sent when the template already matches.
 

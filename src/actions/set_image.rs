@@ -1,4 +1,4 @@
-//! Set image (reference §3.2): every container of that name (or all, for
+//! Set image, as `kubectl argo rollouts set image` does it: every container of that name (or all, for
 //! `*`) among the init, regular and ephemeral containers of the pod template
 //! gets the image; the whole object is then updated (PUT), so a concurrent
 //! change is a 409, never lost.

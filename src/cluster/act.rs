@@ -192,7 +192,7 @@ impl Actor {
         match request {
             Request::Simple(action) => Ok((plan(*action, ro, &now())?, rollout_version)),
             Request::SetImage { container, image } => {
-                // §3.2: the workload is looked up among Deployments by name,
+                // As `set image` does: the workload is looked up among Deployments by name,
                 // whatever kind the reference names.
                 let (object, target) = self
                     .workload_or_rollout(namespace, raw, Some("Deployment"))
@@ -222,8 +222,8 @@ impl Actor {
 
     /// The object whose pod template is in force: the rollout, or the
     /// workload its `workloadRef` names, read as `as_kind` when given (set
-    /// image reads a Deployment whatever the kind says, §3.2) or as the
-    /// reference's kind (rollback, §3.3).
+    /// image reads a Deployment whatever the kind says) or as the
+    /// reference's kind (rollback).
     async fn workload_or_rollout(
         &self,
         namespace: &str,
@@ -280,7 +280,7 @@ impl Actor {
                         .await
                     {
                         Ok(obj) => current = to_value(&obj)?,
-                        // A CRD without the status subresource (§3).
+                        // A CRD without the status subresource: one merge patch.
                         Err(ActError::NotFound(_)) => spec = Some(unified.clone()),
                         Err(e) => return Err(e),
                     }

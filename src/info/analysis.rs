@@ -1,4 +1,4 @@
-//! AnalysisRuns of a rollout or experiment (reference §2.9).
+//! AnalysisRuns of a rollout or experiment, with Argo's counts and icons.
 
 use crate::model::{AnalysisRun, IntOrString, is_owned_by, revision_of};
 

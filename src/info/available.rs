@@ -1,4 +1,4 @@
-//! Which actions apply now (reference §5.5, plus pause/resume, set image and
+//! Which actions apply now (the buttons of Argo's UI, plus pause/resume, set image and
 //! rollback). The page shows buttons from this list and the server checks
 //! the same rules again before it sends anything.
 
@@ -53,7 +53,7 @@ pub struct ActionState {
 }
 
 /// The state of every action for a rollout whose computed status is `status`
-/// (reference §2.3). `older_revisions` counts ReplicaSet revisions below the
+/// (info/status.rs). `older_revisions` counts ReplicaSet revisions below the
 /// current one (what rollback can go back to); `containers` counts the
 /// containers set image can change.
 pub fn availability(

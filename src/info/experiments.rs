@@ -1,4 +1,4 @@
-//! Experiments of a rollout with their ReplicaSets and runs (reference §2.10).
+//! Experiments of a rollout with their ReplicaSets and runs.
 
 use std::cmp::Ordering;
 

@@ -1,5 +1,6 @@
 //! PURE: objects in, RolloutInfo out. The Argo-compatible view model of a
-//! rollout (reference §2), plus what Argo lacks: the actions that apply now,
+//! rollout (what `kubectl argo rollouts get` and the dashboard show), plus
+//! what Argo lacks: the actions that apply now,
 //! the pause state, and the traffic split as Istio has it. No I/O, no clock.
 
 mod analysis;

@@ -1,4 +1,4 @@
-//! Pod status exactly like kubectl's STATUS column (reference §2.8).
+//! Pod status exactly like kubectl's STATUS column.
 
 use crate::model::{ContainerStatus, Pod};
 
@@ -136,7 +136,7 @@ fn waiting_reason(cs: &ContainerStatus) -> Option<&str> {
         .filter(|r| !r.is_empty())
 }
 
-/// The pod icon (§2.8), first match wins.
+/// The pod icon, as Argo's dashboard picks it; first match wins.
 pub fn pod_icon(status: &str) -> &'static str {
     if status.starts_with("Init:") {
         return "◌";

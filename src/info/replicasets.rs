@@ -1,4 +1,4 @@
-//! ReplicaSets of a rollout with their roles, health and pods (reference §2.7).
+//! ReplicaSets of a rollout with their roles, health and pods.
 
 use crate::model::{Pod, ReplicaSet, Rollout, is_owned_by, revision_of};
 

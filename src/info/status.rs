@@ -1,4 +1,5 @@
-//! Rollout status and message (reference §2.3) and its icon (§2.4).
+//! Rollout status and message, by the rules of Argo's `info` package, and
+//! its icon.
 
 use crate::model::{Rollout, RolloutStatusRef};
 
@@ -113,7 +114,7 @@ fn phase(status: &str, message: &str) -> (String, String) {
     (status.to_string(), message.to_string())
 }
 
-/// The rollout icon for a status (§2.4).
+/// The rollout icon for a status, as Argo's dashboard shows it.
 pub fn rollout_icon(status: &str) -> &'static str {
     match status {
         "Progressing" => "◌",

@@ -1,4 +1,4 @@
-//! The traffic split as Istio has it now (reference §7.2–7.4): for each
+//! The traffic split as Istio has it now: for each
 //! VirtualService route the rollout names, each destination's weight and
 //! role, compared with the weight the controller steers to.
 
@@ -12,7 +12,7 @@ use super::types::{
     VirtualServiceSplit,
 };
 
-/// Istio hard-codes 100 as the total when it splits (reference §7.3).
+/// Argo's Istio router always splits a total of 100.
 const ISTIO_TOTAL: i32 = 100;
 
 /// `None` unless the rollout routes traffic with Istio.
@@ -78,7 +78,8 @@ pub fn istio_references(ro: &Rollout) -> IstioRefs {
     }
 }
 
-/// How a destination is recognised as canary or stable (§7.2, §7.3).
+/// How a destination is recognised as canary or stable: by the canary and
+/// stable Service (host split) or DestinationRule subset names.
 struct Roles<'a> {
     canary_service: &'a str,
     stable_service: &'a str,

@@ -1,5 +1,5 @@
 //! The RolloutInfo view model, serialised exactly like Argo's dashboard API
-//! (reference §1.5, §2.1): lowerCamelCase names, every field `omitempty`
+//! (its protobuf JSON): lowerCamelCase names, every field `omitempty`
 //! (zero numbers, `false`, empty strings and lists are absent), int64 numbers
 //! as JSON numbers, times as RFC3339 UTC seconds. Fields Argo does not have are
 //! added at the end; Argo clients ignore them.
@@ -296,7 +296,7 @@ pub struct PauseInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficSplit {
-    /// The canary weight the controller is steering to now (reference §7.1).
+    /// The canary weight the controller is steering to now.
     pub desired_canary_weight: i32,
     /// `maxTrafficWeight` (100 unless set).
     pub max_weight: i32,

@@ -1,5 +1,5 @@
-//! Step position and weights: `setWeight` (reference §2.5, the desired
-//! weight) and `actualWeight` (§2.6, what the controller last applied).
+//! Step position and weights: `setWeight` (the weight the current step
+//! asks for) and `actualWeight` (what the controller last applied).
 
 use crate::model::{CanaryStep, Rollout};
 
@@ -59,8 +59,8 @@ pub fn actual_weight(ro: &Rollout, replica_sets: &[ReplicaSetInfo]) -> String {
 }
 
 /// The canary weight the controller steers the traffic router to now
-/// (reference §7.1, branches 2–7; dynamicStableScale's gradual rollback is
-/// not modelled). While the canary scales up the controller may still hold
+/// (the branches of Argo's canary reconcile for a traffic router;
+/// dynamicStableScale's gradual rollback is not modelled). While the canary scales up the controller may still hold
 /// the previous weight: the page shows that as "moving to", not as an error.
 pub fn desired_canary_weight(ro: &Rollout, canary_available: Option<i32>) -> i32 {
     let status = ro.status();
@@ -115,7 +115,7 @@ mod tests {
         ro(json!({"spec": {"strategy": {"canary": strategy}}, "status": st}))
     }
 
-    // §2.5
+    // setWeight
     #[test]
     fn set_weight_is_zero_when_aborted() {
         assert_eq!(
@@ -161,7 +161,7 @@ mod tests {
         }
     }
 
-    // §2.6
+    // actualWeight
     #[test]
     fn actual_weight_is_max_without_a_current_step_even_with_nothing_available() {
         assert_eq!(
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(actual_weight(&canary(Some(3), st, router), &[]), "40");
     }
 
-    // §7.1
+    // the weight the router is steered to
     #[test]
     fn desired_weight_follows_the_controller() {
         let router = json!({"trafficRouting": {"istio": {}}});

@@ -1,4 +1,4 @@
-//! `argoproj.io/v1alpha1` AnalysisRun (reference §2.9, §4.6).
+//! `argoproj.io/v1alpha1` AnalysisRun: phase, message, metrics and their measurements.
 //!
 //! `spec` and `status` are kept as JSON: the JSON API re-serves them whole
 //! (`specAndStatus`), and metric providers carry arbitrary structures. The

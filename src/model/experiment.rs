@@ -1,4 +1,4 @@
-//! `argoproj.io/v1alpha1` Experiment: phase and message (reference §2.10).
+//! `argoproj.io/v1alpha1` Experiment: phase and message.
 
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
 //! `networking.istio.io` VirtualService and DestinationRule: the routes and
-//! subsets whose weights Argo Rollouts turns (reference §7).
+//! subsets whose weights Argo Rollouts turns (`trafficRouting.istio`).
 
 use serde::Deserialize;
 

@@ -1,4 +1,4 @@
-//! `argoproj.io/v1alpha1` Rollout (reference §4).
+//! `argoproj.io/v1alpha1` Rollout, the fields the dashboard reads (as in the Rollout CRD's schema).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! The simulated controller's blue-green strategy (reference §3.4, §4.3):
+//! The simulated controller's blue-green strategy:
 //! the new version comes up as the preview, waits in `BlueGreenPause` unless
 //! auto-promotion applies, then becomes active; the old ReplicaSet scales
 //! down after `scaleDownDelaySeconds`.

@@ -1,8 +1,8 @@
-//! A simulated Argo Rollouts controller for canaries (reference §3.4, §7):
+//! A simulated Argo Rollouts controller for canaries:
 //! ReplicaSets per pod template, pods that become Ready after a delay, the
 //! step machine (setWeight, pause, analysis, setCanaryScale), promote,
 //! promote full, abort, retry, Istio weights, and status written with the
-//! same phase rules the dashboard reads (§2.3).
+//! same phase rules the dashboard reads (info/status.rs).
 //!
 //! It works on the store directly (it is part of the simulated cluster);
 //! every write goes through the store, so watchers see each change.
@@ -138,7 +138,7 @@ impl Controller {
         let mut status = obj.get("status").cloned().unwrap_or_else(|| json!({}));
         let steps = ro.steps().to_vec();
 
-        // A new pod template resets the rollout's progress (§3.4).
+        // A new pod template resets the rollout's progress, as in Argo.
         let stable = text(&status, "/stableRS");
         if status.get("currentPodHash").and_then(Value::as_str) != Some(hash.as_str()) {
             let skip_steps = stable.is_empty() || stable == hash;
@@ -517,7 +517,7 @@ impl Controller {
     }
 
     /// Writes the rollout's status with observedGeneration and the phase
-    /// and message the controller computes (reference §2.3), unless the
+    /// and message the controller computes (info/status.rs), unless the
     /// rollout changed since it was `read` (as `ro`).
     pub(super) fn write_status(
         &self,

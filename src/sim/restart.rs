@@ -1,4 +1,4 @@
-//! `spec.restartAt` as the controller plays it (reference §3.4): once the
+//! `spec.restartAt` as Argo's controller plays it: once the
 //! time has come, pods created before it are deleted one at a time (the
 //! ReplicaSet brings each back), and when none is left,
 //! `status.restartedAt = spec.restartAt`. Until then the phase says "rollout

@@ -1,4 +1,4 @@
-//! Services follow the ReplicaSets (reference §7.5): the controller points
+//! Services follow the ReplicaSets, as Argo's controller keeps them: the controller points
 //! each Service the rollout names at a pod template hash through the
 //! `rollouts-pod-template-hash` selector.
 

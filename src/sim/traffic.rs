@@ -1,4 +1,4 @@
-//! How the simulated controller sets Istio weights (reference §7.3, §7.4):
+//! How the simulated controller sets Istio weights, as Argo's controller does:
 //! the named VirtualService routes' destination weights, and the
 //! DestinationRule subsets' pod template hashes.
 

@@ -1,4 +1,4 @@
-//! The routes that act: Argo's JSON `PUT`s (reference §1.4, plus pause and
+//! The routes that act: Argo's JSON `PUT`s (Argo's dashboard API, plus pause and
 //! resume) and the page's form `POST`s. Both check and send through
 //! `cluster::act`; both sit behind `guard::mutation_guard`.
 

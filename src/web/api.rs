@@ -1,4 +1,4 @@
-//! The JSON API of Argo's dashboard (reference §1.4–§1.6), same paths and
+//! The JSON API of Argo's dashboard, same paths and
 //! field names, read from the live view's snapshot. `{ns}` may be `_all`.
 //! Better than Argo: the right HTTP status on errors, an empty namespace
 //! answers `{"rollouts":[]}` at once, and no request builds informers.

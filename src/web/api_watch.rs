@@ -1,6 +1,7 @@
-//! The watch endpoints of Argo's API (reference §1.7): Server-Sent Events
+//! The watch endpoints of Argo's dashboard API: Server-Sent Events
 //! when the client accepts `text/event-stream`, newline-delimited JSON
-//! otherwise; every message is `{"result": ...}`. Better than Argo (§1.9):
+//! otherwise; every message is `{"result": ...}`. Better than Argo (whose list stream says
+//! only `Updated`, and whose single stream resends every second):
 //! the list stream sends `Added`, `Updated` and `Deleted`; the single stream
 //! sends only when the rollout's view changed, including its pods and
 //! analysis runs; a subscriber that falls behind gets a full resync.

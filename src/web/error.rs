@@ -1,7 +1,7 @@
 //! One error type for HTTP handlers, mapped to the right status. API errors
 //! keep the body shape of Argo's dashboard, `{"code": <gRPC code>,
 //! "message": ...}`, but with the HTTP status that fits (Argo answers 500 for
-//! everything, reference §1.6).
+//! everything).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

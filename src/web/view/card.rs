@@ -139,7 +139,7 @@ impl CardView {
 }
 
 /// Degraded (or unknown), or paused for a reason other than a planned pause
-/// step (reference §5.3's "needs attention").
+/// step (what Argo's UI calls "needs attention").
 pub fn needs_attention(info: &RolloutInfo) -> bool {
     matches!(
         info.status.as_str(),

@@ -267,7 +267,7 @@ fn step_analysis(info: &RolloutInfo) -> Option<String> {
     ))
 }
 
-/// Pod squares' colour: kubectl's status read as Argo's UI does (§5.5).
+/// Pod squares' colour: kubectl's status read as Argo's UI does.
 fn pod_class(status: &str, ready: &str) -> &'static str {
     let fully_ready = ready
         .split_once('/')

@@ -1,5 +1,5 @@
 //! The overview's filters, kept in the URL query so a view can be shared:
-//! `q` (search, reference §5.3: comma-separated terms, any may match; `!`
+//! `q` (search, as Argo's UI: comma-separated terms, any may match; `!`
 //! negates a name term; `"..."` is exact; `key:value` matches a label),
 //! `status` (any of the chosen), `attention`, `ns`.
 
@@ -48,7 +48,7 @@ impl Filter {
     }
 }
 
-/// §5.3's search: any term may match.
+/// Argo's UI search: any term may match.
 pub fn search_matches(q: &str, name: &str, labels: &str) -> bool {
     let terms: Vec<&str> = q
         .split(',')
