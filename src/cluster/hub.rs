@@ -3,8 +3,12 @@
 //! rebuilt once, an unchanged result is dropped, and a changed one is stored
 //! in the snapshot with a sequence number and broadcast once. Pages and the JSON API
 //! read the snapshot; streams follow the broadcast.
+//!
+//! Readers never wait for a rebuild: the next snapshot's map is made from
+//! the current one (a persistent map: a copy costs nothing, a change only
+//! its path) while readers go on reading, and swapped in at the end.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -50,7 +54,7 @@ pub type CardRenderer = Arc<dyn Fn(&RolloutEntry) -> Arc<str> + Send + Sync>;
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub seq: u64,
-    pub rollouts: Arc<BTreeMap<RolloutKey, Arc<RolloutEntry>>>,
+    pub rollouts: imbl::OrdMap<RolloutKey, Arc<RolloutEntry>>,
     pub health: Arc<Health>,
 }
 
@@ -243,13 +247,16 @@ impl Hub {
             self.malformed = malformed;
             self.health_dirty = true;
         }
-        let mut snapshot = self
+        // Built and rendered without holding the lock; the hub is the only
+        // writer, so nothing changes the map meanwhile.
+        let mut rollouts = self
             .view
             .snapshot
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .rollouts
+            .clone();
         let mut changes = Vec::new();
-        let rollouts = Arc::make_mut(&mut snapshot.rollouts);
         for key in std::mem::take(&mut self.dirty) {
             let Some(built) = self.index.build(&key) else {
                 if rollouts.remove(&key).is_some() {
@@ -298,14 +305,23 @@ impl Hub {
                 added,
             });
         }
-        if std::mem::take(&mut self.health_dirty) {
+        let health = std::mem::take(&mut self.health_dirty).then(|| {
             self.seq += 1;
             let health = Arc::new(self.health.health(self.malformed.clone()));
-            snapshot.health = health.clone();
             changes.push(Change::Health {
                 seq: self.seq,
-                health,
+                health: health.clone(),
             });
+            health
+        });
+        let mut snapshot = self
+            .view
+            .snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        snapshot.rollouts = rollouts;
+        if let Some(health) = health {
+            snapshot.health = health;
         }
         snapshot.seq = self.seq;
         // Sent under the lock: a subscriber that reads the snapshot after
@@ -313,5 +329,120 @@ impl Hub {
         for change in changes {
             let _ = self.view.changes.send(Arc::new(change));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::object::{Kind, Object};
+
+    /// A flag one thread raises and another waits for (with a limit).
+    #[derive(Default)]
+    struct Flag(Mutex<bool>, Condvar);
+
+    impl Flag {
+        fn raise(&self) {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            self.1.notify_all();
+        }
+
+        /// Whether it was raised within `limit`.
+        fn wait(&self, limit: Duration) -> bool {
+            let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let (raised, _) = self
+                .1
+                .wait_timeout_while(guard, limit, |up| !*up)
+                .unwrap_or_else(|p| p.into_inner());
+            *raised
+        }
+    }
+
+    fn rollout(i: usize) -> Object {
+        let ro = serde_json::from_value(json!({
+            "metadata": {"name": format!("r{i:05}"), "namespace": format!("ns-{}", i % 10),
+                         "uid": format!("uid-{i}"), "resourceVersion": "1"},
+            "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 20}]}}},
+        }))
+        .unwrap();
+        Object::Rollout(Box::new(ro))
+    }
+
+    #[test]
+    fn readers_are_answered_while_the_hub_rebuilds_a_large_relist() {
+        let rendering = Arc::new(Flag::default());
+        let reader_answered = Arc::new(Flag::default());
+        let answered_in_time = Arc::new(Mutex::new(None::<bool>));
+        let renderer: CardRenderer = {
+            let (rendering, reader_answered, answered_in_time) = (
+                rendering.clone(),
+                reader_answered.clone(),
+                answered_in_time.clone(),
+            );
+            Arc::new(move |_entry| {
+                let mut first = answered_in_time.lock().unwrap_or_else(|p| p.into_inner());
+                if first.is_none() {
+                    // Mid-rebuild: hold it here until a reader was answered
+                    // (or give up after 10 s, which fails the test).
+                    rendering.raise();
+                    *first = Some(reader_answered.wait(Duration::from_secs(10)));
+                }
+                Arc::from("<card>")
+            })
+        };
+        let (wants_deployments, _) = watch::channel(false);
+        let (mut hub, view) = Hub::new(wants_deployments, 16, Some(renderer));
+        let id = WatchId {
+            kind: Kind::Rollout,
+            namespace: None,
+        };
+        let now = Timestamp::now();
+        hub.handle(
+            WatchMsg {
+                id: id.clone(),
+                event: WatchEvent::Init,
+            },
+            now,
+        );
+        for i in 0..2000 {
+            hub.handle(
+                WatchMsg {
+                    id: id.clone(),
+                    event: WatchEvent::Apply(rollout(i)),
+                },
+                now,
+            );
+        }
+        hub.handle(
+            WatchMsg {
+                id,
+                event: WatchEvent::InitDone,
+            },
+            now,
+        );
+        let rebuild = std::thread::spawn(move || {
+            hub.flush();
+            hub
+        });
+        assert!(rendering.wait(Duration::from_secs(10)), "the rebuild began");
+        let during = view.snapshot();
+        reader_answered.raise();
+        let _hub = rebuild.join().expect("the rebuild finished");
+        assert_eq!(
+            *answered_in_time.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(true),
+            "a reader was answered while the rebuild was under way"
+        );
+        assert!(
+            during.rollouts.is_empty(),
+            "it saw the state before the relist"
+        );
+        let after = view.snapshot();
+        assert_eq!(after.rollouts.len(), 2000, "then the whole relist at once");
+        assert!(after.seq > during.seq);
     }
 }
