@@ -64,7 +64,7 @@ pub async fn run_on(
     let renderer = card_renderer(&web.base_path, web.read_only);
     let view = live::start_with(conn, BROADCAST_CAPACITY, Some(renderer), shutdown.clone())?;
     let view_for_metrics = view.clone();
-    let auth = auth_for(conn, web, addr, &shutdown)?;
+    let auth = auth_for(conn, web, addr)?;
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -111,18 +111,12 @@ pub async fn run_on(
 }
 
 /// How people are identified (`--auth`), checked before anything is served.
-fn auth_for(
-    conn: &Connection,
-    web: &WebArgs,
-    addr: SocketAddr,
-    shutdown: &CancellationToken,
-) -> Result<Auth, ServeError> {
+fn auth_for(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> Result<Auth, ServeError> {
     if web.auth == AuthMode::Proxy && web.trusted_proxies.is_empty() {
         return Err(ServeError::Config(
             "--auth proxy needs --trusted-proxy CIDR: the addresses of the proxy that sets the identity headers (e.g. the ingress gateway's pods)".to_string(),
         ));
     }
-    let _ = shutdown;
     let refresh = std::time::Duration::from_secs(web.access_check_interval);
     let reviews = match web.auth {
         AuthMode::None => None,

@@ -68,16 +68,21 @@ pub fn revision_of(meta: &ObjectMeta) -> i64 {
         .unwrap_or(0)
 }
 
-/// A namespace is a DNS-1123 label: lowercase alphanumerics and '-', at most
-/// 63 characters, starting and ending with an alphanumeric.
-pub fn namespace_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
+/// Whether `s` is a namespace name (see `namespace_name`), without making
+/// an error text: paths are checked on every request.
+pub fn is_namespace_name(s: &str) -> bool {
+    !s.is_empty()
         && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
-        && !s.ends_with('-');
-    if ok {
+        && !s.ends_with('-')
+}
+
+/// A namespace is a DNS-1123 label: lowercase alphanumerics and '-', at most
+/// 63 characters, starting and ending with an alphanumeric.
+pub fn namespace_name(s: &str) -> Result<String, String> {
+    if is_namespace_name(s) {
         Ok(s.to_string())
     } else {
         Err(format!(

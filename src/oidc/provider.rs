@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -27,10 +28,20 @@ pub struct Discovery {
     pub end_session_endpoint: Option<String>,
 }
 
+/// One of the issuer's keys, parsed once when the set is fetched (not
+/// for every token a script sends).
+#[derive(Clone)]
+pub struct SigningKey {
+    pub kid: Option<String>,
+    /// The algorithm the key is published for, when the set says.
+    pub alg: Option<KeyAlgorithm>,
+    pub key: DecodingKey,
+}
+
 #[derive(Default)]
 struct Known {
     discovery: Option<Arc<Discovery>>,
-    keys: Arc<JwkSet>,
+    keys: Arc<Vec<SigningKey>>,
     /// When the keys (or a failed discovery) were last asked for.
     fetched: Option<Instant>,
     last_error: Option<String>,
@@ -105,31 +116,40 @@ impl Provider {
         }
     }
 
-    /// The keys that may have signed a token with key id `kid` (every key
-    /// when the token names none). Unknown key ids refetch the set.
-    pub async fn keys_for(&self, kid: Option<&str>) -> Result<Vec<Jwk>, String> {
+    /// The issuer's keys, among which one has key id `kid` when the token
+    /// names one (shared, not copied per token). An unknown key id refetches
+    /// the set, at most once per `REFETCH_AFTER`.
+    pub async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<Vec<SigningKey>>, String> {
         let mut known = self.known.lock().await;
-        let pick = |set: &JwkSet| -> Vec<Jwk> {
-            set.keys
-                .iter()
-                .filter(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
-                .cloned()
-                .collect()
+        let has = |keys: &[SigningKey]| {
+            kid.is_none_or(|id| keys.iter().any(|k| k.kid.as_deref() == Some(id)))
         };
-        let found = pick(&known.keys);
-        if !found.is_empty() {
-            return Ok(found);
+        if !known.keys.is_empty() && has(&known.keys) {
+            return Ok(known.keys.clone());
         }
         let recently = known.fetched.is_some_and(|at| at.elapsed() < REFETCH_AFTER);
         if recently {
-            return Ok(Vec::new());
+            return Ok(known.keys.clone());
         }
         let discovery = self.discover(&mut known).await?;
         known.fetched = Some(Instant::now());
         match self.https.get_json::<JwkSet>(&discovery.jwks_uri).await {
             Ok(set) => {
-                known.keys = Arc::new(set);
-                Ok(pick(&known.keys))
+                // A key the library cannot use signs nothing here.
+                let parsed = set
+                    .keys
+                    .iter()
+                    .filter_map(|jwk| {
+                        let key = DecodingKey::from_jwk(jwk).ok()?;
+                        Some(SigningKey {
+                            kid: jwk.common.key_id.clone(),
+                            alg: jwk.common.key_algorithm,
+                            key,
+                        })
+                    })
+                    .collect();
+                known.keys = Arc::new(parsed);
+                Ok(known.keys.clone())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the OpenID provider's keys could not be read");

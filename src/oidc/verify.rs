@@ -3,7 +3,7 @@
 //! secret), for this issuer and this client, not expired and already valid
 //! (with a little leeway for clocks).
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::provider::Provider;
@@ -80,17 +80,15 @@ pub async fn verify(
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     let mut refusal = Refused::UnknownKey;
-    for jwk in keys {
+    let named = |k: &&super::provider::SigningKey| header.kid.is_none() || k.kid == header.kid;
+    for candidate in keys.iter().filter(named) {
         // A key published for another algorithm does not sign this one.
-        if let Some(alg) = jwk.common.key_algorithm
+        if let Some(alg) = candidate.alg
             && format!("{alg:?}") != format!("{:?}", header.alg)
         {
             continue;
         }
-        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
-            continue;
-        };
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation) {
+        match jsonwebtoken::decode::<Map<String, Value>>(token, &candidate.key, &validation) {
             Ok(data) => return Ok(data.claims),
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind as K;

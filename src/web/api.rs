@@ -54,7 +54,7 @@ pub async fn list(
         // A namespace without rollouts lists none, as in Argo, and costs
         // no access review (it shows nothing, so there is nothing to hide).
         if !super::permissions::shown_namespace(&snapshot, ns) {
-            if crate::model::namespace_name(ns).is_err() {
+            if !crate::model::is_namespace_name(ns) {
                 return Err(AppError::NotFound(format!(
                     "{ns:?} is not a namespace name"
                 )));

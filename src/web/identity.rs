@@ -20,12 +20,12 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::AppError;
-use super::session::{Sealer, Session};
-use super::templates::{MessagePage, render};
+use super::session::{Sealer, Session, request_cookie};
+use super::templates::message_page;
 use crate::cluster::access::{AccessReviews, CheckError, Credentials, User};
 use crate::oidc::Oidc;
 
@@ -145,6 +145,15 @@ impl Caller {
         }
     }
 
+    /// A person whose calls impersonate them (`proxy`, `oidc`).
+    fn impersonating(user: User, expires: Option<i64>) -> Caller {
+        Caller::Person {
+            credentials: Credentials::Impersonate(user.clone()),
+            user,
+            expires,
+        }
+    }
+
     pub fn expires(&self) -> Option<i64> {
         match self {
             Caller::Dashboard => None,
@@ -216,15 +225,11 @@ pub async fn caller_of(
                         auth.user_header
                     ))
                 })?;
-            Ok(Caller::Person {
-                credentials: Credentials::Impersonate(user.clone()),
-                user,
-                expires: None,
-            })
+            Ok(Caller::impersonating(user, None))
         }
         AuthMode::Token => {
             let token = bearer(headers)
-                .or_else(|| cookie(headers, TOKEN_COOKIE))
+                .or_else(|| request_cookie(headers, TOKEN_COOKIE))
                 .ok_or_else(|| {
                     Unidentified::NotSignedIn("sign in with a Kubernetes bearer token".to_string())
                 })?;
@@ -253,16 +258,9 @@ pub async fn caller_of(
                     crate::oidc::Refused::Provider(_) => Unidentified::CannotCheck(e.to_string()),
                     _ => Unidentified::NotSignedIn(e.to_string()),
                 })?;
-                let user = User::named(
-                    verified.who.username,
-                    verified.who.groups,
-                    verified.who.email,
-                );
-                return Ok(Caller::Person {
-                    credentials: Credentials::Impersonate(user.clone()),
-                    user,
-                    expires: Some(verified.expires),
-                });
+                let who = verified.who;
+                let user = User::named(who.username, who.groups, who.email);
+                return Ok(Caller::impersonating(user, Some(verified.expires)));
             }
             let session: Session = login.sealer.open(headers, SESSION).ok_or_else(|| {
                 Unidentified::NotSignedIn("sign in to see the rollouts".to_string())
@@ -273,11 +271,7 @@ pub async fn caller_of(
                 ));
             }
             let user = User::named(session.user, session.groups, session.email);
-            Ok(Caller::Person {
-                credentials: Credentials::Impersonate(user.clone()),
-                user,
-                expires: Some(session.expires),
-            })
+            Ok(Caller::impersonating(user, Some(session.expires)))
         }
     }
 }
@@ -289,7 +283,7 @@ pub fn now() -> i64 {
 
 /// The address whose token checks are counted: the peer, or behind a
 /// trusted proxy the address it says the request came from.
-fn client_address(auth: &Auth, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
+pub fn client_address(auth: &Auth, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
     let peer = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if !auth.trusted.iter().any(|c| c.contains(peer)) {
         return peer;
@@ -367,10 +361,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    super::session::request_cookie(headers, name)
-}
-
 /// 401 (429, 503): a page for a browser, grpc-gateway's JSON for the API
 /// and scripts.
 fn unidentified(state: &AppState, headers: &HeaderMap, why: Unidentified) -> Response {
@@ -398,17 +388,18 @@ fn unidentified(state: &AppState, headers: &HeaderMap, why: Unidentified) -> Res
     if !wants_html {
         return error.into_response();
     }
-    let page = MessagePage {
-        base: state.base_path.clone(),
-        title: if status == StatusCode::UNAUTHORIZED {
-            "Not signed in".to_string()
-        } else {
-            "Cannot sign you in now".to_string()
-        },
-        why: text,
-        sign_in: state.auth.has_sign_in(),
+    let title = if status == StatusCode::UNAUTHORIZED {
+        "Not signed in"
+    } else {
+        "Cannot sign you in now"
     };
-    (status, Html(render(&page))).into_response()
+    message_page(
+        &state.base_path,
+        status,
+        title,
+        text,
+        state.auth.has_sign_in(),
+    )
 }
 
 /// The page header's line about who is signed in (or the notice that
@@ -534,9 +525,9 @@ mod tests {
         );
         assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
         let h = headers(&[("cookie", "theme=dark; rollouts_dashboard_token=t0k; x=y")]);
-        assert_eq!(cookie(&h, TOKEN_COOKIE).as_deref(), Some("t0k"));
+        assert_eq!(request_cookie(&h, TOKEN_COOKIE).as_deref(), Some("t0k"));
         assert_eq!(
-            cookie(
+            request_cookie(
                 &headers(&[("cookie", "rollouts_dashboard_token=")]),
                 TOKEN_COOKIE
             ),

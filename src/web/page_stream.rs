@@ -34,7 +34,6 @@ use super::since::{Since, since_seq};
 use super::templates::{BannerPartial, detail_fragments, render};
 use super::view::card_id;
 use super::view::detail::DetailView;
-use super::view::health::{BannerView, namespaces_named};
 use crate::cluster::access::NamespaceAccess;
 use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, RolloutEntry, Snapshot};
@@ -65,18 +64,9 @@ fn sse(rx: mpsc::Receiver<Event>) -> Response {
     r
 }
 
-/// The connection state as this person may see it: problems and
-/// malformed objects only of namespaces where they may list rollouts.
+/// The connection state as this person may see it.
 async fn state_event(perms: &Permissions, health: &Health) -> Event {
-    let banner = if perms.sees_everything() {
-        BannerView::of(health)
-    } else {
-        let rights = perms
-            .rights(namespaces_named(health))
-            .await
-            .unwrap_or_else(|_| Rights::Per(Default::default()));
-        BannerView::for_viewer(health, &|ns| rights.sees(ns))
-    };
+    let banner = perms.banner(health).await;
     event(
         "state",
         json!({"state": banner.state, "headline": banner.headline,

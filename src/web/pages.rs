@@ -9,10 +9,10 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::cards::card_html;
 use super::identity::{Caller, who_line};
-use super::permissions::{Permissions, Rights, shown_namespace};
+use super::permissions::{Permissions, shown_namespace};
 use super::templates::{
-    CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, MessagePage, OverviewPage, PageInfo,
-    RolloutPage, render,
+    CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, OverviewPage, PageInfo, RolloutPage,
+    message_page, render,
 };
 use super::view::card::CardView;
 use super::view::detail::DetailView;
@@ -82,7 +82,7 @@ pub async fn overview(
                 super::since::since_token(snapshot.seq)
             ),
         ),
-        banner: banner_for(&perms, &rights, &snapshot.health).await,
+        banner: perms.banner(&snapshot.health).await,
         chips: STATUSES
             .iter()
             .map(|s| Chip {
@@ -186,13 +186,7 @@ pub async fn rollout(
                 banner.headline
             )
         };
-        let page = MessagePage {
-            base,
-            title: "Not found".to_string(),
-            why,
-            sign_in: false,
-        };
-        return (StatusCode::NOT_FOUND, Html(render(&page))).into_response();
+        return message(&state, StatusCode::NOT_FOUND, "Not found", why);
     };
     // The outcome of a form post without JavaScript: a code, never text
     // from the URL (a link could otherwise put words on this page).
@@ -202,8 +196,7 @@ pub async fn rollout(
             .find(|(k, _)| k == key)
             .and_then(|(_, v)| outcome_text(v))
     };
-    let rights = Rights::Per([(namespace.clone(), access)].into_iter().collect());
-    let banner = banner_for(&perms, &rights, &snapshot.health).await;
+    let banner = perms.banner(&snapshot.health).await;
     let page = RolloutPage {
         page: page_info(
             &state,
@@ -244,24 +237,6 @@ pub fn outcome_text(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The banner as this person may see it (see `BannerView::for_viewer`);
-/// `rights` covers the namespaces already asked about.
-async fn banner_for(
-    perms: &Permissions,
-    rights: &Rights,
-    health: &crate::cluster::health::Health,
-) -> BannerView {
-    if perms.sees_everything() {
-        return BannerView::of(health);
-    }
-    let named = super::view::health::namespaces_named(health);
-    let more = perms
-        .rights(named)
-        .await
-        .unwrap_or_else(|_| Rights::Per(Default::default()));
-    BannerView::for_viewer(health, &|ns| rights.sees(ns) || more.sees(ns))
-}
-
 /// 503: the person's rights could not be asked now.
 fn cannot_check(state: &AppState, e: super::error::AppError) -> Response {
     message(
@@ -273,11 +248,5 @@ fn cannot_check(state: &AppState, e: super::error::AppError) -> Response {
 }
 
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
-    let page = MessagePage {
-        base: state.base_path.clone(),
-        title: title.to_string(),
-        why,
-        sign_in: false,
-    };
-    (status, Html(render(&page))).into_response()
+    message_page(&state.base_path, status, title, why, false)
 }

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
+use super::view::health::{BannerView, namespaces_named};
 use crate::actions::Action;
 use crate::cluster::access::{AccessReviews, CheckError, NamespaceAccess, User, client_as};
 use crate::cluster::act::Actor;
-use crate::cluster::health::ScopeState;
+use crate::cluster::health::{Health, ScopeState};
 use crate::cluster::hub::Snapshot;
 use crate::model::RolloutKey;
 
@@ -93,6 +94,20 @@ impl Permissions {
         }
     }
 
+    /// The connection banner as this person may see it: failing watches
+    /// and malformed objects only of namespaces where they may list
+    /// rollouts (none, when that cannot be asked now).
+    pub async fn banner(&self, health: &Health) -> BannerView {
+        if self.sees_everything() {
+            return BannerView::of(health);
+        }
+        let rights = self
+            .rights(namespaces_named(health))
+            .await
+            .unwrap_or_else(|_| Rights::Per(BTreeMap::new()));
+        BannerView::for_viewer(health, &|ns| rights.sees(ns))
+    }
+
     /// 404 unless `namespace` is one this dashboard shows (checked without
     /// asking Kubernetes), then 403 unless the caller may list rollouts
     /// there (asked before looking the rollout up, so nothing tells
@@ -114,7 +129,7 @@ impl Permissions {
 /// Whether `namespace` is a namespace name and one this dashboard shows:
 /// it has rollouts, or it was named with `-n`.
 pub fn shown_namespace(snapshot: &Snapshot, namespace: &str) -> bool {
-    if crate::model::namespace_name(namespace).is_err() {
+    if !crate::model::is_namespace_name(namespace) {
         return false;
     }
     if let ScopeState::Namespaces { namespaces, .. } = &snapshot.health.scope

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::AppError;
 use super::identity::AuthMode;
-use super::identity::{LOGIN, SESSION, TOKEN_COOKIE, now};
+use super::identity::{LOGIN, SESSION, TOKEN_COOKIE, client_address, now};
 use super::session::Session;
-use super::templates::{MessagePage, SignInPage, render};
+use super::templates::{SignInPage, message_page, render};
 use crate::oidc::Pending;
 
 /// `?next=`: where to go after signing in (a path of this dashboard).
@@ -107,9 +107,11 @@ pub async fn sign_in(
             "that is not a bearer token".to_string(),
         );
     }
-    let from = extensions
+    // Counted as every token check is: behind a trusted proxy, per client.
+    let peer = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+        .map(|p| p.0.ip());
+    let from = client_address(&state.auth, peer, &headers);
     match reviews.token_user(&token, Some(from)).await {
         Ok(Some(user)) => {
             tracing::info!(target: "audit", user = %user.name, "signed in");
@@ -240,13 +242,13 @@ pub async fn signed_out(State(state): State<AppState>) -> Response {
 }
 
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
-    let page = MessagePage {
-        base: state.base_path.clone(),
-        title: title.to_string(),
+    message_page(
+        &state.base_path,
+        status,
+        title,
         why,
-        sign_in: state.auth.has_sign_in(),
-    };
-    (status, Html(render(&page))).into_response()
+        state.auth.has_sign_in(),
+    )
 }
 
 fn with_cookie(mut response: Response, cookie: &str) -> Response {

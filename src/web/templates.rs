@@ -93,6 +93,25 @@ pub struct MessagePage {
     pub sign_in: bool,
 }
 
+/// A message page as an answer with `status`; `sign_in` offers the
+/// sign-in page instead of the way back to all rollouts.
+pub fn message_page(
+    base: &str,
+    status: axum::http::StatusCode,
+    title: &str,
+    why: String,
+    sign_in: bool,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let page = MessagePage {
+        base: base.to_string(),
+        title: title.to_string(),
+        why,
+        sign_in,
+    };
+    (status, axum::response::Html(render(&page))).into_response()
+}
+
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 pub struct SignInPage {
