@@ -36,6 +36,9 @@ async fn seeded() -> Dashboard {
     let d = Dashboard::start(store, Scope::AllNamespaces).await;
     d.until("ready", |s| s.health.ready() && s.rollouts.len() == 4)
         .await;
+    // Every rollout built from all its objects (Istio's come after the
+    // first lists): a late one would change a card under the test.
+    d.until_view_matches_sim().await;
     d
 }
 
