@@ -240,8 +240,8 @@ fn identity_label(conn: &Connection) -> String {
 /// The hub renders each changed card once, for every overview client.
 pub fn card_renderer(base_path: &str, read_only: bool) -> CardRenderer {
     let base = crate::web::base_with_slash(base_path);
-    Arc::new(move |entry| {
-        let card = CardView::of(entry);
+    Arc::new(move |_entry, info| {
+        let card = CardView::of(info);
         Arc::from(render(&CardPartial {
             card: &card,
             base: &base,

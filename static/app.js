@@ -1,4 +1,4 @@
-// rollouts-dashboard: live updates over one EventSource, filters in the URL,
+// rollouts-dashboard: live updates over one EventSource, server-side filters in the URL,
 // confirmations, keyboard shortcuts. No framework; the pages work without it.
 "use strict";
 
@@ -57,6 +57,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (el.value !== el.defaultValue) { typed[keyOf(el)] = el.value; }
     });
     var wasSelected = old.classList.contains("selected");
+    if (old.tagName === "DETAILS" && old.open) { fresh.open = true; }
     old.replaceWith(fresh);
     if (wasSelected) { fresh.classList.add("selected"); }
     fresh.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {
@@ -77,8 +78,8 @@ document.addEventListener("DOMContentLoaded", function () {
   }
 
   // ---- overview: cards, groups, filters
-  var groups = document.getElementById("groups");
   function groupFor(ns) {
+    var groups = document.getElementById("groups");
     var g = document.getElementById("ns-" + ns);
     if (g) { return g.querySelector(".cards"); }
     g = document.createElement("section");
@@ -117,84 +118,54 @@ document.addEventListener("DOMContentLoaded", function () {
     if (group && !group.querySelector(".card")) { group.remove(); }
   }
 
+  // Filters run on the server (over every rollout, not just this page's):
+  // a change fetches the page for the new query and swaps its results in,
+  // keeping the search box and its focus; the URL follows.
   var form = document.getElementById("filters");
-  function unquote(s) {
-    return s.length > 1 && s[0] === '"' && s[s.length - 1] === '"' ? [s.slice(1, -1), true] : [s, false];
+  var navTimer = null, navAbort = null;
+  function queryOf() {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (v, k) { if (v !== "") { params.append(k, v); } });
+    return params.toString();
   }
-  function termMatches(term, name, labels) {
-    var colon = term.indexOf(":");
-    if (colon >= 0) {
-      var key = term.slice(0, colon).trim();
-      var v = unquote(term.slice(colon + 1).trim());
-      return labels.split(";").some(function (l) {
-        var eq = l.indexOf("=");
-        if (eq < 0 || l.slice(0, eq) !== key) { return false; }
-        var value = l.slice(eq + 1);
-        return v[1] ? value === v[0] : value.indexOf(v[0]) >= 0;
-      });
-    }
-    var negate = term[0] === "!";
-    var t = unquote(negate ? term.slice(1) : term);
-    var hit = t[1] ? name === t[0] : name.indexOf(t[0]) >= 0;
-    return hit !== negate;
-  }
-  function readFilter() {
-    var data = new FormData(form);
-    return {
-      q: (data.get("q") || "").toString(),
-      statuses: data.getAll("status").map(String),
-      attention: data.get("attention") === "1",
-      ns: (data.get("ns") || "").toString()
-    };
-  }
-  function matches(f, card) {
-    if (f.ns && card.dataset.ns !== f.ns) { return false; }
-    if (f.attention && card.dataset.attention !== "true") { return false; }
-    if (f.statuses.length && f.statuses.indexOf(card.dataset.status) < 0) { return false; }
-    var terms = f.q.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
-    return !terms.length || terms.some(function (t) { return termMatches(t, card.dataset.name, card.dataset.labels || ""); });
-  }
-  function applyFilter(updateUrl) {
-    if (!form) { return; }
-    var f = readFilter();
-    var shown = 0;
-    var counts = { attention: 0 };
-    document.querySelectorAll(".card").forEach(function (card) {
-      var ok = matches(f, card);
-      card.parentElement.hidden = !ok;
-      shown += ok ? 1 : 0;
-      counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
-      if (card.dataset.attention === "true") { counts.attention += 1; }
-    });
-    document.querySelectorAll("[data-count]").forEach(function (c) {
-      c.textContent = counts[c.dataset.count] || 0;
-    });
-    document.querySelectorAll(".ns-group").forEach(function (g) {
-      g.hidden = !g.querySelector(".slot:not([hidden])");
-    });
-    var empty = document.getElementById("empty");
-    if (empty && live.classList.contains("live-live")) {
-      var total = document.querySelectorAll(".card").length;
-      empty.hidden = shown > 0;
-      if (!shown) {
-        empty.textContent = total ? "No rollout matches these filters." :
-          "No rollouts in the namespaces shown. Create one with `kubectl apply -f rollout.yaml`, or widen the scope with -A or -n.";
-      }
-    }
-    if (updateUrl) {
-      var params = new URLSearchParams();
-      if (f.q) { params.set("q", f.q); }
-      f.statuses.forEach(function (s) { params.append("status", s); });
-      if (f.attention) { params.set("attention", "1"); }
-      if (f.ns) { params.set("ns", f.ns); }
-      var qs = params.toString();
-      history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
-    }
+  function navigate() {
+    var qs = queryOf();
+    var url = location.pathname + (qs ? "?" + qs : "");
+    if (navAbort) { navAbort.abort(); }
+    navAbort = new AbortController();
+    fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin", signal: navAbort.signal })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error("HTTP " + r.status)); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("results");
+        var old = document.getElementById("results");
+        if (!fresh || !old) { location.href = url; return; }
+        old.replaceWith(document.adoptNode(fresh));
+        doc.querySelectorAll("[data-count]").forEach(function (c) {
+          var mine = document.querySelector('[data-count="' + c.dataset.count + '"]');
+          if (mine) { mine.textContent = c.textContent; }
+        });
+        history.replaceState(null, "", url);
+        streamUrl = doc.body.dataset.stream || streamUrl;
+        body.dataset.stream = streamUrl;
+        if (source) { source.close(); source = null; }
+        connect();
+        countdowns();
+      })
+      .catch(function (err) { if (!err || err.name !== "AbortError") { location.href = url; } });
   }
   if (form) {
-    form.addEventListener("input", function () { applyFilter(true); });
-    form.addEventListener("change", function () { applyFilter(true); });
-    form.addEventListener("submit", function (e) { e.preventDefault(); applyFilter(true); });
+    form.addEventListener("input", function (e) {
+      clearTimeout(navTimer);
+      navTimer = setTimeout(navigate, e.target.type === "search" ? 250 : 0);
+    });
+    form.addEventListener("submit", function (e) { e.preventDefault(); clearTimeout(navTimer); navigate(); });
+  }
+  function setCounts(counts) {
+    Object.keys(counts).forEach(function (k) {
+      var c = document.querySelector('[data-count="' + k + '"]');
+      if (c) { c.textContent = counts[k]; }
+    });
   }
 
   // ---- countdowns of timed pauses and scale-down deadlines
@@ -271,7 +242,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var help = document.getElementById("help");
   document.getElementById("help-open").addEventListener("click", function () { help.showModal(); });
   function visibleCards() {
-    return Array.prototype.filter.call(document.querySelectorAll(".card"), function (c) { return !c.parentElement.hidden; });
+    return Array.prototype.slice.call(document.querySelectorAll(".card"));
   }
   document.addEventListener("keydown", function (e) {
     var tag = (e.target.tagName || "").toLowerCase();
@@ -323,23 +294,22 @@ document.addEventListener("DOMContentLoaded", function () {
       setLive(d.state, d.headline);
       var banner = document.getElementById("banner");
       if (banner) { swap(banner, d.html); }
-      applyFilter(false);
     });
     source.addEventListener("card", function (e) {
       var d = JSON.parse(e.data);
       putCard(d.id, d.ns, d.html);
-      applyFilter(false);
     });
     source.addEventListener("remove", function (e) {
       removeCard(JSON.parse(e.data).id);
-      applyFilter(false);
     });
     source.addEventListener("resync", function (e) {
       var keep = JSON.parse(e.data).ids;
       document.querySelectorAll(".card").forEach(function (c) {
         if (keep.indexOf(c.id) < 0) { removeCard(c.id); }
       });
-      applyFilter(false);
+    });
+    source.addEventListener("counts", function (e) {
+      setCounts(JSON.parse(e.data));
     });
     source.addEventListener("replace", function (e) {
       var d = JSON.parse(e.data);
@@ -384,6 +354,5 @@ document.addEventListener("DOMContentLoaded", function () {
       connect();
     }
   });
-  applyFilter(false);
   connect();
 });

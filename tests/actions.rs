@@ -52,7 +52,7 @@ async fn dashboard(store: Arc<Store>, options: Options) -> Dashboard {
     d.until("the seed at its pause", |s| {
         s.rollouts
             .get(&RolloutKey::new("manifest-gen", "manifest-gen"))
-            .is_some_and(|e| e.info.step == "1/5")
+            .is_some_and(|e| e.json.info().is_ok_and(|i| i.step == "1/5"))
     })
     .await;
     d
@@ -145,7 +145,7 @@ async fn promote_at_the_pause_sends_argos_status_patch_and_moves_to_50_50() {
     d.until("the view at 50%", |s| {
         s.rollouts
             .get(&RolloutKey::new("manifest-gen", "manifest-gen"))
-            .is_some_and(|e| e.info.actual_weight == "50")
+            .is_some_and(|e| e.json.info().is_ok_and(|i| i.actual_weight == "50"))
     })
     .await;
     // The audit trail, in the cluster.
@@ -183,7 +183,7 @@ async fn abort_then_retry() {
     d.until("the view Degraded", |s| {
         s.rollouts
             .get(&RolloutKey::new("manifest-gen", "manifest-gen"))
-            .is_some_and(|e| e.info.status == "Degraded")
+            .is_some_and(|e| e.json.info().is_ok_and(|i| i.status == "Degraded"))
     })
     .await;
     let (status, _, _) = d.send("PUT", &format!("{SEED}/retry"), &[], "").await;

@@ -15,6 +15,12 @@
 //! own pages (oidc-provider-mock over HTTPS), sees their team, and signs
 //! out through the provider's end-session page.
 //!
+//! At scale (`sim --scale 5000`): the overview opens with what needs a
+//! person and a summary per namespace before the first page of cards; a
+//! search finds a rollout far from the first page; a change to a card on
+//! screen appears live; and with JavaScript off, the search, the filters
+//! and the pages work as plain links and forms.
+//!
 //! Needs `chromium` and `chromium-driver` (Debian); `.ci/run` installs them.
 
 mod common;
@@ -80,8 +86,16 @@ fn start_chromedriver() -> (Driver, u16) {
 }
 
 async fn browser(port: u16) -> Client {
+    browser_with(port, true).await
+}
+
+/// A browser, with JavaScript on or off (`javascript`).
+async fn browser_with(port: u16, javascript: bool) -> Client {
     // One profile per browser: the tests of this file run at once.
-    let profile = std::env::temp_dir().join(format!("rd-chromium-{}-{port}", std::process::id()));
+    let profile = std::env::temp_dir().join(format!(
+        "rd-chromium-{}-{port}-{javascript}",
+        std::process::id()
+    ));
     let mut caps = serde_json::Map::new();
     // The test OpenID provider's certificate is from a CA made for the run.
     caps.insert("acceptInsecureCerts".into(), json!(true));
@@ -92,7 +106,10 @@ async fn browser(port: u16) -> Client {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                      "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())]
+                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())],
+            // Content setting 2 blocks the pages' scripts (WebDriver's own
+            // commands still run).
+            "prefs": {"profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 }}
         }),
     );
     ClientBuilder::new(HttpConnector::new())
@@ -297,7 +314,8 @@ async fn a_person_watches_and_steers_the_seed_release() {
     screenshot(&c, "overview", "dark").await;
     js(&c, "document.documentElement.dataset.theme = 'system'").await;
 
-    // Search filters the cards and the URL, without a reload.
+    // Search runs on the server and swaps the cards in, without a reload;
+    // the URL follows.
     js(&c, "window.__sameDocument = true").await;
     c.find(Locator::Css("#search"))
         .await
@@ -306,7 +324,7 @@ async fn a_person_watches_and_steers_the_seed_release() {
         .await
         .expect("typing");
     until(&c, "only checkout shown", &format!(
-        "document.querySelector('{SEED_CARD}').parentElement.hidden && !document.querySelector('#r-shop--checkout').parentElement.hidden"
+        "!document.querySelector('{SEED_CARD}') && !!document.querySelector('#r-shop--checkout')"
     ))
     .await;
     let url = c.current_url().await.expect("a URL");
@@ -738,4 +756,215 @@ async fn a_person_signs_in_through_the_openid_provider_and_out_again() {
     .await;
     let _ = c.close().await;
     let _ = std::fs::remove_file(key);
+}
+
+/// The text of the element `css` (WebDriver's own reading: works with the
+/// page's JavaScript off).
+async fn text_of(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Whether `css` is on the page.
+async fn exists(c: &Client, css: &str) -> bool {
+    c.find_all(Locator::Css(css))
+        .await
+        .is_ok_and(|found| !found.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_finds_their_way_among_five_thousand_rollouts() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let sim_stop = CancellationToken::new();
+    let _sim_guard = sim_stop.clone().drop_guard();
+    let scenario = ScenarioArgs {
+        scenario: "seed".to_string(),
+        manifests: Vec::new(),
+        // Nothing changes unless this test changes it.
+        no_controller: true,
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = start(&scenario, Some(5000), None, loopback, sim_stop.clone())
+        .await
+        .expect("the simulated cluster starts");
+    let listener = tokio::net::TcpListener::bind(loopback)
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound");
+    let dash_stop = CancellationToken::new();
+    let dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    let base = format!("http://{addr}");
+    let c = browser(driver_port).await;
+
+    // Synced (a page opened mid-sync shows what has arrived, and the
+    // sections that need more than a page of rollouts come on reload).
+    let deadline = Instant::now() + PATIENCE;
+    while http::get(&addr.to_string(), "/readyz").map(|(s, _)| s) != Some(200) {
+        assert!(Instant::now() < deadline, "the dashboard never synced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What needs a person first, then the namespaces, then 100 cards.
+    c.goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    until(
+        &c,
+        "all 5,000 counted",
+        "document.querySelector('.pager')?.textContent.includes('1–100 of 5,000')",
+    )
+    .await;
+    let order = js(
+        &c,
+        "[document.getElementById('attention'), document.querySelector('.ns-summary'), document.getElementById('groups')].every(function (e, i, all) { return e && (i === 0 || (all[i - 1].compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING)); })",
+    )
+    .await;
+    assert_eq!(
+        order,
+        json!(true),
+        "attention list, then namespaces, then cards"
+    );
+    // Every fourth rollout of the scale waits at `pause: {}` for a person.
+    let attention = text_of(&c, "#h-attention").await;
+    assert!(attention.contains("1250"), "{attention}");
+    assert!(
+        text_of(&c, "#attention li")
+            .await
+            .contains("Waiting for promotion"),
+        "the attention list says why"
+    );
+    assert_eq!(
+        js(&c, "document.querySelectorAll('.ns-row').length").await,
+        json!(10)
+    );
+    assert!(
+        text_of(&c, "#nsrow-scale-3 summary")
+            .await
+            .contains("500 rollouts")
+    );
+    assert_eq!(
+        js(&c, "document.querySelectorAll('.card').length").await,
+        json!(100)
+    );
+    until(
+        &c,
+        "the stream live",
+        "document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
+    screenshot(&c, "overview-5000", "light").await;
+    screenshot(&c, "overview-5000", "dark").await;
+    js(&c, "document.documentElement.dataset.theme = 'system'").await;
+
+    // A change to a card on screen appears live.
+    let first = js(&c, "document.querySelector('.card').id").await;
+    let first = first.as_str().expect("a card id").to_string();
+    let (ns, name) = first
+        .strip_prefix("r-")
+        .and_then(|r| r.split_once("--"))
+        .expect("a card id names its rollout");
+    let rollouts = rollouts_dashboard::sim::resources::find("argoproj.io", "v1alpha1", "rollouts")
+        .expect("rollouts");
+    sim.server
+        .store
+        .patch(
+            rollouts,
+            ns,
+            name,
+            rollouts_dashboard::sim::store::Subresource::Status,
+            |o| {
+                o["status"]["message"] = json!("changed while you looked");
+                Ok(())
+            },
+        )
+        .expect("the status patch applies");
+    until(
+        &c,
+        "the change on screen",
+        &format!(
+            "document.getElementById('{first}')?.textContent.includes('changed while you looked')"
+        ),
+    )
+    .await;
+
+    // Search runs over all 5,000 on the server: one far from page 1.
+    c.find(Locator::Css("#search"))
+        .await
+        .expect("the search box")
+        .send_keys("app-04999")
+        .await
+        .expect("typing");
+    until(
+        &c,
+        "the rollout found",
+        "!!document.getElementById('r-scale-9--app-04999') && document.querySelectorAll('.card').length === 1",
+    )
+    .await;
+    let url = c.current_url().await.expect("a URL");
+    assert_eq!(url.query(), Some("q=app-04999"));
+    let _ = c.close().await;
+
+    // With JavaScript off: the same by forms and links.
+    let plain = browser_with(driver_port, false).await;
+    plain
+        .goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    assert!(
+        plain
+            .find(Locator::Css("button.apply"))
+            .await
+            .expect("the Apply button")
+            .is_displayed()
+            .await
+            .unwrap_or(false),
+        "without JavaScript the filters are applied with a button"
+    );
+    assert!(exists(&plain, "#attention").await && exists(&plain, ".ns-summary").await);
+    click(&plain, "a[rel=next]").await;
+    let url = plain.current_url().await.expect("a URL");
+    assert_eq!(url.query(), Some("page=2"));
+    assert!(text_of(&plain, ".pager").await.contains("101–200 of 5,000"));
+    plain
+        .find(Locator::Css("#search"))
+        .await
+        .expect("the search box")
+        .send_keys("app-04999")
+        .await
+        .expect("typing");
+    click(&plain, "button.apply").await;
+    assert!(
+        exists(&plain, "#r-scale-9--app-04999").await,
+        "found without JavaScript"
+    );
+    assert_eq!(
+        plain
+            .find_all(Locator::Css(".card"))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0),
+        1
+    );
+    // A namespace's row leads to its paused rollouts.
+    plain
+        .goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    click(&plain, "#nsrow-scale-3 summary").await;
+    click(&plain, "#nsrow-scale-3 a[href*='status=Paused']").await;
+    let url = plain.current_url().await.expect("a URL");
+    assert_eq!(url.query(), Some("ns=scale-3&status=Paused"));
+    let statuses = plain
+        .find_all(Locator::Css(".card .status"))
+        .await
+        .expect("cards");
+    assert!(!statuses.is_empty());
+    for s in statuses {
+        assert_eq!(s.text().await.unwrap_or_default(), "Paused");
+    }
+    let _ = plain.close().await;
+    dash_stop.cancel();
+    let _ = dashboard.await;
 }

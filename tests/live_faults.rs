@@ -182,11 +182,12 @@ async fn a_malformed_rollout_is_an_error_card_and_the_rest_work() {
         .until("the error card", |s| s.rollouts.contains_key(&key))
         .await;
     let entry = &snap.rollouts[&key];
-    assert_eq!(entry.info.status, "Error");
+    let info = entry.info(&key);
+    assert_eq!(info.status, "Error");
     assert!(
-        entry.info.message.contains("cannot read this Rollout"),
+        info.message.contains("cannot read this Rollout"),
         "{}",
-        entry.info.message
+        info.message
     );
     assert!(entry.error.is_some());
     assert_eq!(snap.health.malformed.len(), 1);
@@ -200,7 +201,7 @@ async fn a_malformed_rollout_is_an_error_card_and_the_rest_work() {
     d.until("the good rollouts current", |s| {
         expected
             .iter()
-            .all(|(k, info)| s.rollouts.get(k).is_some_and(|e| e.info == *info))
+            .all(|(k, info)| s.rollouts.get(k).is_some_and(|e| e.info(k) == *info))
     })
     .await;
 
@@ -241,8 +242,9 @@ async fn a_missing_virtualservice_crd_is_shown_and_the_rest_works() {
             o.destination_rules.clear();
         })
         .await;
-    let seed = &snap.rollouts[&RolloutKey::new("manifest-gen", "manifest-gen")];
-    let traffic = seed.info.traffic.as_ref().expect("an Istio rollout");
+    let key = RolloutKey::new("manifest-gen", "manifest-gen");
+    let seed = snap.rollouts[&key].info(&key);
+    let traffic = seed.traffic.as_ref().expect("an Istio rollout");
     assert!(!traffic.virtual_services[0].found);
     assert_eq!(d.get("/readyz").await.0, StatusCode::OK);
 }
@@ -270,8 +272,9 @@ async fn forbidden_pods_are_shown_and_appear_once_allowed() {
 
     d.sim.faults.set_forbidden("pods", false);
     let snap = d.until_view_matches_sim().await;
-    let seed = &snap.rollouts[&RolloutKey::new("manifest-gen", "manifest-gen")];
-    assert!(seed.info.replica_sets.iter().any(|r| !r.pods.is_empty()));
+    let key = RolloutKey::new("manifest-gen", "manifest-gen");
+    let seed = snap.rollouts[&key].info(&key);
+    assert!(seed.replica_sets.iter().any(|r| !r.pods.is_empty()));
     d.until("every watch live", all_live).await;
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use jiff::SignedDuration;
-use rollouts_dashboard::info::{RolloutInfo, RolloutObjects, rollout_info};
+use rollouts_dashboard::info::{PodRecord, RolloutInfo, RolloutObjects, rollout_info};
 use rollouts_dashboard::model::{
     AnalysisRun, DestinationRule, Pod, ReplicaSet, Rollout, VirtualService,
 };
@@ -72,6 +72,7 @@ impl Cluster {
         let ro: Vec<Rollout> = self.list("rollouts");
         let rs: Vec<ReplicaSet> = self.list("replicasets");
         let pods: Vec<Pod> = self.list("pods");
+        let pods: Vec<PodRecord> = pods.iter().map(PodRecord::of).collect();
         let vs: Vec<VirtualService> = self.list("virtualservices");
         let dr: Vec<DestinationRule> = self.list("destinationrules");
         let runs: Vec<AnalysisRun> = self.list("analysisruns");

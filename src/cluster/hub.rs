@@ -17,9 +17,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::info::{EventInfo, RolloutInfo, invalid_rollout_info};
+use crate::info::{RolloutInfo, invalid_rollout_info};
 use crate::model::{ObjectKey, RolloutKey};
 
+pub use super::entry::{InfoJson, RolloutEntry, Summary};
 use super::health::{Health, HealthTracker, ScopeState, WatchId};
 use super::index::{Built, Index, Malformed};
 use super::stats::WatchStats;
@@ -31,24 +32,9 @@ const COALESCE: Duration = Duration::from_millis(20);
 /// Changes a slow subscriber may fall behind before it must resync.
 pub const BROADCAST_CAPACITY: usize = 4096;
 
-/// One rollout as shown.
-#[derive(Debug, PartialEq)]
-pub struct RolloutEntry {
-    /// The sequence number of the change that produced this entry.
-    pub seq: u64,
-    pub info: RolloutInfo,
-    /// Set when the Rollout object itself could not be read; `info` then
-    /// carries just its name and the error.
-    pub error: Option<String>,
-    pub events: Vec<EventInfo>,
-    /// The rollout's overview card, rendered once per change (empty when no
-    /// renderer was given).
-    pub card: Arc<str>,
-}
-
 /// Renders a rollout's overview card. Given by the web layer, so the hub
 /// renders each change once for every client without knowing about HTML.
-pub type CardRenderer = Arc<dyn Fn(&RolloutEntry) -> Arc<str> + Send + Sync>;
+pub type CardRenderer = Arc<dyn Fn(&RolloutEntry, &RolloutInfo) -> Arc<str> + Send + Sync>;
 
 /// Everything shown, as of change `seq`. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -60,12 +46,15 @@ pub struct Snapshot {
 
 #[derive(Debug)]
 pub enum Change {
-    /// `entry` is `None` when the rollout is gone; `added` when it is new.
+    /// `entry` is `None` when the rollout is gone, `previous` (what it was
+    /// filtered and counted by) when it is new, so a page can tell what
+    /// left or entered its filter. Not the previous entry: the channel
+    /// keeps its last changes, and would keep old entries alive with them.
     Rollout {
         seq: u64,
         key: RolloutKey,
         entry: Option<Arc<RolloutEntry>>,
-        added: bool,
+        previous: Option<Summary>,
     },
     Health {
         seq: u64,
@@ -259,13 +248,13 @@ impl Hub {
         let mut changes = Vec::new();
         for key in std::mem::take(&mut self.dirty) {
             let Some(built) = self.index.build(&key) else {
-                if rollouts.remove(&key).is_some() {
+                if let Some(previous) = rollouts.remove(&key) {
                     self.seq += 1;
                     changes.push(Change::Rollout {
                         seq: self.seq,
                         key,
                         entry: None,
-                        added: false,
+                        previous: Some(previous.summary.clone()),
                     });
                 }
                 continue;
@@ -278,8 +267,15 @@ impl Hub {
                     events,
                 } => (invalid_rollout_info(&meta, &error), Some(error), events),
             };
+            let json = match InfoJson::of(&info) {
+                Ok(json) => json,
+                Err(e) => {
+                    tracing::error!(error = %e, rollout = %key, "cannot encode a rollout");
+                    continue;
+                }
+            };
             if let Some(old) = rollouts.get(&key)
-                && old.info == info
+                && old.json == json
                 && old.error == error
                 && old.events == events
             {
@@ -288,21 +284,24 @@ impl Hub {
             self.seq += 1;
             let mut entry = RolloutEntry {
                 seq: self.seq,
-                info,
+                summary: Summary::of(&info),
+                json,
                 error,
                 events,
                 card: Arc::from(""),
             };
             if let Some(render) = &self.render_card {
-                entry.card = render(&entry);
+                entry.card = render(&entry, &info);
             }
             let entry = Arc::new(entry);
-            let added = rollouts.insert(key.clone(), entry.clone()).is_none();
+            let previous = rollouts
+                .insert(key.clone(), entry.clone())
+                .map(|p| p.summary.clone());
             changes.push(Change::Rollout {
                 seq: self.seq,
                 key,
                 entry: Some(entry),
-                added,
+                previous,
             });
         }
         let health = std::mem::take(&mut self.health_dirty).then(|| {
@@ -383,7 +382,7 @@ mod tests {
                 reader_answered.clone(),
                 answered_in_time.clone(),
             );
-            Arc::new(move |_entry| {
+            Arc::new(move |_entry, _info| {
                 let mut first = answered_in_time.lock().unwrap_or_else(|p| p.into_inner());
                 if first.is_none() {
                     // Mid-rebuild: hold it here until a reader was answered

@@ -5,12 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::Metadata;
-
-use crate::info::{self, EventInfo, RolloutInfo, RolloutObjects};
+use crate::info::{self, EventInfo, PodRecord, RolloutInfo, RolloutObjects};
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, Pod,
-    ReplicaSet, Rollout, RolloutKey, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, ReplicaSet,
+    Rollout, RolloutKey, VirtualService,
 };
 
 use super::object::{Kind, Object};
@@ -52,6 +50,52 @@ fn owner_uids(meta: &ObjectMeta) -> impl Iterator<Item = &str> {
         .map(|o| o.uid.as_str())
 }
 
+/// What the index needs of a stored object: its key, uid and owners.
+trait Stored {
+    fn key(&self) -> ObjectKey;
+    fn uid(&self) -> Option<&str>;
+    fn owners(&self) -> Vec<&str>;
+}
+
+macro_rules! stored_by_metadata {
+    ($($t:ty),*) => {$(
+        impl Stored for $t {
+            fn key(&self) -> ObjectKey {
+                ObjectKey::of(&self.metadata)
+            }
+            fn uid(&self) -> Option<&str> {
+                self.metadata.uid.as_deref()
+            }
+            fn owners(&self) -> Vec<&str> {
+                owner_uids(&self.metadata).collect()
+            }
+        }
+    )*};
+}
+
+stored_by_metadata!(
+    Rollout,
+    ReplicaSet,
+    AnalysisRun,
+    Experiment,
+    VirtualService,
+    DestinationRule,
+    Deployment,
+    Event
+);
+
+impl Stored for PodRecord {
+    fn key(&self) -> ObjectKey {
+        PodRecord::key(self)
+    }
+    fn uid(&self) -> Option<&str> {
+        Some(&self.uid)
+    }
+    fn owners(&self) -> Vec<&str> {
+        self.owners.iter().map(String::as_str).collect()
+    }
+}
+
 /// Adds `key` under `id` once.
 fn link(map: &mut HashMap<String, Vec<ObjectKey>>, id: &str, key: &ObjectKey) {
     let keys = map.entry(id.to_string()).or_default();
@@ -71,16 +115,15 @@ fn unlink(map: &mut HashMap<String, Vec<ObjectKey>>, id: &str, key: &ObjectKey) 
     }
 }
 
-impl<T: Metadata<Ty = ObjectMeta>, const BY_UID: bool> Table<T, BY_UID> {
+impl<T: Stored, const BY_UID: bool> Table<T, BY_UID> {
     /// Stores `obj`, returning the version it replaces.
     fn insert(&mut self, obj: Box<T>) -> Option<Box<T>> {
-        let key = ObjectKey::of(obj.metadata());
+        let key = obj.key();
         let old = self.remove(&key);
-        let meta = obj.metadata();
-        if let Some(uid) = meta.uid.as_deref().filter(|u| BY_UID && !u.is_empty()) {
+        if let Some(uid) = obj.uid().filter(|u| BY_UID && !u.is_empty()) {
             link(&mut self.by_uid, uid, &key);
         }
-        for owner in owner_uids(meta) {
+        for owner in obj.owners() {
             link(&mut self.by_owner, owner, &key);
         }
         self.objects.insert(key, obj);
@@ -89,11 +132,10 @@ impl<T: Metadata<Ty = ObjectMeta>, const BY_UID: bool> Table<T, BY_UID> {
 
     fn remove(&mut self, key: &ObjectKey) -> Option<Box<T>> {
         let old = self.objects.remove(key)?;
-        let meta = old.metadata();
-        if let Some(uid) = meta.uid.as_deref() {
+        if let Some(uid) = old.uid() {
             unlink(&mut self.by_uid, uid, key);
         }
-        for owner in owner_uids(meta) {
+        for owner in old.owners() {
             unlink(&mut self.by_owner, owner, key);
         }
         Some(old)
@@ -161,7 +203,7 @@ pub struct Index {
     rollouts: Table<Rollout>,
     invalid_rollouts: BTreeMap<RolloutKey, (ObjectMeta, String)>,
     replica_sets: Table<ReplicaSet>,
-    pods: Table<Pod, false>,
+    pods: Table<PodRecord, false>,
     analysis_runs: Table<AnalysisRun>,
     experiments: Table<Experiment>,
     virtual_services: Table<VirtualService>,
@@ -221,9 +263,9 @@ impl Index {
                 }
             }
             Object::Pod(o) => {
-                affected.extend(self.rollouts_of_pod(&o.metadata));
+                affected.extend(self.rollouts_of_pod(&o));
                 if let Some(old) = self.pods.insert(o) {
-                    affected.extend(self.rollouts_of_pod(&old.metadata));
+                    affected.extend(self.rollouts_of_pod(&old));
                 }
             }
             Object::AnalysisRun(o) => {
@@ -288,7 +330,7 @@ impl Index {
             }
             Kind::Pod => {
                 if let Some(old) = self.pods.remove(key) {
-                    affected.extend(self.rollouts_of_pod(&old.metadata));
+                    affected.extend(self.rollouts_of_pod(&old));
                 }
             }
             Kind::AnalysisRun => {
@@ -400,7 +442,7 @@ impl Index {
             .iter()
             .flat_map(|o| self.replica_sets.owned_by(o))
             .collect();
-        let pods: Vec<&Pod> = replica_sets
+        let pods: Vec<&PodRecord> = replica_sets
             .iter()
             .filter_map(|r| r.metadata.uid.as_deref())
             .flat_map(|rs_uid| self.pods.owned_by(rs_uid))
@@ -472,8 +514,9 @@ impl Index {
     }
 
     /// Rollouts owning a pod through its ReplicaSet.
-    fn rollouts_of_pod(&self, meta: &ObjectMeta) -> Vec<RolloutKey> {
-        owner_uids(meta)
+    fn rollouts_of_pod(&self, pod: &PodRecord) -> Vec<RolloutKey> {
+        pod.owners
+            .iter()
             .flat_map(|uid| self.replica_sets.by_uid(uid))
             .flat_map(|rs| self.rollouts_of_owners(&rs.metadata))
             .collect()
@@ -617,7 +660,9 @@ mod tests {
         // a's pod arrives before a's ReplicaSet: nothing to rebuild yet.
         assert!(
             index
-                .apply(Object::Pod(typed(owned("a-pod", "a-rs"))))
+                .apply(Object::Pod(Box::new(PodRecord::of(&typed(owned(
+                    "a-pod", "a-rs"
+                ))))))
                 .is_empty()
         );
         assert_eq!(
@@ -625,7 +670,9 @@ mod tests {
             keys(&["a"])
         );
         assert_eq!(
-            index.apply(Object::Pod(typed(owned("a-pod", "a-rs")))),
+            index.apply(Object::Pod(Box::new(PodRecord::of(&typed(owned(
+                "a-pod", "a-rs"
+            )))))),
             keys(&["a"])
         );
         let Some(Built::Info { info, .. }) = index.build(&ObjectKey::new("ns", "a")) else {

@@ -4,9 +4,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::info::PodRecord;
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, Pod,
-    ReplicaSet, Rollout, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, ReplicaSet,
+    Rollout, VirtualService,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -61,7 +62,8 @@ impl fmt::Display for Kind {
 pub enum Object {
     Rollout(Box<Rollout>),
     ReplicaSet(Box<ReplicaSet>),
-    Pod(Box<Pod>),
+    /// A pod is kept as its row: what the dashboard shows of it.
+    Pod(Box<PodRecord>),
     AnalysisRun(Box<AnalysisRun>),
     Experiment(Box<Experiment>),
     VirtualService(Box<VirtualService>),
@@ -92,11 +94,12 @@ impl Object {
         }
     }
 
-    pub fn metadata(&self) -> &ObjectMeta {
-        match self {
+    /// The object's metadata (a pod's record keeps none).
+    pub fn metadata(&self) -> Option<&ObjectMeta> {
+        Some(match self {
             Object::Rollout(o) => &o.metadata,
             Object::ReplicaSet(o) => &o.metadata,
-            Object::Pod(o) => &o.metadata,
+            Object::Pod(_) => return None,
             Object::AnalysisRun(o) => &o.metadata,
             Object::Experiment(o) => &o.metadata,
             Object::VirtualService(o) => &o.metadata,
@@ -104,10 +107,13 @@ impl Object {
             Object::Deployment(o) => &o.metadata,
             Object::Event(o) => &o.metadata,
             Object::Invalid { metadata, .. } => metadata,
-        }
+        })
     }
 
     pub fn key(&self) -> ObjectKey {
-        ObjectKey::of(self.metadata())
+        match self {
+            Object::Pod(pod) => pod.key(),
+            other => other.metadata().map(ObjectKey::of).unwrap_or_default(),
+        }
     }
 }

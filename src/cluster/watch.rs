@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::info::PodRecord;
 use crate::model::{
     AnalysisRun, Deployment, DestinationRule, Event as KubeEvent, Experiment, ObjectMeta, Pod,
     ReplicaSet, Rollout, VirtualService,
@@ -101,7 +102,7 @@ pub fn spawn_kind(
                 id,
                 tx,
                 stop,
-                Object::Pod,
+                |pod: Box<Pod>| Object::Pod(Box::new(PodRecord::of(&pod))),
             ),
             Kind::AnalysisRun => {
                 spawn_typed::<AnalysisRun>(client, ns, config, id, tx, stop, Object::AnalysisRun)
@@ -427,22 +428,13 @@ fn read<K>(kind: Kind, guard: DeserializeGuard<K>, convert: &impl Fn(K) -> Objec
     obj
 }
 
-/// Drops metadata the dashboard never reads: managedFields everywhere, and a
-/// pod's labels, annotations and finalizers (an Istio sidecar's annotations
-/// alone are kilobytes; a pod is known by its owner, not its labels). Pods
-/// are most of what is held, so this is most of the memory saved.
+/// Drops metadata the dashboard never reads (managedFields). A pod is kept
+/// only as its row (`PodRecord`), without labels, annotations or spec.
 fn slim(obj: &mut Object) {
-    if let Object::Pod(pod) = obj {
-        let meta = &mut pod.metadata;
-        meta.labels = None;
-        meta.annotations = None;
-        meta.finalizers = None;
-        meta.generate_name = None;
-    }
     let meta = match obj {
         Object::Rollout(o) => &mut o.metadata,
         Object::ReplicaSet(o) => &mut o.metadata,
-        Object::Pod(o) => &mut o.metadata,
+        Object::Pod(_) => return,
         Object::AnalysisRun(o) => &mut o.metadata,
         Object::Experiment(o) => &mut o.metadata,
         Object::VirtualService(o) => &mut o.metadata,

@@ -2,11 +2,11 @@
 //! rollback). The page shows buttons from this list and the server checks
 //! the same rules again before it sends anything.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Rollout;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Action {
     Promote,
@@ -43,12 +43,13 @@ impl Action {
     ];
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionState {
     pub action: Action,
+    #[serde(default)]
     pub allowed: bool,
     /// Why the action does not apply now (absent when it does).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

@@ -2,7 +2,8 @@
 
 use std::cmp::Ordering;
 
-use crate::model::{AnalysisRun, Experiment, Pod, ReplicaSet, is_owned_by, revision_of};
+use super::pods::PodRecord;
+use crate::model::{AnalysisRun, Experiment, ReplicaSet, is_owned_by, revision_of};
 
 use super::analysis::{analysis_icon, analysis_runs};
 use super::meta::{short_meta, uid};
@@ -13,7 +14,7 @@ pub fn experiments(
     owner_uid: &str,
     experiments: &[&Experiment],
     rs: &[&ReplicaSet],
-    pods: &[&Pod],
+    pods: &[&PodRecord],
     runs: &[&AnalysisRun],
 ) -> Vec<ExperimentInfo> {
     let mut infos: Vec<(Option<jiff::Timestamp>, ExperimentInfo)> = experiments

@@ -4,6 +4,7 @@
 //! the pause state, and the traffic split as Istio has it. No I/O, no clock.
 
 mod analysis;
+pub mod attention;
 pub mod available;
 mod events;
 mod experiments;
@@ -19,7 +20,7 @@ mod weights;
 pub use analysis::{analysis_icon, analysis_run_info};
 pub use events::{EventInfo, recent_events};
 pub use meta::{go_time_string, rfc3339};
-pub use pods::{pod_icon, pod_info, pod_status};
+pub use pods::{PodRecord, pod_icon, pod_info, pod_status};
 pub use replicasets::{replica_set_health, replica_set_icon};
 pub use status::{
     DEGRADED, HEALTHY, PAUSED, PROGRESSING, calculate_rollout_phase, rollout_icon, rollout_phase,
@@ -30,7 +31,7 @@ pub use types::*;
 pub use weights::{actual_weight, current_step, desired_canary_weight, set_weight};
 
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Experiment, Pod, ReplicaSet, Rollout, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Experiment, ReplicaSet, Rollout, VirtualService,
     revision_of,
 };
 use available::availability;
@@ -41,7 +42,7 @@ use available::availability;
 pub struct RolloutObjects<'a> {
     pub rollout: &'a Rollout,
     pub replica_sets: &'a [&'a ReplicaSet],
-    pub pods: &'a [&'a Pod],
+    pub pods: &'a [&'a PodRecord],
     pub analysis_runs: &'a [&'a AnalysisRun],
     pub experiments: &'a [&'a Experiment],
     pub virtual_services: &'a [&'a VirtualService],

@@ -1,9 +1,9 @@
 //! ReplicaSets of a rollout with their roles, health and pods.
 
-use crate::model::{Pod, ReplicaSet, Rollout, is_owned_by, revision_of};
+use super::pods::PodRecord;
+use crate::model::{ReplicaSet, Rollout, is_owned_by, revision_of};
 
 use super::meta::{short_meta, uid};
-use super::pods::pod_info;
 use super::types::ReplicaSetInfo;
 
 const TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
@@ -14,7 +14,7 @@ const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
 pub fn rollout_replica_sets(
     ro: &Rollout,
     rs: &[&ReplicaSet],
-    pods: &[&Pod],
+    pods: &[&PodRecord],
 ) -> Vec<ReplicaSetInfo> {
     let owner = uid(&ro.metadata);
     let mut infos: Vec<ReplicaSetInfo> = rs
@@ -34,7 +34,7 @@ pub fn rollout_replica_sets(
 pub fn experiment_replica_sets(
     owner_uid: &str,
     rs: &[&ReplicaSet],
-    pods: &[&Pod],
+    pods: &[&PodRecord],
 ) -> Vec<ReplicaSetInfo> {
     let mut infos: Vec<ReplicaSetInfo> = rs
         .iter()
@@ -55,7 +55,7 @@ fn sort_replica_sets(infos: &mut [ReplicaSetInfo]) {
     });
 }
 
-fn replica_set_info(rs: &ReplicaSet, pods: &[&Pod]) -> ReplicaSetInfo {
+fn replica_set_info(rs: &ReplicaSet, pods: &[&PodRecord]) -> ReplicaSetInfo {
     let annotations = rs.metadata.annotations.as_ref();
     let annotation = |key: &str| {
         annotations
@@ -92,20 +92,19 @@ fn replica_set_info(rs: &ReplicaSet, pods: &[&Pod]) -> ReplicaSetInfo {
 }
 
 /// Pods owned by this ReplicaSet, oldest first, then by name.
-fn rs_pods(rs: &ReplicaSet, pods: &[&Pod]) -> Vec<super::types::PodInfo> {
+fn rs_pods(rs: &ReplicaSet, pods: &[&PodRecord]) -> Vec<super::types::PodInfo> {
     let owner = uid(&rs.metadata);
-    let mut owned: Vec<&Pod> = pods
+    let mut owned: Vec<&PodRecord> = pods
         .iter()
         .copied()
-        .filter(|p| is_owned_by(&p.metadata, owner))
+        .filter(|p| p.is_owned_by(owner))
         .collect();
     owned.sort_by(|a, b| {
-        let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        ta.cmp(&tb)
-            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        let ta = a.created.as_ref().map(|t| t.0);
+        let tb = b.created.as_ref().map(|t| t.0);
+        ta.cmp(&tb).then_with(|| a.name.cmp(&b.name))
     });
-    owned.into_iter().map(pod_info).collect()
+    owned.into_iter().map(PodRecord::info).collect()
 }
 
 /// `getReplicaSetHealth`.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::available::ActionState;
@@ -24,7 +24,8 @@ pub(crate) fn is_false(v: &bool) -> bool {
 
 /// Argo's trimmed `ObjectMeta`. `creationTimestamp` is a struct in Go, so
 /// `omitempty` never drops it: a missing time is `null`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct InfoMeta {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -45,7 +46,8 @@ pub struct InfoMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutInfo {
     pub object_meta: InfoMeta,
@@ -112,7 +114,8 @@ pub struct RolloutInfo {
     pub traffic: Option<TrafficSplit>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerInfo {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -120,7 +123,8 @@ pub struct ContainerInfo {
     pub image: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaSetInfo {
     pub object_meta: InfoMeta,
@@ -162,7 +166,8 @@ pub struct ReplicaSetInfo {
     pub pod_template_hash: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodInfo {
     pub object_meta: InfoMeta,
@@ -176,7 +181,8 @@ pub struct PodInfo {
     pub restarts: i32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentInfo {
     pub object_meta: InfoMeta,
@@ -194,7 +200,8 @@ pub struct ExperimentInfo {
     pub analysis_runs: Vec<AnalysisRunInfo>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunInfo {
     pub object_meta: InfoMeta,
@@ -222,7 +229,8 @@ pub struct AnalysisRunInfo {
     pub spec_and_status: Option<SpecAndStatus>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpecAndStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,
@@ -230,7 +238,8 @@ pub struct SpecAndStatus {
     pub status: Option<Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct JobInfo {
     pub object_meta: InfoMeta,
@@ -245,7 +254,8 @@ pub struct JobInfo {
     pub started_at: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct NonJobInfo {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -258,7 +268,8 @@ pub struct NonJobInfo {
     pub started_at: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricInfo {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -274,7 +285,8 @@ pub struct MetricInfo {
 }
 
 /// One reason the rollout is paused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseInfo {
     /// `Manual` (spec.paused), or the pause condition's reason:
@@ -293,7 +305,8 @@ pub struct PauseInfo {
 }
 
 /// The traffic split as the Istio objects have it now.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficSplit {
     /// The canary weight the controller is steering to now.
@@ -312,7 +325,8 @@ pub struct TrafficSplit {
     pub destination_rule: Option<DestinationRuleSubsets>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualServiceSplit {
     pub name: String,
@@ -323,7 +337,8 @@ pub struct VirtualServiceSplit {
     pub routes: Vec<RouteSplit>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteSplit {
     /// The route's name ("" for an unnamed route).
@@ -336,7 +351,8 @@ pub struct RouteSplit {
     pub matches_desired: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationWeight {
     pub host: String,
@@ -347,7 +363,8 @@ pub struct DestinationWeight {
     pub role: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSubsets {
     pub name: String,
@@ -357,7 +374,8 @@ pub struct DestinationRuleSubsets {
     pub subsets: Vec<SubsetHash>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct SubsetHash {
     pub name: String,

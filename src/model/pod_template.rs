@@ -1,12 +1,11 @@
 use serde::Deserialize;
 
-use super::ObjectMeta;
-
-/// The parts of a pod template the dashboard shows: labels and images.
+/// The part of a pod template the dashboard shows: its images. Not its
+/// metadata: a whole ObjectMeta with a label map per Rollout and per
+/// ReplicaSet was about 14 MB at 5,000 rollouts, for nothing shown.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplate {
-    pub metadata: Option<ObjectMeta>,
     pub spec: Option<PodTemplateSpec>,
 }
 

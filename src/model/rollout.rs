@@ -25,7 +25,6 @@ namespaced_resource!(
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
     pub replicas: Option<i32>,
-    pub selector: Option<Value>,
     pub template: Option<PodTemplate>,
     pub workload_ref: Option<WorkloadRef>,
     pub paused: Option<bool>,
@@ -45,8 +44,10 @@ pub struct WorkloadRef {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Strategy {
-    pub canary: Option<CanaryStrategy>,
-    pub blue_green: Option<BlueGreenStrategy>,
+    // Boxed: a rollout has one of the two, and both inline made every
+    // Rollout kilobytes larger than it needs to be.
+    pub canary: Option<Box<CanaryStrategy>>,
+    pub blue_green: Option<Box<BlueGreenStrategy>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -215,8 +216,8 @@ pub struct RolloutStatus {
     pub phase: Option<String>,
     pub message: Option<String>,
     pub conditions: Option<Vec<RolloutCondition>>,
-    pub canary: Option<CanaryStatus>,
-    pub blue_green: Option<BlueGreenStatus>,
+    pub canary: Option<Box<CanaryStatus>>,
+    pub blue_green: Option<Box<BlueGreenStatus>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -287,7 +288,6 @@ impl Rollout {
     pub fn spec(&self) -> &RolloutSpec {
         static EMPTY: RolloutSpec = RolloutSpec {
             replicas: None,
-            selector: None,
             template: None,
             workload_ref: None,
             paused: None,
@@ -303,11 +303,11 @@ impl Rollout {
     }
 
     pub fn canary(&self) -> Option<&CanaryStrategy> {
-        self.spec().strategy.as_ref()?.canary.as_ref()
+        self.spec().strategy.as_ref()?.canary.as_deref()
     }
 
     pub fn blue_green(&self) -> Option<&BlueGreenStrategy> {
-        self.spec().strategy.as_ref()?.blue_green.as_ref()
+        self.spec().strategy.as_ref()?.blue_green.as_deref()
     }
 
     /// `spec.replicas`, defaulting to 1.
@@ -406,10 +406,10 @@ impl<'a> RolloutStatusRef<'a> {
         self.0.and_then(|s| s.restarted_at.as_ref())
     }
     pub fn canary(self) -> Option<&'a CanaryStatus> {
-        self.0.and_then(|s| s.canary.as_ref())
+        self.0.and_then(|s| s.canary.as_deref())
     }
     pub fn blue_green(self) -> Option<&'a BlueGreenStatus> {
-        self.0.and_then(|s| s.blue_green.as_ref())
+        self.0.and_then(|s| s.blue_green.as_deref())
     }
     pub fn weights(self) -> Option<&'a TrafficWeights> {
         self.canary().and_then(|c| c.weights.as_ref())

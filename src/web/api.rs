@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::cluster::health::ScopeState;
 use crate::cluster::hub::{RolloutEntry, Snapshot};
 use crate::cluster::object::Kind;
-use crate::info::RolloutInfo;
 
 use super::error::AppError;
 use super::identity::Caller;
@@ -76,15 +75,17 @@ pub async fn list(
     Ok(with_staleness(&snapshot, ns, response))
 }
 
-/// `{"rollouts":[…]}`, serialized a rollout at a time as the client reads
-/// it: a list of 5000 rollouts (14 MB) is never held whole.
+/// `{"rollouts":[…]}`, each rollout's JSON as the hub serialized it once
+/// per change, copied out as the client reads it: a list of 5000 rollouts
+/// (14 MB) is never held whole nor serialized per request.
 fn list_pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = Vec<u8>> + Send {
     let items = entries.into_iter().enumerate().map(|(i, entry)| {
-        let mut piece = if i == 0 { Vec::new() } else { b",".to_vec() };
-        if let Err(e) = serde_json::to_writer(&mut piece, &shallow(&entry.info)) {
-            tracing::error!(error = %e, rollout = %entry.info.object_meta.name, "cannot encode a rollout");
-            piece.extend_from_slice(b"null");
+        let json = entry.json.list();
+        let mut piece = Vec::with_capacity(json.len() + 1);
+        if i > 0 {
+            piece.push(b',');
         }
+        piece.extend_from_slice(json.as_bytes());
         piece
     });
     std::iter::once(br#"{"rollouts":["#.to_vec())
@@ -103,7 +104,11 @@ pub async fn get(
     Ok(with_staleness(
         &snapshot,
         Some(&namespace),
-        Json(&entry.info).into_response(),
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            entry.json.full(),
+        )
+            .into_response(),
     ))
 }
 
@@ -137,15 +142,6 @@ pub async fn version() -> Json<impl Serialize> {
     Json(VersionInfo {
         rollouts_version: format!("rollouts-dashboard v{}", env!("CARGO_PKG_VERSION")),
     })
-}
-
-/// The list view's info: no analysis runs or experiments.
-pub fn shallow(info: &RolloutInfo) -> RolloutInfo {
-    RolloutInfo {
-        analysis_runs: Vec::new(),
-        experiments: Vec::new(),
-        ..info.clone()
-    }
 }
 
 /// Data served while a watch is failing is marked with a `Warning` header

@@ -27,7 +27,6 @@ use crate::info::{InfoMeta, RolloutInfo};
 use crate::model::RolloutKey;
 
 use super::AppState;
-use super::api::shallow;
 use super::error::AppError;
 use super::identity::Caller;
 use super::limits::stream_slot;
@@ -40,19 +39,6 @@ use super::revocation::{Lapse, Tick, no_longer};
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Messages buffered per client before the producer waits for it.
 const CLIENT_BUFFER: usize = 64;
-
-#[derive(Serialize)]
-struct Wrapped<T> {
-    result: T,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WatchEvent<'a> {
-    #[serde(rename = "type")]
-    type_: &'static str,
-    rollout_info: &'a RolloutInfo,
-}
 
 /// grpc-gateway v1's error chunk.
 #[derive(Serialize)]
@@ -68,17 +54,22 @@ struct StreamErrorBody<'a> {
     http_status: &'a str,
 }
 
-fn message<T: Serialize>(result: T) -> Option<String> {
-    serde_json::to_string(&Wrapped { result })
-        .map_err(|e| tracing::error!(error = %e, "cannot encode a watch message"))
-        .ok()
+/// `{"result":{"type":…,"rolloutInfo":…}}` around a rollout's JSON as the
+/// hub serialized it (once per change, for every client).
+fn event_json(type_: &'static str, info_json: &str) -> String {
+    format!(r#"{{"result":{{"type":"{type_}","rolloutInfo":{info_json}}}}}"#)
 }
 
-fn event_message(type_: &'static str, info: &RolloutInfo) -> Option<String> {
-    message(WatchEvent {
-        type_,
-        rollout_info: info,
-    })
+/// `{"result":…}` around a rollout's JSON.
+fn result_json(info_json: &str) -> String {
+    format!(r#"{{"result":{info_json}}}"#)
+}
+
+fn deleted_message(key: &RolloutKey) -> Option<String> {
+    serde_json::to_string(&deleted(key))
+        .map_err(|e| tracing::error!(error = %e, "cannot encode a watch message"))
+        .ok()
+        .map(|info| event_json("Deleted", &info))
 }
 
 /// `GET /api/v1/rollouts/{ns}/info/watch`.
@@ -235,13 +226,13 @@ async fn follow_list(
                 } else {
                     "Updated"
                 };
-                event_message(type_, &shallow(&e.info))
+                Some(event_json(type_, e.json.list()))
             }
             None => {
                 if !sent.remove(key) {
                     continue;
                 }
-                event_message("Deleted", &deleted(key))
+                deleted_message(key)
             }
         };
         if let Some(m) = msg
@@ -271,14 +262,12 @@ async fn resync(
         } else {
             "Added"
         };
-        if let Some(m) = event_message(type_, &shallow(&entry.info))
-            && tx.send(m).await.is_err()
-        {
+        if tx.send(event_json(type_, entry.json.list())).await.is_err() {
             return Err(());
         }
     }
     for gone in sent.difference(&now) {
-        if let Some(m) = event_message("Deleted", &deleted(gone))
+        if let Some(m) = deleted_message(gone)
             && tx.send(m).await.is_err()
         {
             return Err(());
@@ -314,9 +303,7 @@ async fn follow_one(
     };
     drop(snapshot);
     let mut sent_seq = entry.seq;
-    if let Some(m) = message(&entry.info)
-        && tx.send(m).await.is_err()
-    {
+    if tx.send(result_json(&entry.json.full())).await.is_err() {
         return;
     }
     loop {
@@ -350,9 +337,7 @@ async fn follow_one(
             continue;
         }
         sent_seq = entry.seq;
-        if let Some(m) = message(&entry.info)
-            && tx.send(m).await.is_err()
-        {
+        if tx.send(result_json(&entry.json.full())).await.is_err() {
             return;
         }
     }

@@ -7,14 +7,20 @@ use super::templates::render;
 use super::view::card::{CardView, without_actions};
 use crate::cluster::access::NamespaceAccess;
 use crate::cluster::hub::RolloutEntry;
+use crate::model::RolloutKey;
 
 /// A card as this caller sees it: the hub's rendering (or, without a
 /// renderer, one made now), without its buttons where RBAC does not let
 /// them promote or abort.
-pub fn card_html(state: &AppState, entry: &RolloutEntry, access: NamespaceAccess) -> Arc<str> {
+pub fn card_html(
+    state: &AppState,
+    key: &RolloutKey,
+    entry: &RolloutEntry,
+    access: NamespaceAccess,
+) -> Arc<str> {
     let html: Arc<str> = if entry.card.is_empty() {
         render(&super::templates::CardPartial {
-            card: &CardView::of(entry),
+            card: &CardView::of(&entry.info(key)),
             base: &state.base_path,
             read_only: state.read_only,
         })

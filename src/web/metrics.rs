@@ -179,7 +179,7 @@ impl Collector for LiveCollector {
 
         let mut phases: BTreeMap<String, i64> = BTreeMap::new();
         for entry in snapshot.rollouts.values() {
-            *phases.entry(entry.info.status.clone()).or_default() += 1;
+            *phases.entry(entry.summary.status.clone()).or_default() += 1;
         }
         let mut family = encoder.encode_descriptor(
             "rollouts",

@@ -13,6 +13,8 @@ pub mod guard;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
+pub mod overview;
+pub mod overview_stream;
 pub mod page_stream;
 pub mod pages;
 pub mod permissions;

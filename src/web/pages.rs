@@ -1,25 +1,20 @@
 //! The two pages: the overview (`/`) and a rollout (`/rollouts/{ns}/{name}`).
 //! Both render from the snapshot; the live stream keeps them current.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::cards::card_html;
+use super::AppState;
 use super::identity::{Caller, who_line};
+use super::overview;
 use super::permissions::{Permissions, shown_namespace};
-use super::templates::{
-    CardSlot, Chip, GROUPS_MARKER, Group, GroupOpenPartial, OverviewPage, PageInfo, RolloutPage,
-    message_page, render,
-};
-use super::view::card::CardView;
+use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, message_page, render};
 use super::view::detail::DetailView;
-use super::view::filter::{Filter, STATUSES};
-use super::view::health::{BannerView, empty_state};
+use super::view::filter::STATUSES;
+use super::view::health::BannerView;
+use super::view::overview::{NAMESPACES_SHOWN, Overview, OverviewQuery};
 use super::view::status_class;
-use super::{AppState, chunked};
 use crate::model::RolloutKey;
 
 pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo {
@@ -34,13 +29,16 @@ pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo 
     }
 }
 
-/// `GET /`: every rollout, grouped by namespace, filtered by the query.
+/// `GET /`: what needs a person, a summary per namespace (when there are
+/// more rollouts than a page holds), then a page of the rollouts the
+/// query's filter keeps, grouped by namespace. Filters and the page are in
+/// the URL, so it all works without JavaScript and can be shared.
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let query = OverviewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let snapshot = state.view.snapshot();
     let base = state.base_path.clone();
     let perms = Permissions::of(&state, &caller);
@@ -48,39 +46,24 @@ pub async fn overview(
         Ok(r) => r,
         Err(e) => return cannot_check(&state, e),
     };
-    let mut groups: BTreeMap<String, Vec<CardSlot>> = BTreeMap::new();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut attention = 0;
-    let mut shown = 0;
-    let mut total = 0;
-    for (key, entry) in snapshot.rollouts.iter() {
-        if !rights.sees(&key.namespace) {
-            continue;
-        }
-        total += 1;
-        let card = CardView::of(entry);
-        *counts.entry(card.status.clone()).or_default() += 1;
-        attention += usize::from(card.attention);
-        let visible = filter.matches(&card);
-        shown += usize::from(visible);
-        groups
-            .entry(key.namespace.clone())
-            .or_default()
-            .push(CardSlot {
-                html: card_html(&state, entry, rights.access(&key.namespace)),
-                shown: visible,
-            });
-    }
-    let namespaces: Vec<String> = groups.keys().cloned().collect();
+    let o = Overview::of(snapshot.rollouts.iter(), |ns| rights.sees(ns), &query);
+    let paged = o.paged();
+    let summary: Vec<_> = if paged {
+        o.namespaces
+            .iter()
+            .take(NAMESPACES_SHOWN)
+            .map(|(ns, c)| overview::namespace_row(&base, ns, c))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = OverviewPage {
-        // The stream then sends only what changed after this page.
+        // The stream then sends only what changed after this page, for
+        // this page.
         page: page_info(
             &state,
             &caller,
-            format!(
-                "{base}stream/overview?since={}",
-                super::since::since_token(snapshot.seq)
-            ),
+            overview_stream_url(&base, &query, o.page, Some(snapshot.seq)),
         ),
         banner: perms.banner(&snapshot.health).await,
         chips: STATUSES
@@ -88,59 +71,36 @@ pub async fn overview(
             .map(|s| Chip {
                 status: s,
                 class: status_class(s),
-                count: counts.get(*s).copied().unwrap_or(0),
-                checked: filter.has_status(s),
+                count: o.counts.of(s),
+                checked: query.filter.has_status(s),
             })
             .collect(),
-        attention,
-        empty: empty_state(&snapshot.health, shown, total),
-        filter,
-        namespaces,
+        attention: o.counts.attention,
+        namespaces: o.namespaces.keys().cloned().collect(),
+        attention_list: paged.then(|| overview::attention_list(&base, &o)),
+        summary_more: o.namespaces.len().saturating_sub(summary.len()),
+        summary,
+        groups: overview::groups(&state, &rights, &o),
+        status: overview::page_status(&base, &o, &query, &snapshot.health),
+        filter: query.filter,
     };
-    let html = render(&page);
-    let groups: Vec<Group> = groups
-        .into_iter()
-        .map(|(namespace, cards)| Group { namespace, cards })
-        .collect();
-    let Some((head, tail)) = html.split_once(GROUPS_MARKER) else {
-        tracing::error!("the overview template lost its groups marker");
-        return Html(html).into_response();
-    };
-    let pieces = overview_pieces(head.to_string(), groups, tail.to_string());
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        chunked::body(pieces),
-    )
-        .into_response()
+    Html(render(&page)).into_response()
 }
 
-/// The overview as the client reads it: the page's head, then each
-/// namespace group and its cards (the hub's shared renderings), then its
-/// tail; no 12 MB page (5000 rollouts) is ever held whole.
-fn overview_pieces(
-    head: String,
-    groups: Vec<Group>,
-    tail: String,
-) -> impl Iterator<Item = Vec<u8>> + Send {
-    let groups = groups.into_iter().flat_map(|g| {
-        let open = render(&GroupOpenPartial {
-            namespace: &g.namespace,
-        });
-        let slots = g.cards.into_iter().map(|slot| {
-            let open = if slot.shown {
-                "<div class=\"slot\">"
-            } else {
-                "<div class=\"slot\" hidden>"
-            };
-            [open, &slot.html, "</div>"].concat().into_bytes()
-        });
-        std::iter::once(open.into_bytes())
-            .chain(slots)
-            .chain(std::iter::once(b"  </div>\n</section>\n".to_vec()))
-    });
-    std::iter::once(head.into_bytes())
-        .chain(groups)
-        .chain(std::iter::once(tail.into_bytes()))
+/// The overview stream for `query` on `page`, sending only changes after
+/// `since` when given.
+pub fn overview_stream_url(
+    base: &str,
+    query: &OverviewQuery,
+    page: usize,
+    since: Option<u64>,
+) -> String {
+    let mut url = format!("{base}stream/overview?");
+    if let Some(seq) = since {
+        url.push_str(&format!("since={}&", super::since::since_token(seq)));
+    }
+    url.push_str(&query.filter.query(page));
+    url.trim_end_matches(['&', '?']).to_string()
 }
 
 /// `GET /rollouts/{ns}/{name}`.
@@ -176,7 +136,8 @@ pub async fn rollout(
             ),
         );
     }
-    let Some(entry) = snapshot.rollouts.get(&RolloutKey::new(&namespace, &name)) else {
+    let key = RolloutKey::new(&namespace, &name);
+    let Some(entry) = snapshot.rollouts.get(&key) else {
         let banner = BannerView::of(&snapshot.health);
         let why = if snapshot.health.ready() {
             format!("There is no rollout {name} in namespace {namespace} (or it was deleted).")
@@ -204,7 +165,7 @@ pub async fn rollout(
             format!("{base}stream/rollouts/{namespace}/{name}"),
         ),
         banner,
-        d: DetailView::of(entry).restricted(state.read_only, access),
+        d: DetailView::of(entry, &entry.info(&key)).restricted(state.read_only, access),
         base,
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),

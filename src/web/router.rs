@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, guard, identity, metrics, page_stream, pages,
-    probes, sign_in,
+    AppState, actions, api, api_watch, assets, guard, identity, metrics, overview_stream,
+    page_stream, pages, probes, sign_in,
 };
 
 /// Action requests carry at most a small JSON or form body.
@@ -101,7 +101,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         )
         .route("/", get(pages::overview))
         .route("/rollouts/{namespace}/{name}", get(pages::rollout))
-        .route("/stream/overview", get(page_stream::overview))
+        .route("/stream/overview", get(overview_stream::overview))
         .route(
             "/stream/rollouts/{namespace}/{name}",
             get(page_stream::rollout),

@@ -37,14 +37,10 @@ pub struct Chip {
     pub checked: bool,
 }
 
+/// The cards of one namespace on the page.
 pub struct Group {
     pub namespace: String,
-    pub cards: Vec<CardSlot>,
-}
-
-pub struct CardSlot {
-    pub html: Arc<str>,
-    pub shown: bool,
+    pub cards: Vec<Arc<str>>,
 }
 
 #[derive(Template)]
@@ -55,18 +51,58 @@ pub struct OverviewPage {
     pub filter: Filter,
     pub chips: Vec<Chip>,
     pub attention: usize,
+    /// For the namespace filter: every namespace with rollouts they see.
     pub namespaces: Vec<String>,
-    pub empty: Option<String>,
+    pub attention_list: Option<AttentionPartial>,
+    pub summary: Vec<NamespaceRowPartial>,
+    /// Namespaces left out of the summary.
+    pub summary_more: usize,
+    pub groups: Vec<Group>,
+    pub status: PageStatusPartial,
 }
 
-/// Where the namespace groups go in the rendered overview.
-pub const GROUPS_MARKER: &str = "<!--groups-->";
-
-/// A namespace group's opening (its cards and `</div></section>` follow).
+/// What needs a person first (shown when the rollouts fill pages).
 #[derive(Template)]
-#[template(path = "partials/group_open.html")]
-pub struct GroupOpenPartial<'a> {
-    pub namespace: &'a str,
+#[template(path = "partials/attention.html")]
+pub struct AttentionPartial {
+    pub base: String,
+    pub rows: Vec<AttentionRowView>,
+    /// How many need a person in all.
+    pub total: usize,
+}
+
+pub struct AttentionRowView {
+    pub namespace: String,
+    pub name: String,
+    pub why: &'static str,
+    pub status: String,
+    pub status_class: &'static str,
+}
+
+/// One namespace of the summary: counts, and links to its rollouts.
+#[derive(Template)]
+#[template(path = "partials/ns_row.html")]
+pub struct NamespaceRowPartial {
+    pub base: String,
+    pub namespace: String,
+    pub total: usize,
+    pub attention: usize,
+    /// (status, its CSS class, how many).
+    pub statuses: Vec<(&'static str, &'static str, usize)>,
+}
+
+/// Which rollouts the page shows, the way to the others, or why none.
+#[derive(Template)]
+#[template(path = "partials/page_status.html")]
+pub struct PageStatusPartial {
+    pub range: String,
+    pub page: usize,
+    pub pages: usize,
+    /// Links (query strings) to the previous and next pages.
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub base: String,
+    pub empty: Option<String>,
 }
 
 #[derive(Template)]

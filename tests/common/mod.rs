@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rollouts_dashboard::info::{RolloutInfo, RolloutObjects, rollout_info};
+use rollouts_dashboard::info::{PodRecord, RolloutInfo, RolloutObjects, rollout_info};
 use rollouts_dashboard::model::{
     AnalysisRun, Deployment, DestinationRule, Experiment, Pod, ReplicaSet, Rollout, VirtualService,
     parse_yaml_documents,
@@ -101,7 +101,8 @@ impl Objects {
 
     pub fn info_of(&self, ro: &Rollout) -> RolloutInfo {
         let rs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
-        let pods: Vec<&Pod> = self.pods.iter().collect();
+        let pods: Vec<PodRecord> = self.pods.iter().map(PodRecord::of).collect();
+        let pods: Vec<&PodRecord> = pods.iter().collect();
         let runs: Vec<&AnalysisRun> = self.analysis_runs.iter().collect();
         let exps: Vec<&Experiment> = self.experiments.iter().collect();
         let vss: Vec<&VirtualService> = self.virtual_services.iter().collect();

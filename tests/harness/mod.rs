@@ -358,7 +358,7 @@ pub fn view_mismatch(snap: &Snapshot, expected: &[(RolloutKey, RolloutInfo)]) ->
     }
     expected.iter().find_map(|(key, info)| {
         let entry = snap.rollouts.get(key)?;
-        (entry.info != *info).then(|| format!("{key} differs"))
+        (entry.info(key) != *info).then(|| format!("{key} differs"))
     })
 }
 

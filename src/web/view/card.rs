@@ -1,8 +1,8 @@
 //! One rollout on the overview.
 
 use crate::actions::Action;
-use crate::cluster::hub::RolloutEntry;
 use crate::info::RolloutInfo;
+use crate::info::attention::attention;
 
 use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
 
@@ -78,8 +78,7 @@ pub fn without_actions(html: &str) -> String {
 }
 
 impl CardView {
-    pub fn of(entry: &RolloutEntry) -> CardView {
-        let info = &entry.info;
+    pub fn of(info: &RolloutInfo) -> CardView {
         let segments = info
             .steps
             .iter()
@@ -133,18 +132,9 @@ impl CardView {
             pod_hash: info.pod_hash.clone(),
             step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
             labels,
-            attention: needs_attention(info),
+            attention: attention(info).is_some(),
         }
     }
-}
-
-/// Degraded (or unknown), or paused for a reason other than a planned pause
-/// step (what Argo's UI calls "needs attention").
-pub fn needs_attention(info: &RolloutInfo) -> bool {
-    matches!(
-        info.status.as_str(),
-        "Degraded" | "Error" | "Unknown" | "InvalidSpec"
-    ) || (info.status == "Paused" && info.message != "CanaryPauseStep")
 }
 
 pub fn pause_view(info: &RolloutInfo) -> Option<PauseView> {
@@ -253,17 +243,5 @@ mod tests {
         assert_eq!((bar.stable, bar.canary, bar.estimate), (75, 25, true));
         info.strategy = "BlueGreen".into();
         assert_eq!(traffic_bar(&info), None, "blue-green has no split");
-    }
-
-    #[test]
-    fn a_planned_pause_needs_no_attention_other_pauses_and_degraded_do() {
-        let mut info = canary();
-        assert!(!needs_attention(&info));
-        info.message = "BlueGreenPause".into();
-        assert!(needs_attention(&info));
-        info.status = "Degraded".into();
-        assert!(needs_attention(&info));
-        info.status = "Healthy".into();
-        assert!(!needs_attention(&info));
     }
 }

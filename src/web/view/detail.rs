@@ -151,8 +151,8 @@ impl DetailView {
         self
     }
 
-    pub fn of(entry: &RolloutEntry) -> DetailView {
-        let info = &entry.info;
+    /// `info` is `entry`'s, read back from its JSON.
+    pub fn of(entry: &RolloutEntry, info: &RolloutInfo) -> DetailView {
         let steps = info
             .steps
             .iter()

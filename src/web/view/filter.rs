@@ -3,7 +3,11 @@
 //! negates a name term; `"..."` is exact; `key:value` matches a label),
 //! `status` (any of the chosen), `attention`, `ns`.
 
-use super::card::CardView;
+use crate::cluster::hub::Summary;
+use crate::model::RolloutKey;
+
+/// The longest search kept (characters).
+const MAX_QUERY: usize = 256;
 
 pub const STATUSES: [&str; 4] = ["Progressing", "Paused", "Degraded", "Healthy"];
 
@@ -21,26 +25,58 @@ impl Filter {
         let mut f = Filter::default();
         for (k, v) in pairs {
             match k {
-                "q" => f.q = v.to_string(),
-                "status" => f.statuses.extend(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| STATUSES.contains(s))
-                        .map(str::to_string),
-                ),
+                // Bounded: a search is a few words, never a megabyte to
+                // match against every rollout on every change.
+                "q" => f.q = v.chars().take(MAX_QUERY).collect(),
+                "status" => {
+                    for s in v.split(',').map(str::trim) {
+                        // Each at most once: a repeated parameter cannot
+                        // grow the list.
+                        if STATUSES.contains(&s) && !f.has_status(s) {
+                            f.statuses.push(s.to_string());
+                        }
+                    }
+                }
                 "attention" => f.attention = matches!(v, "1" | "true" | "on"),
-                "ns" => f.namespace = v.to_string(),
+                "ns" => f.namespace = v.chars().take(MAX_QUERY).collect(),
                 _ => {}
             }
         }
         f
     }
 
-    pub fn matches(&self, card: &CardView) -> bool {
-        (self.namespace.is_empty() || card.namespace == self.namespace)
-            && (!self.attention || card.attention)
-            && (self.statuses.is_empty() || self.statuses.contains(&card.status))
-            && search_matches(&self.q, &card.name, &card.labels)
+    pub fn matches(&self, key: &RolloutKey, summary: &Summary) -> bool {
+        (self.namespace.is_empty() || key.namespace == self.namespace)
+            && (!self.attention || summary.attention.is_some())
+            && (self.statuses.is_empty() || self.statuses.contains(&summary.status))
+            && search_matches(&self.q, &key.name, &summary.labels)
+    }
+
+    /// Whether anything narrows the view.
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// The query string that gives this filter (and `page`, when past the
+    /// first), without the `?`.
+    pub fn query(&self, page: usize) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.q.is_empty() {
+            q.append_pair("q", &self.q);
+        }
+        for s in &self.statuses {
+            q.append_pair("status", s);
+        }
+        if self.attention {
+            q.append_pair("attention", "1");
+        }
+        if !self.namespace.is_empty() {
+            q.append_pair("ns", &self.namespace);
+        }
+        if page > 1 {
+            q.append_pair("page", &page.to_string());
+        }
+        q.finish()
     }
 
     pub fn has_status(&self, status: &str) -> bool {

@@ -1,0 +1,356 @@
+//! `GET /stream/overview`: keeps one overview page current. It sends the
+//! cards of the rollouts on that page (filter and page number as in the
+//! page's URL), the counts, the attention list and the namespace rows when
+//! they change, and nothing about the thousands of rollouts elsewhere.
+//!
+//! Most changes cost a lookup: a rollout on the page that still matches
+//! gets its card sent; one that neither matched nor matches changes only
+//! counts. Only a rollout entering or leaving the filter moves the page's
+//! window, and only then is the page worked out again from the snapshot.
+//!
+//! Events: `card` `{id, ns, html}`, `resync` `{ids}` (the page holds these,
+//! drops any other), `counts` `{Progressing, …, attention}`, `replace`
+//! `{id, html}` (attention list, a namespace row, the pager), `state`, and
+//! `ended` as the last event when the person's sign-in or access ends.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use axum::extract::{Extension, Query, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::cards::card_html;
+use super::error::AppError;
+use super::identity::Caller;
+use super::limits::stream_slot;
+use super::overview::{attention_list, namespace_row, namespace_row_id, page_status};
+use super::page_stream::{Tx, ended, event, sse, state_event};
+use super::permissions::{Permissions, Rights};
+use super::queries::rights_in;
+use super::revocation::{Lapse, Tick};
+use super::since::since_seq;
+use super::templates::render;
+use super::view::card_id;
+use super::view::filter::STATUSES;
+use super::view::overview::{AttentionRow, Counts, Overview, OverviewQuery};
+use crate::cluster::health::Health;
+use crate::cluster::hub::{Change, RolloutEntry, Snapshot, Summary};
+use crate::model::RolloutKey;
+
+/// Card events queued for one overview page. Each holds its own copy of
+/// the card; a short queue only makes that page's sender wait its turn.
+const OVERVIEW_BUFFER: usize = 16;
+
+pub async fn overview(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let since = pairs
+        .iter()
+        .find(|(k, _)| k == "since")
+        .and_then(|(_, v)| since_seq(v));
+    let query = OverviewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let slot = stream_slot(&state, &caller)?;
+    let (tx, rx) = mpsc::channel(OVERVIEW_BUFFER);
+    let perms = Permissions::of(&state, &caller);
+    let lapse = Lapse::new(&state, &caller);
+    tokio::spawn(async move {
+        let _open = state.metrics.stream();
+        let _slot = slot;
+        let stop = state.shutdown.clone();
+        let page = Page::new(state, perms, query, tx);
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = page.follow(lapse, since) => {}
+        }
+    });
+    Ok(sse(rx))
+}
+
+/// A short fingerprint of a rollout's key: the page's members are kept as
+/// these (8 bytes each, not two strings) so a thousand open pages stay small.
+fn fingerprint(key: &RolloutKey) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// What one open overview page shows, as its stream last sent it.
+struct Page {
+    state: AppState,
+    perms: Permissions,
+    query: OverviewQuery,
+    tx: Tx,
+    rights: Rights,
+    /// The rollouts on the page.
+    members: HashSet<u64>,
+    counts: Counts,
+    /// Per namespace, when the page has the namespace summary.
+    namespaces: BTreeMap<String, Counts>,
+    paged: bool,
+    /// The attention list as sent: its rows and how many need a person.
+    attention: (Vec<AttentionRow>, usize),
+    /// The pager and empty state as sent.
+    status: String,
+    /// The change the page is current with.
+    known: u64,
+}
+
+type Sent = Result<(), ()>;
+
+impl Page {
+    fn new(state: AppState, perms: Permissions, query: OverviewQuery, tx: Tx) -> Page {
+        Page {
+            state,
+            perms,
+            query,
+            tx,
+            rights: Rights::Per(BTreeMap::new()),
+            members: HashSet::new(),
+            counts: Counts::default(),
+            namespaces: BTreeMap::new(),
+            paged: false,
+            attention: (Vec::new(), 0),
+            status: String::new(),
+            known: 0,
+        }
+    }
+
+    async fn send(&self, e: axum::response::sse::Event) -> Sent {
+        self.tx.send(e).await.map_err(|_| ())
+    }
+
+    async fn follow(mut self, mut lapse: Lapse, since: Option<u64>) {
+        let mut changes = self.state.view.subscribe();
+        {
+            let snap = self.state.view.snapshot();
+            if self
+                .send(state_event(&self.perms, &snap.health).await)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // Rights that cannot be checked now end the stream; the page
+            // reconnects with backoff and asks again.
+            let Ok(rights) = rights_in(&self.perms, &snap, None).await else {
+                return;
+            };
+            self.rights = rights;
+            if self.sync(&snap, since, true).await.is_err() {
+                return;
+            }
+            // Holding the snapshot would keep every entry it names alive.
+        }
+        loop {
+            let sent = tokio::select! {
+                _ = self.tx.closed() => return,
+                change = changes.recv() => match change {
+                    Ok(c) if c.seq() <= self.known => continue,
+                    Ok(c) => self.apply(&c).await,
+                    Err(RecvError::Lagged(_)) => {
+                        let snap = self.state.view.snapshot();
+                        self.sync(&snap, Some(self.known), false).await
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                tick = lapse.next() => match tick {
+                    Tick::Ended(message) => {
+                        let _ = self.send(ended(&message)).await;
+                        return;
+                    }
+                    // Namespaces whose rights changed: the page gets what
+                    // it may now see, and drops the rest.
+                    Tick::Recheck => {
+                        let snap = self.state.view.snapshot();
+                        match rights_in(&self.perms, &snap, None).await {
+                            Ok(now) if now == self.rights => Ok(()),
+                            Ok(now) => {
+                                self.rights = now;
+                                self.sync(&snap, None, true).await
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                },
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Brings the page up to `snap`: the cards on it changed after `since`
+    /// (all when `None`), the ids it holds, and every part that differs
+    /// from what was sent (all of them when `everything`).
+    async fn sync(&mut self, snap: &Snapshot, since: Option<u64>, everything: bool) -> Sent {
+        let o = Overview::of(snap.rollouts.iter(), |ns| self.rights.sees(ns), &self.query);
+        let members: HashSet<u64> = o.cards.iter().map(|(k, _)| fingerprint(k)).collect();
+        for (key, entry) in &o.cards {
+            // When connecting, the page has the cards it was rendered with;
+            // later, a card that moved onto the page is new to it.
+            let new_here = !everything && !self.members.contains(&fingerprint(key));
+            if new_here || since.is_none_or(|s| entry.seq > s) {
+                self.send(self.card(key, entry)).await?;
+            }
+        }
+        let ids: Vec<String> = o
+            .cards
+            .iter()
+            .map(|(k, _)| card_id(&k.namespace, &k.name))
+            .collect();
+        self.send(event("resync", json!({ "ids": ids }))).await?;
+        self.members = members;
+        self.known = snap.seq;
+        self.paged = o.paged();
+        if everything || o.counts != self.counts {
+            self.counts = o.counts.clone();
+            self.send(self.counts_event()).await?;
+        }
+        if self.paged {
+            for (ns, c) in &o.namespaces {
+                if everything || self.namespaces.get(ns) != Some(c) {
+                    self.send_row(ns, c).await?;
+                }
+            }
+            self.send_attention(&o, everything).await?;
+        }
+        self.namespaces = o.namespaces.clone();
+        let status = render(&page_status(
+            &self.state.base_path,
+            &o,
+            &self.query,
+            &snap.health,
+        ));
+        if everything || status != self.status {
+            self.send(replace("page-status", status.clone())).await?;
+            self.status = status;
+        }
+        Ok(())
+    }
+
+    /// One change from the hub.
+    async fn apply(&mut self, change: &Change) -> Sent {
+        let (key, entry, previous) = match change {
+            Change::Rollout {
+                key,
+                entry,
+                previous,
+                ..
+            } => (key, entry, previous),
+            Change::Health { health, seq } => {
+                self.known = *seq;
+                return self.health(health).await;
+            }
+        };
+        let since = self.known;
+        self.known = change.seq();
+        let on_page = self.members.contains(&fingerprint(key));
+        let sees = self
+            .perms
+            .access(&key.namespace)
+            .await
+            .is_ok_and(|a| a.list);
+        if !sees {
+            // Not theirs (or no longer: RBAC changed under an open page).
+            if on_page {
+                let snap = self.state.view.snapshot();
+                return self.sync(&snap, Some(since), false).await;
+            }
+            return Ok(());
+        }
+        let matches = |s: Option<&Summary>| s.is_some_and(|s| self.query.filter.matches(key, s));
+        let before = previous.as_ref();
+        let after = entry.as_ref().map(|e| &e.summary);
+        let (matched, matching) = (matches(before), matches(after));
+        if matched != matching {
+            // It entered or left the filter: the page's window moves.
+            let snap = self.state.view.snapshot();
+            return self.sync(&snap, Some(since), false).await;
+        }
+        if let Some(e) = entry.as_ref().filter(|_| on_page) {
+            self.send(self.card(key, e)).await?;
+        }
+        let counted = |s: Option<&Summary>| s.map(|s| (s.status.clone(), s.attention));
+        if counted(before) == counted(after) {
+            return Ok(());
+        }
+        if let Some(s) = before {
+            self.counts.remove(s);
+        }
+        if let Some(s) = after {
+            self.counts.add(s);
+        }
+        self.send(self.counts_event()).await?;
+        if !self.paged {
+            return Ok(());
+        }
+        let row = self.namespaces.entry(key.namespace.clone()).or_default();
+        if let Some(s) = before {
+            row.remove(s);
+        }
+        if let Some(s) = after {
+            row.add(s);
+        }
+        let row = row.clone();
+        self.send_row(&key.namespace, &row).await?;
+        if before.and_then(|s| s.attention) != after.and_then(|s| s.attention)
+            || self.attention.0.iter().any(|r| r.key == *key)
+        {
+            let snap = self.state.view.snapshot();
+            let o = Overview::of(snap.rollouts.iter(), |ns| self.rights.sees(ns), &self.query);
+            self.send_attention(&o, false).await?;
+        }
+        Ok(())
+    }
+
+    /// The attention list, when it differs from what was sent (or always).
+    async fn send_attention(&mut self, o: &Overview, always: bool) -> Sent {
+        let now = (o.attention.clone(), o.counts.attention);
+        if always || now != self.attention {
+            let html = render(&attention_list(&self.state.base_path, o));
+            self.send(replace("attention", html)).await?;
+            self.attention = now;
+        }
+        Ok(())
+    }
+
+    /// The connection state; the empty state follows it ("Loading…").
+    async fn health(&mut self, health: &Health) -> Sent {
+        self.send(state_event(&self.perms, health).await).await?;
+        let snap = self.state.view.snapshot();
+        self.sync(&snap, Some(self.known), false).await
+    }
+
+    fn card(&self, key: &RolloutKey, entry: &RolloutEntry) -> axum::response::sse::Event {
+        let html = card_html(&self.state, key, entry, self.rights.access(&key.namespace));
+        event(
+            "card",
+            json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
+        )
+    }
+
+    fn counts_event(&self) -> axum::response::sse::Event {
+        let mut m = Map::new();
+        for s in STATUSES {
+            m.insert(s.to_string(), Value::from(self.counts.of(s)));
+        }
+        m.insert("attention".into(), Value::from(self.counts.attention));
+        event("counts", Value::Object(m))
+    }
+
+    async fn send_row(&self, namespace: &str, counts: &Counts) -> Sent {
+        let html = render(&namespace_row(&self.state.base_path, namespace, counts));
+        self.send(replace(&namespace_row_id(namespace), html)).await
+    }
+}
+
+fn replace(id: &str, html: String) -> axum::response::sse::Event {
+    event("replace", json!({"id": id, "html": html}))
+}
