@@ -24,6 +24,7 @@ pub use super::entry::{InfoJson, RolloutEntry, Summary};
 use super::health::{Health, HealthTracker, ScopeState, WatchId};
 use super::index::{Built, Index, Malformed};
 use super::stats::WatchStats;
+pub use super::tallies::{Counts, STATUSES, Tallies};
 use super::watch::{WatchEvent, WatchMsg};
 
 /// The shortest time between two rebuilds: a burst of changes is gathered
@@ -41,6 +42,8 @@ pub type CardRenderer = Arc<dyn Fn(&RolloutEntry, &RolloutInfo) -> Arc<str> + Se
 pub struct Snapshot {
     pub seq: u64,
     pub rollouts: imbl::OrdMap<RolloutKey, Arc<RolloutEntry>>,
+    /// Counts of `rollouts`, kept with them.
+    pub tallies: Tallies,
     pub health: Arc<Health>,
 }
 
@@ -216,11 +219,9 @@ impl Hub {
             WatchEvent::InitDone => {
                 // A relist may have dropped objects without a Delete event.
                 let seen = self.relists.remove(&id).unwrap_or_default();
-                for key in self.index.keys(id.kind, id.namespace.as_deref()) {
-                    if !seen.contains(&key) {
-                        let affected = self.index.delete(id.kind, &key);
-                        self.dirty.extend(affected);
-                    }
+                for key in self.index.unseen(id.kind, id.namespace.as_deref(), &seen) {
+                    let affected = self.index.delete(id.kind, &key);
+                    self.dirty.extend(affected);
                 }
                 self.health.succeeded(&id, true, now)
             }
@@ -238,17 +239,15 @@ impl Hub {
         }
         // Built and rendered without holding the lock; the hub is the only
         // writer, so nothing changes the map meanwhile.
-        let mut rollouts = self
-            .view
-            .snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .rollouts
-            .clone();
+        let (mut rollouts, mut tallies) = {
+            let now = self.view.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            (now.rollouts.clone(), now.tallies.clone())
+        };
         let mut changes = Vec::new();
         for key in std::mem::take(&mut self.dirty) {
             let Some(built) = self.index.build(&key) else {
                 if let Some(previous) = rollouts.remove(&key) {
+                    tallies.change(&key, Some(&previous.summary), None);
                     self.seq += 1;
                     changes.push(Change::Rollout {
                         seq: self.seq,
@@ -297,6 +296,7 @@ impl Hub {
             let previous = rollouts
                 .insert(key.clone(), entry.clone())
                 .map(|p| p.summary.clone());
+            tallies.change(&key, previous.as_ref(), Some(&entry.summary));
             changes.push(Change::Rollout {
                 seq: self.seq,
                 key,
@@ -319,6 +319,7 @@ impl Hub {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         snapshot.rollouts = rollouts;
+        snapshot.tallies = tallies;
         if let Some(health) = health {
             snapshot.health = health;
         }

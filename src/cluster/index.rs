@@ -3,7 +3,7 @@
 //! rebuild gathers exactly that rollout's objects. Pure data, no I/O: the
 //! hub feeds it and asks it to build RolloutInfo.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::info::{self, EventInfo, PodRecord, RolloutInfo, RolloutObjects};
 use crate::model::{
@@ -161,17 +161,18 @@ impl<T: Stored, const BY_UID: bool> Table<T, BY_UID> {
             .filter_map(|k| self.get(k))
     }
 
-    /// Keys in `namespace` (every key when `None`).
-    fn keys_in(&self, namespace: Option<&str>) -> Vec<ObjectKey> {
-        match namespace {
-            None => self.objects.keys().cloned().collect(),
-            Some(ns) => self
-                .objects
-                .range(ObjectKey::new(ns, "")..)
-                .take_while(|(k, _)| k.namespace == ns)
-                .map(|(k, _)| k.clone())
-                .collect(),
-        }
+    /// Keys in `namespace` (every key when `None`) that `seen` lacks.
+    fn unseen_in(&self, namespace: Option<&str>, seen: &HashSet<ObjectKey>) -> Vec<ObjectKey> {
+        let keys: Box<dyn Iterator<Item = &ObjectKey>> = match namespace {
+            None => Box::new(self.objects.keys()),
+            Some(ns) => Box::new(
+                self.objects
+                    .range(ObjectKey::new(ns, "")..)
+                    .take_while(move |(k, _)| k.namespace == ns)
+                    .map(|(k, _)| k),
+            ),
+        };
+        keys.filter(|k| !seen.contains(*k)).cloned().collect()
     }
 }
 
@@ -370,23 +371,34 @@ impl Index {
     }
 
     /// Every stored key of `kind` in `namespace` (all when `None`), readable
-    /// or not: what a relist compares against.
-    pub fn keys(&self, kind: Kind, namespace: Option<&str>) -> Vec<ObjectKey> {
+    /// or not, that `seen` does not hold: what a relist did not deliver
+    /// again. Only those are copied (a relist of 25,000 pods copied every
+    /// key twice to find the few gone).
+    pub fn unseen(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        seen: &HashSet<ObjectKey>,
+    ) -> Vec<ObjectKey> {
         let mut keys = match kind {
-            Kind::Rollout => self.rollouts.keys_in(namespace),
-            Kind::ReplicaSet => self.replica_sets.keys_in(namespace),
-            Kind::Pod => self.pods.keys_in(namespace),
-            Kind::AnalysisRun => self.analysis_runs.keys_in(namespace),
-            Kind::Experiment => self.experiments.keys_in(namespace),
-            Kind::VirtualService => self.virtual_services.keys_in(namespace),
-            Kind::DestinationRule => self.destination_rules.keys_in(namespace),
-            Kind::Deployment => self.deployments.keys_in(namespace),
-            Kind::Event => self.events.keys_in(namespace),
+            Kind::Rollout => self.rollouts.unseen_in(namespace, seen),
+            Kind::ReplicaSet => self.replica_sets.unseen_in(namespace, seen),
+            Kind::Pod => self.pods.unseen_in(namespace, seen),
+            Kind::AnalysisRun => self.analysis_runs.unseen_in(namespace, seen),
+            Kind::Experiment => self.experiments.unseen_in(namespace, seen),
+            Kind::VirtualService => self.virtual_services.unseen_in(namespace, seen),
+            Kind::DestinationRule => self.destination_rules.unseen_in(namespace, seen),
+            Kind::Deployment => self.deployments.unseen_in(namespace, seen),
+            Kind::Event => self.events.unseen_in(namespace, seen),
         };
         keys.extend(
             self.malformed
                 .keys()
-                .filter(|(k, key)| *k == kind && namespace.is_none_or(|ns| key.namespace == ns))
+                .filter(|(k, key)| {
+                    *k == kind
+                        && namespace.is_none_or(|ns| key.namespace == ns)
+                        && !seen.contains(key)
+                })
                 .map(|(_, key)| key.clone()),
         );
         keys.sort();
@@ -720,7 +732,10 @@ mod tests {
         });
         assert!(matches!(index.build(&key), Some(Built::Invalid { .. })));
         assert_eq!(index.malformed().len(), 1);
-        assert_eq!(index.keys(Kind::Rollout, Some("ns")), vec![key.clone()]);
+        assert_eq!(
+            index.unseen(Kind::Rollout, Some("ns"), &HashSet::new()),
+            vec![key.clone()]
+        );
         index.apply(rollout("bad", None));
         assert!(matches!(index.build(&key), Some(Built::Info { .. })));
         assert!(index.malformed().is_empty());
@@ -741,7 +756,10 @@ mod tests {
             }))));
             assert_eq!(affected, keys(&["a"]));
         }
-        assert_eq!(index.keys(Kind::Event, None).len(), EVENTS_PER_ROLLOUT);
+        assert_eq!(
+            index.unseen(Kind::Event, None, &HashSet::new()).len(),
+            EVENTS_PER_ROLLOUT
+        );
         let Some(Built::Info { events, .. }) = index.build(&ObjectKey::new("ns", "a")) else {
             panic!("a is built");
         };

@@ -12,4 +12,5 @@ pub mod index;
 pub mod live;
 pub mod object;
 pub mod stats;
+pub mod tallies;
 pub mod watch;

@@ -428,12 +428,16 @@ fn read<K>(kind: Kind, guard: DeserializeGuard<K>, convert: &impl Fn(K) -> Objec
     obj
 }
 
-/// Drops metadata the dashboard never reads (managedFields). A pod is kept
-/// only as its row (`PodRecord`), without labels, annotations or spec.
+/// Drops metadata the dashboard never reads (managedFields; a ReplicaSet's
+/// labels and annotations but the few it reads). A pod is kept only as its
+/// row (`PodRecord`), without labels, annotations or spec.
 fn slim(obj: &mut Object) {
     let meta = match obj {
         Object::Rollout(o) => &mut o.metadata,
-        Object::ReplicaSet(o) => &mut o.metadata,
+        Object::ReplicaSet(o) => {
+            o.slim();
+            &mut o.metadata
+        }
         Object::Pod(_) => return,
         Object::AnalysisRun(o) => &mut o.metadata,
         Object::Experiment(o) => &mut o.metadata,

@@ -1,13 +1,12 @@
 //! ReplicaSets of a rollout with their roles, health and pods.
 
 use super::pods::PodRecord;
-use crate::model::{ReplicaSet, Rollout, is_owned_by, revision_of};
+use crate::model::{
+    ReplicaSet, Rollout, SCALE_DOWN_DEADLINE_ANNOTATION, TEMPLATE_NAME_ANNOTATION, is_owned_by,
+};
 
 use super::meta::{short_meta, uid};
 use super::types::ReplicaSetInfo;
-
-const TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
-const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
 
 /// Every ReplicaSet owned by the rollout (any owner reference with its uid),
 /// with role flags, sorted revision descending then name ascending.
@@ -56,13 +55,7 @@ fn sort_replica_sets(infos: &mut [ReplicaSetInfo]) {
 }
 
 fn replica_set_info(rs: &ReplicaSet, pods: &[&PodRecord]) -> ReplicaSetInfo {
-    let annotations = rs.metadata.annotations.as_ref();
-    let annotation = |key: &str| {
-        annotations
-            .and_then(|a| a.get(key))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let annotation = |key: &str| rs.annotation(key).unwrap_or_default().to_string();
     let status = replica_set_health(rs);
     let template = rs.template();
     let images = |containers: &[crate::model::Container]| {
@@ -76,7 +69,7 @@ fn replica_set_info(rs: &ReplicaSet, pods: &[&PodRecord]) -> ReplicaSetInfo {
         object_meta: short_meta(&rs.metadata),
         icon: replica_set_icon(status).to_string(),
         status: status.to_string(),
-        revision: revision_of(&rs.metadata),
+        revision: rs.revision(),
         replicas: rs_status.and_then(|s| s.replicas).unwrap_or(0),
         available: rs_status.and_then(|s| s.available_replicas).unwrap_or(0),
         template: annotation(TEMPLATE_NAME_ANNOTATION),

@@ -36,7 +36,10 @@ pub use pod::{
     StateWaiting,
 };
 pub use pod_template::{Container, PodTemplate, PodTemplateSpec};
-pub use replicaset::{ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus};
+pub use replicaset::{
+    ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus,
+    SCALE_DOWN_DEADLINE_ANNOTATION, TEMPLATE_NAME_ANNOTATION,
+};
 pub use rollout::*;
 
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

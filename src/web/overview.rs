@@ -12,9 +12,10 @@ use super::templates::{
 };
 use super::view::filter::STATUSES;
 use super::view::health::empty_state;
-use super::view::overview::{Counts, Overview, OverviewQuery, PAGE_SIZE};
+use super::view::overview::{Overview, OverviewQuery, PAGE_SIZE};
 use super::view::status_class;
 use crate::cluster::health::Health;
+use crate::cluster::hub::Counts;
 
 pub fn attention_list(base: &str, o: &Overview) -> AttentionPartial {
     AttentionPartial {

@@ -37,9 +37,9 @@ use super::since::since_seq;
 use super::templates::render;
 use super::view::card_id;
 use super::view::filter::STATUSES;
-use super::view::overview::{AttentionRow, Counts, Overview, OverviewQuery};
+use super::view::overview::{AttentionRow, Overview, OverviewQuery};
 use crate::cluster::health::Health;
-use crate::cluster::hub::{Change, RolloutEntry, Snapshot, Summary};
+use crate::cluster::hub::{Change, Counts, RolloutEntry, Snapshot, Summary};
 use crate::model::RolloutKey;
 
 /// Card events queued for one overview page. Each holds its own copy of
@@ -190,7 +190,7 @@ impl Page {
     /// (all when `None`), the ids it holds, and every part that differs
     /// from what was sent (all of them when `everything`).
     async fn sync(&mut self, snap: &Snapshot, since: Option<u64>, everything: bool) -> Sent {
-        let o = Overview::of(snap.rollouts.iter(), |ns| self.rights.sees(ns), &self.query);
+        let o = Overview::of(&snap, |ns| self.rights.sees(ns), &self.query);
         let members: HashSet<u64> = o.cards.iter().map(|(k, _)| fingerprint(k)).collect();
         for (key, entry) in &o.cards {
             // When connecting, the page has the cards it was rendered with;
@@ -304,7 +304,7 @@ impl Page {
             || self.attention.0.iter().any(|r| r.key == *key)
         {
             let snap = self.state.view.snapshot();
-            let o = Overview::of(snap.rollouts.iter(), |ns| self.rights.sees(ns), &self.query);
+            let o = Overview::of(&snap, |ns| self.rights.sees(ns), &self.query);
             self.send_attention(&o, false).await?;
         }
         Ok(())

@@ -46,7 +46,7 @@ pub async fn overview(
         Ok(r) => r,
         Err(e) => return cannot_check(&state, e),
     };
-    let o = Overview::of(snapshot.rollouts.iter(), |ns| rights.sees(ns), &query);
+    let o = Overview::of(&snapshot, |ns| rights.sees(ns), &query);
     let paged = o.paged();
     let summary: Vec<_> = if paged {
         o.namespaces

@@ -9,7 +9,7 @@ use crate::model::RolloutKey;
 /// The longest search kept (characters).
 const MAX_QUERY: usize = 256;
 
-pub const STATUSES: [&str; 4] = ["Progressing", "Paused", "Degraded", "Healthy"];
+pub use crate::cluster::hub::STATUSES;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {

@@ -1,18 +1,17 @@
 //! The overview for one person and one query: counts by status over every
 //! rollout they may see, what needs a person first, a summary per
-//! namespace, and one page of the rollouts the filter keeps. One pass over
-//! the live view's summaries (no RolloutInfo, no card is touched for a
-//! rollout off the page), so it costs the same for 20 rollouts or 5,000.
-//! Pure.
+//! namespace, and one page of the rollouts the filter keeps. Read from the
+//! live view's tallies and the page's own rollouts (no RolloutInfo, no card
+//! is touched for a rollout off the page). Pure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cluster::hub::{RolloutEntry, Summary};
+use crate::cluster::hub::{Counts, RolloutEntry, Snapshot};
 use crate::info::attention::Attention;
 use crate::model::RolloutKey;
 
-use super::filter::{Filter, STATUSES};
+use super::filter::Filter;
 
 /// Cards per page. Up to this many rollouts, the overview is one page of
 /// cards as it always was, without the attention list and the summary.
@@ -45,42 +44,6 @@ impl OverviewQuery {
     }
 }
 
-/// Rollouts by status, and how many need a person.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub total: usize,
-    pub attention: usize,
-    /// Indexed like `STATUSES`; other statuses are only in `total`.
-    pub by_status: [usize; STATUSES.len()],
-}
-
-impl Counts {
-    pub fn add(&mut self, summary: &Summary) {
-        self.total += 1;
-        self.attention += usize::from(summary.attention.is_some());
-        if let Some(i) = STATUSES.iter().position(|s| *s == summary.status) {
-            self.by_status[i] += 1;
-        }
-    }
-
-    pub fn remove(&mut self, summary: &Summary) {
-        self.total = self.total.saturating_sub(1);
-        self.attention = self
-            .attention
-            .saturating_sub(usize::from(summary.attention.is_some()));
-        if let Some(i) = STATUSES.iter().position(|s| *s == summary.status) {
-            self.by_status[i] = self.by_status[i].saturating_sub(1);
-        }
-    }
-
-    pub fn of(&self, status: &str) -> usize {
-        STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .map_or(0, |i| self.by_status[i])
-    }
-}
-
 /// One row of the attention list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttentionRow {
@@ -107,47 +70,86 @@ pub struct Overview {
 }
 
 impl Overview {
-    /// `rollouts` in key order; `sees` whether the person may see a
-    /// namespace.
-    pub fn of<'a>(
-        rollouts: impl Iterator<Item = (&'a RolloutKey, &'a Arc<RolloutEntry>)> + Clone,
-        sees: impl Fn(&str) -> bool,
-        query: &OverviewQuery,
-    ) -> Overview {
-        let mut counts = Counts::default();
-        let mut namespaces: BTreeMap<String, Counts> = BTreeMap::new();
-        let mut attention: Vec<AttentionRow> = Vec::new();
-        let mut matching = 0;
-        for (key, entry) in rollouts.clone().filter(|(k, _)| sees(&k.namespace)) {
-            let summary = &entry.summary;
-            counts.add(summary);
-            match namespaces.get_mut(&key.namespace) {
-                Some(c) => c.add(summary),
-                None => {
-                    let mut c = Counts::default();
-                    c.add(summary);
-                    namespaces.insert(key.namespace.clone(), c);
-                }
-            }
-            if let Some(why) = summary.attention {
-                attention.push(AttentionRow {
-                    key: key.clone(),
-                    why,
-                    status: summary.status.clone(),
-                });
-            }
-            matching += usize::from(query.filter.matches(key, summary));
-        }
-        attention.sort_by(|a, b| (a.why, &a.key).cmp(&(b.why, &b.key)));
-        attention.truncate(ATTENTION_SHOWN);
-        let pages = matching.div_ceil(PAGE_SIZE).max(1);
-        let page = query.page.clamp(1, pages);
-        let cards = rollouts
-            .filter(|(k, e)| sees(&k.namespace) && query.filter.matches(k, &e.summary))
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .map(|(k, e)| (k.clone(), e.clone()))
+    /// The overview of `snap` for someone who sees the namespaces `sees`
+    /// accepts. The counts, the attention list and an unfiltered (or
+    /// namespace-filtered) page come from the tallies and the page's own
+    /// rollouts; only a search or a status filter visits every rollout.
+    pub fn of(snap: &Snapshot, sees: impl Fn(&str) -> bool, query: &OverviewQuery) -> Overview {
+        let namespaces: BTreeMap<String, Counts> = snap
+            .tallies
+            .namespaces
+            .iter()
+            .filter(|(ns, _)| sees(ns))
+            .map(|(ns, c)| (ns.clone(), c.clone()))
             .collect();
+        let mut counts = Counts::default();
+        for c in namespaces.values() {
+            counts.merge(c);
+        }
+        let attention = snap
+            .tallies
+            .attention
+            .iter()
+            .filter(|(_, k)| sees(&k.namespace))
+            .take(ATTENTION_SHOWN)
+            .map(|(why, key)| AttentionRow {
+                key: key.clone(),
+                why: *why,
+                status: snap
+                    .rollouts
+                    .get(key)
+                    .map(|e| e.summary.status.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let filter = &query.filter;
+        let (matching, page, pages, cards) =
+            if filter.q.is_empty() && filter.statuses.is_empty() && !filter.attention {
+                // By namespace: whole namespaces are skipped by their counts.
+                let shown: Vec<(&String, usize)> = namespaces
+                    .iter()
+                    .filter(|(ns, _)| filter.namespace.is_empty() || **ns == filter.namespace)
+                    .map(|(ns, c)| (ns, c.total))
+                    .collect();
+                let matching: usize = shown.iter().map(|(_, n)| n).sum();
+                let (page, pages) = page_of(query.page, matching);
+                let mut skip = (page - 1) * PAGE_SIZE;
+                let mut cards = Vec::with_capacity(PAGE_SIZE.min(matching));
+                for (ns, total) in shown {
+                    if cards.len() == PAGE_SIZE {
+                        break;
+                    }
+                    if skip >= total {
+                        skip -= total;
+                        continue;
+                    }
+                    let take = PAGE_SIZE - cards.len();
+                    cards.extend(
+                        snap.rollouts
+                            .range(RolloutKey::new(ns.as_str(), "")..)
+                            .take_while(|(k, _)| k.namespace == *ns)
+                            .skip(skip)
+                            .take(take)
+                            .map(|(k, e)| (k.clone(), e.clone())),
+                    );
+                    skip = 0;
+                }
+                (matching, page, pages, cards)
+            } else {
+                let kept = || {
+                    snap.rollouts
+                        .iter()
+                        .filter(|(k, e)| sees(&k.namespace) && filter.matches(k, &e.summary))
+                };
+                let matching = kept().count();
+                let (page, pages) = page_of(query.page, matching);
+                let cards = kept()
+                    .skip((page - 1) * PAGE_SIZE)
+                    .take(PAGE_SIZE)
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect();
+                (matching, page, pages, cards)
+            };
         Overview {
             counts,
             namespaces,
@@ -181,6 +183,13 @@ impl Overview {
     }
 }
 
+/// The page shown for `asked` (from 1; past the last, the last) and how
+/// many pages `matching` rollouts fill.
+fn page_of(asked: usize, matching: usize) -> (usize, usize) {
+    let pages = matching.div_ceil(PAGE_SIZE).max(1);
+    (asked.clamp(1, pages), pages)
+}
+
 /// `5000` → `5,000`.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -197,7 +206,7 @@ pub fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::hub::InfoJson;
+    use crate::cluster::hub::{InfoJson, Summary, Tallies};
     use crate::info::RolloutInfo;
 
     fn entry(status: &str, attention: Option<Attention>) -> Arc<RolloutEntry> {
@@ -215,8 +224,8 @@ mod tests {
         })
     }
 
-    fn view(n: usize) -> imbl::OrdMap<RolloutKey, Arc<RolloutEntry>> {
-        (0..n)
+    fn view(n: usize) -> Snapshot {
+        let rollouts: imbl::OrdMap<RolloutKey, Arc<RolloutEntry>> = (0..n)
             .map(|i| {
                 let (status, why) = match i % 4 {
                     0 => ("Degraded", Some(Attention::Degraded)),
@@ -228,14 +237,23 @@ mod tests {
                     entry(status, why),
                 )
             })
-            .collect()
+            .collect();
+        let mut tallies = Tallies::default();
+        for (k, e) in rollouts.iter() {
+            tallies.change(k, None, Some(&e.summary));
+        }
+        Snapshot {
+            rollouts,
+            tallies,
+            ..Snapshot::default()
+        }
     }
 
     #[test]
     fn pages_hold_a_hundred_in_key_order_and_count_everything() {
         let all = view(250);
         let query = |pairs: &[(&str, &str)]| OverviewQuery::from_pairs(pairs.iter().copied());
-        let o = Overview::of(all.iter(), |_| true, &query(&[("page", "3")]));
+        let o = Overview::of(&all, |_| true, &query(&[("page", "3")]));
         assert!(o.paged());
         assert_eq!((o.page, o.pages, o.matching), (3, 3, 250));
         assert_eq!(o.cards.len(), 50);
@@ -251,11 +269,30 @@ mod tests {
             "the most urgent first"
         );
 
-        let o = Overview::of(all.iter(), |_| true, &query(&[("page", "99")]));
+        let scanned = Overview::of(
+            &all,
+            |_| true,
+            &query(&[
+                ("page", "3"),
+                ("status", "Healthy"),
+                ("status", "Paused"),
+                ("status", "Degraded"),
+            ]),
+        );
+        let keys = |o: &Overview| o.cards.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&scanned),
+            keys(&o),
+            "the counted page is the page a full visit gives"
+        );
+        let o = Overview::of(&all, |_| true, &query(&[("ns", "ns-2"), ("page", "1")]));
+        assert_eq!(o.matching, 83);
+        assert!(o.cards.iter().all(|(k, _)| k.namespace == "ns-2"));
+        let o = Overview::of(&all, |_| true, &query(&[("page", "99")]));
         assert_eq!(o.page, 3, "past the last page is the last");
-        let o = Overview::of(all.iter(), |_| true, &query(&[("q", "app-0249")]));
+        let o = Overview::of(&all, |_| true, &query(&[("q", "app-0249")]));
         assert_eq!((o.matching, o.cards.len(), o.page), (1, 1, 1));
-        let o = Overview::of(all.iter(), |ns| ns == "ns-1", &query(&[]));
+        let o = Overview::of(&all, |ns| ns == "ns-1", &query(&[]));
         assert_eq!(o.counts.total, 83, "only what the person may see");
         assert!(o.cards.iter().all(|(k, _)| k.namespace == "ns-1"));
     }
@@ -263,7 +300,7 @@ mod tests {
     #[test]
     fn a_small_view_is_one_page() {
         let all = view(20);
-        let o = Overview::of(all.iter(), |_| true, &OverviewQuery::default());
+        let o = Overview::of(&all, |_| true, &OverviewQuery::default());
         assert!(!o.paged());
         assert_eq!((o.page, o.pages, o.cards.len()), (1, 1, 20));
     }
