@@ -1,9 +1,10 @@
 //! End-to-end benchmark: separate processes of the release binary on
 //! loopback (`sim --scale N --no-controller`, `serve` against it), M
-//! Server-Sent-Events clients on the overview stream, K status changes
-//! driven through the sim's API at rate R, and a plain watch client on the
-//! sim as the floor. Propagation latency = when a client got the changed
-//! card minus when the floor saw the change.
+//! Server-Sent-Events clients on the overview stream (client c on page
+//! c mod P + 1 of the P pages of 100), K status changes driven through the
+//! sim's API at rate R, and a plain watch client on the sim as the floor.
+//! Propagation latency = when a client whose page shows the changed
+//! rollout got its card, minus when the floor saw the change.
 //!
 //! `cargo bench --bench e2e -- [--quick] [--rollouts N] [--clients M]
 //! [--changes K] [--rate R]`. Prints one table; writes target/bench/e2e.json.
@@ -98,6 +99,33 @@ fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &str) ->
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, buf)
+}
+
+/// Cards per overview page (web/view/overview.rs).
+const PAGE: usize = 100;
+
+/// A response's body (after the blank line), without chunk framing.
+fn body_of(response: &[u8]) -> Vec<u8> {
+    let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Vec::new();
+    };
+    let head = String::from_utf8_lossy(&response[..at]).to_ascii_lowercase();
+    let mut body = &response[at + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..eol]);
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let end = (eol + 2 + size).min(body.len());
+        out.extend_from_slice(&body[eol + 2..end]);
+        body = body.get(end + 2..).unwrap_or_default();
+    }
+    out
 }
 
 /// Opens a streaming GET and calls `each` with every line, in a thread.
@@ -216,12 +244,34 @@ fn run(n: usize, o: &Opts) -> Value {
         http(&admin, "GET", "/readyz", "text/plain", "").0 == 200
     });
     let ready_s = started.elapsed().as_secs_f64();
+    // Synced: the JSON list has every rollout; then the overview as a
+    // person first gets it (its first page).
+    let listed = |want: usize| {
+        let (s, body) = http(
+            &main,
+            "GET",
+            "/api/v1/rollouts/_all/info",
+            "application/json",
+            "",
+        );
+        s == 200
+            && serde_json::from_slice::<Value>(&body_of(&body))
+                .ok()
+                .and_then(|v| v["rollouts"].as_array().map(Vec::len))
+                == Some(want)
+    };
     let overview_complete = {
-        wait_until("a complete overview", Duration::from_secs(120), || {
-            let (s, body) = http(&main, "GET", "/", "text/html", "");
-            s == 200 && body.windows(14).filter(|w| w == b"<article class").count() >= n
+        wait_until("every rollout listed", Duration::from_secs(120), || {
+            listed(n)
         });
         started.elapsed().as_secs_f64()
+    };
+    let overview_bytes = {
+        let (_, page) = http(&main, "GET", "/", "text/html", "");
+        let body = body_of(&page);
+        let cards = body.windows(14).filter(|w| w == b"<article class").count();
+        assert_eq!(cards, n.min(PAGE), "the first page holds its cards");
+        body.len()
     };
     let rss_synced = proc_status(pid, "VmRSS:");
 
@@ -253,13 +303,24 @@ fn run(n: usize, o: &Opts) -> Value {
     let seen: Seen = Arc::new(Mutex::new(vec![HashMap::new(); o.clients]));
     let bytes: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; o.clients]));
     let synced: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![false; o.clients]));
+    // The overview's order (namespace, then name) gives each rollout its
+    // page; client c follows page c mod P + 1.
+    let mut order: Vec<(String, String, usize)> =
+        (0..n).map(|i| (namespace(i), rollout_name(i), i)).collect();
+    order.sort();
+    let mut page_of = vec![0; n];
+    for (position, (_, _, i)) in order.iter().enumerate() {
+        page_of[*i] = position / PAGE + 1;
+    }
+    let pages = n.div_ceil(PAGE).max(1);
+    let client_page = |c: usize| c % pages + 1;
     for c in 0..o.clients {
         let seen = seen.clone();
         let bytes = bytes.clone();
         let synced = synced.clone();
         stream_lines(
             &main,
-            "/stream/overview",
+            &format!("/stream/overview?page={}", client_page(c)),
             "text/event-stream",
             move |line, len| {
                 bytes.lock().unwrap_or_else(|p| p.into_inner())[c] += len;
@@ -294,6 +355,7 @@ fn run(n: usize, o: &Opts) -> Value {
     );
     let first_load_s = connected.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(1));
+    let rss_clients = proc_status(pid, "VmRSS:");
 
     // The changes.
     let cpu_before = cpu_seconds(pid);
@@ -314,10 +376,20 @@ fn run(n: usize, o: &Opts) -> Value {
             std::thread::sleep(wait);
         }
     }
-    let tags: Vec<String> = (0..o.changes).map(|k| format!("bench-{k}")).collect();
+    // Which changes each client shows: those to rollouts on its page.
+    let expected: Vec<Vec<String>> = (0..o.clients)
+        .map(|c| {
+            (0..o.changes)
+                .filter(|k| page_of[(k * 7919) % n] == client_page(c))
+                .map(|k| format!("bench-{k}"))
+                .collect()
+        })
+        .collect();
     let complete = || {
         let s = seen.lock().unwrap_or_else(|p| p.into_inner());
-        s.iter().all(|c| tags.iter().all(|t| c.contains_key(t)))
+        s.iter()
+            .zip(&expected)
+            .all(|(c, tags)| tags.iter().all(|t| c.contains_key(t)))
     };
     let missed = std::panic::catch_unwind(|| {
         wait_until(
@@ -332,9 +404,14 @@ fn run(n: usize, o: &Opts) -> Value {
     let floor = floor.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut lat = Vec::new();
     let mut floor_lat: Vec<f64> = Vec::new();
-    for c in seen.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        for (tag, at) in c {
-            if let Some(f) = floor.get(tag) {
+    for (c, tags) in seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .zip(&expected)
+    {
+        for tag in tags {
+            if let (Some(at), Some(f)) = (c.get(tag), floor.get(tag)) {
                 lat.push(at.saturating_duration_since(*f).as_secs_f64() * 1000.0);
             }
         }
@@ -391,6 +468,9 @@ fn run(n: usize, o: &Opts) -> Value {
         "ready_s": ready_s,
         "all_clients_first_view_s": first_load_s, "overview_complete_s": overview_complete,
         "rss_synced_kb": rss_synced, "rss_peak_kb": rss_peak,
+        "rss_with_clients_kb": rss_clients,
+        "kb_per_client": if o.clients > 0 { rss_clients.saturating_sub(rss_synced) as f64 / o.clients as f64 } else { 0.0 },
+        "overview_bytes": overview_bytes,
         "bytes_per_object": (rss_synced as f64 * 1024.0 / objects as f64).round(),
         "cpu_s_per_1000_changes": cpu / o.changes as f64 * 1000.0,
         "idle_bytes_per_client_per_min": idle_per_min.round(),
@@ -411,13 +491,13 @@ fn main() {
     let results: Vec<Value> = o.sizes.iter().map(|&n| run(n, &o)).collect();
     println!();
     println!(
-        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | B/object | CPU s/1000 changes | idle B/client/min | overview p50/p99 ms | list p50/p99 ms |"
+        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | KB/client | B/object | CPU s/1000 changes | idle B/client/min | overview KB | overview p50/p99 ms | list p50/p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
         println!(
-            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
             r["rollouts"],
             r["clients"],
             r["changes"],
@@ -432,9 +512,11 @@ fn main() {
             f("/overview_complete_s"),
             f("/rss_synced_kb") / 1024.0,
             f("/rss_peak_kb") / 1024.0,
+            f("/kb_per_client"),
             f("/bytes_per_object"),
             f("/cpu_s_per_1000_changes"),
             f("/idle_bytes_per_client_per_min"),
+            f("/overview_bytes") / 1024.0,
             f("/overview_ms/p50"),
             f("/overview_ms/p99"),
             f("/list_ms/p50"),

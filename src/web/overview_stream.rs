@@ -190,7 +190,7 @@ impl Page {
     /// (all when `None`), the ids it holds, and every part that differs
     /// from what was sent (all of them when `everything`).
     async fn sync(&mut self, snap: &Snapshot, since: Option<u64>, everything: bool) -> Sent {
-        let o = Overview::of(&snap, |ns| self.rights.sees(ns), &self.query);
+        let o = Overview::of(snap, |ns| self.rights.sees(ns), &self.query);
         let members: HashSet<u64> = o.cards.iter().map(|(k, _)| fingerprint(k)).collect();
         for (key, entry) in &o.cards {
             // When connecting, the page has the cards it was rendered with;
