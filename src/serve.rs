@@ -10,7 +10,7 @@ use crate::cli::{AuthMode, WebArgs};
 use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
-use crate::cluster::hub::{BROADCAST_CAPACITY, CardRenderer};
+use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::live;
 use crate::oidc::{ClaimMapping, Oidc, OidcSettings};
 use crate::web::AppState;
@@ -18,8 +18,6 @@ use crate::web::identity::{Auth, OidcLogin};
 use crate::web::metrics::Metrics;
 use crate::web::router::{admin_router, router, serve};
 use crate::web::session::Sealer;
-use crate::web::templates::{CardPartial, render};
-use crate::web::view::card::CardView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -61,8 +59,7 @@ pub async fn run_on(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().unwrap_or(web.listen);
-    let renderer = card_renderer(&web.base_path, web.read_only);
-    let view = live::start_with(conn, BROADCAST_CAPACITY, Some(renderer), shutdown.clone())?;
+    let view = live::start_with(conn, BROADCAST_CAPACITY, shutdown.clone())?;
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
     let state = AppState {
@@ -235,19 +232,6 @@ fn identity_label(conn: &Connection) -> String {
         ConfigSource::InCluster => "this pod's ServiceAccount".to_string(),
         ConfigSource::Simulated => "the simulated cluster's admin".to_string(),
     }
-}
-
-/// The hub renders each changed card once, for every overview client.
-pub fn card_renderer(base_path: &str, read_only: bool) -> CardRenderer {
-    let base = crate::web::base_with_slash(base_path);
-    Arc::new(move |_entry, info| {
-        let card = CardView::of(info);
-        Arc::from(render(&CardPartial {
-            card: &card,
-            base: &base,
-            read_only,
-        }))
-    })
 }
 
 /// The cluster as the page header names it.

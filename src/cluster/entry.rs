@@ -1,11 +1,11 @@
 //! One rollout as the live view holds it: what the overview filters and
 //! counts by, its Argo-compatible JSON serialized once per change, its
-//! rendered card and its recent events. RolloutInfo itself is not kept:
+//! card once rendered, and its recent events. RolloutInfo itself is not kept:
 //! its JSON is about half its size in memory (5,000 rollouts: ~15 MB
 //! instead of ~30 MB), every JSON answer is then a copy of bytes, and a
 //! rollout's page reads the RolloutInfo back from it when asked.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -23,9 +23,10 @@ pub struct RolloutEntry {
     /// carries just its name and the error.
     pub error: Option<String>,
     pub events: Vec<EventInfo>,
-    /// The rollout's overview card, rendered once per change (empty when no
-    /// renderer was given).
-    pub card: Arc<str>,
+    /// The rollout's overview card, rendered when first shown (by the web
+    /// layer), once per change for everyone who sees it. Not before: most
+    /// of 5,000 cards are never looked at, and kept they were 11 MB.
+    pub card: OnceLock<Arc<str>>,
 }
 
 /// What the overview filters, counts and lists by, without the info.

@@ -9,7 +9,7 @@
 //! its path) while readers go on reading, and swapped in at the end.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::info::{RolloutInfo, invalid_rollout_info};
+use crate::info::invalid_rollout_info;
 use crate::model::{ObjectKey, RolloutKey};
 
 pub use super::entry::{InfoJson, RolloutEntry, Summary};
@@ -32,10 +32,6 @@ use super::watch::{WatchEvent, WatchMsg};
 const COALESCE: Duration = Duration::from_millis(20);
 /// Changes a slow subscriber may fall behind before it must resync.
 pub const BROADCAST_CAPACITY: usize = 4096;
-
-/// Renders a rollout's overview card. Given by the web layer, so the hub
-/// renders each change once for every client without knowing about HTML.
-pub type CardRenderer = Arc<dyn Fn(&RolloutEntry, &RolloutInfo) -> Arc<str> + Send + Sync>;
 
 /// Everything shown, as of change `seq`. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -112,17 +108,15 @@ pub struct Hub {
     seq: u64,
     view: LiveView,
     wants_deployments: watch::Sender<bool>,
-    render_card: Option<CardRenderer>,
+    /// Called as each rollout is rebuilt (tests hold a rebuild mid-way).
+    #[cfg(test)]
+    on_rebuild: Option<Box<dyn Fn() + Send>>,
 }
 
 impl Hub {
     /// `wants_deployments` turns true once some rollout uses `workloadRef`;
     /// `capacity` is how many changes a subscriber may fall behind.
-    pub fn new(
-        wants_deployments: watch::Sender<bool>,
-        capacity: usize,
-        render_card: Option<CardRenderer>,
-    ) -> (Hub, LiveView) {
+    pub fn new(wants_deployments: watch::Sender<bool>, capacity: usize) -> (Hub, LiveView) {
         let (changes, _) = broadcast::channel(capacity.max(1));
         let view = LiveView {
             snapshot: Arc::default(),
@@ -139,7 +133,8 @@ impl Hub {
             seq: 0,
             view: view.clone(),
             wants_deployments,
-            render_card,
+            #[cfg(test)]
+            on_rebuild: None,
         };
         (hub, view)
     }
@@ -281,18 +276,18 @@ impl Hub {
                 continue;
             }
             self.seq += 1;
-            let mut entry = RolloutEntry {
+            #[cfg(test)]
+            if let Some(hook) = &self.on_rebuild {
+                hook();
+            }
+            let entry = Arc::new(RolloutEntry {
                 seq: self.seq,
                 summary: Summary::of(&info),
                 json,
                 error,
                 events,
-                card: Arc::from(""),
-            };
-            if let Some(render) = &self.render_card {
-                entry.card = render(&entry, &info);
-            }
-            let entry = Arc::new(entry);
+                card: OnceLock::new(),
+            });
             let previous = rollouts
                 .insert(key.clone(), entry.clone())
                 .map(|p| p.summary.clone());
@@ -377,13 +372,13 @@ mod tests {
         let rendering = Arc::new(Flag::default());
         let reader_answered = Arc::new(Flag::default());
         let answered_in_time = Arc::new(Mutex::new(None::<bool>));
-        let renderer: CardRenderer = {
+        let hook: Box<dyn Fn() + Send> = {
             let (rendering, reader_answered, answered_in_time) = (
                 rendering.clone(),
                 reader_answered.clone(),
                 answered_in_time.clone(),
             );
-            Arc::new(move |_entry, _info| {
+            Box::new(move || {
                 let mut first = answered_in_time.lock().unwrap_or_else(|p| p.into_inner());
                 if first.is_none() {
                     // Mid-rebuild: hold it here until a reader was answered
@@ -391,11 +386,11 @@ mod tests {
                     rendering.raise();
                     *first = Some(reader_answered.wait(Duration::from_secs(10)));
                 }
-                Arc::from("<card>")
             })
         };
         let (wants_deployments, _) = watch::channel(false);
-        let (mut hub, view) = Hub::new(wants_deployments, 16, Some(renderer));
+        let (mut hub, view) = Hub::new(wants_deployments, 16);
+        hub.on_rebuild = Some(hook);
         let id = WatchId {
             kind: Kind::Rollout,
             namespace: None,

@@ -15,7 +15,7 @@ use crate::model::Rollout;
 
 use super::client::{ClientError, Connection, Scope};
 use super::health::{Problem, ScopeState, WatchId};
-use super::hub::{BROADCAST_CAPACITY, CardRenderer, Hub, LiveView};
+use super::hub::{BROADCAST_CAPACITY, Hub, LiveView};
 use super::object::Kind;
 use super::watch::{WatchEvent, WatchMsg, describe_client_error, spawn_kind};
 
@@ -45,23 +45,21 @@ pub fn client(conn: &Connection) -> Result<Client, ClientError> {
 
 /// Starts watching; the view fills in as the lists arrive.
 pub fn start(conn: &Connection, shutdown: CancellationToken) -> Result<LiveView, ClientError> {
-    start_with(conn, BROADCAST_CAPACITY, None, shutdown)
+    start_with(conn, BROADCAST_CAPACITY, shutdown)
 }
 
 /// As [`start`], with how many changes a subscriber may fall behind before
-/// it is resynced (tests make it small to exercise the resync), and the
-/// renderer of overview cards.
+/// it is resynced (tests make it small to exercise the resync).
 pub fn start_with(
     conn: &Connection,
     broadcast_capacity: usize,
-    render_card: Option<CardRenderer>,
     shutdown: CancellationToken,
 ) -> Result<LiveView, ClientError> {
     let client = client(conn)?;
     let (tx, rx) = mpsc::channel(1024);
     let (scope_tx, scope_rx) = watch::channel(ScopeState::default());
     let (deployments_tx, deployments_rx) = watch::channel(false);
-    let (hub, view) = Hub::new(deployments_tx, broadcast_capacity, render_card);
+    let (hub, view) = Hub::new(deployments_tx, broadcast_capacity);
     tokio::spawn(hub.run(rx, scope_rx, shutdown.clone()));
     tokio::spawn(start_watches(
         client,

@@ -429,11 +429,14 @@ fn read<K>(kind: Kind, guard: DeserializeGuard<K>, convert: &impl Fn(K) -> Objec
 }
 
 /// Drops metadata the dashboard never reads (managedFields; a ReplicaSet's
-/// labels and annotations but the few it reads). A pod is kept only as its
-/// row (`PodRecord`), without labels, annotations or spec.
+/// labels and annotations but the few it reads) and keeps a rollout's as
+/// lists. A pod is kept only as its row (`PodRecord`).
 fn slim(obj: &mut Object) {
     let meta = match obj {
-        Object::Rollout(o) => &mut o.metadata,
+        Object::Rollout(o) => {
+            o.slim();
+            &mut o.metadata
+        }
         Object::ReplicaSet(o) => {
             o.slim();
             &mut o.metadata

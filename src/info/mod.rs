@@ -76,7 +76,11 @@ pub fn rollout_info(objs: RolloutObjects<'_>) -> RolloutInfo {
     let replica_sets = replicasets::rollout_replica_sets(ro, objs.replica_sets, objs.pods);
 
     let mut info = RolloutInfo {
-        object_meta: meta::rollout_meta(&ro.metadata),
+        object_meta: InfoMeta {
+            labels: ro.labels(),
+            annotations: ro.annotations(),
+            ..meta::rollout_meta(&ro.metadata)
+        },
         icon: rollout_icon(&status).to_string(),
         desired: ro.desired_replicas(),
         ready: st.ready_replicas(),
@@ -88,7 +92,7 @@ pub fn rollout_info(objs: RolloutObjects<'_>) -> RolloutInfo {
             .map(go_time_string)
             .unwrap_or_else(|| "Never".to_string()),
         generation: st.observed_generation().to_string(),
-        revision: revision_of(&ro.metadata),
+        revision: ro.revision(),
         pod_hash: st.current_pod_hash().to_string(),
         step_index: st.current_step_index(),
         ..RolloutInfo::default()

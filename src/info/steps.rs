@@ -38,13 +38,13 @@ pub fn step_text(step: &CanaryStep) -> String {
             return format!("setCanaryScale{{replicas: {r}}}");
         }
     }
-    if let Some(name) = named(step.plugin.as_ref()) {
+    if let Some(name) = named(step.plugin.as_deref()) {
         return format!("plugin: {name}");
     }
-    if let Some(name) = named(step.set_header_route.as_ref()) {
+    if let Some(name) = named(step.set_header_route.as_deref()) {
         return format!("setHeaderRoute: {name}");
     }
-    if let Some(name) = named(step.set_mirror_route.as_ref()) {
+    if let Some(name) = named(step.set_mirror_route.as_deref()) {
         return format!("setMirrorRoute: {name}");
     }
     "invalid".to_string()

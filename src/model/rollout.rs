@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::resource::namespaced_resource;
-use super::{IntOrString, ObjectMeta, PodTemplate, Time, de};
+use std::collections::BTreeMap;
+
+use super::{IntOrString, ObjectMeta, PodTemplate, REVISION_ANNOTATION, Time, de};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Rollout {
@@ -12,6 +14,20 @@ pub struct Rollout {
     pub metadata: ObjectMeta,
     pub spec: Option<RolloutSpec>,
     pub status: Option<RolloutStatus>,
+    /// Its labels and annotations as lists, once `slim` has taken them out
+    /// of `metadata` (a map node each was about 1 KB per rollout).
+    #[serde(skip)]
+    marks: Option<Box<Marks>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Marks {
+    labels: Box<[(String, String)]>,
+    annotations: Box<[(String, String)]>,
+}
+
+fn to_list(map: Option<BTreeMap<String, String>>) -> Box<[(String, String)]> {
+    map.into_iter().flatten().collect()
 }
 namespaced_resource!(
     Rollout,
@@ -71,7 +87,8 @@ pub struct PingPong {
 
 /// One canary step. Exactly one key is set in a valid object; the structured
 /// ones the dashboard does not interpret are kept as JSON so the step list can
-/// be shown (and re-served by the API) as the user wrote it.
+/// be shown (and re-served by the API) as the user wrote it (boxed: a step
+/// holds one of them, and five inline made each step 216 bytes).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
@@ -80,17 +97,17 @@ pub struct CanaryStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<Value>,
+    pub analysis: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<Value>,
+    pub experiment: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_canary_scale: Option<SetCanaryScale>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_header_route: Option<Value>,
+    pub set_header_route: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_mirror_route: Option<Value>,
+    pub set_mirror_route: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin: Option<Value>,
+    pub plugin: Option<Box<Value>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -285,6 +302,48 @@ pub struct BlueGreenStatus {
 
 /// Accessors that apply the defaults Argo applies when it reads these fields.
 impl Rollout {
+    /// Keeps its labels and annotations as lists instead of maps.
+    pub fn slim(&mut self) {
+        if self.marks.is_none() {
+            self.marks = Some(Box::new(Marks {
+                labels: to_list(self.metadata.labels.take()),
+                annotations: to_list(self.metadata.annotations.take()),
+            }));
+        }
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        match &self.marks {
+            Some(m) => m.labels.iter().cloned().collect(),
+            None => self.metadata.labels.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        match &self.marks {
+            Some(m) => m.annotations.iter().cloned().collect(),
+            None => self.metadata.annotations.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The `rollout.argoproj.io/revision` annotation (0 when not a number).
+    pub fn revision(&self) -> i64 {
+        let value = match &self.marks {
+            Some(m) => m
+                .annotations
+                .iter()
+                .find(|(k, _)| k == REVISION_ANNOTATION)
+                .map(|(_, v)| v.as_str()),
+            None => self
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION_ANNOTATION))
+                .map(String::as_str),
+        };
+        value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    }
+
     pub fn spec(&self) -> &RolloutSpec {
         static EMPTY: RolloutSpec = RolloutSpec {
             replicas: None,

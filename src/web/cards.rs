@@ -18,16 +18,17 @@ pub fn card_html(
     entry: &RolloutEntry,
     access: NamespaceAccess,
 ) -> Arc<str> {
-    let html: Arc<str> = if entry.card.is_empty() {
-        render(&super::templates::CardPartial {
-            card: &CardView::of(&entry.info(key)),
-            base: &state.base_path,
-            read_only: state.read_only,
+    let html = entry
+        .card
+        .get_or_init(|| {
+            render(&super::templates::CardPartial {
+                card: &CardView::of(&entry.info(key)),
+                base: &state.base_path,
+                read_only: state.read_only,
+            })
+            .into()
         })
-        .into()
-    } else {
-        entry.card.clone()
-    };
+        .clone();
     if access.patch_status {
         html
     } else {

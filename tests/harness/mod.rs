@@ -123,8 +123,7 @@ impl Viewer {
             source: ConfigSource::Simulated,
             scope,
         };
-        let renderer = rollouts_dashboard::serve::card_renderer("/", options.read_only);
-        let view = live::start_with(&conn, options.capacity, Some(renderer), shutdown.clone())
+        let view = live::start_with(&conn, options.capacity, shutdown.clone())
             .expect("the live view starts");
         let state = AppState {
             view: view.clone(),

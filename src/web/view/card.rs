@@ -2,7 +2,6 @@
 
 use crate::actions::Action;
 use crate::info::RolloutInfo;
-use crate::info::attention::attention;
 
 use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
 
@@ -27,9 +26,6 @@ pub struct CardView {
     pub can_abort: bool,
     pub pod_hash: String,
     pub step_index: String,
-    /// `key=value` labels, for the search.
-    pub labels: String,
-    pub attention: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,13 +96,6 @@ impl CardView {
             .iter()
             .find(|r| (r.canary || r.preview) && !r.stable)
             .and_then(|r| r.images.first().cloned());
-        let labels = info
-            .object_meta
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(";");
         CardView {
             id: card_id(&info.object_meta.namespace, &info.object_meta.name),
             namespace: info.object_meta.namespace.clone(),
@@ -131,8 +120,6 @@ impl CardView {
             can_abort: allowed(Action::Abort),
             pod_hash: info.pod_hash.clone(),
             step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
-            labels,
-            attention: attention(info).is_some(),
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn step_label(step: &CanaryStep) -> String {
         }
         return "Canary scale follows traffic".to_string();
     }
-    let named = |v: &Option<serde_json::Value>| {
+    let named = |v: &Option<Box<serde_json::Value>>| {
         v.as_ref()
             .and_then(|v| v.get("name"))
             .and_then(|n| n.as_str())

@@ -220,7 +220,7 @@ mod tests {
             json: InfoJson::of(&RolloutInfo::default()).expect("serializes"),
             error: None,
             events: Vec::new(),
-            card: Arc::from(""),
+            card: std::sync::OnceLock::new(),
         })
     }
 
