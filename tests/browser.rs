@@ -758,6 +758,71 @@ async fn a_person_signs_in_through_the_openid_provider_and_out_again() {
     let _ = std::fs::remove_file(key);
 }
 
+/// axe-core (npm, pinned in `.ci/run`, which installs it into
+/// target/tools-npm; `ROLLOUTS_DASHBOARD_TEST_AXE` names another copy).
+fn axe_source() -> String {
+    let path = std::env::var("ROLLOUTS_DASHBOARD_TEST_AXE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/tools-npm/node_modules/axe-core/axe.min.js"
+        )
+        .to_string()
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read axe-core at {path} ({e}); `bash .ci/run` installs it")
+    })
+}
+
+/// What axe-core finds against WCAG 2.1 A and AA on the page as shown now.
+async fn accessibility_violations(c: &Client, axe: &str) -> Vec<String> {
+    // WebDriver's scripts are not the page's: the Content-Security-Policy
+    // does not stop them.
+    let _ = c.execute(&format!("{axe}\nreturn true;"), vec![]).await;
+    let found = c
+        .execute_async(
+            "var done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(function (r) { done(r.violations.map(function (v) {
+                 return v.id + ' (' + v.nodes.length + '): ' + v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join(' | ');
+               })); }, function (e) { done(['axe failed: ' + e]); });",
+            vec![],
+        )
+        .await;
+    match found {
+        Ok(Value::Array(v)) => v
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_string())
+            .collect(),
+        other => vec![format!("axe did not run: {other:?}")],
+    }
+}
+
+/// The page passes axe in light and dark, at 1280 and at 390 px wide.
+async fn assert_accessible(c: &Client, what: &str) {
+    let axe = axe_source();
+    for (width, height) in [(1280, 1000), (390, 844)] {
+        c.set_window_size(width, height)
+            .await
+            .expect("the window resizes");
+        for theme in ["light", "dark"] {
+            js(
+                c,
+                &format!("document.documentElement.dataset.theme = '{theme}'"),
+            )
+            .await;
+            let found = accessibility_violations(c, &axe).await;
+            assert!(
+                found.is_empty(),
+                "{what} at {width} px in {theme}: {found:#?}"
+            );
+        }
+    }
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
+    js(c, "document.documentElement.dataset.theme = 'system'").await;
+}
+
 /// The text of the element `css` (WebDriver's own reading: works with the
 /// page's JavaScript off).
 async fn text_of(c: &Client, css: &str) -> String {
@@ -856,6 +921,22 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
     .await;
     screenshot(&c, "overview-5000", "light").await;
     screenshot(&c, "overview-5000", "dark").await;
+    js(&c, "document.documentElement.dataset.theme = 'system'").await;
+    assert_accessible(&c, "the overview at 5,000").await;
+    // At 390 px nothing is wider than the screen.
+    c.set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    screenshot(&c, "overview-5000-390", "light").await;
+    let overflow = js(
+        &c,
+        "document.documentElement.scrollWidth <= window.innerWidth",
+    )
+    .await;
+    assert_eq!(overflow, json!(true), "no sideways scrolling at 390 px");
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
     js(&c, "document.documentElement.dataset.theme = 'system'").await;
 
     // A change to a card on screen appears live.

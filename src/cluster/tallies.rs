@@ -14,7 +14,7 @@ use super::entry::Summary;
 pub const STATUSES: [&str; 4] = [PROGRESSING, PAUSED, DEGRADED, HEALTHY];
 
 /// Rollouts by status, and how many need a person.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Counts {
     pub total: usize,
     pub attention: usize,

@@ -16,6 +16,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::{Extension, Query, State};
 use axum::response::Response;
@@ -41,6 +43,38 @@ use super::view::overview::{AttentionRow, Overview, OverviewQuery};
 use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, Counts, RolloutEntry, Snapshot, Summary};
 use crate::model::RolloutKey;
+
+/// A namespace row or an attention list, as rendered for one base path.
+/// Pages that see the same counts share one rendering per change: with 200
+/// pages open, a rollout changing status was 200 renderings of the same
+/// row, most of a change's cost.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Fragment {
+    Row {
+        base: String,
+        namespace: String,
+        counts: Counts,
+    },
+    Attention {
+        base: String,
+        rows: Vec<AttentionRow>,
+        total: usize,
+    },
+}
+
+/// Bounded and short-lived: a request cannot grow it, and it holds only
+/// what open pages show now.
+fn rendered(fragment: Fragment, render_it: impl FnOnce() -> String) -> Arc<str> {
+    static SHARED: OnceLock<moka::sync::Cache<Fragment, Arc<str>>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(1024)
+                .time_to_live(Duration::from_secs(60))
+                .build()
+        })
+        .get_with(fragment, || Arc::from(render_it()))
+}
 
 /// Card events queued for one overview page. Each holds its own copy of
 /// the card; a short queue only makes that page's sender wait its turn.
@@ -229,7 +263,7 @@ impl Page {
             &snap.health,
         ));
         if everything || status != self.status {
-            self.send(replace("page-status", status.clone())).await?;
+            self.send(replace("page-status", &status)).await?;
             self.status = status;
         }
         Ok(())
@@ -314,8 +348,16 @@ impl Page {
     async fn send_attention(&mut self, o: &Overview, always: bool) -> Sent {
         let now = (o.attention.clone(), o.counts.attention);
         if always || now != self.attention {
-            let html = render(&attention_list(&self.state.base_path, o));
-            self.send(replace("attention", html)).await?;
+            let base = &self.state.base_path;
+            let html = rendered(
+                Fragment::Attention {
+                    base: base.clone(),
+                    rows: now.0.clone(),
+                    total: now.1,
+                },
+                || render(&attention_list(base, o)),
+            );
+            self.send(replace("attention", &html)).await?;
             self.attention = now;
         }
         Ok(())
@@ -346,11 +388,20 @@ impl Page {
     }
 
     async fn send_row(&self, namespace: &str, counts: &Counts) -> Sent {
-        let html = render(&namespace_row(&self.state.base_path, namespace, counts));
-        self.send(replace(&namespace_row_id(namespace), html)).await
+        let base = &self.state.base_path;
+        let html = rendered(
+            Fragment::Row {
+                base: base.clone(),
+                namespace: namespace.to_string(),
+                counts: counts.clone(),
+            },
+            || render(&namespace_row(base, namespace, counts)),
+        );
+        self.send(replace(&namespace_row_id(namespace), &html))
+            .await
     }
 }
 
-fn replace(id: &str, html: String) -> axum::response::sse::Event {
+fn replace(id: &str, html: &str) -> axum::response::sse::Event {
     event("replace", json!({"id": id, "html": html}))
 }

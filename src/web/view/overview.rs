@@ -45,7 +45,7 @@ impl OverviewQuery {
 }
 
 /// One row of the attention list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AttentionRow {
     pub key: RolloutKey,
     pub why: Attention,
