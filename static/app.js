@@ -142,8 +142,9 @@ document.addEventListener("DOMContentLoaded", function () {
         if (!fresh || !old) { location.href = url; return; }
         old.replaceWith(document.adoptNode(fresh));
         doc.querySelectorAll("[data-count]").forEach(function (c) {
-          var mine = document.querySelector('[data-count="' + c.dataset.count + '"]');
-          if (mine) { mine.textContent = c.textContent; }
+          document.querySelectorAll('[data-count="' + c.dataset.count + '"]').forEach(function (mine) {
+            mine.textContent = c.textContent;
+          });
         });
         history.replaceState(null, "", url);
         streamUrl = doc.body.dataset.stream || streamUrl;
@@ -163,8 +164,7 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   function setCounts(counts) {
     Object.keys(counts).forEach(function (k) {
-      var c = document.querySelector('[data-count="' + k + '"]');
-      if (c) { c.textContent = counts[k]; }
+      document.querySelectorAll('[data-count="' + k + '"]').forEach(function (c) { c.textContent = counts[k]; });
     });
   }
 

@@ -78,19 +78,33 @@ pub async fn list(
 /// `{"rollouts":[…]}`, each rollout's JSON as the hub serialized it once
 /// per change, copied out as the client reads it: a list of 5000 rollouts
 /// (14 MB) is never held whole nor serialized per request.
-fn list_pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = Vec<u8>> + Send {
-    let items = entries.into_iter().enumerate().map(|(i, entry)| {
-        let json = entry.json.list();
-        let mut piece = Vec::with_capacity(json.len() + 1);
-        if i > 0 {
-            piece.push(b',');
-        }
-        piece.extend_from_slice(json.as_bytes());
-        piece
+fn list_pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = ListPiece> + Send {
+    let items = entries.into_iter().enumerate().flat_map(|(i, entry)| {
+        [
+            (i > 0).then_some(ListPiece::Text(b",")),
+            Some(ListPiece::Rollout(entry)),
+        ]
+        .into_iter()
+        .flatten()
     });
-    std::iter::once(br#"{"rollouts":["#.to_vec())
+    std::iter::once(ListPiece::Text(br#"{"rollouts":["#))
         .chain(items)
-        .chain(std::iter::once(b"]}".to_vec()))
+        .chain(std::iter::once(ListPiece::Text(b"]}")))
+}
+
+/// A piece of the list: punctuation, or a rollout's JSON.
+enum ListPiece {
+    Text(&'static [u8]),
+    Rollout(Arc<RolloutEntry>),
+}
+
+impl AsRef<[u8]> for ListPiece {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            ListPiece::Text(t) => t,
+            ListPiece::Rollout(e) => e.json.list().as_bytes(),
+        }
+    }
 }
 
 /// `GET /api/v1/rollouts/{ns}/{name}/info`: one rollout in full.

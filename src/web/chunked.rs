@@ -10,13 +10,15 @@ use axum::body::{Body, Bytes};
 /// Bytes per chunk.
 const CHUNK: usize = 64 * 1024;
 
-/// A body of `pieces`, in order, produced only as fast as it is sent.
-pub fn body(pieces: impl Iterator<Item = Vec<u8>> + Send + 'static) -> Body {
+/// A body of `pieces`, in order, produced only as fast as it is sent. A
+/// piece is anything that reads as bytes (a rollout's JSON as the hub keeps
+/// it is copied once, into the chunk).
+pub fn body<P: AsRef<[u8]>>(pieces: impl Iterator<Item = P> + Send + 'static) -> Body {
     let mut pieces = pieces;
     let chunks = std::iter::from_fn(move || {
-        let mut chunk = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK + CHUNK / 8);
         for piece in pieces.by_ref() {
-            chunk.extend_from_slice(&piece);
+            chunk.extend_from_slice(piece.as_ref());
             if chunk.len() >= CHUNK {
                 return Some(Ok::<_, Infallible>(Bytes::from(chunk)));
             }
@@ -61,6 +63,6 @@ mod tests {
 
     #[tokio::test]
     async fn no_pieces_is_an_empty_body() {
-        assert!(chunks(body(std::iter::empty())).await.is_empty());
+        assert!(chunks(body(std::iter::empty::<Vec<u8>>())).await.is_empty());
     }
 }

@@ -12,16 +12,16 @@ use super::templates::{
 };
 use super::view::filter::STATUSES;
 use super::view::health::empty_state;
-use super::view::overview::{Overview, OverviewQuery, PAGE_SIZE};
+use super::view::overview::{AttentionRow, Overview, OverviewQuery, PAGE_SIZE};
 use super::view::status_class;
 use crate::cluster::health::Health;
 use crate::cluster::hub::Counts;
 
-pub fn attention_list(base: &str, o: &Overview) -> AttentionPartial {
+/// The attention list: `rows` of the `total` that need a person.
+pub fn attention_list(base: &str, rows: &[AttentionRow], total: usize) -> AttentionPartial {
     AttentionPartial {
         base: base.to_string(),
-        rows: o
-            .attention
+        rows: rows
             .iter()
             .map(|r| AttentionRowView {
                 namespace: r.key.namespace.clone(),
@@ -31,7 +31,7 @@ pub fn attention_list(base: &str, o: &Overview) -> AttentionPartial {
                 status: r.status.clone(),
             })
             .collect(),
-        total: o.counts.attention,
+        total,
     }
 }
 

@@ -39,9 +39,10 @@ use super::since::since_seq;
 use super::templates::render;
 use super::view::card_id;
 use super::view::filter::STATUSES;
-use super::view::overview::{AttentionRow, Overview, OverviewQuery};
+use super::view::overview::{ATTENTION_SHOWN, AttentionRow, Overview, OverviewQuery, attention_of};
 use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, Counts, RolloutEntry, Snapshot, Summary};
+use crate::info::attention::Attention;
 use crate::model::RolloutKey;
 
 /// A namespace row or an attention list, as rendered for one base path.
@@ -253,7 +254,8 @@ impl Page {
                     self.send_row(ns, c).await?;
                 }
             }
-            self.send_attention(&o, everything).await?;
+            self.send_attention((o.attention.clone(), o.counts.attention), everything)
+                .await?;
         }
         self.namespaces = o.namespaces.clone();
         let status = render(&page_status(
@@ -311,8 +313,12 @@ impl Page {
         if let Some(e) = entry.as_ref().filter(|_| on_page) {
             self.send(self.card(key, e)).await?;
         }
-        let counted = |s: Option<&Summary>| s.map(|s| (s.status.clone(), s.attention));
-        if counted(before) == counted(after) {
+        let unchanged = match (before, after) {
+            (Some(b), Some(a)) => b.status == a.status && b.attention == a.attention,
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
             return Ok(());
         }
         if let Some(s) = before {
@@ -334,20 +340,34 @@ impl Page {
         }
         let row = row.clone();
         self.send_row(&key.namespace, &row).await?;
+        // The list shows the first rows in (urgency, key) order; its total
+        // is a count (sent above). Only a change among or before the rows
+        // shown can change them.
+        let (shown, _) = &self.attention;
+        let among_shown = |why: Option<Attention>| {
+            why.is_some_and(|why| {
+                shown.len() < ATTENTION_SHOWN
+                    || shown
+                        .last()
+                        .is_none_or(|last| (why, key) <= (last.why, &last.key))
+            })
+        };
         if before.and_then(|s| s.attention) != after.and_then(|s| s.attention)
-            || self.attention.0.iter().any(|r| r.key == *key)
+            && (among_shown(before.and_then(|s| s.attention))
+                || among_shown(after.and_then(|s| s.attention)))
+            || shown.iter().any(|r| r.key == *key)
         {
             let snap = self.state.view.snapshot();
-            let o = Overview::of(&snap, |ns| self.rights.sees(ns), &self.query);
-            self.send_attention(&o, false).await?;
+            let now = attention_of(&snap, |ns| self.rights.sees(ns));
+            self.send_attention(now, false).await?;
         }
         Ok(())
     }
 
     /// The attention list, when it differs from what was sent (or always).
-    async fn send_attention(&mut self, o: &Overview, always: bool) -> Sent {
-        let now = (o.attention.clone(), o.counts.attention);
-        if always || now != self.attention {
+    async fn send_attention(&mut self, now: (Vec<AttentionRow>, usize), always: bool) -> Sent {
+        // The total alone is updated as a count.
+        if always || now.0 != self.attention.0 {
             let base = &self.state.base_path;
             let html = rendered(
                 Fragment::Attention {
@@ -355,7 +375,7 @@ impl Page {
                     rows: now.0.clone(),
                     total: now.1,
                 },
-                || render(&attention_list(base, o)),
+                || render(&attention_list(base, &now.0, now.1)),
             );
             self.send(replace("attention", &html)).await?;
             self.attention = now;

@@ -77,7 +77,8 @@ pub async fn overview(
             .collect(),
         attention: o.counts.attention,
         namespaces: o.namespaces.keys().cloned().collect(),
-        attention_list: paged.then(|| overview::attention_list(&base, &o)),
+        attention_list: paged
+            .then(|| overview::attention_list(&base, &o.attention, o.counts.attention)),
         summary_more: o.namespaces.len().saturating_sub(summary.len()),
         summary,
         groups: overview::groups(&state, &rights, &o),

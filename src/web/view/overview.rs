@@ -86,22 +86,7 @@ impl Overview {
         for c in namespaces.values() {
             counts.merge(c);
         }
-        let attention = snap
-            .tallies
-            .attention
-            .iter()
-            .filter(|(_, k)| sees(&k.namespace))
-            .take(ATTENTION_SHOWN)
-            .map(|(why, key)| AttentionRow {
-                key: key.clone(),
-                why: *why,
-                status: snap
-                    .rollouts
-                    .get(key)
-                    .map(|e| e.summary.status.clone())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let (attention, _) = attention_of(snap, &sees);
         let filter = &query.filter;
         let (matching, page, pages, cards) =
             if filter.q.is_empty() && filter.statuses.is_empty() && !filter.attention {
@@ -181,6 +166,35 @@ impl Overview {
             thousands(self.matching)
         )
     }
+}
+
+/// The first `ATTENTION_SHOWN` rollouts that need a person (most urgent
+/// first) and how many do, among those in namespaces `sees` accepts.
+pub fn attention_of(snap: &Snapshot, sees: impl Fn(&str) -> bool) -> (Vec<AttentionRow>, usize) {
+    let total = snap
+        .tallies
+        .namespaces
+        .iter()
+        .filter(|(ns, _)| sees(ns))
+        .map(|(_, c)| c.attention)
+        .sum();
+    let rows = snap
+        .tallies
+        .attention
+        .iter()
+        .filter(|(_, k)| sees(&k.namespace))
+        .take(ATTENTION_SHOWN)
+        .map(|(why, key)| AttentionRow {
+            key: key.clone(),
+            why: *why,
+            status: snap
+                .rollouts
+                .get(key)
+                .map(|e| e.summary.status.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    (rows, total)
 }
 
 /// The page shown for `asked` (from 1; past the last, the last) and how
