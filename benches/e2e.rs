@@ -134,7 +134,20 @@ fn stream_lines(addr: &str, path: &str, accept: &str, each: impl Fn(&str, usize)
     let path = path.to_string();
     let accept = accept.to_string();
     std::thread::spawn(move || {
-        let Ok(mut s) = TcpStream::connect(&addr) else {
+        // A thousand clients connecting at once may find the listen queue
+        // full: try again a few times before giving up on this one.
+        let mut s = None;
+        for _ in 0..50 {
+            match TcpStream::connect(&addr) {
+                Ok(c) => {
+                    s = Some(c);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        let Some(mut s) = s else {
+            eprintln!("a client could not connect to {addr}");
             return;
         };
         let _ = write!(
@@ -315,6 +328,11 @@ fn run(n: usize, o: &Opts) -> Value {
     let pages = n.div_ceil(PAGE).max(1);
     let client_page = |c: usize| c % pages + 1;
     for c in 0..o.clients {
+        // Not all in the same millisecond (a thousand at once overflow the
+        // listen queue of any server).
+        if c % 50 == 49 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let seen = seen.clone();
         let bytes = bytes.clone();
         let synced = synced.clone();

@@ -119,6 +119,21 @@ async fn browser_with(port: u16, javascript: bool) -> Client {
         .expect("a Chromium session")
 }
 
+/// The demo cluster on loopback until `stop`: the seed scenario with its
+/// controller, or `scale` generated rollouts that change only when a test
+/// changes them.
+async fn simulated(scale: Option<usize>, stop: &CancellationToken) -> Running {
+    let scenario = ScenarioArgs {
+        scenario: "seed".to_string(),
+        manifests: Vec::new(),
+        no_controller: scale.is_some(),
+    };
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    start(&scenario, scale, None, loopback, stop.clone())
+        .await
+        .expect("the simulated cluster starts")
+}
+
 /// The dashboard, serving the demo cluster on `addr`, until `stop`.
 fn start_dashboard(
     sim: SocketAddr,
@@ -257,15 +272,8 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
-    let scenario = ScenarioArgs {
-        scenario: "seed".to_string(),
-        manifests: Vec::new(),
-        no_controller: false,
-    };
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = start(&scenario, None, None, loopback, sim_stop.clone())
-        .await
-        .expect("the demo cluster starts");
+    let sim = simulated(None, &sim_stop).await;
     // Once the seed waits at its indefinite pause, nothing timed happens
     // unless this test moves the clock: the 30 s pause after it cannot end
     // while the test looks at it or aborts it.
@@ -845,16 +853,9 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
-    let scenario = ScenarioArgs {
-        scenario: "seed".to_string(),
-        manifests: Vec::new(),
-        // Nothing changes unless this test changes it.
-        no_controller: true,
-    };
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = start(&scenario, Some(5000), None, loopback, sim_stop.clone())
-        .await
-        .expect("the simulated cluster starts");
+    // Nothing changes unless this test changes it.
+    let sim = simulated(Some(5000), &sim_stop).await;
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
         .expect("a port");

@@ -29,7 +29,7 @@ use crate::model::RolloutKey;
 use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::stream_slot;
+use super::limits::{spawn_stream, stream_slot};
 use super::permissions::Permissions;
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
@@ -89,15 +89,8 @@ pub async fn watch_list(
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     let ns = namespace_filter(&namespace).map(str::to_string);
     let lapse = Lapse::new(&state, &caller);
-    tokio::spawn(async move {
-        let _open = state.metrics.stream();
-        let _slot = slot;
-        let stop = state.shutdown.clone();
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = follow_list(state, perms, lapse, ns, snapshot, changes, tx) => {}
-        }
-    });
+    let follow = follow_list(state.clone(), perms, lapse, ns, snapshot, changes, tx);
+    spawn_stream(&state, slot, follow);
     Ok(stream_response(&headers, rx))
 }
 
@@ -116,15 +109,8 @@ pub async fn watch_one(
     let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
-    tokio::spawn(async move {
-        let _open = state.metrics.stream();
-        let _slot = slot;
-        let stop = state.shutdown.clone();
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = follow_one(state, perms, lapse, key, snapshot, changes, tx) => {}
-        }
-    });
+    let follow = follow_one(state.clone(), perms, lapse, key, snapshot, changes, tx);
+    spawn_stream(&state, slot, follow);
     Ok(stream_response(&headers, rx))
 }
 

@@ -64,6 +64,25 @@ pub fn stream_slot(state: &AppState, caller: &Caller) -> Result<Option<StreamSlo
         .transpose()
 }
 
+/// Runs a stream's `follow` in a task of its own, holding its `slot` and
+/// counted as an open stream, until it ends or the dashboard shuts down.
+pub fn spawn_stream(
+    state: &AppState,
+    slot: Option<StreamSlot>,
+    follow: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let open = state.metrics.stream();
+    let stop = state.shutdown.clone();
+    tokio::spawn(async move {
+        let _open = open;
+        let _slot = slot;
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = follow => {}
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

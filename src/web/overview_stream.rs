@@ -29,7 +29,7 @@ use super::AppState;
 use super::cards::card_html;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::stream_slot;
+use super::limits::{spawn_stream, stream_slot};
 use super::overview::{attention_list, namespace_row, namespace_row_id, page_status};
 use super::page_stream::{Tx, ended, event, sse, state_event};
 use super::permissions::{Permissions, Rights};
@@ -95,16 +95,8 @@ pub async fn overview(
     let (tx, rx) = mpsc::channel(OVERVIEW_BUFFER);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
-    tokio::spawn(async move {
-        let _open = state.metrics.stream();
-        let _slot = slot;
-        let stop = state.shutdown.clone();
-        let page = Page::new(state, perms, query, tx);
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = page.follow(lapse, since) => {}
-        }
-    });
+    let page = Page::new(state.clone(), perms, query, tx);
+    spawn_stream(&state, slot, page.follow(lapse, since));
     Ok(sse(rx))
 }
 

@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::stream_slot;
+use super::limits::{spawn_stream, stream_slot};
 use super::permissions::Permissions;
 use super::revocation::{Lapse, Tick, no_longer};
 use super::templates::{BannerPartial, detail_fragments, render};
@@ -86,15 +86,8 @@ pub async fn rollout(
     let (tx, rx) = mpsc::channel(64);
     let key = RolloutKey::new(namespace, name);
     let lapse = Lapse::new(&state, &caller);
-    tokio::spawn(async move {
-        let _open = state.metrics.stream();
-        let _slot = slot;
-        let stop = state.shutdown.clone();
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = follow_rollout(state, perms, lapse, key, tx) => {}
-        }
-    });
+    let follow = follow_rollout(state.clone(), perms, lapse, key, tx);
+    spawn_stream(&state, slot, follow);
     Ok(sse(rx))
 }
 
