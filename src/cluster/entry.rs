@@ -78,16 +78,20 @@ struct Runs<'a> {
 }
 
 impl InfoJson {
-    pub fn of(info: &RolloutInfo) -> Result<InfoJson, serde_json::Error> {
-        let list = serde_json::to_string(&RolloutInfo {
-            analysis_runs: Vec::new(),
-            experiments: Vec::new(),
-            ..info.clone()
-        })?;
+    /// Both forms of `info`. Its runs and experiments are lent out while
+    /// the list form is written (and put back): a copy of the whole info
+    /// on every rebuild was the alternative.
+    pub fn of(info: &mut RolloutInfo) -> Result<InfoJson, serde_json::Error> {
+        let experiments = std::mem::take(&mut info.experiments);
+        let analysis_runs = std::mem::take(&mut info.analysis_runs);
+        let list = serde_json::to_string(&*info);
         let runs = serde_json::to_string(&Runs {
-            experiments: &info.experiments,
-            analysis_runs: &info.analysis_runs,
-        })?;
+            experiments: &experiments,
+            analysis_runs: &analysis_runs,
+        });
+        info.experiments = experiments;
+        info.analysis_runs = analysis_runs;
+        let (list, runs) = (list?, runs?);
         // `{…}` without its braces.
         let runs = runs
             .strip_prefix('{')
@@ -151,7 +155,7 @@ mod tests {
             status: "Paused".into(),
             ..RolloutInfo::default()
         };
-        let json = InfoJson::of(&info).expect("serializes");
+        let json = InfoJson::of(&mut info).expect("serializes");
         assert_eq!(json.full(), &**json.list(), "nothing to splice in");
         assert_eq!(json.info().expect("reads back"), info);
         info.analysis_runs.push(AnalysisRunInfo {
@@ -159,7 +163,7 @@ mod tests {
             revision: 2,
             ..AnalysisRunInfo::default()
         });
-        let json = InfoJson::of(&info).expect("serializes");
+        let json = InfoJson::of(&mut info).expect("serializes");
         assert!(!json.list().contains("analysisRuns"));
         let full: serde_json::Value = serde_json::from_str(&json.full()).expect("valid JSON");
         assert_eq!(full["analysisRuns"][0]["status"], "Failed");

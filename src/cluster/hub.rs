@@ -253,7 +253,7 @@ impl Hub {
                 }
                 continue;
             };
-            let (info, error, events) = match built {
+            let (mut info, error, events) = match built {
                 Built::Info { info, events } => (*info, None, events),
                 Built::Invalid {
                     meta,
@@ -261,7 +261,7 @@ impl Hub {
                     events,
                 } => (invalid_rollout_info(&meta, &error), Some(error), events),
             };
-            let json = match InfoJson::of(&info) {
+            let json = match InfoJson::of(&mut info) {
                 Ok(json) => json,
                 Err(e) => {
                     tracing::error!(error = %e, rollout = %key, "cannot encode a rollout");
@@ -363,7 +363,7 @@ mod tests {
                          "uid": format!("uid-{i}"), "resourceVersion": "1"},
             "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 20}]}}},
         }))
-        .unwrap();
+        .expect("a valid rollout");
         Object::Rollout(Box::new(ro))
     }
 

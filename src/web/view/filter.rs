@@ -85,13 +85,14 @@ impl Filter {
 }
 
 /// Argo's UI search: any term may match.
+/// Called for every rollout a search visits: it allocates nothing.
 pub fn search_matches(q: &str, name: &str, labels: &str) -> bool {
-    let terms: Vec<&str> = q
+    let mut terms = q
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .collect();
-    terms.is_empty() || terms.iter().any(|t| term_matches(t, name, labels))
+        .peekable();
+    terms.peek().is_none() || terms.any(|t| term_matches(t, name, labels))
 }
 
 fn unquote(s: &str) -> (&str, bool) {

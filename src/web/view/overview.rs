@@ -231,7 +231,7 @@ mod tests {
                 attention,
                 ..Summary::default()
             },
-            json: InfoJson::of(&RolloutInfo::default()).expect("serializes"),
+            json: InfoJson::of(&mut RolloutInfo::default()).expect("serializes"),
             error: None,
             events: Vec::new(),
             card: std::sync::OnceLock::new(),
