@@ -2,18 +2,11 @@
 
 use crate::model::{ContainerStatus, ObjectKey, Pod, Time};
 
-use super::meta::{rfc3339, short_meta};
+use super::meta::rfc3339;
 use super::types::{InfoMeta, PodInfo};
 
 pub fn pod_info(pod: &Pod) -> PodInfo {
-    let (status, ready, restarts) = pod_status(pod);
-    PodInfo {
-        object_meta: short_meta(&pod.metadata),
-        icon: pod_icon(&status).to_string(),
-        status,
-        ready,
-        restarts,
-    }
+    PodRecord::of(pod).info()
 }
 
 /// A pod as the dashboard keeps it: its row worked out once when it is

@@ -64,11 +64,18 @@ pub fn is_owned_by(meta: &ObjectMeta, uid: &str) -> bool {
 /// The `rollout.argoproj.io/revision` annotation as a number; 0 when missing
 /// or not a number (as Argo does).
 pub fn revision_of(meta: &ObjectMeta) -> i64 {
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(REVISION_ANNOTATION))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    revision_number(
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_ANNOTATION))
+            .map(String::as_str),
+    )
+}
+
+/// A revision annotation's value as a number; 0 when missing or not a
+/// number (as Argo does).
+pub fn revision_number(value: Option<&str>) -> i64 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Whether `s` is a namespace name (see `namespace_name`), without making

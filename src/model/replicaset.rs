@@ -4,7 +4,9 @@ use serde::Deserialize;
 
 use super::de;
 use super::resource::namespaced_resource;
-use super::{ObjectMeta, POD_TEMPLATE_HASH_LABEL, PodTemplate, REVISION_ANNOTATION};
+use super::{
+    ObjectMeta, POD_TEMPLATE_HASH_LABEL, PodTemplate, REVISION_ANNOTATION, revision_number,
+};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct ReplicaSet {
@@ -98,9 +100,7 @@ impl ReplicaSet {
 
     /// The rollout revision it belongs to (0 when not a number, as Argo).
     pub fn revision(&self) -> i64 {
-        self.annotation(REVISION_ANNOTATION)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        revision_number(self.annotation(REVISION_ANNOTATION))
     }
 
     /// Keeps only what is read of its labels and annotations.

@@ -6,7 +6,10 @@ use serde_json::Value;
 use super::resource::namespaced_resource;
 use std::collections::BTreeMap;
 
-use super::{IntOrString, ObjectMeta, PodTemplate, REVISION_ANNOTATION, Time, de};
+use super::{
+    IntOrString, ObjectMeta, PodTemplate, REVISION_ANNOTATION, Time, de, revision_number,
+    revision_of,
+};
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Rollout {
@@ -328,20 +331,15 @@ impl Rollout {
 
     /// The `rollout.argoproj.io/revision` annotation (0 when not a number).
     pub fn revision(&self) -> i64 {
-        let value = match &self.marks {
-            Some(m) => m
-                .annotations
-                .iter()
-                .find(|(k, _)| k == REVISION_ANNOTATION)
-                .map(|(_, v)| v.as_str()),
-            None => self
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REVISION_ANNOTATION))
-                .map(String::as_str),
-        };
-        value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        match &self.marks {
+            Some(m) => revision_number(
+                m.annotations
+                    .iter()
+                    .find(|(k, _)| k == REVISION_ANNOTATION)
+                    .map(|(_, v)| v.as_str()),
+            ),
+            None => revision_of(&self.metadata),
+        }
     }
 
     pub fn spec(&self) -> &RolloutSpec {
