@@ -12,7 +12,7 @@ use super::templates::{
 };
 use super::view::filter::STATUSES;
 use super::view::health::empty_state;
-use super::view::overview::{AttentionRow, Overview, OverviewQuery, PAGE_SIZE};
+use super::view::overview::{AttentionRow, Overview, OverviewQuery};
 use super::view::status_class;
 use crate::cluster::health::Health;
 use crate::cluster::hub::Counts;
@@ -72,14 +72,10 @@ pub fn groups(state: &AppState, rights: &Rights, o: &Overview) -> Vec<Group> {
         let html: Arc<str> = card_html(state, key, entry, rights.access(&key.namespace));
         match groups.last_mut() {
             Some(g) if g.namespace == key.namespace => g.cards.push(html),
-            _ => {
-                let mut cards = Vec::with_capacity(PAGE_SIZE.min(o.cards.len()));
-                cards.push(html);
-                groups.push(Group {
-                    namespace: key.namespace.clone(),
-                    cards,
-                });
-            }
+            _ => groups.push(Group {
+                namespace: key.namespace.clone(),
+                cards: vec![html],
+            }),
         }
     }
     groups
