@@ -235,6 +235,8 @@ pub struct WebArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub access_check_interval: u64,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
     /// Log line format: text for people, json for log collectors
     #[arg(
         long,
@@ -243,6 +245,73 @@ pub struct WebArgs {
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
+}
+
+/// Observed traffic from Prometheus (Istio's standard metrics).
+#[derive(Clone, Debug, Args)]
+pub struct PrometheusArgs {
+    /// Prometheus (or Thanos, Mimir: its query API's base URL) that scrapes Istio's metrics; shows each revision's observed share, success rate and latency
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_PROMETHEUS_URL", value_name = "URL")]
+    pub prometheus_url: Option<String>,
+    /// Extra CA certificates (PEM) to trust for --prometheus-url
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CA_FILE",
+        value_name = "PATH"
+    )]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// A file holding a bearer token for --prometheus-url (read again at every refresh)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_BEARER_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// The window rates are taken over, e.g. 1m or 30s
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_WINDOW",
+        value_name = "DURATION",
+        default_value = "1m",
+        value_parser = seconds
+    )]
+    pub prometheus_window: std::time::Duration,
+    /// How often Prometheus is asked (one query per metric for every rollout)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_INTERVAL",
+        value_name = "DURATION",
+        default_value = "15s",
+        value_parser = seconds
+    )]
+    pub prometheus_interval: std::time::Duration,
+    /// The label Prometheus's scrape puts the pod name in
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_POD_LABEL",
+        value_name = "LABEL",
+        default_value = "pod"
+    )]
+    pub prometheus_pod_label: String,
+    /// The label Prometheus's scrape puts the namespace in
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_NAMESPACE_LABEL",
+        value_name = "LABEL",
+        default_value = "namespace"
+    )]
+    pub prometheus_namespace_label: String,
+}
+
+/// A duration such as `90s`, `1m` or `1h30m`, of at least one second.
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::info::parse_go_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 30s, 1m or 1h30m"))?;
+    let secs = d.as_secs_f64();
+    if !(1.0..=86_400.0).contains(&secs) || secs.is_nan() {
+        return Err(format!("{s:?} must be between 1s and 24h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 impl WebArgs {
@@ -350,6 +419,13 @@ pub struct SimArgs {
     /// Require bearer tokens from this file (kube-apiserver's token file: token,user,uid,"groups") and enforce the RBAC objects loaded with --manifests
     #[arg(long, env = "ROLLOUTS_DASHBOARD_SIM_USERS", value_name = "FILE")]
     pub users: Option<PathBuf>,
+    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics (/sim/v1/istio/metrics) to PATH
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CONFIG_OUT",
+        value_name = "PATH"
+    )]
+    pub prometheus_config_out: Option<PathBuf>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {

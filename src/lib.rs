@@ -13,6 +13,8 @@ pub mod cluster;
 pub mod demo;
 pub mod info;
 pub mod model;
+pub mod net;
+pub mod observed;
 pub mod oidc;
 pub mod serve;
 pub mod sim;

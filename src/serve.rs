@@ -11,7 +11,11 @@ use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::hub::BROADCAST_CAPACITY;
+use crate::cluster::hub::{Observation, ObservedSource};
 use crate::cluster::live;
+use crate::observed::ObservedSettings;
+use crate::observed::prometheus::PrometheusAccess;
+use crate::observed::queries::QueryScope;
 use crate::oidc::{ClaimMapping, Oidc, OidcSettings};
 use crate::web::AppState;
 use crate::web::identity::{Auth, OidcLogin};
@@ -59,7 +63,8 @@ pub async fn run_on(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().unwrap_or(web.listen);
-    let view = live::start_with(conn, BROADCAST_CAPACITY, shutdown.clone())?;
+    let observed = observed_for(conn, web, &shutdown)?;
+    let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, shutdown.clone())?;
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
     let state = AppState {
@@ -105,6 +110,49 @@ pub async fn run_on(
     serve(listener, app, shutdown)
         .await
         .map_err(ServeError::Http)
+}
+
+/// `--prometheus-*`: where observed traffic comes from, asked for the
+/// namespaces in scope (all when the scope is not a list).
+fn observed_for(
+    conn: &Connection,
+    web: &WebArgs,
+    shutdown: &CancellationToken,
+) -> Result<Option<(ObservedSource, tokio::sync::mpsc::Receiver<Observation>)>, ServeError> {
+    let p = &web.prometheus;
+    let Some(url) = p.prometheus_url.clone() else {
+        return Ok(None);
+    };
+    let ca_pem = match &p.prometheus_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            ServeError::Config(format!(
+                "cannot read --prometheus-ca-file {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let settings = ObservedSettings {
+        access: PrometheusAccess {
+            url,
+            ca_pem,
+            bearer_token_file: p.prometheus_bearer_token_file.clone(),
+        },
+        scope: QueryScope {
+            pod_label: p.prometheus_pod_label.clone(),
+            namespace_label: p.prometheus_namespace_label.clone(),
+            window: p.prometheus_window,
+            namespaces: match &conn.scope {
+                Scope::Namespaces(ns) => Some(ns.clone()),
+                Scope::AllNamespaces | Scope::AllOrDefault { .. } => None,
+            },
+        },
+        interval: p.prometheus_interval,
+    };
+    let (source, rx) = crate::observed::start(settings, shutdown.clone())
+        .map_err(|e| ServeError::Config(format!("--prometheus-url: {e}")))?;
+    tracing::info!(prometheus = %source.url, window_seconds = source.window_seconds, "observed traffic from Prometheus");
+    Ok(Some((source, rx)))
 }
 
 /// How people are identified (`--auth`), checked before anything is served.

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 use crate::info::attention::{Attention, attention};
+use crate::info::observed::ObservedTraffic;
 use crate::info::{AnalysisRunInfo, EventInfo, ExperimentInfo, RolloutInfo};
 
 /// One rollout as shown.
@@ -23,6 +24,9 @@ pub struct RolloutEntry {
     /// carries just its name and the error.
     pub error: Option<String>,
     pub events: Vec<EventInfo>,
+    /// What each revision receives, per Prometheus; `None` when no
+    /// Prometheus is configured.
+    pub observed: Option<Arc<ObservedTraffic>>,
     /// The rollout's overview card, rendered when first shown (by the web
     /// layer), once per change for everyone who sees it. Not before: most
     /// of 5,000 cards are never looked at, and kept they were 11 MB.

@@ -18,11 +18,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::info::invalid_rollout_info;
+use crate::info::observed::revision_pods;
 use crate::model::{ObjectKey, RolloutKey};
 
 pub use super::entry::{InfoJson, RolloutEntry, Summary};
 use super::health::{Health, HealthTracker, ScopeState, WatchId};
 use super::index::{Built, Index, Malformed};
+use super::observing::Observing;
+pub use super::observing::{Observation, ObservedSource};
 use super::stats::WatchStats;
 pub use super::tallies::{Counts, STATUSES, Tallies};
 use super::watch::{WatchEvent, WatchMsg};
@@ -108,6 +111,8 @@ pub struct Hub {
     seq: u64,
     view: LiveView,
     wants_deployments: watch::Sender<bool>,
+    /// Observed traffic, when a Prometheus is configured.
+    observing: Option<Observing>,
     /// Called as each rollout is rebuilt (tests hold a rebuild mid-way).
     #[cfg(test)]
     on_rebuild: Option<Box<dyn Fn() + Send>>,
@@ -133,10 +138,17 @@ impl Hub {
             seq: 0,
             view: view.clone(),
             wants_deployments,
+            observing: None,
             #[cfg(test)]
             on_rebuild: None,
         };
         (hub, view)
+    }
+
+    /// Shows each rollout's observed traffic from `source`, whose answers
+    /// come to `run` as observations.
+    pub fn observe_from(&mut self, source: ObservedSource) {
+        self.observing = Some(Observing::new(source));
     }
 
     /// Runs until `shutdown` or until every watcher and the scope resolver
@@ -145,6 +157,7 @@ impl Hub {
         mut self,
         mut events: mpsc::Receiver<WatchMsg>,
         mut scope: watch::Receiver<ScopeState>,
+        mut observations: Option<mpsc::Receiver<Observation>>,
         shutdown: CancellationToken,
     ) {
         let mut deadline: Option<Instant> = None;
@@ -177,8 +190,19 @@ impl Hub {
                     Some(msg) => self.handle(msg, Timestamp::now()),
                     None => return,
                 },
+                observation = async {
+                    match observations.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match (observation, self.observing.as_mut()) {
+                    (Some(o), Some(observing)) => observing.take(o),
+                    _ => observations = None,
+                },
             }
-            if deadline.is_none() && (self.health_dirty || !self.dirty.is_empty()) {
+            let observed_dirty = self.observing.as_ref().is_some_and(|o| o.dirty);
+            if deadline.is_none() && (self.health_dirty || !self.dirty.is_empty() || observed_dirty)
+            {
                 deadline = Some((last_flush + COALESCE).max(Instant::now()));
             }
         }
@@ -239,8 +263,12 @@ impl Hub {
             (now.rollouts.clone(), now.tallies.clone())
         };
         let mut changes = Vec::new();
+        let mut rebuilt = HashSet::new();
         for key in std::mem::take(&mut self.dirty) {
             let Some(built) = self.index.build(&key) else {
+                if let Some(o) = self.observing.as_mut() {
+                    o.set_targets(&key, None);
+                }
                 if let Some(previous) = rollouts.remove(&key) {
                     tallies.change(&key, Some(&previous.summary), None);
                     self.seq += 1;
@@ -261,6 +289,11 @@ impl Hub {
                     events,
                 } => (invalid_rollout_info(&meta, &error), Some(error), events),
             };
+            let old = rollouts.get(&key);
+            let observed = self.observing.as_mut().map(|o| {
+                o.set_targets(&key, Some(revision_pods(&info)));
+                Arc::new(o.view(&key, old.and_then(|e| e.observed.as_deref())))
+            });
             let json = match InfoJson::of(&mut info) {
                 Ok(json) => json,
                 Err(e) => {
@@ -268,10 +301,11 @@ impl Hub {
                     continue;
                 }
             };
-            if let Some(old) = rollouts.get(&key)
+            if let Some(old) = old
                 && old.json == json
                 && old.error == error
                 && old.events == events
+                && old.observed == observed
             {
                 continue;
             }
@@ -286,8 +320,10 @@ impl Hub {
                 json,
                 error,
                 events,
+                observed,
                 card: OnceLock::new(),
             });
+            rebuilt.insert(key.clone());
             let previous = rollouts
                 .insert(key.clone(), entry.clone())
                 .map(|p| p.summary.clone());
@@ -299,6 +335,7 @@ impl Hub {
                 previous,
             });
         }
+        self.reobserve(&mut rollouts, &rebuilt, &mut changes);
         let health = std::mem::take(&mut self.health_dirty).then(|| {
             self.seq += 1;
             let health = Arc::new(self.health.health(self.malformed.clone()));
@@ -324,6 +361,52 @@ impl Hub {
         for change in changes {
             let _ = self.view.changes.send(Arc::new(change));
         }
+    }
+
+    /// After a new answer from Prometheus, remakes the observed view of
+    /// every rollout not rebuilt just now, and publishes those that changed.
+    fn reobserve(
+        &mut self,
+        rollouts: &mut imbl::OrdMap<RolloutKey, Arc<RolloutEntry>>,
+        rebuilt: &HashSet<RolloutKey>,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(observing) = self.observing.as_mut().filter(|o| o.dirty) else {
+            return;
+        };
+        let keys: Vec<RolloutKey> = observing
+            .keys()
+            .filter(|k| !rebuilt.contains(*k))
+            .cloned()
+            .collect();
+        for key in keys {
+            let Some(old) = rollouts.get(&key) else {
+                continue;
+            };
+            let observed = Arc::new(observing.view(&key, old.observed.as_deref()));
+            if old.observed.as_deref() == Some(&*observed) {
+                continue;
+            }
+            self.seq += 1;
+            let entry = Arc::new(RolloutEntry {
+                seq: self.seq,
+                summary: old.summary.clone(),
+                json: old.json.clone(),
+                error: old.error.clone(),
+                events: old.events.clone(),
+                observed: Some(observed),
+                card: OnceLock::new(),
+            });
+            let previous = Some(old.summary.clone());
+            rollouts.insert(key.clone(), entry.clone());
+            changes.push(Change::Rollout {
+                seq: self.seq,
+                key,
+                entry: Some(entry),
+                previous,
+            });
+        }
+        observing.history_merged();
     }
 }
 

@@ -15,7 +15,7 @@ use crate::model::Rollout;
 
 use super::client::{ClientError, Connection, Scope};
 use super::health::{Problem, ScopeState, WatchId};
-use super::hub::{BROADCAST_CAPACITY, Hub, LiveView};
+use super::hub::{BROADCAST_CAPACITY, Hub, LiveView, Observation, ObservedSource};
 use super::object::Kind;
 use super::watch::{WatchEvent, WatchMsg, describe_client_error, spawn_kind};
 
@@ -55,12 +55,27 @@ pub fn start_with(
     broadcast_capacity: usize,
     shutdown: CancellationToken,
 ) -> Result<LiveView, ClientError> {
+    start_observing(conn, broadcast_capacity, None, shutdown)
+}
+
+/// As [`start_with`], with observed traffic from `observed` (where it
+/// comes from, and the answers as they come).
+pub fn start_observing(
+    conn: &Connection,
+    broadcast_capacity: usize,
+    observed: Option<(ObservedSource, mpsc::Receiver<Observation>)>,
+    shutdown: CancellationToken,
+) -> Result<LiveView, ClientError> {
     let client = client(conn)?;
     let (tx, rx) = mpsc::channel(1024);
     let (scope_tx, scope_rx) = watch::channel(ScopeState::default());
     let (deployments_tx, deployments_rx) = watch::channel(false);
-    let (hub, view) = Hub::new(deployments_tx, broadcast_capacity);
-    tokio::spawn(hub.run(rx, scope_rx, shutdown.clone()));
+    let (mut hub, view) = Hub::new(deployments_tx, broadcast_capacity);
+    let observations = observed.map(|(source, rx)| {
+        hub.observe_from(source);
+        rx
+    });
+    tokio::spawn(hub.run(rx, scope_rx, observations, shutdown.clone()));
     tokio::spawn(start_watches(
         client,
         conn.scope.clone(),

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod index;
 pub mod live;
 pub mod object;
+pub mod observing;
 pub mod stats;
 pub mod tallies;
 pub mod watch;

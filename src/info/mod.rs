@@ -9,6 +9,7 @@ pub mod available;
 mod events;
 mod experiments;
 mod meta;
+pub mod observed;
 mod pods;
 mod replicasets;
 mod status;

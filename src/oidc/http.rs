@@ -2,7 +2,6 @@
 //! Every call has a deadline and a size limit; the trust roots are the
 //! system's plus `--oidc-ca-file`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -10,8 +9,6 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 /// Every call to the provider gives up after this long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,28 +23,7 @@ pub struct Https {
 impl Https {
     /// `ca_pem`: extra trusted certificates (PEM), beside the system's.
     pub fn new(ca_pem: Option<&[u8]>) -> Result<Https, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs_roots();
-        roots.add_parsable_certificates(native);
-        if let Some(pem) = ca_pem {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("the CA file is not PEM certificates: {e}"))?;
-            if certs.is_empty() {
-                return Err("the CA file holds no certificate".to_string());
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("the CA file holds a certificate rustls refuses: {e}"))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::net::client_tls(ca_pem)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(CALL_TIMEOUT));
@@ -100,7 +76,7 @@ impl Https {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
+                .map_err(|e| format!("{url}: {}", crate::net::error_chain(&e)))?;
             let status = res.status();
             let body = Limited::new(res.into_body(), MAX_BODY)
                 .collect()
@@ -118,26 +94,4 @@ impl Https {
             .await
             .map_err(|_| format!("{url} did not answer within {CALL_TIMEOUT:?}"))?
     }
-}
-
-/// The system's trusted roots (none on a machine without them: then only
-/// `--oidc-ca-file` is trusted).
-fn rustls_native_certs_roots() -> Vec<CertificateDer<'static>> {
-    let found = rustls_native_certs::load_native_certs();
-    for e in &found.errors {
-        tracing::debug!(error = %e, "a system CA certificate could not be read");
-    }
-    found.certs
-}
-
-/// An error with its causes, for a message that says what went wrong.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

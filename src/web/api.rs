@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::cluster::health::ScopeState;
 use crate::cluster::hub::{RolloutEntry, Snapshot};
 use crate::cluster::object::Kind;
+use crate::info::observed::ObservedTraffic;
 
 use super::error::AppError;
 use super::identity::Caller;
@@ -125,6 +126,33 @@ pub async fn get(
             .into_response(),
     ))
 }
+
+/// `GET /api/v1/rollouts/{ns}/{name}/observed`: what each revision
+/// receives, per Prometheus (beyond Argo). `error` says why there is
+/// nothing: no Prometheus configured, unreachable, no data for these pods.
+pub async fn observed(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    require_sees(&state, &caller, &namespace).await?;
+    let (snapshot, entry) = find_rollout(&state, &namespace, &name).await?;
+    let body = match &entry.observed {
+        Some(observed) => (**observed).clone(),
+        None => ObservedTraffic {
+            error: Some(NOT_CONFIGURED.to_string()),
+            ..ObservedTraffic::default()
+        },
+    };
+    Ok(with_staleness(
+        &snapshot,
+        Some(&namespace),
+        Json(body).into_response(),
+    ))
+}
+
+/// Why a dashboard without `--prometheus-url` shows no observed traffic.
+pub const NOT_CONFIGURED: &str = "no Prometheus configured (--prometheus-url)";
 
 /// `GET /api/v1/namespace`: the default namespace and those with rollouts
 /// (that the caller may see).

@@ -96,6 +96,10 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         )
         .route("/api/v1/rollouts/{namespace}/{name}/info", get(api::get))
         .route(
+            "/api/v1/rollouts/{namespace}/{name}/observed",
+            get(api::observed),
+        )
+        .route(
             "/api/v1/rollouts/{namespace}/{name}/info/watch",
             get(api_watch::watch_one),
         )

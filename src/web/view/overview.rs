@@ -234,6 +234,7 @@ mod tests {
             json: InfoJson::of(&mut RolloutInfo::default()).expect("serializes"),
             error: None,
             events: Vec::new(),
+            observed: None,
             card: std::sync::OnceLock::new(),
         })
     }

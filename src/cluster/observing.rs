@@ -1,0 +1,142 @@
+//! The hub's side of observed traffic: the latest answer from Prometheus
+//! (sent by `observed/`), each rollout's revisions and pods as last built,
+//! and the observed view of one rollout made from both. Rebuilding a
+//! rollout's info is not needed for a new answer: only this.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::info::observed::{
+    ObservedTraffic, PodHistory, PodSamples, RevisionPods, SharePoint, add_share_point,
+    canary_share, observe, share_history,
+};
+use crate::model::RolloutKey;
+
+/// One refresh of request metrics, as `observed/` sends it to the hub.
+#[derive(Debug)]
+pub struct Observation {
+    pub at: Timestamp,
+    /// Per-pod traffic, or why there is none (unreachable, refused).
+    pub samples: Result<Arc<PodSamples>, String>,
+    /// Per-pod rates of the last 30 minutes, after a (re)start, for the
+    /// canary's sparkline.
+    pub history: Option<Arc<PodHistory>>,
+}
+
+/// Where observations come from, as the page names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedSource {
+    pub url: String,
+    pub window_seconds: u64,
+}
+
+/// Shown until Prometheus first answers.
+pub const WAITING: &str = "waiting for the first answer from Prometheus";
+
+pub(super) struct Observing {
+    source: ObservedSource,
+    latest: Option<Observation>,
+    /// When Prometheus last answered.
+    answered_at: Option<Timestamp>,
+    /// History not yet merged into every rollout's sparkline.
+    history: Option<Arc<PodHistory>>,
+    /// Each rollout's revisions and their pods, as last built.
+    targets: HashMap<RolloutKey, Arc<[RevisionPods]>>,
+    /// A new observation arrived: every rollout's view is to be remade.
+    pub(super) dirty: bool,
+}
+
+impl Observing {
+    pub(super) fn new(source: ObservedSource) -> Observing {
+        Observing {
+            source,
+            latest: None,
+            answered_at: None,
+            history: None,
+            targets: HashMap::new(),
+            dirty: false,
+        }
+    }
+
+    pub(super) fn take(&mut self, observation: Observation) {
+        if observation.samples.is_ok() {
+            self.answered_at = Some(observation.at);
+        }
+        if observation.history.is_some() {
+            self.history = observation.history.clone();
+        }
+        self.latest = Some(observation);
+        self.dirty = true;
+    }
+
+    /// Keeps `key`'s revisions (or forgets them when it is gone).
+    pub(super) fn set_targets(&mut self, key: &RolloutKey, targets: Option<Vec<RevisionPods>>) {
+        match targets {
+            Some(t) => {
+                if self.targets.get(key).is_none_or(|old| **old != *t) {
+                    self.targets.insert(key.clone(), t.into());
+                }
+            }
+            None => {
+                self.targets.remove(key);
+            }
+        }
+    }
+
+    /// Every rollout that has revisions to observe.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &RolloutKey> {
+        self.targets.keys()
+    }
+
+    /// The history was merged everywhere it could be.
+    pub(super) fn history_merged(&mut self) {
+        self.history = None;
+        self.dirty = false;
+    }
+
+    /// `key`'s observed traffic now, its sparkline continued from `before`.
+    pub(super) fn view(
+        &self,
+        key: &RolloutKey,
+        before: Option<&ObservedTraffic>,
+    ) -> ObservedTraffic {
+        let mut history: Vec<SharePoint> = before
+            .map(|b| b.canary_share_history.clone())
+            .unwrap_or_default();
+        let targets: &[RevisionPods] = self.targets.get(key).map_or(&[], |t| t);
+        if let Some(h) = &self.history {
+            for point in share_history(&key.namespace, targets, h) {
+                add_share_point(&mut history, point);
+            }
+        }
+        let mut view = ObservedTraffic {
+            source: self.source.url.clone(),
+            window_seconds: self.source.window_seconds,
+            updated_at: self.answered_at.map(|t| t.to_string()),
+            ..ObservedTraffic::default()
+        };
+        match self.latest.as_ref().map(|o| (o.at, &o.samples)) {
+            None => view.error = Some(WAITING.to_string()),
+            Some((_, Err(e))) => view.error = Some(e.clone()),
+            Some((at, Ok(samples))) => match observe(&key.namespace, targets, samples) {
+                Ok(revisions) => {
+                    if let Some(share) = canary_share(&revisions) {
+                        add_share_point(
+                            &mut history,
+                            SharePoint {
+                                at: at.as_second(),
+                                share,
+                            },
+                        );
+                    }
+                    view.revisions = revisions;
+                }
+                Err(e) => view.error = Some(e.to_string()),
+            },
+        }
+        view.canary_share_history = history;
+        view
+    }
+}

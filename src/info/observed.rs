@@ -1,0 +1,527 @@
+//! PURE: what each revision of a rollout actually receives, from request
+//! metrics per pod (Istio's `istio_requests_total` and
+//! `istio_request_duration_milliseconds_bucket` as Prometheus has them).
+//! Pods are matched to revisions by name through the rollout's own
+//! ReplicaSets, so it works whatever labels the pods carry.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::types::RolloutInfo;
+
+/// Request rates of one pod over the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodTraffic {
+    pub requests_per_second: f64,
+    /// Answers with a 5xx code, per second.
+    pub errors_per_second: f64,
+    /// Cumulative latency buckets: (upper bound in ms, requests per second
+    /// at or under it); `+Inf` is `f64::INFINITY`.
+    pub buckets: Vec<(f64, f64)>,
+}
+
+/// Every pod's traffic, by namespace then pod name.
+pub type PodSamples = HashMap<String, HashMap<String, PodTraffic>>;
+
+/// Requests per second of each pod over time, by namespace then pod name:
+/// (seconds since the epoch, requests per second).
+pub type PodHistory = HashMap<String, HashMap<String, Vec<(i64, f64)>>>;
+
+/// One revision's pods, as the rollout's ReplicaSets say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevisionPods {
+    pub revision: String,
+    pub pod_template_hash: String,
+    /// `stable`, `canary`, `active` or `preview`; `None` for an older
+    /// revision still scaling down.
+    pub role: Option<&'static str>,
+    pub pods: Vec<String>,
+}
+
+/// What a revision received over the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedRevision {
+    pub revision: String,
+    pub pod_template_hash: String,
+    pub role: Option<&'static str>,
+    /// Its part of the rollout's requests, 0..1.
+    pub share: f64,
+    pub requests_per_second: f64,
+    /// Answers that were not 5xx, 0..1; `None` without requests.
+    pub success_rate: Option<f64>,
+    #[serde(rename = "latencyP50Ms")]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(rename = "latencyP99Ms")]
+    pub latency_p99_ms: Option<f64>,
+}
+
+/// The canary's share at one time (for the sparkline).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SharePoint {
+    /// Seconds since the epoch.
+    pub at: i64,
+    pub share: f64,
+}
+
+/// A rollout's observed traffic as the API and the page show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedTraffic {
+    /// The Prometheus queried.
+    pub source: String,
+    pub window_seconds: u64,
+    /// When Prometheus last answered (RFC 3339).
+    pub updated_at: Option<String>,
+    /// Why there is nothing to show: unreachable, no data for these pods.
+    pub error: Option<String>,
+    pub revisions: Vec<ObservedRevision>,
+    /// The canary's share, at most one point a minute, the last 30 minutes.
+    pub canary_share_history: Vec<SharePoint>,
+}
+
+/// How far back the sparkline reaches, and one point per this many seconds.
+pub const HISTORY_SECONDS: i64 = 30 * 60;
+pub const HISTORY_STEP_SECONDS: i64 = 60;
+
+/// The error shown when Prometheus has no series for any pod of a rollout.
+pub const NO_DATA: &str = "Prometheus has no request metrics for this rollout's pods (no traffic through the mesh, or pods not scraped)";
+
+/// Each ReplicaSet of `info` that has pods, with its role.
+pub fn revision_pods(info: &RolloutInfo) -> Vec<RevisionPods> {
+    info.replica_sets
+        .iter()
+        .filter(|rs| !rs.pods.is_empty())
+        .map(|rs| RevisionPods {
+            revision: rs.revision.to_string(),
+            pod_template_hash: rs.pod_template_hash.clone(),
+            role: if rs.canary {
+                Some("canary")
+            } else if rs.active {
+                Some("active")
+            } else if rs.preview {
+                Some("preview")
+            } else if rs.stable {
+                Some("stable")
+            } else {
+                None
+            },
+            pods: rs.pods.iter().map(|p| p.object_meta.name.clone()).collect(),
+        })
+        .collect()
+}
+
+/// Sums each revision's pods (pods the samples lack count as none, pods
+/// the samples have that no revision owns are ignored). `Err(NO_DATA)`
+/// when not one pod of the rollout has a series; a pod with a series at
+/// zero is traffic of zero.
+pub fn observe(
+    namespace: &str,
+    revisions: &[RevisionPods],
+    samples: &PodSamples,
+) -> Result<Vec<ObservedRevision>, &'static str> {
+    let in_namespace = samples.get(namespace);
+    let mut any_series = false;
+    let mut sums: Vec<(PodTraffic, &RevisionPods)> = Vec::with_capacity(revisions.len());
+    for rev in revisions {
+        let mut sum = PodTraffic::default();
+        for pod in &rev.pods {
+            let Some(t) = in_namespace.and_then(|pods| pods.get(pod)) else {
+                continue;
+            };
+            any_series = true;
+            sum.requests_per_second += t.requests_per_second;
+            sum.errors_per_second += t.errors_per_second;
+            add_buckets(&mut sum.buckets, &t.buckets);
+        }
+        sums.push((sum, rev));
+    }
+    if !any_series {
+        return Err(NO_DATA);
+    }
+    let total: f64 = sums.iter().map(|(s, _)| s.requests_per_second).sum();
+    Ok(sums
+        .into_iter()
+        .map(|(sum, rev)| {
+            let rps = sum.requests_per_second;
+            let has_requests = rps > 0.0;
+            ObservedRevision {
+                revision: rev.revision.clone(),
+                pod_template_hash: rev.pod_template_hash.clone(),
+                role: rev.role,
+                share: if total > 0.0 { rps / total } else { 0.0 },
+                requests_per_second: rps,
+                success_rate: has_requests
+                    .then(|| (1.0 - sum.errors_per_second / rps).clamp(0.0, 1.0)),
+                latency_p50_ms: histogram_quantile(0.5, &sum.buckets),
+                latency_p99_ms: histogram_quantile(0.99, &sum.buckets),
+            }
+        })
+        .collect())
+}
+
+/// Adds `more` into `into`, bucket by bucket (by upper bound).
+fn add_buckets(into: &mut Vec<(f64, f64)>, more: &[(f64, f64)]) {
+    for &(le, v) in more {
+        match into.iter_mut().find(|(l, _)| *l == le) {
+            Some((_, sum)) => *sum += v,
+            None => into.push((le, v)),
+        }
+    }
+}
+
+/// The `q` quantile of cumulative buckets, as Prometheus's
+/// `histogram_quantile` computes it: linear within the bucket it falls in,
+/// the lower bound of the first bucket 0, and the highest finite bound
+/// when it falls in `+Inf`. `None` without observations.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let mut sorted: Vec<(f64, f64)> = buckets
+        .iter()
+        .copied()
+        .filter(|(l, _)| !l.is_nan())
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let &(last_le, total) = sorted.last()?;
+    if !last_le.is_infinite() || total <= 0.0 || total.is_nan() {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(le, count) in &sorted {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(lower.0);
+            }
+            let in_bucket = count - lower.1;
+            if in_bucket <= 0.0 {
+                return Some(le);
+            }
+            return Some(lower.0 + (le - lower.0) * (rank - lower.1) / in_bucket);
+        }
+        lower = (le, count);
+    }
+    Some(lower.0)
+}
+
+/// The canary's share of `revisions`, when the rollout has a canary (or a
+/// preview) and any requests.
+pub fn canary_share(revisions: &[ObservedRevision]) -> Option<f64> {
+    let total: f64 = revisions.iter().map(|r| r.requests_per_second).sum();
+    let canary = revisions
+        .iter()
+        .find(|r| matches!(r.role, Some("canary" | "preview")))?;
+    (total > 0.0).then(|| canary.requests_per_second / total)
+}
+
+/// `history` with `point` added: one point per step (a newer one in the same
+/// step replaces it), none older than the sparkline's reach.
+pub fn add_share_point(history: &mut Vec<SharePoint>, point: SharePoint) {
+    let step = |at: i64| at.div_euclid(HISTORY_STEP_SECONDS);
+    match history.iter_mut().find(|p| step(p.at) == step(point.at)) {
+        Some(p) => *p = point,
+        None => {
+            history.push(point);
+            history.sort_by_key(|p| p.at);
+        }
+    }
+    let oldest = history.last().map_or(0, |p| p.at) - HISTORY_SECONDS;
+    history.retain(|p| p.at >= oldest);
+}
+
+/// The canary's share at each time of `history` (pods as `revisions` has
+/// them now), for the sparkline when the dashboard starts.
+pub fn share_history(
+    namespace: &str,
+    revisions: &[RevisionPods],
+    history: &PodHistory,
+) -> Vec<SharePoint> {
+    let Some(pods) = history.get(namespace) else {
+        return Vec::new();
+    };
+    let mut totals: HashMap<i64, (f64, f64)> = HashMap::new();
+    let mut has_canary = false;
+    for rev in revisions {
+        let canary = matches!(rev.role, Some("canary" | "preview"));
+        has_canary |= canary;
+        for (at, rps) in rev.pods.iter().filter_map(|p| pods.get(p)).flatten() {
+            let t = totals.entry(*at).or_default();
+            t.0 += rps;
+            if canary {
+                t.1 += rps;
+            }
+        }
+    }
+    if !has_canary {
+        return Vec::new();
+    }
+    let mut points = Vec::new();
+    let mut times: Vec<_> = totals.into_iter().filter(|(_, (t, _))| *t > 0.0).collect();
+    times.sort_by_key(|(at, _)| *at);
+    for (at, (total, canary)) in times {
+        add_share_point(
+            &mut points,
+            SharePoint {
+                at,
+                share: canary / total,
+            },
+        );
+    }
+    points
+}
+
+/// Requests over the window below which a share is not judged: at 20% and
+/// 500 requests one standard deviation is under 2 points.
+pub const ENOUGH_REQUESTS: f64 = 500.0;
+/// How far (in points) the observed share may be from the router's weight.
+pub const SHARE_TOLERANCE_POINTS: f64 = 5.0;
+
+/// A warning when the canary receives a share more than 5 points from
+/// `configured` (its weight in %), with enough requests to judge.
+pub fn share_warning(observed: &ObservedTraffic, configured: i32) -> Option<String> {
+    let requests: f64 = observed
+        .revisions
+        .iter()
+        .map(|r| r.requests_per_second)
+        .sum::<f64>()
+        * observed.window_seconds as f64;
+    if requests < ENOUGH_REQUESTS {
+        return None;
+    }
+    let share = canary_share(&observed.revisions)? * 100.0;
+    ((share - f64::from(configured)).abs() > SHARE_TOLERANCE_POINTS).then(|| {
+        format!(
+            "The canary receives {share:.1}% of requests, but the router is set to {configured}%."
+        )
+    })
+}
+
+/// A warning when the canary answers worse than stable: a success rate
+/// more than 1 point lower, with enough requests to judge.
+pub fn health_warning(observed: &ObservedTraffic) -> Option<String> {
+    let role = |name: &str| observed.revisions.iter().find(|r| r.role == Some(name));
+    let canary = role("canary").or_else(|| role("preview"))?;
+    let stable = role("stable").or_else(|| role("active"))?;
+    let (c, s) = (canary.success_rate?, stable.success_rate?);
+    let requests = canary.requests_per_second * observed.window_seconds as f64;
+    (requests >= ENOUGH_REQUESTS / 5.0 && (s - c) * 100.0 > 1.0).then(|| {
+        format!(
+            "The canary answers {:.1}% of requests successfully, stable {:.1}%.",
+            c * 100.0,
+            s * 100.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pods(list: &[(&str, f64, f64)]) -> PodSamples {
+        let mut ns = HashMap::new();
+        for (pod, rps, errors) in list {
+            ns.insert(
+                pod.to_string(),
+                PodTraffic {
+                    requests_per_second: *rps,
+                    errors_per_second: *errors,
+                    buckets: vec![
+                        (10.0, rps * 0.5),
+                        (100.0, rps * 0.99),
+                        (f64::INFINITY, *rps),
+                    ],
+                },
+            );
+        }
+        HashMap::from([("shop".to_string(), ns)])
+    }
+
+    fn revisions() -> Vec<RevisionPods> {
+        vec![
+            RevisionPods {
+                revision: "2".into(),
+                pod_template_hash: "new".into(),
+                role: Some("canary"),
+                pods: vec!["web-new-a".into()],
+            },
+            RevisionPods {
+                revision: "1".into(),
+                pod_template_hash: "old".into(),
+                role: Some("stable"),
+                pods: vec!["web-old-a".into(), "web-old-b".into()],
+            },
+        ]
+    }
+
+    #[test]
+    fn pods_of_a_revision_are_summed_and_pods_no_revision_owns_ignored() {
+        let samples = pods(&[
+            ("web-new-a", 20.0, 2.0),
+            ("web-old-a", 40.0, 0.0),
+            ("web-old-b", 40.0, 0.0),
+            ("web-gone-x", 500.0, 500.0),
+        ]);
+        let Ok(seen) = observe("shop", &revisions(), &samples) else {
+            panic!("the rollout's pods have series");
+        };
+        assert_eq!(seen.len(), 2);
+        let (canary, stable) = (&seen[0], &seen[1]);
+        assert_eq!(
+            (canary.revision.as_str(), canary.role),
+            ("2", Some("canary"))
+        );
+        assert!((canary.share - 0.2).abs() < 1e-9, "{}", canary.share);
+        assert!((stable.share - 0.8).abs() < 1e-9);
+        assert_eq!(stable.requests_per_second, 80.0);
+        assert_eq!(canary.success_rate, Some(0.9));
+        assert_eq!(stable.success_rate, Some(1.0));
+        // Half of the requests are under 10 ms: the median is that bound.
+        assert_eq!(stable.latency_p50_ms, Some(10.0));
+        assert_eq!(canary_share(&seen), Some(0.2));
+    }
+
+    #[test]
+    fn zero_traffic_is_zero_and_no_series_at_all_is_no_data() {
+        let samples = pods(&[("web-old-a", 0.0, 0.0)]);
+        let Ok(seen) = observe("shop", &revisions(), &samples) else {
+            panic!("a series at zero is data");
+        };
+        assert_eq!(
+            seen[0].requests_per_second, 0.0,
+            "the canary had no series: zero"
+        );
+        assert_eq!(seen[0].share, 0.0);
+        assert_eq!(seen[1].requests_per_second, 0.0);
+        assert_eq!(seen[1].success_rate, None, "no requests, no rate");
+        assert_eq!(seen[1].latency_p99_ms, None);
+        assert_eq!(observe("other", &revisions(), &samples), Err(NO_DATA));
+        assert_eq!(
+            observe("shop", &revisions(), &pods(&[("elsewhere", 3.0, 0.0)])),
+            Err(NO_DATA)
+        );
+    }
+
+    #[test]
+    fn quantiles_interpolate_as_prometheus_does() {
+        let b = [
+            (1.0, 10.0),
+            (5.0, 50.0),
+            (10.0, 90.0),
+            (f64::INFINITY, 100.0),
+        ];
+        assert_eq!(histogram_quantile(0.5, &b), Some(5.0));
+        // Rank 70: halfway through the 5..10 bucket (50 → 90).
+        assert_eq!(histogram_quantile(0.7, &b), Some(7.5));
+        // In +Inf: the highest finite bound.
+        assert_eq!(histogram_quantile(0.99, &b), Some(10.0));
+        // Within the first bucket, from 0.
+        assert_eq!(histogram_quantile(0.05, &b), Some(0.5));
+        assert_eq!(
+            histogram_quantile(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]),
+            None
+        );
+        assert_eq!(
+            histogram_quantile(0.5, &[(1.0, 3.0)]),
+            None,
+            "no +Inf bucket"
+        );
+    }
+
+    #[test]
+    fn a_share_off_by_more_than_five_points_warns_with_enough_requests() {
+        let mut observed = ObservedTraffic {
+            window_seconds: 60,
+            revisions: observe(
+                "shop",
+                &revisions(),
+                &pods(&[
+                    ("web-new-a", 30.0, 0.0),
+                    ("web-old-a", 35.0, 0.0),
+                    ("web-old-b", 35.0, 0.0),
+                ]),
+            )
+            .unwrap_or_default(),
+            ..ObservedTraffic::default()
+        };
+        assert_eq!(
+            share_warning(&observed, 20).as_deref(),
+            Some("The canary receives 30.0% of requests, but the router is set to 20%.")
+        );
+        assert_eq!(share_warning(&observed, 27), None, "within 5 points");
+        observed.window_seconds = 1;
+        assert_eq!(
+            share_warning(&observed, 20),
+            None,
+            "100 requests are too few"
+        );
+    }
+
+    #[test]
+    fn a_canary_failing_more_than_stable_warns() {
+        let observed = ObservedTraffic {
+            window_seconds: 60,
+            revisions: observe(
+                "shop",
+                &revisions(),
+                &pods(&[
+                    ("web-new-a", 20.0, 3.0),
+                    ("web-old-a", 40.0, 0.4),
+                    ("web-old-b", 40.0, 0.4),
+                ]),
+            )
+            .unwrap_or_default(),
+            ..ObservedTraffic::default()
+        };
+        assert_eq!(
+            health_warning(&observed).as_deref(),
+            Some("The canary answers 85.0% of requests successfully, stable 99.0%.")
+        );
+    }
+
+    #[test]
+    fn the_share_history_keeps_a_point_a_minute_for_thirty_minutes() {
+        let mut h = Vec::new();
+        for minute in 0..40 {
+            add_share_point(
+                &mut h,
+                SharePoint {
+                    at: minute * 60,
+                    share: 0.1,
+                },
+            );
+            add_share_point(
+                &mut h,
+                SharePoint {
+                    at: minute * 60 + 30,
+                    share: 0.2,
+                },
+            );
+        }
+        assert_eq!(h.len(), 31, "30 minutes back from the newest, both ends");
+        assert!(
+            h.iter().all(|p| p.share == 0.2),
+            "the newer point of a minute wins"
+        );
+        assert_eq!(h.last().map(|p| p.at), Some(39 * 60 + 30));
+
+        let history: PodHistory = HashMap::from([(
+            "shop".to_string(),
+            HashMap::from([
+                ("web-new-a".to_string(), vec![(60, 1.0), (120, 5.0)]),
+                ("web-old-a".to_string(), vec![(60, 9.0), (120, 5.0)]),
+                ("web-gone-x".to_string(), vec![(60, 90.0)]),
+            ]),
+        )]);
+        let points = share_history("shop", &revisions(), &history);
+        assert_eq!(
+            points,
+            vec![
+                SharePoint { at: 60, share: 0.1 },
+                SharePoint {
+                    at: 120,
+                    share: 0.5
+                }
+            ]
+        );
+    }
+}

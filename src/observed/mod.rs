@@ -1,0 +1,166 @@
+//! Observed traffic: request metrics from Prometheus, every refresh one
+//! query per metric for every rollout in scope. The answers go to the hub
+//! as one more input; the hub maps pods to revisions through its index
+//! (`info::observed`, pure) and streams carry the result like any change.
+//! A slow or failing Prometheus shows its error in that panel only.
+
+pub mod prometheus;
+pub mod queries;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::backoff::Backoff;
+use crate::cluster::hub::{Observation, ObservedSource};
+use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, PodSamples};
+use prometheus::{Prometheus, PrometheusAccess};
+use queries::{Data, QueryScope};
+
+/// How the dashboard asks Prometheus.
+#[derive(Clone, Debug)]
+pub struct ObservedSettings {
+    pub access: PrometheusAccess,
+    pub scope: QueryScope,
+    /// Between two refreshes.
+    pub interval: Duration,
+}
+
+/// Answers kept in flight towards the hub: it takes one per refresh.
+const QUEUE: usize = 4;
+/// After failures, refreshes are spaced out, up to this many intervals.
+const MOST_INTERVALS_BETWEEN_TRIES: u32 = 4;
+
+/// Checks `settings`, then asks Prometheus every interval until `shutdown`,
+/// sending each answer (or error) to the returned receiver.
+pub fn start(
+    settings: ObservedSettings,
+    shutdown: CancellationToken,
+) -> Result<(ObservedSource, mpsc::Receiver<Observation>), String> {
+    for label in [&settings.scope.pod_label, &settings.scope.namespace_label] {
+        if !queries::is_label_name(label) {
+            return Err(format!(
+                "{label:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            ));
+        }
+    }
+    let prometheus = Prometheus::new(&settings.access)?;
+    let source = ObservedSource {
+        url: prometheus.shown_url(),
+        window_seconds: settings.scope.window.as_secs().max(1),
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(refresh_loop(prometheus, settings, tx, shutdown));
+    Ok((source, rx))
+}
+
+async fn refresh_loop(
+    prometheus: Prometheus,
+    settings: ObservedSettings,
+    tx: mpsc::Sender<Observation>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new();
+    let mut needs_history = true;
+    let interval = settings.interval.max(Duration::from_millis(200));
+    loop {
+        let at = Timestamp::now();
+        let samples = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = samples(&prometheus, &settings.scope, at) => s,
+        };
+        let history = match (&samples, needs_history) {
+            (Ok(_), true) => tokio::select! {
+                _ = shutdown.cancelled() => return,
+                h = history(&prometheus, &settings.scope, at) => match h {
+                    Ok(h) => {
+                        needs_history = false;
+                        Some(Arc::new(h))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the canary share's last 30 minutes could not be read");
+                        None
+                    }
+                },
+            },
+            _ => None,
+        };
+        let wait = match &samples {
+            Ok(_) => {
+                backoff.reset();
+                interval
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Prometheus did not answer the traffic queries");
+                // After an outage the sparkline's gap is filled again.
+                needs_history = true;
+                backoff
+                    .step()
+                    .clamp(interval, interval * MOST_INTERVALS_BETWEEN_TRIES)
+            }
+        };
+        let observation = Observation {
+            at,
+            samples: samples.map(Arc::new),
+            history,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            sent = tx.send(observation) => if sent.is_err() { return },
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Both instant queries at once.
+async fn samples(
+    prometheus: &Prometheus,
+    scope: &QueryScope,
+    at: Timestamp,
+) -> Result<PodSamples, String> {
+    let time = at.as_millisecond() as f64 / 1000.0;
+    let (requests, latency) = (scope.requests(), scope.latency());
+    let (requests, latency) = tokio::join!(
+        prometheus.query(&requests, time),
+        prometheus.query(&latency, time)
+    );
+    match (requests?, latency?) {
+        (Data::Vector(requests), Data::Vector(latency)) => {
+            Ok(scope.pod_samples(&requests, &latency))
+        }
+        _ => Err(format!(
+            "{} answered an instant query with something other than a vector",
+            prometheus.shown_url()
+        )),
+    }
+}
+
+/// The per-pod request rates of the last 30 minutes, one point a minute.
+async fn history(
+    prometheus: &Prometheus,
+    scope: &QueryScope,
+    at: Timestamp,
+) -> Result<PodHistory, String> {
+    let end = at.as_second();
+    match prometheus
+        .query_range(
+            &scope.history(),
+            end - HISTORY_SECONDS,
+            end,
+            HISTORY_STEP_SECONDS,
+        )
+        .await?
+    {
+        Data::Matrix(series) => Ok(scope.pod_history(&series)),
+        _ => Err(format!(
+            "{} answered a range query with something other than a matrix",
+            prometheus.shown_url()
+        )),
+    }
+}

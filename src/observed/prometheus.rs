@@ -1,0 +1,184 @@
+//! Prometheus's HTTP API (`/api/v1/query`, `/api/v1/query_range`) over
+//! HTTP or HTTPS, with an optional bearer token (managed Prometheus,
+//! Thanos, Mimir) and extra CA. Every call has a deadline and a size limit.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::queries::{Answer, Data};
+
+/// Every query gives up after this long.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer for thousands of pods is a few MB; more is refused.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Where Prometheus is and how to reach it.
+#[derive(Clone, Debug, Default)]
+pub struct PrometheusAccess {
+    /// The base URL, e.g. `http://prometheus.monitoring:9090` (a path
+    /// prefix such as Thanos' or Mimir's `/prometheus` included).
+    pub url: String,
+    pub ca_pem: Option<Vec<u8>>,
+    /// Read before each refresh, so a rotated token is picked up.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Clone)]
+pub struct Prometheus {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base: String,
+    token_file: Option<PathBuf>,
+}
+
+impl Prometheus {
+    pub fn new(access: &PrometheusAccess) -> Result<Prometheus, String> {
+        let base = access.url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "--prometheus-url must be an http(s):// URL, not {:?}",
+                access.url
+            ));
+        }
+        let tls = crate::net::client_tls(access.ca_pem.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(QUERY_TIMEOUT));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Prometheus {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            base,
+            token_file: access.bearer_token_file.clone(),
+        })
+    }
+
+    /// The URL without any credentials in it, for people to see.
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.base)
+    }
+
+    /// An instant query at `time` (seconds since the epoch).
+    pub async fn query(&self, promql: &str, time: f64) -> Result<Data, String> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", promql)
+            .append_pair("time", &format!("{time:.3}"))
+            .finish();
+        self.post("/api/v1/query", form).await
+    }
+
+    /// A range query from `start` to `end` every `step` seconds.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Data, String> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", promql)
+            .append_pair("start", &start.to_string())
+            .append_pair("end", &end.to_string())
+            .append_pair("step", &step.max(1).to_string())
+            .finish();
+        self.post("/api/v1/query_range", form).await
+    }
+
+    /// POST (a query of thousands of namespaces does not fit in a URL).
+    async fn post(&self, path: &str, form: String) -> Result<Data, String> {
+        let shown = self.shown_url();
+        let mut req = hyper::Request::post(format!("{}{path}", self.base))
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(hyper::header::ACCEPT, "application/json");
+        if let Some(file) = &self.token_file {
+            let token = std::fs::read_to_string(file).map_err(|e| {
+                format!(
+                    "cannot read --prometheus-bearer-token-file {}: {e}",
+                    file.display()
+                )
+            })?;
+            req = req.header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", token.trim()),
+            );
+        }
+        let req = req
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| format!("{shown}: {e}"))?;
+        let call = async {
+            let res =
+                self.client.request(req).await.map_err(|e| {
+                    format!("{shown} is unreachable: {}", crate::net::error_chain(&e))
+                })?;
+            let status = res.status();
+            let body = Limited::new(res.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| format!("{shown}: reading the answer: {e}"))?
+                .to_bytes();
+            let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
+                let text = String::from_utf8_lossy(&body);
+                let text: String = text.chars().take(200).collect();
+                format!("{shown} answered {status}: {text}")
+            })?;
+            if answer.status != "success" {
+                return Err(format!(
+                    "{shown} answered {status}: {}",
+                    answer.error.unwrap_or_else(|| answer.status.clone())
+                ));
+            }
+            answer
+                .data
+                .ok_or_else(|| format!("{shown} answered without data"))
+        };
+        tokio::time::timeout(QUERY_TIMEOUT, call)
+            .await
+            .map_err(|_| format!("{shown} did not answer within {QUERY_TIMEOUT:?}"))?
+    }
+}
+
+/// `url` without `user:password@`.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_never_shown() {
+        assert_eq!(
+            shown_url("https://user:secret@mimir.example/prometheus"),
+            "https://mimir.example/prometheus"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9090"), "http://127.0.0.1:9090");
+    }
+
+    #[test]
+    fn only_http_urls_are_taken() {
+        let access = |url: &str| PrometheusAccess {
+            url: url.into(),
+            ..PrometheusAccess::default()
+        };
+        assert!(Prometheus::new(&access("file:///etc/passwd")).is_err());
+        assert!(Prometheus::new(&access("prometheus:9090")).is_err());
+        assert!(Prometheus::new(&access("http://127.0.0.1:9090/")).is_ok());
+    }
+}
