@@ -396,6 +396,13 @@ pub struct DemoArgs {
     pub scenario: ScenarioArgs,
     #[command(flatten)]
     pub web: WebArgs,
+    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics to PATH (start Prometheus with it, and pass --prometheus-url)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CONFIG_OUT",
+        value_name = "PATH"
+    )]
+    pub prometheus_config_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -34,6 +34,13 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), Dem
         scope: Scope::AllNamespaces,
     };
     tracing::info!(api = %sim.addr, objects = sim.objects, "simulated cluster started");
+    if let Some(path) = &args.prometheus_config_out {
+        crate::sim::command::write_prometheus_config(path, sim.addr, false)?;
+        println!(
+            "Prometheus scrape configuration for the simulated mesh: {}",
+            path.display()
+        );
+    }
     serve::run(&conn, &args.web, shutdown).await?;
     let _ = sim.task.await;
     Ok(())

@@ -62,6 +62,8 @@ pub struct ApiServer {
     users: Option<Arc<Users>>,
     /// Serve HTTPS (sim/tls.rs) instead of plain HTTP.
     tls: bool,
+    /// The simulated mesh's request counters.
+    pub mesh: Arc<Mutex<super::mesh::Mesh>>,
 }
 
 impl ApiServer {
@@ -78,6 +80,7 @@ impl ApiServer {
             generation,
             users: None,
             tls: false,
+            mesh: Arc::default(),
         }
     }
 

@@ -32,6 +32,12 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write the Prometheus configuration {path}: {source}")]
+    PrometheusConfig {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error(transparent)]
@@ -144,6 +150,9 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
             source,
         })?;
     }
+    if let Some(path) = &args.prometheus_config_out {
+        write_prometheus_config(path, addr, running.server.tls())?;
+    }
     let scheme = if running.server.tls() {
         "https"
     } else {
@@ -159,6 +168,21 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     );
     let _ = running.task.await;
     Ok(())
+}
+
+/// Writes a Prometheus scrape configuration for the simulated mesh at
+/// `addr` to `path`.
+pub fn write_prometheus_config(
+    path: &std::path::Path,
+    addr: std::net::SocketAddr,
+    tls: bool,
+) -> Result<(), SimError> {
+    std::fs::write(path, super::mesh::scrape_config(addr, tls)).map_err(|source| {
+        SimError::PrometheusConfig {
+            path: path.display().to_string(),
+            source,
+        }
+    })
 }
 
 /// The seed scenario: v1 of every rollout is already running when the demo

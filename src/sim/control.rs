@@ -8,6 +8,8 @@
 //! - `POST /sim/v1/watches/close`, `POST /sim/v1/expire`, `POST /sim/v1/restart`
 //! - `POST /sim/v1/clock/advance` `{"seconds": 30}`
 //! - `GET /sim/v1/requests`: every mutating request received
+//! - `GET /sim/v1/istio/metrics`: the simulated mesh's request metrics in
+//!   Prometheus's text format (sim/mesh.rs)
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ pub fn routes() -> Router<ApiServer> {
         .route("/sim/v1/restart", post(restart))
         .route("/sim/v1/clock/advance", post(advance))
         .route("/sim/v1/requests", get(requests))
+        .route("/sim/v1/istio/metrics", get(mesh_metrics))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,4 +150,20 @@ async fn requests(State(server): State<ApiServer>) -> Json<serde_json::Value> {
                         "user": r.user, "impersonatedBy": r.impersonated_by}))
         .collect();
     Json(json!({"requests": list}))
+}
+
+async fn mesh_metrics(State(server): State<ApiServer>) -> Response {
+    let text = server
+        .mesh
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .scrape(&server.store);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

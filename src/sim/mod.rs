@@ -13,6 +13,7 @@ pub mod faults;
 pub mod json;
 pub mod kubeconfig;
 pub mod manifests;
+pub mod mesh;
 pub mod rbac;
 pub mod resources;
 mod restart;

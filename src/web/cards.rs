@@ -22,7 +22,7 @@ pub fn card_html(
         .card
         .get_or_init(|| {
             render(&super::templates::CardPartial {
-                card: &CardView::of(&entry.info(key)),
+                card: &CardView::of(&entry.info(key), entry.observed.as_deref()),
                 base: &state.base_path,
                 read_only: state.read_only,
             })

@@ -183,6 +183,7 @@ macro_rules! detail_partial {
 
 detail_partial!(HeaderPartial, "partials/rollout_header.html");
 detail_partial!(TrafficPartial, "partials/traffic.html");
+detail_partial!(ObservedPartial, "partials/observed.html");
 detail_partial!(StepsPartial, "partials/steps.html");
 detail_partial!(AnalysisPartial, "partials/analysis.html");
 detail_partial!(RevisionsPartial, "partials/revisions.html");
@@ -210,6 +211,7 @@ pub fn detail_fragments(
             render(&HeaderPartial { d, base, read_only }),
         ),
         ("traffic", render(&TrafficPartial { d, base, read_only })),
+        ("observed", render(&ObservedPartial { d, base, read_only })),
         ("steps", render(&StepsPartial { d, base, read_only })),
         ("analysis", render(&AnalysisPartial { d, base, read_only })),
         (

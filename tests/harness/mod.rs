@@ -4,6 +4,8 @@
 //! like a browser or script would.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use rollouts_dashboard::cluster::hub::{BROADCAST_CAPACITY, LiveView, Snapshot};
 use rollouts_dashboard::cluster::live;
 use rollouts_dashboard::info::RolloutInfo;
 use rollouts_dashboard::model::RolloutKey;
+use rollouts_dashboard::observed::ObservedSettings;
 use rollouts_dashboard::sim::apiserver::ApiServer;
 use rollouts_dashboard::sim::clock::SimClock;
 use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
@@ -94,6 +97,8 @@ pub struct Dashboard {
     pub sim: ApiServer,
     pub store: Arc<Store>,
     viewer: Viewer,
+    /// Where the sim's API server listens.
+    pub addr: std::net::SocketAddr,
 }
 
 impl std::ops::Deref for Dashboard {
@@ -116,6 +121,21 @@ impl Viewer {
         options: Options,
         shutdown: CancellationToken,
     ) -> Viewer {
+        Self::connect_observing(url, scope, options, None, shutdown)
+    }
+
+    /// As `connect_with`, showing observed traffic from `prometheus`.
+    pub fn connect_observing(
+        url: &str,
+        scope: Scope,
+        options: Options,
+        prometheus: Option<ObservedSettings>,
+        shutdown: CancellationToken,
+    ) -> Viewer {
+        let observed = prometheus.map(|settings| {
+            rollouts_dashboard::observed::start(settings, shutdown.clone())
+                .expect("the Prometheus settings are good")
+        });
         let mut config = kube::Config::new(url.parse().expect("a URL"));
         config.default_namespace = "default".to_string();
         let conn = Connection {
@@ -123,7 +143,7 @@ impl Viewer {
             source: ConfigSource::Simulated,
             scope,
         };
-        let view = live::start_with(&conn, options.capacity, shutdown.clone())
+        let view = live::start_observing(&conn, options.capacity, observed, shutdown.clone())
             .expect("the live view starts");
         let state = AppState {
             view: view.clone(),
@@ -170,14 +190,36 @@ impl Dashboard {
         options: Options,
         before: impl FnOnce(&ApiServer),
     ) -> Dashboard {
+        Self::start_observing(store, scope, options, None, before).await
+    }
+
+    /// As `start_tuned`, showing observed traffic from `prometheus`.
+    pub async fn start_observing(
+        store: Arc<Store>,
+        scope: Scope,
+        options: Options,
+        prometheus: Option<ObservedSettings>,
+        before: impl FnOnce(&ApiServer),
+    ) -> Dashboard {
         let shutdown = CancellationToken::new();
         let sim = ApiServer::new(store.clone(), shutdown.clone())
             .with_bookmark_interval(Duration::from_millis(500));
         before(&sim);
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let (addr, _task) = sim.serve(loopback).await.expect("the sim listens");
-        let viewer = Viewer::connect_with(&format!("http://{addr}"), scope, options, shutdown);
-        Dashboard { sim, store, viewer }
+        let viewer = Viewer::connect_observing(
+            &format!("http://{addr}"),
+            scope,
+            options,
+            prometheus,
+            shutdown,
+        );
+        Dashboard {
+            sim,
+            store,
+            viewer,
+            addr,
+        }
     }
 }
 

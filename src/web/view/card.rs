@@ -2,6 +2,7 @@
 
 use crate::actions::Action;
 use crate::info::RolloutInfo;
+use crate::info::observed::{ObservedTraffic, canary_share};
 
 use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
 
@@ -45,6 +46,21 @@ pub struct TrafficBar {
     /// A replica-based share (no traffic router): an estimate.
     pub estimate: bool,
     pub label: String,
+    /// The canary's share of requests per Prometheus (%), when known.
+    pub observed: Option<i32>,
+}
+
+impl TrafficBar {
+    /// With the canary's observed share marked, when Prometheus has one.
+    pub fn observed(mut self, observed: Option<&ObservedTraffic>) -> TrafficBar {
+        if let Some(share) = observed.and_then(|o| canary_share(&o.revisions)) {
+            let pct = (share * 100.0).round().clamp(0.0, 100.0) as i32;
+            self.observed = Some(pct);
+            self.label
+                .push_str(&format!(", {pct}% of requests observed at the canary"));
+        }
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +90,7 @@ pub fn without_actions(html: &str) -> String {
 }
 
 impl CardView {
-    pub fn of(info: &RolloutInfo) -> CardView {
+    pub fn of(info: &RolloutInfo, observed: Option<&ObservedTraffic>) -> CardView {
         let segments = info
             .steps
             .iter()
@@ -110,7 +126,7 @@ impl CardView {
             strategy: info.strategy.clone(),
             position: step_position(info),
             segments,
-            traffic: traffic_bar(info),
+            traffic: traffic_bar(info).map(|b| b.observed(observed)),
             ready: info.ready,
             desired: info.desired,
             stable_image,
@@ -154,6 +170,7 @@ pub fn traffic_bar(info: &RolloutInfo) -> Option<TrafficBar> {
             desired,
             estimate: false,
             label,
+            observed: None,
         });
     }
     let canary: i32 = info
@@ -172,6 +189,7 @@ pub fn traffic_bar(info: &RolloutInfo) -> Option<TrafficBar> {
         canary,
         desired: None,
         estimate: true,
+        observed: None,
         label: format!(
             "Estimated from replicas: {}% stable, {canary}% canary",
             100 - canary

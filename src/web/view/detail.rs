@@ -12,7 +12,9 @@ use crate::info::{AnalysisRunInfo, ContainerInfo, EventInfo, RolloutInfo};
 use crate::model::{AnalysisRunStatusView, MetricResult};
 
 use super::card::{PauseView, TrafficBar, pause_view, traffic_bar};
+use super::observed::ObservedView;
 use super::{status_class, step_label, step_position, step_state};
+use crate::info::observed::ObservedTraffic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetailView {
@@ -29,6 +31,8 @@ pub struct DetailView {
     pub step_index: String,
     pub actions: Vec<ActionButton>,
     pub traffic: TrafficView,
+    /// `None` without a Prometheus configured.
+    pub observed: Option<ObservedView>,
     pub steps: Vec<StepRow>,
     pub runs: Vec<RunView>,
     pub revisions: Vec<RevisionView>,
@@ -240,7 +244,8 @@ impl DetailView {
             pod_hash: info.pod_hash.clone(),
             step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
             actions: action_buttons(info),
-            traffic: traffic_view(info),
+            traffic: traffic_view(info, entry.observed.as_deref()),
+            observed: entry.observed.as_deref().map(|o| ObservedView::of(o, info)),
             steps,
             runs: info.analysis_runs.iter().map(run_view).collect(),
             revisions: revisions.into_values().rev().collect(),
@@ -365,9 +370,9 @@ fn action_buttons(info: &RolloutInfo) -> Vec<ActionButton> {
         .collect()
 }
 
-fn traffic_view(info: &RolloutInfo) -> TrafficView {
+fn traffic_view(info: &RolloutInfo, observed: Option<&ObservedTraffic>) -> TrafficView {
     let mut view = TrafficView {
-        bar: traffic_bar(info),
+        bar: traffic_bar(info).map(|b| b.observed(observed)),
         ..TrafficView::default()
     };
     let Some(t) = &info.traffic else {

@@ -1,0 +1,238 @@
+//! The rollout page's "Observed traffic" panel: each revision's share,
+//! rate, success rate and latency per Prometheus, next to the router's
+//! weight, with warnings when the canary receives another share than set or
+//! answers worse than stable, and a sparkline of the canary's share. Pure.
+
+use crate::info::RolloutInfo;
+use crate::info::observed::{ObservedTraffic, health_warning, share_warning};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedView {
+    pub source: String,
+    pub window: String,
+    /// When Prometheus last answered (RFC 3339, and as a clock time).
+    pub updated: Option<(String, String)>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    pub rows: Vec<ObservedRow>,
+    pub sparkline: Option<Sparkline>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedRow {
+    pub revision: String,
+    pub role: String,
+    /// 0..100, for the meter.
+    pub share: f64,
+    pub share_text: String,
+    /// The router's weight for this revision, when it has one.
+    pub weight_text: String,
+    pub rate: String,
+    pub success: String,
+    /// The canary answers worse than stable.
+    pub success_worse: bool,
+    pub p50: String,
+    pub p99: String,
+    pub latency_worse: bool,
+}
+
+/// The canary's share over time: an SVG polyline in a 100×30 box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sparkline {
+    pub points: String,
+    pub label: String,
+}
+
+/// How much slower (p99) a canary may be than stable before it is marked.
+const SLOWER: f64 = 1.5;
+
+impl ObservedView {
+    pub fn of(observed: &ObservedTraffic, info: &RolloutInfo) -> ObservedView {
+        let configured = configured_canary_weight(info);
+        let mut warnings = Vec::new();
+        if let Some(w) = configured.and_then(|w| share_warning(observed, w)) {
+            warnings.push(w);
+        }
+        warnings.extend(health_warning(observed));
+        let baseline = observed
+            .revisions
+            .iter()
+            .find(|r| matches!(r.role, Some("stable" | "active")));
+        let rows = observed
+            .revisions
+            .iter()
+            .map(|r| {
+                let is_new = matches!(r.role, Some("canary" | "preview"));
+                let compare = baseline.filter(|_| is_new);
+                let weight = match (r.role, configured) {
+                    (Some("canary"), Some(w)) => format!("{w}%"),
+                    (Some("stable"), Some(w)) => format!("{}%", 100 - w),
+                    _ => String::new(),
+                };
+                ObservedRow {
+                    revision: r.revision.clone(),
+                    role: r.role.unwrap_or("older").to_string(),
+                    share: (r.share * 100.0).clamp(0.0, 100.0),
+                    share_text: format!("{:.1}%", r.share * 100.0),
+                    weight_text: weight,
+                    rate: format!("{:.1}/s", r.requests_per_second),
+                    success: r
+                        .success_rate
+                        .map_or("–".to_string(), |s| format!("{:.1}%", s * 100.0)),
+                    success_worse: compare
+                        .and_then(|b| Some((b.success_rate? - r.success_rate?) * 100.0 > 1.0))
+                        .unwrap_or(false),
+                    p50: ms(r.latency_p50_ms),
+                    p99: ms(r.latency_p99_ms),
+                    latency_worse: compare
+                        .and_then(|b| Some(r.latency_p99_ms? > b.latency_p99_ms? * SLOWER))
+                        .unwrap_or(false),
+                }
+            })
+            .collect();
+        ObservedView {
+            source: observed.source.clone(),
+            window: window_text(observed.window_seconds),
+            updated: observed
+                .updated_at
+                .as_ref()
+                .map(|u| (u.clone(), super::clock_time(u))),
+            error: observed.error.clone(),
+            warnings,
+            rows,
+            sparkline: sparkline(observed),
+        }
+    }
+}
+
+/// The canary's weight as the router has it (Istio), or the controller's
+/// actual weight without a router; `None` for blue-green.
+fn configured_canary_weight(info: &RolloutInfo) -> Option<i32> {
+    if info.strategy != "Canary" {
+        return None;
+    }
+    if let Some(w) = info.traffic.as_ref().and_then(|t| t.canary_weight) {
+        return Some(w);
+    }
+    info.actual_weight.parse().ok()
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{v:.1} ms"),
+        None => "–".to_string(),
+    }
+}
+
+fn window_text(seconds: u64) -> String {
+    if seconds.is_multiple_of(60) {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+fn sparkline(observed: &ObservedTraffic) -> Option<Sparkline> {
+    let h = &observed.canary_share_history;
+    let (first, last) = (h.first()?, h.last()?);
+    if h.len() < 2 {
+        return None;
+    }
+    let span = (last.at - first.at).max(1) as f64;
+    let points = h
+        .iter()
+        .map(|p| {
+            let x = (p.at - first.at) as f64 * 100.0 / span;
+            let y = 30.0 - p.share.clamp(0.0, 1.0) * 30.0;
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let minutes = ((last.at - first.at) as f64 / 60.0).round();
+    Some(Sparkline {
+        points,
+        label: format!(
+            "Canary share over the last {minutes:.0} minutes: from {:.0}% to {:.0}%",
+            first.share * 100.0,
+            last.share * 100.0
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::TrafficSplit;
+    use crate::info::observed::{ObservedRevision, SharePoint};
+
+    fn revision(role: &'static str, rps: f64, success: f64, p99: f64) -> ObservedRevision {
+        ObservedRevision {
+            revision: if role == "canary" { "2" } else { "1" }.into(),
+            role: Some(role),
+            requests_per_second: rps,
+            share: rps / 100.0,
+            success_rate: Some(success),
+            latency_p50_ms: Some(40.0),
+            latency_p99_ms: Some(p99),
+            ..ObservedRevision::default()
+        }
+    }
+
+    #[test]
+    fn a_canary_off_its_weight_and_failing_is_marked_next_to_the_routers_weight() {
+        let info = RolloutInfo {
+            strategy: "Canary".into(),
+            traffic: Some(TrafficSplit {
+                canary_weight: Some(20),
+                ..TrafficSplit::default()
+            }),
+            ..RolloutInfo::default()
+        };
+        let observed = ObservedTraffic {
+            source: "http://prometheus:9090".into(),
+            window_seconds: 60,
+            revisions: vec![
+                revision("canary", 35.0, 0.75, 900.0),
+                revision("stable", 65.0, 0.999, 200.0),
+            ],
+            canary_share_history: vec![
+                SharePoint { at: 0, share: 0.2 },
+                SharePoint {
+                    at: 600,
+                    share: 0.35,
+                },
+            ],
+            ..ObservedTraffic::default()
+        };
+        let v = ObservedView::of(&observed, &info);
+        assert_eq!(v.window, "1 min");
+        assert_eq!(
+            v.warnings,
+            [
+                "The canary receives 35.0% of requests, but the router is set to 20%.",
+                "The canary answers 75.0% of requests successfully, stable 99.9%."
+            ]
+        );
+        let canary = &v.rows[0];
+        assert_eq!(
+            (
+                canary.share_text.as_str(),
+                canary.weight_text.as_str(),
+                canary.success.as_str()
+            ),
+            ("35.0%", "20%", "75.0%")
+        );
+        assert!(canary.success_worse && canary.latency_worse);
+        assert!(!v.rows[1].success_worse, "stable is the baseline");
+        assert_eq!(v.rows[1].weight_text, "80%");
+        let Some(s) = v.sparkline else {
+            panic!("two points make a line");
+        };
+        assert_eq!(s.points, "0.0,24.0 100.0,19.5");
+        assert_eq!(
+            s.label,
+            "Canary share over the last 10 minutes: from 20% to 35%"
+        );
+    }
+}

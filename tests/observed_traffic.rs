@@ -1,0 +1,276 @@
+//! Observed traffic end to end with a real Prometheus (Debian's package)
+//! scraping the simulated mesh every second: the share, success rate and
+//! latency per revision follow the canary through its steps, reach the
+//! rollout page and its live stream, a canary answering with 5xx is
+//! marked, and a Prometheus that stops shows in that panel only, until it
+//! returns.
+
+mod common;
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use harness::prometheus::Prometheus;
+use harness::{Dashboard, Options, rt, seed_with_controller};
+use jiff::SignedDuration;
+use rollouts_dashboard::cluster::client::Scope;
+use rollouts_dashboard::observed::ObservedSettings;
+use rollouts_dashboard::observed::prometheus::PrometheusAccess;
+use rollouts_dashboard::observed::queries::QueryScope;
+use rollouts_dashboard::sim::controller::Controller;
+use rollouts_dashboard::sim::scenario::{SEED_UPDATES, set_image};
+use rollouts_dashboard::sim::store::{Store, Subresource};
+use serde_json::{Value, json};
+
+const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
+const PAGE: &str = "/rollouts/manifest-gen/manifest-gen";
+/// Prometheus needs a few scrapes before a rate over the window settles.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The seed's canary waiting at its indefinite pause (80/20). The
+/// controller moves only when the test lets it, so nothing else changes.
+fn seed_at_pause() -> (Arc<Store>, Controller) {
+    let (store, controller) = seed_with_controller();
+    react(&store, &controller, 3);
+    for (ns, name, container, image) in SEED_UPDATES {
+        store
+            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
+                set_image(o, container, image);
+                Ok(())
+            })
+            .expect("the update starts");
+    }
+    react(&store, &controller, 3);
+    (store, controller)
+}
+
+fn react(store: &Store, controller: &Controller, seconds: i64) {
+    controller.settle(50);
+    store.clock.advance(SignedDuration::from_secs(seconds));
+    controller.settle(50);
+}
+
+fn settings(port: u16) -> ObservedSettings {
+    ObservedSettings {
+        access: PrometheusAccess {
+            url: Prometheus::url(port),
+            ..PrometheusAccess::default()
+        },
+        scope: QueryScope {
+            pod_label: "pod".into(),
+            namespace_label: "namespace".into(),
+            window: Duration::from_secs(5),
+            namespaces: None,
+        },
+        interval: Duration::from_secs(1),
+    }
+}
+
+fn role<'a>(observed: &'a Value, role: &str) -> Option<&'a Value> {
+    observed["revisions"]
+        .as_array()?
+        .iter()
+        .find(|r| r["role"] == role)
+}
+
+fn share(observed: &Value, name: &str) -> f64 {
+    role(observed, name)
+        .and_then(|r| r["share"].as_f64())
+        .unwrap_or(-1.0)
+}
+
+/// Asks `/observed` until `ok`; panics with the last answer after PATIENCE.
+async fn until_observed(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, _, body) = d.get(&format!("{SEED}/observed")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if ok(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}; last answer {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn page(d: &Dashboard) -> String {
+    let resp = d.request(PAGE, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .expect("the page");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The rollout page's `observed` section.
+fn observed_section(html: &str) -> &str {
+    let start = html
+        .find(r#"<section id="observed""#)
+        .unwrap_or_else(|| panic!("the page has no observed panel: {html}"));
+    let len = html[start..].find("</section>").unwrap_or(0);
+    &html[start..start + len]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
+    let (store, controller) = seed_at_pause();
+    let port = Prometheus::reserve_port();
+    let d = Dashboard::start_observing(
+        store.clone(),
+        Scope::AllNamespaces,
+        Options::default(),
+        Some(settings(port)),
+        |_| {},
+    )
+    .await;
+
+    // Before Prometheus runs, the panel says why it has nothing.
+    let before = until_observed(&d, "Prometheus unreachable", |o| {
+        o["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))
+    })
+    .await;
+    assert_eq!(before["source"], Prometheus::url(port));
+    assert_eq!(before["windowSeconds"], 5);
+
+    let mut prometheus = Prometheus::start(port, d.addr);
+
+    // At the first pause the router sends 20% to the canary, and so does
+    // the mesh: Prometheus sees it (at 100 requests/s, once the first
+    // scrapes fill the window).
+    let rate = |o: &Value, name: &str| {
+        role(o, name)
+            .and_then(|r| r["requestsPerSecond"].as_f64())
+            .unwrap_or(0.0)
+    };
+    let at_20 = until_observed(&d, "the canary at about 20%", |o| {
+        o["error"].is_null()
+            && (share(o, "canary") - 0.2).abs() < 0.02
+            && (rate(o, "canary") + rate(o, "stable") - 100.0).abs() < 5.0
+    })
+    .await;
+    assert!((share(&at_20, "stable") - 0.8).abs() < 0.02, "{at_20:#}");
+    let canary = role(&at_20, "canary").expect("a canary revision");
+    assert_eq!(canary["revision"], "2");
+    let rps = canary["requestsPerSecond"].as_f64().unwrap_or(0.0);
+    assert!(
+        (rps - 20.0).abs() < 2.0,
+        "100 requests/s, 20% of them: {rps}"
+    );
+    let success = canary["successRate"].as_f64().unwrap_or(0.0);
+    assert!((success - 0.998).abs() < 0.001, "healthy: {success}");
+    let p50 = canary["latencyP50Ms"].as_f64().unwrap_or(0.0);
+    assert!((25.0..=50.0).contains(&p50), "median near 35 ms: {p50}");
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(section.contains("Observed traffic"), "{section}");
+    assert!(
+        !section.contains("class=\"warn\""),
+        "nothing to warn of: {section}"
+    );
+    assert!(
+        html.contains("% of requests observed at the canary"),
+        "the traffic bar marks the observed share"
+    );
+
+    // A promote: the router moves to 50%, the observed share follows, and
+    // the page's live stream carries the new panel.
+    let mut stream = d.watch(&format!("/stream{PAGE}"), true).await;
+    let status = store
+        .get(rt("rollouts"), "manifest-gen", "manifest-gen")
+        .expect("the seed")["status"]
+        .clone();
+    let expect = json!({"expect": {"podTemplateHash": status["currentPodHash"], "stepIndex": status["currentStepIndex"]}});
+    let (code, _, body) = d
+        .send("PUT", &format!("{SEED}/promote"), &[], &expect.to_string())
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    react(&store, &controller, 0);
+    until_observed(&d, "the canary at about 50%", |o| {
+        (share(o, "canary") - 0.5).abs() < 0.02
+    })
+    .await;
+    stream
+        .until("the panel at 50% on the live stream", |m| {
+            m["id"] == "observed"
+                && m["html"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("50.0%") && h.contains("<td>50%</td>"))
+        })
+        .await;
+
+    // The canary starts answering a third of its requests with 503: its
+    // success rate drops below stable's and the page says so.
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                o["metadata"]["annotations"]["sim.rollouts-dashboard.io/canary-error-rate"] =
+                    json!("0.33");
+                Ok(())
+            },
+        )
+        .expect("the annotation is set");
+    let failing = until_observed(&d, "the canary's success rate down", |o| {
+        role(o, "canary")
+            .and_then(|c| c["successRate"].as_f64())
+            // Settled: the window holds only answers since the change.
+            .is_some_and(|s| (s - 0.67).abs() < 0.0004)
+    })
+    .await;
+    let stable = role(&failing, "stable").and_then(|s| s["successRate"].as_f64());
+    assert!(stable.is_some_and(|s| s > 0.99), "{failing:#}");
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(
+        section.contains("The canary answers 67.0% of requests successfully, stable 99.8%."),
+        "{section}"
+    );
+    assert!(section.contains(r#"class="worse""#), "{section}");
+
+    // Prometheus stops: the panel says so, and the rest of the page goes on.
+    prometheus.stop();
+    until_observed(&d, "Prometheus unreachable again", |o| {
+        o["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))
+            && o["revisions"] == json!([])
+    })
+    .await;
+    let (code, _, body) = d.send("PUT", &format!("{SEED}/abort"), &[], "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    react(&store, &controller, 0);
+    d.until("the abort shown while Prometheus is away", |s| {
+        s.rollouts
+            .get(&rollouts_dashboard::model::RolloutKey::new(
+                "manifest-gen",
+                "manifest-gen",
+            ))
+            .is_some_and(|e| e.summary.status == "Degraded")
+    })
+    .await;
+    let html = page(&d).await;
+    assert!(html.contains("Degraded"), "the header follows the abort");
+    assert!(
+        observed_section(&html).contains("No observed traffic:"),
+        "{}",
+        observed_section(&html)
+    );
+
+    // It returns: the panel recovers, now with all requests at stable.
+    prometheus.resume();
+    let back = until_observed(&d, "Prometheus back, all traffic at stable", |o| {
+        o["error"].is_null() && (share(o, "stable") - 1.0).abs() < 0.02
+    })
+    .await;
+    assert!(back["updatedAt"].is_string());
+}
