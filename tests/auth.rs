@@ -60,6 +60,15 @@ async fn proxy_mode_shows_and_allows_what_rbac_says() {
     assert_eq!(status, 403, "{body}");
     let (status, _) = call(&d, "GET", "/api/v1/rollouts/team-b/api/info", ALICE, "").await;
     assert_eq!(status, 403);
+    // Observed traffic is filtered like the rest.
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-b/api/observed", ALICE, "").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/observed", ALICE, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("no Prometheus configured (--prometheus-url)"),
+        "{body}"
+    );
     let (status, page) = call(&d, "GET", "/", ALICE, "").await;
     assert_eq!(status, 200);
     assert!(

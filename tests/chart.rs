@@ -58,6 +58,11 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   token: impersonate only in proxy and oidc modes ([])",
         "ok   default: impersonate only in proxy and oidc modes ([])",
         "ok   proxy mode without trustedProxies is refused",
+        "ok   default: no Prometheus flags without prometheus.url",
+        "ok   prometheus: --prometheus-url=https://prometheus.monitoring.svc:9091 over 2m",
+        "ok   prometheus: the Prometheus token is a file from its Secret, not an argument",
+        "ok   prometheus: the Prometheus CA is mounted from its Secret",
+        "ok   prometheus: egress only to DNS, the API server and Prometheus on 9091",
     ] {
         assert!(report.contains(must), "missing {must:?} in:\n{report}");
     }

@@ -153,6 +153,32 @@ def main(chart_dir, dump=None):
             for flag in (f"--oidc-issuer-url={o['issuerUrl']}", f"--oidc-client-id={o['clientId']}",
                          f"--public-url={values['publicUrl']}", "--oidc-required-claim=hd=example.com"):
                 check(flag in container["args"], f"{name}: {flag}")
+        prom = values.get("prometheus") or {}
+        prom_args = [a for a in container["args"] if a.startswith("--prometheus-")]
+        if not prom.get("url"):
+            check(not prom_args, f"{name}: no Prometheus flags without prometheus.url")
+        else:
+            check(f"--prometheus-url={prom['url']}" in prom_args and f"--prometheus-window={prom['window']}" in prom_args,
+                  f"{name}: --prometheus-url={prom['url']} over {prom['window']}")
+            spec = deploy["spec"]["template"]["spec"]
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+            token_flag = next((a for a in prom_args if a.startswith("--prometheus-bearer-token-file=")), "")
+            check(volumes.get("prometheus-token", {}).get("secret", {}).get("secretName") == prom["bearerToken"]["existingSecret"]
+                  and token_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-token", "?") + "/"),
+                  f"{name}: the Prometheus token is a file from its Secret, not an argument")
+            ca_flag = next((a for a in prom_args if a.startswith("--prometheus-ca-file=")), "")
+            check(volumes.get("prometheus-ca", {}).get("secret", {}).get("secretName") == prom["ca"]["existingSecret"]
+                  and ca_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-ca", "?") + "/"),
+                  f"{name}: the Prometheus CA is mounted from its Secret")
+            if values.get("networkPolicy", {}).get("egress", {}).get("enabled"):
+                policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+                egress = policy["spec"].get("egress", [])
+                to_prometheus = [r for r in egress if [p["port"] for p in r.get("ports", [])] == [prom["port"]]]
+                check("Egress" in policy["spec"]["policyTypes"] and len(to_prometheus) == 1
+                      and to_prometheus[0].get("to") == prom["networkPolicyPeers"]
+                      and any(53 in [p["port"] for p in r.get("ports", [])] for r in egress),
+                      f"{name}: egress only to DNS, the API server and Prometheus on {prom['port']}")
         if values.get("istio", {}).get("enabled"):
             vs = next(d for d in docs if d["kind"] == "VirtualService")
             prefix = vs["spec"]["http"][0]["match"][0]["uri"]["prefix"]
