@@ -15,6 +15,10 @@
 //! own pages (oidc-provider-mock over HTTPS), sees their team, and signs
 //! out through the provider's end-session page.
 //!
+//! With a real Prometheus scraping the simulated mesh, the rollout page's
+//! "Observed traffic" panel and the bars' observed marks read well in both
+//! themes and both widths.
+//!
 //! At scale (`sim --scale 5000`): the overview opens with what needs a
 //! person and a summary per namespace before the first page of cards; a
 //! search finds a rollout far from the first page; a change to a card on
@@ -140,6 +144,16 @@ fn start_dashboard(
     listener: tokio::net::TcpListener,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    start_dashboard_with(sim, listener, stop, |_| {})
+}
+
+/// As `start_dashboard`, with some flags set by `flags`.
+fn start_dashboard_with(
+    sim: SocketAddr,
+    listener: tokio::net::TcpListener,
+    stop: CancellationToken,
+    flags: impl FnOnce(&mut WebArgs),
+) -> tokio::task::JoinHandle<()> {
     let mut config = kube::Config::new(format!("http://{sim}").parse().expect("a URL"));
     config.default_namespace = "manifest-gen".to_string();
     let conn = Connection {
@@ -147,12 +161,13 @@ fn start_dashboard(
         source: ConfigSource::Simulated,
         scope: Scope::AllNamespaces,
     };
-    let web = WebArgs {
+    let mut web = WebArgs {
         listen: listener.local_addr().expect("bound"),
         auth: AuthMode::None,
         log_format: LogFormat::Text,
         ..WebArgs::defaults()
     };
+    flags(&mut web);
     tokio::spawn(async move {
         if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {
             panic!("the dashboard failed: {e}");
@@ -1049,4 +1064,85 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
     let _ = plain.close().await;
     dash_stop.cancel();
     let _ = dashboard.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_what_the_canary_actually_receives() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let stop = CancellationToken::new();
+    let _stop_guard = stop.clone().drop_guard();
+    let sim = simulated(None, &stop).await;
+    let deadline = Instant::now() + PATIENCE;
+    while seed_position(&sim) != "step 2 of 5" {
+        assert!(
+            Instant::now() < deadline,
+            "the seed never reached its pause: {}",
+            seed_state(&sim)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.server.store.clock.freeze();
+    let port = harness::prometheus::Prometheus::reserve_port();
+    let _prometheus = harness::prometheus::Prometheus::start(port, sim.addr);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let _dashboard = start_dashboard_with(sim.addr, listener, stop.clone(), |web| {
+        web.prometheus.prometheus_url = Some(harness::prometheus::Prometheus::url(port));
+        web.prometheus.prometheus_window = Duration::from_secs(5);
+        web.prometheus.prometheus_interval = Duration::from_secs(1);
+    });
+    let c = browser(driver_port).await;
+
+    // The rollout page: the canary receives its 20%, live.
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page opens");
+    until(
+        &c,
+        "the observed panel with the canary at 20%",
+        r#"Array.from(document.querySelectorAll('#observed tr.role-canary td')).some(function (td) { return td.textContent.indexOf('20.0%') >= 0; })"#,
+    )
+    .await;
+    let panel = text_of(&c, "#observed").await;
+    assert!(panel.contains("Observed traffic"), "{panel}");
+    assert!(panel.contains("99.8%"), "the success rate: {panel}");
+    assert!(
+        exists(&c, "#traffic svg rect.observed").await,
+        "the traffic bar marks the observed share"
+    );
+    assert_accessible(&c, "the rollout page with observed traffic").await;
+    c.set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    assert_eq!(
+        js(
+            &c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        json!(true),
+        "nothing scrolls sideways at 390 px"
+    );
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
+    screenshot(&c, "rollout-observed", "light").await;
+    screenshot(&c, "rollout-observed", "dark").await;
+
+    // The overview card marks it on its bar too.
+    c.goto(&format!("{base}/"))
+        .await
+        .expect("the overview opens");
+    until(
+        &c,
+        "the card's observed mark",
+        r#"!!document.querySelector('#r-manifest-gen--manifest-gen svg rect.observed')"#,
+    )
+    .await;
+    let card = text_of(&c, "#r-manifest-gen--manifest-gen").await;
+    assert!(card.contains("observed 20%"), "{card}");
+    let _ = c.close().await;
 }
