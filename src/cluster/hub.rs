@@ -523,4 +523,159 @@ mod tests {
         assert_eq!(after.rollouts.len(), 2000, "then the whole relist at once");
         assert!(after.seq > during.seq);
     }
+
+    /// A canary at 20% with one pod per revision, through the hub.
+    fn canary_hub() -> (Hub, LiveView, broadcast::Receiver<Arc<Change>>) {
+        let (wants_deployments, _) = watch::channel(false);
+        let (mut hub, view) = Hub::new(wants_deployments, 64);
+        hub.observe_from(ObservedSource {
+            url: "http://prometheus:9090".into(),
+            window_seconds: 60,
+        });
+        let changes = view.subscribe();
+        let rollout: crate::model::Rollout = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "uid": "ro", "resourceVersion": "1"},
+            "spec": {"replicas": 2, "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}},
+            "status": {"stableRS": "old", "currentPodHash": "new", "currentStepIndex": 1},
+        }))
+        .expect("a valid rollout");
+        let mut objects = vec![Object::Rollout(Box::new(rollout))];
+        for (hash, revision) in [("old", "1"), ("new", "2")] {
+            let rs: crate::model::ReplicaSet = serde_json::from_value(json!({
+                "metadata": {"name": format!("web-{hash}"), "namespace": "shop", "uid": format!("rs-{hash}"),
+                    "labels": {"rollouts-pod-template-hash": hash},
+                    "annotations": {"rollout.argoproj.io/revision": revision},
+                    "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "web", "uid": "ro", "controller": true}]},
+                "spec": {"replicas": 1}, "status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1},
+            }))
+            .expect("a valid ReplicaSet");
+            let pod: crate::model::Pod = serde_json::from_value(json!({
+                "metadata": {"name": format!("web-{hash}-a"), "namespace": "shop", "uid": format!("pod-{hash}"),
+                    "labels": {"rollouts-pod-template-hash": hash},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("web-{hash}"), "uid": format!("rs-{hash}"), "controller": true}]},
+                "status": {"phase": "Running"},
+            }))
+            .expect("a valid pod");
+            objects.push(Object::ReplicaSet(Box::new(rs)));
+            objects.push(Object::Pod(Box::new(crate::info::PodRecord::of(&pod))));
+        }
+        let now = Timestamp::now();
+        for obj in objects {
+            let id = WatchId {
+                kind: obj.kind(),
+                namespace: None,
+            };
+            hub.handle(
+                WatchMsg {
+                    id,
+                    event: WatchEvent::Apply(obj),
+                },
+                now,
+            );
+        }
+        hub.flush();
+        (hub, view, changes)
+    }
+
+    fn observed(view: &LiveView) -> Arc<crate::info::observed::ObservedTraffic> {
+        view.snapshot()
+            .rollouts
+            .get(&RolloutKey::new("shop", "web"))
+            .and_then(|e| e.observed.clone())
+            .expect("the rollout is observed")
+    }
+
+    fn samples(canary: f64, stable: f64) -> Arc<crate::info::observed::PodSamples> {
+        let pod = |rps: f64| crate::info::observed::PodTraffic {
+            requests_per_second: rps,
+            ..Default::default()
+        };
+        Arc::new(std::collections::HashMap::from([(
+            "shop".to_string(),
+            std::collections::HashMap::from([
+                ("web-new-a".to_string(), pod(canary)),
+                ("web-old-a".to_string(), pod(stable)),
+                ("web-gone-b".to_string(), pod(1000.0)),
+            ]),
+        )]))
+    }
+
+    #[test]
+    fn an_answer_from_prometheus_reaches_the_rollout_as_one_change() {
+        let (mut hub, view, mut changes) = canary_hub();
+        assert_eq!(
+            observed(&view).error.as_deref(),
+            Some(super::super::observing::WAITING)
+        );
+        while changes.try_recv().is_ok() {}
+        let at = Timestamp::now();
+        let info_before = view
+            .snapshot()
+            .rollouts
+            .get(&RolloutKey::new("shop", "web"))
+            .map(|e| e.json.clone());
+
+        hub.observing
+            .as_mut()
+            .expect("observing")
+            .take(Observation {
+                at,
+                samples: Ok(samples(20.0, 80.0)),
+                history: None,
+            });
+        hub.flush();
+        let seen = observed(&view);
+        assert_eq!(seen.error, None);
+        let shares: Vec<(Option<&str>, f64)> =
+            seen.revisions.iter().map(|r| (r.role, r.share)).collect();
+        assert_eq!(shares, [(Some("canary"), 0.2), (Some("stable"), 0.8)]);
+        assert_eq!(seen.updated_at, Some(at.to_string()));
+        let Ok(change) = changes.try_recv() else {
+            panic!("the new view was published");
+        };
+        assert!(matches!(&*change, Change::Rollout { key, .. } if key.name == "web"));
+        assert!(changes.try_recv().is_err(), "once");
+        assert_eq!(
+            view.snapshot()
+                .rollouts
+                .get(&RolloutKey::new("shop", "web"))
+                .map(|e| e.json.clone()),
+            info_before,
+            "the rollout's info itself was not rebuilt"
+        );
+
+        // The same answer again changes nothing, so nothing is sent.
+        hub.observing
+            .as_mut()
+            .expect("observing")
+            .take(Observation {
+                at,
+                samples: Ok(samples(20.0, 80.0)),
+                history: None,
+            });
+        hub.flush();
+        assert!(changes.try_recv().is_err(), "an unchanged view is not sent");
+
+        // Prometheus fails: the panel says why and shows no numbers.
+        hub.observing
+            .as_mut()
+            .expect("observing")
+            .take(Observation {
+                at,
+                samples: Err("http://prometheus:9090 is unreachable".into()),
+                history: None,
+            });
+        hub.flush();
+        let failed = observed(&view);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("http://prometheus:9090 is unreachable")
+        );
+        assert!(failed.revisions.is_empty());
+        assert_eq!(
+            failed.updated_at,
+            Some(at.to_string()),
+            "when it last answered"
+        );
+    }
 }
