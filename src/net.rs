@@ -1,11 +1,41 @@
-//! What every outbound HTTPS client of the dashboard shares (the identity
-//! provider, Prometheus): trust roots and error messages. The Kubernetes
+//! What every outbound HTTP client of the dashboard shares (the identity
+//! provider, Prometheus): the client, its trust roots, error messages. The Kubernetes
 //! API has kube-rs' own.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+
+/// An HTTP/1 client over rustls.
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client trusting the system's roots plus `ca_pem`; plain `http://` too
+/// unless `https_only`. Connecting gives up after `connect_timeout`.
+pub fn http_client(
+    ca_pem: Option<&[u8]>,
+    https_only: bool,
+    connect_timeout: Duration,
+) -> Result<HttpClient, String> {
+    let tls = client_tls(ca_pem)?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    let connector = if https_only {
+        builder.https_only().enable_http1().wrap_connector(http)
+    } else {
+        builder.https_or_http().enable_http1().wrap_connector(http)
+    };
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
 
 /// A TLS client configuration trusting the system's roots plus `ca_pem`
 /// (PEM certificates, e.g. `--oidc-ca-file`, `--prometheus-ca-file`).

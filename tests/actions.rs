@@ -11,41 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{StatusCode, header};
-use harness::{Dashboard, Options, empty_store, rt, seed_with_controller};
-use jiff::SignedDuration;
+use harness::{Dashboard, Options, empty_store, react, rt, seed_at_pause};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::model::RolloutKey;
 use rollouts_dashboard::sim::apiserver::RecordedRequest;
-use rollouts_dashboard::sim::controller::Controller;
-use rollouts_dashboard::sim::scenario::{SEED_UPDATES, set_image};
-use rollouts_dashboard::sim::store::{Store, Subresource};
+use rollouts_dashboard::sim::store::Store;
 use serde_json::{Value, json};
 
 const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
-
-/// The seed's canary waiting at its indefinite pause (step index 1, 80/20),
-/// and the controller that moves it when asked.
-fn seed_at_pause() -> (Arc<Store>, Controller) {
-    let (store, controller) = seed_with_controller();
-    react(&store, &controller, 3);
-    for (ns, name, container, image) in SEED_UPDATES {
-        store
-            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
-                set_image(o, container, image);
-                Ok(())
-            })
-            .expect("the update starts");
-    }
-    react(&store, &controller, 3);
-    (store, controller)
-}
-
-/// The controller reacts, with `seconds` of sim time passing.
-fn react(store: &Store, controller: &Controller, seconds: i64) {
-    controller.settle(50);
-    store.clock.advance(SignedDuration::from_secs(seconds));
-    controller.settle(50);
-}
 
 async fn dashboard(store: Arc<Store>, options: Options) -> Dashboard {
     let d = Dashboard::start_tuned(store, Scope::AllNamespaces, options, |_| {}).await;

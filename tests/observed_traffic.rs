@@ -8,49 +8,22 @@
 mod common;
 mod harness;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use harness::prometheus::Prometheus;
-use harness::{Dashboard, Options, rt, seed_with_controller};
-use jiff::SignedDuration;
+use harness::{Dashboard, Options, react, rt, seed_at_pause};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::observed::ObservedSettings;
 use rollouts_dashboard::observed::prometheus::PrometheusAccess;
 use rollouts_dashboard::observed::queries::QueryScope;
-use rollouts_dashboard::sim::controller::Controller;
-use rollouts_dashboard::sim::scenario::{SEED_UPDATES, set_image};
-use rollouts_dashboard::sim::store::{Store, Subresource};
+use rollouts_dashboard::sim::store::Subresource;
 use serde_json::{Value, json};
 
 const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
 const PAGE: &str = "/rollouts/manifest-gen/manifest-gen";
 /// Prometheus needs a few scrapes before a rate over the window settles.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The seed's canary waiting at its indefinite pause (80/20). The
-/// controller moves only when the test lets it, so nothing else changes.
-fn seed_at_pause() -> (Arc<Store>, Controller) {
-    let (store, controller) = seed_with_controller();
-    react(&store, &controller, 3);
-    for (ns, name, container, image) in SEED_UPDATES {
-        store
-            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
-                set_image(o, container, image);
-                Ok(())
-            })
-            .expect("the update starts");
-    }
-    react(&store, &controller, 3);
-    (store, controller)
-}
-
-fn react(store: &Store, controller: &Controller, seconds: i64) {
-    controller.settle(50);
-    store.clock.advance(SignedDuration::from_secs(seconds));
-    controller.settle(50);
-}
 
 fn settings(port: u16) -> ObservedSettings {
     ObservedSettings {

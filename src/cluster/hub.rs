@@ -600,6 +600,22 @@ mod tests {
         )]))
     }
 
+    /// Prometheus answers, and the hub's next window comes.
+    fn answer(
+        hub: &mut Hub,
+        at: Timestamp,
+        samples: Result<Arc<crate::info::observed::PodSamples>, String>,
+    ) {
+        if let Some(o) = hub.observing.as_mut() {
+            o.take(Observation {
+                at,
+                samples,
+                history: None,
+            });
+        }
+        hub.flush();
+    }
+
     #[test]
     fn an_answer_from_prometheus_reaches_the_rollout_as_one_change() {
         let (mut hub, view, mut changes) = canary_hub();
@@ -615,15 +631,7 @@ mod tests {
             .get(&RolloutKey::new("shop", "web"))
             .map(|e| e.json.clone());
 
-        hub.observing
-            .as_mut()
-            .expect("observing")
-            .take(Observation {
-                at,
-                samples: Ok(samples(20.0, 80.0)),
-                history: None,
-            });
-        hub.flush();
+        answer(&mut hub, at, Ok(samples(20.0, 80.0)));
         let seen = observed(&view);
         assert_eq!(seen.error, None);
         let shares: Vec<(Option<&str>, f64)> =
@@ -645,27 +653,15 @@ mod tests {
         );
 
         // The same answer again changes nothing, so nothing is sent.
-        hub.observing
-            .as_mut()
-            .expect("observing")
-            .take(Observation {
-                at,
-                samples: Ok(samples(20.0, 80.0)),
-                history: None,
-            });
-        hub.flush();
+        answer(&mut hub, at, Ok(samples(20.0, 80.0)));
         assert!(changes.try_recv().is_err(), "an unchanged view is not sent");
 
         // Prometheus fails: the panel says why and shows no numbers.
-        hub.observing
-            .as_mut()
-            .expect("observing")
-            .take(Observation {
-                at,
-                samples: Err("http://prometheus:9090 is unreachable".into()),
-                history: None,
-            });
-        hub.flush();
+        answer(
+            &mut hub,
+            at,
+            Err("http://prometheus:9090 is unreachable".into()),
+        );
         let failed = observed(&view);
         assert_eq!(
             failed.error.as_deref(),

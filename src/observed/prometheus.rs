@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::queries::{Answer, Data};
 
@@ -31,7 +28,7 @@ pub struct PrometheusAccess {
 
 #[derive(Clone)]
 pub struct Prometheus {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::net::HttpClient,
     base: String,
     token_file: Option<PathBuf>,
 }
@@ -45,17 +42,8 @@ impl Prometheus {
                 access.url
             ));
         }
-        let tls = crate::net::client_tls(access.ca_pem.as_deref())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(QUERY_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         Ok(Prometheus {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::net::http_client(access.ca_pem.as_deref(), false, QUERY_TIMEOUT)?,
             base,
             token_file: access.bearer_token_file.clone(),
         })

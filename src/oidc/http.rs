@@ -6,9 +6,6 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 /// Every call to the provider gives up after this long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,23 +14,14 @@ const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Https {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::net::HttpClient,
 }
 
 impl Https {
     /// `ca_pem`: extra trusted certificates (PEM), beside the system's.
     pub fn new(ca_pem: Option<&[u8]>) -> Result<Https, String> {
-        let tls = crate::net::client_tls(ca_pem)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CALL_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
         Ok(Https {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::net::http_client(ca_pem, true, CALL_TIMEOUT)?,
         })
     }
 

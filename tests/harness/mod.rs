@@ -24,7 +24,7 @@ use rollouts_dashboard::sim::apiserver::ApiServer;
 use rollouts_dashboard::sim::clock::SimClock;
 use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources::{self, ResourceType};
-use rollouts_dashboard::sim::store::{Filter, Store};
+use rollouts_dashboard::sim::store::{Filter, Store, Subresource};
 use rollouts_dashboard::web::AppState;
 use rollouts_dashboard::web::router::router;
 use serde_json::Value;
@@ -55,6 +55,33 @@ pub fn seed_with_controller() -> (Arc<Store>, Controller) {
         },
     );
     (store, controller)
+}
+
+/// The seed's canary waiting at its indefinite pause (step index 1, 80/20),
+/// and the controller that moves it when asked: nothing timed happens
+/// unless the test lets it.
+pub fn seed_at_pause() -> (Arc<Store>, Controller) {
+    let (store, controller) = seed_with_controller();
+    react(&store, &controller, 3);
+    for (ns, name, container, image) in rollouts_dashboard::sim::scenario::SEED_UPDATES {
+        store
+            .patch(rt("rollouts"), ns, name, Subresource::Main, |o| {
+                rollouts_dashboard::sim::scenario::set_image(o, container, image);
+                Ok(())
+            })
+            .expect("the update starts");
+    }
+    react(&store, &controller, 3);
+    (store, controller)
+}
+
+/// The controller reacts, with `seconds` of sim time passing.
+pub fn react(store: &Store, controller: &Controller, seconds: i64) {
+    controller.settle(50);
+    store
+        .clock
+        .advance(jiff::SignedDuration::from_secs(seconds));
+    controller.settle(50);
 }
 
 pub fn empty_store() -> Arc<Store> {
