@@ -209,6 +209,24 @@ async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
         "{section}"
     );
     assert!(section.contains(r#"class="worse""#), "{section}");
+    assert_eq!(
+        failing["warnings"],
+        json!(["The canary answers 67.0% of requests successfully, stable 99.8%."])
+    );
+    // The overview counts it among the rollouts that need a person.
+    let attention = d
+        .view
+        .snapshot()
+        .rollouts
+        .get(&rollouts_dashboard::model::RolloutKey::new(
+            "manifest-gen",
+            "manifest-gen",
+        ))
+        .and_then(|e| e.summary.attention);
+    assert_eq!(
+        attention,
+        Some(rollouts_dashboard::info::attention::Attention::CanaryFailing)
+    );
 
     // Prometheus stops: the panel says so, and the rest of the page goes on.
     prometheus.stop();

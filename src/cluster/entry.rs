@@ -39,6 +39,8 @@ pub struct Summary {
     pub status: String,
     pub message: String,
     pub attention: Option<Attention>,
+    /// The attention its info alone calls for (without observed traffic).
+    pub info_attention: Option<Attention>,
     /// `key=value` pairs joined by `;` (neither can be in a label key or
     /// value): one allocation instead of a map per rollout.
     pub labels: String,
@@ -46,10 +48,12 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(info: &RolloutInfo) -> Summary {
+        let attention = attention(info);
         Summary {
             status: info.status.clone(),
             message: info.message.clone(),
-            attention: attention(info),
+            attention,
+            info_attention: attention,
             labels: info
                 .object_meta
                 .labels
@@ -58,6 +62,17 @@ impl Summary {
                 .collect::<Vec<_>>()
                 .join(";"),
         }
+    }
+}
+
+impl Summary {
+    /// With what observed traffic calls for: the more urgent of the two.
+    pub fn with_observed(mut self, observed: Option<Attention>) -> Summary {
+        self.attention = match (self.info_attention, observed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
     }
 }
 

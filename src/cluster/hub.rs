@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::info::invalid_rollout_info;
-use crate::info::observed::revision_pods;
+use crate::info::observed::{canary_percent, configured_canary_weight, revision_pods};
 use crate::model::{ObjectKey, RolloutKey};
 
 pub use super::entry::{InfoJson, RolloutEntry, Summary};
@@ -267,7 +267,7 @@ impl Hub {
         for key in std::mem::take(&mut self.dirty) {
             let Some(built) = self.index.build(&key) else {
                 if let Some(o) = self.observing.as_mut() {
-                    o.set_targets(&key, None);
+                    o.set_targets(&key, None, Timestamp::now());
                 }
                 if let Some(previous) = rollouts.remove(&key) {
                     tallies.change(&key, Some(&previous.summary), None);
@@ -291,9 +291,12 @@ impl Hub {
             };
             let old = rollouts.get(&key);
             let observed = self.observing.as_mut().map(|o| {
-                o.set_targets(&key, Some(revision_pods(&info)));
+                let targets = (revision_pods(&info), configured_canary_weight(&info));
+                o.set_targets(&key, Some(targets), Timestamp::now());
                 Arc::new(o.view(&key, old.and_then(|e| e.observed.as_deref())))
             });
+            let summary =
+                Summary::of(&info).with_observed(observed.as_ref().and_then(|o| o.attention));
             let json = match InfoJson::of(&mut info) {
                 Ok(json) => json,
                 Err(e) => {
@@ -316,7 +319,7 @@ impl Hub {
             }
             let entry = Arc::new(RolloutEntry {
                 seq: self.seq,
-                summary: Summary::of(&info),
+                summary,
                 json,
                 error,
                 events,
@@ -335,7 +338,7 @@ impl Hub {
                 previous,
             });
         }
-        self.reobserve(&mut rollouts, &rebuilt, &mut changes);
+        self.reobserve(&mut rollouts, &mut tallies, &rebuilt, &mut changes);
         let health = std::mem::take(&mut self.health_dirty).then(|| {
             self.seq += 1;
             let health = Arc::new(self.health.health(self.malformed.clone()));
@@ -368,6 +371,7 @@ impl Hub {
     fn reobserve(
         &mut self,
         rollouts: &mut imbl::OrdMap<RolloutKey, Arc<RolloutEntry>>,
+        tallies: &mut Tallies,
         rebuilt: &HashSet<RolloutKey>,
         changes: &mut Vec<Change>,
     ) {
@@ -388,16 +392,27 @@ impl Hub {
                 continue;
             }
             self.seq += 1;
+            let summary = old.summary.clone().with_observed(observed.attention);
+            // The card shows the canary's share in whole percent: while that
+            // and the summary hold, the card rendered before is still right.
+            let card = OnceLock::new();
+            if let Some(html) = old.card.get()
+                && summary == old.summary
+                && old.observed.as_deref().and_then(canary_percent) == canary_percent(&observed)
+            {
+                let _ = card.set(html.clone());
+            }
             let entry = Arc::new(RolloutEntry {
                 seq: self.seq,
-                summary: old.summary.clone(),
+                summary,
                 json: old.json.clone(),
                 error: old.error.clone(),
                 events: old.events.clone(),
                 observed: Some(observed),
-                card: OnceLock::new(),
+                card,
             });
             let previous = Some(old.summary.clone());
+            tallies.change(&key, previous.as_ref(), Some(&entry.summary));
             rollouts.insert(key.clone(), entry.clone());
             changes.push(Change::Rollout {
                 seq: self.seq,

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::info::observed::{
     ObservedTraffic, PodHistory, PodSamples, RevisionPods, SharePoint, add_share_point,
-    canary_share, observe, share_history,
+    canary_share, judge, observe, share_history,
 };
 use crate::model::RolloutKey;
 
@@ -32,6 +32,14 @@ pub struct ObservedSource {
     pub window_seconds: u64,
 }
 
+/// What a rollout's observed view is made against.
+struct Target {
+    revisions: Arc<[RevisionPods]>,
+    /// The canary's weight as the router has it, and since when.
+    configured: Option<i32>,
+    configured_since: Timestamp,
+}
+
 /// Shown until Prometheus first answers.
 pub const WAITING: &str = "waiting for the first answer from Prometheus";
 
@@ -43,7 +51,7 @@ pub(super) struct Observing {
     /// History not yet merged into every rollout's sparkline.
     history: Option<Arc<PodHistory>>,
     /// Each rollout's revisions and their pods, as last built.
-    targets: HashMap<RolloutKey, Arc<[RevisionPods]>>,
+    targets: HashMap<RolloutKey, Target>,
     /// A new observation arrived: every rollout's view is to be remade.
     pub(super) dirty: bool,
 }
@@ -71,16 +79,37 @@ impl Observing {
         self.dirty = true;
     }
 
-    /// Keeps `key`'s revisions (or forgets them when it is gone).
-    pub(super) fn set_targets(&mut self, key: &RolloutKey, targets: Option<Vec<RevisionPods>>) {
-        match targets {
+    /// Keeps `key`'s revisions and the canary's configured weight (or
+    /// forgets them when it is gone); `now` dates a change of weight.
+    pub(super) fn set_targets(
+        &mut self,
+        key: &RolloutKey,
+        targets: Option<(Vec<RevisionPods>, Option<i32>)>,
+        now: Timestamp,
+    ) {
+        let Some((revisions, configured)) = targets else {
+            self.targets.remove(key);
+            return;
+        };
+        match self.targets.get_mut(key) {
             Some(t) => {
-                if self.targets.get(key).is_none_or(|old| **old != *t) {
-                    self.targets.insert(key.clone(), t.into());
+                if *t.revisions != *revisions {
+                    t.revisions = revisions.into();
+                }
+                if t.configured != configured {
+                    t.configured = configured;
+                    t.configured_since = now;
                 }
             }
             None => {
-                self.targets.remove(key);
+                self.targets.insert(
+                    key.clone(),
+                    Target {
+                        revisions: revisions.into(),
+                        configured,
+                        configured_since: now,
+                    },
+                );
             }
         }
     }
@@ -105,7 +134,8 @@ impl Observing {
         let mut history: Vec<SharePoint> = before
             .map(|b| b.canary_share_history.clone())
             .unwrap_or_default();
-        let targets: &[RevisionPods] = self.targets.get(key).map_or(&[], |t| t);
+        let target = self.targets.get(key);
+        let targets: &[RevisionPods] = target.map_or(&[], |t| &t.revisions);
         if let Some(h) = &self.history {
             for point in share_history(&key.namespace, targets, h) {
                 add_share_point(&mut history, point);
@@ -115,8 +145,12 @@ impl Observing {
             source: self.source.url.clone(),
             window_seconds: self.source.window_seconds,
             updated_at: self.answered_at.map(|t| t.to_string()),
+            configured_canary_weight: target.and_then(|t| t.configured),
             ..ObservedTraffic::default()
         };
+        let window = jiff::SignedDuration::from_secs(
+            i64::try_from(self.source.window_seconds).unwrap_or(i64::MAX),
+        );
         match self.latest.as_ref().map(|o| (o.at, &o.samples)) {
             None => view.error = Some(WAITING.to_string()),
             Some((_, Err(e))) => view.error = Some(e.clone()),
@@ -137,6 +171,11 @@ impl Observing {
             },
         }
         view.canary_share_history = history;
+        let settled = match (target, self.latest.as_ref()) {
+            (Some(t), Some(latest)) => latest.at.duration_since(t.configured_since) >= window,
+            _ => false,
+        };
+        judge(&mut view, settled);
         view
     }
 }

@@ -12,7 +12,10 @@ pub enum Attention {
     /// An analysis (or an experiment's) of the current revision failed or
     /// errored, or came back inconclusive.
     AnalysisFailing,
-    /// Istio's split is not what the controller set.
+    /// Prometheus sees the canary answer worse than stable.
+    CanaryFailing,
+    /// Istio's split is not what the controller set, or the canary
+    /// receives another share of requests than the router says.
     TrafficMismatch,
     /// Paused until someone promotes it (a pause step without a duration,
     /// a blue-green pause, an inconclusive analysis).
@@ -27,6 +30,7 @@ impl Attention {
         match self {
             Attention::Degraded => "Degraded",
             Attention::AnalysisFailing => "Analysis failing",
+            Attention::CanaryFailing => "Canary failing more than stable",
             Attention::TrafficMismatch => "Traffic not at the set weight",
             Attention::WaitingForPromotion => "Waiting for promotion",
             Attention::PausedByPerson => "Paused by a person",

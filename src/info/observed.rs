@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::attention::Attention;
 use super::types::RolloutInfo;
 
 /// Request rates of one pod over the window.
@@ -77,6 +78,14 @@ pub struct ObservedTraffic {
     /// Why there is nothing to show: unreachable, no data for these pods.
     pub error: Option<String>,
     pub revisions: Vec<ObservedRevision>,
+    /// The canary's weight (%) as the router has it, for comparison.
+    pub configured_canary_weight: Option<i32>,
+    /// What a person should know: a share off the router's weight (once
+    /// the weight has held for a window), a canary answering worse.
+    pub warnings: Vec<String>,
+    /// How urgent that is, for the overview's attention list.
+    #[serde(skip)]
+    pub attention: Option<Attention>,
     /// The canary's share, at most one point a minute, the last 30 minutes.
     pub canary_share_history: Vec<SharePoint>,
 }
@@ -146,19 +155,26 @@ pub fn observe(
         .map(|(sum, rev)| {
             let rps = sum.requests_per_second;
             let has_requests = rps > 0.0;
+            // Rounded a little finer than shown: noise below that is no
+            // change to publish.
             ObservedRevision {
                 revision: rev.revision.clone(),
                 pod_template_hash: rev.pod_template_hash.clone(),
                 role: rev.role,
-                share: if total > 0.0 { rps / total } else { 0.0 },
-                requests_per_second: rps,
+                share: round(if total > 0.0 { rps / total } else { 0.0 }, 1e4),
+                requests_per_second: round(rps, 100.0),
                 success_rate: has_requests
-                    .then(|| (1.0 - sum.errors_per_second / rps).clamp(0.0, 1.0)),
-                latency_p50_ms: histogram_quantile(0.5, &sum.buckets),
-                latency_p99_ms: histogram_quantile(0.99, &sum.buckets),
+                    .then(|| round((1.0 - sum.errors_per_second / rps).clamp(0.0, 1.0), 1e4)),
+                latency_p50_ms: histogram_quantile(0.5, &sum.buckets).map(|v| round(v, 10.0)),
+                latency_p99_ms: histogram_quantile(0.99, &sum.buckets).map(|v| round(v, 10.0)),
             }
         })
         .collect())
+}
+
+/// `v` to the nearest 1/`per`.
+fn round(v: f64, per: f64) -> f64 {
+    (v * per).round() / per
 }
 
 /// Adds `more` into `into`, bucket by bucket (by upper bound).
@@ -212,6 +228,11 @@ pub fn canary_share(revisions: &[ObservedRevision]) -> Option<f64> {
         .iter()
         .find(|r| matches!(r.role, Some("canary" | "preview")))?;
     (total > 0.0).then(|| canary.requests_per_second / total)
+}
+
+/// The canary's share in whole percent, as the traffic bars mark it.
+pub fn canary_percent(observed: &ObservedTraffic) -> Option<i32> {
+    canary_share(&observed.revisions).map(|s| (s * 100.0).round().clamp(0.0, 100.0) as i32)
 }
 
 /// `history` with `point` added: one point per step (a newer one in the same
@@ -268,6 +289,38 @@ pub fn share_history(
         );
     }
     points
+}
+
+/// The canary's weight (%) as the router has it (Istio), or the
+/// controller's actual weight without a router; `None` for blue-green.
+pub fn configured_canary_weight(info: &RolloutInfo) -> Option<i32> {
+    if info.strategy != "Canary" {
+        return None;
+    }
+    if let Some(w) = info.traffic.as_ref().and_then(|t| t.canary_weight) {
+        return Some(w);
+    }
+    info.actual_weight.parse().ok()
+}
+
+/// Sets `observed`'s warnings and attention. The share is judged only when
+/// the router's weight has held for a whole window (`weight_settled`):
+/// before, the window mixes the old weight and the new.
+pub fn judge(observed: &mut ObservedTraffic, weight_settled: bool) {
+    observed.warnings.clear();
+    observed.attention = None;
+    if let Some(w) = observed
+        .configured_canary_weight
+        .filter(|_| weight_settled)
+        .and_then(|w| share_warning(observed, w))
+    {
+        observed.warnings.push(w);
+        observed.attention = Some(Attention::TrafficMismatch);
+    }
+    if let Some(w) = health_warning(observed) {
+        observed.warnings.push(w);
+        observed.attention = Some(Attention::CanaryFailing);
+    }
 }
 
 /// Requests over the window below which a share is not judged: at 20% and
@@ -457,6 +510,33 @@ mod tests {
     }
 
     #[test]
+    fn the_share_is_judged_once_the_routers_weight_has_held_for_a_window() {
+        let mut observed = ObservedTraffic {
+            window_seconds: 60,
+            configured_canary_weight: Some(50),
+            revisions: observe(
+                "shop",
+                &revisions(),
+                &pods(&[("web-new-a", 35.0, 0.0), ("web-old-a", 65.0, 0.0)]),
+            )
+            .unwrap_or_default(),
+            ..ObservedTraffic::default()
+        };
+        judge(&mut observed, false);
+        assert!(
+            observed.warnings.is_empty(),
+            "moving from 20% to 50%: a mix"
+        );
+        assert_eq!(observed.attention, None);
+        judge(&mut observed, true);
+        assert_eq!(
+            observed.warnings,
+            ["The canary receives 35.0% of requests, but the router is set to 50%."]
+        );
+        assert_eq!(observed.attention, Some(Attention::TrafficMismatch));
+    }
+
+    #[test]
     fn a_canary_failing_more_than_stable_warns() {
         let observed = ObservedTraffic {
             window_seconds: 60,
@@ -476,6 +556,9 @@ mod tests {
             health_warning(&observed).as_deref(),
             Some("The canary answers 85.0% of requests successfully, stable 99.0%.")
         );
+        let mut judged = observed.clone();
+        judge(&mut judged, true);
+        assert_eq!(judged.attention, Some(Attention::CanaryFailing));
     }
 
     #[test]

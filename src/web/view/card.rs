@@ -2,7 +2,7 @@
 
 use crate::actions::Action;
 use crate::info::RolloutInfo;
-use crate::info::observed::{ObservedTraffic, canary_share};
+use crate::info::observed::{ObservedTraffic, canary_percent};
 
 use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
 
@@ -53,8 +53,7 @@ pub struct TrafficBar {
 impl TrafficBar {
     /// With the canary's observed share marked, when Prometheus has one.
     pub fn observed(mut self, observed: Option<&ObservedTraffic>) -> TrafficBar {
-        if let Some(share) = observed.and_then(|o| canary_share(&o.revisions)) {
-            let pct = (share * 100.0).round().clamp(0.0, 100.0) as i32;
+        if let Some(pct) = observed.and_then(canary_percent) {
             self.observed = Some(pct);
             self.label
                 .push_str(&format!(", {pct}% of requests observed at the canary"));

@@ -245,7 +245,7 @@ impl DetailView {
             step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
             actions: action_buttons(info),
             traffic: traffic_view(info, entry.observed.as_deref()),
-            observed: entry.observed.as_deref().map(|o| ObservedView::of(o, info)),
+            observed: entry.observed.as_deref().map(ObservedView::of),
             steps,
             runs: info.analysis_runs.iter().map(run_view).collect(),
             revisions: revisions.into_values().rev().collect(),

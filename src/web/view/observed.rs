@@ -3,8 +3,7 @@
 //! weight, with warnings when the canary receives another share than set or
 //! answers worse than stable, and a sparkline of the canary's share. Pure.
 
-use crate::info::RolloutInfo;
-use crate::info::observed::{ObservedTraffic, health_warning, share_warning};
+use crate::info::observed::ObservedTraffic;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedView {
@@ -47,13 +46,8 @@ pub struct Sparkline {
 const SLOWER: f64 = 1.5;
 
 impl ObservedView {
-    pub fn of(observed: &ObservedTraffic, info: &RolloutInfo) -> ObservedView {
-        let configured = configured_canary_weight(info);
-        let mut warnings = Vec::new();
-        if let Some(w) = configured.and_then(|w| share_warning(observed, w)) {
-            warnings.push(w);
-        }
-        warnings.extend(health_warning(observed));
+    pub fn of(observed: &ObservedTraffic) -> ObservedView {
+        let configured = observed.configured_canary_weight;
         let baseline = observed
             .revisions
             .iter()
@@ -98,23 +92,11 @@ impl ObservedView {
                 .as_ref()
                 .map(|u| (u.clone(), super::clock_time(u))),
             error: observed.error.clone(),
-            warnings,
+            warnings: observed.warnings.clone(),
             rows,
             sparkline: sparkline(observed),
         }
     }
-}
-
-/// The canary's weight as the router has it (Istio), or the controller's
-/// actual weight without a router; `None` for blue-green.
-fn configured_canary_weight(info: &RolloutInfo) -> Option<i32> {
-    if info.strategy != "Canary" {
-        return None;
-    }
-    if let Some(w) = info.traffic.as_ref().and_then(|t| t.canary_weight) {
-        return Some(w);
-    }
-    info.actual_weight.parse().ok()
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -163,8 +145,7 @@ fn sparkline(observed: &ObservedTraffic) -> Option<Sparkline> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::info::TrafficSplit;
-    use crate::info::observed::{ObservedRevision, SharePoint};
+    use crate::info::observed::{ObservedRevision, SharePoint, judge};
 
     fn revision(role: &'static str, rps: f64, success: f64, p99: f64) -> ObservedRevision {
         ObservedRevision {
@@ -181,15 +162,8 @@ mod tests {
 
     #[test]
     fn a_canary_off_its_weight_and_failing_is_marked_next_to_the_routers_weight() {
-        let info = RolloutInfo {
-            strategy: "Canary".into(),
-            traffic: Some(TrafficSplit {
-                canary_weight: Some(20),
-                ..TrafficSplit::default()
-            }),
-            ..RolloutInfo::default()
-        };
-        let observed = ObservedTraffic {
+        let mut observed = ObservedTraffic {
+            configured_canary_weight: Some(20),
             source: "http://prometheus:9090".into(),
             window_seconds: 60,
             revisions: vec![
@@ -205,7 +179,8 @@ mod tests {
             ],
             ..ObservedTraffic::default()
         };
-        let v = ObservedView::of(&observed, &info);
+        judge(&mut observed, true);
+        let v = ObservedView::of(&observed);
         assert_eq!(v.window, "1 min");
         assert_eq!(
             v.warnings,
