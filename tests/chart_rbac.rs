@@ -100,6 +100,29 @@ fn workload_ref() -> Vec<Value> {
     ))
 }
 
+/// A rollout in team-a routed by NGINX and the Gateway API plugin: the
+/// dashboard then watches Ingresses and HTTPRoutes.
+fn routed_by_nginx_and_gateway_api() -> Vec<Value> {
+    let backend = |svc: &str| serde_json::json!({"service": {"name": svc, "port": {"number": 80}}});
+    vec![
+        serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "edge", "namespace": "team-a"},
+            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend("edge-stable")}]}}]}}),
+        serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "edge", "namespace": "team-a"},
+            "spec": {"rules": [{"backendRefs": [{"name": "edge-stable", "port": 80}, {"name": "edge-canary", "port": 80}]}]}}),
+        serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "edge", "namespace": "team-a"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "edge"}},
+                "strategy": {"canary": {"canaryService": "edge-canary", "stableService": "edge-stable",
+                    "trafficRouting": {"nginx": {"stableIngress": "edge"},
+                        "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "edge"}}},
+                    "steps": [{"setWeight": 50}, {"pause": {}}]}},
+                "template": {"metadata": {"labels": {"app": "edge"}},
+                    "spec": {"containers": [{"name": "edge", "image": "argoproj/rollouts-demo:blue"}]}}}}),
+    ]
+}
+
 const OIDC: Mode = Mode {
     values: "oidc",
     auth: AuthMode::Oidc,
@@ -167,11 +190,12 @@ async fn first_broken(
     rbac: Vec<Value>,
     oidc: Option<&Oidc>,
 ) -> Option<String> {
-    let extra = if mode.auth == AuthMode::None {
+    let mut extra = if mode.auth == AuthMode::None {
         workload_ref()
     } else {
         Vec::new()
     };
+    extra.extend(routed_by_nginx_and_gateway_api());
     let c = cluster(sa, rbac, extra).await;
     let (d, bearer) = match oidc {
         Some(o) => (

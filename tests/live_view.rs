@@ -80,7 +80,16 @@ async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() 
     let (status, _, body) = d.get("/api/v1/namespace").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["namespace"], "default");
-    assert_eq!(body["availableNamespaces"], json!(["manifest-gen", "shop"]));
+    assert_eq!(
+        body["availableNamespaces"],
+        json!([
+            "alb-demo",
+            "gateway-demo",
+            "manifest-gen",
+            "nginx-demo",
+            "shop"
+        ])
+    );
 
     let (status, _, body) = d.get("/api/v1/version").await;
     assert_eq!(status, StatusCode::OK);
@@ -95,7 +104,10 @@ async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() 
     assert_eq!(
         common::rollout_names(&all),
         [
+            "alb-demo/payments",
+            "gateway-demo/catalog",
             "manifest-gen/manifest-gen",
+            "nginx-demo/storefront",
             "shop/checkout",
             "shop/recommendations",
             "shop/search"
@@ -202,7 +214,7 @@ async fn creating_and_deleting_a_rollout_gives_added_and_deleted() {
     let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
     d.until_view_matches_sim().await;
     let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
-    for _ in 0..4 {
+    for _ in 0..d.sim_infos().len() {
         assert_eq!(list.next().await["result"]["type"], "Added");
     }
     let rollout = json!({
@@ -338,7 +350,8 @@ async fn a_lagging_stream_is_resynced_without_a_gap() {
     .await;
     let mut list = d.watch("/api/v1/rollouts/_all/info/watch", false).await;
     let mut shown = std::collections::BTreeSet::new();
-    for _ in 0..4 {
+    let seeded = d.sim_infos().len();
+    for _ in 0..seeded {
         let m = list.next().await;
         shown.insert(m["result"]["rolloutInfo"]["objectMeta"]["name"].to_string());
     }
@@ -362,7 +375,7 @@ async fn a_lagging_stream_is_resynced_without_a_gap() {
         .iter()
         .map(|(k, _)| json!(k.name).to_string())
         .collect();
-    assert_eq!(expected.len(), 153);
+    assert_eq!(expected.len(), seeded + 150 - 1);
     let mut resynced = false;
     while shown != expected {
         let m = list.next().await;

@@ -29,21 +29,22 @@ fn start_sim(manifests: &str) -> SimProcess {
 
 /// The sim on `dir`, with `extra` arguments (e.g. `--users FILE`).
 fn start_sim_with(dir: &std::path::Path, extra: &[&str]) -> SimProcess {
+    let mut args: Vec<std::ffi::OsString> = vec!["--no-controller".into(), "--manifests".into()];
+    args.push(dir.into());
+    args.extend(extra.iter().map(Into::into));
+    spawn_sim(&args)
+}
+
+/// `sim --listen 127.0.0.1:0 ARGS`, once it listens.
+fn spawn_sim(args: &[std::ffi::OsString]) -> SimProcess {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let kubeconfig =
         std::env::temp_dir().join(format!("rd-sim-{}-{n}.kubeconfig", std::process::id()));
     let _ = std::fs::remove_file(&kubeconfig);
     let child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-controller",
-            "--manifests",
-        ])
-        .arg(dir)
-        .args(extra)
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(args)
         .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(Stdio::null())
@@ -288,4 +289,88 @@ fn with_users_kubectl_signs_in_and_meets_rbac() {
         ],
     );
     assert!(!patch.status.success(), "viewers may not patch");
+}
+
+#[test]
+fn kubectl_sees_what_the_controller_wrote_into_each_router() {
+    // The seed scenario with its controller: every canary at its first pause.
+    let sim = spawn_sim(&[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let jsonpath = |args: &[&str]| {
+        let out = kubectl(&sim, args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let weight_path =
+        r"jsonpath={.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}";
+    while jsonpath(&[
+        "get",
+        "ingress",
+        "storefront-storefront-canary",
+        "-n",
+        "nginx-demo",
+        "-o",
+        weight_path,
+    ]) != "20"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the canary Ingress never reached 20"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ingresses = ok(kubectl(&sim, &["get", "ingress", "-n", "nginx-demo"]));
+    assert!(
+        ingresses.contains("storefront-storefront-canary"),
+        "{ingresses}"
+    );
+    let backend = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "ingress",
+            "storefront-storefront-canary",
+            "-n",
+            "nginx-demo",
+            "-o",
+            "jsonpath={.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.name}",
+        ],
+    ));
+    assert_eq!(backend, "storefront.example.com storefront-canary");
+
+    let action = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "ingress",
+            "payments",
+            "-n",
+            "alb-demo",
+            "-o",
+            r"jsonpath={.metadata.annotations.alb\.ingress\.kubernetes\.io/actions\.payments-root}",
+        ],
+    ));
+    let action: serde_json::Value = serde_json::from_str(&action).unwrap_or_default();
+    assert_eq!(
+        action["ForwardConfig"]["TargetGroups"],
+        serde_json::json!([
+            {"ServiceName": "payments-canary", "ServicePort": "80", "Weight": 10},
+            {"ServiceName": "payments-stable", "ServicePort": "80", "Weight": 90}
+        ])
+    );
+
+    let routes = ok(kubectl(&sim, &["get", "httproutes", "-n", "gateway-demo"]));
+    assert!(routes.contains("catalog"), "{routes}");
+    let weights = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "httproute",
+            "catalog",
+            "-n",
+            "gateway-demo",
+            "-o",
+            "jsonpath={.spec.rules[0].backendRefs[*].weight}",
+        ],
+    ));
+    assert_eq!(weights, "70 30");
 }

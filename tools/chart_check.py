@@ -107,7 +107,8 @@ def main(chart_dir, dump=None):
                   f"{name}: only the groups {limited} may be impersonated")
         read = {res for r in rules if "watch" in r["verbs"] for res in r["resources"]}
         check({"rollouts", "analysisruns", "experiments", "replicasets", "pods", "events",
-               "virtualservices", "destinationrules", "deployments"} <= read, f"{name}: watch on every kind shown")
+               "virtualservices", "destinationrules", "deployments", "ingresses",
+               "httproutes", "grpcroutes", "tcproutes", "tlsroutes"} <= read, f"{name}: watch on every kind shown")
         namespaces = values.get("watchNamespaces") or []
         if namespaces:
             roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")

@@ -23,7 +23,7 @@ use crate::model::{ObjectKey, RolloutKey};
 
 pub use super::entry::{InfoJson, RolloutEntry, Summary};
 use super::health::{Health, HealthTracker, ScopeState, WatchId};
-use super::index::{Built, Index, Malformed};
+use super::index::{Built, Index, Malformed, Wants};
 use super::observing::Observing;
 pub use super::observing::{Observation, ObservedSource};
 use super::stats::WatchStats;
@@ -110,7 +110,8 @@ pub struct Hub {
     relists: HashMap<WatchId, HashSet<ObjectKey>>,
     seq: u64,
     view: LiveView,
-    wants_deployments: watch::Sender<bool>,
+    /// Optional kinds some rollout needs watched.
+    wants: watch::Sender<Wants>,
     /// Observed traffic, when a Prometheus is configured.
     observing: Option<Observing>,
     /// Called as each rollout is rebuilt (tests hold a rebuild mid-way).
@@ -119,9 +120,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// `wants_deployments` turns true once some rollout uses `workloadRef`;
+    /// `wants` names the optional kinds once some rollout needs them;
     /// `capacity` is how many changes a subscriber may fall behind.
-    pub fn new(wants_deployments: watch::Sender<bool>, capacity: usize) -> (Hub, LiveView) {
+    pub fn new(wants: watch::Sender<Wants>, capacity: usize) -> (Hub, LiveView) {
         let (changes, _) = broadcast::channel(capacity.max(1));
         let view = LiveView {
             snapshot: Arc::default(),
@@ -137,7 +138,7 @@ impl Hub {
             relists: HashMap::new(),
             seq: 0,
             view: view.clone(),
-            wants_deployments,
+            wants,
             observing: None,
             #[cfg(test)]
             on_rebuild: None,
@@ -224,8 +225,9 @@ impl Hub {
                 }
                 let affected = self.index.apply(obj);
                 self.dirty.extend(affected);
-                if self.index.uses_workload_ref() && !*self.wants_deployments.borrow() {
-                    self.wants_deployments.send_replace(true);
+                let wants = self.wants.borrow().or(self.index.wants());
+                if wants != *self.wants.borrow() {
+                    self.wants.send_replace(wants);
                 }
                 self.health.succeeded(&id, false, now)
             }
@@ -486,8 +488,8 @@ mod tests {
                 }
             })
         };
-        let (wants_deployments, _) = watch::channel(false);
-        let (mut hub, view) = Hub::new(wants_deployments, 16);
+        let (wants, _) = watch::channel(Wants::default());
+        let (mut hub, view) = Hub::new(wants, 16);
         hub.on_rebuild = Some(hook);
         let id = WatchId {
             kind: Kind::Rollout,
@@ -541,8 +543,8 @@ mod tests {
 
     /// A canary at 20% with one pod per revision, through the hub.
     fn canary_hub() -> (Hub, LiveView, broadcast::Receiver<Arc<Change>>) {
-        let (wants_deployments, _) = watch::channel(false);
-        let (mut hub, view) = Hub::new(wants_deployments, 64);
+        let (wants, _) = watch::channel(Wants::default());
+        let (mut hub, view) = Hub::new(wants, 64);
         hub.observe_from(ObservedSource {
             url: "http://prometheus:9090".into(),
             window_seconds: 60,

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::info::{self, EventInfo, PodRecord, RolloutInfo, RolloutObjects};
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, ReplicaSet,
-    Rollout, RolloutKey, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Event, Experiment, GatewayRoute, Ingress, ObjectKey,
+    ObjectMeta, ReplicaSet, Rollout, RolloutKey, RouteKind, VirtualService,
 };
 
 use super::object::{Kind, Object};
@@ -81,7 +81,9 @@ stored_by_metadata!(
     VirtualService,
     DestinationRule,
     Deployment,
-    Event
+    Event,
+    Ingress,
+    GatewayRoute
 );
 
 impl Stored for PodRecord {
@@ -161,6 +163,14 @@ impl<T: Stored, const BY_UID: bool> Table<T, BY_UID> {
             .filter_map(|k| self.get(k))
     }
 
+    /// Every object in `namespace`.
+    fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a T> + 'a {
+        self.objects
+            .range(ObjectKey::new(ns, "")..)
+            .take_while(move |(k, _)| k.namespace == ns)
+            .map(|(_, o)| &**o)
+    }
+
     /// Keys in `namespace` (every key when `None`) that `seen` lacks.
     fn unseen_in(&self, namespace: Option<&str>, seen: &HashSet<ObjectKey>) -> Vec<ObjectKey> {
         let keys: Box<dyn Iterator<Item = &ObjectKey>> = match namespace {
@@ -173,6 +183,28 @@ impl<T: Stored, const BY_UID: bool> Table<T, BY_UID> {
             ),
         };
         keys.filter(|k| !seen.contains(*k)).cloned().collect()
+    }
+}
+
+/// Kinds watched only once some rollout needs them: Deployments
+/// (`workloadRef`), Ingresses (NGINX, ALB), Gateway API routes (the plugin).
+/// A cluster without them, or a dashboard not allowed to read them, shows
+/// nothing about them until then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wants {
+    pub deployments: bool,
+    pub ingresses: bool,
+    pub routes: bool,
+}
+
+impl Wants {
+    /// Each wanted here or in `other`: what is watched never stops.
+    pub fn or(self, other: Wants) -> Wants {
+        Wants {
+            deployments: self.deployments || other.deployments,
+            ingresses: self.ingresses || other.ingresses,
+            routes: self.routes || other.routes,
+        }
     }
 }
 
@@ -209,6 +241,9 @@ pub struct Index {
     experiments: Table<Experiment>,
     virtual_services: Table<VirtualService>,
     destination_rules: Table<DestinationRule>,
+    ingresses: Table<Ingress>,
+    /// Gateway API routes, one table per kind (names are per kind).
+    routes: [Table<GatewayRoute>; 4],
     deployments: Table<Deployment>,
     events: Table<Event>,
     events_by_rollout: HashMap<RolloutKey, BTreeSet<ObjectKey>>,
@@ -216,6 +251,12 @@ pub struct Index {
     vs_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
     dr_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
     workload_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    /// Ingress key → rollouts whose split it holds (NGINX canary, ALB).
+    ingress_refs: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    /// Route (kind, key) → rollouts naming it.
+    route_refs: HashMap<(RouteKind, ObjectKey), BTreeSet<RolloutKey>>,
+    /// Namespace → rollouts choosing routes there by labels.
+    route_selector_refs: HashMap<String, BTreeSet<RolloutKey>>,
     malformed: BTreeMap<(Kind, ObjectKey), String>,
 }
 
@@ -293,6 +334,15 @@ impl Index {
                 affected.extend(self.workload_refs.get(&key).into_iter().flatten().cloned());
                 self.deployments.insert(o);
             }
+            Object::Ingress(o) => {
+                affected.extend(self.ingress_refs.get(&key).into_iter().flatten().cloned());
+                self.ingresses.insert(o);
+            }
+            Object::Route(o) => {
+                let route_kind = o.route_kind;
+                affected.extend(self.rollouts_of_route(route_kind, &key));
+                self.routes[route_kind as usize].insert(o);
+            }
             Object::Event(o) => {
                 if let Some(old) = self.events.get(&key) {
                     let old_target = event_rollout(old);
@@ -359,6 +409,18 @@ impl Index {
                     affected.extend(self.workload_refs.get(key).into_iter().flatten().cloned());
                 }
             }
+            Kind::Ingress => {
+                if self.ingresses.remove(key).is_some() {
+                    affected.extend(self.ingress_refs.get(key).into_iter().flatten().cloned());
+                }
+            }
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TcpRoute | Kind::TlsRoute => {
+                if let Some(rk) = kind.route_kind()
+                    && self.routes[rk as usize].remove(key).is_some()
+                {
+                    affected.extend(self.rollouts_of_route(rk, key));
+                }
+            }
             Kind::Event => {
                 if let Some(old) = self.events.remove(key) {
                     let target = event_rollout(&old);
@@ -390,6 +452,13 @@ impl Index {
             Kind::DestinationRule => self.destination_rules.unseen_in(namespace, seen),
             Kind::Deployment => self.deployments.unseen_in(namespace, seen),
             Kind::Event => self.events.unseen_in(namespace, seen),
+            Kind::Ingress => self.ingresses.unseen_in(namespace, seen),
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TcpRoute | Kind::TlsRoute => {
+                match kind.route_kind() {
+                    Some(rk) => self.routes[rk as usize].unseen_in(namespace, seen),
+                    None => Vec::new(),
+                }
+            }
         };
         keys.extend(
             self.malformed
@@ -416,9 +485,13 @@ impl Index {
             .collect()
     }
 
-    /// True when some rollout takes its pod template from a workload.
-    pub fn uses_workload_ref(&self) -> bool {
-        !self.workload_refs.is_empty()
+    /// Which optional kinds some rollout needs watched.
+    pub fn wants(&self) -> Wants {
+        Wants {
+            deployments: !self.workload_refs.is_empty(),
+            ingresses: !self.ingress_refs.is_empty(),
+            routes: !self.route_refs.is_empty() || !self.route_selector_refs.is_empty(),
+        }
     }
 
     pub fn malformed(&self) -> Vec<Malformed> {
@@ -474,6 +547,20 @@ impl Index {
             .iter()
             .filter_map(|k| self.destination_rules.get(k))
             .collect();
+        let router_refs = info::routers::router_references(ro);
+        let ingresses: Vec<&Ingress> = router_refs
+            .ingresses
+            .iter()
+            .filter_map(|k| self.ingresses.get(k))
+            .collect();
+        let mut routes: Vec<&GatewayRoute> = router_refs
+            .routes
+            .iter()
+            .filter_map(|(rk, k)| self.routes[*rk as usize].get(k))
+            .collect();
+        for (rk, ns, _) in &router_refs.route_selectors {
+            routes.extend(self.routes[*rk as usize].in_namespace(ns));
+        }
         let deployments: Vec<&Deployment> = workload_key(ro)
             .and_then(|k| self.deployments.get(&k))
             .into_iter()
@@ -486,6 +573,8 @@ impl Index {
             experiments: &experiments,
             virtual_services: &virtual_services,
             destination_rules: &destination_rules,
+            ingresses: &ingresses,
+            routes: &routes,
             deployments: &deployments,
         });
         Some(Built::Info {
@@ -541,18 +630,48 @@ impl Index {
                 .or_default()
                 .insert(key.clone());
         }
+        let routers = info::routers::router_references(ro);
+        for (rk, target) in routers.routes {
+            self.route_refs
+                .entry((rk, target))
+                .or_default()
+                .insert(key.clone());
+        }
+        for (_, ns, _) in routers.route_selectors {
+            self.route_selector_refs
+                .entry(ns)
+                .or_default()
+                .insert(key.clone());
+        }
     }
 
     fn unlink_references(&mut self, key: &RolloutKey, ro: &Rollout) {
         for (which, target) in references(ro) {
-            let map = self.refs_mut(which);
-            if let Some(set) = map.get_mut(&target) {
-                set.remove(key);
-                if set.is_empty() {
-                    map.remove(&target);
-                }
-            }
+            forget(self.refs_mut(which), &target, key);
         }
+        let routers = info::routers::router_references(ro);
+        for (rk, target) in routers.routes {
+            forget(&mut self.route_refs, &(rk, target), key);
+        }
+        for (_, ns, _) in routers.route_selectors {
+            forget(&mut self.route_selector_refs, &ns, key);
+        }
+    }
+
+    /// Rollouts that name a route, or choose routes by labels in its namespace.
+    fn rollouts_of_route(&self, kind: RouteKind, key: &ObjectKey) -> Vec<RolloutKey> {
+        self.route_refs
+            .get(&(kind, key.clone()))
+            .into_iter()
+            .flatten()
+            .chain(
+                self.route_selector_refs
+                    .get(&key.namespace)
+                    .into_iter()
+                    .flatten(),
+            )
+            .cloned()
+            .collect()
     }
 
     fn refs_mut(&mut self, which: Ref) -> &mut HashMap<ObjectKey, BTreeSet<RolloutKey>> {
@@ -560,6 +679,7 @@ impl Index {
             Ref::Vs => &mut self.vs_refs,
             Ref::Dr => &mut self.dr_refs,
             Ref::Workload => &mut self.workload_refs,
+            Ref::Ingress => &mut self.ingress_refs,
         }
     }
 
@@ -598,6 +718,21 @@ enum Ref {
     Vs,
     Dr,
     Workload,
+    Ingress,
+}
+
+/// Takes `key` out of the set of rollouts under `target`.
+fn forget<T: std::hash::Hash + Eq>(
+    map: &mut HashMap<T, BTreeSet<RolloutKey>>,
+    target: &T,
+    key: &RolloutKey,
+) {
+    if let Some(set) = map.get_mut(target) {
+        set.remove(key);
+        if set.is_empty() {
+            map.remove(target);
+        }
+    }
 }
 
 /// Every object outside its own ownership tree that a rollout's view reads.
@@ -606,7 +741,11 @@ fn references(ro: &Rollout) -> Vec<(Ref, ObjectKey)> {
     let vs = refs.virtual_services.into_iter().map(|k| (Ref::Vs, k));
     let dr = refs.destination_rule.into_iter().map(|k| (Ref::Dr, k));
     let wl = workload_key(ro).into_iter().map(|k| (Ref::Workload, k));
-    vs.chain(dr).chain(wl).collect()
+    let ingresses = info::routers::router_references(ro)
+        .ingresses
+        .into_iter()
+        .map(|k| (Ref::Ingress, k));
+    vs.chain(dr).chain(wl).chain(ingresses).collect()
 }
 
 /// The Deployment a rollout's `spec.workloadRef` names (Argo looks the name

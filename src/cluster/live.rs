@@ -16,6 +16,7 @@ use crate::model::Rollout;
 use super::client::{ClientError, Connection, Scope};
 use super::health::{Problem, ScopeState, WatchId};
 use super::hub::{BROADCAST_CAPACITY, Hub, LiveView, Observation, ObservedSource};
+use super::index::Wants;
 use super::object::Kind;
 use super::watch::{WatchEvent, WatchMsg, describe_client_error, spawn_kind};
 
@@ -69,8 +70,8 @@ pub fn start_observing(
     let client = client(conn)?;
     let (tx, rx) = mpsc::channel(1024);
     let (scope_tx, scope_rx) = watch::channel(ScopeState::default());
-    let (deployments_tx, deployments_rx) = watch::channel(false);
-    let (mut hub, view) = Hub::new(deployments_tx, broadcast_capacity);
+    let (wants_tx, wants_rx) = watch::channel(Wants::default());
+    let (mut hub, view) = Hub::new(wants_tx, broadcast_capacity);
     let observations = observed.map(|(source, rx)| {
         hub.observe_from(source);
         rx
@@ -81,7 +82,7 @@ pub fn start_observing(
         conn.scope.clone(),
         tx,
         scope_tx,
-        deployments_rx,
+        wants_rx,
         shutdown,
     ));
     Ok(view)
@@ -92,7 +93,7 @@ async fn start_watches(
     scope: Scope,
     tx: mpsc::Sender<WatchMsg>,
     scope_tx: watch::Sender<ScopeState>,
-    mut wants_deployments: watch::Receiver<bool>,
+    mut wants: watch::Receiver<Wants>,
     shutdown: CancellationToken,
 ) {
     let Some((namespaces, state)) = resolve_scope(&client, &scope, &scope_tx, &shutdown).await
@@ -110,18 +111,39 @@ async fn start_watches(
     for kind in BASE_KINDS {
         spawn_kind(&client, kind, namespaces, None, &tx, &shutdown);
     }
-    tokio::spawn(watch_istio(
+    tokio::spawn(watch_discovered(
         client.clone(),
         namespaces.map(<[String]>::to_vec),
+        &ISTIO,
         tx.clone(),
         shutdown.clone(),
     ));
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        wanted = wants_deployments.wait_for(|w| *w) => {
-            if wanted.is_ok() {
-                spawn_kind(&client, Kind::Deployment, namespaces, None, &tx, &shutdown);
-            }
+    // Optional kinds start once some rollout needs them, and then run on.
+    let mut started = Wants::default();
+    loop {
+        let now = *wants.borrow_and_update();
+        if now.deployments && !started.deployments {
+            spawn_kind(&client, Kind::Deployment, namespaces, None, &tx, &shutdown);
+        }
+        if now.ingresses && !started.ingresses {
+            spawn_kind(&client, Kind::Ingress, namespaces, None, &tx, &shutdown);
+        }
+        if now.routes && !started.routes {
+            tokio::spawn(watch_discovered(
+                client.clone(),
+                namespaces.map(<[String]>::to_vec),
+                &GATEWAY_API,
+                tx.clone(),
+                shutdown.clone(),
+            ));
+        }
+        started = started.or(now);
+        if started.deployments && started.ingresses && started.routes {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = wants.changed() => if changed.is_err() { return },
         }
     }
 }
@@ -182,17 +204,67 @@ async fn resolve_scope(
 
 /// Watches VirtualServices and DestinationRules once the API serves them,
 /// in the version discovery prefers; looks again every minute until then.
-async fn watch_istio(
+/// An API group the cluster may or may not serve, and the kinds watched
+/// from it (in the version it prefers).
+struct DiscoveredGroup {
+    group: &'static str,
+    /// Said when the group or a kind is not served.
+    product: &'static str,
+    kinds: &'static [(Kind, &'static str)],
+    /// Whether a kind not served is shown as a problem (Istio's are; the
+    /// Gateway API's experimental kinds are often absent, and a rollout
+    /// naming one says "not found" itself).
+    report_missing: bool,
+}
+
+const ISTIO: DiscoveredGroup = DiscoveredGroup {
+    group: ISTIO_GROUP,
+    product: "Istio",
+    kinds: &[
+        (Kind::VirtualService, "VirtualService"),
+        (Kind::DestinationRule, "DestinationRule"),
+    ],
+    report_missing: true,
+};
+
+const GATEWAY_API: DiscoveredGroup = DiscoveredGroup {
+    group: crate::model::GATEWAY_GROUP,
+    product: "Gateway API",
+    kinds: &[
+        (Kind::HttpRoute, "HTTPRoute"),
+        (Kind::GrpcRoute, "GRPCRoute"),
+        (Kind::TcpRoute, "TCPRoute"),
+        (Kind::TlsRoute, "TLSRoute"),
+    ],
+    report_missing: false,
+};
+
+/// `kind` in the group's preferred version, or else in the newest other
+/// version serving it (Gateway API: TCPRoute and TLSRoute are served in
+/// v1alpha2 only, while the group prefers v1).
+fn served_kind(group: &kube::discovery::ApiGroup, kind: &str) -> Option<ApiResource> {
+    if let Some((ar, _)) = group.recommended_kind(kind) {
+        return Some(ar);
+    }
+    group.versions().find_map(|v| {
+        group
+            .versioned_resources(v)
+            .into_iter()
+            .find(|(ar, _)| ar.kind == kind)
+            .map(|(ar, _)| ar)
+    })
+}
+
+/// Watches `group`'s kinds once discovery finds them, looking again every
+/// minute for those not served yet.
+async fn watch_discovered(
     client: Client,
     namespaces: Option<Vec<String>>,
+    group: &'static DiscoveredGroup,
     tx: mpsc::Sender<WatchMsg>,
     shutdown: CancellationToken,
 ) {
-    let kinds = [
-        (Kind::VirtualService, "VirtualService"),
-        (Kind::DestinationRule, "DestinationRule"),
-    ];
-    let mut started = [false; 2];
+    let mut started = vec![false; group.kinds.len()];
     let ids = |kind: Kind| -> Vec<WatchId> {
         match &namespaces {
             None => vec![WatchId {
@@ -209,42 +281,56 @@ async fn watch_istio(
         }
     };
     loop {
-        let found: Result<[Option<ApiResource>; 2], (Problem, String)> =
-            match tokio::time::timeout(CALL_TIMEOUT, kube::discovery::group(&client, ISTIO_GROUP))
+        let none = || group.kinds.iter().map(|_| None).collect::<Vec<_>>();
+        let found: Result<Vec<Option<ApiResource>>, (Problem, String)> =
+            match tokio::time::timeout(CALL_TIMEOUT, kube::discovery::group(&client, group.group))
                 .await
             {
-                Ok(Ok(group)) => {
-                    Ok(kinds.map(|(_, k)| group.recommended_kind(k).map(|(ar, _)| ar)))
-                }
-                Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok([None, None]),
-                Ok(Err(kube::Error::Discovery(_))) => Ok([None, None]),
+                Ok(Ok(g)) => Ok(group
+                    .kinds
+                    .iter()
+                    .map(|(_, k)| served_kind(&g, k))
+                    .collect()),
+                Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(none()),
+                Ok(Err(kube::Error::Discovery(_))) => Ok(none()),
                 Ok(Err(e)) => Err(describe_client_error(&e)),
                 Err(_) => Err((
                     Problem::Unreachable,
                     format!("discovery did not answer within {CALL_TIMEOUT:?}"),
                 )),
             };
-        for (i, (kind, name)) in kinds.iter().enumerate() {
+        for (i, (kind, name)) in group.kinds.iter().enumerate() {
             if started[i] {
                 continue;
             }
             let event = match &found {
-                Ok(resources) => match &resources[i] {
+                Ok(resources) => match resources.get(i).cloned().flatten() {
                     Some(ar) => {
                         spawn_kind(
                             &client,
                             *kind,
                             namespaces.as_deref(),
-                            Some(ar),
+                            Some(&ar),
                             &tx,
                             &shutdown,
                         );
                         started[i] = true;
                         continue;
                     }
+                    None if !group.report_missing => {
+                        tracing::debug!(
+                            kind = name,
+                            "{} kind not served by this cluster",
+                            group.product
+                        );
+                        continue;
+                    }
                     None => (
                         Problem::NotInstalled,
-                        format!("Istio {name}s are not served by this cluster (CRD not installed)"),
+                        format!(
+                            "{} {name}s are not served by this cluster (CRD not installed)",
+                            group.product
+                        ),
                     ),
                 },
                 Err(e) => e.clone(),

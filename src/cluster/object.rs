@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::info::PodRecord;
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Event, Experiment, ObjectKey, ObjectMeta, ReplicaSet,
-    Rollout, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Event, Experiment, GatewayRoute, Ingress, ObjectKey,
+    ObjectMeta, ReplicaSet, Rollout, RouteKind, VirtualService,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -21,10 +21,15 @@ pub enum Kind {
     DestinationRule,
     Deployment,
     Event,
+    Ingress,
+    HttpRoute,
+    GrpcRoute,
+    TcpRoute,
+    TlsRoute,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Rollout,
         Kind::ReplicaSet,
         Kind::Pod,
@@ -34,7 +39,32 @@ impl Kind {
         Kind::DestinationRule,
         Kind::Deployment,
         Kind::Event,
+        Kind::Ingress,
+        Kind::HttpRoute,
+        Kind::GrpcRoute,
+        Kind::TcpRoute,
+        Kind::TlsRoute,
     ];
+
+    /// The Gateway API route kind, for a route.
+    pub fn route_kind(self) -> Option<RouteKind> {
+        Some(match self {
+            Kind::HttpRoute => RouteKind::Http,
+            Kind::GrpcRoute => RouteKind::Grpc,
+            Kind::TcpRoute => RouteKind::Tcp,
+            Kind::TlsRoute => RouteKind::Tls,
+            _ => return None,
+        })
+    }
+
+    pub fn of_route(kind: RouteKind) -> Kind {
+        match kind {
+            RouteKind::Http => Kind::HttpRoute,
+            RouteKind::Grpc => Kind::GrpcRoute,
+            RouteKind::Tcp => Kind::TcpRoute,
+            RouteKind::Tls => Kind::TlsRoute,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +77,11 @@ impl Kind {
             Kind::DestinationRule => "DestinationRule",
             Kind::Deployment => "Deployment",
             Kind::Event => "Event",
+            Kind::Ingress => "Ingress",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::GrpcRoute => "GRPCRoute",
+            Kind::TcpRoute => "TCPRoute",
+            Kind::TlsRoute => "TLSRoute",
         }
     }
 }
@@ -70,6 +105,8 @@ pub enum Object {
     DestinationRule(Box<DestinationRule>),
     Deployment(Box<Deployment>),
     Event(Box<Event>),
+    Ingress(Box<Ingress>),
+    Route(Box<GatewayRoute>),
     /// It could not be read as its kind; kept so it can be reported.
     Invalid {
         kind: Kind,
@@ -90,6 +127,8 @@ impl Object {
             Object::DestinationRule(_) => Kind::DestinationRule,
             Object::Deployment(_) => Kind::Deployment,
             Object::Event(_) => Kind::Event,
+            Object::Ingress(_) => Kind::Ingress,
+            Object::Route(r) => Kind::of_route(r.route_kind),
             Object::Invalid { kind, .. } => *kind,
         }
     }
@@ -106,6 +145,8 @@ impl Object {
             Object::DestinationRule(o) => &o.metadata,
             Object::Deployment(o) => &o.metadata,
             Object::Event(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+            Object::Route(o) => &o.metadata,
             Object::Invalid { metadata, .. } => metadata,
         })
     }

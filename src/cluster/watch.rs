@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::info::PodRecord;
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Event as KubeEvent, Experiment, ObjectMeta, Pod,
-    ReplicaSet, Rollout, VirtualService,
+    AnalysisRun, Deployment, DestinationRule, Event as KubeEvent, Experiment, GatewayRoute,
+    Ingress, ObjectMeta, Pod, ReplicaSet, Rollout, VirtualService,
 };
 
 use super::health::{Problem, WatchId};
@@ -67,7 +67,7 @@ pub fn spawn_kind(
     client: &Client,
     kind: Kind,
     namespaces: Option<&[String]>,
-    istio: Option<&ApiResource>,
+    discovered: Option<&ApiResource>,
     tx: &mpsc::Sender<WatchMsg>,
     shutdown: &CancellationToken,
 ) {
@@ -122,9 +122,17 @@ pub fn spawn_kind(
                 stop,
                 Object::Event,
             ),
-            Kind::VirtualService | Kind::DestinationRule => {
-                let Some(ar) = istio else {
-                    tracing::warn!(%kind, "Istio kind started without its API resource");
+            Kind::Ingress => {
+                spawn_typed::<Ingress>(client, ns, config, id, tx, stop, Object::Ingress)
+            }
+            Kind::VirtualService
+            | Kind::DestinationRule
+            | Kind::HttpRoute
+            | Kind::GrpcRoute
+            | Kind::TcpRoute
+            | Kind::TlsRoute => {
+                let Some(ar) = discovered else {
+                    tracing::warn!(%kind, "a discovered kind started without its API resource");
                     continue;
                 };
                 let api = match &ns {
@@ -133,7 +141,7 @@ pub fn spawn_kind(
                     }
                     None => Api::all_with(client, ar),
                 };
-                let convert = move |o: DynamicObject| istio_object(kind, o);
+                let convert = move |o: DynamicObject| discovered_object(kind, o);
                 tokio::spawn(run(api, config, id, tx, stop, convert));
             }
         }
@@ -215,11 +223,17 @@ fn spawn_typed<K>(
 }
 
 /// Reads an Istio object through its typed view.
-fn istio_object(kind: Kind, o: DynamicObject) -> Object {
+fn discovered_object(kind: Kind, o: DynamicObject) -> Object {
     let metadata = o.metadata.clone();
     let read = serde_json::to_value(&o).and_then(|v| match kind {
         Kind::DestinationRule => serde_json::from_value::<DestinationRule>(v)
             .map(|d| Object::DestinationRule(Box::new(d))),
+        Kind::HttpRoute | Kind::GrpcRoute | Kind::TcpRoute | Kind::TlsRoute => {
+            serde_json::from_value::<GatewayRoute>(v).map(|mut r| {
+                r.route_kind = kind.route_kind().unwrap_or_default();
+                Object::Route(Box::new(r))
+            })
+        }
         _ => {
             serde_json::from_value::<VirtualService>(v).map(|d| Object::VirtualService(Box::new(d)))
         }
@@ -448,6 +462,8 @@ fn slim(obj: &mut Object) {
         Object::DestinationRule(o) => &mut o.metadata,
         Object::Deployment(o) => &mut o.metadata,
         Object::Event(o) => &mut o.metadata,
+        Object::Ingress(o) => &mut o.metadata,
+        Object::Route(o) => &mut o.metadata,
         Object::Invalid { metadata, .. } => metadata,
     };
     meta.managed_fields = None;

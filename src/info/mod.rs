@@ -12,6 +12,7 @@ mod meta;
 pub mod observed;
 mod pods;
 mod replicasets;
+pub mod routers;
 mod status;
 mod steps;
 mod traffic;
@@ -32,8 +33,8 @@ pub use types::*;
 pub use weights::{actual_weight, current_step, desired_canary_weight, set_weight};
 
 use crate::model::{
-    AnalysisRun, Deployment, DestinationRule, Experiment, ReplicaSet, Rollout, VirtualService,
-    revision_of,
+    AnalysisRun, Deployment, DestinationRule, Experiment, GatewayRoute, Ingress, ReplicaSet,
+    Rollout, VirtualService, revision_of,
 };
 use available::availability;
 
@@ -48,6 +49,10 @@ pub struct RolloutObjects<'a> {
     pub experiments: &'a [&'a Experiment],
     pub virtual_services: &'a [&'a VirtualService],
     pub destination_rules: &'a [&'a DestinationRule],
+    /// NGINX canary Ingresses and ALB Ingresses.
+    pub ingresses: &'a [&'a Ingress],
+    /// Gateway API routes.
+    pub routes: &'a [&'a GatewayRoute],
     /// Candidates for `spec.workloadRef` (looked up by name, as Argo does).
     pub deployments: &'a [&'a Deployment],
 }
@@ -63,6 +68,8 @@ impl<'a> RolloutObjects<'a> {
             experiments: &[],
             virtual_services: &[],
             destination_rules: &[],
+            ingresses: &[],
+            routes: &[],
             deployments: &[],
         }
     }
@@ -117,7 +124,7 @@ pub fn rollout_info(objs: RolloutObjects<'_>) -> RolloutInfo {
             })
             .map(|r| r.available);
         let desired = desired_canary_weight(ro, canary_available);
-        info.traffic = traffic_split(ro, desired, objs.virtual_services, objs.destination_rules);
+        info.traffic = traffic_split(ro, desired, &objs);
     } else if ro.blue_green().is_some() {
         info.strategy = "BlueGreen".to_string();
     }

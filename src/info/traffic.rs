@@ -7,16 +7,73 @@ use crate::model::{
     POD_TEMPLATE_HASH_LABEL, Rollout, RouteDestination, VirtualService,
 };
 
+use super::RolloutObjects;
+use super::routers::{alb_splits, configured_routers, gateway_splits, nginx_splits};
 use super::types::{
-    DestinationRuleSubsets, DestinationWeight, RouteSplit, SubsetHash, TrafficSplit,
-    VirtualServiceSplit,
+    DestinationRuleSubsets, DestinationWeight, RouteSplit, RouterObjectSplit, SubsetHash,
+    TrafficSplit, VirtualServiceSplit,
 };
 
 /// Argo's Istio router always splits a total of 100.
 const ISTIO_TOTAL: i32 = 100;
 
-/// `None` unless the rollout routes traffic with Istio.
+/// `None` unless the rollout routes traffic with a router the dashboard
+/// reads (Istio, NGINX, ALB, the Gateway API plugin). With several, each
+/// is listed; the bar's numbers come from the first whose object is found.
 pub fn traffic_split(
+    ro: &Rollout,
+    desired: i32,
+    objs: &RolloutObjects<'_>,
+) -> Option<TrafficSplit> {
+    let routers = configured_routers(ro);
+    if routers.is_empty() {
+        return None;
+    }
+    let istio = istio_split(ro, desired, objs.virtual_services, objs.destination_rules);
+    let istio_found = istio.as_ref().is_some_and(|s| s.canary_weight.is_some());
+    let istio_matches = istio.as_ref().is_none_or(|s| s.matches_desired);
+    let mut split = istio.unwrap_or_else(|| TrafficSplit {
+        desired_canary_weight: desired,
+        max_weight: ro.max_traffic_weight(),
+        ..TrafficSplit::default()
+    });
+    split.router_objects = nginx_splits(ro, desired, objs.ingresses)
+        .into_iter()
+        .chain(alb_splits(ro, desired, objs.ingresses))
+        .chain(gateway_splits(ro, desired, objs.routes))
+        .collect();
+    let shows = |o: &RouterObjectSplit| o.found && !o.rules.is_empty();
+    let others_match = split
+        .router_objects
+        .iter()
+        .all(|o| shows(o) && o.rules.iter().all(|r| r.matches_desired));
+    let first = routers.iter().find(|r| match **r {
+        "istio" => istio_found,
+        other => split
+            .router_objects
+            .iter()
+            .any(|o| o.router == other && shows(o)),
+    });
+    split.router = first.map(|r| r.to_string()).unwrap_or_default();
+    if let Some(rule) = split
+        .router_objects
+        .iter()
+        .filter(|o| first.is_some_and(|f| *f != "istio" && o.router == *f) && shows(o))
+        .flat_map(|o| o.rules.first())
+        .next()
+    {
+        split.canary_weight = Some(rule.canary_weight);
+        split.stable_weight = Some(rule.stable_weight);
+    }
+    split.matches_desired = first.is_some() && istio_matches && others_match;
+    if routers.len() > 1 {
+        split.routers = routers.iter().map(|r| r.to_string()).collect();
+    }
+    Some(split)
+}
+
+/// `None` unless the rollout routes traffic with Istio.
+fn istio_split(
     ro: &Rollout,
     desired: i32,
     virtual_services: &[&VirtualService],
@@ -44,6 +101,7 @@ pub fn traffic_split(
             .destination_rule
             .as_ref()
             .map(|dr| destination_rule_subsets(dr, namespace, destination_rules, &roles)),
+        ..TrafficSplit::default()
     })
 }
 

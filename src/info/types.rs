@@ -323,6 +323,40 @@ pub struct TrafficSplit {
     pub virtual_services: Vec<VirtualServiceSplit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_rule: Option<DestinationRuleSubsets>,
+    /// Where the split above was read: `istio`, `nginx`, `alb` or
+    /// `gatewayAPI` (the first router configured whose object was found).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub router: String,
+    /// Every router configured, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<String>,
+    /// The NGINX, ALB and Gateway API objects, each as its router has it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub router_objects: Vec<RouterObjectSplit>,
+}
+
+/// One router object other than Istio's (an NGINX canary Ingress, an
+/// Ingress with ALB actions, a Gateway API route) as the router has it now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterObjectSplit {
+    /// `nginx`, `alb` or `gatewayAPI`.
+    pub router: String,
+    /// `Ingress`, `HTTPRoute`, `GRPCRoute`, `TCPRoute` or `TLSRoute`.
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub found: bool,
+    /// Why its split cannot be read (a warning; the rest still shows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per rule: each backend's weight and role.
+    pub rules: Vec<RouteSplit>,
+    /// Requests sent to the canary whatever the weight (by header, cookie
+    /// or an injected rule), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub header_routes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ mod deployment;
 mod documents;
 mod event;
 mod experiment;
+mod gateway;
+mod ingress;
 mod istio;
 mod key;
 mod pod;
@@ -26,6 +28,10 @@ pub use deployment::{Deployment, DeploymentSpec};
 pub use documents::{DocumentError, parse_yaml_documents};
 pub use event::{Event, InvolvedObject};
 pub use experiment::{Experiment, ExperimentStatus};
+pub use gateway::{
+    BackendRef, GATEWAY_GROUP, GatewayRoute, GatewayRouteSpec, RouteKind, RouteRule,
+};
+pub use ingress::{Ingress, IngressSpec};
 pub use istio::{
     DestinationRule, DestinationRuleSpec, HttpRoute, IstioDestination, RouteDestination, Subset,
     TcpRoute, TlsRoute, VirtualService, VirtualServiceSpec,

@@ -136,7 +136,87 @@ pub struct SetCanaryScale {
 pub struct TrafficRouting {
     pub max_traffic_weight: Option<i32>,
     pub istio: Option<IstioTrafficRouting>,
+    pub nginx: Option<NginxTrafficRouting>,
+    pub alb: Option<AlbTrafficRouting>,
+    /// Router plugins by name, each with its own configuration.
+    pub plugins: Option<BTreeMap<String, serde_json::Value>>,
     pub managed_routes: Option<Vec<ManagedRoute>>,
+}
+
+/// The Gateway API plugin's name under `trafficRouting.plugins`.
+pub const GATEWAY_API_PLUGIN: &str = "argoproj-labs/gatewayAPI";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NginxTrafficRouting {
+    pub annotation_prefix: Option<String>,
+    pub stable_ingress: Option<String>,
+    pub stable_ingresses: Option<Vec<String>>,
+    pub additional_ingress_annotations: Option<BTreeMap<String, String>>,
+}
+
+impl NginxTrafficRouting {
+    /// `stableIngress` and `stableIngresses` together.
+    pub fn stable_ingress_names(&self) -> Vec<&str> {
+        self.stable_ingress
+            .iter()
+            .chain(self.stable_ingresses.iter().flatten())
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    pub fn prefix(&self) -> &str {
+        self.annotation_prefix
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("nginx.ingress.kubernetes.io")
+    }
+}
+
+/// The canary Ingress Argo's controller makes for a stable Ingress:
+/// `<rollout>-<stable>-canary`, the first part cut to fit 253 characters.
+pub fn nginx_canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
+    const SUFFIX: &str = "-canary";
+    let mut base = format!("{rollout}-{stable_ingress}");
+    let limit = 253 - SUFFIX.len();
+    if base.len() > limit {
+        let mut cut = limit;
+        while !base.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        base.truncate(cut);
+    }
+    base + SUFFIX
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlbTrafficRouting {
+    pub ingress: Option<String>,
+    pub ingresses: Option<Vec<String>>,
+    pub service_port: Option<i32>,
+    pub root_service: Option<String>,
+    pub annotation_prefix: Option<String>,
+}
+
+impl AlbTrafficRouting {
+    /// `ingress` and `ingresses` together.
+    pub fn ingress_names(&self) -> Vec<&str> {
+        self.ingress
+            .iter()
+            .chain(self.ingresses.iter().flatten())
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    pub fn prefix(&self) -> &str {
+        self.annotation_prefix
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("alb.ingress.kubernetes.io")
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

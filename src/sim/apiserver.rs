@@ -240,8 +240,17 @@ async fn group_list(State(server): State<ApiServer>) -> Response {
         .filter(|r| !r.group.is_empty())
         .filter(installed)
     {
-        if !groups.iter().any(|(g, _)| *g == r.group) {
-            groups.push((r.group, r.versions.to_vec()));
+        // A group's versions are those of all its resources (Gateway API:
+        // v1 routes and v1alpha2 ones), the first preferred.
+        match groups.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, versions)) => {
+                for v in r.versions {
+                    if !versions.contains(v) {
+                        versions.push(v);
+                    }
+                }
+            }
+            None => groups.push((r.group, r.versions.to_vec())),
         }
     }
     let groups: Vec<Value> = groups

@@ -428,12 +428,15 @@ impl Controller {
         } else {
             weight
         };
-        if let Some(istio) = ro.traffic_routing().and_then(|t| t.istio.as_ref()) {
+        if ro.traffic_routing().is_some() {
             let previous = status
                 .pointer("/canary/weights/canary/weight")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            self.apply_istio(&ro, istio, &ns, weight, &hash, &stable_now)?;
+            if let Some(istio) = ro.traffic_routing().and_then(|t| t.istio.as_ref()) {
+                self.apply_istio(&ro, istio, &ns, weight, &hash, &stable_now)?;
+            }
+            self.apply_routers(&ro, &ns, weight)?;
             status["canary"]["weights"] = json!({
                 "canary": {"weight": weight, "podTemplateHash": hash, "serviceName": ro.canary().and_then(|c| c.canary_service.clone()).unwrap_or_default()},
                 "stable": {"weight": 100 - weight, "podTemplateHash": stable_now, "serviceName": ro.canary().and_then(|c| c.stable_service.clone()).unwrap_or_default()}
@@ -829,6 +832,92 @@ impl Controller {
                         Subresource::Main,
                     )?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// NGINX, ALB and Gateway API weights (sim/routers.rs).
+    fn apply_routers(&self, ro: &Rollout, ns: &str, weight: i64) -> Result<(), ApiError> {
+        let Some(routing) = ro.traffic_routing() else {
+            return Ok(());
+        };
+        let ro_name = ro.metadata.name.clone().unwrap_or_default();
+        let set = |plural: &str, obj_ns: &str, name: &str, next: Value| -> Result<(), ApiError> {
+            self.store
+                .update(rt(plural), obj_ns, name, next, Subresource::Main)?;
+            self.event(
+                ns,
+                &ro_name,
+                "Normal",
+                "TrafficWeightUpdated",
+                &format!("{plural} `{name}` set to desiredWeight '{weight}'"),
+            )
+        };
+        if let Some(nginx) = &routing.nginx {
+            for stable_name in nginx.stable_ingress_names() {
+                let Ok(stable) = self.store.get(rt("ingresses"), ns, stable_name) else {
+                    continue;
+                };
+                let canary = super::routers::nginx_canary_ingress(ro, nginx, &stable, weight);
+                let name = text(&canary, "/metadata/name");
+                match self.store.get(rt("ingresses"), ns, &name) {
+                    Ok(old) => {
+                        let mut next = (*old).clone();
+                        next["metadata"]["annotations"] = canary["metadata"]["annotations"].clone();
+                        next["spec"] = canary["spec"].clone();
+                        if next != *old {
+                            set("ingresses", ns, &name, next)?;
+                        }
+                    }
+                    Err(_) => {
+                        self.store.create(rt("ingresses"), ns, canary, false)?;
+                    }
+                }
+            }
+        }
+        if let Some(alb) = &routing.alb {
+            for name in alb.ingress_names() {
+                if let Ok(ingress) = self.store.get(rt("ingresses"), ns, name)
+                    && let Some(next) = super::routers::alb_ingress(ro, alb, &ingress, weight)
+                {
+                    set("ingresses", ns, name, next)?;
+                }
+            }
+        }
+        let refs = crate::info::routers::router_references(ro);
+        let mut routes: Vec<(&'static str, String, String)> = refs
+            .routes
+            .iter()
+            .map(|(kind, key)| (kind.plural(), key.namespace.clone(), key.name.clone()))
+            .collect();
+        for (kind, route_ns, labels) in &refs.route_selectors {
+            let filter = super::store::Filter {
+                namespace: Some(route_ns.clone()),
+                ..super::store::Filter::default()
+            };
+            for r in self
+                .store
+                .list(rt(kind.plural()), &filter, None, None)
+                .map(|p| p.items)
+                .unwrap_or_default()
+            {
+                let matches = labels.iter().all(|(k, v)| {
+                    r.pointer("/metadata/labels")
+                        .and_then(|l| l.get(k))
+                        .and_then(Value::as_str)
+                        == Some(v.as_str())
+                });
+                if matches {
+                    routes.push((kind.plural(), route_ns.clone(), text(&r, "/metadata/name")));
+                }
+            }
+        }
+        for (plural, route_ns, name) in routes {
+            if let Ok(route) = self.store.get(rt(plural), &route_ns, &name)
+                && let Some(next) = super::routers::gateway_route(ro, &route, weight)
+            {
+                set(plural, &route_ns, &name, next)?;
             }
         }
         Ok(())

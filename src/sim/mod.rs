@@ -18,6 +18,7 @@ pub mod rbac;
 pub mod resources;
 mod restart;
 pub mod reviews;
+pub mod routers;
 pub mod scale;
 pub mod scenario;
 pub mod selectors;

@@ -15,13 +15,15 @@ pub const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
 /// Its companions: a blue-green, a canary that cannot pull its image, and a
 /// canary whose analysis fails.
 pub const SHOWCASE_MANIFESTS: &str = include_str!("scenarios/showcase.yaml");
+/// One rollout per router besides Istio: NGINX, ALB, Gateway API.
+pub const ROUTERS_MANIFESTS: &str = include_str!("scenarios/routers.yaml");
 
 /// The image the seed's canary moves to.
 pub const SEED_CANARY_IMAGE: &str = "anantvaid4/manifest-generator-api:v2";
 
 /// The new versions the seed scenario rolls out once v1 runs everywhere:
 /// (namespace, rollout, container, image).
-pub const SEED_UPDATES: [(&str, &str, &str, &str); 4] = [
+pub const SEED_UPDATES: [(&str, &str, &str, &str); 7] = [
     (
         "manifest-gen",
         "manifest-gen",
@@ -41,12 +43,34 @@ pub const SEED_UPDATES: [(&str, &str, &str, &str); 4] = [
         "ghcr.io/example/recommendations:does-not-exist",
     ),
     ("shop", "search", "search", "ghcr.io/example/search:3.2.0"),
+    (
+        "nginx-demo",
+        "storefront",
+        "storefront",
+        "ghcr.io/example/storefront:2.4.0",
+    ),
+    (
+        "alb-demo",
+        "payments",
+        "payments",
+        "ghcr.io/example/payments:4.1.0",
+    ),
+    (
+        "gateway-demo",
+        "catalog",
+        "catalog",
+        "ghcr.io/example/catalog:1.9.0",
+    ),
 ];
 
 /// Loads the seed release and its companions.
 pub fn load_seed(store: &Store) -> LoadReport {
     let mut report = LoadReport::default();
-    for (what, text) in [("seed", SEED_MANIFESTS), ("showcase", SHOWCASE_MANIFESTS)] {
+    for (what, text) in [
+        ("seed", SEED_MANIFESTS),
+        ("showcase", SHOWCASE_MANIFESTS),
+        ("routers", ROUTERS_MANIFESTS),
+    ] {
         match parse_yaml_documents(text) {
             Ok(docs) => load_objects(store, docs, &mut report),
             Err(e) => report

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use rollouts_dashboard::info::{PodRecord, RolloutInfo, RolloutObjects, rollout_info};
 use rollouts_dashboard::model::{
-    AnalysisRun, Deployment, DestinationRule, Experiment, Pod, ReplicaSet, Rollout, VirtualService,
-    parse_yaml_documents,
+    AnalysisRun, Deployment, DestinationRule, Experiment, GatewayRoute, Ingress, Pod, ReplicaSet,
+    Rollout, RouteKind, VirtualService, parse_yaml_documents,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 /// `tests/fixtures/<rel>`: real objects kept with the tests (see its NOTICE).
@@ -28,6 +29,8 @@ pub struct Objects {
     pub virtual_services: Vec<VirtualService>,
     pub destination_rules: Vec<DestinationRule>,
     pub deployments: Vec<Deployment>,
+    pub ingresses: Vec<Ingress>,
+    pub routes: Vec<GatewayRoute>,
 }
 
 impl Objects {
@@ -85,7 +88,16 @@ impl Objects {
             "VirtualService" => push(&mut self.virtual_services, v),
             "DestinationRule" => push(&mut self.destination_rules, v),
             "Deployment" => push(&mut self.deployments, v),
-            _ => Ok(()),
+            "Ingress" => push(&mut self.ingresses, v),
+            kind => match RouteKind::ALL.into_iter().find(|k| k.kind() == kind) {
+                Some(route_kind) => {
+                    let mut route = GatewayRoute::deserialize(v)?;
+                    route.route_kind = route_kind;
+                    self.routes.push(route);
+                    Ok(())
+                }
+                None => Ok(()),
+            },
         }
     }
 
@@ -108,6 +120,8 @@ impl Objects {
         let vss: Vec<&VirtualService> = self.virtual_services.iter().collect();
         let drs: Vec<&DestinationRule> = self.destination_rules.iter().collect();
         let deps: Vec<&Deployment> = self.deployments.iter().collect();
+        let ingresses: Vec<&Ingress> = self.ingresses.iter().collect();
+        let routes: Vec<&GatewayRoute> = self.routes.iter().collect();
         rollout_info(RolloutObjects {
             rollout: ro,
             replica_sets: &rs,
@@ -116,6 +130,8 @@ impl Objects {
             experiments: &exps,
             virtual_services: &vss,
             destination_rules: &drs,
+            ingresses: &ingresses,
+            routes: &routes,
             deployments: &deps,
         })
     }

@@ -442,6 +442,11 @@ pub fn sim_objects(store: &Store) -> Objects {
         "virtualservices",
         "destinationrules",
         "deployments",
+        "ingresses",
+        "httproutes",
+        "grpcroutes",
+        "tcproutes",
+        "tlsroutes",
     ] {
         let list = store
             .list(rt(plural), &Filter::default(), None, None)

@@ -44,6 +44,12 @@ what its actions send (none when readonly). */}}
 - apiGroups: [networking.istio.io]
   resources: [virtualservices, destinationrules]
   verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes, grpcroutes, tcproutes, tlsroutes]
+  verbs: [get, list, watch]
 {{- if not .Values.readonly }}
 {{- if eq .Values.auth.mode "none" }}
 - apiGroups: [argoproj.io]

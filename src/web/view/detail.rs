@@ -57,6 +57,8 @@ pub struct ActionButton {
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TrafficView {
+    /// Where the split was read, as people call it (several: all).
+    pub source: String,
     pub bar: Option<TrafficBar>,
     pub routes: Vec<RouteView>,
     pub desired: Option<i32>,
@@ -69,6 +71,8 @@ pub struct RouteView {
     pub destinations: Vec<DestinationView>,
     pub matches_desired: bool,
     pub canary: i32,
+    /// Requests sent to the canary whatever the weight (header routes).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,6 +383,15 @@ fn traffic_view(info: &RolloutInfo, observed: Option<&ObservedTraffic>) -> Traff
         return view;
     };
     view.desired = Some(t.desired_canary_weight);
+    view.source = if t.routers.is_empty() {
+        router_name(&t.router).to_string()
+    } else {
+        t.routers
+            .iter()
+            .map(|r| router_name(r))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
     for vs in &t.virtual_services {
         if !vs.found {
             view.problems.push(format!(
@@ -412,10 +425,56 @@ fn traffic_view(info: &RolloutInfo, observed: Option<&ObservedTraffic>) -> Traff
                     .collect(),
                 matches_desired: r.matches_desired,
                 canary: r.canary_weight,
+                notes: Vec::new(),
             });
         }
     }
+    for o in &t.router_objects {
+        if !o.found {
+            view.problems
+                .push(format!("{} {}/{} not found", o.kind, o.namespace, o.name));
+        }
+        if let Some(e) = &o.error {
+            view.problems.push(e.clone());
+        }
+        let router = router_name(&o.router);
+        for r in &o.rules {
+            view.routes.push(RouteView {
+                title: format!("{router} · {} {} · {}", o.kind, o.name, r.name),
+                destinations: r
+                    .destinations
+                    .iter()
+                    .map(|d| DestinationView {
+                        label: d.host.clone(),
+                        role: d.role.clone(),
+                        weight: d.weight,
+                    })
+                    .collect(),
+                matches_desired: r.matches_desired,
+                canary: r.canary_weight,
+                notes: o.header_routes.clone(),
+            });
+        }
+        if o.rules.is_empty() && !o.header_routes.is_empty() {
+            view.problems.extend(
+                o.header_routes
+                    .iter()
+                    .map(|h| format!("{} {}: {h}", o.kind, o.name)),
+            );
+        }
+    }
     view
+}
+
+/// A router as people call it.
+fn router_name(router: &str) -> &str {
+    match router {
+        "nginx" => "NGINX",
+        "alb" => "AWS ALB",
+        "gatewayAPI" => "Gateway API",
+        "istio" => "Istio",
+        other => other,
+    }
 }
 
 fn run_view(run: &AnalysisRunInfo) -> RunView {
