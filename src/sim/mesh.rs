@@ -1,7 +1,8 @@
 //! The simulated mesh's request metrics: every Ready pod of a rollout
-//! receives requests at a steady rate, split as the router is set now (the
-//! VirtualService's weights; without a router, by Ready pods as a Service
-//! would; blue-green: the active revision), and answers with the error
+//! receives requests at a steady rate, split as the router is set now (a
+//! VirtualService's, a canary Ingress's, an ALB action's or a Gateway API
+//! route's weights; without a router, by Ready pods as a Service would;
+//! blue-green: the active revision), and answers with the error
 //! rate and latency the scenario sets per role. Served at
 //! `GET /sim/v1/istio/metrics` as Istio's `istio_requests_total` and
 //! `istio_request_duration_milliseconds` labelled as Istio's recommended
@@ -21,7 +22,7 @@ use serde_json::Value;
 use super::controller::rt;
 use super::json::text;
 use super::store::{Filter, Store};
-use crate::model::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use crate::model::{GatewayRoute, Ingress, POD_TEMPLATE_HASH_LABEL, Rollout};
 
 const ANNOTATION: &str = "sim.rollouts-dashboard.io/";
 const DEFAULT_RPS: f64 = 100.0;
@@ -289,9 +290,51 @@ fn loads(store: &Store) -> Vec<PodLoad> {
     loads
 }
 
-/// The canary's weight (%) in the rollout's first VirtualService route, as
-/// the router has it now; `None` without Istio routing.
+/// The canary's weight (%) as the rollout's first router has it now: the
+/// first VirtualService route, NGINX's canary Ingress, ALB's forward
+/// action or a Gateway API route; `None` without a router.
 fn canary_weight(store: &Store, ro: &Rollout) -> Option<f64> {
+    if let Some(w) = istio_canary_weight(store, ro) {
+        return Some(w);
+    }
+    let refs = crate::info::routers::router_references(ro);
+    let ingresses: Vec<Ingress> = refs
+        .ingresses
+        .iter()
+        .filter_map(|k| store.get(rt("ingresses"), &k.namespace, &k.name).ok())
+        .filter_map(|v| serde_json::from_value((*v).clone()).ok())
+        .collect();
+    let ingresses: Vec<&Ingress> = ingresses.iter().collect();
+    let routes: Vec<GatewayRoute> = refs
+        .routes
+        .iter()
+        .filter_map(|(kind, k)| {
+            let v = store.get(rt(kind.plural()), &k.namespace, &k.name).ok()?;
+            let mut r: GatewayRoute = serde_json::from_value((*v).clone()).ok()?;
+            r.route_kind = *kind;
+            Some(r)
+        })
+        .collect();
+    let routes: Vec<&GatewayRoute> = routes.iter().collect();
+    let splits = crate::info::routers::nginx_splits(ro, 0, &ingresses)
+        .into_iter()
+        .chain(crate::info::routers::alb_splits(ro, 0, &ingresses))
+        .chain(crate::info::routers::gateway_splits(ro, 0, &routes));
+    splits
+        .filter(|o| o.found)
+        .find_map(|o| o.rules.into_iter().next())
+        .map(|r| {
+            let total = f64::from(r.canary_weight + r.stable_weight);
+            if total > 0.0 {
+                f64::from(r.canary_weight) * 100.0 / total
+            } else {
+                0.0
+            }
+        })
+}
+
+/// The canary's weight (%) in the rollout's first VirtualService route.
+fn istio_canary_weight(store: &Store, ro: &Rollout) -> Option<f64> {
     let canary = ro.canary()?;
     let istio = ro.traffic_routing()?.istio.as_ref()?;
     let vs_ref = istio.virtual_service_refs().into_iter().next()?;
