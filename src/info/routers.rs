@@ -530,3 +530,107 @@ fn gateway_rule_split(
         destinations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(routing: Value) -> Rollout {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"strategy": {"canary": {"canaryService": "web-canary", "stableService": "web-stable",
+                "trafficRouting": routing}}},
+        }))
+        .unwrap_or_default()
+    }
+
+    fn ingress(name: &str, annotations: Value) -> Ingress {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_malformed_alb_action_is_a_warning_on_that_object_only() {
+        let ro = rollout(serde_json::json!({"alb": {"ingress": "web", "servicePort": 80}}));
+        for (bad, why) in [
+            ("{not json", "not JSON"),
+            (r#"{"Type":"forward"}"#, "no ForwardConfig.TargetGroups"),
+        ] {
+            let i = ingress(
+                "web",
+                serde_json::json!({"alb.ingress.kubernetes.io/actions.web-stable": bad}),
+            );
+            let split = alb_splits(&ro, 20, &[&i]);
+            assert_eq!(split.len(), 1);
+            assert!(split[0].found);
+            assert!(split[0].rules.is_empty());
+            assert!(
+                split[0].error.as_deref().is_some_and(|e| e.contains(why)),
+                "{:?}",
+                split[0].error
+            );
+        }
+        // Weights out of range are clamped, not trusted.
+        let i = ingress(
+            "web",
+            serde_json::json!({"alb.ingress.kubernetes.io/actions.web-stable":
+                r#"{"ForwardConfig":{"TargetGroups":[{"ServiceName":"web-canary","Weight":99999999999},{"ServiceName":"web-stable","Weight":-5}]}}"#}),
+        );
+        let split = alb_splits(&ro, 20, &[&i]);
+        assert_eq!(
+            (
+                split[0].rules[0].canary_weight,
+                split[0].rules[0].stable_weight
+            ),
+            (100, 0)
+        );
+    }
+
+    #[test]
+    fn an_nginx_weight_that_is_not_a_number_is_said_so() {
+        let ro = rollout(serde_json::json!({"nginx": {"stableIngress": "web",
+            "annotationPrefix": "custom.nginx.org"}}));
+        let i = ingress(
+            "web-web-canary",
+            serde_json::json!({"custom.nginx.org/canary": "true", "custom.nginx.org/canary-weight": "lots"}),
+        );
+        let split = nginx_splits(&ro, 20, &[&i]);
+        assert!(split[0].rules.is_empty());
+        assert_eq!(
+            split[0].error.as_deref(),
+            Some("web-web-canary has no custom.nginx.org/canary-weight")
+        );
+    }
+
+    #[test]
+    fn a_gateway_rule_without_the_canary_service_is_flagged() {
+        let ro = rollout(
+            serde_json::json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoutes": [{"name": "web"}]}}}),
+        );
+        let mut route: GatewayRoute = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"rules": [{"backendRefs": [{"name": "web-stable", "weight": 100}]}]},
+        }))
+        .unwrap_or_default();
+        route.route_kind = RouteKind::Http;
+        let split = gateway_splits(&ro, 20, &[&route]);
+        assert!(split[0].found);
+        assert!(
+            split[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("lacks the canary or the stable Service"))
+        );
+        assert!(!split[0].rules[0].matches_desired);
+    }
+
+    #[test]
+    fn the_canary_ingress_name_is_cut_to_fit() {
+        let long = "r".repeat(200);
+        let name = nginx_canary_ingress_name(&long, &"i".repeat(100));
+        assert_eq!(name.len(), 253);
+        assert!(name.ends_with("-canary"));
+    }
+}

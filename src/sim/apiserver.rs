@@ -64,12 +64,22 @@ pub struct ApiServer {
     tls: bool,
     /// The simulated mesh's request counters.
     pub mesh: Arc<Mutex<super::mesh::Mesh>>,
+    /// Set on the copy each listener serves with: cancelled when that
+    /// listener stops, so its watches end even when they were opened
+    /// during its graceful shutdown (else it waits on them forever and the
+    /// restarted server never listens).
+    serving: Option<CancellationToken>,
 }
 
 impl ApiServer {
     pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
-        let watches = Arc::new(Mutex::new(shutdown.child_token()));
-        let generation = Arc::new(Mutex::new(shutdown.child_token()));
+        // A watch's token is a child of the listener's generation: a
+        // restart ends every watch served by the old listener, even one
+        // opened after the last close (else the old server's graceful
+        // shutdown waits on it and the new one never listens).
+        let first_generation = shutdown.child_token();
+        let watches = Arc::new(Mutex::new(first_generation.child_token()));
+        let generation = Arc::new(Mutex::new(first_generation));
         ApiServer {
             store,
             requests: Arc::default(),
@@ -81,6 +91,7 @@ impl ApiServer {
             users: None,
             tls: false,
             mesh: Arc::default(),
+            serving: None,
         }
     }
 
@@ -110,18 +121,21 @@ impl ApiServer {
     /// Fault: a restart. Every connection is dropped and every watch ends;
     /// the data stays and the server listens again on the same address.
     pub fn restart(&self) {
-        self.close_watches();
-        let mut token = self.generation.lock().unwrap_or_else(|p| p.into_inner());
-        token.cancel();
-        *token = self.shutdown.child_token();
+        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        generation.cancel();
+        *generation = self.shutdown.child_token();
+        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        watches.cancel();
+        *watches = generation.child_token();
     }
 
     /// Fault: ends every open watch stream, as an API server restart or a
     /// load balancer timeout does. Clients resume from their last version.
     pub fn close_watches(&self) {
+        let generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
         let mut token = self.watches.lock().unwrap_or_else(|p| p.into_inner());
         token.cancel();
-        *token = self.shutdown.child_token();
+        *token = generation.child_token();
     }
 
     /// Every mutating request received so far, oldest first.
@@ -159,18 +173,20 @@ impl ApiServer {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clone();
+                let mut this = server.clone();
+                this.serving = Some(generation.clone());
                 let stop = async move { generation.cancelled().await };
                 let served = if server.tls {
                     match super::tls::TlsListener::new(listener) {
                         Ok(tls) => {
-                            axum::serve(tls, server.router())
+                            axum::serve(tls, this.router())
                                 .with_graceful_shutdown(stop)
                                 .await
                         }
                         Err(e) => Err(std::io::Error::other(e)),
                     }
                 } else {
-                    axum::serve(listener, server.router())
+                    axum::serve(listener, this.router())
                         .with_graceful_shutdown(stop)
                         .await
                 };
@@ -814,6 +830,7 @@ fn watch(server: &ApiServer, target: &Target, filter: Filter, params: &Params) -
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
+            let serving = server.serving.clone().unwrap_or_default();
             tokio::spawn(async move {
                 let send = |bytes: Bytes| {
                     let tx = tx.clone();
@@ -851,7 +868,7 @@ fn watch(server: &ApiServer, target: &Target, filter: Filter, params: &Params) -
                     last,
                     bookmarks,
                     timeout,
-                    shutdown,
+                    [shutdown, serving],
                     &tx,
                     bookmark_every,
                 )
@@ -876,7 +893,7 @@ async fn stream_changes(
     mut last: u64,
     bookmarks: bool,
     timeout: Duration,
-    shutdown: CancellationToken,
+    [closed, stopped]: [CancellationToken; 2],
     tx: &mpsc::Sender<Result<Bytes, Infallible>>,
     bookmark_every: Duration,
 ) {
@@ -887,7 +904,8 @@ async fn stream_changes(
     loop {
         let line = tokio::select! {
             _ = &mut deadline => return,
-            _ = shutdown.cancelled() => return,
+            _ = closed.cancelled() => return,
+            _ = stopped.cancelled() => return,
             _ = tx.closed() => return,
             _ = ticker.tick(), if bookmarks => event_line("BOOKMARK", &bookmark(rt, version, last, false)),
             change = changes.recv() => match change {

@@ -386,7 +386,12 @@ impl Dashboard {
             }),
         )
         .await;
-        found.unwrap_or_else(|_| panic!("the view never matched the sim: {last}"))
+        found.unwrap_or_else(|_| {
+            panic!(
+                "the view never matched the sim: {last}; health: {}",
+                serde_json::to_string(&*self.view.snapshot().health).unwrap_or_default()
+            )
+        })
     }
 
     async fn until_inner(&self, mut ok: impl FnMut(&Snapshot) -> bool) -> Snapshot {
