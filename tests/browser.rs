@@ -1144,5 +1144,23 @@ async fn a_person_reads_what_the_canary_actually_receives() {
     .await;
     let card = text_of(&c, "#r-manifest-gen--manifest-gen").await;
     assert!(card.contains("observed 20%"), "{card}");
+
+    // The other routers' rollouts: the split as each router has it reads
+    // well too (NGINX's with its header route).
+    for (page, shows) in [
+        (
+            "nginx-demo/storefront",
+            "NGINX · Ingress storefront-storefront-canary",
+        ),
+        ("alb-demo/payments", "AWS ALB · Ingress payments"),
+        ("gateway-demo/catalog", "Gateway API · HTTPRoute catalog"),
+    ] {
+        c.goto(&format!("{base}/rollouts/{page}"))
+            .await
+            .expect("the rollout page opens");
+        let traffic = text_of(&c, "#traffic").await;
+        assert!(traffic.contains(shows), "{page}: {traffic}");
+        assert_accessible(&c, page).await;
+    }
     let _ = c.close().await;
 }

@@ -232,6 +232,27 @@ mod tests {
     }
 
     #[test]
+    fn any_routers_split_moving_to_the_desired_weight_is_marked() {
+        let mut info = canary();
+        info.traffic = Some(TrafficSplit {
+            router: "gatewayAPI".into(),
+            desired_canary_weight: 30,
+            canary_weight: Some(0),
+            stable_weight: Some(100),
+            matches_desired: false,
+            ..TrafficSplit::default()
+        });
+        let Some(bar) = traffic_bar(&info) else {
+            panic!("a canary with a split has a bar");
+        };
+        assert_eq!((bar.canary, bar.desired), (0, Some(30)));
+        assert_eq!(
+            bar.label,
+            "Traffic: 100% stable, 0% canary, moving to 30% canary"
+        );
+    }
+
+    #[test]
     fn without_a_router_the_share_of_replicas_is_an_estimate() {
         let mut info = canary();
         let rs = |canary, stable, available| ReplicaSetInfo {
