@@ -169,6 +169,17 @@ impl<'a> Services<'a> {
     }
 }
 
+/// The split of one router object, before it is looked at.
+fn object_split(router: &str, kind: &str, key: &ObjectKey) -> RouterObjectSplit {
+    RouterObjectSplit {
+        router: router.into(),
+        kind: kind.into(),
+        name: key.name.clone(),
+        namespace: key.namespace.clone(),
+        ..RouterObjectSplit::default()
+    }
+}
+
 fn find<'a>(ingresses: &[&'a Ingress], key: &ObjectKey) -> Option<&'a Ingress> {
     ingresses
         .iter()
@@ -195,13 +206,7 @@ pub fn nginx_splits(ro: &Rollout, desired: i32, ingresses: &[&Ingress]) -> Vec<R
         .into_iter()
         .map(|stable| {
             let key = ObjectKey::new(&ns, nginx_canary_ingress_name(name, stable));
-            let mut out = RouterObjectSplit {
-                router: "nginx".into(),
-                kind: "Ingress".into(),
-                name: key.name.clone(),
-                namespace: key.namespace.clone(),
-                ..RouterObjectSplit::default()
-            };
+            let mut out = object_split("nginx", "Ingress", &key);
             let Some(canary) = find(ingresses, &key) else {
                 out.error = Some(format!(
                     "the canary Ingress {}/{} for {stable} is not there (yet)",
@@ -281,13 +286,7 @@ pub fn alb_splits(ro: &Rollout, desired: i32, ingresses: &[&Ingress]) -> Vec<Rou
         .into_iter()
         .map(|name| {
             let key = ObjectKey::new(&ns, name);
-            let mut out = RouterObjectSplit {
-                router: "alb".into(),
-                kind: "Ingress".into(),
-                name: key.name.clone(),
-                namespace: key.namespace.clone(),
-                ..RouterObjectSplit::default()
-            };
+            let mut out = object_split("alb", "Ingress", &key);
             let Some(ingress) = find(ingresses, &key) else {
                 out.error = Some(format!("Ingress {}/{} not found", key.namespace, key.name));
                 return out;
@@ -349,7 +348,7 @@ fn alb_weights(action: &str, services: &Services<'_>) -> Result<Vec<DestinationW
                 .unwrap_or(0);
             DestinationWeight {
                 host: service.to_string(),
-                weight: i32::try_from(weight).unwrap_or(0).clamp(0, ALB_TOTAL),
+                weight: i32::try_from(weight.clamp(0, i64::from(ALB_TOTAL))).unwrap_or(0),
                 role: services.role(service).to_string(),
                 ..DestinationWeight::default()
             }
@@ -404,13 +403,8 @@ pub fn gateway_splits(
     chosen
         .into_iter()
         .map(|(kind, name, route)| {
-            let mut out = RouterObjectSplit {
-                router: "gatewayAPI".into(),
-                kind: kind.kind().into(),
-                name: name.clone(),
-                namespace: config.namespace.clone(),
-                ..RouterObjectSplit::default()
-            };
+            let key = ObjectKey::new(&config.namespace, &name);
+            let mut out = object_split("gatewayAPI", kind.kind(), &key);
             let Some(route) = route else {
                 out.error = Some(format!("{} {}/{name} not found", kind.kind(), config.namespace));
                 return out;

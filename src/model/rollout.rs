@@ -158,20 +158,29 @@ pub struct NginxTrafficRouting {
 impl NginxTrafficRouting {
     /// `stableIngress` and `stableIngresses` together.
     pub fn stable_ingress_names(&self) -> Vec<&str> {
-        self.stable_ingress
-            .iter()
-            .chain(self.stable_ingresses.iter().flatten())
-            .map(String::as_str)
-            .filter(|n| !n.is_empty())
-            .collect()
+        one_and_many(&self.stable_ingress, &self.stable_ingresses)
     }
 
     pub fn prefix(&self) -> &str {
-        self.annotation_prefix
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .unwrap_or("nginx.ingress.kubernetes.io")
+        prefix_or(&self.annotation_prefix, "nginx.ingress.kubernetes.io")
     }
+}
+
+/// A router's single name field and its list field, as one list.
+fn one_and_many<'a>(one: &'a Option<String>, many: &'a Option<Vec<String>>) -> Vec<&'a str> {
+    one.iter()
+        .chain(many.iter().flatten())
+        .map(String::as_str)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// An annotation prefix, or the router's default when unset or empty.
+fn prefix_or<'a>(prefix: &'a Option<String>, default: &'static str) -> &'a str {
+    prefix
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .unwrap_or(default)
 }
 
 /// The canary Ingress Argo's controller makes for a stable Ingress:
@@ -203,19 +212,11 @@ pub struct AlbTrafficRouting {
 impl AlbTrafficRouting {
     /// `ingress` and `ingresses` together.
     pub fn ingress_names(&self) -> Vec<&str> {
-        self.ingress
-            .iter()
-            .chain(self.ingresses.iter().flatten())
-            .map(String::as_str)
-            .filter(|n| !n.is_empty())
-            .collect()
+        one_and_many(&self.ingress, &self.ingresses)
     }
 
     pub fn prefix(&self) -> &str {
-        self.annotation_prefix
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .unwrap_or("alb.ingress.kubernetes.io")
+        prefix_or(&self.annotation_prefix, "alb.ingress.kubernetes.io")
     }
 }
 
