@@ -3,9 +3,11 @@
 //! The layers import one way (docs/architecture.md draws them):
 //! `model` (objects as read) ← `info` (pure view model, incl. which actions
 //! apply) ← `actions` (pure: the exact patches) ← `cluster` (all talk with
-//! Kubernetes) and `oidc` (all talk with the identity provider) ← `web`
-//! (HTTP) ← `serve`/`demo`/`main`, which alone know the command line. `sim`
-//! is a simulated cluster the dashboard reaches only over HTTP.
+//! Kubernetes), `observed` (all talk with Prometheus; its answers go to the
+//! hub) and `oidc` (all talk with the identity provider), with `net` their
+//! HTTP client ← `web` (HTTP) ← `serve`/`demo`/`main`, which alone know the
+//! command line. `sim` is a simulated cluster the dashboard reaches only
+//! over HTTP.
 
 pub mod actions;
 pub mod cli;
