@@ -149,8 +149,8 @@ fn observed_for(
         },
         interval: p.prometheus_interval,
     };
-    let (source, rx) = crate::observed::start(settings, shutdown.clone())
-        .map_err(|e| ServeError::Config(format!("--prometheus-url: {e}")))?;
+    let (source, rx) =
+        crate::observed::start(settings, shutdown.clone()).map_err(ServeError::Config)?;
     tracing::info!(prometheus = %source.url, window_seconds = source.window_seconds, "observed traffic from Prometheus");
     Ok(Some((source, rx)))
 }

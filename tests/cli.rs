@@ -174,6 +174,8 @@ fn bad_flag_values_exit_2_with_one_line() {
         &["--log-format", "xml"],
         &["-A", "-n", "team-a"],
         &["serve", "--no-such-flag"],
+        &["--prometheus-window", "0s"],
+        &["--prometheus-interval", "soon"],
     ] {
         let out = dashboard(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -262,6 +264,45 @@ fn a_missing_kubeconfig_or_context_is_a_clear_error() {
     let out = dashboard(&[], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("pass --kubeconfig"));
+}
+
+#[test]
+fn bad_prometheus_settings_are_refused_before_anything_is_served() {
+    let kc = kubeconfig();
+    for (args, says) in [
+        (
+            &["--prometheus-url", "ftp://prometheus"][..],
+            "--prometheus-url must be an http(s):// URL",
+        ),
+        (
+            &[
+                "--prometheus-url",
+                "http://127.0.0.1:9",
+                "--prometheus-pod-label",
+                r#"pod="x"} or vector(1) #"#,
+            ],
+            "must be Prometheus label names",
+        ),
+        (
+            &[
+                "--prometheus-url",
+                "http://127.0.0.1:9",
+                "--prometheus-ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            "cannot read --prometheus-ca-file /nonexistent/ca.pem",
+        ),
+    ] {
+        let mut all = vec!["--kubeconfig", kc.path(), "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let out = dashboard(&all, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

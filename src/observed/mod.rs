@@ -43,7 +43,7 @@ pub fn start(
     for label in [&settings.scope.pod_label, &settings.scope.namespace_label] {
         if !queries::is_label_name(label) {
             return Err(format!(
-                "{label:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                "--prometheus-pod-label and --prometheus-namespace-label must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*), not {label:?}"
             ));
         }
     }

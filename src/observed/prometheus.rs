@@ -43,7 +43,8 @@ impl Prometheus {
             ));
         }
         Ok(Prometheus {
-            client: crate::net::http_client(access.ca_pem.as_deref(), false, QUERY_TIMEOUT)?,
+            client: crate::net::http_client(access.ca_pem.as_deref(), false, QUERY_TIMEOUT)
+                .map_err(|e| format!("--prometheus-ca-file: {e}"))?,
             base,
             token_file: access.bearer_token_file.clone(),
         })
