@@ -169,6 +169,19 @@ impl<'a> Services<'a> {
     }
 }
 
+/// The canary's and stable's weights among `destinations` (summed, should
+/// a role have several).
+fn canary_and_stable(destinations: &[DestinationWeight]) -> (i32, i32) {
+    let weight_of = |role: &str| {
+        destinations
+            .iter()
+            .filter(|d| d.role == role)
+            .map(|d| d.weight)
+            .sum::<i32>()
+    };
+    (weight_of("canary"), weight_of("stable"))
+}
+
 /// The split of one router object, before it is looked at.
 fn object_split(router: &str, kind: &str, key: &ObjectKey) -> RouterObjectSplit {
     RouterObjectSplit {
@@ -304,14 +317,7 @@ pub fn alb_splits(ro: &Rollout, desired: i32, ingresses: &[&Ingress]) -> Vec<Rou
             };
             match alb_weights(action, &services) {
                 Ok(destinations) => {
-                    let weight_of = |role: &str| {
-                        destinations
-                            .iter()
-                            .filter(|d| d.role == role)
-                            .map(|d| d.weight)
-                            .sum::<i32>()
-                    };
-                    let (canary, stable) = (weight_of("canary"), weight_of("stable"));
+                    let (canary, stable) = canary_and_stable(&destinations);
                     out.rules.push(RouteSplit {
                         name: format!("actions.{root}"),
                         protocol: "http".into(),
@@ -498,14 +504,7 @@ fn gateway_rule_split(
             }
         })
         .collect();
-    let weight_of = |role: &str| {
-        destinations
-            .iter()
-            .filter(|d| d.role == role)
-            .map(|d| d.weight)
-            .sum::<i32>()
-    };
-    let (canary, stable) = (weight_of("canary"), weight_of("stable"));
+    let (canary, stable) = canary_and_stable(&destinations);
     RouteSplit {
         name: rule
             .name
