@@ -22,7 +22,10 @@ use serde_json::Value;
 use super::controller::rt;
 use super::json::text;
 use super::store::{Filter, Store};
-use crate::model::{GatewayRoute, Ingress, POD_TEMPLATE_HASH_LABEL, Rollout};
+use crate::info::RolloutObjects;
+use crate::model::{
+    GatewayRoute, Ingress, ObjectKey, POD_TEMPLATE_HASH_LABEL, Rollout, VirtualService,
+};
 
 const ANNOTATION: &str = "sim.rollouts-dashboard.io/";
 const DEFAULT_RPS: f64 = 100.0;
@@ -290,86 +293,61 @@ fn loads(store: &Store) -> Vec<PodLoad> {
     loads
 }
 
-/// The canary's weight (%) as the rollout's first router has it now: the
-/// first VirtualService route, NGINX's canary Ingress, ALB's forward
-/// action or a Gateway API route; `None` without a router.
+/// The canary's weight (%) as the rollout's router has it now (a
+/// VirtualService, a canary Ingress, an ALB action, a Gateway API route),
+/// read as the dashboard reads it; `None` without a router or its object.
 fn canary_weight(store: &Store, ro: &Rollout) -> Option<f64> {
-    if let Some(w) = istio_canary_weight(store, ro) {
-        return Some(w);
+    fn read<T: serde::de::DeserializeOwned>(
+        store: &Store,
+        plural: &str,
+        key: &ObjectKey,
+    ) -> Option<T> {
+        let v = store.get(rt(plural), &key.namespace, &key.name).ok()?;
+        serde_json::from_value((*v).clone()).ok()
     }
-    let refs = crate::info::routers::router_references(ro);
-    let ingresses: Vec<Ingress> = refs
+    let istio = crate::info::istio_references(ro);
+    let virtual_services: Vec<VirtualService> = istio
+        .virtual_services
+        .iter()
+        .filter_map(|k| read(store, "virtualservices", k))
+        .collect();
+    let routers = crate::info::routers::router_references(ro);
+    let ingresses: Vec<Ingress> = routers
         .ingresses
         .iter()
-        .filter_map(|k| store.get(rt("ingresses"), &k.namespace, &k.name).ok())
-        .filter_map(|v| serde_json::from_value((*v).clone()).ok())
+        .filter_map(|k| read(store, "ingresses", k))
         .collect();
-    let ingresses: Vec<&Ingress> = ingresses.iter().collect();
-    let routes: Vec<GatewayRoute> = refs
+    let routes: Vec<GatewayRoute> = routers
         .routes
         .iter()
         .filter_map(|(kind, k)| {
-            let v = store.get(rt(kind.plural()), &k.namespace, &k.name).ok()?;
-            let mut r: GatewayRoute = serde_json::from_value((*v).clone()).ok()?;
+            let mut r: GatewayRoute = read(store, kind.plural(), k)?;
             r.route_kind = *kind;
             Some(r)
         })
         .collect();
-    let routes: Vec<&GatewayRoute> = routes.iter().collect();
-    let splits = crate::info::routers::nginx_splits(ro, 0, &ingresses)
-        .into_iter()
-        .chain(crate::info::routers::alb_splits(ro, 0, &ingresses))
-        .chain(crate::info::routers::gateway_splits(ro, 0, &routes));
-    splits
-        .filter(|o| o.found)
-        .find_map(|o| o.rules.into_iter().next())
-        .map(|r| {
-            let total = f64::from(r.canary_weight + r.stable_weight);
-            if total > 0.0 {
-                f64::from(r.canary_weight) * 100.0 / total
-            } else {
-                0.0
-            }
-        })
-}
-
-/// The canary's weight (%) in the rollout's first VirtualService route.
-fn istio_canary_weight(store: &Store, ro: &Rollout) -> Option<f64> {
-    let canary = ro.canary()?;
-    let istio = ro.traffic_routing()?.istio.as_ref()?;
-    let vs_ref = istio.virtual_service_refs().into_iter().next()?;
-    let ns = ro.metadata.namespace.clone().unwrap_or_default();
-    let vs = store
-        .get(rt("virtualservices"), &ns, vs_ref.name.as_deref()?)
-        .ok()?;
-    let canary_svc = canary.canary_service.clone().unwrap_or_default();
-    let canary_subset = istio
-        .destination_rule
-        .as_ref()
-        .and_then(|d| d.canary_subset_name.clone())
-        .unwrap_or_default();
-    let routes = vs.pointer("/spec/http")?.as_array()?;
-    let wanted = vs_ref.routes.as_deref().unwrap_or_default();
-    let route = routes
-        .iter()
-        .find(|r| wanted.is_empty() || wanted.contains(&text(r, "/name")))?;
-    let dests = route.get("route")?.as_array()?;
-    let total: f64 = dests
-        .iter()
-        .map(|d| d.get("weight").and_then(Value::as_f64).unwrap_or(0.0))
-        .sum();
-    let canary_weight: f64 = dests
-        .iter()
-        .filter(|d| {
-            let host = text(d, "/destination/host");
-            let short = host.split('.').next().unwrap_or_default();
-            let subset = text(d, "/destination/subset");
-            (!short.is_empty() && short == canary_svc)
-                || (!subset.is_empty() && subset == canary_subset)
-        })
-        .map(|d| d.get("weight").and_then(Value::as_f64).unwrap_or(0.0))
-        .sum();
-    (total > 0.0).then(|| canary_weight * 100.0 / total)
+    let (vs, ing, rs) = (
+        virtual_services.iter().collect::<Vec<_>>(),
+        ingresses.iter().collect::<Vec<_>>(),
+        routes.iter().collect::<Vec<_>>(),
+    );
+    let split = crate::info::traffic_split(
+        ro,
+        0,
+        &RolloutObjects {
+            virtual_services: &vs,
+            ingresses: &ing,
+            routes: &rs,
+            ..RolloutObjects::new(ro)
+        },
+    )?;
+    let (canary, stable) = (split.canary_weight?, split.stable_weight?);
+    let total = f64::from(canary + stable);
+    Some(if total > 0.0 {
+        f64::from(canary) * 100.0 / total
+    } else {
+        0.0
+    })
 }
 
 /// A Prometheus scrape configuration for the simulated mesh at `addr`:
