@@ -7,9 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::json::text;
-use crate::model::{
-    AlbTrafficRouting, NginxTrafficRouting, Rollout, RouteRule, nginx_canary_ingress_name,
-};
+use crate::model::{AlbTrafficRouting, NginxTrafficRouting, Rollout, nginx_canary_ingress_name};
 
 fn services(ro: &Rollout) -> (String, String) {
     let c = ro.canary();
@@ -142,8 +140,7 @@ pub fn gateway_route(ro: &Rollout, route: &Value, weight: i64) -> Option<Value> 
         .into_iter()
         .flatten()
     {
-        let typed: RouteRule = serde_json::from_value(rule.clone()).unwrap_or_default();
-        if typed.name.as_ref().is_some_and(|n| managed.contains(n)) {
+        if managed.contains(&text(rule, "/name")) {
             continue;
         }
         for backend in rule
