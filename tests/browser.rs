@@ -138,6 +138,22 @@ async fn simulated(scale: Option<usize>, stop: &CancellationToken) -> Running {
         .expect("the simulated cluster starts")
 }
 
+/// Waits until the seed waits at its indefinite pause, then stops the sim's
+/// clock: nothing timed happens unless the test moves it (the 30 s pause
+/// after it cannot end while the test looks at it or aborts it).
+async fn frozen_at_the_seeds_pause(sim: &Running) {
+    let deadline = Instant::now() + PATIENCE;
+    while seed_position(sim) != "step 2 of 5" {
+        assert!(
+            Instant::now() < deadline,
+            "the seed never reached its pause: {}",
+            seed_state(sim)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.server.store.clock.freeze();
+}
+
 /// The dashboard, serving the demo cluster on `addr`, until `stop`.
 fn start_dashboard(
     sim: SocketAddr,
@@ -289,19 +305,7 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let _sim_guard = sim_stop.clone().drop_guard();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let sim = simulated(None, &sim_stop).await;
-    // Once the seed waits at its indefinite pause, nothing timed happens
-    // unless this test moves the clock: the 30 s pause after it cannot end
-    // while the test looks at it or aborts it.
-    let deadline = Instant::now() + PATIENCE;
-    while seed_position(&sim) != "step 2 of 5" {
-        assert!(
-            Instant::now() < deadline,
-            "the seed never reached its pause: {}",
-            seed_state(&sim)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    sim.server.store.clock.freeze();
+    frozen_at_the_seeds_pause(&sim).await;
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
         .expect("a port");
@@ -1073,16 +1077,7 @@ async fn a_person_reads_what_the_canary_actually_receives() {
     let stop = CancellationToken::new();
     let _stop_guard = stop.clone().drop_guard();
     let sim = simulated(None, &stop).await;
-    let deadline = Instant::now() + PATIENCE;
-    while seed_position(&sim) != "step 2 of 5" {
-        assert!(
-            Instant::now() < deadline,
-            "the seed never reached its pause: {}",
-            seed_state(&sim)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    sim.server.store.clock.freeze();
+    frozen_at_the_seeds_pause(&sim).await;
     let port = harness::prometheus::Prometheus::reserve_port();
     let _prometheus = harness::prometheus::Prometheus::start(port, sim.addr);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -1106,7 +1101,12 @@ async fn a_person_reads_what_the_canary_actually_receives() {
         r#"Array.from(document.querySelectorAll('#observed tr.role-canary td')).some(function (td) { return td.textContent.indexOf('20.0%') >= 0; })"#,
     )
     .await;
-    let panel = text_of(&c, "#observed").await;
+    // Read in the page: the panel is swapped live every second.
+    let panel = js(&c, "document.querySelector('#observed').textContent")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(panel.contains("Observed traffic"), "{panel}");
     assert!(panel.contains("99.8%"), "the success rate: {panel}");
     assert!(
@@ -1142,8 +1142,12 @@ async fn a_person_reads_what_the_canary_actually_receives() {
         r#"!!document.querySelector('#r-manifest-gen--manifest-gen svg rect.observed')"#,
     )
     .await;
-    let card = text_of(&c, "#r-manifest-gen--manifest-gen").await;
-    assert!(card.contains("observed 20%"), "{card}");
+    until(
+        &c,
+        "the card saying observed 20%",
+        "document.querySelector('#r-manifest-gen--manifest-gen').textContent.indexOf('observed 20%') >= 0",
+    )
+    .await;
 
     // The other routers' rollouts: the split as each router has it reads
     // well too (NGINX's with its header route).
@@ -1158,8 +1162,17 @@ async fn a_person_reads_what_the_canary_actually_receives() {
         c.goto(&format!("{base}/rollouts/{page}"))
             .await
             .expect("the rollout page opens");
-        let traffic = text_of(&c, "#traffic").await;
-        assert!(traffic.contains(shows), "{page}: {traffic}");
+        // Read in the page: the live stream may swap the panel meanwhile
+        // (WebDriver's element would then be stale).
+        until(
+            &c,
+            &format!("{page}'s traffic panel"),
+            &format!(
+                "(document.querySelector('#traffic') || {{}}).textContent.indexOf({}) >= 0",
+                json!(shows)
+            ),
+        )
+        .await;
         assert_accessible(&c, page).await;
     }
     let _ = c.close().await;
