@@ -13,6 +13,7 @@ pub mod actions;
 pub mod cli;
 pub mod cluster;
 pub mod demo;
+pub mod history;
 pub mod info;
 pub mod model;
 pub mod net;

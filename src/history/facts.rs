@@ -1,0 +1,987 @@
+//! PURE: what happened to a release between two looks. The recorder keeps a
+//! `Tracked` per rollout (stored with the history, so a restart resumes
+//! where it was) and turns each new `Release` into facts to write.
+//!
+//! Times are the cluster's where it gives them (a pause's start and end,
+//! a ReplicaSet's creation) and otherwise the recorder's clock moved by
+//! the skew those times show, so a 30 s pause lasts 30 s in the history
+//! even when the cluster's clock runs ahead of ours.
+
+use serde::{Deserialize, Serialize};
+
+use super::release::{Phase, Release};
+
+/// How a revision ended, or that it has not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    #[default]
+    InProgress,
+    Promoted,
+    Aborted,
+    Degraded,
+    Superseded,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InProgress => "inProgress",
+            Outcome::Promoted => "promoted",
+            Outcome::Aborted => "aborted",
+            Outcome::Degraded => "degraded",
+            Outcome::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [
+            Outcome::InProgress,
+            Outcome::Promoted,
+            Outcome::Aborted,
+            Outcome::Degraded,
+            Outcome::Superseded,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+
+    fn of(phase: Phase) -> Outcome {
+        match phase {
+            Phase::Progressing => Outcome::InProgress,
+            Phase::Promoted => Outcome::Promoted,
+            Phase::Aborted { .. } => Outcome::Aborted,
+            Phase::Degraded => Outcome::Degraded,
+        }
+    }
+}
+
+/// What an event is, as the API names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Promote,
+    PromoteFull,
+    Abort,
+    Retry,
+    Restart,
+    Rollback,
+    SetImage,
+    Pause,
+    Resume,
+    Analysis,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::Promote,
+        EventKind::PromoteFull,
+        EventKind::Abort,
+        EventKind::Retry,
+        EventKind::Restart,
+        EventKind::Rollback,
+        EventKind::SetImage,
+        EventKind::Pause,
+        EventKind::Resume,
+        EventKind::Analysis,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Promote => "promote",
+            EventKind::PromoteFull => "promoteFull",
+            EventKind::Abort => "abort",
+            EventKind::Retry => "retry",
+            EventKind::Restart => "restart",
+            EventKind::Rollback => "rollback",
+            EventKind::SetImage => "setImage",
+            EventKind::Pause => "pause",
+            EventKind::Resume => "resume",
+            EventKind::Analysis => "analysis",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Who made an event happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// Argo's controller by itself: a timed pause ended, an analysis ruled.
+    Controller,
+    /// A person or tool; the recorder asks whether it came through this
+    /// dashboard (then it has a name) or from elsewhere.
+    Person,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Controller => "controller",
+            Via::Person => "outside",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    /// A revision seen for the first time (kept as first written).
+    Revision {
+        revision: i64,
+        hash: String,
+        images: Vec<String>,
+        started_at: i64,
+    },
+    /// The revision's outcome now; `ended_at` `None` while in progress,
+    /// or when it ended before the recorder saw it.
+    Outcome {
+        revision: i64,
+        outcome: Outcome,
+        ended_at: Option<i64>,
+    },
+    StepEntered {
+        revision: i64,
+        attempt: i64,
+        index: i32,
+        description: String,
+        at: i64,
+        weight: Option<i32>,
+    },
+    StepLeft {
+        revision: i64,
+        attempt: i64,
+        index: i32,
+        at: i64,
+    },
+    /// The router's weight or the observed share during a step.
+    StepTraffic {
+        revision: i64,
+        attempt: i64,
+        index: i32,
+        weight: Option<i32>,
+        observed_percent: Option<f64>,
+    },
+    Event {
+        revision: i64,
+        kind: EventKind,
+        /// Tells this event from others of its kind in the revision, so a
+        /// second look (a restart, a relist, another replica) adds nothing.
+        slot: String,
+        at: i64,
+        via: Via,
+        message: String,
+    },
+}
+
+/// What the recorder remembers of a rollout between looks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Tracked {
+    pub uid: String,
+    pub revision: i64,
+    pub hash: String,
+    pub images: Vec<String>,
+    /// Each retry after an abort starts the steps again as a new attempt.
+    pub attempt: i64,
+    pub outcome: Outcome,
+    pub aborted: bool,
+    /// The step open now (entered, not left).
+    pub step: Option<i32>,
+    pub manual_pause: bool,
+    pub pause: Option<TrackedPause>,
+    pub restarted_at: String,
+    pub weight: Option<i32>,
+    pub observed_percent: Option<f64>,
+    /// Analysis runs of this revision whose verdict is recorded.
+    pub verdicts: Vec<String>,
+    /// Hashes of earlier revisions, to tell a rollback from a new template.
+    pub hashes: Vec<(i64, String)>,
+    /// The cluster's clock minus ours, as its timestamps show (ms).
+    pub skew: i64,
+    /// A timed pause that ended early by our clock, not yet told apart.
+    pub ended_early: Option<EndedEarly>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EndedEarly {
+    pub slot: String,
+    pub step: Option<i32>,
+    pub until: i64,
+    /// When it was seen, in cluster time and in ours.
+    pub at: i64,
+    pub wall: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TrackedPause {
+    pub reason: String,
+    pub until: Option<i64>,
+    pub step: Option<i32>,
+}
+
+/// Earlier revisions remembered for rollbacks; Argo keeps 10 by default.
+const KNOWN_HASHES: usize = 20;
+/// Verdicts remembered per revision (one per analysis run).
+const VERDICTS: usize = 64;
+/// A cluster time further than this from ours is not taken as its clock.
+const SKEW_LIMIT: i64 = 24 * 3600 * 1000;
+/// A timed pause that ends this close to its end ended by itself.
+const TIMER_SLACK: i64 = 1500;
+/// How long a timed pause that ended early waits for the cluster's clock
+/// to show it ended by itself.
+const DECIDE_WITHIN: i64 = 3000;
+
+/// The facts between `before` and `now`, seen at `wall` (our clock, ms),
+/// and what to remember next.
+pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fact>) {
+    let mut facts = Vec::new();
+    // The cluster's clock is at least at the latest time it wrote.
+    let mut skew = before.map_or(0, |t| t.skew);
+    if let Some(c) = now.cluster_now
+        && c > wall + skew
+        && (c - wall).abs() < SKEW_LIMIT
+    {
+        skew = c - wall;
+    }
+    let at = wall + skew;
+    let before = before.filter(|t| t.uid == now.uid && now.revision >= t.revision);
+    let Some(before) = before else {
+        return first_look(now, at, skew);
+    };
+    let mut next = before.clone();
+    next.skew = skew;
+
+    // A timed pause that ended before its time by our clock: a promote,
+    // or the cluster's clock is ahead and says so a moment later (its next
+    // Event). Decided once the cluster's time passes the end, or after a
+    // short wait.
+    if let Some(e) = next.ended_early.take() {
+        if at >= e.until - TIMER_SLACK {
+            facts.push(timer_ended(before.revision, &e.slot, e.step, e.until));
+        } else if wall - e.wall < DECIDE_WITHIN && now.revision == before.revision {
+            next.ended_early = Some(e);
+        } else {
+            facts.push(promoted(before.revision, &e.slot, e.step, e.at));
+        }
+    }
+
+    if now.revision != before.revision {
+        new_revision(before, now, at, &mut next, &mut facts);
+        return (next, facts);
+    }
+
+    let rev = now.revision;
+    let aborted = matches!(now.phase, Phase::Aborted { .. });
+    // Abort and retry.
+    if aborted && !before.aborted {
+        close_step(&mut next, rev, at, &mut facts);
+        let by_controller = matches!(
+            now.phase,
+            Phase::Aborted {
+                by_controller: true
+            }
+        );
+        facts.push(Fact::Event {
+            revision: rev,
+            kind: EventKind::Abort,
+            slot: format!("a{}", before.attempt),
+            at,
+            via: if by_controller {
+                Via::Controller
+            } else {
+                Via::Person
+            },
+            message: abort_words(now),
+        });
+    } else if !aborted && before.aborted && now.phase != Phase::Degraded {
+        next.attempt += 1;
+        facts.push(Fact::Event {
+            revision: rev,
+            kind: EventKind::Retry,
+            slot: format!("a{}", next.attempt),
+            at,
+            via: Via::Person,
+            message: format!("Retried (attempt {})", next.attempt + 1),
+        });
+    }
+    next.aborted = aborted;
+
+    // Restart.
+    if !now.restarted_at.is_empty() && now.restarted_at != before.restarted_at {
+        facts.push(Fact::Event {
+            revision: rev,
+            kind: EventKind::Restart,
+            slot: now.restarted_at.clone(),
+            at,
+            via: Via::Person,
+            message: "Pods restarted".to_string(),
+        });
+    }
+    next.restarted_at = now.restarted_at.clone();
+
+    // Pauses: spec.paused is a person's; the controller's pause ends by
+    // its timer (resume) or by a promote.
+    if now.manual_pause != before.manual_pause {
+        let kind = if now.manual_pause {
+            EventKind::Pause
+        } else {
+            EventKind::Resume
+        };
+        facts.push(Fact::Event {
+            revision: rev,
+            kind,
+            slot: format!("m{at}"),
+            at,
+            via: Via::Person,
+            message: if now.manual_pause {
+                "Paused by a person".to_string()
+            } else {
+                "Resumed after a person's pause".to_string()
+            },
+        });
+    }
+    next.manual_pause = now.manual_pause;
+    match (&before.pause, &now.pause) {
+        (None, Some(p)) if !aborted => {
+            let step = now.open_step();
+            facts.push(Fact::Event {
+                revision: rev,
+                kind: EventKind::Pause,
+                slot: pause_slot(next.attempt, step),
+                at: p.since.unwrap_or(at),
+                via: Via::Controller,
+                message: pause_words(now, step, p.until.is_some()),
+            });
+        }
+        (Some(p), None) if !aborted => {
+            let slot = pause_slot(before.attempt, p.step);
+            match p.until {
+                Some(until) if at < until - TIMER_SLACK => {
+                    next.ended_early = Some(EndedEarly {
+                        slot,
+                        step: p.step,
+                        until,
+                        at,
+                        wall,
+                    });
+                }
+                Some(until) => facts.push(timer_ended(rev, &slot, p.step, until)),
+                None => facts.push(promoted(rev, &slot, p.step, at)),
+            }
+        }
+        _ => {}
+    }
+    next.pause = now.pause.as_ref().map(|p| TrackedPause {
+        reason: p.reason.clone(),
+        until: p.until,
+        step: now.open_step(),
+    });
+
+    // Analysis verdicts.
+    for v in &now.verdicts {
+        if next.verdicts.contains(&v.run) {
+            continue;
+        }
+        if next.verdicts.len() >= VERDICTS {
+            next.verdicts.remove(0);
+        }
+        next.verdicts.push(v.run.clone());
+        let failing = if v.failing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {} failed",
+                v.failing
+                    .iter()
+                    .map(|m| format!("metric {m:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        facts.push(Fact::Event {
+            revision: rev,
+            kind: EventKind::Analysis,
+            slot: v.run.clone(),
+            at,
+            via: Via::Controller,
+            message: format!("Analysis {} {}{failing}", v.run, v.status),
+        });
+    }
+
+    // Steps, unless aborted (an abort sends the index back to 0; the
+    // steps start again with the retry).
+    let open = if aborted { None } else { now.open_step() };
+    if open != before.step {
+        let from = before.step;
+        close_step(&mut next, rev, at, &mut facts);
+        if let (Some(f), None) = (from, open)
+            && !aborted
+            && now
+                .step_index
+                .is_some_and(|i| i as usize >= now.steps.len())
+            && (f as usize) + 1 < now.steps.len()
+            && now.pause.is_none()
+            && before.pause.is_none()
+        {
+            facts.push(Fact::Event {
+                revision: rev,
+                kind: EventKind::PromoteFull,
+                slot: format!("a{}", next.attempt),
+                at,
+                via: Via::Person,
+                message: format!("Promoted fully from step {}", f + 1),
+            });
+        }
+        if let Some(i) = open {
+            enter_step(&mut next, now, i, at, &mut facts);
+        }
+    } else if let Some(i) = open
+        && (now.weight != before.weight || now.observed_percent != before.observed_percent)
+    {
+        facts.push(Fact::StepTraffic {
+            revision: rev,
+            attempt: next.attempt,
+            index: i,
+            weight: now.weight,
+            observed_percent: now.observed_percent,
+        });
+    }
+    next.weight = now.weight;
+    next.observed_percent = now.observed_percent;
+
+    // Outcome.
+    let outcome = Outcome::of(now.phase);
+    if outcome != before.outcome {
+        facts.push(Fact::Outcome {
+            revision: rev,
+            outcome,
+            ended_at: (outcome != Outcome::InProgress).then_some(at),
+        });
+        next.outcome = outcome;
+    }
+    (next, facts)
+}
+
+/// A rollout the recorder has no memory of (new, or from before it
+/// recorded): its revision as it stands, nothing it cannot know.
+fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
+    let mut facts = vec![Fact::Revision {
+        revision: now.revision,
+        hash: now.hash.clone(),
+        images: now.images.clone(),
+        started_at: now.created_at.unwrap_or(at).min(at),
+    }];
+    let outcome = Outcome::of(now.phase);
+    let mut next = Tracked {
+        uid: now.uid.clone(),
+        revision: now.revision,
+        hash: now.hash.clone(),
+        images: now.images.clone(),
+        outcome,
+        aborted: matches!(now.phase, Phase::Aborted { .. }),
+        manual_pause: now.manual_pause,
+        pause: now.pause.as_ref().map(|p| TrackedPause {
+            reason: p.reason.clone(),
+            until: p.until,
+            step: now.open_step(),
+        }),
+        restarted_at: now.restarted_at.clone(),
+        weight: now.weight,
+        observed_percent: now.observed_percent,
+        // Verdicts already given are history before ours.
+        verdicts: now.verdicts.iter().map(|v| v.run.clone()).collect(),
+        hashes: known_hashes(&[], now),
+        skew,
+        ..Tracked::default()
+    };
+    if outcome != Outcome::InProgress {
+        // It ended before we looked: when is not known.
+        facts.push(Fact::Outcome {
+            revision: now.revision,
+            outcome,
+            ended_at: None,
+        });
+    } else if let Some(i) = now.open_step() {
+        let entered = now
+            .pause
+            .as_ref()
+            .and_then(|p| p.since)
+            .unwrap_or(at)
+            .min(at);
+        enter_step(&mut next, now, i, entered, &mut facts);
+    }
+    (next, facts)
+}
+
+fn new_revision(
+    before: &Tracked,
+    now: &Release,
+    at: i64,
+    next: &mut Tracked,
+    facts: &mut Vec<Fact>,
+) {
+    close_step(next, before.revision, at, facts);
+    if before.outcome == Outcome::InProgress {
+        facts.push(Fact::Outcome {
+            revision: before.revision,
+            outcome: Outcome::Superseded,
+            ended_at: Some(at),
+        });
+    }
+    let started_at = now
+        .created_at
+        .filter(|c| *c <= at && *c >= at - 60_000)
+        .unwrap_or(at);
+    facts.push(Fact::Revision {
+        revision: now.revision,
+        hash: now.hash.clone(),
+        images: now.images.clone(),
+        started_at,
+    });
+    let earlier = before
+        .hashes
+        .iter()
+        .chain(std::iter::once(&(before.revision, before.hash.clone())))
+        .filter(|(_, h)| !h.is_empty() && *h == now.hash)
+        .map(|(r, _)| *r)
+        .max();
+    if let Some(r) = earlier {
+        facts.push(Fact::Event {
+            revision: now.revision,
+            kind: EventKind::Rollback,
+            slot: String::new(),
+            at,
+            via: Via::Person,
+            message: format!("Rolled back to the template of revision {r}"),
+        });
+    } else if now.images != before.images && !now.images.is_empty() {
+        facts.push(Fact::Event {
+            revision: now.revision,
+            kind: EventKind::SetImage,
+            slot: String::new(),
+            at,
+            via: Via::Person,
+            message: format!("Image {}", now.images.join(", ")),
+        });
+    }
+    let hashes = known_hashes(&before.hashes, now);
+    *next = Tracked {
+        uid: now.uid.clone(),
+        revision: now.revision,
+        hash: now.hash.clone(),
+        images: now.images.clone(),
+        outcome: Outcome::InProgress,
+        aborted: false,
+        manual_pause: now.manual_pause,
+        pause: now.pause.as_ref().map(|p| TrackedPause {
+            reason: p.reason.clone(),
+            until: p.until,
+            step: now.open_step(),
+        }),
+        restarted_at: now.restarted_at.clone(),
+        weight: now.weight,
+        observed_percent: now.observed_percent,
+        verdicts: Vec::new(),
+        hashes: {
+            let mut h = hashes;
+            if !before.hash.is_empty() && !h.iter().any(|(r, _)| *r == before.revision) {
+                h.push((before.revision, before.hash.clone()));
+            }
+            while h.len() > KNOWN_HASHES {
+                h.remove(0);
+            }
+            h
+        },
+        skew: next.skew,
+        ..Tracked::default()
+    };
+    let outcome = Outcome::of(now.phase);
+    if outcome != Outcome::InProgress {
+        // A rollback to stable skips the steps and is promoted at once.
+        facts.push(Fact::Outcome {
+            revision: now.revision,
+            outcome,
+            ended_at: Some(at),
+        });
+        next.outcome = outcome;
+        next.aborted = matches!(now.phase, Phase::Aborted { .. });
+    } else if let Some(i) = now.open_step() {
+        enter_step(next, now, i, at, facts);
+    }
+}
+
+/// Earlier revisions' hashes, those the rollout still has first.
+fn known_hashes(before: &[(i64, String)], now: &Release) -> Vec<(i64, String)> {
+    let mut h: Vec<(i64, String)> = before.to_vec();
+    for (r, hash) in &now.known {
+        if *r != now.revision && !hash.is_empty() && !h.iter().any(|(kr, _)| kr == r) {
+            h.push((*r, hash.clone()));
+        }
+    }
+    h.sort_by_key(|(r, _)| *r);
+    while h.len() > KNOWN_HASHES {
+        h.remove(0);
+    }
+    h
+}
+
+fn enter_step(next: &mut Tracked, now: &Release, index: i32, at: i64, facts: &mut Vec<Fact>) {
+    let description = usize::try_from(index)
+        .ok()
+        .and_then(|i| now.steps.get(i))
+        .cloned()
+        .unwrap_or_default();
+    facts.push(Fact::StepEntered {
+        revision: now.revision,
+        attempt: next.attempt,
+        index,
+        description,
+        at,
+        weight: now.weight,
+    });
+    if now.observed_percent.is_some() {
+        facts.push(Fact::StepTraffic {
+            revision: now.revision,
+            attempt: next.attempt,
+            index,
+            weight: now.weight,
+            observed_percent: now.observed_percent,
+        });
+    }
+    next.step = Some(index);
+}
+
+fn close_step(next: &mut Tracked, revision: i64, at: i64, facts: &mut Vec<Fact>) {
+    if let Some(index) = next.step.take() {
+        facts.push(Fact::StepLeft {
+            revision,
+            attempt: next.attempt,
+            index,
+            at,
+        });
+    }
+}
+
+fn step_words(step: Option<i32>) -> String {
+    step.map_or(String::new(), |s| format!(" at step {}", s + 1))
+}
+
+fn timer_ended(revision: i64, slot: &str, step: Option<i32>, until: i64) -> Fact {
+    Fact::Event {
+        revision,
+        kind: EventKind::Resume,
+        slot: slot.to_string(),
+        at: until,
+        via: Via::Controller,
+        message: format!("The timed pause{} ended", step_words(step)),
+    }
+}
+
+fn promoted(revision: i64, slot: &str, step: Option<i32>, at: i64) -> Fact {
+    Fact::Event {
+        revision,
+        kind: EventKind::Promote,
+        slot: slot.to_string(),
+        at,
+        via: Via::Person,
+        message: format!("Promoted{}", step_words(step)),
+    }
+}
+
+fn pause_slot(attempt: i64, step: Option<i32>) -> String {
+    match step {
+        Some(s) => format!("a{attempt}/s{s}"),
+        None => format!("a{attempt}"),
+    }
+}
+
+fn pause_words(now: &Release, step: Option<i32>, timed: bool) -> String {
+    let at = step_words(step);
+    let reason = now.pause.as_ref().map_or("", |p| p.reason.as_str());
+    match (reason, timed) {
+        ("InconclusiveAnalysisRun", _) => format!("Paused{at}: the analysis was inconclusive"),
+        ("InconclusiveExperiment", _) => format!("Paused{at}: the experiment was inconclusive"),
+        (_, true) => format!("Paused{at} for a set time"),
+        (_, false) => format!("Paused{at} until promoted"),
+    }
+}
+
+fn abort_words(now: &Release) -> String {
+    // "RolloutAborted: Rollout aborted update to revision N[: why]"
+    let why = now
+        .message
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map(|(_, why)| why);
+    match why {
+        Some(why) => format!("Aborted by the controller: {why}"),
+        None => "Aborted".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::release::Pause;
+    use super::*;
+
+    const S: i64 = 1000;
+    const STEPS: [&str; 5] = [
+        "Set weight 20%",
+        "Pause until promoted",
+        "Set weight 50%",
+        "Pause 30s",
+        "Set weight 100%",
+    ];
+
+    fn release(revision: i64, step: Option<i32>, phase: Phase) -> Release {
+        Release {
+            uid: "u1".into(),
+            revision,
+            hash: format!("h{revision}"),
+            images: vec![format!("app:v{revision}")],
+            phase,
+            step_index: step,
+            steps: STEPS.iter().map(|s| s.to_string()).collect(),
+            known: (1..=revision).map(|r| (r, format!("h{r}"))).collect(),
+            ..Release::default()
+        }
+    }
+
+    fn paused(mut r: Release, since: i64, until: Option<i64>) -> Release {
+        r.pause = Some(Pause {
+            reason: "CanaryPauseStep".into(),
+            since: Some(since),
+            until,
+        });
+        r.cluster_now = Some(since);
+        r
+    }
+
+    fn kinds(facts: &[Fact]) -> Vec<String> {
+        facts
+            .iter()
+            .map(|f| match f {
+                Fact::Revision { revision, .. } => format!("revision {revision}"),
+                Fact::Outcome { outcome, .. } => format!("outcome {}", outcome.as_str()),
+                Fact::StepEntered { index, .. } => format!("enter {index}"),
+                Fact::StepLeft { index, .. } => format!("leave {index}"),
+                Fact::StepTraffic { .. } => "traffic".into(),
+                Fact::Event { kind, via, .. } => format!("{} by {}", kind.as_str(), via.as_str()),
+            })
+            .collect()
+    }
+
+    /// Feeds `states` at the given times; returns each look's facts.
+    fn run(states: Vec<(i64, Release)>) -> (Tracked, Vec<Vec<String>>, Vec<Fact>) {
+        let mut t: Option<Tracked> = None;
+        let mut out = Vec::new();
+        let mut all = Vec::new();
+        for (at, r) in states {
+            let (next, facts) = observe(t.as_ref(), &r, at);
+            out.push(kinds(&facts));
+            all.extend(facts);
+            t = Some(next);
+        }
+        (t.unwrap_or_default(), out, all)
+    }
+
+    #[test]
+    fn the_seed_release_is_five_steps_a_promote_a_timed_pause_and_promoted() {
+        let (t, looks, all) = run(vec![
+            (0, release(1, Some(5), Phase::Promoted)),
+            (10 * S, release(2, Some(0), Phase::Progressing)),
+            (
+                12 * S,
+                paused(release(2, Some(1), Phase::Progressing), 12 * S, None),
+            ),
+            (40 * S, release(2, Some(1), Phase::Progressing)),
+            (41 * S, release(2, Some(2), Phase::Progressing)),
+            (
+                43 * S,
+                paused(
+                    release(2, Some(3), Phase::Progressing),
+                    43 * S,
+                    Some(73 * S),
+                ),
+            ),
+            (73 * S, release(2, Some(4), Phase::Progressing)),
+            (75 * S, release(2, Some(5), Phase::Promoted)),
+        ]);
+        assert_eq!(looks[0], ["revision 1", "outcome promoted"]);
+        assert_eq!(looks[1], ["revision 2", "setImage by outside", "enter 0"]);
+        assert_eq!(looks[2], ["pause by controller", "leave 0", "enter 1"]);
+        assert_eq!(looks[3], ["promote by outside"]);
+        assert_eq!(looks[4], ["leave 1", "enter 2"]);
+        assert_eq!(looks[5], ["pause by controller", "leave 2", "enter 3"]);
+        assert_eq!(looks[6], ["resume by controller", "leave 3", "enter 4"]);
+        assert_eq!(looks[7], ["leave 4", "outcome promoted"]);
+        assert_eq!(t.outcome, Outcome::Promoted);
+        assert_eq!(t.step, None);
+        let left_3 = all.iter().find_map(|f| match f {
+            Fact::StepLeft { index: 3, at, .. } => Some(*at),
+            _ => None,
+        });
+        assert_eq!(left_3, Some(73 * S));
+    }
+
+    #[test]
+    fn a_cluster_clock_ahead_still_gives_the_timed_pause_its_thirty_seconds() {
+        // The cluster's clock jumps 30 s (a test moving the sim's clock):
+        // the pause ends "early" by ours; its next Event shows the time.
+        let mut after = release(2, Some(4), Phase::Progressing);
+        let (_, looks, all) = run(vec![
+            (0, release(2, Some(2), Phase::Progressing)),
+            (
+                1 * S,
+                paused(release(2, Some(3), Phase::Progressing), 1 * S, Some(31 * S)),
+            ),
+            (2 * S, release(2, Some(4), Phase::Progressing)),
+            (2 * S + 50, {
+                after.cluster_now = Some(31 * S);
+                after.weight = Some(100);
+                after
+            }),
+        ]);
+        assert_eq!(looks[2], ["leave 3", "enter 4"], "not decided yet");
+        assert_eq!(looks[3][0], "resume by controller");
+        assert!(!all.iter().any(|f| matches!(
+            f,
+            Fact::Event {
+                kind: EventKind::Promote,
+                ..
+            }
+        )));
+        let resumed_at = all.iter().find_map(|f| match f {
+            Fact::Event {
+                kind: EventKind::Resume,
+                at,
+                ..
+            } => Some(*at),
+            _ => None,
+        });
+        assert_eq!(resumed_at, Some(31 * S));
+    }
+
+    #[test]
+    fn a_timed_pause_promoted_early_is_a_promote_once_the_wait_is_over() {
+        let (_, looks, _) = run(vec![
+            (
+                0,
+                paused(release(2, Some(3), Phase::Progressing), 0, Some(30 * S)),
+            ),
+            (5 * S, release(2, Some(4), Phase::Progressing)),
+            (9 * S, {
+                let mut r = release(2, Some(4), Phase::Progressing);
+                r.weight = Some(100);
+                r
+            }),
+        ]);
+        assert_eq!(looks[1], ["leave 3", "enter 4"]);
+        assert_eq!(looks[2][0], "promote by outside");
+    }
+
+    #[test]
+    fn abort_then_retry_starts_a_second_attempt() {
+        let aborted = Phase::Aborted {
+            by_controller: false,
+        };
+        let (t, looks, _) = run(vec![
+            (0, paused(release(2, Some(1), Phase::Progressing), 0, None)),
+            (5 * S, release(2, Some(0), aborted)),
+            (9 * S, release(2, Some(0), Phase::Progressing)),
+        ]);
+        assert_eq!(looks[1], ["leave 1", "abort by outside", "outcome aborted"]);
+        assert_eq!(
+            looks[2],
+            ["retry by outside", "enter 0", "outcome inProgress"]
+        );
+        assert_eq!(t.attempt, 1);
+    }
+
+    #[test]
+    fn an_abort_by_failed_analysis_is_the_controllers_with_its_reason() {
+        let mut r = release(
+            2,
+            Some(0),
+            Phase::Aborted {
+                by_controller: true,
+            },
+        );
+        r.message =
+            "RolloutAborted: Rollout aborted update to revision 2: metric \"web\" assessed Failed"
+                .into();
+        let (_, _, all) = run(vec![(0, release(2, Some(1), Phase::Progressing)), (S, r)]);
+        let abort = all.iter().find_map(|f| match f {
+            Fact::Event {
+                kind: EventKind::Abort,
+                via,
+                message,
+                ..
+            } => Some((*via, message.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            abort,
+            Some((
+                Via::Controller,
+                "Aborted by the controller: metric \"web\" assessed Failed".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_new_revision_with_an_earlier_template_is_a_rollback_and_supersedes() {
+        let mut back = release(3, Some(0), Phase::Progressing);
+        back.hash = "h1".into();
+        let (_, looks, _) = run(vec![
+            (0, release(2, Some(2), Phase::Progressing)),
+            (S, back),
+        ]);
+        assert_eq!(
+            looks[1],
+            [
+                "leave 2",
+                "outcome superseded",
+                "revision 3",
+                "rollback by outside",
+                "enter 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn seeing_the_same_state_again_records_nothing() {
+        let r = paused(release(2, Some(1), Phase::Progressing), 0, None);
+        let (t, _) = observe(None, &r, 0);
+        let (again, facts) = observe(Some(&t), &r, 5 * S);
+        assert!(facts.is_empty());
+        assert_eq!(again, t);
+    }
+
+    #[test]
+    fn a_restart_and_an_analysis_verdict_are_recorded_once() {
+        let mut r = release(2, Some(2), Phase::Progressing);
+        let (t, _) = observe(None, &r, 0);
+        r.restarted_at = "2026-11-30T10:00:00Z".into();
+        r.verdicts = vec![super::super::release::Verdict {
+            run: "web-2-1".into(),
+            status: "Failed".into(),
+            failing: vec!["success-rate".into()],
+        }];
+        let (t, facts) = observe(Some(&t), &r, S);
+        assert_eq!(
+            kinds(&facts),
+            ["restart by outside", "analysis by controller"]
+        );
+        assert!(
+            matches!(&facts[1], Fact::Event { message, .. } if message == "Analysis web-2-1 Failed: metric \"success-rate\" failed")
+        );
+        let (_, facts) = observe(Some(&t), &r, 2 * S);
+        assert!(facts.is_empty());
+    }
+}

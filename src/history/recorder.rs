@@ -1,0 +1,207 @@
+//! The recorder: follows the hub's changes (no watch of its own), turns
+//! each rollout's new state into facts, and writes them in batches. It
+//! records only while it leads (the Lease); on taking over it resumes from
+//! what the database remembers and fills in what the cluster shows now.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::facts::{Tracked, observe};
+use super::release::Release;
+use super::store::{Batch, Store, now_ms};
+use crate::cluster::backoff::Backoff;
+use crate::cluster::hub::{Change, LiveView, RolloutEntry, Snapshot};
+use crate::model::RolloutKey;
+
+/// Facts are gathered this long and written in one transaction.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often old revisions are forgotten.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Batches kept while the database cannot be written; beyond, the oldest
+/// go (and the log says so), so an outage cannot grow memory without end.
+const MAX_PENDING: usize = 50_000;
+
+/// Records while `leading` says so, until `shutdown`.
+pub async fn run(
+    store: Store,
+    view: LiveView,
+    mut leading: watch::Receiver<bool>,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        while !*leading.borrow_and_update() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = leading.changed() => if changed.is_err() { return },
+            }
+        }
+        tracing::info!("recording the release history (this replica leads)");
+        lead(&store, &view, &mut leading, retention, &shutdown).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tracing::info!("no longer recording the release history (another replica leads)");
+    }
+}
+
+struct Recording {
+    tracked: HashMap<RolloutKey, Tracked>,
+    pending: Vec<Batch>,
+    dropped: u64,
+}
+
+async fn lead(
+    store: &Store,
+    view: &LiveView,
+    leading: &mut watch::Receiver<bool>,
+    retention: Duration,
+    shutdown: &CancellationToken,
+) {
+    let mut changes = view.subscribe();
+    let mut backoff = Backoff::new();
+    // What the last writer remembered: resume from there.
+    let tracked = loop {
+        match store.tracked().await {
+            Ok(t) => break t.into_iter().collect::<HashMap<_, _>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the release history; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.step()) => {}
+                }
+                if !*leading.borrow() {
+                    return;
+                }
+            }
+        }
+    };
+    let mut rec = Recording {
+        tracked,
+        pending: Vec::new(),
+        dropped: 0,
+    };
+    let mut seen = resync(&mut rec, &view.snapshot());
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut forget = tokio::time::interval(RETENTION_EVERY);
+    forget.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                write(store, &mut rec).await;
+                return;
+            }
+            changed = leading.changed() => {
+                if changed.is_err() || !*leading.borrow_and_update() {
+                    // Whoever leads now resumes from what was written.
+                    return;
+                }
+            }
+            change = changes.recv() => match change {
+                Ok(change) => {
+                    if change.seq() > seen
+                        && let Change::Rollout { seq, key, entry, .. } = &*change
+                    {
+                        seen = *seq;
+                        look(&mut rec, key, entry.as_deref());
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "the recorder fell behind; reading the whole view");
+                    seen = resync(&mut rec, &view.snapshot());
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    write(store, &mut rec).await;
+                    return;
+                }
+            },
+            _ = flush.tick() => {
+                if !rec.pending.is_empty() && write(store, &mut rec).await {
+                    backoff.reset();
+                } else if !rec.pending.is_empty() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(backoff.step()) => {}
+                    }
+                }
+            }
+            _ = forget.tick() => {
+                let cutoff = now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+                match store.forget_before(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(revisions = n, "forgot revisions older than the retention"),
+                    Err(e) => tracing::warn!(error = %e, "cannot forget old revisions"),
+                }
+            }
+        }
+    }
+}
+
+/// Looks at every rollout shown; returns the snapshot's sequence number.
+fn resync(rec: &mut Recording, snapshot: &Snapshot) -> u64 {
+    rec.tracked.retain(|k, _| snapshot.rollouts.contains_key(k));
+    for (key, entry) in snapshot.rollouts.iter() {
+        look(rec, key, Some(entry));
+    }
+    snapshot.seq
+}
+
+fn look(rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
+    let Some(entry) = entry else {
+        // Gone from the cluster: its history stays.
+        rec.tracked.remove(key);
+        return;
+    };
+    if entry.error.is_some() {
+        return;
+    }
+    let info = entry.info(key);
+    let release = Release::of(&info, entry.observed.as_deref(), &entry.events);
+    if release.uid.is_empty() && release.revision == 0 {
+        return;
+    }
+    let seen_at = now_ms();
+    let before = rec.tracked.get(key);
+    let (next, facts) = observe(before, &release, seen_at);
+    if facts.is_empty() && before == Some(&next) {
+        return;
+    }
+    if rec.pending.len() >= MAX_PENDING {
+        rec.pending.remove(0);
+        rec.dropped += 1;
+        if rec.dropped.is_power_of_two() {
+            tracing::error!(
+                dropped = rec.dropped,
+                "the history database has not been written for a long time; the oldest changes are dropped"
+            );
+        }
+    }
+    rec.pending.push(Batch {
+        key: key.clone(),
+        tracked: next.clone(),
+        facts,
+        seen_at,
+    });
+    rec.tracked.insert(key.clone(), next);
+}
+
+/// Writes what is pending; keeps it when the database fails.
+async fn write(store: &Store, rec: &mut Recording) -> bool {
+    if rec.pending.is_empty() {
+        return true;
+    }
+    match store.write(&rec.pending).await {
+        Ok(()) => {
+            rec.pending.clear();
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, pending = rec.pending.len(), "cannot write the release history; keeping it to try again");
+            false
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! PURE: what the recorder reads from one RolloutInfo, and each step in
+//! words. No I/O, no clock: the recorder compares two of these.
+
+use serde::{Deserialize, Serialize};
+
+use crate::info::EventInfo;
+use crate::info::RolloutInfo;
+use crate::info::observed::ObservedTraffic;
+use crate::info::pause_duration;
+use crate::model::{CanaryStep, IntOrString};
+
+/// One rollout's release as it stands, in the terms history keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Release {
+    pub uid: String,
+    pub revision: i64,
+    pub hash: String,
+    pub images: Vec<String>,
+    /// When the current revision's ReplicaSet was made (cluster time, ms).
+    pub created_at: Option<i64>,
+    pub phase: Phase,
+    /// `status.currentStepIndex`; `None` without steps.
+    pub step_index: Option<i32>,
+    pub steps: Vec<String>,
+    /// `spec.paused`.
+    pub manual_pause: bool,
+    /// The controller's pause (a pause step, an inconclusive analysis).
+    pub pause: Option<Pause>,
+    pub restarted_at: String,
+    /// The canary's weight as the router has it (the controller's when no
+    /// router object is read).
+    pub weight: Option<i32>,
+    /// The canary's share of requests per Prometheus, in whole percent
+    /// (finer would write a change at every refresh).
+    pub observed_percent: Option<f64>,
+    /// Analysis runs of the current revision that have a verdict.
+    pub verdicts: Vec<Verdict>,
+    /// `(revision, hash)` of every ReplicaSet the rollout still has.
+    pub known: Vec<(i64, String)>,
+    /// The status message (an abort's reason).
+    pub message: String,
+    /// The latest time the cluster has written (its newest Event, the
+    /// start of a pause): its clock is at least there.
+    pub cluster_now: Option<i64>,
+}
+
+/// Where the current revision is, in the words of its outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    #[default]
+    Progressing,
+    /// Healthy and the current revision is stable: fully promoted.
+    Promoted,
+    /// `RolloutAborted`; `by_controller` when an analysis or experiment
+    /// failed (the abort message names why), not a person.
+    Aborted { by_controller: bool },
+    /// Degraded for another reason (progress deadline, invalid spec).
+    Degraded,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub reason: String,
+    /// When it began and ends by itself (cluster time, ms).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub run: String,
+    pub status: String,
+    /// The metrics that failed or erred, by name.
+    pub failing: Vec<String>,
+}
+
+const ABORTED: &str = "RolloutAborted: ";
+
+impl Release {
+    pub fn of(
+        info: &RolloutInfo,
+        observed: Option<&ObservedTraffic>,
+        events: &[EventInfo],
+    ) -> Release {
+        let current = info
+            .replica_sets
+            .iter()
+            .find(|rs| !info.pod_hash.is_empty() && rs.pod_template_hash == info.pod_hash)
+            .or_else(|| {
+                info.replica_sets
+                    .iter()
+                    .find(|rs| rs.revision == info.revision)
+            });
+        let images = match current {
+            Some(rs) if !rs.images.is_empty() => rs.images.clone(),
+            _ => info.containers.iter().map(|c| c.image.clone()).collect(),
+        };
+        let stable = info.replica_sets.iter().find(|rs| rs.stable);
+        let phase = phase(info, stable.map(|rs| rs.pod_template_hash.as_str()));
+        let manual_pause = info.pauses.iter().any(|p| p.reason == "Manual");
+        let pause = info
+            .pauses
+            .iter()
+            .find(|p| p.reason != "Manual")
+            .map(|p| Pause {
+                reason: p.reason.clone(),
+                since: p.since.as_deref().and_then(millis),
+                until: p.until.as_deref().and_then(millis),
+            });
+        let traffic = info.traffic.as_ref();
+        let weight = traffic
+            .and_then(|t| t.canary_weight)
+            .or_else(|| info.actual_weight.parse().ok());
+        let observed_percent = observed.and_then(|o| {
+            o.revisions
+                .iter()
+                .find(|r| r.role == Some("canary"))
+                .map(|r| (r.share * 100.0).round())
+        });
+        let verdicts = info
+            .analysis_runs
+            .iter()
+            .filter(|r| r.revision == info.revision && is_verdict(&r.status))
+            .map(|r| Verdict {
+                run: r.object_meta.name.clone(),
+                status: r.status.clone(),
+                failing: failing_metrics(r),
+            })
+            .collect();
+        let cluster_now = events
+            .iter()
+            .filter_map(|e| millis(&e.last_seen))
+            .chain(pause.as_ref().and_then(|p| p.since))
+            .max();
+        Release {
+            message: info.message.clone(),
+            cluster_now,
+            uid: info.object_meta.uid.clone(),
+            revision: info.revision,
+            hash: info.pod_hash.clone(),
+            images,
+            created_at: current
+                .and_then(|rs| rs.object_meta.creation_timestamp.as_deref())
+                .and_then(millis),
+            phase,
+            step_index: info.step_index,
+            steps: info.steps.iter().map(step_description).collect(),
+            manual_pause,
+            pause,
+            restarted_at: info.restarted_at.clone(),
+            weight,
+            observed_percent,
+            verdicts,
+            known: info
+                .replica_sets
+                .iter()
+                .map(|rs| (rs.revision, rs.pod_template_hash.clone()))
+                .collect(),
+        }
+    }
+
+    /// The step the rollout is in: an index below the number of steps.
+    pub fn open_step(&self) -> Option<i32> {
+        self.step_index
+            .filter(|i| usize::try_from(*i).is_ok_and(|i| i < self.steps.len()))
+    }
+}
+
+fn phase(info: &RolloutInfo, stable_hash: Option<&str>) -> Phase {
+    match info.status.as_str() {
+        "Degraded" => match info.message.strip_prefix(ABORTED) {
+            // "Rollout aborted update to revision N" alone is a person's
+            // abort; ": <why>" after it is the controller's (§2.3).
+            Some(rest) => Phase::Aborted {
+                by_controller: rest
+                    .strip_prefix("Rollout aborted update to revision ")
+                    .is_some_and(|r| r.contains(':')),
+            },
+            None => Phase::Degraded,
+        },
+        "Healthy" if stable_hash.is_none_or(|s| s == info.pod_hash) => Phase::Promoted,
+        _ => Phase::Progressing,
+    }
+}
+
+fn is_verdict(status: &str) -> bool {
+    matches!(status, "Successful" | "Failed" | "Error" | "Inconclusive")
+}
+
+fn failing_metrics(run: &crate::info::AnalysisRunInfo) -> Vec<String> {
+    let bad = |s: &str| matches!(s, "Failed" | "Error");
+    let mut names: Vec<String> = run
+        .non_job_info
+        .iter()
+        .filter(|m| bad(&m.status))
+        .map(|m| m.metric_name.clone())
+        .chain(
+            run.jobs
+                .iter()
+                .filter(|j| bad(&j.status))
+                .map(|j| j.metric_name.clone()),
+        )
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// RFC 3339 to milliseconds since the epoch.
+pub fn millis(text: &str) -> Option<i64> {
+    let t: jiff::Timestamp = text.parse().ok()?;
+    Some(t.as_millisecond())
+}
+
+/// A canary step as people say it: "Set weight 20%", "Pause 30s".
+pub fn step_description(step: &CanaryStep) -> String {
+    if let Some(w) = step.set_weight {
+        return format!("Set weight {w}%");
+    }
+    if let Some(p) = &step.pause {
+        return match &p.duration {
+            None => "Pause until promoted".to_string(),
+            Some(d) => match pause_duration(d) {
+                Some(_) => format!(
+                    "Pause {}",
+                    match d {
+                        IntOrString::Int(s) => format!("{s}s"),
+                        IntOrString::String(s) if s.chars().all(|c| c.is_ascii_digit()) =>
+                            format!("{s}s"),
+                        IntOrString::String(s) => s.clone(),
+                    }
+                ),
+                None => "Pause".to_string(),
+            },
+        };
+    }
+    if step.analysis.is_some() {
+        return "Analysis".to_string();
+    }
+    if step.experiment.is_some() {
+        return "Experiment".to_string();
+    }
+    if let Some(s) = &step.set_canary_scale {
+        if let Some(w) = s.weight {
+            return format!("Scale canary to {w}%");
+        }
+        if let Some(r) = s.replicas {
+            return format!("Scale canary to {r} replicas");
+        }
+        return "Scale canary with traffic".to_string();
+    }
+    // setHeaderRoute, setMirrorRoute, plugin: the CLI's words.
+    crate::info::step_text(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PauseStep;
+
+    #[test]
+    fn steps_read_as_people_say_them() {
+        let weight = CanaryStep {
+            set_weight: Some(20),
+            ..CanaryStep::default()
+        };
+        assert_eq!(step_description(&weight), "Set weight 20%");
+        let pause = |d: Option<IntOrString>| CanaryStep {
+            pause: Some(PauseStep { duration: d }),
+            ..CanaryStep::default()
+        };
+        assert_eq!(step_description(&pause(None)), "Pause until promoted");
+        assert_eq!(
+            step_description(&pause(Some(IntOrString::String("30s".into())))),
+            "Pause 30s"
+        );
+        assert_eq!(
+            step_description(&pause(Some(IntOrString::Int(45)))),
+            "Pause 45s"
+        );
+        assert_eq!(
+            step_description(&pause(Some(IntOrString::String("90".into())))),
+            "Pause 90s"
+        );
+    }
+
+    #[test]
+    fn an_abort_with_a_reason_is_the_controllers_and_without_one_a_persons() {
+        let mut info = RolloutInfo {
+            status: "Degraded".into(),
+            message: "RolloutAborted: Rollout aborted update to revision 2".into(),
+            ..RolloutInfo::default()
+        };
+        assert_eq!(
+            Release::of(&info, None, &[]).phase,
+            Phase::Aborted {
+                by_controller: false
+            }
+        );
+        info.message = "RolloutAborted: Rollout aborted update to revision 2: metric \"web\" assessed Failed due to failed (1) > failureLimit (0)".into();
+        assert_eq!(
+            Release::of(&info, None, &[]).phase,
+            Phase::Aborted {
+                by_controller: true
+            }
+        );
+        info.message =
+            "ProgressDeadlineExceeded: ReplicaSet \"web-1\" has timed out progressing.".into();
+        assert_eq!(Release::of(&info, None, &[]).phase, Phase::Degraded);
+    }
+}

@@ -1,0 +1,658 @@
+//! The history database: SQLite (a file, or memory for the demo) or
+//! PostgreSQL (several replicas), through sqlx's `any` driver so one query
+//! text serves both. Versioned migrations per database; every call has a
+//! deadline.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+
+use super::facts::{EventKind, Fact, Outcome, Tracked, Via};
+use super::records::{EventRecord, ReleaseRow, RevisionRecord, StepRecord};
+use crate::model::RolloutKey;
+
+/// No database call waits longer than this.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after a person's action its effect may be seen and credited.
+pub const ATTRIBUTION_WINDOW_MS: i64 = 120_000;
+/// How long before its effect was seen an action may have been sent (the
+/// effect can be seen before the replica that sent it writes who did).
+const EFFECT_BEFORE_ACTION_MS: i64 = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Url(String),
+    #[error("the history database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the history database's schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the history database did not answer within {} s", CALL_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connected, migrated history database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// One rollout's changes to write, with what the recorder remembers.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub key: RolloutKey,
+    pub tracked: Tracked,
+    pub facts: Vec<Fact>,
+    /// Our clock when they were seen (ms).
+    pub seen_at: i64,
+}
+
+/// A person's action sent through this dashboard.
+#[derive(Clone, Debug)]
+pub struct Attribution {
+    pub key: RolloutKey,
+    pub kind: EventKind,
+    /// `None` when no one signed in (`--auth none`).
+    pub by: Option<String>,
+    /// When it was sent (our clock, ms).
+    pub at: i64,
+}
+
+#[derive(Debug)]
+struct Embedded(Backend);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        let sql = match self.0 {
+            Backend::Sqlite => include_str!("../../migrations/sqlite/0001_history.sql"),
+            Backend::Postgres => include_str!("../../migrations/postgres/0001_history.sql"),
+        };
+        let migrations = vec![Migration::new(
+            1,
+            Cow::Borrowed("history"),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        )];
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+async fn timed<T>(
+    f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(CALL_TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
+
+/// `sqlite://PATH`, `sqlite::memory:`, `postgres://…`: which database.
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::Url(
+            "--history-db must be sqlite://PATH, sqlite::memory: or postgres://…".to_string(),
+        ))
+    }
+}
+
+impl Store {
+    /// Connects to `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let backend = backend_of(url)?;
+        sqlx::any::install_default_drivers();
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let url = match backend {
+            // Create the file when it is not there yet.
+            Backend::Sqlite if !memory && !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(CALL_TIMEOUT)
+            // An in-memory SQLite lives as long as its one connection.
+            .max_connections(match (backend, memory) {
+                (Backend::Sqlite, true) => 1,
+                (Backend::Sqlite, false) => 4,
+                (Backend::Postgres, _) => 8,
+            })
+            .min_connections(u32::from(memory))
+            .idle_timeout((!memory).then_some(Duration::from_secs(600)))
+            .max_lifetime((!memory).then_some(Duration::from_secs(1800)));
+        let pool = timed(options.connect(&url)).await?;
+        if backend == Backend::Sqlite && !memory {
+            // Readers do not wait for the writer.
+            timed(sqlx::query("PRAGMA journal_mode=WAL").execute(&pool)).await?;
+        }
+        let migrator = Migrator::new(Embedded(backend)).await?;
+        match tokio::time::timeout(Duration::from_secs(60), migrator.run(&pool)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(StoreError::Timeout),
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// Every rollout's remembered state, to resume from.
+    pub async fn tracked(&self) -> Result<Vec<(RolloutKey, Tracked)>, StoreError> {
+        let rows = timed(
+            sqlx::query(
+                "SELECT namespace, name, tracked FROM history_rollouts ORDER BY updated_at",
+            )
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let ns: String = row.try_get(0)?;
+            let name: String = row.try_get(1)?;
+            let json: String = row.try_get(2)?;
+            match serde_json::from_str::<Tracked>(&json) {
+                Ok(t) => out.push((RolloutKey::new(&ns, &name), t)),
+                Err(e) => {
+                    tracing::warn!(rollout = %format!("{ns}/{name}"), error = %e, "a remembered release state does not read; it starts afresh")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `batches` in one transaction: all or nothing.
+    pub async fn write(&self, batches: &[Batch]) -> Result<(), StoreError> {
+        let work = async {
+            let mut tx = self.pool.begin().await?;
+            for b in batches {
+                write_one(&mut tx, b).await?;
+            }
+            tx.commit().await
+        };
+        match tokio::time::timeout(CALL_TIMEOUT * 3, work).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// Records who sent an action, and credits an effect already seen.
+    pub async fn attribute(&self, a: &Attribution) -> Result<(), StoreError> {
+        let work = async {
+            let mut tx = self.pool.begin().await?;
+            let credited = sqlx::query(
+                "UPDATE history_events SET via = 'dashboard', by_user = $1 WHERE id = (
+                   SELECT e.id FROM history_events e
+                   JOIN history_revisions r ON e.revision_id = r.id
+                   JOIN history_rollouts o ON r.rollout_id = o.id
+                   WHERE o.namespace = $2 AND o.name = $3 AND e.kind = $4
+                     AND e.via = 'outside' AND e.seen_at >= $5
+                   ORDER BY e.seen_at LIMIT 1)",
+            )
+            .bind(a.by.clone())
+            .bind(a.key.namespace.clone())
+            .bind(a.key.name.clone())
+            .bind(a.kind.as_str())
+            .bind(a.at - EFFECT_BEFORE_ACTION_MS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "INSERT INTO history_attributions (namespace, name, kind, by_user, at, used)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(a.key.namespace.clone())
+            .bind(a.key.name.clone())
+            .bind(a.kind.as_str())
+            .bind(a.by.clone())
+            .bind(a.at)
+            .bind(i64::from(credited > 0))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, work).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// A rollout's revisions, newest first, at most `limit`.
+    pub async fn history(
+        &self,
+        key: &RolloutKey,
+        limit: i64,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
+        let rows = timed(
+            sqlx::query(
+                "SELECT r.id, r.revision, r.pod_template_hash, r.images, r.started_at, r.ended_at, r.outcome
+                 FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
+                 WHERE o.namespace = $1 AND o.name = $2
+                 ORDER BY r.started_at DESC, r.revision DESC LIMIT $3",
+            )
+            .bind(key.namespace.clone())
+            .bind(key.name.clone())
+            .bind(limit)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        let mut revisions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            revisions.push((row.try_get::<i64, _>(0)?, revision_record(row)?));
+        }
+        let Some(oldest) = revisions.iter().map(|(_, r)| r.started_at).min() else {
+            return Ok(Vec::new());
+        };
+        let steps = timed(
+            sqlx::query(
+                "SELECT s.revision_id, s.attempt, s.step_index, s.description, s.entered_at, s.left_at, s.weight, s.observed_percent
+                 FROM history_steps s JOIN history_revisions r ON s.revision_id = r.id
+                 JOIN history_rollouts o ON r.rollout_id = o.id
+                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3
+                 ORDER BY s.entered_at, s.attempt, s.step_index",
+            )
+            .bind(key.namespace.clone())
+            .bind(key.name.clone())
+            .bind(oldest)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        let events = timed(
+            sqlx::query(
+                "SELECT e.revision_id, e.kind, e.at, e.via, e.by_user, e.message
+                 FROM history_events e JOIN history_revisions r ON e.revision_id = r.id
+                 JOIN history_rollouts o ON r.rollout_id = o.id
+                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3
+                 ORDER BY e.at, e.id",
+            )
+            .bind(key.namespace.clone())
+            .bind(key.name.clone())
+            .bind(oldest)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        for row in &steps {
+            let id: i64 = row.try_get(0)?;
+            if let Some((_, r)) = revisions.iter_mut().find(|(rid, _)| *rid == id) {
+                r.steps.push(StepRecord {
+                    attempt: row.try_get(1)?,
+                    index: row.try_get(2)?,
+                    description: row.try_get(3)?,
+                    entered_at: row.try_get(4)?,
+                    left_at: row.try_get(5)?,
+                    weight: row.try_get(6)?,
+                    observed_percent: row.try_get(7)?,
+                });
+            }
+        }
+        for row in &events {
+            let id: i64 = row.try_get(0)?;
+            if let Some((_, r)) = revisions.iter_mut().find(|(rid, _)| *rid == id) {
+                let kind: String = row.try_get(1)?;
+                let Some(kind) = EventKind::parse(&kind) else {
+                    continue;
+                };
+                r.events.push(EventRecord {
+                    at: row.try_get(2)?,
+                    kind,
+                    via: row.try_get(3)?,
+                    by: row.try_get(4)?,
+                    message: row.try_get(5)?,
+                });
+            }
+        }
+        Ok(revisions.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Revisions started since `since` (ms), newest first, at most
+    /// `limit`, with who promoted or aborted them.
+    pub async fn releases(&self, since: i64, limit: i64) -> Result<Vec<ReleaseRow>, StoreError> {
+        let rows = timed(
+            sqlx::query(
+                "SELECT r.id, o.namespace, o.name, r.revision, r.pod_template_hash, r.images, r.started_at, r.ended_at, r.outcome
+                 FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
+                 WHERE r.started_at >= $1
+                 ORDER BY r.started_at DESC LIMIT $2",
+            )
+            .bind(since)
+            .bind(limit)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut ids = std::collections::HashMap::new();
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            ids.insert(id, out.len());
+            out.push(ReleaseRow {
+                key: RolloutKey::new(&row.try_get::<String, _>(1)?, &row.try_get::<String, _>(2)?),
+                revision: row.try_get(3)?,
+                pod_template_hash: row.try_get(4)?,
+                images: serde_json::from_str(&row.try_get::<String, _>(5)?).unwrap_or_default(),
+                started_at: row.try_get(6)?,
+                ended_at: row.try_get(7)?,
+                outcome: Outcome::parse(&row.try_get::<String, _>(8)?).unwrap_or_default(),
+                promoted_by: None,
+                aborted_by: None,
+                aborts: Vec::new(),
+            });
+        }
+        let events = timed(
+            sqlx::query(
+                "SELECT e.revision_id, e.kind, e.at, e.via, e.by_user
+                 FROM history_events e JOIN history_revisions r ON e.revision_id = r.id
+                 WHERE r.started_at >= $1 AND e.kind IN ('promote', 'promoteFull', 'abort')
+                 ORDER BY e.at",
+            )
+            .bind(since)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        for row in &events {
+            let id: i64 = row.try_get(0)?;
+            let Some(&i) = ids.get(&id) else { continue };
+            let kind: String = row.try_get(1)?;
+            let at: i64 = row.try_get(2)?;
+            let via: String = row.try_get(3)?;
+            let by: Option<String> = row.try_get(4)?;
+            let who = super::records::who(&via, by.as_deref());
+            if kind == "abort" {
+                out[i].aborts.push(at);
+                out[i].aborted_by = Some(who);
+            } else {
+                out[i].promoted_by = Some(who);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes revisions that ended (or started, when they never ended)
+    /// before `cutoff` (ms), and what belongs to them. Returns how many
+    /// revisions went.
+    pub async fn forget_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let work = async {
+            let mut tx = self.pool.begin().await?;
+            let old = "SELECT id FROM history_revisions WHERE COALESCE(ended_at, started_at) < $1 AND outcome <> 'inProgress'";
+            for table in ["history_steps", "history_events"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE revision_id IN ({old})"))
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let gone = sqlx::query(&format!(
+                "DELETE FROM history_revisions WHERE id IN ({old})"
+            ))
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM history_attributions WHERE at < $1")
+                .bind(cutoff.min(now_ms() - ATTRIBUTION_WINDOW_MS * 10))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(gone)
+        };
+        match tokio::time::timeout(CALL_TIMEOUT * 6, work).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// Row counts per table, for the benchmark and tests.
+    pub async fn counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for table in [
+            "history_rollouts",
+            "history_revisions",
+            "history_steps",
+            "history_events",
+            "history_attributions",
+        ] {
+            let row =
+                timed(sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))
+                    .await?;
+            out.push((table, row.try_get::<i64, _>(0)?));
+        }
+        Ok(out)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn revision_record(row: &AnyRow) -> Result<RevisionRecord, sqlx::Error> {
+    let images: String = row.try_get(3)?;
+    let outcome: String = row.try_get(6)?;
+    Ok(RevisionRecord {
+        revision: row.try_get(1)?,
+        pod_template_hash: row.try_get(2)?,
+        images: serde_json::from_str(&images).unwrap_or_default(),
+        started_at: row.try_get(4)?,
+        ended_at: row.try_get(5)?,
+        outcome: Outcome::parse(&outcome).unwrap_or_default(),
+        steps: Vec::new(),
+        events: Vec::new(),
+    })
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
+    let tracked = serde_json::to_string(&b.tracked).unwrap_or_else(|_| "{}".to_string());
+    let rollout_id: i64 = sqlx::query(
+        "INSERT INTO history_rollouts (namespace, name, uid, tracked, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (namespace, name, uid) DO UPDATE SET tracked = excluded.tracked, updated_at = excluded.updated_at
+         RETURNING id",
+    )
+    .bind(b.key.namespace.clone())
+    .bind(b.key.name.clone())
+    .bind(b.tracked.uid.clone())
+    .bind(tracked)
+    .bind(b.seen_at)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    for fact in &b.facts {
+        match fact {
+            Fact::Revision {
+                revision,
+                hash,
+                images,
+                started_at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO history_revisions (rollout_id, revision, pod_template_hash, images, started_at, ended_at, outcome)
+                     VALUES ($1, $2, $3, $4, $5, NULL, 'inProgress')
+                     ON CONFLICT (rollout_id, revision) DO NOTHING",
+                )
+                .bind(rollout_id)
+                .bind(*revision)
+                .bind(hash.clone())
+                .bind(serde_json::to_string(images).unwrap_or_else(|_| "[]".to_string()))
+                .bind(*started_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::Outcome {
+                revision,
+                outcome,
+                ended_at,
+            } => {
+                sqlx::query(
+                    "UPDATE history_revisions SET outcome = $1,
+                       ended_at = CASE WHEN $1 = 'inProgress' THEN NULL ELSE COALESCE($2, ended_at) END
+                     WHERE rollout_id = $3 AND revision = $4",
+                )
+                .bind(outcome.as_str())
+                .bind(*ended_at)
+                .bind(rollout_id)
+                .bind(*revision)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::StepEntered {
+                revision,
+                attempt,
+                index,
+                description,
+                at,
+                weight,
+            } => {
+                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO history_steps (revision_id, attempt, step_index, description, entered_at, left_at, weight, observed_percent)
+                     VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL)
+                     ON CONFLICT (revision_id, attempt, step_index) DO NOTHING",
+                )
+                .bind(rid)
+                .bind(*attempt)
+                .bind(i64::from(*index))
+                .bind(description.clone())
+                .bind(*at)
+                .bind(weight.map(i64::from))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::StepLeft {
+                revision,
+                attempt,
+                index,
+                at,
+            } => {
+                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                    continue;
+                };
+                sqlx::query(
+                    "UPDATE history_steps SET left_at = $1
+                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4 AND left_at IS NULL",
+                )
+                .bind(*at)
+                .bind(rid)
+                .bind(*attempt)
+                .bind(i64::from(*index))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::StepTraffic {
+                revision,
+                attempt,
+                index,
+                weight,
+                observed_percent,
+            } => {
+                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                    continue;
+                };
+                sqlx::query(
+                    "UPDATE history_steps SET weight = COALESCE($1, weight), observed_percent = COALESCE($2, observed_percent)
+                     WHERE revision_id = $3 AND attempt = $4 AND step_index = $5",
+                )
+                .bind(weight.map(i64::from))
+                .bind(*observed_percent)
+                .bind(rid)
+                .bind(*attempt)
+                .bind(i64::from(*index))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::Event {
+                revision,
+                kind,
+                slot,
+                at,
+                via,
+                message,
+            } => {
+                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                    continue;
+                };
+                let (via, by) = match via {
+                    Via::Controller => ("controller", None),
+                    Via::Person => match credit(tx, &b.key, *kind, b.seen_at).await? {
+                        Some(by) => ("dashboard", by),
+                        None => ("outside", None),
+                    },
+                };
+                sqlx::query(
+                    "INSERT INTO history_events (revision_id, kind, slot, at, seen_at, via, by_user, message)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (revision_id, kind, slot) DO NOTHING",
+                )
+                .bind(rid)
+                .bind(kind.as_str())
+                .bind(slot.clone())
+                .bind(*at)
+                .bind(b.seen_at)
+                .bind(via)
+                .bind(by)
+                .bind(message.clone())
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn revision_id(
+    tx: &mut Tx<'_>,
+    rollout_id: i64,
+    revision: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT id FROM history_revisions WHERE rollout_id = $1 AND revision = $2")
+            .bind(rollout_id)
+            .bind(revision)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
+/// The person whose action, sent through a dashboard, this effect is: the
+/// oldest unused one of its kind in the window. `Some(None)`: sent through
+/// a dashboard no one was signed in to.
+async fn credit(
+    tx: &mut Tx<'_>,
+    key: &RolloutKey,
+    kind: EventKind,
+    seen_at: i64,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, by_user FROM history_attributions
+         WHERE namespace = $1 AND name = $2 AND kind = $3 AND used = 0 AND at >= $4 AND at <= $5
+         ORDER BY at LIMIT 1",
+    )
+    .bind(key.namespace.clone())
+    .bind(key.name.clone())
+    .bind(kind.as_str())
+    .bind(seen_at - ATTRIBUTION_WINDOW_MS)
+    .bind(seen_at + EFFECT_BEFORE_ACTION_MS)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: i64 = row.try_get(0)?;
+    let by: Option<String> = row.try_get(1)?;
+    sqlx::query("UPDATE history_attributions SET used = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Some(by))
+}
