@@ -220,6 +220,7 @@ pub struct EndedEarly {
 #[serde(default, rename_all = "camelCase")]
 pub struct TrackedPause {
     pub reason: String,
+    pub since: Option<i64>,
     pub until: Option<i64>,
     pub step: Option<i32>,
 }
@@ -263,6 +264,15 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     if let Some(e) = next.ended_early.take() {
         if at >= e.until - TIMER_SLACK {
             facts.push(timer_ended(before.revision, &e.slot, e.step, e.until));
+            if let Some(index) = e.step {
+                // The step ended at its end, not when our clock saw it.
+                facts.push(Fact::StepLeft {
+                    revision: before.revision,
+                    attempt: before.attempt,
+                    index,
+                    at: e.until,
+                });
+            }
         } else if wall - e.wall < DECIDE_WITHIN && now.revision == before.revision {
             next.ended_early = Some(e);
         } else {
@@ -271,6 +281,10 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     }
 
     if now.revision != before.revision {
+        if now.hash.is_empty() {
+            // Its ReplicaSet is not made yet: look again when it is.
+            return (next, facts);
+        }
         new_revision(before, now, at, &mut next, &mut facts);
         return (next, facts);
     }
@@ -346,38 +360,51 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         });
     }
     next.manual_pause = now.manual_pause;
-    match (&before.pause, &now.pause) {
-        (None, Some(p)) if !aborted => {
-            let step = now.open_step();
-            facts.push(Fact::Event {
-                revision: rev,
-                kind: EventKind::Pause,
-                slot: pause_slot(next.attempt, step),
-                at: p.since.unwrap_or(at),
-                via: Via::Controller,
-                message: pause_words(now, step, p.until.is_some()),
-            });
-        }
-        (Some(p), None) if !aborted => {
-            let slot = pause_slot(before.attempt, p.step);
-            match p.until {
-                Some(until) if at < until - TIMER_SLACK => {
-                    next.ended_early = Some(EndedEarly {
-                        slot,
-                        step: p.step,
-                        until,
-                        at,
-                        wall,
-                    });
-                }
-                Some(until) => facts.push(timer_ended(rev, &slot, p.step, until)),
-                None => facts.push(promoted(rev, &slot, p.step, at)),
+    // A pause ends when it is gone or another has taken its place (the
+    // steps between passed unseen).
+    let other_pause = match (&before.pause, &now.pause) {
+        // The same pause while its start is the same (the step index may
+        // be written apart from it).
+        (Some(b), Some(n)) if b.since.is_some() && n.since.is_some() => b.since != n.since,
+        (Some(b), Some(_)) => b.step != now.open_step(),
+        _ => false,
+    };
+    if let Some(p) = &before.pause
+        && (now.pause.is_none() || other_pause)
+        && !aborted
+    {
+        let slot = pause_slot(before.attempt, p.step);
+        match p.until {
+            Some(until) if at < until - TIMER_SLACK => {
+                next.ended_early = Some(EndedEarly {
+                    slot,
+                    step: p.step,
+                    until,
+                    at,
+                    wall,
+                });
             }
+            Some(until) => facts.push(timer_ended(rev, &slot, p.step, until)),
+            None => facts.push(promoted(rev, &slot, p.step, at)),
         }
-        _ => {}
+    }
+    if let Some(p) = &now.pause
+        && (before.pause.is_none() || other_pause)
+        && !aborted
+    {
+        let step = now.open_step();
+        facts.push(Fact::Event {
+            revision: rev,
+            kind: EventKind::Pause,
+            slot: pause_slot(next.attempt, step),
+            at: p.since.unwrap_or(at),
+            via: Via::Controller,
+            message: pause_words(now, step, p.until.is_some()),
+        });
     }
     next.pause = now.pause.as_ref().map(|p| TrackedPause {
         reason: p.reason.clone(),
+        since: p.since,
         until: p.until,
         step: now.open_step(),
     });
@@ -418,13 +445,47 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     let open = if aborted { None } else { now.open_step() };
     if open != before.step {
         let from = before.step;
+        if let Some(f) = from
+            && !aborted
+            && before.pause.as_ref().is_none_or(|p| p.step != Some(f))
+        {
+            // What the step reached (a setWeight step's weight; a pause
+            // keeps the weight it held).
+            facts.push(Fact::StepTraffic {
+                revision: rev,
+                attempt: next.attempt,
+                index: f,
+                weight: now.weight,
+                observed_percent: now.observed_percent,
+            });
+        }
         close_step(&mut next, rev, at, &mut facts);
+        // Steps passed between two looks were entered and left then.
+        let finished = now
+            .step_index
+            .is_some_and(|i| i as usize >= now.steps.len());
+        let passed_to = match (from, open) {
+            (Some(_), Some(t)) => Some(t),
+            (Some(_), None) if finished && !aborted && before.pause.is_some() => {
+                Some(now.steps.len() as i32)
+            }
+            (Some(f), None) if finished && !aborted && (f as usize) + 2 == now.steps.len() => {
+                Some(now.steps.len() as i32)
+            }
+            _ => None,
+        };
+        if let (Some(f), Some(t)) = (from, passed_to) {
+            for i in (f + 1)..t {
+                enter_step(&mut next, now, i, at, &mut facts);
+                close_step(&mut next, rev, at, &mut facts);
+            }
+        }
         if let (Some(f), None) = (from, open)
             && !aborted
             && now
                 .step_index
                 .is_some_and(|i| i as usize >= now.steps.len())
-            && (f as usize) + 1 < now.steps.len()
+            && (f as usize) + 2 < now.steps.len()
             && now.pause.is_none()
             && before.pause.is_none()
         {
@@ -487,6 +548,7 @@ fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
         manual_pause: now.manual_pause,
         pause: now.pause.as_ref().map(|p| TrackedPause {
             reason: p.reason.clone(),
+            since: p.since,
             until: p.until,
             step: now.open_step(),
         }),
@@ -580,6 +642,7 @@ fn new_revision(
         manual_pause: now.manual_pause,
         pause: now.pause.as_ref().map(|p| TrackedPause {
             reason: p.reason.clone(),
+            since: p.since,
             until: p.until,
             step: now.open_step(),
         }),
@@ -611,6 +674,11 @@ fn new_revision(
         next.outcome = outcome;
         next.aborted = matches!(now.phase, Phase::Aborted { .. });
     } else if let Some(i) = now.open_step() {
+        // Steps the rollout passed before this look.
+        for passed in 0..i {
+            enter_step(next, now, passed, at, facts);
+            close_step(next, now.revision, at, facts);
+        }
         enter_step(next, now, i, at, facts);
     }
 }
@@ -762,15 +830,17 @@ mod tests {
         r
     }
 
+    /// The facts in words, without traffic updates.
     fn kinds(facts: &[Fact]) -> Vec<String> {
         facts
             .iter()
+            .filter(|f| !matches!(f, Fact::StepTraffic { .. }))
             .map(|f| match f {
                 Fact::Revision { revision, .. } => format!("revision {revision}"),
                 Fact::Outcome { outcome, .. } => format!("outcome {}", outcome.as_str()),
                 Fact::StepEntered { index, .. } => format!("enter {index}"),
                 Fact::StepLeft { index, .. } => format!("leave {index}"),
-                Fact::StepTraffic { .. } => "traffic".into(),
+                Fact::StepTraffic { .. } => unreachable!("filtered out"),
                 Fact::Event { kind, via, .. } => format!("{} by {}", kind.as_str(), via.as_str()),
             })
             .collect()
@@ -837,8 +907,8 @@ mod tests {
         let (_, looks, all) = run(vec![
             (0, release(2, Some(2), Phase::Progressing)),
             (
-                1 * S,
-                paused(release(2, Some(3), Phase::Progressing), 1 * S, Some(31 * S)),
+                S,
+                paused(release(2, Some(3), Phase::Progressing), S, Some(31 * S)),
             ),
             (2 * S, release(2, Some(4), Phase::Progressing)),
             (2 * S + 50, {
@@ -952,6 +1022,45 @@ mod tests {
                 "enter 0"
             ]
         );
+    }
+
+    #[test]
+    fn steps_passed_between_two_looks_are_entered_and_left_then() {
+        let (_, looks, _) = run(vec![
+            (0, paused(release(2, Some(1), Phase::Progressing), 0, None)),
+            (
+                5 * S,
+                paused(release(2, Some(3), Phase::Progressing), 5 * S, Some(35 * S)),
+            ),
+        ]);
+        assert_eq!(
+            looks[1],
+            [
+                "promote by outside",
+                "pause by controller",
+                "leave 1",
+                "enter 2",
+                "leave 2",
+                "enter 3"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_setweight_step_keeps_the_weight_it_reached() {
+        let mut at_20 = paused(release(2, Some(1), Phase::Progressing), S, None);
+        at_20.weight = Some(20);
+        let (_, _, all) = run(vec![
+            (0, release(2, Some(0), Phase::Progressing)),
+            (S, at_20),
+        ]);
+        assert!(all.contains(&Fact::StepTraffic {
+            revision: 2,
+            attempt: 0,
+            index: 0,
+            weight: Some(20),
+            observed_percent: None
+        }));
     }
 
     #[test]

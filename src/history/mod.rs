@@ -65,6 +65,11 @@ impl History {
         *self.leading.borrow()
     }
 
+    /// Whether this replica writes, as it changes.
+    pub fn leading_changes(&self) -> watch::Receiver<bool> {
+        self.leading.clone()
+    }
+
     pub fn backend(&self) -> Backend {
         self.store.backend
     }

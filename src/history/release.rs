@@ -83,14 +83,17 @@ impl Release {
         observed: Option<&ObservedTraffic>,
         events: &[EventInfo],
     ) -> Release {
+        // The ReplicaSet of the current revision: the rollout's revision
+        // can move before its status names the new hash.
         let current = info
             .replica_sets
             .iter()
-            .find(|rs| !info.pod_hash.is_empty() && rs.pod_template_hash == info.pod_hash)
+            .find(|rs| rs.revision == info.revision && info.revision > 0)
             .or_else(|| {
                 info.replica_sets
                     .iter()
-                    .find(|rs| rs.revision == info.revision)
+                    .find(|rs| !info.pod_hash.is_empty() && rs.pod_template_hash == info.pod_hash)
+                    .filter(|_| info.revision == 0)
             });
         let images = match current {
             Some(rs) if !rs.images.is_empty() => rs.images.clone(),
@@ -138,7 +141,10 @@ impl Release {
             cluster_now,
             uid: info.object_meta.uid.clone(),
             revision: info.revision,
-            hash: info.pod_hash.clone(),
+            // Empty until the revision's ReplicaSet is there.
+            hash: current
+                .map(|rs| rs.pod_template_hash.clone())
+                .unwrap_or_default(),
             images,
             created_at: current
                 .and_then(|rs| rs.object_meta.creation_timestamp.as_deref())

@@ -194,7 +194,7 @@ impl Store {
                    SELECT e.id FROM history_events e
                    JOIN history_revisions r ON e.revision_id = r.id
                    JOIN history_rollouts o ON r.rollout_id = o.id
-                   WHERE o.namespace = $2 AND o.name = $3 AND e.kind = $4
+                   WHERE o.namespace = $2 AND o.name = $3 AND (e.kind = $4 OR e.kind = $6)
                      AND e.via = 'outside' AND e.seen_at >= $5
                    ORDER BY e.seen_at LIMIT 1)",
             )
@@ -203,6 +203,7 @@ impl Store {
             .bind(a.key.name.clone())
             .bind(a.kind.as_str())
             .bind(a.at - EFFECT_BEFORE_ACTION_MS)
+            .bind(companion(a.kind).as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -542,7 +543,8 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 };
                 sqlx::query(
                     "UPDATE history_steps SET left_at = $1
-                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4 AND left_at IS NULL",
+                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
+                       AND (left_at IS NULL OR left_at < $1)",
                 )
                 .bind(*at)
                 .bind(rid)
@@ -612,6 +614,16 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The other kind an action's effect may be recorded as: a promote of a
+/// rollout a person paused clears `spec.paused`, which reads as a resume.
+fn companion(kind: EventKind) -> EventKind {
+    match kind {
+        EventKind::Promote => EventKind::Resume,
+        EventKind::Resume => EventKind::Promote,
+        k => k,
+    }
+}
+
 async fn revision_id(
     tx: &mut Tx<'_>,
     rollout_id: i64,
@@ -637,7 +649,7 @@ async fn credit(
 ) -> Result<Option<Option<String>>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, by_user FROM history_attributions
-         WHERE namespace = $1 AND name = $2 AND kind = $3 AND used = 0 AND at >= $4 AND at <= $5
+         WHERE namespace = $1 AND name = $2 AND (kind = $3 OR kind = $6) AND used = 0 AND at >= $4 AND at <= $5
          ORDER BY at LIMIT 1",
     )
     .bind(key.namespace.clone())
@@ -645,6 +657,7 @@ async fn credit(
     .bind(kind.as_str())
     .bind(seen_at - ATTRIBUTION_WINDOW_MS)
     .bind(seen_at + EFFECT_BEFORE_ACTION_MS)
+    .bind(companion(kind).as_str())
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
