@@ -9,6 +9,7 @@ pub mod entry;
 pub mod health;
 pub mod hub;
 pub mod index;
+pub mod lease;
 pub mod live;
 pub mod object;
 pub mod observing;

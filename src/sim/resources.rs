@@ -64,6 +64,16 @@ pub static RESOURCES: &[ResourceType] = &[
         short_names: &["svc"],
     },
     ResourceType {
+        group: "coordination.k8s.io",
+        versions: &["v1"],
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &[],
+    },
+    ResourceType {
         group: "",
         versions: &["v1"],
         plural: "events",
