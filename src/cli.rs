@@ -237,6 +237,8 @@ pub struct WebArgs {
     pub access_check_interval: u64,
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Log line format: text for people, json for log collectors
     #[arg(
         long,
@@ -301,6 +303,59 @@ pub struct PrometheusArgs {
         default_value = "namespace"
     )]
     pub prometheus_namespace_label: String,
+}
+
+/// The release history's database.
+#[derive(Clone, Debug, Args)]
+pub struct HistoryArgs {
+    /// Where the release history is kept: sqlite://PATH, sqlite::memory:, postgres://USER:PASSWORD@HOST/DB (several replicas), or off. Default: sqlite under --data-dir (demo: in memory)
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_HISTORY_DB", value_name = "URL")]
+    pub history_db: Option<String>,
+    /// A folder for the dashboard's files (the SQLite history). Default: $XDG_DATA_HOME/rollouts-dashboard or ~/.local/share/rollouts-dashboard
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    /// How long revisions are kept after they end, e.g. 90d, 720h
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_HISTORY_RETENTION",
+        value_name = "DURATION",
+        default_value = "90d",
+        value_parser = retention
+    )]
+    pub history_retention: std::time::Duration,
+    /// With PostgreSQL, only the holder of this Lease (coordination.k8s.io/v1) writes the history
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_HISTORY_LEASE",
+        value_name = "NAME",
+        default_value = "rollouts-dashboard-history"
+    )]
+    pub history_lease: String,
+    /// The Lease's namespace. Default: the pod's (POD_NAMESPACE), else the connection's default namespace
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_HISTORY_LEASE_NAMESPACE",
+        value_name = "NS"
+    )]
+    pub history_lease_namespace: Option<String>,
+}
+
+/// A retention such as `90d`, `36h` or `30m`: a number of days, or a
+/// duration; at least a minute.
+fn retention(s: &str) -> Result<std::time::Duration, String> {
+    let secs = match s.strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .ok()
+            .and_then(|d| d.checked_mul(86_400))
+            .map(|s| s as f64),
+        None => crate::info::parse_go_duration(s).map(|d| d.as_secs_f64()),
+    }
+    .ok_or_else(|| format!("{s:?} is not a retention such as 90d, 720h or 30m"))?;
+    if !(60.0..=(3650.0 * 86_400.0)).contains(&secs) {
+        return Err(format!("{s:?} must be between 1m and 3650d"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// A duration such as `90s`, `1m` or `1h30m`, of at least one second.

@@ -12,7 +12,9 @@ use crate::cluster::act::Actor;
 use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
 use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::hub::{Observation, ObservedSource};
+use crate::cluster::lease::{self, LeaseSettings};
 use crate::cluster::live;
+use crate::history::{Backend, History, StoreError};
 use crate::observed::ObservedSettings;
 use crate::observed::prometheus::PrometheusAccess;
 use crate::observed::queries::QueryScope;
@@ -67,6 +69,7 @@ pub async fn run_on(
     let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, shutdown.clone())?;
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
+    let history = history_for(conn, web, view.clone(), &shutdown).await?;
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -79,7 +82,11 @@ pub async fn run_on(
         metrics: Arc::new(Metrics::new(view_for_metrics)),
         auth: Arc::new(auth),
         streams: Arc::default(),
+        history,
     };
+    if let Some(h) = &state.history {
+        state.metrics.follow_history_writer(h.leading_changes());
+    }
     let app = router(state.clone(), &web.base_path, web.admin_listen.is_some());
     let mut admin_line = String::new();
     if let Some(admin_addr) = web.admin_listen {
@@ -153,6 +160,108 @@ fn observed_for(
         crate::observed::start(settings, shutdown.clone()).map_err(ServeError::Config)?;
     tracing::info!(prometheus = %source.url, window_seconds = source.window_seconds, "observed traffic from Prometheus");
     Ok(Some((source, rx)))
+}
+
+/// `--history-db`: where the release history is kept (by default SQLite
+/// under `--data-dir`; in memory for the demo's simulated cluster), and
+/// with PostgreSQL the Lease that says which replica writes it.
+async fn history_for(
+    conn: &Connection,
+    web: &WebArgs,
+    view: crate::cluster::hub::LiveView,
+    shutdown: &CancellationToken,
+) -> Result<Option<History>, ServeError> {
+    let h = &web.history;
+    let url = match h.history_db.as_deref() {
+        Some("off") => return Ok(None),
+        Some(url) => url.to_string(),
+        None if conn.source == ConfigSource::Simulated => "sqlite::memory:".to_string(),
+        None => {
+            let (dir, chosen) = match &h.data_dir {
+                Some(d) => (d.clone(), true),
+                None => (default_data_dir(), false),
+            };
+            match std::fs::create_dir_all(&dir) {
+                Ok(()) => format!("sqlite://{}", dir.join("history.db").display()),
+                // A folder someone named must work; the default may not
+                // (a read-only home): then the history lives in memory.
+                Err(e) if !chosen => {
+                    tracing::warn!(data_dir = %dir.display(), error = %e, "cannot make the default data folder: the release history is kept in memory only (set --data-dir or --history-db)");
+                    "sqlite::memory:".to_string()
+                }
+                Err(e) => {
+                    return Err(ServeError::Config(format!(
+                        "cannot make the data folder {} (--data-dir): {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+    };
+    let bad = |e: StoreError| ServeError::Config(format!("--history-db: {e}"));
+    let leading = match crate::history::store::backend_of(&url).map_err(bad)? {
+        // One file, one writer: this replica.
+        Backend::Sqlite => {
+            let (tx, rx) = tokio::sync::watch::channel(true);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                drop(tx);
+            });
+            rx
+        }
+        Backend::Postgres => lease::start(
+            live::client(conn)?,
+            LeaseSettings {
+                namespace: h
+                    .history_lease_namespace
+                    .clone()
+                    .or_else(|| {
+                        std::env::var("POD_NAMESPACE")
+                            .ok()
+                            .filter(|n| !n.is_empty())
+                    })
+                    .unwrap_or_else(|| conn.config.default_namespace.clone()),
+                name: h.history_lease.clone(),
+                identity: replica_identity(),
+                duration: std::time::Duration::from_secs(15),
+                renew_every: std::time::Duration::from_secs(5),
+            },
+            shutdown.clone(),
+        ),
+    };
+    let history = History::start(&url, h.history_retention, view, leading, shutdown.clone())
+        .await
+        .map_err(bad)?;
+    tracing::info!(backend = ?history.backend(), retention_days = h.history_retention.as_secs() / 86_400, "release history");
+    Ok(Some(history))
+}
+
+/// `$XDG_DATA_HOME/rollouts-dashboard`, `~/.local/share/rollouts-dashboard`,
+/// or `./rollouts-dashboard-data` when neither is known.
+fn default_data_dir() -> std::path::PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(xdg) = env("XDG_DATA_HOME") {
+        return std::path::PathBuf::from(xdg).join("rollouts-dashboard");
+    }
+    if let Some(home) = env("HOME") {
+        return std::path::PathBuf::from(home).join(".local/share/rollouts-dashboard");
+    }
+    std::path::PathBuf::from("rollouts-dashboard-data")
+}
+
+/// This replica as the Lease names its holder: the pod's name (the
+/// hostname in a pod) and a random part, so a restarted pod is new.
+fn replica_identity() -> String {
+    use ring::rand::SecureRandom;
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rollouts-dashboard".to_string());
+    let mut bytes = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host}-{suffix}")
 }
 
 /// How people are identified (`--auth`), checked before anything is served.

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::actions::{Action, Expectation};
 use crate::cluster::act::{Acted, Request};
+use crate::history::{Attribution, EventKind};
 
 use super::AppState;
 use super::error::AppError;
@@ -69,6 +70,7 @@ async fn perform(
     }
     let actor = actor_for(state, caller)?;
     let user = caller.user().map(|u| u.name.as_str());
+    let sent_at = jiff::Timestamp::now().as_millisecond();
     let done = match tokio::time::timeout(
         ACTION_DEADLINE,
         actor.act(namespace, name, request, expect, user),
@@ -90,7 +92,35 @@ async fn perform(
     state
         .metrics
         .action(crate::actions::verb(action), outcome(&done));
-    Ok(done?)
+    let done = done?;
+    if let Some(history) = &state.history {
+        // Who did it: only this replica knows; the history credits them
+        // with the change the recorder sees.
+        history
+            .attribute(Attribution {
+                key: crate::model::RolloutKey::new(namespace, name),
+                kind: event_kind(action),
+                by: user.map(str::to_string),
+                at: sent_at,
+            })
+            .await;
+    }
+    Ok(done)
+}
+
+/// The history's name for what an action does.
+fn event_kind(action: Action) -> EventKind {
+    match action {
+        Action::Promote => EventKind::Promote,
+        Action::PromoteFull => EventKind::PromoteFull,
+        Action::Abort => EventKind::Abort,
+        Action::Retry => EventKind::Retry,
+        Action::Restart => EventKind::Restart,
+        Action::Pause => EventKind::Pause,
+        Action::Resume => EventKind::Resume,
+        Action::SetImage => EventKind::SetImage,
+        Action::Rollback => EventKind::Rollback,
+    }
 }
 
 async fn act_json(

@@ -41,6 +41,7 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     requests: Family<RouteLabels, Histogram>,
     streams: Gauge,
+    history_writer: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -75,13 +76,34 @@ impl Metrics {
             "Server-Sent Event and watch streams open now",
             streams.clone(),
         );
+        let history_writer = Gauge::default();
+        registry.register(
+            "history_writer",
+            "1 while this replica writes the release history (holds the Lease, or SQLite)",
+            history_writer.clone(),
+        );
         registry.register_collector(Box::new(LiveCollector { view }));
         Metrics {
             registry,
             actions,
             requests,
             streams,
+            history_writer,
         }
+    }
+
+    /// Follows whether this replica writes the history, until it stops.
+    pub fn follow_history_writer(&self, mut leading: tokio::sync::watch::Receiver<bool>) {
+        let gauge = self.history_writer.clone();
+        tokio::spawn(async move {
+            loop {
+                gauge.set(i64::from(*leading.borrow_and_update()));
+                if leading.changed().await.is_err() {
+                    gauge.set(0);
+                    return;
+                }
+            }
+        });
     }
 
     pub fn action(&self, action: &str, result: &str) {

@@ -10,6 +10,7 @@ pub mod cards;
 pub mod chunked;
 pub mod error;
 pub mod guard;
+pub mod history;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub auth: std::sync::Arc<identity::Auth>,
     /// Open streams per person, bounded.
     pub streams: std::sync::Arc<limits::StreamSlots>,
+    /// The release history, unless `--history-db off`.
+    pub history: Option<crate::history::History>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

@@ -167,6 +167,7 @@ pub async fn rollout(
         ),
         banner,
         d: DetailView::of(entry, &entry.info(&key)).restricted(state.read_only, access),
+        history: super::history::panel(&state, &key).await,
         base,
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),

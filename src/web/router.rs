@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, guard, identity, metrics, overview_stream,
+    AppState, actions, api, api_watch, assets, guard, history, identity, metrics, overview_stream,
     page_stream, pages, probes, sign_in,
 };
 
@@ -95,6 +95,12 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             get(api_watch::watch_list),
         )
         .route("/api/v1/rollouts/{namespace}/{name}/info", get(api::get))
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/history",
+            get(history::api_rollout),
+        )
+        .route("/api/v1/history", get(history::api_releases))
+        .route("/releases", get(history::releases_page))
         .route(
             "/api/v1/rollouts/{namespace}/{name}/observed",
             get(api::observed),

@@ -111,9 +111,28 @@ pub struct RolloutPage {
     pub page: PageInfo,
     pub banner: BannerView,
     pub d: DetailView,
+    pub history: super::view::history::HistoryView,
     pub base: String,
     pub read_only: bool,
     pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// `/releases`: every recorded release the person may see, with figures
+/// per rollout.
+#[derive(Template)]
+#[template(path = "releases.html")]
+pub struct ReleasesPage {
+    pub page: PageInfo,
+    pub banner: BannerView,
+    pub namespaces: Vec<String>,
+    pub ns: String,
+    pub outcome: String,
+    pub since: String,
+    pub outcomes: Vec<(&'static str, &'static str)>,
+    pub windows: Vec<(&'static str, &'static str)>,
+    pub figures: Vec<super::view::history::FiguresView>,
+    pub rows: Vec<super::view::history::ReleaseRowView>,
     pub error: Option<String>,
 }
 

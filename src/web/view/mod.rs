@@ -5,6 +5,7 @@ pub mod card;
 pub mod detail;
 pub mod filter;
 pub mod health;
+pub mod history;
 pub mod observed;
 pub mod overview;
 

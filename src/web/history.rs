@@ -1,0 +1,298 @@
+//! The release history over HTTP: a rollout's revisions (JSON, and the
+//! History panel of its page), and releases across rollouts (JSON, and the
+//! Releases page). Read from the history database, filtered by the
+//! person's RBAC like everything else.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::AppState;
+use super::error::AppError;
+use super::identity::Caller;
+use super::pages::page_info;
+use super::permissions::{Permissions, not_visible, shown_namespace};
+use super::templates::{ReleasesPage, render};
+use super::view::history::{
+    FiguresJson, FiguresView, HistoryJson, HistoryView, ReleaseJson, ReleaseRowView, ReleasesJson,
+    RevisionJson, rfc3339,
+};
+use crate::history::facts::Outcome;
+use crate::history::figures::figures;
+use crate::history::{History, ReleaseRow};
+use crate::model::RolloutKey;
+
+const DAY_MS: i64 = 86_400_000;
+/// The windows the Releases page offers.
+const WINDOWS: [(&str, &str); 4] = [
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+];
+const DEFAULT_WINDOW: &str = "30d";
+
+fn kept(state: &AppState) -> Result<&History, AppError> {
+    state.history.as_ref().ok_or_else(|| {
+        AppError::NotFound("this dashboard keeps no release history (--history-db off)".into())
+    })
+}
+
+fn unavailable(e: crate::history::StoreError) -> AppError {
+    AppError::Unavailable(e.to_string())
+}
+
+/// 404 for a namespace not shown here, 403 for one the caller may not see.
+async fn require_sees(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), AppError> {
+    if !crate::model::is_namespace_name(namespace)
+        || !shown_namespace(&state.view.snapshot(), namespace)
+    {
+        return Err(AppError::NotFound(format!(
+            "this dashboard shows no rollouts in namespace {namespace:?}"
+        )));
+    }
+    if Permissions::of(state, caller).access(namespace).await?.list {
+        Ok(())
+    } else {
+        Err(not_visible(namespace))
+    }
+}
+
+/// `GET /api/v1/rollouts/{ns}/{name}/history`.
+pub async fn api_rollout(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<HistoryJson>, AppError> {
+    let history = kept(&state)?;
+    require_sees(&state, &caller, &namespace).await?;
+    let records = history
+        .revisions(&RolloutKey::new(&namespace, &name))
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(HistoryJson {
+        revisions: records.iter().map(RevisionJson::of).collect(),
+    }))
+}
+
+/// The History panel of a rollout's page (access already checked).
+pub async fn panel(state: &AppState, key: &RolloutKey) -> HistoryView {
+    let Some(history) = &state.history else {
+        return HistoryView::off();
+    };
+    match history.revisions(key).await {
+        Ok(records) => HistoryView::of(&records, now_ms()),
+        Err(e) => HistoryView::failed(e.to_string()),
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// What `?ns=…&namespace=…&outcome=…&since=…` asks, checked.
+struct Filter {
+    namespace: Option<String>,
+    outcome: Option<Outcome>,
+    since_text: String,
+    since: i64,
+}
+
+fn filter(pairs: &[(String, String)]) -> Result<Filter, AppError> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, v)| key == k && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let namespace = get("namespace").or_else(|| get("ns")).map(str::to_string);
+    if let Some(ns) = &namespace
+        && !crate::model::is_namespace_name(ns)
+    {
+        return Err(AppError::BadRequest(format!(
+            "{ns:?} is not a namespace name"
+        )));
+    }
+    let outcome = match get("outcome") {
+        Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "outcome must be promoted, aborted, degraded, superseded or inProgress, not {o:?}"
+            ))
+        })?),
+        None => None,
+    };
+    let since_text = get("since").unwrap_or(DEFAULT_WINDOW).to_string();
+    let since = since_ms(&since_text, now_ms()).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "since must be a time (RFC 3339) or a window such as 24h, 7d, 90d, not {since_text:?}"
+        ))
+    })?;
+    Ok(Filter {
+        namespace,
+        outcome,
+        since_text,
+        since,
+    })
+}
+
+/// `7d`, `24h`, `90m` back from `now`, or an RFC 3339 time.
+fn since_ms(text: &str, now: i64) -> Option<i64> {
+    if let Some(days) = text.strip_suffix('d') {
+        let d: i64 = days.parse().ok().filter(|d| (1..=3650).contains(d))?;
+        return Some(now - d * DAY_MS);
+    }
+    if let Some(d) = crate::info::parse_go_duration(text) {
+        return Some(now - i64::try_from(d.as_millis()).ok()?);
+    }
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// The releases the caller may see that match `f`.
+async fn visible_releases(
+    state: &AppState,
+    caller: &Caller,
+    history: &History,
+    f: &Filter,
+) -> Result<Vec<ReleaseRow>, AppError> {
+    if let Some(ns) = &f.namespace {
+        require_sees(state, caller, ns).await?;
+    }
+    let rows = history.releases(f.since).await.map_err(unavailable)?;
+    let scope = state.view.snapshot().health.scope.clone();
+    let namespaces: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r.key.namespace.clone())
+        .filter(|ns| scope.includes(ns))
+        .collect();
+    let rights = Permissions::of(state, caller).rights(namespaces).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| scope.includes(&r.key.namespace) && rights.sees(&r.key.namespace))
+        .filter(|r| f.namespace.as_ref().is_none_or(|ns| *ns == r.key.namespace))
+        .filter(|r| f.outcome.is_none_or(|o| o == r.outcome))
+        .collect())
+}
+
+/// `GET /api/v1/history?namespace=…&since=…&outcome=…`.
+pub async fn api_releases(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<ReleasesJson>, AppError> {
+    let history = kept(&state)?;
+    let f = filter(&pairs)?;
+    let rows = visible_releases(&state, &caller, history, &f).await?;
+    Ok(Json(ReleasesJson {
+        since: rfc3339(f.since),
+        releases: rows.iter().map(ReleaseJson::of).collect(),
+        rollouts: figures(&rows, f.since, now_ms())
+            .iter()
+            .map(FiguresJson::of)
+            .collect(),
+    }))
+}
+
+/// `GET /releases`.
+pub async fn releases_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let snapshot = state.view.snapshot();
+    let perms = Permissions::of(&state, &caller);
+    let banner = perms.banner(&snapshot.health).await;
+    let mut page = ReleasesPage {
+        page: page_info(&state, &caller, String::new()),
+        banner,
+        namespaces: Vec::new(),
+        ns: String::new(),
+        outcome: String::new(),
+        since: DEFAULT_WINDOW.to_string(),
+        outcomes: [
+            Outcome::Promoted,
+            Outcome::Aborted,
+            Outcome::Degraded,
+            Outcome::Superseded,
+            Outcome::InProgress,
+        ]
+        .iter()
+        .map(|o| (o.as_str(), outcome_label(*o)))
+        .collect(),
+        windows: WINDOWS.to_vec(),
+        figures: Vec::new(),
+        rows: Vec::new(),
+        error: None,
+    };
+    let Some(history) = &state.history else {
+        page.error = Some("This dashboard keeps no release history (--history-db off).".into());
+        return Html(render(&page)).into_response();
+    };
+    let f = match filter(&pairs) {
+        Ok(f) => f,
+        Err(e) => {
+            page.error = Some(e.to_string());
+            return Html(render(&page)).into_response();
+        }
+    };
+    page.ns = f.namespace.clone().unwrap_or_default();
+    page.outcome = f
+        .outcome
+        .map(|o| o.as_str().to_string())
+        .unwrap_or_default();
+    page.since = f.since_text.clone();
+    match visible_releases(&state, &caller, history, &f).await {
+        Ok(rows) => {
+            let now = now_ms();
+            page.figures = figures(&rows, f.since, now)
+                .iter()
+                .map(FiguresView::of)
+                .collect();
+            page.rows = rows
+                .iter()
+                .take(500)
+                .map(|r| ReleaseRowView::of(r, now))
+                .collect();
+        }
+        Err(e) => page.error = Some(e.to_string()),
+    }
+    // The namespaces to choose from: those shown that the person may see.
+    let shown: BTreeSet<String> = snapshot
+        .rollouts
+        .keys()
+        .map(|k| k.namespace.clone())
+        .collect();
+    if let Ok(rights) = perms.rights(shown.clone()).await {
+        page.namespaces = shown.into_iter().filter(|ns| rights.sees(ns)).collect();
+    }
+    Html(render(&page)).into_response()
+}
+
+fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Promoted => "Promoted",
+        Outcome::Aborted => "Aborted",
+        Outcome::Degraded => "Degraded",
+        Outcome::Superseded => "Superseded",
+        Outcome::InProgress => "In progress",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_windows_and_times() {
+        let now = 100 * DAY_MS;
+        assert_eq!(since_ms("7d", now), Some(93 * DAY_MS));
+        assert_eq!(since_ms("24h", now), Some(99 * DAY_MS));
+        assert_eq!(since_ms("1970-01-02T00:00:00Z", now), Some(DAY_MS));
+        assert_eq!(since_ms("0d", now), None);
+        assert_eq!(since_ms("yesterday", now), None);
+        assert_eq!(since_ms("99999999999d", now), None);
+    }
+}
