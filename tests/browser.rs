@@ -183,6 +183,7 @@ fn start_dashboard_with(
         log_format: LogFormat::Text,
         ..WebArgs::defaults()
     };
+    web.history.history_db = Some("sqlite::memory:".to_string());
     flags(&mut web);
     tokio::spawn(async move {
         if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {

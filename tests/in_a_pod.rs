@@ -24,6 +24,7 @@ impl Drop for Dashboard {
 
 fn start() -> Dashboard {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .env("ROLLOUTS_DASHBOARD_HISTORY_DB", "sqlite::memory:")
         .args([
             "demo",
             "--listen",

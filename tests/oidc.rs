@@ -391,6 +391,7 @@ async fn the_sign_in_flow_leaves_a_session_any_replica_accepts() {
     .expect("a kubeconfig");
     let port2 = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .env("ROLLOUTS_DASHBOARD_HISTORY_DB", "sqlite::memory:")
         .args(["serve", "-A", "--auth", "oidc", "--listen"])
         .arg(format!("127.0.0.1:{port2}"))
         .arg("--kubeconfig")

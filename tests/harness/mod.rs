@@ -4,6 +4,7 @@
 //! like a browser or script would.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod prometheus;
 
 use std::sync::Arc;
@@ -186,6 +187,7 @@ impl Viewer {
             )),
             auth: std::sync::Arc::new(rollouts_dashboard::web::identity::Auth::none(config)),
             streams: std::sync::Arc::default(),
+            history: None,
         };
         Viewer {
             app: router(state, "/", false),

@@ -191,11 +191,15 @@ pub async fn dashboard_with(
     let listener = tokio::net::TcpListener::bind(listen).await.expect("a port");
     let port = listener.local_addr().expect("bound").port();
     let addr = format!("127.0.0.1:{port}");
-    let web = WebArgs {
+    let mut web = WebArgs {
         listen: listener.local_addr().expect("bound"),
         log_format: LogFormat::Text,
         ..web
     };
+    // Each test's history in its own memory, never in the home folder.
+    if web.history.history_db.is_none() {
+        web.history.history_db = Some("sqlite::memory:".to_string());
+    }
     let stop = cluster.stop.clone();
     tokio::spawn(async move {
         if let Err(e) = serve::run_on(listener, &conn, &web, stop).await {
