@@ -156,6 +156,14 @@ pub enum Fact {
         index: i32,
         at: i64,
     },
+    /// A step began later than first written: the timed pause before it
+    /// turned out to have run to its end.
+    StepBegan {
+        revision: i64,
+        attempt: i64,
+        index: i32,
+        at: i64,
+    },
     /// The router's weight or the observed share during a step.
     StepTraffic {
         revision: i64,
@@ -265,13 +273,22 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         if at >= e.until - TIMER_SLACK {
             facts.push(timer_ended(before.revision, &e.slot, e.step, e.until));
             if let Some(index) = e.step {
-                // The step ended at its end, not when our clock saw it.
+                // The step ended at its end, not when our clock saw it,
+                // and the one after it began then.
                 facts.push(Fact::StepLeft {
                     revision: before.revision,
                     attempt: before.attempt,
                     index,
                     at: e.until,
                 });
+                if let Some(open) = before.step.filter(|s| *s == index + 1) {
+                    facts.push(Fact::StepBegan {
+                        revision: before.revision,
+                        attempt: before.attempt,
+                        index: open,
+                        at: e.until,
+                    });
+                }
             }
         } else if wall - e.wall < DECIDE_WITHIN && now.revision == before.revision {
             next.ended_early = Some(e);
@@ -840,6 +857,7 @@ mod tests {
                 Fact::Outcome { outcome, .. } => format!("outcome {}", outcome.as_str()),
                 Fact::StepEntered { index, .. } => format!("enter {index}"),
                 Fact::StepLeft { index, .. } => format!("leave {index}"),
+                Fact::StepBegan { index, .. } => format!("began {index}"),
                 Fact::StepTraffic { .. } => unreachable!("filtered out"),
                 Fact::Event { kind, via, .. } => format!("{} by {}", kind.as_str(), via.as_str()),
             })
@@ -935,6 +953,15 @@ mod tests {
             _ => None,
         });
         assert_eq!(resumed_at, Some(31 * S));
+        assert!(
+            all.contains(&Fact::StepBegan {
+                revision: 2,
+                attempt: 0,
+                index: 4,
+                at: 31 * S
+            }),
+            "the next step began when the pause ended"
+        );
     }
 
     #[test]

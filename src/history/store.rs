@@ -259,7 +259,7 @@ impl Store {
                  FROM history_steps s JOIN history_revisions r ON s.revision_id = r.id
                  JOIN history_rollouts o ON r.rollout_id = o.id
                  WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3
-                 ORDER BY s.entered_at, s.attempt, s.step_index",
+                 ORDER BY s.attempt, s.step_index",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
@@ -545,6 +545,27 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                     "UPDATE history_steps SET left_at = $1
                      WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
                        AND (left_at IS NULL OR left_at < $1)",
+                )
+                .bind(*at)
+                .bind(rid)
+                .bind(*attempt)
+                .bind(i64::from(*index))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Fact::StepBegan {
+                revision,
+                attempt,
+                index,
+                at,
+            } => {
+                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                    continue;
+                };
+                sqlx::query(
+                    "UPDATE history_steps SET entered_at = $1
+                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
+                       AND entered_at < $1 AND (left_at IS NULL OR left_at >= $1)",
                 )
                 .bind(*at)
                 .bind(rid)
