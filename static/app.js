@@ -271,6 +271,30 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 
+  // ---- the History panel: read again shortly after the rollout changes
+  // (the recorder writes within a second), keeping open what was open.
+  var historyTimer = null;
+  function refreshHistory() {
+    var panel = document.getElementById("history");
+    if (!panel || !panel.dataset.src) { return; }
+    clearTimeout(historyTimer);
+    historyTimer = setTimeout(function () {
+      fetch(panel.dataset.src, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          var now = document.getElementById("history");
+          if (!html || !now) { return; }
+          var open = {};
+          now.querySelectorAll("details[data-revision]").forEach(function (d) { open[d.dataset.revision] = d.open; });
+          swap(now, html);
+          document.querySelectorAll("#history details[data-revision]").forEach(function (d) {
+            if (d.dataset.revision in open) { d.open = open[d.dataset.revision]; }
+          });
+        })
+        .catch(function () {});
+    }, 1500);
+  }
+
   // ---- the live stream: reconnect with backoff, resync, pause while hidden
   var streamUrl = body.dataset.stream;
   var source = null, delay = 1000, retryTimer = null, hiddenTimer = null;
@@ -315,6 +339,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var d = JSON.parse(e.data);
       var old = document.getElementById(d.id);
       if (old) { swap(old, d.html); }
+      refreshHistory();
     });
     source.addEventListener("gone", function (e) {
       var d = JSON.parse(e.data);

@@ -63,6 +63,10 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   prometheus: the Prometheus token is a file from its Secret, not an argument",
         "ok   prometheus: the Prometheus CA is mounted from its Secret",
         "ok   prometheus: egress only to DNS, the API server and Prometheus on 9091",
+        "ok   default: history in SQLite on its PersistentVolumeClaim, one pod at a time, no Lease",
+        "ok   postgres: the PostgreSQL URL comes from its Secret, not the arguments",
+        "ok   postgres: 2 replicas share PostgreSQL; the Lease: create, get and update its own, nothing else",
+        "ok   the schema refuses two replicas on SQLite (HelmValuesError)",
     ] {
         assert!(report.contains(must), "missing {must:?} in:\n{report}");
     }

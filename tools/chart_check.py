@@ -41,8 +41,15 @@ def render(path, values):
     return docs
 
 
+def is_lease_role(d):
+    return d["kind"] == "Role" and d["metadata"]["name"].endswith("-history-lease")
+
+
 def rules_of(docs):
-    return [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d.get("rules", [])]
+    """The rules for what the dashboard shows and does (the history Lease's
+    Role is checked on its own)."""
+    return [r for d in docs if d["kind"] in ("ClusterRole", "Role") and not is_lease_role(d)
+            for r in d.get("rules", [])]
 
 
 RBAC_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -111,7 +118,7 @@ def main(chart_dir, dump=None):
                "httproutes", "grpcroutes", "tcproutes", "tlsroutes"} <= read, f"{name}: watch on every kind shown")
         namespaces = values.get("watchNamespaces") or []
         if namespaces:
-            roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+            roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role" and not is_lease_role(d))
             cluster_rules = [r for d in docs if d["kind"] == "ClusterRole" for r in d.get("rules", [])]
             cluster_resources = {res for r in cluster_rules for res in r["resources"]}
             check(roles == sorted(namespaces) and cluster_resources <= {"subjectaccessreviews", "tokenreviews", "users", "groups"},
@@ -180,6 +187,35 @@ def main(chart_dir, dump=None):
                       and to_prometheus[0].get("to") == prom["networkPolicyPeers"]
                       and any(53 in [p["port"] for p in r.get("ports", [])] for r in egress),
                       f"{name}: egress only to DNS, the API server and Prometheus on {prom['port']}")
+        history = values.get("history") or {}
+        database = history.get("database", "sqlite")
+        pod_spec = deploy["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        env = {e["name"]: e for e in container.get("env", [])}
+        claims = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+        lease_roles = [d for d in docs if is_lease_role(d)]
+        if database == "sqlite":
+            mounted = mounts.get("history") == "/var/lib/rollouts-dashboard"
+            check(mounted and "--data-dir=/var/lib/rollouts-dashboard" in container["args"]
+                  and volumes.get("history", {}).get("persistentVolumeClaim", {}).get("claimName") == claims[0]["metadata"]["name"]
+                  and deploy["spec"].get("strategy", {}).get("type") == "Recreate" and not lease_roles,
+                  f"{name}: history in SQLite on its PersistentVolumeClaim, one pod at a time, no Lease")
+        if database == "postgres":
+            url = env.get("ROLLOUTS_DASHBOARD_HISTORY_DB", {}).get("valueFrom", {}).get("secretKeyRef", {})
+            lease_rules = [r for d in lease_roles for r in d["rules"]]
+            named = [r for r in lease_rules if r.get("resourceNames")]
+            check(url.get("name") == history["postgres"]["existingSecret"]
+                  and not any(a.startswith("--history-db") for a in container["args"]),
+                  f"{name}: the PostgreSQL URL comes from its Secret, not the arguments")
+            check(not claims and "POD_NAMESPACE" in env and len(lease_roles) == 1
+                  and lease_roles[0]["metadata"]["namespace"] == "dashboards"
+                  and {v for r in lease_rules for v in r["verbs"]} == {"create", "get", "update"}
+                  and all(r["resources"] == ["leases"] for r in lease_rules)
+                  and named and all(r["resourceNames"] == [history.get("leaseName", "rollouts-dashboard-history")] for r in named)
+                  and all("create" not in r["verbs"] for r in named),
+                  f"{name}: {deploy['spec']['replicas']} replicas share PostgreSQL; the Lease: create, get and update its own, nothing else")
+
         if values.get("istio", {}).get("enabled"):
             vs = next(d for d in docs if d["kind"] == "VirtualService")
             prefix = vs["spec"]["http"][0]["match"][0]["uri"]["prefix"]
@@ -204,6 +240,13 @@ def main(chart_dir, dump=None):
         check(False, "the schema rejects replicaCount: \"two\"")
     except Exception as e:  # the SDK's HelmValuesError
         check("replicaCount" in str(e), f"the schema rejects replicaCount: \"two\" ({type(e).__name__})")
+
+    try:
+        helm.Chart.load(str(chart)).validate_schema({"replicaCount": 2})
+        check(False, "the schema refuses two replicas on SQLite")
+    except Exception as e:  # the SDK's HelmValuesError
+        check("history" in str(e) or "database" in str(e) or "replicaCount" in str(e),
+              f"the schema refuses two replicas on SQLite ({type(e).__name__})")
 
     if failures:
         print(f"{len(failures)} check(s) failed")

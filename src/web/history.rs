@@ -14,7 +14,7 @@ use super::error::AppError;
 use super::identity::Caller;
 use super::pages::page_info;
 use super::permissions::{Permissions, not_visible, shown_namespace};
-use super::templates::{ReleasesPage, render};
+use super::templates::{HistoryPartial, ReleasesPage, render};
 use super::view::history::{
     FiguresJson, FiguresView, HistoryJson, HistoryView, ReleaseJson, ReleaseRowView, ReleasesJson,
     RevisionJson, rfc3339,
@@ -78,14 +78,32 @@ pub async fn api_rollout(
 }
 
 /// The History panel of a rollout's page (access already checked).
-pub async fn panel(state: &AppState, key: &RolloutKey) -> HistoryView {
-    let Some(history) = &state.history else {
-        return HistoryView::off();
+pub async fn panel(state: &AppState, key: &RolloutKey) -> HistoryPartial {
+    let history = match &state.history {
+        None => HistoryView::off(),
+        Some(history) => match history.revisions(key).await {
+            Ok(records) => HistoryView::of(&records, now_ms()),
+            Err(e) => HistoryView::failed(e.to_string()),
+        },
     };
-    match history.revisions(key).await {
-        Ok(records) => HistoryView::of(&records, now_ms()),
-        Err(e) => HistoryView::failed(e.to_string()),
+    HistoryPartial {
+        base: state.base_path.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        history,
     }
+}
+
+/// `GET /rollouts/{ns}/{name}/history`: the History panel alone, for the
+/// page to refresh it as the release moves.
+pub async fn panel_fragment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    require_sees(&state, &caller, &namespace).await?;
+    let partial = panel(&state, &RolloutKey::new(&namespace, &name)).await;
+    Ok(Html(render(&partial)).into_response())
 }
 
 fn now_ms() -> i64 {

@@ -26,6 +26,7 @@ pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo 
         who: who_line(state, caller),
         unauthenticated: caller.user().is_none(),
         sign_out: state.auth.has_sign_in() && caller.user().is_some(),
+        releases: state.history.is_some(),
     }
 }
 
@@ -167,7 +168,7 @@ pub async fn rollout(
         ),
         banner,
         d: DetailView::of(entry, &entry.info(&key)).restricted(state.read_only, access),
-        history: super::history::panel(&state, &key).await,
+        history: render(&super::history::panel(&state, &key).await),
         base,
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),

@@ -102,6 +102,10 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .route("/api/v1/history", get(history::api_releases))
         .route("/releases", get(history::releases_page))
         .route(
+            "/rollouts/{namespace}/{name}/history",
+            get(history::panel_fragment),
+        )
+        .route(
             "/api/v1/rollouts/{namespace}/{name}/observed",
             get(api::observed),
         )

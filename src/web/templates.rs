@@ -28,6 +28,8 @@ pub struct PageInfo {
     pub unauthenticated: bool,
     /// `--auth token`: offer to forget the token.
     pub sign_out: bool,
+    /// A release history is kept: link the Releases page.
+    pub releases: bool,
 }
 
 pub struct Chip {
@@ -111,11 +113,22 @@ pub struct RolloutPage {
     pub page: PageInfo,
     pub banner: BannerView,
     pub d: DetailView,
-    pub history: super::view::history::HistoryView,
+    /// The History panel, rendered (`HistoryPartial`).
+    pub history: String,
     pub base: String,
     pub read_only: bool,
     pub notice: Option<String>,
     pub error: Option<String>,
+}
+
+/// A rollout's History panel, on its page and alone when it refreshes.
+#[derive(Template)]
+#[template(path = "partials/history.html")]
+pub struct HistoryPartial {
+    pub base: String,
+    pub namespace: String,
+    pub name: String,
+    pub history: super::view::history::HistoryView,
 }
 
 /// `/releases`: every recorded release the person may see, with figures
