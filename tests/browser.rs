@@ -1178,3 +1178,199 @@ async fn a_person_reads_what_the_canary_actually_receives() {
     }
     let _ = c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_the_release_history_and_the_releases_page() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let stop = CancellationToken::new();
+    let _stop_guard = stop.clone().drop_guard();
+    let sim = simulated(None, &stop).await;
+    frozen_at_the_seeds_pause(&sim).await;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let c = browser(driver_port).await;
+
+    // The History panel: revision 2 in progress at its pause.
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page opens");
+    until(
+        &c,
+        "the stream live",
+        "document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page opens again, with what was recorded");
+    until(
+        &c,
+        "revision 2 in progress in the History panel",
+        "(document.querySelector('#history details[data-revision=\"2\"] summary')?.textContent || '').includes('in progress')",
+    )
+    .await;
+
+    // A promote: the panel follows without a reload, with the new step and
+    // the promote on the timeline.
+    js(&c, "window.__sameDocument = true").await;
+    // Clicked in the page: the live stream may swap the header under a
+    // WebDriver element reference.
+    js(
+        &c,
+        "(function () { document.querySelector('button[data-action=promote]').click(); return true; })()",
+    )
+    .await;
+    until(
+        &c,
+        "the confirmation",
+        "document.getElementById('confirm').open",
+    )
+    .await;
+    js(
+        &c,
+        "(function () { document.getElementById('confirm-yes').click(); return true; })()",
+    )
+    .await;
+    sim.server
+        .store
+        .clock
+        .advance(jiff::SignedDuration::from_secs(3));
+    until(
+        &c,
+        "the History panel shows the 50% step",
+        "(document.querySelector('#history details[data-revision=\"2\"]')?.textContent || '').includes('Set weight 50%')",
+    )
+    .await;
+    let history = js(
+        &c,
+        "document.querySelector('#history details[data-revision=\"2\"]').textContent",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
+    assert!(history.contains("Pause until promoted"), "{history}");
+    assert!(
+        history.contains("promote"),
+        "the promote is listed: {history}"
+    );
+    assert!(
+        history.contains("this dashboard (no sign-in)"),
+        "who promoted, without sign-in: {history}"
+    );
+    let timeline = js(
+        &c,
+        "document.querySelector('#history details[data-revision=\"2\"] figure.timeline svg').getAttribute('aria-label')",
+    )
+    .await;
+    assert!(
+        timeline
+            .as_str()
+            .is_some_and(|t| t.starts_with("Revision 2:")),
+        "{timeline}"
+    );
+    assert_eq!(
+        js(
+            &c,
+            "document.querySelectorAll('#history details[data-revision=\"2\"] rect.step-bar').length >= 3 && document.querySelectorAll('#history details[data-revision=\"2\"] .marker-promote').length === 1"
+        )
+        .await,
+        json!(true),
+        "a bar per step, the promote as a marker"
+    );
+    assert_eq!(
+        js(&c, "window.__sameDocument === true").await,
+        json!(true),
+        "no reload"
+    );
+    assert_accessible(&c, "the rollout page with its history").await;
+    c.set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    assert_eq!(
+        js(
+            &c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        json!(true),
+        "nothing scrolls sideways at 390 px"
+    );
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
+    js(
+        &c,
+        "(function () { document.getElementById('history').scrollIntoView(); return true; })()",
+    )
+    .await;
+    screenshot(&c, "rollout-history", "light").await;
+    screenshot(&c, "rollout-history", "dark").await;
+
+    // The Releases page, from the panel's link, filtered to the namespace.
+    click(&c, "#history a[href*='releases']").await;
+    until(
+        &c,
+        "the Releases page",
+        "document.querySelector('h1')?.textContent === 'Releases'",
+    )
+    .await;
+    let page = js(&c, "document.querySelector('main').textContent")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(page.contains("manifest-gen/manifest-gen"), "{page}");
+    assert!(page.contains("in progress"), "{page}");
+    assert!(!page.contains("shop/"), "filtered to manifest-gen: {page}");
+    assert_eq!(
+        js(&c, "document.querySelector('select[name=ns]').value").await,
+        json!("manifest-gen")
+    );
+    // Every namespace, promoted releases only: revision 1 of each rollout.
+    js(
+        &c,
+        "(function () { document.querySelector('select[name=ns]').value = ''; document.querySelector('select[name=outcome]').value = 'promoted'; document.querySelector('.release-filter').submit(); return true; })()",
+    )
+    .await;
+    until(
+        &c,
+        "the filter applied",
+        "location.search.includes('outcome=promoted') && document.querySelector('h1')?.textContent === 'Releases'",
+    )
+    .await;
+    let rows = js(
+        &c,
+        "Array.from(document.querySelectorAll('table.releases tbody tr')).map(function (r) { return r.textContent; })",
+    )
+    .await;
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    assert!(rows.len() > 1, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.as_str().is_some_and(|t| t.contains("promoted"))),
+        "{rows:?}"
+    );
+    assert_accessible(&c, "the Releases page").await;
+    c.set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    assert_eq!(
+        js(
+            &c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        json!(true),
+        "nothing scrolls sideways at 390 px"
+    );
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
+    screenshot(&c, "releases", "light").await;
+    let _ = c.close().await;
+}

@@ -548,12 +548,27 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
 /// A rollout the recorder has no memory of (new, or from before it
 /// recorded): its revision as it stands, nothing it cannot know.
 fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
-    let mut facts = vec![Fact::Revision {
+    let mut facts = Vec::new();
+    if let Some(s) = &now.stable {
+        // The release before this one: fully promoted, when is not known.
+        facts.push(Fact::Revision {
+            revision: s.revision,
+            hash: s.hash.clone(),
+            images: s.images.clone(),
+            started_at: s.created_at.unwrap_or(at).min(at),
+        });
+        facts.push(Fact::Outcome {
+            revision: s.revision,
+            outcome: Outcome::Promoted,
+            ended_at: None,
+        });
+    }
+    facts.push(Fact::Revision {
         revision: now.revision,
         hash: now.hash.clone(),
         images: now.images.clone(),
         started_at: now.created_at.unwrap_or(at).min(at),
-    }];
+    });
     let outcome = Outcome::of(now.phase);
     let mut next = Tracked {
         uid: now.uid.clone(),
@@ -1087,6 +1102,27 @@ mod tests {
             index: 0,
             weight: Some(20),
             observed_percent: None
+        }));
+    }
+
+    #[test]
+    fn a_first_look_mid_release_records_the_stable_revision_as_promoted_too() {
+        let mut r = paused(release(2, Some(1), Phase::Progressing), 0, None);
+        r.stable = Some(super::super::release::EarlierRevision {
+            revision: 1,
+            hash: "h1".into(),
+            images: vec!["app:v1".into()],
+            created_at: Some(-100 * S),
+        });
+        let (_, facts) = observe(None, &r, S);
+        assert_eq!(
+            kinds(&facts),
+            ["revision 1", "outcome promoted", "revision 2", "enter 1"]
+        );
+        assert!(facts.contains(&Fact::Outcome {
+            revision: 1,
+            outcome: Outcome::Promoted,
+            ended_at: None
         }));
     }
 

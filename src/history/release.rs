@@ -39,6 +39,9 @@ pub struct Release {
     pub known: Vec<(i64, String)>,
     /// The status message (an abort's reason).
     pub message: String,
+    /// The stable revision when it is not the current one: an earlier
+    /// release that was fully promoted.
+    pub stable: Option<EarlierRevision>,
     /// The latest time the cluster has written (its newest Event, the
     /// start of a pause): its clock is at least there.
     pub cluster_now: Option<i64>,
@@ -57,6 +60,14 @@ pub enum Phase {
     Aborted { by_controller: bool },
     /// Degraded for another reason (progress deadline, invalid spec).
     Degraded,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EarlierRevision {
+    pub revision: i64,
+    pub hash: String,
+    pub images: Vec<String>,
+    pub created_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +148,18 @@ impl Release {
             .chain(pause.as_ref().and_then(|p| p.since))
             .max();
         Release {
+            stable: stable
+                .filter(|rs| rs.revision != info.revision && rs.revision > 0)
+                .map(|rs| EarlierRevision {
+                    revision: rs.revision,
+                    hash: rs.pod_template_hash.clone(),
+                    images: rs.images.clone(),
+                    created_at: rs
+                        .object_meta
+                        .creation_timestamp
+                        .as_deref()
+                        .and_then(millis),
+                }),
             message: info.message.clone(),
             cluster_now,
             uid: info.object_meta.uid.clone(),
