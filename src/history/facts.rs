@@ -199,7 +199,8 @@ pub struct Tracked {
     /// The step open now (entered, not left).
     pub step: Option<i32>,
     pub manual_pause: bool,
-    pub pause: Option<TrackedPause>,
+    /// Boxed: most rollouts are not paused, and every one is remembered.
+    pub pause: Option<Box<TrackedPause>>,
     pub restarted_at: String,
     pub weight: Option<i32>,
     pub observed_percent: Option<f64>,
@@ -210,7 +211,7 @@ pub struct Tracked {
     /// The cluster's clock minus ours, as its timestamps show (ms).
     pub skew: i64,
     /// A timed pause that ended early by our clock, not yet told apart.
-    pub ended_early: Option<EndedEarly>,
+    pub ended_early: Option<Box<EndedEarly>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -234,7 +235,7 @@ pub struct TrackedPause {
 }
 
 /// Earlier revisions remembered for rollbacks; Argo keeps 10 by default.
-const KNOWN_HASHES: usize = 20;
+const KNOWN_HASHES: usize = 10;
 /// Verdicts remembered per revision (one per analysis run).
 const VERDICTS: usize = 64;
 /// A cluster time further than this from ours is not taken as its clock.
@@ -393,13 +394,13 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         let slot = pause_slot(before.attempt, p.step);
         match p.until {
             Some(until) if at < until - TIMER_SLACK => {
-                next.ended_early = Some(EndedEarly {
+                next.ended_early = Some(Box::new(EndedEarly {
                     slot,
                     step: p.step,
                     until,
                     at,
                     wall,
-                });
+                }));
             }
             Some(until) => facts.push(timer_ended(rev, &slot, p.step, until)),
             None => facts.push(promoted(rev, &slot, p.step, at)),
@@ -419,11 +420,13 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
             message: pause_words(now, step, p.until.is_some()),
         });
     }
-    next.pause = now.pause.as_ref().map(|p| TrackedPause {
-        reason: p.reason.clone(),
-        since: p.since,
-        until: p.until,
-        step: now.open_step(),
+    next.pause = now.pause.as_ref().map(|p| {
+        Box::new(TrackedPause {
+            reason: p.reason.clone(),
+            since: p.since,
+            until: p.until,
+            step: now.open_step(),
+        })
     });
 
     // Analysis verdicts.
@@ -578,11 +581,13 @@ fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
         outcome,
         aborted: matches!(now.phase, Phase::Aborted { .. }),
         manual_pause: now.manual_pause,
-        pause: now.pause.as_ref().map(|p| TrackedPause {
-            reason: p.reason.clone(),
-            since: p.since,
-            until: p.until,
-            step: now.open_step(),
+        pause: now.pause.as_ref().map(|p| {
+            Box::new(TrackedPause {
+                reason: p.reason.clone(),
+                since: p.since,
+                until: p.until,
+                step: now.open_step(),
+            })
         }),
         restarted_at: now.restarted_at.clone(),
         weight: now.weight,
@@ -672,11 +677,13 @@ fn new_revision(
         outcome: Outcome::InProgress,
         aborted: false,
         manual_pause: now.manual_pause,
-        pause: now.pause.as_ref().map(|p| TrackedPause {
-            reason: p.reason.clone(),
-            since: p.since,
-            until: p.until,
-            step: now.open_step(),
+        pause: now.pause.as_ref().map(|p| {
+            Box::new(TrackedPause {
+                reason: p.reason.clone(),
+                since: p.since,
+                until: p.until,
+                step: now.open_step(),
+            })
         }),
         restarted_at: now.restarted_at.clone(),
         weight: now.weight,

@@ -23,6 +23,9 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Batches kept while the database cannot be written; beyond, the oldest
 /// go (and the log says so), so an outage cannot grow memory without end.
 const MAX_PENDING: usize = 50_000;
+/// A burst (the first look at every rollout) is written this many batches
+/// at a time rather than held until the next tick.
+const WRITE_AT: usize = 500;
 
 /// Records while `leading` says so, until `shutdown`.
 pub async fn run(
@@ -61,6 +64,19 @@ async fn lead(
     retention: Duration,
     shutdown: &CancellationToken,
 ) {
+    // Start once the first lists are in: the first look at every rollout
+    // then comes after the live view's own first burst, not within it.
+    let mut changes = view.subscribe();
+    while !view.snapshot().health.ready() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            change = changes.recv() => {
+                if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+        }
+    }
     let mut changes = view.subscribe();
     let mut backoff = Backoff::new();
     // What the last writer remembered: resume from there.
@@ -84,7 +100,7 @@ async fn lead(
         pending: Vec::new(),
         dropped: 0,
     };
-    let mut seen = resync(&mut rec, &view.snapshot());
+    let mut seen = resync(store, &mut rec, &view.snapshot()).await;
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut forget = tokio::time::interval(RETENTION_EVERY);
@@ -108,11 +124,14 @@ async fn lead(
                     {
                         seen = *seq;
                         look(&mut rec, key, entry.as_deref());
+                        if rec.pending.len() >= WRITE_AT {
+                            write(store, &mut rec).await;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(missed = n, "the recorder fell behind; reading the whole view");
-                    seen = resync(&mut rec, &view.snapshot());
+                    seen = resync(store, &mut rec, &view.snapshot()).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     write(store, &mut rec).await;
@@ -141,11 +160,15 @@ async fn lead(
     }
 }
 
-/// Looks at every rollout shown; returns the snapshot's sequence number.
-fn resync(rec: &mut Recording, snapshot: &Snapshot) -> u64 {
+/// Looks at every rollout shown, writing as it goes; returns the
+/// snapshot's sequence number.
+async fn resync(store: &Store, rec: &mut Recording, snapshot: &Snapshot) -> u64 {
     rec.tracked.retain(|k, _| snapshot.rollouts.contains_key(k));
     for (key, entry) in snapshot.rollouts.iter() {
         look(rec, key, Some(entry));
+        if rec.pending.len() >= WRITE_AT {
+            write(store, rec).await;
+        }
     }
     snapshot.seq
 }
@@ -159,8 +182,17 @@ fn look(rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
     if entry.error.is_some() {
         return;
     }
-    let info = entry.info(key);
-    let release = Release::of(&info, entry.observed.as_deref(), &entry.events);
+    let release = match Release::of_json(
+        &entry.json.full(),
+        entry.observed.as_deref(),
+        &entry.events,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(rollout = %key, error = %e, "cannot read a rollout's info for its history");
+            return;
+        }
+    };
     if release.uid.is_empty() && release.revision == 0 {
         return;
     }

@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::info::EventInfo;
-use crate::info::RolloutInfo;
 use crate::info::observed::ObservedTraffic;
 use crate::info::pause_duration;
+use crate::info::{EventInfo, PauseInfo};
 use crate::model::{CanaryStep, IntOrString};
 
 /// One rollout's release as it stands, in the terms history keeps.
@@ -86,14 +85,89 @@ pub struct Verdict {
     pub failing: Vec<String>,
 }
 
+/// The part of a RolloutInfo's JSON the recorder reads: a rollout's
+/// pods, analysis measurements and router objects are skipped, not
+/// allocated (the recorder reads every change of every rollout).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Slim {
+    pub object_meta: SlimMeta,
+    pub status: String,
+    pub message: String,
+    pub actual_weight: String,
+    pub restarted_at: String,
+    pub replica_sets: Vec<SlimReplicaSet>,
+    pub analysis_runs: Vec<SlimRun>,
+    pub containers: Vec<SlimContainer>,
+    pub steps: Vec<CanaryStep>,
+    pub revision: i64,
+    pub pod_hash: String,
+    pub step_index: Option<i32>,
+    pub pauses: Vec<PauseInfo>,
+    pub traffic: Option<SlimTraffic>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SlimMeta {
+    pub name: String,
+    pub uid: String,
+    pub creation_timestamp: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SlimReplicaSet {
+    pub object_meta: SlimMeta,
+    pub revision: i64,
+    pub stable: bool,
+    pub images: Vec<String>,
+    pub pod_template_hash: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SlimRun {
+    pub object_meta: SlimMeta,
+    pub revision: i64,
+    pub status: String,
+    pub jobs: Vec<SlimMetric>,
+    pub non_job_info: Vec<SlimMetric>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SlimMetric {
+    pub status: String,
+    pub metric_name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SlimContainer {
+    pub image: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SlimTraffic {
+    pub canary_weight: Option<i32>,
+}
+
 const ABORTED: &str = "RolloutAborted: ";
 
 impl Release {
-    pub fn of(
-        info: &RolloutInfo,
+    /// From a RolloutInfo's JSON as the live view keeps it.
+    pub fn of_json(
+        json: &str,
         observed: Option<&ObservedTraffic>,
         events: &[EventInfo],
-    ) -> Release {
+    ) -> Result<Release, serde_json::Error> {
+        let info: Slim = serde_json::from_str(json)?;
+        Ok(Release::of(&info, observed, events))
+    }
+
+    pub fn of(info: &Slim, observed: Option<&ObservedTraffic>, events: &[EventInfo]) -> Release {
         // The ReplicaSet of the current revision: the rollout's revision
         // can move before its status names the new hash.
         let current = info
@@ -196,7 +270,7 @@ impl Release {
     }
 }
 
-fn phase(info: &RolloutInfo, stable_hash: Option<&str>) -> Phase {
+fn phase(info: &Slim, stable_hash: Option<&str>) -> Phase {
     match info.status.as_str() {
         "Degraded" => match info.message.strip_prefix(ABORTED) {
             // "Rollout aborted update to revision N" alone is a person's
@@ -217,7 +291,7 @@ fn is_verdict(status: &str) -> bool {
     matches!(status, "Successful" | "Failed" | "Error" | "Inconclusive")
 }
 
-fn failing_metrics(run: &crate::info::AnalysisRunInfo) -> Vec<String> {
+fn failing_metrics(run: &SlimRun) -> Vec<String> {
     let bad = |s: &str| matches!(s, "Failed" | "Error");
     let mut names: Vec<String> = run
         .non_job_info
@@ -287,7 +361,12 @@ pub fn step_description(step: &CanaryStep) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::info::RolloutInfo;
     use crate::model::PauseStep;
+
+    fn release_of(info: &RolloutInfo) -> Release {
+        Release::of_json(&serde_json::to_string(info).expect("JSON"), None, &[]).expect("reads")
+    }
 
     #[test]
     fn steps_read_as_people_say_them() {
@@ -323,20 +402,20 @@ mod tests {
             ..RolloutInfo::default()
         };
         assert_eq!(
-            Release::of(&info, None, &[]).phase,
+            release_of(&info).phase,
             Phase::Aborted {
                 by_controller: false
             }
         );
         info.message = "RolloutAborted: Rollout aborted update to revision 2: metric \"web\" assessed Failed due to failed (1) > failureLimit (0)".into();
         assert_eq!(
-            Release::of(&info, None, &[]).phase,
+            release_of(&info).phase,
             Phase::Aborted {
                 by_controller: true
             }
         );
         info.message =
             "ProgressDeadlineExceeded: ReplicaSet \"web-1\" has timed out progressing.".into();
-        assert_eq!(Release::of(&info, None, &[]).phase, Phase::Degraded);
+        assert_eq!(release_of(&info).phase, Phase::Degraded);
     }
 }

@@ -4,6 +4,7 @@
 //! deadline.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -127,8 +128,21 @@ impl Store {
             // An in-memory SQLite lives as long as its one connection.
             .max_connections(match (backend, memory) {
                 (Backend::Sqlite, true) => 1,
-                (Backend::Sqlite, false) => 4,
+                // SQLite writes one at a time, and each connection is a
+                // thread of its own: one is enough for a recorder and a
+                // person's reads.
+                (Backend::Sqlite, false) => 1,
                 (Backend::Postgres, _) => 8,
+            })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // A small page cache per connection (SQLite's default
+                        // is 2 MB): the history is written more than read.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA cache_size = -512").await?;
+                    }
+                    Ok(())
+                })
             })
             .min_connections(u32::from(memory))
             .idle_timeout((!memory).then_some(Duration::from_secs(600)))
@@ -174,8 +188,17 @@ impl Store {
     pub async fn write(&self, batches: &[Batch]) -> Result<(), StoreError> {
         let work = async {
             let mut tx = self.pool.begin().await?;
-            for b in batches {
-                write_one(&mut tx, b).await?;
+            // A rollout's remembered state is written once, with its last
+            // batch; its row id and revision ids are looked up once.
+            let last: HashMap<&RolloutKey, usize> = batches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (&b.key, i))
+                .collect();
+            let mut ids = Ids::default();
+            for (i, b) in batches.iter().enumerate() {
+                let is_last = last.get(&b.key) == Some(&i);
+                write_one(&mut tx, b, is_last, &mut ids).await?;
             }
             tx.commit().await
         };
@@ -396,8 +419,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // Who sent an action matters only while its effect may come.
             sqlx::query("DELETE FROM history_attributions WHERE at < $1")
-                .bind(cutoff.min(now_ms() - ATTRIBUTION_WINDOW_MS * 10))
+                .bind(now_ms().saturating_sub(ATTRIBUTION_WINDOW_MS * 10))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -453,9 +477,38 @@ fn revision_record(row: &AnyRow) -> Result<RevisionRecord, sqlx::Error> {
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
+/// Row ids looked up in one transaction.
+#[derive(Default)]
+struct Ids {
+    rollouts: HashMap<RolloutKey, i64>,
+    revisions: HashMap<(i64, i64), i64>,
+}
+
+async fn write_one(
+    tx: &mut Tx<'_>,
+    b: &Batch,
+    is_last: bool,
+    ids: &mut Ids,
+) -> Result<(), sqlx::Error> {
+    let known = ids.rollouts.get(&b.key).copied();
+    let rollout_id = match known {
+        Some(id) if !is_last => id,
+        _ => {
+            let id = upsert_rollout(tx, b).await?;
+            ids.rollouts.insert(b.key.clone(), id);
+            id
+        }
+    };
+    if b.facts.is_empty() {
+        return Ok(());
+    }
+    write_facts(tx, b, rollout_id, &mut ids.revisions).await
+}
+
+/// The rollout's row with what the recorder remembers; its id.
+async fn upsert_rollout(tx: &mut Tx<'_>, b: &Batch) -> Result<i64, sqlx::Error> {
     let tracked = serde_json::to_string(&b.tracked).unwrap_or_else(|_| "{}".to_string());
-    let rollout_id: i64 = sqlx::query(
+    sqlx::query(
         "INSERT INTO history_rollouts (namespace, name, uid, tracked, updated_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (namespace, name, uid) DO UPDATE SET tracked = excluded.tracked, updated_at = excluded.updated_at
@@ -468,7 +521,15 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
     .bind(b.seen_at)
     .fetch_one(&mut **tx)
     .await?
-    .try_get(0)?;
+    .try_get(0)
+}
+
+async fn write_facts(
+    tx: &mut Tx<'_>,
+    b: &Batch,
+    rollout_id: i64,
+    revisions: &mut HashMap<(i64, i64), i64>,
+) -> Result<(), sqlx::Error> {
     for fact in &b.facts {
         match fact {
             Fact::Revision {
@@ -515,7 +576,7 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 at,
                 weight,
             } => {
-                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
                 sqlx::query(
@@ -538,7 +599,7 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 index,
                 at,
             } => {
-                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
                 sqlx::query(
@@ -559,7 +620,7 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 index,
                 at,
             } => {
-                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
                 sqlx::query(
@@ -581,7 +642,7 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 weight,
                 observed_percent,
             } => {
-                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
                 sqlx::query(
@@ -604,7 +665,7 @@ async fn write_one(tx: &mut Tx<'_>, b: &Batch) -> Result<(), sqlx::Error> {
                 via,
                 message,
             } => {
-                let Some(rid) = revision_id(tx, rollout_id, *revision).await? else {
+                let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
                 let (via, by) = match via {
@@ -649,14 +710,22 @@ async fn revision_id(
     tx: &mut Tx<'_>,
     rollout_id: i64,
     revision: i64,
+    known: &mut HashMap<(i64, i64), i64>,
 ) -> Result<Option<i64>, sqlx::Error> {
+    if let Some(id) = known.get(&(rollout_id, revision)) {
+        return Ok(Some(*id));
+    }
     let row =
         sqlx::query("SELECT id FROM history_revisions WHERE rollout_id = $1 AND revision = $2")
             .bind(rollout_id)
             .bind(revision)
             .fetch_optional(&mut **tx)
             .await?;
-    row.map(|r| r.try_get(0)).transpose()
+    let id: Option<i64> = row.map(|r| r.try_get(0)).transpose()?;
+    if let Some(id) = id {
+        known.insert((rollout_id, revision), id);
+    }
+    Ok(id)
 }
 
 /// The person whose action, sent through a dashboard, this effect is: the
