@@ -159,10 +159,10 @@ fn filter(pairs: &[(String, String)]) -> Result<Filter, AppError> {
 fn since_ms(text: &str, now: i64) -> Option<i64> {
     if let Some(days) = text.strip_suffix('d') {
         let d: i64 = days.parse().ok().filter(|d| (1..=3650).contains(d))?;
-        return Some(now - d * DAY_MS);
+        return now.checked_sub(d * DAY_MS);
     }
     if let Some(d) = crate::info::parse_go_duration(text) {
-        return Some(now - i64::try_from(d.as_millis()).ok()?);
+        return now.checked_sub(i64::try_from(d.as_millis()).ok()?);
     }
     text.parse::<jiff::Timestamp>()
         .ok()
@@ -312,5 +312,6 @@ mod tests {
         assert_eq!(since_ms("0d", now), None);
         assert_eq!(since_ms("yesterday", now), None);
         assert_eq!(since_ms("99999999999d", now), None);
+        assert_eq!(since_ms("2562047788015215h", now), None, "no overflow");
     }
 }
