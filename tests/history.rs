@@ -7,6 +7,8 @@
 mod common;
 mod harness;
 mod http;
+mod oidc_provider;
+mod teams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,16 +66,18 @@ impl Drop for Cluster {
     }
 }
 
-/// The seed, healthy at revision 1, on an API server that requires tokens.
+/// The seed, healthy at revision 1, on an API server that requires tokens:
+/// the dashboard is `dashboard` and alice, and both may do everything.
 async fn cluster() -> Cluster {
+    cluster_as("dashboard", parse_yaml_documents(RBAC).expect("the RBAC")).await
+}
+
+/// As `cluster`, the dashboard being `user` with `rbac`.
+async fn cluster_as(user: &str, rbac: Vec<Value>) -> Cluster {
     let store = empty_store();
     load_seed(&store);
     let mut report = LoadReport::default();
-    load_objects(
-        &store,
-        parse_yaml_documents(RBAC).expect("the RBAC"),
-        &mut report,
-    );
+    load_objects(&store, rbac, &mut report);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     let controller = Controller::new(
         store.clone(),
@@ -82,8 +86,10 @@ async fn cluster() -> Cluster {
         },
     );
     react(&store, &controller, 3);
-    let users = Users::parse("dashboard-token,dashboard,d-uid,\nalice-token,alice,a-uid,")
-        .expect("the users");
+    let users = Users::parse(&format!(
+        "dashboard-token,{user},d-uid,\nalice-token,alice,a-uid,"
+    ))
+    .expect("the users");
     let stop = CancellationToken::new();
     let sim = ApiServer::new(store.clone(), stop.clone()).with_users(users);
     let (addr, _) = sim
@@ -117,6 +123,11 @@ impl Running {
 /// A dashboard on `c` keeping its history in `db`, people signed in by a
 /// trusted proxy on loopback.
 async fn dashboard(c: &Cluster, db: &str) -> Running {
+    dashboard_with(c, db, AuthMode::Proxy, NS).await
+}
+
+/// As `dashboard`, in `auth` mode, its Lease in `lease_namespace`.
+async fn dashboard_with(c: &Cluster, db: &str, auth: AuthMode, lease_namespace: &str) -> Running {
     let mut config = kube::Config::new(format!("http://{}", c.addr).parse().expect("a URL"));
     config.default_namespace = "default".to_string();
     config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
@@ -131,7 +142,7 @@ async fn dashboard(c: &Cluster, db: &str) -> Running {
     let addr = listener.local_addr().expect("bound").to_string();
     let mut web = WebArgs {
         listen: listener.local_addr().expect("bound"),
-        auth: AuthMode::Proxy,
+        auth,
         trusted_proxies: vec![rollouts_dashboard::cli::cidr("127.0.0.1/32").expect("a CIDR")],
         log_format: LogFormat::Text,
         ..WebArgs::defaults()
@@ -141,7 +152,7 @@ async fn dashboard(c: &Cluster, db: &str) -> Running {
         .expect("a free port");
     web.admin_listen = Some(admin);
     web.history.history_db = Some(db.to_string());
-    web.history.history_lease_namespace = Some(NS.to_string());
+    web.history.history_lease_namespace = Some(lease_namespace.to_string());
     let stop = c.stop.child_token();
     let run_stop = stop.clone();
     let task = tokio::spawn(async move {
@@ -435,9 +446,12 @@ async fn a_release_is_recorded_in_postgres_and_survives_a_restart() {
     release_is_recorded(&url).await;
 }
 
+/// Where the chart installs the dashboard (its Lease Role's namespace).
+const CHART_NAMESPACE: &str = "dashboards";
+
 fn lease_holder(store: &Store) -> Option<String> {
     store
-        .get(rt("leases"), NS, "rollouts-dashboard-history")
+        .get(rt("leases"), CHART_NAMESPACE, "rollouts-dashboard-history")
         .ok()?
         .pointer("/spec/holderIdentity")?
         .as_str()
@@ -457,9 +471,15 @@ async fn two_replicas_on_one_postgres_have_one_writer_and_the_other_takes_over()
         .await
         .expect("PostgreSQL starts");
     let url = pg.database("history_replicas");
-    let c = cluster().await;
-    let a = dashboard(&c, &url).await;
-    let b = dashboard(&c, &url).await;
+    // The dashboards run with the RBAC the chart renders for several
+    // replicas on PostgreSQL: its Lease Role is enough.
+    let (sa, mut rbac) = teams::chart_rbac("postgres");
+    rbac.push(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHART_NAMESPACE}
+    }));
+    let c = cluster_as(&sa, rbac).await;
+    let a = dashboard_with(&c, &url, AuthMode::None, CHART_NAMESPACE).await;
+    let b = dashboard_with(&c, &url, AuthMode::None, CHART_NAMESPACE).await;
     {
         let (aa, ba) = (a.admin.clone(), b.admin.clone());
         let check = move || writes(&aa) != writes(&ba);
@@ -469,7 +489,8 @@ async fn two_replicas_on_one_postgres_have_one_writer_and_the_other_takes_over()
         {
             panic!(
                 "one of them writes: lease {:?}, metrics {:?}",
-                c.store.get(rt("leases"), NS, "rollouts-dashboard-history"),
+                c.store
+                    .get(rt("leases"), CHART_NAMESPACE, "rollouts-dashboard-history"),
                 http::get(&a.admin, "/metrics")
             );
         }
@@ -517,7 +538,9 @@ async fn two_replicas_on_one_postgres_have_one_writer_and_the_other_takes_over()
         .as_array()
         .and_then(|e| e.iter().find(|e| e["kind"] == "promote").cloned())
         .expect("the promote");
-    assert_eq!(promote["by"], "alice");
+    // No one signs in here: sent through the dashboard, no name.
+    assert_eq!(promote["via"], "dashboard", "{promote}");
+    assert_eq!(promote["by"], Value::Null);
     let counts = store.counts().await.expect("counts");
     let revisions = counts
         .iter()

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -323,4 +324,46 @@ fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The RBAC objects the chart renders with `ci/<values>-values.yaml`, and
+/// the ServiceAccount they bind.
+pub fn chart_rbac(values: &str) -> (String, Vec<Value>) {
+    let dir = root().join(format!("target/chart-rbac-{}-{values}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let python = std::env::var_os("ROLLOUTS_DASHBOARD_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/tools-venv/bin/python"));
+    let out = Command::new(&python)
+        .arg(root().join("tools/chart_check.py"))
+        .arg(root().join("charts/rollouts-dashboard"))
+        .arg("--dump")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); `bash .ci/run` installs the test tools",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let file = dir.join(format!("{values}.yaml"));
+    let text = std::fs::read_to_string(&file).expect("the dumped RBAC");
+    let sa = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# serviceAccount: "))
+        .expect("the ServiceAccount line")
+        .to_string();
+    let docs = documents(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    (sa, docs)
 }
