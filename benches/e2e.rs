@@ -35,6 +35,8 @@ struct Opts {
     changes: usize,
     rate: f64,
     idle: Duration,
+    /// `--no-history`: the dashboard keeps no release history (to compare).
+    history: bool,
 }
 
 fn opts() -> Opts {
@@ -57,6 +59,7 @@ fn opts() -> Opts {
         changes: value("--changes").map_or(if quick { 200 } else { 1000 }, |v| v as usize),
         rate: value("--rate").unwrap_or(100.0),
         idle: Duration::from_secs(if quick { 16 } else { 31 }),
+        history: !args.iter().any(|a| a == "--no-history"),
     }
 }
 
@@ -226,6 +229,18 @@ fn run(n: usize, o: &Opts) -> Value {
         .and_then(|r| r.split_whitespace().next())
         .expect("the sim's address")
         .to_string();
+    // The release history as the product keeps it by default: SQLite.
+    let history_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/bench/e2e-history-{n}.db"));
+    let _ = std::fs::create_dir_all(history_file.parent().unwrap_or(std::path::Path::new(".")));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", history_file.display()));
+    }
+    let history_db = if o.history {
+        format!("sqlite://{}", history_file.display())
+    } else {
+        "off".to_string()
+    };
     let started = Instant::now();
     let (dash, lines) = spawn(
         &[
@@ -239,6 +254,8 @@ fn run(n: usize, o: &Opts) -> Value {
             "127.0.0.1:0",
             "--log-format",
             "json",
+            "--history-db",
+            &history_db,
         ],
         "serving at",
     );
@@ -475,6 +492,12 @@ fn run(n: usize, o: &Opts) -> Value {
     let overview = timed("/");
     let list = timed("/api/v1/rollouts/_all/info");
     let rss_peak = proc_status(pid, "VmHWM:");
+    let history_kb = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", history_file.display())).ok())
+        .map(|m| m.len())
+        .sum::<u64>()
+        / 1024;
     let objects = n * 8;
     let _ = std::fs::remove_file(&kubeconfig);
     json!({
@@ -495,6 +518,8 @@ fn run(n: usize, o: &Opts) -> Value {
         "overview_ms": {"p50": overview.0, "p99": overview.1},
         "list_ms": {"p50": list.0, "p99": list.1},
         "elapsed_s": t0.elapsed().as_secs_f64(),
+        "history": o.history,
+        "history_db_kb": history_kb,
     })
 }
 
@@ -509,13 +534,15 @@ fn main() {
     let results: Vec<Value> = o.sizes.iter().map(|&n| run(n, &o)).collect();
     println!();
     println!(
-        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | KB/client | B/object | CPU s/1000 changes | idle B/client/min | overview KB | overview p50/p99 ms | list p50/p99 ms |"
+        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | KB/client | B/object | CPU s/1000 changes | idle B/client/min | overview KB | overview p50/p99 ms | list p50/p99 ms | history DB KB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for r in &results {
         let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
         println!(
-            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {} |",
             r["rollouts"],
             r["clients"],
             r["changes"],
@@ -539,6 +566,11 @@ fn main() {
             f("/overview_ms/p99"),
             f("/list_ms/p50"),
             f("/list_ms/p99"),
+            if r["history"] == json!(true) {
+                r["history_db_kb"].to_string()
+            } else {
+                "off".to_string()
+            },
         );
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
