@@ -156,9 +156,10 @@ pub enum Fact {
         index: i32,
         at: i64,
     },
-    /// A step began later than first written: the timed pause before it
-    /// turned out to have run to its end.
-    StepBegan {
+    /// The timed pause at step `index` turned out to have run to its end
+    /// at `at` (the cluster's clock was ahead of ours): it ended then, and
+    /// what was written as after it did not begin (or end) before then.
+    PauseRanToEnd {
         revision: i64,
         attempt: i64,
         index: i32,
@@ -274,22 +275,13 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         if at >= e.until - TIMER_SLACK {
             facts.push(timer_ended(before.revision, &e.slot, e.step, e.until));
             if let Some(index) = e.step {
-                // The step ended at its end, not when our clock saw it,
-                // and the one after it began then.
-                facts.push(Fact::StepLeft {
+                // The step ended at its end, not when our clock saw it.
+                facts.push(Fact::PauseRanToEnd {
                     revision: before.revision,
                     attempt: before.attempt,
                     index,
                     at: e.until,
                 });
-                if let Some(open) = before.step.filter(|s| *s == index + 1) {
-                    facts.push(Fact::StepBegan {
-                        revision: before.revision,
-                        attempt: before.attempt,
-                        index: open,
-                        at: e.until,
-                    });
-                }
             }
         } else if wall - e.wall < DECIDE_WITHIN && now.revision == before.revision {
             next.ended_early = Some(e);
@@ -380,11 +372,10 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     next.manual_pause = now.manual_pause;
     // A pause ends when it is gone or another has taken its place (the
     // steps between passed unseen).
+    // Another pause: at another step, or begun at another time (two
+    // pauses can begin at one instant of a clock that stands still).
     let other_pause = match (&before.pause, &now.pause) {
-        // The same pause while its start is the same (the step index may
-        // be written apart from it).
-        (Some(b), Some(n)) if b.since.is_some() && n.since.is_some() => b.since != n.since,
-        (Some(b), Some(_)) => b.step != now.open_step(),
+        (Some(b), Some(n)) => b.step != now.open_step() || b.since != n.since,
         _ => false,
     };
     if let Some(p) = &before.pause
@@ -494,6 +485,12 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
             }
             _ => None,
         };
+        // A revision whose steps began before its first step was seen (its
+        // status still at the last revision's end): from the first.
+        let (from, passed_to) = match (from, open) {
+            (None, Some(t)) if t > 0 => (Some(-1), Some(t)),
+            _ => (from, passed_to),
+        };
         if let (Some(f), Some(t)) = (from, passed_to) {
             for i in (f + 1)..t {
                 enter_step(&mut next, now, i, at, &mut facts);
@@ -535,8 +532,13 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     next.weight = now.weight;
     next.observed_percent = now.observed_percent;
 
-    // Outcome.
-    let outcome = Outcome::of(now.phase);
+    // Outcome. A promoted release stays promoted: its pods restarting, a
+    // scale, or the next update before it has its revision number make
+    // the rollout Progressing, not this release.
+    let outcome = match (before.outcome, Outcome::of(now.phase)) {
+        (Outcome::Promoted, Outcome::InProgress) => Outcome::Promoted,
+        (_, o) => o,
+    };
     if outcome != before.outcome {
         facts.push(Fact::Outcome {
             revision: rev,
@@ -879,7 +881,7 @@ mod tests {
                 Fact::Outcome { outcome, .. } => format!("outcome {}", outcome.as_str()),
                 Fact::StepEntered { index, .. } => format!("enter {index}"),
                 Fact::StepLeft { index, .. } => format!("leave {index}"),
-                Fact::StepBegan { index, .. } => format!("began {index}"),
+                Fact::PauseRanToEnd { index, .. } => format!("ran to its end {index}"),
                 Fact::StepTraffic { .. } => unreachable!("filtered out"),
                 Fact::Event { kind, via, .. } => format!("{} by {}", kind.as_str(), via.as_str()),
             })
@@ -976,13 +978,13 @@ mod tests {
         });
         assert_eq!(resumed_at, Some(31 * S));
         assert!(
-            all.contains(&Fact::StepBegan {
+            all.contains(&Fact::PauseRanToEnd {
                 revision: 2,
                 attempt: 0,
-                index: 4,
+                index: 3,
                 at: 31 * S
             }),
-            "the next step began when the pause ended"
+            "the pause ran to its end, and what followed began then"
         );
     }
 
@@ -1131,6 +1133,62 @@ mod tests {
             outcome: Outcome::Promoted,
             ended_at: None
         }));
+    }
+
+    #[test]
+    fn a_promoted_release_stays_promoted_when_the_next_update_begins() {
+        let (_, looks, _) = run(vec![
+            (0, release(1, Some(5), Phase::Promoted)),
+            // The new template is there, its revision number not yet.
+            (S, release(1, Some(5), Phase::Progressing)),
+            (2 * S, release(2, Some(0), Phase::Progressing)),
+        ]);
+        assert!(looks[1].is_empty(), "{:?}", looks[1]);
+        assert!(
+            !looks[2].contains(&"outcome superseded".to_string()),
+            "{:?}",
+            looks[2]
+        );
+    }
+
+    #[test]
+    fn a_revision_seen_before_its_steps_began_gets_them_all() {
+        let mut not_yet = release(3, Some(5), Phase::Progressing);
+        not_yet.known.push((3, "h3".into()));
+        let (_, looks, _) = run(vec![
+            (0, release(2, Some(5), Phase::Promoted)),
+            (S, not_yet),
+            (
+                2 * S,
+                paused(release(3, Some(1), Phase::Progressing), 2 * S, None),
+            ),
+        ]);
+        assert_eq!(
+            looks[2],
+            ["pause by controller", "enter 0", "leave 0", "enter 1"]
+        );
+    }
+
+    #[test]
+    fn two_pauses_begun_at_one_instant_are_two_pauses() {
+        let (_, looks, _) = run(vec![
+            (0, paused(release(2, Some(1), Phase::Progressing), 0, None)),
+            (
+                S,
+                paused(release(2, Some(3), Phase::Progressing), 0, Some(30 * S)),
+            ),
+        ]);
+        assert_eq!(
+            looks[1],
+            [
+                "promote by outside",
+                "pause by controller",
+                "leave 1",
+                "enter 2",
+                "leave 2",
+                "enter 3"
+            ]
+        );
     }
 
     #[test]

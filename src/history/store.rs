@@ -614,7 +614,7 @@ async fn write_facts(
                 .execute(&mut **tx)
                 .await?;
             }
-            Fact::StepBegan {
+            Fact::PauseRanToEnd {
                 revision,
                 attempt,
                 index,
@@ -623,15 +623,32 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                sqlx::query(
-                    "UPDATE history_steps SET entered_at = $1
+                // The pause's step ends then; steps after it, and the
+                // revision's end, are not before then.
+                for sql in [
+                    "UPDATE history_steps SET left_at = $1
                      WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
-                       AND entered_at < $1 AND (left_at IS NULL OR left_at >= $1)",
+                       AND (left_at IS NULL OR left_at < $1)",
+                    "UPDATE history_steps SET entered_at = $1
+                     WHERE revision_id = $2 AND attempt = $3 AND step_index > $4 AND entered_at < $1",
+                    "UPDATE history_steps SET left_at = $1
+                     WHERE revision_id = $2 AND attempt = $3 AND step_index > $4
+                       AND left_at IS NOT NULL AND left_at < $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(*at)
+                        .bind(rid)
+                        .bind(*attempt)
+                        .bind(i64::from(*index))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "UPDATE history_revisions SET ended_at = $1
+                     WHERE id = $2 AND ended_at IS NOT NULL AND ended_at < $1",
                 )
                 .bind(*at)
                 .bind(rid)
-                .bind(*attempt)
-                .bind(i64::from(*index))
                 .execute(&mut **tx)
                 .await?;
             }
