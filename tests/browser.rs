@@ -851,6 +851,25 @@ async fn assert_accessible(c: &Client, what: &str) {
     js(c, "document.documentElement.dataset.theme = 'system'").await;
 }
 
+/// At a phone's width (390 px) nothing scrolls sideways; back to 1280.
+async fn assert_nothing_scrolls_sideways_at_390(c: &Client) {
+    c.set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    assert_eq!(
+        js(
+            c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        json!(true),
+        "nothing scrolls sideways at 390 px"
+    );
+    c.set_window_size(1280, 1000)
+        .await
+        .expect("the window resizes");
+}
+
 /// The text of the element `css` (WebDriver's own reading: works with the
 /// page's JavaScript off).
 async fn text_of(c: &Client, css: &str) -> String {
@@ -1115,21 +1134,7 @@ async fn a_person_reads_what_the_canary_actually_receives() {
         "the traffic bar marks the observed share"
     );
     assert_accessible(&c, "the rollout page with observed traffic").await;
-    c.set_window_size(390, 844)
-        .await
-        .expect("the window resizes");
-    assert_eq!(
-        js(
-            &c,
-            "document.documentElement.scrollWidth <= window.innerWidth"
-        )
-        .await,
-        json!(true),
-        "nothing scrolls sideways at 390 px"
-    );
-    c.set_window_size(1280, 1000)
-        .await
-        .expect("the window resizes");
+    assert_nothing_scrolls_sideways_at_390(&c).await;
     screenshot(&c, "rollout-observed", "light").await;
     screenshot(&c, "rollout-observed", "dark").await;
 
@@ -1288,21 +1293,7 @@ async fn a_person_reads_the_release_history_and_the_releases_page() {
         "no reload"
     );
     assert_accessible(&c, "the rollout page with its history").await;
-    c.set_window_size(390, 844)
-        .await
-        .expect("the window resizes");
-    assert_eq!(
-        js(
-            &c,
-            "document.documentElement.scrollWidth <= window.innerWidth"
-        )
-        .await,
-        json!(true),
-        "nothing scrolls sideways at 390 px"
-    );
-    c.set_window_size(1280, 1000)
-        .await
-        .expect("the window resizes");
+    assert_nothing_scrolls_sideways_at_390(&c).await;
     js(
         &c,
         "(function () { document.getElementById('history').scrollIntoView(); return true; })()",
@@ -1356,21 +1347,7 @@ async fn a_person_reads_the_release_history_and_the_releases_page() {
         "{rows:?}"
     );
     assert_accessible(&c, "the Releases page").await;
-    c.set_window_size(390, 844)
-        .await
-        .expect("the window resizes");
-    assert_eq!(
-        js(
-            &c,
-            "document.documentElement.scrollWidth <= window.innerWidth"
-        )
-        .await,
-        json!(true),
-        "nothing scrolls sideways at 390 px"
-    );
-    c.set_window_size(1280, 1000)
-        .await
-        .expect("the window resizes");
+    assert_nothing_scrolls_sideways_at_390(&c).await;
     screenshot(&c, "releases", "light").await;
     let _ = c.close().await;
 }

@@ -27,6 +27,16 @@ pub fn duration_words(ms: i64) -> String {
     }
 }
 
+/// How long a revision took, or has taken so far; `None` when it ended
+/// before it was recorded.
+fn took(outcome: Outcome, started: i64, ended: Option<i64>, now: i64) -> Option<String> {
+    match (outcome, ended) {
+        (Outcome::InProgress, _) => Some(format!("{} so far", duration_words(now - started))),
+        (_, Some(e)) => Some(duration_words(e - started)),
+        (_, None) => None,
+    }
+}
+
 fn outcome_words(o: Outcome) -> &'static str {
     match o {
         Outcome::InProgress => "in progress",
@@ -299,13 +309,8 @@ impl RevisionView {
             outcome: r.outcome.as_str(),
             outcome_words: outcome_words(r.outcome),
             started: rfc3339(r.started_at),
-            duration: match (r.outcome, r.ended_at) {
-                (Outcome::InProgress, _) => {
-                    format!("{} so far", duration_words(now - r.started_at))
-                }
-                (_, Some(e)) => duration_words(e - r.started_at),
-                (_, None) => "ended before it was recorded".to_string(),
-            },
+            duration: took(r.outcome, r.started_at, r.ended_at, now)
+                .unwrap_or_else(|| "ended before it was recorded".to_string()),
             images: r.images.join(", "),
             promoted_by: who(&[EventKind::Promote, EventKind::PromoteFull]),
             aborted_by: who(&[EventKind::Abort]),
@@ -497,13 +502,7 @@ impl ReleaseRowView {
             started: rfc3339(r.started_at),
             outcome: r.outcome.as_str(),
             outcome_words: outcome_words(r.outcome),
-            took: match (r.outcome, r.ended_at) {
-                (Outcome::InProgress, _) => {
-                    format!("{} so far", duration_words(now - r.started_at))
-                }
-                (_, Some(e)) => duration_words(e - r.started_at),
-                (_, None) => "—".to_string(),
-            },
+            took: took(r.outcome, r.started_at, r.ended_at, now).unwrap_or_else(|| "—".to_string()),
             who,
         }
     }
