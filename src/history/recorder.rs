@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::facts::{Tracked, observe};
+use super::facts::{Settled, Tracked, observe};
 use super::release::Release;
 use super::store::{Batch, Store, now_ms};
 use crate::cluster::backoff::Backoff;
@@ -52,9 +52,26 @@ pub async fn run(
 }
 
 struct Recording {
-    tracked: HashMap<RolloutKey, Tracked>,
+    kept: HashMap<RolloutKey, Kept>,
     pending: Vec<Batch>,
     dropped: u64,
+}
+
+/// What is kept in memory of one rollout: all of it while its release
+/// moves, a fingerprint once it has settled (read back when it moves).
+enum Kept {
+    Moving(Box<Tracked>),
+    Settled(Settled),
+}
+
+impl Recording {
+    fn keep(&mut self, key: RolloutKey, t: Tracked) {
+        let kept = match t.settled() {
+            Some(s) => Kept::Settled(s),
+            None => Kept::Moving(Box::new(t)),
+        };
+        self.kept.insert(key, kept);
+    }
 }
 
 async fn lead(
@@ -82,7 +99,7 @@ async fn lead(
     // What the last writer remembered: resume from there.
     let tracked = loop {
         match store.tracked().await {
-            Ok(t) => break t.into_iter().collect::<HashMap<_, _>>(),
+            Ok(t) => break t,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the release history; trying again");
                 tokio::select! {
@@ -96,10 +113,13 @@ async fn lead(
         }
     };
     let mut rec = Recording {
-        tracked,
+        kept: HashMap::new(),
         pending: Vec::new(),
         dropped: 0,
     };
+    for (key, t) in tracked {
+        rec.keep(key, t);
+    }
     let mut seen = resync(store, &mut rec, &view.snapshot()).await;
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -123,7 +143,7 @@ async fn lead(
                         && let Change::Rollout { seq, key, entry, .. } = &*change
                     {
                         seen = *seq;
-                        look(&mut rec, key, entry.as_deref());
+                        look(store, &mut rec, key, entry.as_deref()).await;
                         if rec.pending.len() >= WRITE_AT {
                             write(store, &mut rec).await;
                         }
@@ -163,9 +183,9 @@ async fn lead(
 /// Looks at every rollout shown, writing as it goes; returns the
 /// snapshot's sequence number.
 async fn resync(store: &Store, rec: &mut Recording, snapshot: &Snapshot) -> u64 {
-    rec.tracked.retain(|k, _| snapshot.rollouts.contains_key(k));
+    rec.kept.retain(|k, _| snapshot.rollouts.contains_key(k));
     for (key, entry) in snapshot.rollouts.iter() {
-        look(rec, key, Some(entry));
+        look(store, rec, key, Some(entry)).await;
         if rec.pending.len() >= WRITE_AT {
             write(store, rec).await;
         }
@@ -173,10 +193,10 @@ async fn resync(store: &Store, rec: &mut Recording, snapshot: &Snapshot) -> u64 
     snapshot.seq
 }
 
-fn look(rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
+async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
     let Some(entry) = entry else {
         // Gone from the cluster: its history stays.
-        rec.tracked.remove(key);
+        rec.kept.remove(key);
         return;
     };
     if entry.error.is_some() {
@@ -196,10 +216,30 @@ fn look(rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
     if release.uid.is_empty() && release.revision == 0 {
         return;
     }
+    let before: Option<Tracked> = match rec.kept.remove(key) {
+        None => None,
+        Some(Kept::Moving(t)) => Some(*t),
+        Some(Kept::Settled(s)) if s.holds(&release) => {
+            rec.kept.insert(key.clone(), Kept::Settled(s));
+            return;
+        }
+        Some(Kept::Settled(_)) => {
+            // It moves again: read back all that was remembered, once
+            // what is pending is written.
+            write(store, rec).await;
+            match store.tracked_of(key).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; it is looked at afresh");
+                    None
+                }
+            }
+        }
+    };
     let seen_at = now_ms();
-    let before = rec.tracked.get(key);
-    let (next, facts) = observe(before, &release, seen_at);
-    if facts.is_empty() && before == Some(&next) {
+    let (next, facts) = observe(before.as_ref(), &release, seen_at);
+    if facts.is_empty() && before.as_ref() == Some(&next) {
+        rec.keep(key.clone(), next);
         return;
     }
     if rec.pending.len() >= MAX_PENDING {
@@ -218,7 +258,7 @@ fn look(rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
         facts,
         seen_at,
     });
-    rec.tracked.insert(key.clone(), next);
+    rec.keep(key.clone(), next);
 }
 
 /// Writes what is pending; keeps it when the database fails.

@@ -184,6 +184,23 @@ impl Store {
         Ok(out)
     }
 
+    /// What the last writer remembered of one rollout (its newest row).
+    pub async fn tracked_of(&self, key: &RolloutKey) -> Result<Option<Tracked>, StoreError> {
+        let row = timed(
+            sqlx::query(
+                "SELECT tracked FROM history_rollouts WHERE namespace = $1 AND name = $2
+                 ORDER BY updated_at DESC LIMIT 1",
+            )
+            .bind(key.namespace.clone())
+            .bind(key.name.clone())
+            .fetch_optional(&self.pool),
+        )
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let json: String = row.try_get(0)?;
+        Ok(serde_json::from_str(&json).ok())
+    }
+
     /// Writes `batches` in one transaction: all or nothing.
     pub async fn write(&self, batches: &[Batch]) -> Result<(), StoreError> {
         let work = async {
@@ -775,4 +792,41 @@ async fn credit(
         .execute(&mut **tx)
         .await?;
     Ok(Some(by))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn what_is_remembered_of_a_rollout_reads_back() {
+        let store = Store::open("sqlite::memory:").await.expect("opens");
+        let key = RolloutKey::new("shop", "web");
+        let tracked = Tracked {
+            uid: "u1".into(),
+            revision: 2,
+            hash: "abc".into(),
+            ..Tracked::default()
+        };
+        let batch = Batch {
+            key: key.clone(),
+            tracked: tracked.clone(),
+            facts: vec![Fact::Revision {
+                revision: 2,
+                hash: "abc".into(),
+                images: vec!["app:2".into()],
+                started_at: 1,
+            }],
+            seen_at: 5,
+        };
+        store.write(&[batch]).await.expect("written");
+        assert_eq!(store.tracked_of(&key).await.expect("read"), Some(tracked));
+        assert_eq!(
+            store
+                .tracked_of(&RolloutKey::new("shop", "other"))
+                .await
+                .expect("read"),
+            None
+        );
+    }
 }
