@@ -596,19 +596,15 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                sqlx::query(
+                let insert = sqlx::query(
                     "INSERT INTO history_steps (revision_id, attempt, step_index, description, entered_at, left_at, weight, observed_percent)
-                     VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL)
+                     VALUES ($4, $5, $6, $1, $2, NULL, $3, NULL)
                      ON CONFLICT (revision_id, attempt, step_index) DO NOTHING",
                 )
-                .bind(rid)
-                .bind(*attempt)
-                .bind(i64::from(*index))
                 .bind(description.clone())
                 .bind(*at)
-                .bind(weight.map(i64::from))
-                .execute(&mut **tx)
-                .await?;
+                .bind(weight.map(i64::from));
+                on_step(tx, insert, rid, *attempt, *index).await?;
             }
             Fact::StepLeft {
                 revision,
@@ -619,17 +615,13 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                sqlx::query(
+                let left = sqlx::query(
                     "UPDATE history_steps SET left_at = $1
                      WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
                        AND (left_at IS NULL OR left_at < $1)",
                 )
-                .bind(*at)
-                .bind(rid)
-                .bind(*attempt)
-                .bind(i64::from(*index))
-                .execute(&mut **tx)
-                .await?;
+                .bind(*at);
+                on_step(tx, left, rid, *attempt, *index).await?;
             }
             Fact::PauseRanToEnd {
                 revision,
@@ -652,13 +644,7 @@ async fn write_facts(
                      WHERE revision_id = $2 AND attempt = $3 AND step_index > $4
                        AND left_at IS NOT NULL AND left_at < $1",
                 ] {
-                    sqlx::query(sql)
-                        .bind(*at)
-                        .bind(rid)
-                        .bind(*attempt)
-                        .bind(i64::from(*index))
-                        .execute(&mut **tx)
-                        .await?;
+                    on_step(tx, sqlx::query(sql).bind(*at), rid, *attempt, *index).await?;
                 }
                 sqlx::query(
                     "UPDATE history_revisions SET ended_at = $1
@@ -679,17 +665,13 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                sqlx::query(
+                let traffic = sqlx::query(
                     "UPDATE history_steps SET weight = COALESCE($1, weight), observed_percent = COALESCE($2, observed_percent)
                      WHERE revision_id = $3 AND attempt = $4 AND step_index = $5",
                 )
                 .bind(weight.map(i64::from))
-                .bind(*observed_percent)
-                .bind(rid)
-                .bind(*attempt)
-                .bind(i64::from(*index))
-                .execute(&mut **tx)
-                .await?;
+                .bind(*observed_percent);
+                on_step(tx, traffic, rid, *attempt, *index).await?;
             }
             Fact::Event {
                 revision,
@@ -727,6 +709,24 @@ async fn write_facts(
             }
         }
     }
+    Ok(())
+}
+
+/// Runs `query` on one step's row: its last three parameters are the
+/// revision's row id, the attempt and the step's index.
+async fn on_step<'q>(
+    tx: &mut Tx<'_>,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    revision_id: i64,
+    attempt: i64,
+    index: i32,
+) -> Result<(), sqlx::Error> {
+    query
+        .bind(revision_id)
+        .bind(attempt)
+        .bind(i64::from(index))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
