@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
 use super::pages::page_info;
-use super::permissions::{Permissions, not_visible, shown_namespace};
+use super::permissions::Permissions;
 use super::templates::{HistoryPartial, ReleasesPage, render};
 use super::view::history::{
     FiguresJson, FiguresView, HistoryJson, HistoryView, ReleaseJson, ReleaseRowView, ReleasesJson,
@@ -21,6 +21,7 @@ use super::view::history::{
 };
 use crate::history::facts::Outcome;
 use crate::history::figures::figures;
+use crate::history::store::now_ms;
 use crate::history::{History, ReleaseRow};
 use crate::model::RolloutKey;
 
@@ -44,20 +45,12 @@ fn unavailable(e: crate::history::StoreError) -> AppError {
     AppError::Unavailable(e.to_string())
 }
 
-/// 404 for a namespace not shown here, 403 for one the caller may not see.
+/// 404 for a namespace not shown here, 403 for one the caller may not see
+/// (a deleted rollout's history stays readable while its namespace shows).
 async fn require_sees(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), AppError> {
-    if !crate::model::is_namespace_name(namespace)
-        || !shown_namespace(&state.view.snapshot(), namespace)
-    {
-        return Err(AppError::NotFound(format!(
-            "this dashboard shows no rollouts in namespace {namespace:?}"
-        )));
-    }
-    if Permissions::of(state, caller).access(namespace).await?.list {
-        Ok(())
-    } else {
-        Err(not_visible(namespace))
-    }
+    Permissions::of(state, caller)
+        .require_sees(&state.view.snapshot(), namespace)
+        .await
 }
 
 /// `GET /api/v1/rollouts/{ns}/{name}/history`.
@@ -104,10 +97,6 @@ pub async fn panel_fragment(
     require_sees(&state, &caller, &namespace).await?;
     let partial = panel(&state, &RolloutKey::new(&namespace, &name)).await;
     Ok(Html(render(&partial)).into_response())
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 /// What `?ns=…&namespace=…&outcome=…&since=…` asks, checked.
