@@ -467,14 +467,7 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
             message: pause_words(now, step, p.until.is_some()),
         });
     }
-    next.pause = now.pause.as_ref().map(|p| {
-        Box::new(TrackedPause {
-            reason: p.reason.clone(),
-            since: p.since,
-            until: p.until,
-            step: now.open_step(),
-        })
-    });
+    next.pause = tracked_pause(now);
 
     // Analysis verdicts.
     for v in &now.verdicts {
@@ -639,14 +632,7 @@ fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
         outcome,
         aborted: matches!(now.phase, Phase::Aborted { .. }),
         manual_pause: now.manual_pause,
-        pause: now.pause.as_ref().map(|p| {
-            Box::new(TrackedPause {
-                reason: p.reason.clone(),
-                since: p.since,
-                until: p.until,
-                step: now.open_step(),
-            })
-        }),
+        pause: tracked_pause(now),
         restarted_at: now.restarted_at.clone(),
         weight: now.weight,
         observed_percent: now.observed_percent,
@@ -735,14 +721,7 @@ fn new_revision(
         outcome: Outcome::InProgress,
         aborted: false,
         manual_pause: now.manual_pause,
-        pause: now.pause.as_ref().map(|p| {
-            Box::new(TrackedPause {
-                reason: p.reason.clone(),
-                since: p.since,
-                until: p.until,
-                step: now.open_step(),
-            })
-        }),
+        pause: tracked_pause(now),
         restarted_at: now.restarted_at.clone(),
         weight: now.weight,
         observed_percent: now.observed_percent,
@@ -793,6 +772,18 @@ fn known_hashes(before: &[(i64, String)], now: &Release) -> Vec<(i64, String)> {
         h.remove(0);
     }
     h
+}
+
+/// The controller's pause as remembered: boxed, most rollouts have none.
+fn tracked_pause(now: &Release) -> Option<Box<TrackedPause>> {
+    now.pause.as_ref().map(|p| {
+        Box::new(TrackedPause {
+            reason: p.reason.clone(),
+            since: p.since,
+            until: p.until,
+            step: now.open_step(),
+        })
+    })
 }
 
 fn enter_step(next: &mut Tracked, now: &Release, index: i32, at: i64, facts: &mut Vec<Fact>) {
