@@ -7,8 +7,13 @@ use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
 
-/// Bytes per chunk.
-const CHUNK: usize = 64 * 1024;
+/// Bytes per chunk. Small, because hyper queues up to 16 chunks (or
+/// 400 KB) per connection ahead of a slow reader: with 64 KB chunks, 50
+/// people reading the list of 5,000 rollouts held about 20 MB in those
+/// queues, the largest part of the benchmark's peak; with 8 KB at most
+/// 128 KB each (peak 137-139 MB instead of 150-156; 16 KB chunks: 144).
+/// The list's p99 varies as much run to run as between these sizes.
+const CHUNK: usize = 8 * 1024;
 
 /// A body of `pieces`, in order, produced only as fast as it is sent. A
 /// piece is anything that reads as bytes (a rollout's JSON as the hub keeps
