@@ -263,6 +263,12 @@ impl Tracked {
             verdicts: self.verdicts.len(),
         })
     }
+
+    /// Whether a later look at the same release can add something: a
+    /// timed pause's early end is decided by time passing, not by a change.
+    pub fn waits_on_time(&self) -> bool {
+        self.ended_early.is_some()
+    }
 }
 
 impl Settled {
@@ -284,11 +290,40 @@ impl Settled {
     }
 }
 
-/// FNV-1a: a stable 64-bit fingerprint of a short string.
+/// FNV-1a over what is written to it: a stable 64-bit fingerprint.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = s.bytes().fold(self.0, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(())
+    }
+}
+
+/// A stable 64-bit fingerprint of a short string.
 fn fingerprint(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut f = Fnv::new();
+    let _ = std::fmt::Write::write_str(&mut f, s);
+    f.0
+}
+
+/// A fingerprint of everything `observe` reads of a release: the same
+/// fingerprint, the same release, so a look adds nothing (unless the
+/// remembered state `waits_on_time`). Taken over its `Debug` form, which
+/// shows every field (floats too, which have no `Hash`), streamed without
+/// an allocation.
+pub fn release_fingerprint(release: &Release) -> u64 {
+    let mut f = Fnv::new();
+    let _ = std::fmt::Write::write_fmt(&mut f, format_args!("{release:?}"));
+    f.0
 }
 
 /// Earlier revisions remembered for rollbacks; Argo keeps 10 by default.
@@ -1267,6 +1302,59 @@ mod tests {
         let (again, facts) = observe(Some(&t), &r, 5 * S);
         assert!(facts.is_empty());
         assert_eq!(again, t);
+    }
+
+    #[test]
+    fn an_unchanged_release_looked_at_later_adds_nothing() {
+        // What lets the recorder keep only a release's fingerprint.
+        let mut aborted = release(
+            2,
+            Some(1),
+            Phase::Aborted {
+                by_controller: true,
+            },
+        );
+        aborted.message = "RolloutAborted: metric error-rate failed".into();
+        let mut ahead = release(2, Some(3), Phase::Progressing);
+        ahead.cluster_now = Some(40 * S);
+        let states = [
+            release(2, Some(0), Phase::Progressing),
+            paused(release(2, Some(1), Phase::Progressing), S, None),
+            paused(release(2, Some(3), Phase::Progressing), 2 * S, Some(32 * S)),
+            ahead,
+            release(2, Some(5), Phase::Promoted),
+            aborted,
+        ];
+        let mut before: Option<Tracked> = None;
+        for (i, state) in states.iter().enumerate() {
+            let wall = i as i64 * 10 * S;
+            let (t, _) = observe(before.as_ref(), state, wall);
+            let (again, facts) = observe(Some(&t), state, wall + 3600 * S);
+            if !t.waits_on_time() {
+                assert!(facts.is_empty(), "state {i}: {facts:?}");
+                assert_eq!(again, t, "state {i}");
+            }
+            before = Some(t);
+        }
+    }
+
+    #[test]
+    fn a_release_fingerprint_changes_with_any_field() {
+        let r = paused(release(2, Some(1), Phase::Progressing), S, None);
+        assert_eq!(release_fingerprint(&r), release_fingerprint(&r.clone()));
+        let mut weight = r.clone();
+        weight.weight = Some(21);
+        let mut share = r.clone();
+        share.observed_percent = Some(19.0);
+        let mut message = r.clone();
+        message.message = "paused".into();
+        let mut clock = r.clone();
+        clock.cluster_now = Some(2 * S);
+        let prints: std::collections::HashSet<u64> = [&r, &weight, &share, &message, &clock]
+            .iter()
+            .map(|r| release_fingerprint(r))
+            .collect();
+        assert_eq!(prints.len(), 5);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::facts::{Settled, Tracked, observe};
+use super::facts::{Settled, Tracked, observe, release_fingerprint};
 use super::release::Release;
 use super::store::{Batch, Store, now_ms};
 use crate::cluster::backoff::Backoff;
@@ -57,20 +57,45 @@ struct Recording {
     dropped: u64,
 }
 
-/// What is kept in memory of one rollout: all of it while its release
-/// moves, a fingerprint once it has settled (read back when it moves).
+/// What is kept in memory of one rollout: a fingerprint, and the whole
+/// of what is remembered only while time alone can add to it. The rest is
+/// in the database (or pending) and read back when the rollout changes, so
+/// 5,000 rollouts cost a few dozen bytes each however far their releases
+/// are.
 enum Kept {
-    Moving(Box<Tracked>),
+    /// A timed pause's early end waits to be told apart.
+    Whole(Box<Tracked>),
+    /// Settled: enough to tell that a look adds nothing.
     Settled(Settled),
+    /// In progress: the fingerprint of the release last looked at.
+    Unchanged(u64),
 }
 
 impl Recording {
-    fn keep(&mut self, key: RolloutKey, t: Tracked) {
-        let kept = match t.settled() {
-            Some(s) => Kept::Settled(s),
-            None => Kept::Moving(Box::new(t)),
+    /// Keeps `t`, remembered after a look at a release with fingerprint
+    /// `seen` (`None`: not looked at yet).
+    fn keep(&mut self, key: RolloutKey, t: Tracked, seen: Option<u64>) {
+        let kept = match (t.settled(), seen) {
+            (Some(s), _) => Kept::Settled(s),
+            (None, Some(f)) if !t.waits_on_time() => Kept::Unchanged(f),
+            _ => Kept::Whole(Box::new(t)),
         };
         self.kept.insert(key, kept);
+    }
+
+    /// What was last remembered of `key`: its newest pending batch, else
+    /// what the database has.
+    async fn remembered(&self, store: &Store, key: &RolloutKey) -> Option<Tracked> {
+        if let Some(b) = self.pending.iter().rev().find(|b| &b.key == key) {
+            return Some(b.tracked.clone());
+        }
+        match store.tracked_of(key).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; it is looked at afresh");
+                None
+            }
+        }
     }
 }
 
@@ -118,7 +143,7 @@ async fn lead(
         dropped: 0,
     };
     for (key, t) in tracked {
-        rec.keep(key, t);
+        rec.keep(key, t, None);
     }
     let mut seen = resync(store, &mut rec, &view.snapshot()).await;
     let mut flush = tokio::time::interval(FLUSH_EVERY);
@@ -216,30 +241,25 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     if release.uid.is_empty() && release.revision == 0 {
         return;
     }
+    let seen = release_fingerprint(&release);
     let before: Option<Tracked> = match rec.kept.remove(key) {
         None => None,
-        Some(Kept::Moving(t)) => Some(*t),
+        Some(Kept::Whole(t)) => Some(*t),
         Some(Kept::Settled(s)) if s.holds(&release) => {
             rec.kept.insert(key.clone(), Kept::Settled(s));
             return;
         }
-        Some(Kept::Settled(_)) => {
-            // It moves again: read back all that was remembered, once
-            // what is pending is written.
-            write(store, rec).await;
-            match store.tracked_of(key).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; it is looked at afresh");
-                    None
-                }
-            }
+        Some(Kept::Unchanged(f)) if f == seen => {
+            rec.kept.insert(key.clone(), Kept::Unchanged(f));
+            return;
         }
+        // It moved: read back all that was remembered.
+        Some(Kept::Settled(_) | Kept::Unchanged(_)) => rec.remembered(store, key).await,
     };
     let seen_at = now_ms();
     let (next, facts) = observe(before.as_ref(), &release, seen_at);
     if facts.is_empty() && before.as_ref() == Some(&next) {
-        rec.keep(key.clone(), next);
+        rec.keep(key.clone(), next, Some(seen));
         return;
     }
     if rec.pending.len() >= MAX_PENDING {
@@ -258,7 +278,7 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
         facts,
         seen_at,
     });
-    rec.keep(key.clone(), next);
+    rec.keep(key.clone(), next, Some(seen));
 }
 
 /// Writes what is pending; keeps it when the database fails.
