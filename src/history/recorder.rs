@@ -3,7 +3,7 @@
 //! records only while it leads (the Lease); on taking over it resumes from
 //! what the database remembers and fills in what the cluster shows now.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -55,6 +55,9 @@ struct Recording {
     kept: HashMap<RolloutKey, Kept>,
     pending: Vec<Batch>,
     dropped: u64,
+    /// Rollouts that changed while what was remembered of them could not
+    /// be read: looked at again at the next flush (one per rollout).
+    unread: HashSet<RolloutKey>,
 }
 
 /// What is kept in memory of one rollout: a fingerprint, and the whole
@@ -84,18 +87,14 @@ impl Recording {
     }
 
     /// What was last remembered of `key`: its newest pending batch, else
-    /// what the database has.
-    async fn remembered(&self, store: &Store, key: &RolloutKey) -> Option<Tracked> {
+    /// what the database has; `Err` when the database cannot say.
+    async fn remembered(&self, store: &Store, key: &RolloutKey) -> Result<Option<Tracked>, ()> {
         if let Some(b) = self.pending.iter().rev().find(|b| &b.key == key) {
-            return Some(b.tracked.clone());
+            return Ok(Some(b.tracked.clone()));
         }
-        match store.tracked_of(key).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; it is looked at afresh");
-                None
-            }
-        }
+        store.tracked_of(key).await.map_err(|e| {
+            tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; looking again shortly");
+        })
     }
 }
 
@@ -141,6 +140,7 @@ async fn lead(
         kept: HashMap::new(),
         pending: Vec::new(),
         dropped: 0,
+        unread: HashSet::new(),
     };
     for (key, t) in tracked {
         rec.keep(key, t, None);
@@ -184,6 +184,9 @@ async fn lead(
                 }
             },
             _ = flush.tick() => {
+                if !rec.unread.is_empty() {
+                    look_again(store, &mut rec, &view.snapshot()).await;
+                }
                 if !rec.pending.is_empty() && write(store, &mut rec).await {
                     backoff.reset();
                 } else if !rec.pending.is_empty() {
@@ -216,6 +219,19 @@ async fn resync(store: &Store, rec: &mut Recording, snapshot: &Snapshot) -> u64 
         }
     }
     snapshot.seq
+}
+
+/// Looks again at the rollouts whose remembered state could not be read,
+/// as they are now; the first still unreadable keeps the rest waiting.
+async fn look_again(store: &Store, rec: &mut Recording, snapshot: &Snapshot) {
+    let keys: Vec<RolloutKey> = rec.unread.drain().collect();
+    for (i, key) in keys.iter().enumerate() {
+        look(store, rec, key, snapshot.rollouts.get(key).map(|e| &**e)).await;
+        if rec.unread.contains(key) {
+            rec.unread.extend(keys[i + 1..].iter().cloned());
+            return;
+        }
+    }
 }
 
 async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Option<&RolloutEntry>) {
@@ -254,7 +270,17 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
             return;
         }
         // It moved: read back all that was remembered.
-        Some(Kept::Settled(_) | Kept::Unchanged(_)) => rec.remembered(store, key).await,
+        Some(kept @ (Kept::Settled(_) | Kept::Unchanged(_))) => {
+            match rec.remembered(store, key).await {
+                Ok(t) => t,
+                Err(()) => {
+                    // Not afresh (that would lose its open step): later.
+                    rec.kept.insert(key.clone(), kept);
+                    rec.unread.insert(key.clone());
+                    return;
+                }
+            }
+        }
     };
     let seen_at = now_ms();
     let (next, facts) = observe(before.as_ref(), &release, seen_at);
@@ -295,5 +321,109 @@ async fn write(store: &Store, rec: &mut Recording) -> bool {
             tracing::warn!(error = %e, pending = rec.pending.len(), "cannot write the release history; keeping it to try again");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cluster::hub::InfoJson;
+    use crate::history::facts::Fact;
+    use crate::info::RolloutInfo;
+
+    /// The seed's revision 2 of shop/web at step `step`.
+    fn at_step(step: i32) -> RolloutEntry {
+        let mut info: RolloutInfo = serde_json::from_value(serde_json::json!({
+            "objectMeta": {"name": "web", "namespace": "shop", "uid": "u1"},
+            "status": "Progressing",
+            "revision": 2,
+            "podHash": "h2",
+            "stepIndex": step,
+            "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50},
+                      {"pause": {"duration": "30s"}}, {"setWeight": 100}],
+            "replicaSets": [{"objectMeta": {"name": "web-h2"}, "revision": 2,
+                             "images": ["app:2"], "podTemplateHash": "h2"}],
+        }))
+        .expect("a RolloutInfo");
+        RolloutEntry {
+            seq: 1,
+            summary: crate::cluster::hub::Summary::default(),
+            json: InfoJson::of(&mut info).expect("serializes"),
+            error: None,
+            events: Vec::new(),
+            observed: None,
+            card: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn entered(pending: &[Batch]) -> Vec<i32> {
+        pending
+            .iter()
+            .flat_map(|b| &b.facts)
+            .filter_map(|f| match f {
+                Fact::StepEntered { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_change_is_recorded_from_what_was_remembered_even_when_it_could_not_be_read_at_once()
+    {
+        let store = Store::open("sqlite::memory:").await.expect("opens");
+        let mut rec = Recording {
+            kept: HashMap::new(),
+            pending: Vec::new(),
+            dropped: 0,
+            unread: HashSet::new(),
+        };
+        let key = RolloutKey::new("shop", "web");
+        look(&store, &mut rec, &key, Some(&at_step(0))).await;
+        assert_eq!(entered(&rec.pending), [0], "the first look");
+        assert!(write(&store, &mut rec).await);
+        assert!(
+            matches!(rec.kept.get(&key), Some(Kept::Unchanged(_))),
+            "only a fingerprint is kept of a release in progress"
+        );
+        look(&store, &mut rec, &key, Some(&at_step(0))).await;
+        assert!(rec.pending.is_empty(), "the same release adds nothing");
+
+        // It moves on while what was remembered cannot be read.
+        store
+            .run_for_test("ALTER TABLE history_rollouts RENAME TO unreadable")
+            .await;
+        look(&store, &mut rec, &key, Some(&at_step(1))).await;
+        assert!(rec.pending.is_empty(), "not looked at afresh");
+        assert!(rec.unread.contains(&key));
+
+        // Still unreadable at the next flush: it waits on.
+        let now = Snapshot {
+            rollouts: [(key.clone(), Arc::new(at_step(1)))].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        look_again(&store, &mut rec, &now).await;
+        assert!(rec.pending.is_empty() && rec.unread.contains(&key));
+
+        // Readable again: at the next flush the step it moved to follows
+        // the one remembered (read back from the database), not a new
+        // first look.
+        store
+            .run_for_test("ALTER TABLE unreadable RENAME TO history_rollouts")
+            .await;
+        look_again(&store, &mut rec, &now).await;
+        assert!(rec.unread.is_empty());
+        assert_eq!(entered(&rec.pending), [1]);
+        let facts = || rec.pending.iter().flat_map(|b| &b.facts);
+        assert!(
+            !facts().any(|f| matches!(f, Fact::Revision { .. })),
+            "{:?}",
+            rec.pending
+        );
+        assert!(facts().any(|f| matches!(f, Fact::StepLeft { index: 0, .. })));
+        // And the next step is read from what is pending.
+        look(&store, &mut rec, &key, Some(&at_step(2))).await;
+        assert_eq!(entered(&rec.pending), [1, 2]);
     }
 }

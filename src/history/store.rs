@@ -795,6 +795,17 @@ async fn credit(
 }
 
 #[cfg(test)]
+impl Store {
+    /// Runs `sql` as is: tests use it to break and mend the database.
+    pub async fn run_for_test(&self, sql: &str) {
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
