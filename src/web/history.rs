@@ -256,7 +256,7 @@ pub async fn releases_page(
             let now = now_ms();
             page.figures = figures(&rows, f.since, now)
                 .iter()
-                .map(FiguresView::of)
+                .map(|f| FiguresView::of(f, now))
                 .collect();
             page.rows = rows
                 .iter()

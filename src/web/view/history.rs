@@ -443,15 +443,14 @@ pub struct FiguresView {
     pub to_promoted: String,
     pub aborted: String,
     pub to_recover: String,
-    pub latest_revision: i64,
-    pub latest_outcome: &'static str,
-    pub latest_outcome_words: &'static str,
-    pub latest_started: String,
+    /// The newest release, as the list below shows it.
+    pub latest: ReleaseRowView,
+    /// Who ended it: who aborted an aborted one, else who promoted.
     pub latest_by: String,
 }
 
 impl FiguresView {
-    pub fn of(f: &RolloutFigures) -> FiguresView {
+    pub fn of(f: &RolloutFigures, now: i64) -> FiguresView {
         let l = &f.latest;
         FiguresView {
             namespace: f.key.namespace.clone(),
@@ -461,10 +460,7 @@ impl FiguresView {
             to_promoted: f.median_to_promoted.map_or("—".into(), duration_words),
             aborted: format!("{:.0}%", f.aborted_share * 100.0),
             to_recover: f.median_to_recover.map_or("—".into(), duration_words),
-            latest_revision: l.revision,
-            latest_outcome: l.outcome.as_str(),
-            latest_outcome_words: outcome_words(l.outcome),
-            latest_started: rfc3339(l.started_at),
+            latest: ReleaseRowView::of(l, now),
             latest_by: l
                 .aborted_by
                 .clone()
