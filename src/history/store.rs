@@ -16,6 +16,12 @@ use super::facts::{EventKind, Fact, Outcome, Tracked, Via};
 use super::records::{EventRecord, ReleaseRow, RevisionRecord, StepRecord};
 use crate::model::RolloutKey;
 
+/// A step is left at `$1` (the latest time seen wins); `$2`–`$4` name the
+/// step's row as `on_step` binds them.
+const LEAVE_STEP: &str = "UPDATE history_steps SET left_at = $1
+     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
+       AND (left_at IS NULL OR left_at < $1)";
+
 /// No database call waits longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long after a person's action its effect may be seen and credited.
@@ -615,13 +621,7 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                let left = sqlx::query(
-                    "UPDATE history_steps SET left_at = $1
-                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
-                       AND (left_at IS NULL OR left_at < $1)",
-                )
-                .bind(*at);
-                on_step(tx, left, rid, *attempt, *index).await?;
+                on_step(tx, sqlx::query(LEAVE_STEP).bind(*at), rid, *attempt, *index).await?;
             }
             Fact::PauseRanToEnd {
                 revision,
@@ -635,9 +635,7 @@ async fn write_facts(
                 // The pause's step ends then; steps after it, and the
                 // revision's end, are not before then.
                 for sql in [
-                    "UPDATE history_steps SET left_at = $1
-                     WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
-                       AND (left_at IS NULL OR left_at < $1)",
+                    LEAVE_STEP,
                     "UPDATE history_steps SET entered_at = $1
                      WHERE revision_id = $2 AND attempt = $3 AND step_index > $4 AND entered_at < $1",
                     "UPDATE history_steps SET left_at = $1
