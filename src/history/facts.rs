@@ -929,6 +929,17 @@ mod tests {
         "Set weight 100%",
     ];
 
+    /// A promote at the first pause seen together with the 30 s pause
+    /// that follows: the steps between are filled in.
+    const PROMOTED_ON_TO_THE_TIMED_PAUSE: [&str; 6] = [
+        "promote by outside",
+        "pause by controller",
+        "leave 1",
+        "enter 2",
+        "leave 2",
+        "enter 3",
+    ];
+
     fn release(revision: i64, step: Option<i32>, phase: Phase) -> Release {
         Release {
             uid: "u1".into(),
@@ -1166,17 +1177,7 @@ mod tests {
                 paused(release(2, Some(3), Phase::Progressing), 5 * S, Some(35 * S)),
             ),
         ]);
-        assert_eq!(
-            looks[1],
-            [
-                "promote by outside",
-                "pause by controller",
-                "leave 1",
-                "enter 2",
-                "leave 2",
-                "enter 3"
-            ]
-        );
+        assert_eq!(looks[1], PROMOTED_ON_TO_THE_TIMED_PAUSE);
     }
 
     #[test]
@@ -1260,17 +1261,7 @@ mod tests {
                 paused(release(2, Some(3), Phase::Progressing), 0, Some(30 * S)),
             ),
         ]);
-        assert_eq!(
-            looks[1],
-            [
-                "promote by outside",
-                "pause by controller",
-                "leave 1",
-                "enter 2",
-                "leave 2",
-                "enter 3"
-            ]
-        );
+        assert_eq!(looks[1], PROMOTED_ON_TO_THE_TIMED_PAUSE);
     }
 
     #[test]
