@@ -257,30 +257,32 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     if release.uid.is_empty() && release.revision == 0 {
         return;
     }
+    // Nothing to add: most looks end here, before a fingerprint or a copy
+    // of the key.
+    if let Some(Kept::Settled(s)) = rec.kept.get(key)
+        && s.holds(&release)
+    {
+        return;
+    }
     let seen = release_fingerprint(&release);
+    if let Some(Kept::Unchanged(f)) = rec.kept.get(key)
+        && *f == seen
+    {
+        return;
+    }
     let before: Option<Tracked> = match rec.kept.remove(key) {
         None => None,
         Some(Kept::Whole(t)) => Some(*t),
-        Some(Kept::Settled(s)) if s.holds(&release) => {
-            rec.kept.insert(key.clone(), Kept::Settled(s));
-            return;
-        }
-        Some(Kept::Unchanged(f)) if f == seen => {
-            rec.kept.insert(key.clone(), Kept::Unchanged(f));
-            return;
-        }
         // It moved: read back all that was remembered.
-        Some(kept @ (Kept::Settled(_) | Kept::Unchanged(_))) => {
-            match rec.remembered(store, key).await {
-                Ok(t) => t,
-                Err(()) => {
-                    // Not afresh (that would lose its open step): later.
-                    rec.kept.insert(key.clone(), kept);
-                    rec.unread.insert(key.clone());
-                    return;
-                }
+        Some(kept) => match rec.remembered(store, key).await {
+            Ok(t) => t,
+            Err(()) => {
+                // Not afresh (that would lose its open step): later.
+                rec.kept.insert(key.clone(), kept);
+                rec.unread.insert(key.clone());
+                return;
             }
-        }
+        },
     };
     let seen_at = now_ms();
     let (next, facts) = observe(before.as_ref(), &release, seen_at);
