@@ -220,10 +220,19 @@ pub struct WebArgs {
         default_value = "openid,email,profile"
     )]
     pub oidc_scopes: Vec<String>,
-    /// --auth oidc: the address people use (e.g. https://rollouts.example.com); the sign-in's redirect URI is made from it
+    /// The address people open (e.g. https://rollouts.example.com): its host is served and actions must come from its origin (so a proxy that rewrites Host works); --auth oidc makes the sign-in's redirect URI from it
     #[arg(long, env = "ROLLOUTS_DASHBOARD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
-    /// --auth oidc: a file of at least 32 random bytes that seals session cookies; the same file on every replica
+    /// Another host name this dashboard answers to (repeatable). Loopback names always work; on a loopback listen nothing else does unless named here or in --public-url
+    #[arg(
+        long = "allowed-host",
+        env = "ROLLOUTS_DASHBOARD_ALLOWED_HOST",
+        value_name = "NAME",
+        value_delimiter = ',',
+        value_parser = non_empty
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// --auth oidc and token: a file of at least 32 random bytes that seals session cookies; the same file on every replica
     #[arg(long, env = "ROLLOUTS_DASHBOARD_SESSION_KEY_FILE", value_name = "PATH")]
     pub session_key_file: Option<PathBuf>,
     /// How often a person's rights (and token) are asked again; open live views end within this when access is withdrawn
@@ -236,6 +245,8 @@ pub struct WebArgs {
     )]
     pub access_check_interval: u64,
     #[command(flatten)]
+    pub edge: EdgeArgs,
+    #[command(flatten)]
     pub prometheus: PrometheusArgs,
     #[command(flatten)]
     pub history: HistoryArgs,
@@ -247,6 +258,104 @@ pub struct WebArgs {
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
+}
+
+/// Bounds that hold for every connection and stream, before anyone signs in.
+#[derive(Clone, Debug, Args)]
+pub struct EdgeArgs {
+    /// Connections held at once (lowered to what the open-file limit allows); beyond, new ones get 503 and are closed
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_connections: u32,
+    /// A request's head must arrive within this after its first byte, and its body within this after its head
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_HEADER_READ_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = seconds
+    )]
+    pub header_read_timeout: std::time::Duration,
+    /// A connection with no request in flight is closed after this
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = seconds
+    )]
+    pub idle_timeout: std::time::Duration,
+    /// A response or live stream whose reader takes nothing for this long is dropped
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_WRITE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = seconds
+    )]
+    pub write_timeout: std::time::Duration,
+    /// The largest request head (URL, headers, cookies) in bytes; larger ones get 431
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_HEADER_BYTES",
+        value_name = "BYTES",
+        default_value_t = 32 * 1024,
+        value_parser = clap::value_parser!(u32).range(8192..=1_048_576)
+    )]
+    pub max_header_bytes: u32,
+    /// Live views (page streams and API watches) open at once, in all
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_STREAMS",
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_streams: u32,
+    /// Live views one signed-in person may hold; with --auth none, one client address
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_STREAMS_PER_CLIENT",
+        value_name = "N",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_streams_per_client: u32,
+    /// Bytes a live view may queue for a reader that does not take them; past --write-timeout waiting for room, the view is dropped
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_STREAM_BACKLOG",
+        value_name = "BYTES",
+        default_value_t = 64 * 1024,
+        value_parser = clap::value_parser!(u32).range(4096..=64 * 1024 * 1024)
+    )]
+    pub stream_backlog: u32,
+}
+
+impl EdgeArgs {
+    pub fn connection_limits(&self) -> crate::web::edge::ConnectionLimits {
+        crate::web::edge::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            max_connections: self.max_connections as usize,
+            max_header_bytes: self.max_header_bytes as usize,
+        }
+    }
+
+    pub fn stream_limits(&self) -> crate::web::limits::StreamLimits {
+        crate::web::limits::StreamLimits {
+            per_client: self.max_streams_per_client as usize,
+            total: self.max_streams as usize,
+            backlog_bytes: self.stream_backlog as usize,
+            wait: self.write_timeout,
+        }
+    }
 }
 
 /// Observed traffic from Prometheus (Istio's standard metrics).

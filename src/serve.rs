@@ -20,9 +20,13 @@ use crate::observed::prometheus::PrometheusAccess;
 use crate::observed::queries::QueryScope;
 use crate::oidc::{ClaimMapping, Oidc, OidcSettings};
 use crate::web::AppState;
+use crate::web::edge::ConnectionLimits;
+use crate::web::edge::hosts::AllowedHosts;
+use crate::web::edge::server::{Edge, serve};
 use crate::web::identity::{Auth, OidcLogin};
+use crate::web::limits::StreamSlots;
 use crate::web::metrics::Metrics;
-use crate::web::router::{admin_router, router, serve};
+use crate::web::router::{admin_router, router};
 use crate::web::session::Sealer;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,32 @@ pub async fn run_on(
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
     let history = history_for(conn, web, view.clone(), &shutdown).await?;
+    let metrics = Arc::new(Metrics::new(view_for_metrics));
+    let public_origin = match &web.public_url {
+        Some(u) => Some(crate::web::guard::origin_of_url(u).ok_or_else(|| {
+            ServeError::Config(format!(
+                "--public-url must be an http(s)://host[:port] URL, not {u:?}"
+            ))
+        })?),
+        None => None,
+    };
+    let edge = Edge {
+        limits: ConnectionLimits {
+            max_connections: usable_connections(web.edge.max_connections as usize),
+            ..web.edge.connection_limits()
+        },
+        hosts: AllowedHosts::for_listen(addr, web.public_url.as_deref(), &web.allowed_hosts),
+        metrics: metrics.edge.clone(),
+    };
+    tracing::info!(
+        max_connections = edge.limits.max_connections,
+        header_read_timeout_s = edge.limits.header_read_timeout.as_secs_f64(),
+        idle_timeout_s = edge.limits.idle_timeout.as_secs_f64(),
+        write_timeout_s = edge.limits.write_timeout.as_secs_f64(),
+        max_streams = web.edge.max_streams,
+        hosts = %edge.hosts.describe(),
+        "limits at the edge"
+    );
     let state = AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
@@ -79,10 +109,14 @@ pub async fn run_on(
         base_path: crate::web::base_with_slash(&web.base_path),
         cluster_label: cluster_label(conn),
         scope_label: scope_label(&conn.scope),
-        metrics: Arc::new(Metrics::new(view_for_metrics)),
+        streams: Arc::new(StreamSlots::new(
+            web.edge.stream_limits(),
+            metrics.edge.clone(),
+        )),
+        metrics,
         auth: Arc::new(auth),
-        streams: Arc::default(),
         history,
+        public_origin,
     };
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());
@@ -100,8 +134,12 @@ pub async fn run_on(
         admin_line = format!("  admin:      http://{admin_addr}/healthz, /readyz, /metrics\n");
         let admin_app = admin_router(state);
         let stop = shutdown.clone();
+        let admin_edge = Edge {
+            hosts: AllowedHosts::any(),
+            ..edge.clone()
+        };
         tokio::spawn(async move {
-            if let Err(e) = serve(admin, admin_app, stop).await {
+            if let Err(e) = serve(admin, admin_app, admin_edge, stop).await {
                 tracing::error!(error = %e, "the admin server failed");
             }
         });
@@ -114,9 +152,39 @@ pub async fn run_on(
         None => println!("{text}"),
     }
     tracing::info!(%addr, base_path = %web.base_path, "serving");
-    serve(listener, app, shutdown)
+    serve(listener, app, edge, shutdown)
         .await
         .map_err(ServeError::Http)
+}
+
+/// File descriptors kept for everything but people's connections: the
+/// cluster's watches, Prometheus, the database, logs.
+const RESERVED_FILES: usize = 64;
+
+/// `--max-connections`, lowered to what the open-file limit allows (a
+/// connection is a file): past that limit accept fails for everyone.
+fn usable_connections(asked: usize) -> usize {
+    let Some(limit) = open_file_limit() else {
+        return asked;
+    };
+    let room = limit.saturating_sub(RESERVED_FILES).max(1);
+    if room < asked {
+        tracing::warn!(
+            open_file_limit = limit,
+            asked,
+            max_connections = room,
+            "the open-file limit allows fewer connections than --max-connections: serving at most {room} (raise it with ulimit -n)"
+        );
+        return room;
+    }
+    asked
+}
+
+/// The soft open-file limit (Linux: /proc/self/limits).
+fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// `--prometheus-*`: where observed traffic comes from, asked for the
@@ -282,6 +350,10 @@ fn auth_for(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> Result<Auth, 
         AuthMode::Oidc => Some(Arc::new(oidc_login(web)?)),
         _ => None,
     };
+    let token_sealer = match web.auth {
+        AuthMode::Token => Some(token_sealer(web)?),
+        _ => None,
+    };
     let exposed = !addr.ip().is_loopback();
     let notice = (web.auth == AuthMode::None && exposed && !web.read_only).then(|| {
         format!(
@@ -301,8 +373,37 @@ fn auth_for(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> Result<Auth, 
         base_config: conn.config.clone(),
         reviews,
         oidc,
+        token_sealer,
+        signed_out: Default::default(),
         notice,
     })
+}
+
+/// `--auth token` seals each person's token in their cookie: with
+/// `--session-key-file` (the same on every replica), else with a key made
+/// at start (sign-ins then end when the dashboard restarts).
+fn token_sealer(web: &WebArgs) -> Result<Sealer, ServeError> {
+    let base = crate::web::base_with_slash(&web.base_path);
+    let key = match &web.session_key_file {
+        Some(path) => std::fs::read(path).map_err(|e| {
+            ServeError::Config(format!(
+                "cannot read --session-key-file {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => {
+            use ring::rand::SecureRandom;
+            let mut key = vec![0u8; 64];
+            ring::rand::SystemRandom::new()
+                .fill(&mut key)
+                .map_err(|_| ServeError::Config("the system has no random numbers".into()))?;
+            tracing::info!(
+                "--auth token: sign-ins last until this dashboard restarts (set --session-key-file to keep them, and on every replica)"
+            );
+            key
+        }
+    };
+    Sealer::new(&key, &base).map_err(ServeError::Config)
 }
 
 /// `--auth oidc`'s settings, checked: an HTTPS issuer, a client id, the

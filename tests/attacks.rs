@@ -334,6 +334,7 @@ async fn an_expired_session_ends_its_streams() {
         groups: vec!["team-a".into()],
         email: None,
         expires,
+        id: "a-session".into(),
     };
     let cookie = |s: &Session| {
         let set = sealer.seal("session", s, 60).expect("sealed");

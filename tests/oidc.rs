@@ -443,3 +443,104 @@ async fn the_sign_in_flow_leaves_a_session_any_replica_accepts() {
     let _ = std::fs::remove_file(key);
     let _ = std::fs::remove_file(kubeconfig);
 }
+
+/// The IdP's groups and names are not Kubernetes': a token naming a
+/// `system:` group or user (a ServiceAccount, the dashboard's own among
+/// them) signs nobody in, as `--auth proxy` refuses the same headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_naming_a_system_group_or_a_service_account_signs_nobody_in() {
+    let mut people = users();
+    people.push(json!({"sub": "eve", "email": "eve@example.com", "email_verified": true, "groups": ["team-a", "system:masters"]}));
+    people.push(json!({"sub": "sa", "email": DASHBOARD_SA, "email_verified": true, "groups": []}));
+    let p = oidc_provider::start("reserved", &people);
+    let c = cluster().await;
+    let port = free_port();
+    let key = key_file("reserved");
+    let d = dashboard(&c, oidc_web(&p, port, &key), port).await;
+    for (who, says) in [("eve", "system:masters"), ("sa", "system identity")] {
+        let token = format!("Bearer {}", p.id_token(who, CLIENT).await);
+        let h = [("Authorization", token.as_str())];
+        let (status, body) = call(&d, "GET", "/api/v1/rollouts/_all/info", &h, "").await;
+        assert_eq!(status, 401, "{who}: {body}");
+        assert!(body.contains(says), "{who}: {body}");
+        let (status, body) = call(&d, "PUT", "/api/v1/rollouts/team-b/api/pause", &h, "{}").await;
+        assert_eq!(status, 401, "{who}: {body}");
+    }
+    let api = c
+        .store
+        .get(harness::rt("rollouts"), "team-b", "api")
+        .expect("team-b/api");
+    assert_ne!(
+        api["spec"]["paused"],
+        json!(true),
+        "nobody paused another team's rollout"
+    );
+    assert!(
+        !c.sim.requests().iter().any(|r| r.method == "PATCH"),
+        "nothing was sent to the cluster"
+    );
+    let _ = std::fs::remove_file(key);
+}
+
+/// `?next=` tricks that a browser would resolve to another site (a tab or
+/// newline it drops, a backslash it reads as a slash, dot segments in any
+/// encoding): after a real sign-in, each lands on this dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_signing_in_every_next_trick_lands_on_the_dashboard() {
+    let p = oidc_provider::start("next", &users());
+    let c = cluster().await;
+    let port = free_port();
+    let key = key_file("next");
+    let d = dashboard(&c, oidc_web(&p, port, &key), port).await;
+    let dashboard_url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a URL");
+    for trick in [
+        "/%09/evil.example/",
+        "/%0a/evil.example/",
+        "%09//evil.example",
+        "/%5cevil.example",
+        "%5c%5cevil.example",
+        "//evil.example",
+        "/a/..//evil.example",
+        "/%252e%252e//evil.example",
+        "https:evil.example",
+    ] {
+        let (status, head, _) =
+            exchange(&d, "GET", &format!("/sign-in?next={trick}"), &[], "").await;
+        assert_eq!(status, 303, "{trick}: {head}");
+        let login = pair(&set_cookies(&head)[0]);
+        let back = p.authorize(&location(&head), "alice").await;
+        let callback = back
+            .strip_prefix(&format!("http://127.0.0.1:{port}"))
+            .unwrap_or_else(|| panic!("back to this dashboard: {back}"))
+            .to_string();
+        let (status, head, _) =
+            exchange(&d, "GET", &callback, &[("Cookie", login.as_str())], "").await;
+        assert_eq!(status, 303, "{trick}: {head}");
+        let landed = dashboard_url.join(&location(&head)).expect("a Location");
+        assert_eq!(
+            landed.origin(),
+            dashboard_url.origin(),
+            "{trick} sent the browser to {landed}"
+        );
+    }
+    // The provider's error comes back in the URL, which anyone can write:
+    // the page says it in our words only.
+    let forged = "/auth/callback?error=access_denied&error_description=Your%20account%20is%20locked.%20Call%20%2B1-555-0100%0a%20INFO%20audit%3A%20action%3Dpromote";
+    let (status, body) = call(&d, "GET", forged, &[("Accept", "text/html")], "").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("did not let you sign in here"), "{body}");
+    assert!(!body.contains("locked") && !body.contains("555"), "{body}");
+    let (_, body) = call(
+        &d,
+        "GET",
+        "/auth/callback?error=%3Cb%3Eurgent%3C%2Fb%3E",
+        &[("Accept", "text/html")],
+        "",
+    )
+    .await;
+    assert!(
+        body.contains("refused the sign-in") && !body.contains("urgent"),
+        "{body}"
+    );
+    let _ = std::fs::remove_file(key);
+}

@@ -236,6 +236,18 @@ def main(chart_dir, dump=None):
         check("sessionKey" in str(e), "oidc mode without its client, session key and public URL is refused")
 
     try:
+        render(str(chart), {"auth": {"mode": "proxy", "trustedProxies": ["10.0.0.0/8"]}})
+        check(False, "proxy mode without impersonableGroups (or impersonateAnyGroup) is refused")
+    except Exception as e:  # the template's fail
+        check("impersonableGroups" in str(e),
+              "proxy mode without impersonableGroups (or impersonateAnyGroup) is refused")
+    docs = render(str(chart), {"auth": {"mode": "proxy", "trustedProxies": ["10.0.0.0/8"],
+                                        "impersonateAnyGroup": True}})
+    group_rules = [r for r in rules_of(docs) if "impersonate" in r["verbs"] and "groups" in r["resources"]]
+    check(bool(group_rules) and all("resourceNames" not in r for r in group_rules),
+          "impersonateAnyGroup: true is the only way to impersonate every group")
+
+    try:
         helm.Chart.load(str(chart)).validate_schema({"replicaCount": "two"})
         check(False, "the schema rejects replicaCount: \"two\"")
     except Exception as e:  # the SDK's HelmValuesError

@@ -13,6 +13,11 @@
 
 use serde_json::{Map, Value};
 
+/// Users and groups with this prefix are Kubernetes' own
+/// (`system:masters` may do anything, `system:serviceaccount:…` is a
+/// ServiceAccount): no header or token may make a person one.
+pub const KUBERNETES_RESERVED: &str = "system:";
+
 /// How claims become a user: kube-apiserver's `--oidc-*` flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimMapping {
@@ -89,12 +94,26 @@ impl ClaimMapping {
             }
             Some(_) => return Err("the groups claim is neither a string nor a list".to_string()),
         };
+        let username = format!("{}{name}", self.effective_username_prefix());
+        let groups: Vec<String> = groups
+            .into_iter()
+            .map(|g| format!("{}{g}", self.groups_prefix))
+            .collect();
+        // Impersonating these would be the dashboard's own rights or more
+        // (kube-apiserver's own OIDC authenticator refuses them too).
+        if username.starts_with(KUBERNETES_RESERVED) {
+            return Err(format!(
+                "the token names the user {username}, a Kubernetes system identity (a ServiceAccount or a component); nobody signs in as one"
+            ));
+        }
+        if let Some(g) = groups.iter().find(|g| g.starts_with(KUBERNETES_RESERVED)) {
+            return Err(format!(
+                "the token names the group {g}; groups starting with {KUBERNETES_RESERVED} are Kubernetes' own and never taken from a token"
+            ));
+        }
         Ok(Mapped {
-            username: format!("{}{name}", self.effective_username_prefix()),
-            groups: groups
-                .into_iter()
-                .map(|g| format!("{}{g}", self.groups_prefix))
-                .collect(),
+            username,
+            groups,
             email: claims
                 .get("email")
                 .and_then(Value::as_str)
@@ -204,6 +223,35 @@ mod tests {
             m.map(&claims(json!({"sub": "1", "hd": ["example.com"]})))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn no_token_makes_anyone_a_system_user_or_group() {
+        let m = ClaimMapping {
+            username_claim: "email".into(),
+            ..mapping()
+        };
+        for forged in [
+            json!({"email": "eve@example.com", "groups": ["team-a", "system:masters"]}),
+            json!({"email": "system:serviceaccount:rollouts-dashboard:rollouts-dashboard"}),
+            json!({"email": "system:admin", "groups": []}),
+            json!({"email": "eve@example.com", "groups": "system:nodes"}),
+        ] {
+            assert!(m.map(&claims(forged.clone())).is_err(), "{forged}");
+        }
+        // A prefix makes them ordinary names, as at kube-apiserver.
+        let prefixed = ClaimMapping {
+            username_prefix: Some("oidc:".into()),
+            groups_prefix: "oidc:".into(),
+            ..m
+        };
+        let ok = prefixed
+            .map(&claims(
+                json!({"email": "system:admin", "groups": ["system:masters"]}),
+            ))
+            .unwrap();
+        assert_eq!(ok.username, "oidc:system:admin");
+        assert_eq!(ok.groups, ["oidc:system:masters"]);
     }
 
     #[test]

@@ -18,9 +18,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::cluster::hub::{Change, Snapshot};
 use crate::info::{InfoMeta, RolloutInfo};
@@ -29,7 +27,7 @@ use crate::model::RolloutKey;
 use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::{spawn_stream, stream_slot};
+use super::limits::{ClientAddr, Inbox, Outbox, outbox, spawn_stream, stream_slot};
 use super::permissions::Permissions;
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
@@ -37,8 +35,6 @@ use super::queries::{
 use super::revocation::{Lapse, Tick, no_longer};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Messages buffered per client before the producer waits for it.
-const CLIENT_BUFFER: usize = 64;
 
 /// grpc-gateway v1's error chunk.
 #[derive(Serialize)]
@@ -76,6 +72,7 @@ fn deleted_message(key: &RolloutKey) -> Option<String> {
 pub async fn watch_list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(from): Extension<ClientAddr>,
     Path(namespace): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -83,10 +80,10 @@ pub async fn watch_list(
     if let Some(ns) = namespace_filter(&namespace) {
         require_sees(&state, &caller, ns).await?;
     }
-    let slot = stream_slot(&state, &caller)?;
+    let slot = stream_slot(&state, &caller, from)?;
     let changes = state.view.subscribe();
     let snapshot = rollouts_listed(&state, namespace_filter(&namespace)).await?;
-    let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
+    let (tx, rx) = outbox(&state);
     let ns = namespace_filter(&namespace).map(str::to_string);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_list(state.clone(), perms, lapse, ns, snapshot, changes, tx);
@@ -98,15 +95,16 @@ pub async fn watch_list(
 pub async fn watch_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(from): Extension<ClientAddr>,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     require_sees(&state, &caller, &namespace).await?;
-    let slot = stream_slot(&state, &caller)?;
+    let slot = stream_slot(&state, &caller, from)?;
     let changes = state.view.subscribe();
     let (snapshot, _) = find_rollout(&state, &namespace, &name).await?;
     let key = RolloutKey::new(namespace, name);
-    let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
+    let (tx, rx) = outbox(&state);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_one(state.clone(), perms, lapse, key, snapshot, changes, tx);
@@ -115,7 +113,7 @@ pub async fn watch_one(
 }
 
 /// grpc-gateway's error chunk, the stream's last message.
-async fn end_with(tx: &mpsc::Sender<String>, http_code: u16, message: &str) {
+async fn end_with(tx: &Outbox<String>, http_code: u16, message: &str) {
     let (grpc_code, http_status) = match http_code {
         401 => (16, "Unauthorized"),
         403 => (7, "Forbidden"),
@@ -141,7 +139,7 @@ async fn follow_list(
     ns: Option<String>,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
-    tx: mpsc::Sender<String>,
+    tx: Outbox<String>,
 ) {
     let mut sent: BTreeSet<RolloutKey> = BTreeSet::new();
     let Ok(mut known_seq) = resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await else {
@@ -237,7 +235,7 @@ async fn resync(
     perms: &Permissions,
     ns: Option<&str>,
     sent: &mut BTreeSet<RolloutKey>,
-    tx: &mpsc::Sender<String>,
+    tx: &Outbox<String>,
 ) -> Result<u64, ()> {
     let rights = rights_in(perms, snapshot, ns).await.map_err(|_| ())?;
     let mut now: BTreeSet<RolloutKey> = BTreeSet::new();
@@ -282,7 +280,7 @@ async fn follow_one(
     key: RolloutKey,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
-    tx: mpsc::Sender<String>,
+    tx: Outbox<String>,
 ) {
     let Some(entry) = snapshot.rollouts.get(&key).cloned() else {
         return;
@@ -330,13 +328,13 @@ async fn follow_one(
 }
 
 /// SSE if the client asks for it (as `EventSource` does), else NDJSON.
-fn stream_response(headers: &HeaderMap, rx: mpsc::Receiver<String>) -> Response {
+fn stream_response(headers: &HeaderMap, rx: Inbox<String>) -> Response {
     let wants_sse = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"));
-    let messages = ReceiverStream::new(rx);
+    let messages = rx;
     let mut response = if wants_sse {
         let events = messages.map(|m| Ok::<_, Infallible>(Event::default().data(m)));
         Sse::new(events)

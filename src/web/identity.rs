@@ -24,10 +24,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::AppError;
-use super::session::{Sealer, Session, request_cookie};
+use super::session::{Sealer, Session, SignedOut, TokenSession};
 use super::templates::message_page;
 use crate::cluster::access::{AccessReviews, CheckError, Credentials, User};
 use crate::oidc::Oidc;
+use crate::oidc::claims::KUBERNETES_RESERVED as RESERVED_GROUP_PREFIX;
 
 /// How people are identified (`--auth`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +61,9 @@ impl std::fmt::Display for Cidr {
     }
 }
 
-/// The cookie the token sign-in page sets (`--auth token`).
-pub const TOKEN_COOKIE: &str = "rollouts_dashboard_token";
-/// The sealed cookie names' suffixes (`--auth oidc`).
+/// The sealed cookie names' suffixes: `--auth token`'s sign-in, and
+/// `--auth oidc`'s session and pending sign-in.
+pub const TOKEN: &str = "token";
 pub const SESSION: &str = "session";
 pub const LOGIN: &str = "login";
 
@@ -94,6 +95,10 @@ pub struct Auth {
     pub reviews: Option<AccessReviews>,
     /// `--auth oidc`.
     pub oidc: Option<Arc<OidcLogin>>,
+    /// `--auth token`: seals the sign-in cookie.
+    pub token_sealer: Option<Sealer>,
+    /// Sessions ended by signing out (their copies no longer work).
+    pub signed_out: SignedOut,
     /// With `--auth none` on a non-loopback address with actions enabled:
     /// the header says who everyone acts as.
     pub notice: Option<String>,
@@ -111,6 +116,8 @@ impl Auth {
             base_config,
             reviews: None,
             oidc: None,
+            token_sealer: None,
+            signed_out: SignedOut::default(),
             notice: None,
         }
     }
@@ -132,8 +139,10 @@ pub enum Caller {
         user: User,
         credentials: Credentials,
         /// Seconds since the epoch when their token or session ends, when
-        /// known (`--auth oidc`).
+        /// known (a session cookie, an ID token).
         expires: Option<i64>,
+        /// Their session's id, when they came with a session cookie.
+        session: Option<String>,
     },
 }
 
@@ -146,11 +155,20 @@ impl Caller {
     }
 
     /// A person whose calls impersonate them (`proxy`, `oidc`).
-    fn impersonating(user: User, expires: Option<i64>) -> Caller {
+    fn impersonating(user: User, expires: Option<i64>, session: Option<String>) -> Caller {
         Caller::Person {
             credentials: Credentials::Impersonate(user.clone()),
             user,
             expires,
+            session,
+        }
+    }
+
+    /// The session cookie's id this request came with, if any.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Caller::Dashboard => None,
+            Caller::Person { session, .. } => session.as_deref(),
         }
     }
 
@@ -191,7 +209,9 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
         .map(|c| c.0.ip());
     match caller_of(&state, peer, req.headers()).await {
         Ok(caller) => {
+            let from = client_address(&state.auth, peer, req.headers());
             req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(super::limits::ClientAddr(from));
             next.run(req).await
         }
         Err(why) => {
@@ -225,14 +245,25 @@ pub async fn caller_of(
                         auth.user_header
                     ))
                 })?;
-            Ok(Caller::impersonating(user, None))
+            Ok(Caller::impersonating(user, None, None))
         }
         AuthMode::Token => {
-            let token = bearer(headers)
-                .or_else(|| request_cookie(headers, TOKEN_COOKIE))
-                .ok_or_else(|| {
-                    Unidentified::NotSignedIn("sign in with a Kubernetes bearer token".to_string())
-                })?;
+            let (token, session, expires) = match bearer(headers) {
+                Some(t) => (t, None, None),
+                None => {
+                    let s: TokenSession = auth
+                        .token_sealer
+                        .as_ref()
+                        .and_then(|sealer| sealer.open(headers, TOKEN))
+                        .ok_or_else(|| {
+                            Unidentified::NotSignedIn(
+                                "sign in with a Kubernetes bearer token".to_string(),
+                            )
+                        })?;
+                    live_session(auth, &s.id, s.expires)?;
+                    (s.token, Some(s.id), Some(s.expires))
+                }
+            };
             let reviews = auth.reviews.as_ref().ok_or_else(|| {
                 Unidentified::CannotCheck("token reviews are not configured".to_string())
             })?;
@@ -241,7 +272,8 @@ pub async fn caller_of(
                 Some(user) => Ok(Caller::Person {
                     user,
                     credentials: Credentials::Token(token.into()),
-                    expires: None,
+                    expires,
+                    session,
                 }),
                 None => Err(Unidentified::NotSignedIn(
                     "Kubernetes does not accept this token (expired or invalid); sign in again"
@@ -260,20 +292,35 @@ pub async fn caller_of(
                 })?;
                 let who = verified.who;
                 let user = User::named(who.username, who.groups, who.email);
-                return Ok(Caller::impersonating(user, Some(verified.expires)));
+                return Ok(Caller::impersonating(user, Some(verified.expires), None));
             }
             let session: Session = login.sealer.open(headers, SESSION).ok_or_else(|| {
                 Unidentified::NotSignedIn("sign in to see the rollouts".to_string())
             })?;
-            if session.expires <= now() {
-                return Err(Unidentified::NotSignedIn(
-                    "your session has expired; sign in again".to_string(),
-                ));
-            }
+            live_session(auth, &session.id, session.expires)?;
             let user = User::named(session.user, session.groups, session.email);
-            Ok(Caller::impersonating(user, Some(session.expires)))
+            Ok(Caller::impersonating(
+                user,
+                Some(session.expires),
+                Some(session.id),
+            ))
         }
     }
+}
+
+/// A session cookie is good until its end, unless it was signed out.
+fn live_session(auth: &Auth, id: &str, expires: i64) -> Result<(), Unidentified> {
+    if expires <= now() {
+        return Err(Unidentified::NotSignedIn(
+            "your session has expired; sign in again".to_string(),
+        ));
+    }
+    if auth.signed_out.is_signed_out(id) {
+        return Err(Unidentified::NotSignedIn(
+            "this session was signed out; sign in again".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch.
@@ -297,10 +344,6 @@ pub fn client_address(auth: &Auth, peer: Option<IpAddr>, headers: &HeaderMap) ->
         .next_back()
         .unwrap_or(peer)
 }
-
-/// Groups with this prefix are Kubernetes' own (`system:masters` may do
-/// anything); no header may put a person in one.
-const RESERVED_GROUP_PREFIX: &str = "system:";
 
 /// The person the proxy names, from the configured headers only: a header
 /// the proxy does not set may come from the client untouched.
@@ -524,12 +567,19 @@ mod tests {
             Some("abc")
         );
         assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
-        let h = headers(&[("cookie", "theme=dark; rollouts_dashboard_token=t0k; x=y")]);
-        assert_eq!(request_cookie(&h, TOKEN_COOKIE).as_deref(), Some("t0k"));
+        use crate::web::session::request_cookie;
+        let h = headers(&[(
+            "cookie",
+            "theme=dark; __Host-rollouts-dashboard-token=t0k; x=y",
+        )]);
+        assert_eq!(
+            request_cookie(&h, "__Host-rollouts-dashboard-token").as_deref(),
+            Some("t0k")
+        );
         assert_eq!(
             request_cookie(
-                &headers(&[("cookie", "rollouts_dashboard_token=")]),
-                TOKEN_COOKIE
+                &headers(&[("cookie", "__Host-rollouts-dashboard-token=")]),
+                "__Host-rollouts-dashboard-token"
             ),
             None
         );

@@ -36,12 +36,101 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     actions: Family<ActionLabels, Counter>,
     requests: Family<RouteLabels, Histogram>,
     streams: Gauge,
     history_writer: Gauge,
+    pub edge: EdgeMetrics,
+}
+
+/// What the edge counts: connections open, refused at the cap, closed by
+/// a timeout; streams refused at a cap or dropped for a slow reader.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeMetrics {
+    connections: Gauge,
+    refused: Counter,
+    closed: Family<ReasonLabels, Counter>,
+    streams_refused: Family<ReasonLabels, Counter>,
+    streams_dropped: Family<ReasonLabels, Counter>,
+}
+
+impl EdgeMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "open_connections",
+            "HTTP connections open now (at most --max-connections)",
+            self.connections.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections refused because --max-connections were open",
+            self.refused.clone(),
+        );
+        registry.register(
+            "closed_connections",
+            "Connections the dashboard closed, by reason: header_timeout, idle, write_timeout",
+            self.closed.clone(),
+        );
+        registry.register(
+            "refused_streams",
+            "Live streams refused at a cap, by reason: per_client, total",
+            self.streams_refused.clone(),
+        );
+        registry.register(
+            "dropped_streams",
+            "Live streams ended because their reader fell behind (--stream-backlog)",
+            self.streams_dropped.clone(),
+        );
+    }
+
+    /// Counts an open connection until the guard drops.
+    pub fn open(&self) -> ConnectionGuard {
+        self.connections.inc();
+        ConnectionGuard(self.connections.clone())
+    }
+
+    pub fn refused(&self) {
+        self.refused.inc();
+    }
+
+    pub fn closed(&self, why: super::edge::Closed) {
+        self.closed
+            .get_or_create(&ReasonLabels {
+                reason: why.label().to_string(),
+            })
+            .inc();
+    }
+
+    pub fn stream_refused(&self, reason: &str) {
+        self.streams_refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn stream_dropped(&self, reason: &str) {
+        self.streams_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+}
+
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -82,6 +171,8 @@ impl Metrics {
             "1 while this replica writes the release history (holds the Lease, or SQLite)",
             history_writer.clone(),
         );
+        let edge = EdgeMetrics::default();
+        edge.register(&mut registry);
         registry.register_collector(Box::new(LiveCollector { view }));
         Metrics {
             registry,
@@ -89,6 +180,7 @@ impl Metrics {
             requests,
             streams,
             history_writer,
+            edge,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod api_watch;
 pub mod assets;
 pub mod cards;
 pub mod chunked;
+pub mod edge;
 pub mod error;
 pub mod guard;
 pub mod history;
@@ -27,6 +28,7 @@ pub mod session;
 pub mod sign_in;
 pub mod since;
 pub mod templates;
+pub mod text;
 pub mod view;
 
 use tokio_util::sync::CancellationToken;
@@ -60,6 +62,9 @@ pub struct AppState {
     pub streams: std::sync::Arc<limits::StreamSlots>,
     /// The release history, unless `--history-db off`.
     pub history: Option<crate::history::History>,
+    /// `--public-url`'s origin (`https://host[:port]`): actions from a
+    /// browser must come from it (or from the Host they name).
+    pub public_origin: Option<String>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

@@ -23,15 +23,14 @@ use axum::extract::{Extension, Query, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 
 use super::AppState;
 use super::cards::card_html;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::{spawn_stream, stream_slot};
+use super::limits::{ClientAddr, outbox, spawn_stream, stream_slot};
 use super::overview::{attention_list, namespace_row, namespace_row_id, page_status};
-use super::page_stream::{Tx, ended, event, sse, state_event};
+use super::page_stream::{Message, Tx, ended, event, sse, state_event};
 use super::permissions::{Permissions, Rights};
 use super::queries::rights_in;
 use super::revocation::{Lapse, Tick};
@@ -77,13 +76,10 @@ fn rendered(fragment: Fragment, render_it: impl FnOnce() -> String) -> Arc<str> 
         .get_with(fragment, || Arc::from(render_it()))
 }
 
-/// Card events queued for one overview page. Each holds its own copy of
-/// the card; a short queue only makes that page's sender wait its turn.
-const OVERVIEW_BUFFER: usize = 16;
-
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(from): Extension<ClientAddr>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let since = pairs
@@ -91,8 +87,8 @@ pub async fn overview(
         .find(|(k, _)| k == "since")
         .and_then(|(_, v)| since_seq(v));
     let query = OverviewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let slot = stream_slot(&state, &caller)?;
-    let (tx, rx) = mpsc::channel(OVERVIEW_BUFFER);
+    let slot = stream_slot(&state, &caller, from)?;
+    let (tx, rx) = outbox(&state);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
     let page = Page::new(state.clone(), perms, query, tx);
@@ -149,7 +145,7 @@ impl Page {
         }
     }
 
-    async fn send(&self, e: axum::response::sse::Event) -> Sent {
+    async fn send(&self, e: Message) -> Sent {
         self.tx.send(e).await.map_err(|_| ())
     }
 
@@ -382,7 +378,7 @@ impl Page {
         self.sync(&snap, Some(self.known), false).await
     }
 
-    fn card(&self, key: &RolloutKey, entry: &RolloutEntry) -> axum::response::sse::Event {
+    fn card(&self, key: &RolloutKey, entry: &RolloutEntry) -> Message {
         let html = card_html(&self.state, key, entry, self.rights.access(&key.namespace));
         event(
             "card",
@@ -390,7 +386,7 @@ impl Page {
         )
     }
 
-    fn counts_event(&self) -> axum::response::sse::Event {
+    fn counts_event(&self) -> Message {
         let mut m = Map::new();
         for s in STATUSES {
             m.insert(s.to_string(), Value::from(self.counts.of(s)));
@@ -414,6 +410,6 @@ impl Page {
     }
 }
 
-fn replace(id: &str, html: &str) -> axum::response::sse::Event {
+fn replace(id: &str, html: &str) -> Message {
     event("replace", json!({"id": id, "html": html}))
 }

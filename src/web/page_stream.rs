@@ -17,14 +17,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
-use super::limits::{spawn_stream, stream_slot};
+use super::limits::{ClientAddr, Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
 use super::permissions::Permissions;
 use super::revocation::{Lapse, Tick, no_longer};
 use super::templates::{BannerPartial, detail_fragments, render};
@@ -35,14 +33,31 @@ use crate::model::RolloutKey;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub(super) type Tx = mpsc::Sender<Event>;
-
-pub(super) fn event(name: &str, data: serde_json::Value) -> Event {
-    Event::default().event(name).data(data.to_string())
+/// One Server-Sent Event, as queued for its page (sized, so a page that
+/// does not read holds a bounded backlog).
+pub(super) struct Message {
+    name: &'static str,
+    data: String,
 }
 
-pub(super) fn sse(rx: mpsc::Receiver<Event>) -> Response {
-    let events = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+impl Weighed for Message {
+    fn bytes(&self) -> usize {
+        // `event: …\ndata: …\n\n`
+        self.name.len() + self.data.len() + 16
+    }
+}
+
+pub(super) type Tx = Outbox<Message>;
+
+pub(super) fn event(name: &'static str, data: serde_json::Value) -> Message {
+    Message {
+        name,
+        data: data.to_string(),
+    }
+}
+
+pub(super) fn sse(rx: Inbox<Message>) -> Response {
+    let events = rx.map(|m| Ok::<_, Infallible>(Event::default().event(m.name).data(m.data)));
     let mut r = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
@@ -59,7 +74,7 @@ pub(super) fn sse(rx: mpsc::Receiver<Event>) -> Response {
 }
 
 /// The connection state as this person may see it.
-pub(super) async fn state_event(perms: &Permissions, health: &Health) -> Event {
+pub(super) async fn state_event(perms: &Permissions, health: &Health) -> Message {
     let banner = perms.banner(health).await;
     event(
         "state",
@@ -68,7 +83,7 @@ pub(super) async fn state_event(perms: &Permissions, health: &Health) -> Event {
     )
 }
 
-pub(super) fn ended(message: &str) -> Event {
+pub(super) fn ended(message: &str) -> Message {
     event("ended", json!({ "message": message }))
 }
 
@@ -76,14 +91,15 @@ pub(super) fn ended(message: &str) -> Event {
 pub async fn rollout(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(from): Extension<ClientAddr>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let perms = Permissions::of(&state, &caller);
     perms
         .require_sees(&state.view.snapshot(), &namespace)
         .await?;
-    let slot = stream_slot(&state, &caller)?;
-    let (tx, rx) = mpsc::channel(64);
+    let slot = stream_slot(&state, &caller, from)?;
+    let (tx, rx) = outbox(&state);
     let key = RolloutKey::new(namespace, name);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_rollout(state.clone(), perms, lapse, key, tx);

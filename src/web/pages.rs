@@ -214,3 +214,21 @@ fn cannot_check(state: &AppState, e: super::error::AppError) -> Response {
 fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
     message_page(&state.base_path, status, title, why, false)
 }
+
+/// `GET /rollouts/{ns}/{name}/message`: the rollout's whole status message
+/// as plain text, for when the page shows it cut (see `text`).
+pub async fn full_message(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, super::error::AppError> {
+    super::queries::require_sees(&state, &caller, &namespace).await?;
+    let (_, entry) = super::queries::find_rollout(&state, &namespace, &name).await?;
+    let info = entry.info(&RolloutKey::new(&namespace, &name));
+    let mut r = info.message.into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}

@@ -64,6 +64,13 @@ impl Lapse {
             _ => self.next_check,
         };
         tokio::time::sleep_until(wake).await;
+        if self
+            .caller
+            .session()
+            .is_some_and(|id| self.state.auth.signed_out.is_signed_out(id))
+        {
+            return Tick::Ended("This session was signed out: sign in again.".into());
+        }
         if self.caller.expires().is_some_and(|e| e <= now()) {
             return Tick::Ended(
                 "Your sign-in has expired: sign in again to follow the rollouts.".into(),

@@ -1,13 +1,10 @@
 //! Every route, under `--base-path`; probes also at the root, where
 //! Kubernetes probes look for them whatever the prefix.
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::routing::{get, post, put};
-use tokio_util::sync::CancellationToken;
 
 use crate::actions::Action;
 
@@ -115,6 +112,10 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         )
         .route("/", get(pages::overview))
         .route("/rollouts/{namespace}/{name}", get(pages::rollout))
+        .route(
+            "/rollouts/{namespace}/{name}/message",
+            get(pages::full_message),
+        )
         .route("/stream/overview", get(overview_stream::overview))
         .route(
             "/stream/rollouts/{namespace}/{name}",
@@ -246,22 +247,6 @@ async fn security_headers(
         );
     }
     res
-}
-
-/// Serves `router` on `listener` until `shutdown`, letting open requests
-/// finish (streams end on the same token).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::debug!(?addr, "serving HTTP");
-    // The peer address decides whether identity headers are believed.
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
 }
 
 #[cfg(test)]

@@ -2,12 +2,15 @@
 //! derived from `--session-key-file` with HKDF-SHA256, the cookie's name as
 //! associated data), so any replica with the same key reads them and
 //! nobody can read, forge or swap them: the session (who, their groups,
-//! until when) and the pending sign-in. No session store: the cookie is
-//! the session.
+//! until when) and the pending sign-in; with `--auth token`, the person's
+//! token (so a copied cookie does not show it). No session store: the
+//! cookie is the session, and signing out puts its id on a bounded list of
+//! ended sessions, so a copy of the cookie stops working too.
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use cookie::{Cookie, SameSite};
+use cookie::Cookie;
+pub use cookie::SameSite;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,65 @@ pub struct Session {
     /// Seconds since the epoch: never later than the ID token's `exp`.
     #[serde(rename = "x")]
     pub expires: i64,
+    /// Random: names this session on the list of signed-out ones.
+    #[serde(rename = "i", default)]
+    pub id: String,
+}
+
+/// `--auth token`'s cookie: the person's token with its session's id and end.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenSession {
+    #[serde(rename = "t")]
+    pub token: String,
+    #[serde(rename = "i")]
+    pub id: String,
+    #[serde(rename = "x")]
+    pub expires: i64,
+}
+
+/// How long a token sign-in lasts (Kubernetes may end the token sooner).
+pub const TOKEN_SESSION_SECONDS: i64 = 12 * 3600;
+
+/// A new session id: 16 random bytes, base64url.
+pub fn new_session_id() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the system has no random numbers".to_string())?;
+    Ok(B64.encode(bytes))
+}
+
+/// Sessions signed out before their end. Bounded: past the capacity the
+/// least used entries go (a signed-out session would then work again
+/// until its own end), and an entry is kept no longer than a week.
+pub struct SignedOut {
+    ids: moka::sync::Cache<String, ()>,
+}
+
+/// Sessions signed out that are remembered at once (about 100 bytes each).
+pub const SIGNED_OUT_CAPACITY: u64 = 100_000;
+
+impl Default for SignedOut {
+    fn default() -> Self {
+        SignedOut {
+            ids: moka::sync::Cache::builder()
+                .max_capacity(SIGNED_OUT_CAPACITY)
+                .time_to_live(std::time::Duration::from_secs(7 * 86_400))
+                .build(),
+        }
+    }
+}
+
+impl SignedOut {
+    pub fn sign_out(&self, id: &str) {
+        if !id.is_empty() {
+            self.ids.insert(id.to_string(), ());
+        }
+    }
+
+    pub fn is_signed_out(&self, id: &str) -> bool {
+        !id.is_empty() && self.ids.contains_key(id)
+    }
 }
 
 /// The sealing key and the cookie attributes this dashboard uses.
@@ -119,12 +181,24 @@ impl Sealer {
         }
     }
 
-    /// A `Set-Cookie` value holding `value` sealed, for `max_age` seconds.
+    /// A `Set-Cookie` value holding `value` sealed, for `max_age` seconds
+    /// (`SameSite=Lax`: the provider's redirect back must carry it).
     pub fn seal<T: Serialize>(
         &self,
         what: &str,
         value: &T,
         max_age: i64,
+    ) -> Result<String, String> {
+        self.seal_with(what, value, max_age, SameSite::Lax)
+    }
+
+    /// As `seal`, sent only on `same_site` requests.
+    pub fn seal_with<T: Serialize>(
+        &self,
+        what: &str,
+        value: &T,
+        max_age: i64,
+        same_site: SameSite,
     ) -> Result<String, String> {
         let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
         let name = self.cookie_name(what);
@@ -133,7 +207,7 @@ impl Sealer {
             .path(self.path.clone())
             .secure(true)
             .http_only(true)
-            .same_site(SameSite::Lax)
+            .same_site(same_site)
             .max_age(cookie::time::Duration::seconds(max_age.max(0)))
             .build()
             .to_string();
@@ -199,6 +273,7 @@ mod tests {
             groups: vec!["team-a".into()],
             email: None,
             expires: 2_000_000_000,
+            id: "s1".into(),
         }
     }
 

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::AppError;
 use super::identity::AuthMode;
-use super::identity::{LOGIN, SESSION, TOKEN_COOKIE, client_address, now};
-use super::session::Session;
+use super::identity::{LOGIN, SESSION, TOKEN, client_address, now};
+use super::session::{SameSite, Session, TOKEN_SESSION_SECONDS, TokenSession, new_session_id};
 use super::templates::{SignInPage, message_page, render};
 use crate::oidc::Pending;
 
@@ -22,20 +22,36 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// `next` if it is a path under this dashboard's base, else the base: a
-/// sign-in link must not send anyone to another site.
+/// Where a sign-in returns: `next` as a browser would resolve it against
+/// this dashboard (WHATWG URL parsing, as in a `Location` header), if that
+/// stays on this origin under the base path; else the base. The answer is
+/// the resolved path and query, so what the browser is sent is what was
+/// checked.
 fn safe_return(base: &str, next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with(base)
-                && !n.starts_with("//")
-                && !n.contains(['\\', '\r', '\n'])
-                && !n.contains("/../") =>
-        {
-            n.to_string()
-        }
-        _ => base.to_string(),
+    next.and_then(|n| same_origin_path(base, n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+fn same_origin_path(base: &str, next: &str) -> Option<String> {
+    // A browser would drop these and resolve what is left; refuse instead.
+    if next.chars().any(|c| c.is_control() || c == '\\') || !next.starts_with('/') {
+        return None;
     }
+    let here = url::Url::parse("http://dashboard.invalid/").ok()?;
+    let there = here.join(next).ok()?;
+    if there.origin() != here.origin() || !there.username().is_empty() {
+        return None;
+    }
+    let path = there.path();
+    let under = path.starts_with(base) || format!("{path}/") == base;
+    // `//host` would leave the origin when sent as a Location.
+    if !under || path.starts_with("//") {
+        return None;
+    }
+    Some(match there.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    })
 }
 
 /// `GET /sign-in`: the token form, or (`--auth oidc`) off to the provider.
@@ -83,7 +99,7 @@ pub async fn sign_in(
 ) -> Response {
     let base = state.base_path.clone();
     // Another site must not sign a browser in as someone else.
-    if let Some(why) = super::guard::cross_site(&headers) {
+    if let Some(why) = super::guard::cross_site(&headers, state.public_origin.as_deref()) {
         return AppError::Forbidden(why).into_response();
     }
     let token = form.token.trim().to_string();
@@ -94,7 +110,11 @@ pub async fn sign_in(
         };
         (status, Html(render(&page))).into_response()
     };
-    let (AuthMode::Token, Some(reviews)) = (state.auth.mode, &state.auth.reviews) else {
+    let (AuthMode::Token, Some(reviews), Some(sealer)) = (
+        state.auth.mode,
+        &state.auth.reviews,
+        &state.auth.token_sealer,
+    ) else {
         return again(
             StatusCode::NOT_FOUND,
             "this dashboard does not take tokens (--auth token is off)".to_string(),
@@ -115,9 +135,18 @@ pub async fn sign_in(
     match reviews.token_user(&token, Some(from)).await {
         Ok(Some(user)) => {
             tracing::info!(target: "audit", user = %user.name, "signed in");
-            let cookie =
-                format!("{TOKEN_COOKIE}={token}; Path={base}; Secure; HttpOnly; SameSite=Strict");
-            with_cookie(Redirect::to(&base).into_response(), &cookie)
+            let sealed = new_session_id().and_then(|id| {
+                let session = TokenSession {
+                    token,
+                    id,
+                    expires: now() + TOKEN_SESSION_SECONDS,
+                };
+                sealer.seal_with(TOKEN, &session, TOKEN_SESSION_SECONDS, SameSite::Strict)
+            });
+            match sealed {
+                Ok(cookie) => with_cookie(Redirect::to(&base).into_response(), &cookie),
+                Err(e) => again(StatusCode::INTERNAL_SERVER_ERROR, e),
+            }
         }
         Ok(None) => again(
             StatusCode::UNAUTHORIZED,
@@ -154,8 +183,14 @@ pub async fn callback(
         with_cookie(r, &login.sealer.clear(LOGIN))
     };
     if let Some(e) = cb.error {
-        let detail = cb.error_description.unwrap_or_default();
-        return fail(format!("the identity provider refused: {e} {detail}"));
+        // Anyone can make a link to this page: its words are ours, never
+        // the URL's (the description goes to the log, escaped and cut).
+        tracing::info!(
+            error = %super::text::clip(&e, 64),
+            description = %super::text::clip(cb.error_description.as_deref().unwrap_or_default(), 300),
+            "the identity provider answered the sign-in with an error"
+        );
+        return fail(provider_refusal(&e).to_string());
     }
     let Some(pending) = login.sealer.open::<Pending>(&headers, LOGIN) else {
         return fail(
@@ -180,11 +215,16 @@ pub async fn callback(
         Ok(v) => v,
         Err(e) => return fail(e),
     };
+    let id = match new_session_id() {
+        Ok(id) => id,
+        Err(e) => return fail(e),
+    };
     let session = Session {
         user: verified.who.username,
         groups: verified.who.groups,
         email: verified.who.email,
         expires: verified.expires,
+        id,
     };
     let cookie = match login
         .sealer
@@ -204,13 +244,61 @@ pub async fn callback(
     response
 }
 
-/// `POST /sign-out`: forgets the token or the session, and with OpenID
-/// Connect ends the provider's session too when it offers that.
+/// Our words for the error codes of OAuth 2.0 (RFC 6749 §4.1.2.1) and
+/// OpenID Connect (Core §3.1.2.6) an identity provider sends back.
+fn provider_refusal(code: &str) -> &'static str {
+    match code {
+        "access_denied" => "the identity provider did not let you sign in here (access denied)",
+        "login_required" | "interaction_required" | "account_selection_required" => {
+            "the identity provider needs you to sign in there first; sign in again"
+        }
+        "consent_required" => {
+            "the identity provider needs your consent for this dashboard; sign in again"
+        }
+        "temporarily_unavailable" | "server_error" => {
+            "the identity provider could not sign you in just now; try again shortly"
+        }
+        "invalid_scope" => {
+            "the identity provider refused the scopes this dashboard asks for (--oidc-scopes)"
+        }
+        "unauthorized_client"
+        | "invalid_client"
+        | "unsupported_response_type"
+        | "invalid_request"
+        | "invalid_request_uri"
+        | "invalid_request_object"
+        | "request_not_supported"
+        | "request_uri_not_supported"
+        | "registration_not_supported" => {
+            "the identity provider refused this dashboard's sign-in request: its client settings there do not match (--oidc-client-id, redirect URI)"
+        }
+        _ => "the identity provider refused the sign-in",
+    }
+}
+
+/// `POST /sign-out`: ends the session (a copy of its cookie no longer
+/// works either), and with OpenID Connect the provider's session too when
+/// it offers that.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(why) = super::guard::cross_site(&headers) {
+    if let Some(why) = super::guard::cross_site(&headers, state.public_origin.as_deref()) {
         return AppError::Forbidden(why).into_response();
     }
     let base = state.base_path.clone();
+    let auth = &state.auth;
+    let ended = match (&auth.oidc, &auth.token_sealer) {
+        (Some(login), _) => login
+            .sealer
+            .open::<Session>(&headers, SESSION)
+            .map(|s| (s.id, s.user)),
+        (None, Some(sealer)) => sealer
+            .open::<TokenSession>(&headers, TOKEN)
+            .map(|s| (s.id, String::new())),
+        (None, None) => None,
+    };
+    if let Some((id, user)) = ended {
+        auth.signed_out.sign_out(&id);
+        tracing::info!(target: "audit", user = %user, "signed out");
+    }
     if let Some(login) = state.auth.oidc.clone() {
         let back = format!("{}signed-out", login.public_base);
         let to = login
@@ -223,12 +311,11 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
             &login.sealer.clear(SESSION),
         );
     }
-    let cookie =
-        format!("{TOKEN_COOKIE}=; Path={base}; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
-    with_cookie(
-        Redirect::to(&format!("{base}signed-out")).into_response(),
-        &cookie,
-    )
+    let to = Redirect::to(&format!("{base}signed-out")).into_response();
+    match &auth.token_sealer {
+        Some(sealer) => with_cookie(to, &sealer.clear(TOKEN)),
+        None => to,
+    }
 }
 
 /// `GET /signed-out`.
@@ -271,5 +358,58 @@ mod tests {
         assert_eq!(safe_return("/r/", Some("/other")), "/r/");
         assert_eq!(safe_return("/r/", Some("/r/../x")), "/r/");
         assert_eq!(safe_return("/r/", None), "/r/");
+    }
+
+    #[test]
+    fn every_trick_a_browser_would_resolve_elsewhere_returns_to_the_base() {
+        for trick in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "//evil.example",
+            "///evil.example",
+            "/a/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/.%2E//evil.example",
+            "https:evil.example",
+            "http://evil.example",
+            "//user@evil.example/",
+            "/\u{0}/evil.example",
+            "javascript:alert(1)",
+        ] {
+            let back = safe_return("/", Some(trick));
+            assert!(
+                back.starts_with('/') && !back.starts_with("//") && !back.contains("evil.example/"),
+                "{trick:?} -> {back:?}"
+            );
+            let resolved = url::Url::parse("http://dash.example/")
+                .unwrap()
+                .join(&back)
+                .unwrap();
+            assert_eq!(
+                resolved.host_str(),
+                Some("dash.example"),
+                "{trick:?} -> {back:?}"
+            );
+        }
+        assert_eq!(
+            safe_return("/", Some("/rollouts/a/b?x=1#frag")),
+            "/rollouts/a/b?x=1"
+        );
+        assert_eq!(
+            safe_return("/r/", Some("/r/%2e%2e/x")),
+            "/r/",
+            "dot segments in any encoding"
+        );
+        assert_eq!(safe_return("/r/", Some("/r")), "/r");
+        assert_eq!(
+            safe_return("/", Some("/é")),
+            "/%C3%A9",
+            "a header-safe Location"
+        );
     }
 }

@@ -188,6 +188,7 @@ impl Viewer {
             auth: std::sync::Arc::new(rollouts_dashboard::web::identity::Auth::none(config)),
             streams: std::sync::Arc::default(),
             history: None,
+            public_origin: None,
         };
         Viewer {
             app: router(state, "/", false),

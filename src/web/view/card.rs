@@ -4,6 +4,8 @@ use crate::actions::Action;
 use crate::info::RolloutInfo;
 use crate::info::observed::{ObservedTraffic, canary_percent};
 
+use crate::web::text::{CARD_CHARS, LABEL_CHARS, clip};
+
 use super::{card_id, clock_time, status_class, step_kind, step_label, step_position, step_state};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -95,7 +97,7 @@ impl CardView {
             .iter()
             .enumerate()
             .map(|(i, s)| Segment {
-                label: step_label(s),
+                label: clip(&step_label(s), LABEL_CHARS).into_owned(),
                 state: step_state(info, i),
                 kind: step_kind(s),
             })
@@ -105,22 +107,25 @@ impl CardView {
             .replica_sets
             .iter()
             .find(|r| r.stable || r.active)
-            .and_then(|r| r.images.first().cloned());
+            .and_then(|r| r.images.first())
+            .map(|i| clip(i, LABEL_CHARS).into_owned());
         let canary_image = info
             .replica_sets
             .iter()
             .find(|r| (r.canary || r.preview) && !r.stable)
-            .and_then(|r| r.images.first().cloned());
+            .and_then(|r| r.images.first())
+            .map(|i| clip(i, LABEL_CHARS).into_owned());
         CardView {
             id: card_id(&info.object_meta.namespace, &info.object_meta.name),
             namespace: info.object_meta.namespace.clone(),
             name: info.object_meta.name.clone(),
             status: info.status.clone(),
             status_class: status_class(&info.status),
+            // A tenant writes it, everyone's overview shows it: cut.
             message: if info.message == "CanaryPauseStep" {
                 String::new()
             } else {
-                info.message.clone()
+                clip(&info.message, CARD_CHARS).into_owned()
             },
             strategy: info.strategy.clone(),
             position: step_position(info),

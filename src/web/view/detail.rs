@@ -2,6 +2,7 @@
 //! timeline, analysis, revisions, containers and events.
 
 use crate::cluster::access::NamespaceAccess;
+use crate::web::text::{LABEL_CHARS, PAGE_CHARS, clip, clip_owned, is_cut};
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub struct DetailView {
     pub status: String,
     pub status_class: &'static str,
     pub message: String,
+    /// The message was longer than the page shows (the whole is a link away).
+    pub message_cut: bool,
     pub strategy: String,
     pub revision: i64,
     pub position: Option<String>,
@@ -170,7 +173,7 @@ impl DetailView {
                 let current = state == "current";
                 StepRow {
                     number: i + 1,
-                    label: step_label(s),
+                    label: clip(&step_label(s), LABEL_CHARS).into_owned(),
                     state,
                     pause: current.then(|| pause_view(info)).flatten(),
                     analysis: (current && s.analysis.is_some())
@@ -240,7 +243,8 @@ impl DetailView {
             name: info.object_meta.name.clone(),
             status: info.status.clone(),
             status_class: status_class(&info.status),
-            message: info.message.clone(),
+            message: clip(&info.message, PAGE_CHARS).into_owned(),
+            message_cut: is_cut(&info.message, PAGE_CHARS),
             strategy: info.strategy.clone(),
             revision: info.revision,
             position: step_position(info),
@@ -255,7 +259,16 @@ impl DetailView {
             revisions: revisions.into_values().rev().collect(),
             containers: info.containers.clone(),
             init_containers: info.init_containers.clone(),
-            events: entry.events.clone(),
+            events: entry
+                .events
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    clip_owned(&mut e.message, PAGE_CHARS);
+                    clip_owned(&mut e.reason, LABEL_CHARS);
+                    e
+                })
+                .collect(),
         }
     }
 }
@@ -505,7 +518,7 @@ fn run_view(run: &AnalysisRunInfo) -> RunView {
             "Inconclusive" => "paused",
             _ => "degraded",
         },
-        message: status.message.unwrap_or_default(),
+        message: clip(status.message.as_deref().unwrap_or_default(), PAGE_CHARS).into_owned(),
         metrics,
     }
 }
@@ -524,7 +537,7 @@ fn metric_view(m: &MetricResult, limits: &BTreeMap<&str, (i32, i32)>) -> MetricV
                 .or(x.started_at.as_ref())
                 .map(|t| t.0.strftime("%H:%M:%S").to_string())
                 .unwrap_or_default(),
-            value: x.value.clone().unwrap_or_default(),
+            value: clip(x.value.as_deref().unwrap_or_default(), LABEL_CHARS).into_owned(),
             phase: x.phase.clone().unwrap_or_default(),
         })
         .collect();

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::history::facts::{EventKind, Outcome};
 use crate::history::figures::RolloutFigures;
 use crate::history::records::{EventRecord, ReleaseRow, RevisionRecord, StepRecord};
+use crate::web::text::{PAGE_CHARS, clip};
 
 /// Milliseconds since the epoch as RFC 3339 (seconds).
 pub fn rfc3339(ms: i64) -> String {
@@ -122,7 +123,7 @@ impl RevisionJson {
                     kind: e.kind,
                     by: e.by.clone(),
                     via: e.via.clone(),
-                    message: e.message.clone(),
+                    message: clip(&e.message, PAGE_CHARS).into_owned(),
                 })
                 .collect(),
         }
@@ -333,7 +334,7 @@ impl RevisionView {
                     at: rfc3339(e.at),
                     kind: e.kind.as_str(),
                     who: e.who(),
-                    message: e.message.clone(),
+                    message: clip(&e.message, PAGE_CHARS).into_owned(),
                 })
                 .collect(),
             timeline: Timeline::of(r, end.max(r.started_at + 1000), now),
