@@ -223,7 +223,7 @@ pub struct WebArgs {
     /// The address people open (e.g. https://rollouts.example.com): its host is served and actions must come from its origin (so a proxy that rewrites Host works); --auth oidc makes the sign-in's redirect URI from it
     #[arg(long, env = "ROLLOUTS_DASHBOARD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
-    /// Another host name this dashboard answers to (repeatable). Loopback names always work; on a loopback listen nothing else does unless named here or in --public-url
+    /// A host name this dashboard answers to (repeatable). Loopback names always work; on a loopback listen nothing else does but these and --public-url's host; on other listens every name does until one is given here
     #[arg(
         long = "allowed-host",
         env = "ROLLOUTS_DASHBOARD_ALLOWED_HOST",

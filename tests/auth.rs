@@ -301,6 +301,11 @@ async fn token_mode_acts_as_the_tokens_owner() {
             && cookie.contains("Secure")
             && cookie.contains("SameSite=Strict")
     );
+    assert!(
+        cookie.starts_with("__Host-rollouts-dashboard-token=") && cookie.contains("Path=/;"),
+        "bound to this host: {cookie}"
+    );
+    assert!(!cookie.contains("alice-token"), "sealed: {cookie}");
     let pair = cookie.split(';').next().expect("name=value").to_string();
     let (status, body) = call(
         &d,
@@ -312,6 +317,54 @@ async fn token_mode_acts_as_the_tokens_owner() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(listed(&body), ["team-a/web"]);
+    // Signing out ends the session: a copy of the cookie stops working,
+    // and so does a live view opened with it.
+    let copy = pair.clone();
+    let stream = tokio::task::spawn_blocking({
+        let d = d.clone();
+        let copy = copy.clone();
+        move || http::open_stream_with(&d, "/stream/overview", &[("Cookie", copy.as_str())])
+    })
+    .await
+    .expect("opened")
+    .expect("a live view with the cookie");
+    let (status, head, _) =
+        exchange(&d, "POST", "/sign-out", &[("Cookie", pair.as_str())], "").await;
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("Max-Age=0"), "the browser forgets it: {head}");
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/_all/info",
+        &[("Cookie", copy.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401, "a copied cookie no longer works: {body}");
+    assert!(body.contains("signed out"), "{body}");
+    let ended = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut stream = stream;
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if seen.contains("event: ended") {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("read");
+    assert!(
+        ended.contains("event: ended") && ended.contains("signed out"),
+        "the open view ends: {ended}"
+    );
     let (status, _, _) = exchange(&d, "POST", "/sign-in", &form, "token=wrong").await;
     assert_eq!(status, 401, "a wrong token is not kept");
 }

@@ -5,10 +5,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// The names served: loopback names always (nobody can rebind those);
-/// on a loopback listen nothing else unless named; elsewhere the
-/// `--public-url`'s and `--allowed-host` names and any IP literal, or
-/// everything when neither flag names one.
+/// The names served: loopback names always (nobody can rebind those). On a
+/// loopback listen nothing else, but `--public-url`'s host and any
+/// `--allowed-host`. Elsewhere every name, as a proxy may rewrite Host to
+/// whatever its upstream is called; `--allowed-host` narrows that to the
+/// names given, `--public-url`'s host and IP literals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedHosts {
     names: Vec<String>,
@@ -39,7 +40,7 @@ impl AllowedHosts {
         }
         let loopback = listen.ip().is_loopback();
         AllowedHosts {
-            any: !loopback && names.is_empty(),
+            any: !loopback && allowed.is_empty(),
             ip_literals: !loopback,
             names,
         }
@@ -181,6 +182,22 @@ mod tests {
         assert!(!h.allows(Some("attacker.example")));
         let open = AllowedHosts::for_listen(at("0.0.0.0:3100"), None, &[]);
         assert!(open.allows(Some("anything.example")), "no list: as before");
+        let proxied = AllowedHosts::for_listen(
+            at("0.0.0.0:3100"),
+            Some("https://rollouts.example.com"),
+            &[],
+        );
+        assert!(
+            proxied.allows(Some("rollouts-dashboard.tools.svc:3100")),
+            "a proxy may rewrite Host to its upstream's name"
+        );
+        let loopback_public = AllowedHosts::for_listen(
+            at("127.0.0.1:3100"),
+            Some("https://rollouts.example.com"),
+            &[],
+        );
+        assert!(loopback_public.allows(Some("rollouts.example.com")));
+        assert!(!loopback_public.allows(Some("attacker.example")));
         let named_loopback =
             AllowedHosts::for_listen(at("127.0.0.1:3100"), None, &["tunnel.example".into()]);
         assert!(named_loopback.allows(Some("tunnel.example:9000")));

@@ -71,6 +71,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        bound_unsent(&stream);
         tokio::spawn(connection(
             stream,
             peer,
@@ -84,6 +85,21 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(GRACE + Duration::from_secs(1), places.acquire_many(all)).await;
     Ok(())
+}
+
+/// What the kernel may hold unsent for one connection. Without it Linux
+/// grows a socket's send buffer to 4 MB for a reader that never reads;
+/// with it a stuck reader's writes wait (and the write timeout ends them)
+/// while bytes in flight to a reader that does read are not limited.
+pub const UNSENT_BYTES: u32 = 128 * 1024;
+
+fn bound_unsent(stream: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_BYTES) {
+        tracing::debug!(error = %e, "cannot bound a connection's unsent bytes");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
 }
 
 /// Counts refusals between log lines.
