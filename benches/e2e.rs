@@ -256,6 +256,13 @@ fn run(n: usize, o: &Opts) -> Value {
             "json",
             "--history-db",
             &history_db,
+            // Every client is on this one address, and many.
+            "--max-streams-per-client",
+            "1000000",
+            "--max-streams",
+            "1000000",
+            "--max-connections",
+            "1000000",
         ],
         "serving at",
     );

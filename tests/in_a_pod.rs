@@ -25,6 +25,9 @@ impl Drop for Dashboard {
 fn start() -> Dashboard {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
         .env("ROLLOUTS_DASHBOARD_HISTORY_DB", "sqlite::memory:")
+        // One test holds 200 streams from this one address (--auth none
+        // caps an address at 32 by default).
+        .env("ROLLOUTS_DASHBOARD_MAX_STREAMS_PER_CLIENT", "250")
         .args([
             "demo",
             "--listen",
