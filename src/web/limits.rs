@@ -158,6 +158,7 @@ pub fn spawn_stream(
             _ = stop.cancelled() => {}
             _ = follow => {}
         }
+        super::edge::reclaim::soon();
     });
 }
 

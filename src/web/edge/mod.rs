@@ -7,6 +7,7 @@
 pub mod body;
 pub mod hosts;
 pub mod io;
+pub mod reclaim;
 pub mod server;
 
 use std::time::Duration;

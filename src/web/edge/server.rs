@@ -141,6 +141,7 @@ async fn connection(
 ) {
     let limits = edge.limits;
     let _open = edge.metrics.open();
+    let _reclaim = Reclaim;
     let activity = Activity::new();
     let io = TokioIo::new(Watched::new(stream, activity.clone(), limits.write_timeout));
     let requests = activity.clone();
@@ -192,6 +193,15 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(GRACE, conn.as_mut()).await;
         }
+    }
+}
+
+/// Asks for the connection's memory to go back to the system when it ends.
+struct Reclaim;
+
+impl Drop for Reclaim {
+    fn drop(&mut self) {
+        super::reclaim::soon();
     }
 }
 
