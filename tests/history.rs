@@ -549,3 +549,142 @@ async fn two_replicas_on_one_postgres_have_one_writer_and_the_other_takes_over()
     assert_eq!(revisions, rollouts + 1, "the new writer added no duplicate");
     follower.shut_down().await;
 }
+
+/// The value of one metric line on `admin`, if it is there.
+fn metric(admin: &str, line: &str) -> Option<f64> {
+    let (_, body) = http::get(admin, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn page(addr: &str, path: &str) -> String {
+    http::request_with(addr, "GET", path, ALICE, "")
+        .map(|(_, _, body)| body)
+        .unwrap_or_default()
+}
+
+/// PostgreSQL down for a minute while alice promotes the seed twice: the
+/// banner, `/readyz` and `/metrics` say so meanwhile; afterwards both
+/// promotes are in the history with her name, every step in order, and
+/// the outage is recorded and shown as a gap in which nothing was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_loses_nothing_and_is_shown() {
+    let pg = Arc::new(
+        tokio::task::spawn_blocking(Postgres::start)
+            .await
+            .expect("PostgreSQL starts"),
+    );
+    let url = pg.database("history_outage");
+    let c = cluster().await;
+    let d = dashboard(&c, &url).await;
+    until_revision(&d.addr, "1", "revision 1 recorded", |r| {
+        r["outcome"] == "promoted"
+    })
+    .await;
+    start_update(&c.store, "argoproj/rollouts-demo:yellow");
+    c.controller.settle(50);
+    until_revision(&d.addr, "2", "step 1 entered", |r| steps_entered(r) == 1).await;
+    react(&c.store, &c.controller, 3);
+    until_revision(&d.addr, "2", "the pause entered", |r| steps_entered(r) == 2).await;
+
+    let down = pg.clone();
+    tokio::task::spawn_blocking(move || down.stop())
+        .await
+        .expect("PostgreSQL stops");
+    let outage = Instant::now();
+    // Promoted through the pause, then through the 30 s pause early.
+    act(&d.addr, "promote");
+    c.controller.settle(50);
+    react(&c.store, &c.controller, 3);
+    react(&c.store, &c.controller, 3);
+    act(&d.addr, "promote");
+    c.controller.settle(50);
+    react(&c.store, &c.controller, 3);
+    react(&c.store, &c.controller, 3);
+
+    // Meanwhile the banner, /readyz and /metrics say the store fails.
+    let admin = d.admin.clone();
+    until("/metrics says the history's database fails", move || {
+        metric(&admin, "rollouts_dashboard_history_store_failing") == Some(1.0)
+    })
+    .await;
+    let admin = d.admin.clone();
+    until("/metrics counts what is kept", move || {
+        metric(&admin, "rollouts_dashboard_history_kept_changes").is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    let (status, ready) = http::get(&d.admin, "/readyz").expect("readyz answers");
+    assert_eq!(status, 200, "the dashboard stays ready: {ready}");
+    let ready: Value = serde_json::from_str(&ready).expect("JSON");
+    assert!(
+        ready["history"]["since"].is_string() && ready["history"]["kept"].as_u64() >= Some(1),
+        "{ready}"
+    );
+    let overview = page(&d.addr, "/");
+    assert!(
+        overview.contains("Release history: its database fails"),
+        "the banner says so"
+    );
+    let rollout_page = page(&d.addr, &format!("/rollouts/{NS}/{NAME}"));
+    assert!(rollout_page.contains("Release history: its database fails"));
+
+    // A minute without the database, then it returns.
+    if let Some(left) = Duration::from_secs(60).checked_sub(outage.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    let up = pg.clone();
+    tokio::task::spawn_blocking(move || up.start_again())
+        .await
+        .expect("PostgreSQL starts again");
+
+    let r2 = until_revision(&d.addr, "2", "revision 2 promoted, recorded after", |r| {
+        r["outcome"] == "promoted"
+    })
+    .await;
+    let words: Vec<&str> = r2["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["description"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        words,
+        [
+            "Set weight 20%",
+            "Pause until promoted",
+            "Set weight 50%",
+            "Pause 30s",
+            "Set weight 100%"
+        ],
+        "every step, in order: {r2}"
+    );
+    let events = r2["events"].as_array().expect("events");
+    let promotes: Vec<&Value> = events.iter().filter(|e| e["kind"] == "promote").collect();
+    assert_eq!(promotes.len(), 2, "both promotes: {events:?}");
+    for p in promotes {
+        assert_eq!(p["by"], "alice", "{p}");
+    }
+    let h = history(&d.addr);
+    let gaps = h["gaps"].as_array().expect("gaps");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["lost"], false, "nothing was lost: {gaps:?}");
+    assert!(
+        seconds(&gaps[0]["from"], &gaps[0]["to"]) >= 55,
+        "the outage's length: {gaps:?}"
+    );
+    let panel = page(&d.addr, &format!("/rollouts/{NS}/{NAME}/history"));
+    assert!(
+        panel.contains("The history database was unavailable from"),
+        "the History panel shows it"
+    );
+    let releases = page(&d.addr, "/releases");
+    assert!(releases.contains("The history database was unavailable from"));
+    let admin = d.admin.clone();
+    until("/metrics says it works again", move || {
+        metric(&admin, "rollouts_dashboard_history_store_failing") == Some(0.0)
+    })
+    .await;
+    assert!(!page(&d.addr, "/").contains("Release history: its database fails"));
+    d.shut_down().await;
+}

@@ -94,6 +94,22 @@ pub struct Health {
     /// Objects that could not be read (shown, never silently dropped).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub malformed: Vec<MalformedObject>,
+    /// The release history's database, while it cannot be written or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryTrouble>,
+}
+
+/// The release history's database fails: since when, the last error, what
+/// is kept in memory to write when it returns, and what could not be kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryTrouble {
+    pub since: Timestamp,
+    pub error: String,
+    /// Changes kept in memory, waiting to be written.
+    pub kept: usize,
+    /// Changes dropped since the outage began (shown as a gap).
+    pub lost: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -189,6 +205,7 @@ pub struct WatchId {
 pub struct HealthTracker {
     watches: BTreeMap<WatchId, WatchHealth>,
     pub scope: ScopeState,
+    pub history: Option<HistoryTrouble>,
 }
 
 impl HealthTracker {
@@ -270,6 +287,7 @@ impl HealthTracker {
             scope: self.scope.clone(),
             watches: self.watches.values().cloned().collect(),
             malformed: malformed.into_iter().map(MalformedObject::from).collect(),
+            history: self.history.clone(),
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::info::observed::{canary_percent, configured_canary_weight, revision_p
 use crate::model::{ObjectKey, RolloutKey};
 
 pub use super::entry::{InfoJson, RolloutEntry, Summary};
-use super::health::{Health, HealthTracker, ScopeState, WatchId};
+use super::health::{Health, HealthTracker, HistoryTrouble, ScopeState, WatchId};
 use super::index::{Built, Index, Malformed, Wants};
 use super::observing::Observing;
 pub use super::observing::{Observation, ObservedSource};
@@ -78,6 +78,8 @@ pub struct LiveView {
     snapshot: Arc<RwLock<Snapshot>>,
     changes: broadcast::Sender<Arc<Change>>,
     stats: Arc<WatchStats>,
+    /// The history recorder's word on its database, shown with the health.
+    history: Arc<watch::Sender<Option<HistoryTrouble>>>,
 }
 
 impl LiveView {
@@ -97,6 +99,16 @@ impl LiveView {
     /// What the watches delivered, per kind.
     pub fn stats(&self) -> &WatchStats {
         &self.stats
+    }
+
+    /// The history's database fails (`Some`) or works again (`None`): the
+    /// banner, `/readyz` and `/metrics` say so.
+    pub fn report_history(&self, trouble: Option<HistoryTrouble>) {
+        self.history.send_if_modified(|now| {
+            let changed = *now != trouble;
+            *now = trouble;
+            changed
+        });
     }
 }
 
@@ -128,6 +140,7 @@ impl Hub {
             snapshot: Arc::default(),
             changes,
             stats: Arc::default(),
+            history: Arc::new(watch::channel(None).0),
         };
         let hub = Hub {
             index: Index::default(),
@@ -168,6 +181,7 @@ impl Hub {
             .checked_sub(COALESCE)
             .unwrap_or_else(Instant::now);
         let mut scope_open = true;
+        let mut history = self.view.history.subscribe();
         loop {
             let flush_at = deadline;
             tokio::select! {
@@ -185,6 +199,11 @@ impl Hub {
                         continue;
                     }
                     self.health.scope = scope.borrow_and_update().clone();
+                    self.health_dirty = true;
+                }
+                // The sender lives in the view the hub holds: never closed.
+                Ok(()) = history.changed() => {
+                    self.health.history = history.borrow_and_update().clone();
                     self.health_dirty = true;
                 }
                 msg = events.recv() => match msg {
@@ -211,9 +230,15 @@ impl Hub {
 
     fn handle(&mut self, msg: WatchMsg, now: Timestamp) {
         let WatchMsg { id, event } = msg;
+        match &event {
+            WatchEvent::Started | WatchEvent::Init => {}
+            WatchEvent::Failed { .. } => self.view.stats.error(id.kind),
+            _ => self.view.stats.heard(&id, now),
+        }
         let health_changed = match event {
             WatchEvent::Started => self.health.started(&id, now),
             WatchEvent::Watching => self.health.succeeded(&id, false, now),
+            WatchEvent::Bookmark => self.health.succeeded(&id, false, now),
             WatchEvent::Init => {
                 self.relists.insert(id, HashSet::new());
                 false

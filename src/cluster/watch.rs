@@ -44,6 +44,8 @@ pub enum WatchEvent {
     Delete(Object),
     /// The (re)list is complete: objects not seen since `Init` are gone.
     InitDone,
+    /// The API says the watch is current up to a version, with no change.
+    Bookmark,
     /// The API refused or could not be reached; the watcher retries.
     Failed {
         problem: Problem,
@@ -355,7 +357,10 @@ where
                         self.send(WatchEvent::Delete(read(kind, o, &self.convert)))
                             .await?;
                     }
-                    Ok(ApiEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                    Ok(ApiEvent::Bookmark(b)) => {
+                        rv = b.metadata.resource_version;
+                        self.send(WatchEvent::Bookmark).await?;
+                    }
                     // Too old to resume from: list again (not a failure).
                     Ok(ApiEvent::Error(status)) if status.code == 410 => {
                         relist = true;

@@ -363,7 +363,10 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     // Event). Decided once the cluster's time passes the end, or after a
     // short wait.
     if let Some(e) = next.ended_early.take() {
-        if at >= e.until - TIMER_SLACK {
+        // When it was seen to end, by the cluster's clock as now known: a
+        // look that comes late (a replay after an outage, a quiet rollout)
+        // is no evidence that the pause ran its time.
+        if e.wall + skew >= e.until - TIMER_SLACK {
             facts.push(timer_ended(before.revision, &e.slot, e.step, e.until));
             if let Some(index) = e.step {
                 // The step ended at its end, not when our clock saw it.
@@ -1096,6 +1099,21 @@ mod tests {
             }),
         ]);
         assert_eq!(looks[1], ["leave 3", "enter 4"]);
+        assert_eq!(looks[2][0], "promote by outside");
+    }
+
+    #[test]
+    fn a_timed_pause_promoted_early_and_looked_at_late_is_still_a_promote() {
+        // The look after the early end comes long after the pause's end
+        // (a replay after an outage, a rollout that stays put).
+        let (_, looks, _) = run(vec![
+            (
+                0,
+                paused(release(2, Some(3), Phase::Progressing), 0, Some(30 * S)),
+            ),
+            (5 * S, release(2, Some(4), Phase::Progressing)),
+            (60 * S, release(2, Some(4), Phase::Progressing)),
+        ]);
         assert_eq!(looks[2][0], "promote by outside");
     }
 

@@ -14,14 +14,19 @@ pub mod store;
 
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::hub::LiveView;
 use crate::model::RolloutKey;
 pub use facts::EventKind;
-pub use records::{ReleaseRow, RevisionRecord};
+pub use records::{Gap, ReleaseRow, RevisionRecord};
 pub use store::{Attribution, Backend, Store, StoreError};
+
+/// Actions waiting to be credited while the database fails; beyond, the
+/// newest is dropped (and the log says so). Actions are few: a person's
+/// promote must outlive an outage even when a busy cluster's changes do not.
+const ATTRIBUTIONS_KEPT: usize = 10_000;
 
 /// Revisions a rollout's history shows at most.
 pub const REVISIONS_SHOWN: i64 = 50;
@@ -34,6 +39,9 @@ pub struct History {
     store: Store,
     leading: watch::Receiver<bool>,
     pub retention: Duration,
+    /// Who sent which action, written in order by a task of their own
+    /// that waits out the database's outages.
+    attributions: mpsc::Sender<Attribution>,
 }
 
 impl History {
@@ -46,6 +54,8 @@ impl History {
         shutdown: CancellationToken,
     ) -> Result<History, StoreError> {
         let store = Store::open(url).await?;
+        let (attributions, queue) = mpsc::channel(ATTRIBUTIONS_KEPT);
+        tokio::spawn(credit(store.clone(), queue, shutdown.clone()));
         tokio::spawn(recorder::run(
             store.clone(),
             view,
@@ -57,6 +67,7 @@ impl History {
             store,
             leading,
             retention,
+            attributions,
         })
     }
 
@@ -83,15 +94,66 @@ impl History {
         self.store.releases(since, RELEASES_READ).await
     }
 
-    /// Notes who sent an action, so its effect is recorded with their name.
+    /// Times the history could not be written that ended since `since`
+    /// (ms): the database's own, and `key`'s (every rollout's without).
+    pub async fn gaps(&self, since: i64, key: Option<&RolloutKey>) -> Result<Vec<Gap>, StoreError> {
+        self.store.gaps(since, key).await
+    }
+
+    /// Notes who sent an action, so its effect is recorded with their
+    /// name: written at once, or when the database returns.
     pub async fn attribute(&self, a: Attribution) {
-        if let Err(e) = self.store.attribute(&a).await {
-            tracing::warn!(error = %e, rollout = %a.key, kind = a.kind.as_str(), "cannot note who acted; the history will say it came from outside the dashboard");
+        if let Err(e) = self.attributions.try_send(a) {
+            let a = match e {
+                mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a) => a,
+            };
+            tracing::error!(rollout = %a.key, kind = a.kind.as_str(), "too many actions wait for the history database; this one will be recorded as from outside the dashboard");
         }
     }
 
     /// The underlying store (tests and the benchmark count its rows).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+/// Writes who sent each action, in order; while the database fails, waits
+/// and tries again (one log line per outage), until `shutdown`.
+async fn credit(store: Store, mut queue: mpsc::Receiver<Attribution>, shutdown: CancellationToken) {
+    let mut backoff = crate::cluster::backoff::Backoff::new();
+    loop {
+        let a = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            a = queue.recv() => match a {
+                Some(a) => a,
+                None => return,
+            },
+        };
+        let mut failing = false;
+        loop {
+            match store.attribute(&a).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(rollout = %a.key, kind = a.kind.as_str(), "the history database works again; who acted is recorded");
+                    }
+                    backoff.reset();
+                    break;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, rollout = %a.key, kind = a.kind.as_str(), "cannot note who acted yet; kept until the history database returns");
+                    }
+                    failing = true;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            let left = queue.len() + 1;
+                            tracing::warn!(actions = left, "shutting down before the history database returned: who sent these actions is not recorded");
+                            return;
+                        }
+                        _ = tokio::time::sleep(backoff.step()) => {}
+                    }
+                }
+            }
+        }
     }
 }

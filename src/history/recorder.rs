@@ -3,16 +3,18 @@
 //! records only while it leads (the Lease); on taking over it resumes from
 //! what the database remembers and fills in what the cluster shows now.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::facts::{Settled, Tracked, observe, release_fingerprint};
+use super::facts::{Fact, Settled, Tracked, observe, release_fingerprint};
+use super::records::Gap;
 use super::release::Release;
 use super::store::{Batch, Store, now_ms};
 use crate::cluster::backoff::Backoff;
+use crate::cluster::health::HistoryTrouble;
 use crate::cluster::hub::{Change, LiveView, RolloutEntry, Snapshot};
 use crate::model::RolloutKey;
 
@@ -26,6 +28,17 @@ const MAX_PENDING: usize = 50_000;
 /// A burst (the first look at every rollout) is written this many batches
 /// at a time rather than held until the next tick.
 const WRITE_AT: usize = 500;
+/// States of one rollout kept while what was remembered of it cannot be
+/// read (the database is down), to replay in order when it can; beyond,
+/// the oldest go and the history records a gap for that rollout.
+const UNREAD_PER_ROLLOUT: usize = 64;
+/// The same, across all rollouts.
+const UNREAD_MAX: usize = 20_000;
+/// Gaps waiting to be written; beyond, one rollout's are merged.
+const GAPS_MAX: usize = 1_000;
+/// How often the banner's count of what is kept is brought up to date
+/// while the database fails.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Records while `leading` says so, until `shutdown`.
 pub async fn run(
@@ -56,8 +69,22 @@ struct Recording {
     pending: Vec<Batch>,
     dropped: u64,
     /// Rollouts that changed while what was remembered of them could not
-    /// be read: looked at again at the next flush (one per rollout).
-    unread: HashSet<RolloutKey>,
+    /// be read: each state seen since (and our clock then), replayed in
+    /// order once it can be read.
+    unread: HashMap<RolloutKey, VecDeque<(Release, i64)>>,
+    unread_len: usize,
+    /// Since when, and why, the database fails; `None` while it works.
+    outage: Option<Outage>,
+    /// Gaps to write with the next batches.
+    gaps: Vec<Gap>,
+}
+
+struct Outage {
+    since: i64,
+    error: String,
+    /// Changes dropped since it began.
+    lost: u64,
+    reported: Option<tokio::time::Instant>,
 }
 
 /// What is kept in memory of one rollout: a fingerprint, and the whole
@@ -86,15 +113,172 @@ impl Recording {
         self.kept.insert(key, kept);
     }
 
+    fn new() -> Recording {
+        Recording {
+            kept: HashMap::new(),
+            pending: Vec::new(),
+            dropped: 0,
+            unread: HashMap::new(),
+            unread_len: 0,
+            outage: None,
+            gaps: Vec::new(),
+        }
+    }
+
     /// What was last remembered of `key`: its newest pending batch, else
     /// what the database has; `Err` when the database cannot say.
-    async fn remembered(&self, store: &Store, key: &RolloutKey) -> Result<Option<Tracked>, ()> {
+    async fn remembered(&mut self, store: &Store, key: &RolloutKey) -> Result<Option<Tracked>, ()> {
         if let Some(b) = self.pending.iter().rev().find(|b| &b.key == key) {
             return Ok(Some(b.tracked.clone()));
         }
-        store.tracked_of(key).await.map_err(|e| {
-            tracing::warn!(rollout = %key, error = %e, "cannot read what was remembered of a rollout; looking again shortly");
+        match store.tracked_of(key).await {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                self.failing(&e.to_string());
+                Err(())
+            }
+        }
+    }
+
+    /// The database failed: the outage begins (one log line), or goes on.
+    fn failing(&mut self, error: &str) {
+        match &mut self.outage {
+            Some(o) => o.error = error.to_string(),
+            None => {
+                tracing::warn!(error = %error, "the history database fails; keeping what happens in memory to write when it returns");
+                self.outage = Some(Outage {
+                    since: now_ms(),
+                    error: error.to_string(),
+                    lost: 0,
+                    reported: None,
+                });
+            }
+        }
+    }
+
+    /// `key`'s changes from `from` to `to` could not be kept.
+    fn lost(&mut self, key: &RolloutKey, from: i64, to: i64, why: &str) {
+        self.dropped += 1;
+        if let Some(o) = &mut self.outage {
+            o.lost += 1;
+        }
+        if self.dropped.is_power_of_two() {
+            tracing::error!(
+                dropped = self.dropped,
+                "the history database has not been written for a long time; the oldest changes are dropped"
+            );
+        }
+        // One gap per rollout while they follow each other.
+        if let Some(g) = self
+            .gaps
+            .iter_mut()
+            .rev()
+            .find(|g| g.key.as_ref() == Some(key))
+        {
+            g.from = g.from.min(from);
+            g.to = g.to.max(to);
+            return;
+        }
+        if self.gaps.len() >= GAPS_MAX {
+            // Bounded: the database-wide gap still says the time was lost.
+            return;
+        }
+        self.gaps.push(Gap {
+            key: Some(key.clone()),
+            from,
+            to,
+            lost: true,
+            reason: why.to_string(),
+        });
+    }
+
+    /// Keeps one state of `key` seen while what was remembered of it
+    /// cannot be read.
+    fn keep_unread(&mut self, key: &RolloutKey, release: Release, seen_at: i64) {
+        if self.unread_len >= UNREAD_MAX && !self.unread.contains_key(key) {
+            // Nothing of this rollout is kept: its time is lost.
+            self.lost(
+                key,
+                seen_at,
+                seen_at,
+                "the history database was unavailable for too long to keep every change",
+            );
+            return;
+        }
+        let queue = self.unread.entry(key.clone()).or_default();
+        if queue
+            .back()
+            .is_some_and(|(r, _)| release_fingerprint(r) == release_fingerprint(&release))
+        {
+            return;
+        }
+        queue.push_back((release, seen_at));
+        self.unread_len += 1;
+        if (queue.len() > UNREAD_PER_ROLLOUT || self.unread_len > UNREAD_MAX)
+            && let Some((_, from)) = queue.pop_front()
+        {
+            self.unread_len -= 1;
+            let to = queue.front().map_or(seen_at, |(_, t)| *t);
+            self.lost(
+                key,
+                from,
+                to,
+                "the history database was unavailable for too long to keep every change",
+            );
+        }
+    }
+
+    /// What the banner, `/readyz` and `/metrics` say of the database.
+    fn trouble(&self) -> Option<HistoryTrouble> {
+        let o = self.outage.as_ref()?;
+        Some(HistoryTrouble {
+            since: jiff::Timestamp::from_millisecond(o.since)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            error: o.error.clone(),
+            kept: self.pending.len() + self.unread_len,
+            lost: o.lost,
         })
+    }
+
+    /// Tells the live view how the database does: at once when an outage
+    /// begins or ends, and every `REPORT_EVERY` while it lasts.
+    fn report(&mut self, view: &LiveView) {
+        let now = tokio::time::Instant::now();
+        let trouble = self.trouble();
+        match &mut self.outage {
+            None => view.report_history(None),
+            Some(o) => {
+                if o.reported
+                    .is_none_or(|t| now.duration_since(t) >= REPORT_EVERY)
+                {
+                    o.reported = Some(now);
+                    view.report_history(trouble);
+                }
+            }
+        }
+    }
+
+    /// The database answered: an outage ends, recorded as a gap (lost or
+    /// not) once nothing it kept is left to write.
+    fn recovered(&mut self) {
+        if !self.pending.is_empty() || !self.unread.is_empty() {
+            return;
+        }
+        if let Some(o) = self.outage.take() {
+            let to = now_ms();
+            tracing::info!(
+                seconds = (to - o.since) / 1000,
+                lost = o.lost,
+                "the history database works again; what was kept is written"
+            );
+            self.gaps.push(Gap {
+                key: None,
+                from: o.since,
+                to,
+                lost: o.lost > 0,
+                reason: format!("the database was unavailable: {}", o.error),
+            });
+        }
     }
 }
 
@@ -136,12 +320,7 @@ async fn lead(
             }
         }
     };
-    let mut rec = Recording {
-        kept: HashMap::new(),
-        pending: Vec::new(),
-        dropped: 0,
-        unread: HashSet::new(),
-    };
+    let mut rec = Recording::new();
     for (key, t) in tracked {
         rec.keep(key, t, None);
     }
@@ -184,12 +363,28 @@ async fn lead(
                 }
             },
             _ = flush.tick() => {
-                if !rec.unread.is_empty() {
-                    look_again(store, &mut rec, &view.snapshot()).await;
+                // While it fails, a quick question first: a write to a
+                // database that is down would hold the recorder for its
+                // whole timeout.
+                let reachable = match &rec.outage {
+                    None => true,
+                    Some(_) => match store.ping().await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            rec.failing(&e.to_string());
+                            false
+                        }
+                    },
+                };
+                if reachable && !rec.unread.is_empty() {
+                    look_again(store, &mut rec).await;
                 }
-                if !rec.pending.is_empty() && write(store, &mut rec).await {
+                look_when_time_decides(store, &mut rec, &view.snapshot()).await;
+                let wrote = reachable && write(store, &mut rec).await;
+                rec.report(view);
+                if wrote && rec.outage.is_none() {
                     backoff.reset();
-                } else if !rec.pending.is_empty() {
+                } else {
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
                         _ = tokio::time::sleep(backoff.step()) => {}
@@ -221,15 +416,47 @@ async fn resync(store: &Store, rec: &mut Recording, snapshot: &Snapshot) -> u64 
     snapshot.seq
 }
 
-/// Looks again at the rollouts whose remembered state could not be read,
-/// as they are now; the first still unreadable keeps the rest waiting.
-async fn look_again(store: &Store, rec: &mut Recording, snapshot: &Snapshot) {
-    let keys: Vec<RolloutKey> = rec.unread.drain().collect();
-    for (i, key) in keys.iter().enumerate() {
-        look(store, rec, key, snapshot.rollouts.get(key).map(|e| &**e)).await;
-        if rec.unread.contains(key) {
-            rec.unread.extend(keys[i + 1..].iter().cloned());
+/// Looks again at the rollouts whose last change only time can decide (a
+/// timed pause that ended early: a promote, or the cluster's clock ahead),
+/// so the decision does not wait for their next change.
+async fn look_when_time_decides(store: &Store, rec: &mut Recording, snapshot: &Snapshot) {
+    let waiting: Vec<RolloutKey> = rec
+        .kept
+        .iter()
+        .filter(|(_, k)| matches!(k, Kept::Whole(t) if t.waits_on_time()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in waiting {
+        look(store, rec, &key, snapshot.rollouts.get(&key).map(|e| &**e)).await;
+    }
+}
+
+/// Replays, in order and at the times they were seen, the states of the
+/// rollouts whose remembered state could not be read; the first still
+/// unreadable keeps the rest waiting.
+async fn look_again(store: &Store, rec: &mut Recording) {
+    let keys: Vec<RolloutKey> = rec.unread.keys().cloned().collect();
+    for key in keys {
+        let Ok(mut before) = rec.remembered(store, &key).await else {
             return;
+        };
+        let Some(queue) = rec.unread.remove(&key) else {
+            continue;
+        };
+        rec.unread_len -= queue.len();
+        rec.kept.remove(&key);
+        let mut last = None;
+        for (release, seen_at) in queue {
+            let seen = release_fingerprint(&release);
+            let (next, facts) = observe(before.as_ref(), &release, seen_at);
+            if !facts.is_empty() || before.as_ref() != Some(&next) {
+                queue_batch(rec, &key, next.clone(), facts, seen_at);
+            }
+            before = Some(next);
+            last = Some(seen);
+        }
+        if let Some(t) = before {
+            rec.keep(key, t, last);
         }
     }
 }
@@ -270,66 +497,97 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     {
         return;
     }
+    let seen_at = now_ms();
+    if rec.unread.contains_key(key) {
+        // Earlier states wait to be replayed: this one after them.
+        rec.keep_unread(key, release, seen_at);
+        return;
+    }
     let before: Option<Tracked> = match rec.kept.remove(key) {
         None => None,
         Some(Kept::Whole(t)) => Some(*t),
+        // It moved while the database fails: replayed once it works.
+        Some(kept) if rec.outage.is_some() => {
+            rec.kept.insert(key.clone(), kept);
+            rec.keep_unread(key, release, seen_at);
+            return;
+        }
         // It moved: read back all that was remembered.
         Some(kept) => match rec.remembered(store, key).await {
             Ok(t) => t,
             Err(()) => {
-                // Not afresh (that would lose its open step): later.
+                // Not afresh (that would lose its open step): kept, and
+                // replayed from what was remembered once it can be read.
                 rec.kept.insert(key.clone(), kept);
-                rec.unread.insert(key.clone());
+                rec.keep_unread(key, release, seen_at);
                 return;
             }
         },
     };
-    let seen_at = now_ms();
     let (next, facts) = observe(before.as_ref(), &release, seen_at);
     if facts.is_empty() && before.as_ref() == Some(&next) {
         rec.keep(key.clone(), next, Some(seen));
         return;
     }
-    if rec.pending.len() >= MAX_PENDING {
-        rec.pending.remove(0);
-        rec.dropped += 1;
-        if rec.dropped.is_power_of_two() {
-            tracing::error!(
-                dropped = rec.dropped,
-                "the history database has not been written for a long time; the oldest changes are dropped"
-            );
-        }
-    }
-    rec.pending.push(Batch {
-        key: key.clone(),
-        tracked: next.clone(),
-        facts,
-        seen_at,
-    });
+    queue_batch(rec, key, next.clone(), facts, seen_at);
     rec.keep(key.clone(), next, Some(seen));
 }
 
-/// Writes what is pending; keeps it when the database fails.
+/// Queues `key`'s facts to write; past `MAX_PENDING` the oldest batch goes
+/// and its rollout's history records a gap.
+fn queue_batch(
+    rec: &mut Recording,
+    key: &RolloutKey,
+    tracked: Tracked,
+    facts: Vec<Fact>,
+    seen_at: i64,
+) {
+    if rec.pending.len() >= MAX_PENDING {
+        let gone = rec.pending.remove(0);
+        let to = rec
+            .pending
+            .iter()
+            .find(|b| b.key == gone.key)
+            .map_or(seen_at, |b| b.seen_at);
+        rec.lost(
+            &gone.key,
+            gone.seen_at,
+            to,
+            "the history database was unavailable for too long to keep every change",
+        );
+    }
+    rec.pending.push(Batch {
+        key: key.clone(),
+        tracked,
+        facts,
+        seen_at,
+    });
+}
+
+/// Writes what is pending, then the gaps; keeps them when the database
+/// fails.
 async fn write(store: &Store, rec: &mut Recording) -> bool {
-    if rec.pending.is_empty() {
-        return true;
-    }
-    match store.write(&rec.pending).await {
-        Ok(()) => {
-            rec.pending.clear();
-            true
+    if !rec.pending.is_empty() {
+        if let Err(e) = store.write(&rec.pending).await {
+            tracing::debug!(error = %e, pending = rec.pending.len(), "cannot write the release history; keeping it to try again");
+            rec.failing(&e.to_string());
+            return false;
         }
-        Err(e) => {
-            tracing::warn!(error = %e, pending = rec.pending.len(), "cannot write the release history; keeping it to try again");
-            false
-        }
+        rec.pending.clear();
     }
+    rec.recovered();
+    if !rec.gaps.is_empty() {
+        if let Err(e) = store.record_gaps(&rec.gaps).await {
+            rec.failing(&e.to_string());
+            return false;
+        }
+        rec.gaps.clear();
+    }
+    true
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::cluster::hub::InfoJson;
     use crate::history::facts::Fact;
@@ -372,15 +630,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_change_is_recorded_from_what_was_remembered_even_when_it_could_not_be_read_at_once()
-    {
+    async fn changes_while_the_database_cannot_be_read_are_replayed_in_order_when_it_can() {
         let store = Store::open("sqlite::memory:").await.expect("opens");
-        let mut rec = Recording {
-            kept: HashMap::new(),
-            pending: Vec::new(),
-            dropped: 0,
-            unread: HashSet::new(),
-        };
+        let mut rec = Recording::new();
         let key = RolloutKey::new("shop", "web");
         look(&store, &mut rec, &key, Some(&at_step(0))).await;
         assert_eq!(entered(&rec.pending), [0], "the first look");
@@ -392,31 +644,32 @@ mod tests {
         look(&store, &mut rec, &key, Some(&at_step(0))).await;
         assert!(rec.pending.is_empty(), "the same release adds nothing");
 
-        // It moves on while what was remembered cannot be read.
+        // It moves on twice while what was remembered cannot be read.
         store
             .run_for_test("ALTER TABLE history_rollouts RENAME TO unreadable")
             .await;
         look(&store, &mut rec, &key, Some(&at_step(1))).await;
+        assert!(rec.outage.is_some(), "the outage is noticed");
+        look(&store, &mut rec, &key, Some(&at_step(2))).await;
+        look(&store, &mut rec, &key, Some(&at_step(2))).await;
         assert!(rec.pending.is_empty(), "not looked at afresh");
-        assert!(rec.unread.contains(&key));
+        assert_eq!(rec.unread_len, 2, "each state seen once, kept in order");
+        let trouble = rec.trouble().expect("the banner's word");
+        assert_eq!((trouble.kept, trouble.lost), (2, 0));
 
-        // Still unreadable at the next flush: it waits on.
-        let now = Snapshot {
-            rollouts: [(key.clone(), Arc::new(at_step(1)))].into_iter().collect(),
-            ..Snapshot::default()
-        };
-        look_again(&store, &mut rec, &now).await;
-        assert!(rec.pending.is_empty() && rec.unread.contains(&key));
+        // Still unreadable: they wait on.
+        look_again(&store, &mut rec).await;
+        assert!(rec.pending.is_empty() && rec.unread.contains_key(&key));
 
-        // Readable again: at the next flush the step it moved to follows
-        // the one remembered (read back from the database), not a new
-        // first look.
+        // Readable again: both steps follow the one remembered (read back
+        // from the database), not a new first look, and the outage ends
+        // as a gap in which nothing was lost.
         store
             .run_for_test("ALTER TABLE unreadable RENAME TO history_rollouts")
             .await;
-        look_again(&store, &mut rec, &now).await;
+        look_again(&store, &mut rec).await;
         assert!(rec.unread.is_empty());
-        assert_eq!(entered(&rec.pending), [1]);
+        assert_eq!(entered(&rec.pending), [1, 2]);
         let facts = || rec.pending.iter().flat_map(|b| &b.facts);
         assert!(
             !facts().any(|f| matches!(f, Fact::Revision { .. })),
@@ -424,8 +677,43 @@ mod tests {
             rec.pending
         );
         assert!(facts().any(|f| matches!(f, Fact::StepLeft { index: 0, .. })));
-        // And the next step is read from what is pending.
-        look(&store, &mut rec, &key, Some(&at_step(2))).await;
-        assert_eq!(entered(&rec.pending), [1, 2]);
+        assert!(write(&store, &mut rec).await);
+        assert!(rec.outage.is_none() && rec.trouble().is_none());
+        let gaps = store.gaps(0, Some(&key)).await.expect("read");
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].key.is_none() && !gaps[0].lost);
+    }
+
+    #[tokio::test]
+    async fn past_what_can_be_kept_the_oldest_go_and_the_rollout_records_a_gap() {
+        let store = Store::open("sqlite::memory:").await.expect("opens");
+        let mut rec = Recording::new();
+        let key = RolloutKey::new("shop", "web");
+        look(&store, &mut rec, &key, Some(&at_step(0))).await;
+        assert!(write(&store, &mut rec).await);
+        store
+            .run_for_test("ALTER TABLE history_rollouts RENAME TO unreadable")
+            .await;
+        // States that differ (the step goes back and forth), more than are kept.
+        for i in 0..(UNREAD_PER_ROLLOUT + 3) {
+            look(&store, &mut rec, &key, Some(&at_step(1 + (i % 2) as i32))).await;
+        }
+        assert_eq!(rec.unread_len, UNREAD_PER_ROLLOUT, "bounded");
+        let trouble = rec.trouble().expect("failing");
+        assert_eq!(trouble.lost, 3);
+        store
+            .run_for_test("ALTER TABLE unreadable RENAME TO history_rollouts")
+            .await;
+        look_again(&store, &mut rec).await;
+        assert!(write(&store, &mut rec).await);
+        let gaps = store.gaps(0, Some(&key)).await.expect("read");
+        assert!(
+            gaps.iter().any(|g| g.key.as_ref() == Some(&key) && g.lost),
+            "the rollout's lost time: {gaps:?}"
+        );
+        assert!(
+            gaps.iter().any(|g| g.key.is_none() && g.lost),
+            "the outage, with something lost: {gaps:?}"
+        );
     }
 }

@@ -70,3 +70,31 @@ pub fn who(via: &str, by: Option<&str>) -> String {
         _ => "outside the dashboard".to_string(),
     }
 }
+
+/// A time the history could not be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// `None`: the database as a whole was unavailable; else the one
+    /// rollout whose changes could not be kept.
+    pub key: Option<RolloutKey>,
+    pub from: i64,
+    pub to: i64,
+    /// Whether changes in it are missing (else they were kept and written
+    /// after).
+    pub lost: bool,
+    pub reason: String,
+}
+
+impl Gap {
+    /// What the History panel and the Releases page say of it.
+    pub fn sentence(&self, from: &str, to: &str) -> String {
+        if self.lost {
+            format!("History incomplete from {from} to {to}: {}", self.reason)
+        } else {
+            format!(
+                "The history database was unavailable from {from} to {to} ({}); what happened meanwhile was kept and written when it returned",
+                self.reason
+            )
+        }
+    }
+}

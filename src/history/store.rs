@@ -13,7 +13,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
 use super::facts::{EventKind, Fact, Outcome, Tracked, Via};
-use super::records::{EventRecord, ReleaseRow, RevisionRecord, StepRecord};
+use super::records::{EventRecord, Gap, ReleaseRow, RevisionRecord, StepRecord};
 use crate::model::RolloutKey;
 
 /// A step is left at `$1` (the latest time seen wins); `$2`–`$4` name the
@@ -81,17 +81,41 @@ struct Embedded(Backend);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        let sql = match self.0 {
-            Backend::Sqlite => include_str!("../../migrations/sqlite/0001_history.sql"),
-            Backend::Postgres => include_str!("../../migrations/postgres/0001_history.sql"),
+        let sql: [(&'static str, &'static str); 2] = match self.0 {
+            Backend::Sqlite => [
+                (
+                    "history",
+                    include_str!("../../migrations/sqlite/0001_history.sql"),
+                ),
+                (
+                    "history_gaps",
+                    include_str!("../../migrations/sqlite/0002_history_gaps.sql"),
+                ),
+            ],
+            Backend::Postgres => [
+                (
+                    "history",
+                    include_str!("../../migrations/postgres/0001_history.sql"),
+                ),
+                (
+                    "history_gaps",
+                    include_str!("../../migrations/postgres/0002_history_gaps.sql"),
+                ),
+            ],
         };
-        let migrations = vec![Migration::new(
-            1,
-            Cow::Borrowed("history"),
-            MigrationType::Simple,
-            Cow::Borrowed(sql),
-            false,
-        )];
+        let migrations = sql
+            .into_iter()
+            .zip(1..)
+            .map(|((name, sql), version)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(name),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
         Box::pin(async move { Ok(migrations) })
     }
 }
@@ -442,6 +466,10 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            sqlx::query("DELETE FROM history_gaps WHERE ended_at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
             // Who sent an action matters only while its effect may come.
             sqlx::query("DELETE FROM history_attributions WHERE at < $1")
                 .bind(now_ms().saturating_sub(ATTRIBUTION_WINDOW_MS * 10))
@@ -456,6 +484,84 @@ impl Store {
         }
     }
 
+    /// Whether the database answers, within a second.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let work = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::Executor::execute(&mut *conn, "SELECT 1").await?;
+            Ok::<_, sqlx::Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(1), work).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// Records times the history could not be written.
+    pub async fn record_gaps(&self, gaps: &[Gap]) -> Result<(), StoreError> {
+        let work = async {
+            let mut tx = self.pool.begin().await?;
+            for g in gaps {
+                let (namespace, name) = g
+                    .key
+                    .as_ref()
+                    .map(|k| (k.namespace.clone(), k.name.clone()))
+                    .unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO history_gaps (namespace, name, started_at, ended_at, lost, reason)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(namespace)
+                .bind(name)
+                .bind(g.from)
+                .bind(g.to)
+                .bind(i64::from(g.lost))
+                .bind(g.reason.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, work).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout),
+        }
+    }
+
+    /// Gaps that ended at or after `since` (ms), oldest first: the
+    /// database's own, and with `key` that rollout's (else every rollout's).
+    pub async fn gaps(&self, since: i64, key: Option<&RolloutKey>) -> Result<Vec<Gap>, StoreError> {
+        let (namespace, name) = key
+            .map(|k| (k.namespace.clone(), k.name.clone()))
+            .unwrap_or_default();
+        let rows = timed(
+            sqlx::query(
+                "SELECT namespace, name, started_at, ended_at, lost, reason FROM history_gaps
+                 WHERE ended_at >= $1 AND (namespace = '' OR $2 = '' OR (namespace = $2 AND name = $3))
+                 ORDER BY started_at, id LIMIT 1000",
+            )
+            .bind(since)
+            .bind(namespace)
+            .bind(name)
+            .fetch_all(&self.pool),
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let namespace: String = row.try_get(0)?;
+                let name: String = row.try_get(1)?;
+                Ok(Gap {
+                    key: (!namespace.is_empty()).then(|| RolloutKey::new(&namespace, &name)),
+                    from: row.try_get(2)?,
+                    to: row.try_get(3)?,
+                    lost: row.try_get::<i64, _>(4)? != 0,
+                    reason: row.try_get(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Row counts per table, for the benchmark and tests.
     pub async fn counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
         let mut out = Vec::new();
@@ -465,6 +571,7 @@ impl Store {
             "history_steps",
             "history_events",
             "history_attributions",
+            "history_gaps",
         ] {
             let row =
                 timed(sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))

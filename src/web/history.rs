@@ -16,8 +16,8 @@ use super::pages::page_info;
 use super::permissions::Permissions;
 use super::templates::{HistoryPartial, ReleasesPage, render};
 use super::view::history::{
-    FiguresJson, FiguresView, HistoryJson, HistoryView, ReleaseJson, ReleaseRowView, ReleasesJson,
-    RevisionJson, rfc3339,
+    FiguresJson, FiguresView, GapJson, GapView, HistoryJson, HistoryView, ReleaseJson,
+    ReleaseRowView, ReleasesJson, RevisionJson, rfc3339,
 };
 use crate::history::facts::Outcome;
 use crate::history::figures::figures;
@@ -61,13 +61,29 @@ pub async fn api_rollout(
 ) -> Result<Json<HistoryJson>, AppError> {
     let history = kept(&state)?;
     require_sees(&state, &caller, &namespace).await?;
-    let records = history
-        .revisions(&RolloutKey::new(&namespace, &name))
+    let key = RolloutKey::new(&namespace, &name);
+    let records = history.revisions(&key).await.map_err(unavailable)?;
+    let gaps = history
+        .gaps(gaps_since(history, &records), Some(&key))
         .await
         .map_err(unavailable)?;
     Ok(Json(HistoryJson {
         revisions: records.iter().map(RevisionJson::of).collect(),
+        gaps: gaps.iter().map(GapJson::of).collect(),
     }))
+}
+
+/// Gaps shown with a rollout's revisions: since the oldest shown began,
+/// or within the retention when none is.
+fn gaps_since(history: &History, records: &[crate::history::RevisionRecord]) -> i64 {
+    records
+        .iter()
+        .map(|r| r.started_at)
+        .min()
+        .unwrap_or_else(|| {
+            now_ms()
+                .saturating_sub(i64::try_from(history.retention.as_millis()).unwrap_or(i64::MAX))
+        })
 }
 
 /// The History panel of a rollout's page (access already checked).
@@ -75,7 +91,10 @@ pub async fn panel(state: &AppState, key: &RolloutKey) -> HistoryPartial {
     let history = match &state.history {
         None => HistoryView::off(),
         Some(history) => match history.revisions(key).await {
-            Ok(records) => HistoryView::of(&records, now_ms()),
+            Ok(records) => match history.gaps(gaps_since(history, &records), Some(key)).await {
+                Ok(gaps) => HistoryView::of(&records, &gaps, now_ms()),
+                Err(e) => HistoryView::failed(e.to_string()),
+            },
             Err(e) => HistoryView::failed(e.to_string()),
         },
     };
@@ -184,6 +203,35 @@ async fn visible_releases(
         .collect())
 }
 
+/// The gaps the caller may see since `f.since`: the database's own, and
+/// those of rollouts in namespaces they may see (and `f` asks for).
+async fn visible_gaps(
+    state: &AppState,
+    caller: &Caller,
+    history: &History,
+    f: &Filter,
+) -> Result<Vec<crate::history::Gap>, AppError> {
+    let gaps = history.gaps(f.since, None).await.map_err(unavailable)?;
+    let scope = state.view.snapshot().health.scope.clone();
+    let namespaces: BTreeSet<String> = gaps
+        .iter()
+        .filter_map(|g| g.key.as_ref().map(|k| k.namespace.clone()))
+        .filter(|ns| scope.includes(ns))
+        .collect();
+    let rights = Permissions::of(state, caller).rights(namespaces).await?;
+    Ok(gaps
+        .into_iter()
+        .filter(|g| match &g.key {
+            None => true,
+            Some(k) => {
+                scope.includes(&k.namespace)
+                    && rights.sees(&k.namespace)
+                    && f.namespace.as_ref().is_none_or(|ns| *ns == k.namespace)
+            }
+        })
+        .collect())
+}
+
 /// `GET /api/v1/history?namespace=…&since=…&outcome=…`.
 pub async fn api_releases(
     State(state): State<AppState>,
@@ -193,7 +241,9 @@ pub async fn api_releases(
     let history = kept(&state)?;
     let f = filter(&pairs)?;
     let rows = visible_releases(&state, &caller, history, &f).await?;
+    let gaps = visible_gaps(&state, &caller, history, &f).await?;
     Ok(Json(ReleasesJson {
+        gaps: gaps.iter().map(GapJson::of).collect(),
         since: rfc3339(f.since),
         releases: rows.iter().map(ReleaseJson::of).collect(),
         rollouts: figures(&rows, f.since, now_ms())
@@ -232,6 +282,7 @@ pub async fn releases_page(
         windows: WINDOWS.to_vec(),
         figures: Vec::new(),
         rows: Vec::new(),
+        gaps: Vec::new(),
         error: None,
     };
     let Some(history) = &state.history else {
@@ -265,6 +316,12 @@ pub async fn releases_page(
                 .collect();
         }
         Err(e) => page.error = Some(e.to_string()),
+    }
+    if page.error.is_none() {
+        match visible_gaps(&state, &caller, history, &f).await {
+            Ok(gaps) => page.gaps = gaps.iter().map(GapView::of).collect(),
+            Err(e) => page.error = Some(e.to_string()),
+        }
     }
     // The namespaces to choose from: those shown that the person may see.
     let shown: BTreeSet<String> = snapshot

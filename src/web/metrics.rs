@@ -273,23 +273,46 @@ impl Collector for LiveCollector {
         let g = ConstGauge::new(0.0f64);
         let mut family = encoder.encode_descriptor(
             "seconds_since_sync",
-            "Seconds since each watched kind last delivered data (absent: never)",
+            "Seconds since each watch last heard from the API: an object, a bookmark, a list or an established watch (absent: never). A quiet, healthy watch hears at least a bookmark or a new watch every few minutes",
             None,
             g.metric_type(),
         )?;
         let now = jiff::Timestamp::now();
-        let mut latest: BTreeMap<Kind, jiff::Timestamp> = BTreeMap::new();
-        for w in &snapshot.health.watches {
-            if let Some(t) = w.last_success {
-                let e = latest.entry(w.kind).or_insert(t);
-                *e = (*e).max(t);
-            }
-        }
-        for (k, t) in latest {
+        for (id, t) in stats.last_heard() {
             let secs = now.duration_since(t).as_secs_f64().max(0.0);
-            let labels = kind_label(k);
+            let labels = vec![
+                ("kind".to_string(), id.kind.as_str().to_string()),
+                (
+                    "namespace".to_string(),
+                    id.namespace.clone().unwrap_or_default(),
+                ),
+            ];
             ConstGauge::new(secs).encode(family.encode_family(&labels)?)?;
         }
+
+        if let Some(t) = &snapshot.health.history {
+            let kept = ConstGauge::new(i64::try_from(t.kept).unwrap_or(i64::MAX));
+            kept.encode(encoder.encode_descriptor(
+                "history_kept_changes",
+                "Changes kept in memory while the history's database fails, to write when it returns",
+                None,
+                kept.metric_type(),
+            )?)?;
+            let lost = ConstGauge::new(i64::try_from(t.lost).unwrap_or(i64::MAX));
+            lost.encode(encoder.encode_descriptor(
+                "history_lost_changes",
+                "Changes that could not be kept during this outage of the history's database (shown as a gap)",
+                None,
+                lost.metric_type(),
+            )?)?;
+        }
+        let failing = ConstGauge::new(i64::from(snapshot.health.history.is_some()));
+        failing.encode(encoder.encode_descriptor(
+            "history_store_failing",
+            "1 while the history's database cannot be written or read",
+            None,
+            failing.metric_type(),
+        )?)?;
 
         let mut phases: BTreeMap<String, i64> = BTreeMap::new();
         for entry in snapshot.rollouts.values() {

@@ -146,6 +146,7 @@ pub struct ReleasesPage {
     pub windows: Vec<(&'static str, &'static str)>,
     pub figures: Vec<super::view::history::FiguresView>,
     pub rows: Vec<super::view::history::ReleaseRowView>,
+    pub gaps: Vec<super::view::history::GapView>,
     pub error: Option<String>,
 }
 

@@ -101,13 +101,21 @@ impl Postgres {
             String::from_utf8_lossy(&init.stderr)
         );
         let pg = Postgres { dir, bin, port };
+        pg.start_again();
+        pg
+    }
+
+    /// Starts the server (again, after `stop`) on the same data and port.
+    pub fn start_again(&self) {
+        let data_s = self.dir.join("data").to_string_lossy().to_string();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            pg.dir.display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
         );
-        let log = pg.dir.join("log").to_string_lossy().to_string();
+        let log = self.dir.join("log").to_string_lossy().to_string();
         let started = run(
-            &pg.bin,
+            &self.bin,
             "pg_ctl",
             &[
                 "-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start",
@@ -120,17 +128,35 @@ impl Postgres {
             started.status.success(),
             "pg_ctl start: {} {}",
             String::from_utf8_lossy(&started.stderr),
-            std::fs::read_to_string(pg.dir.join("log")).unwrap_or_default()
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
         );
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "PostgreSQL listens"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        pg
+    }
+
+    /// Stops the server at once, as a crash or an outage would: clients
+    /// lose their connections and new ones are refused.
+    pub fn stop(&self) {
+        let data = self.dir.join("data").to_string_lossy().to_string();
+        let stopped = run(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        )
+        .stdout(Stdio::null())
+        .output()
+        .expect("pg_ctl runs");
+        assert!(
+            stopped.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&stopped.stderr)
+        );
     }
 
     /// A new empty database, and its URL.

@@ -1,7 +1,7 @@
 //! The connection banner: live, starting, or stale since when and why; and
 //! what the overview says when it has nothing to show.
 
-use crate::cluster::health::{Health, Problem, ScopeState, WatchState};
+use crate::cluster::health::{Health, HistoryTrouble, Problem, ScopeState, WatchState};
 use crate::cluster::object::Kind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl BannerView {
     /// watches and malformed objects of other namespaces are left out.
     pub fn for_viewer(h: &Health, sees: &dyn Fn(&str) -> bool) -> BannerView {
         let shown = |ns: Option<&str>| ns.is_none_or(|n| n.is_empty() || sees(n));
-        let problems: Vec<String> = h
+        let mut problems: Vec<String> = h
             .problems()
             .filter(|w| shown(w.namespace.as_deref()))
             .map(|w| {
@@ -55,6 +55,9 @@ impl BannerView {
                 )
             })
             .collect();
+        if let Some(t) = &h.history {
+            problems.push(history_problem(t));
+        }
         let stale = h
             .watches
             .iter()
@@ -96,6 +99,22 @@ impl BannerView {
                 .collect(),
         }
     }
+}
+
+/// The banner's line while the history's database fails.
+fn history_problem(t: &HistoryTrouble) -> String {
+    let lost = match t.lost {
+        0 => String::new(),
+        1 => "; 1 change could not be kept (the history will show a gap)".to_string(),
+        n => format!("; {n} changes could not be kept (the history will show a gap)"),
+    };
+    format!(
+        "Release history: its database fails (since {}): {}; {} {} kept to write when it returns{lost}",
+        t.since.strftime("%H:%M:%S UTC"),
+        crate::web::text::clip(&t.error, crate::web::text::LABEL_CHARS),
+        t.kept,
+        if t.kept == 1 { "change" } else { "changes" },
+    )
 }
 
 /// What the overview says instead of cards, when it has none to show.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::history::facts::{EventKind, Outcome};
 use crate::history::figures::RolloutFigures;
-use crate::history::records::{EventRecord, ReleaseRow, RevisionRecord, StepRecord};
+use crate::history::records::{EventRecord, Gap, ReleaseRow, RevisionRecord, StepRecord};
 use crate::web::text::{PAGE_CHARS, clip};
 
 /// Milliseconds since the epoch as RFC 3339 (seconds).
@@ -54,6 +54,8 @@ fn outcome_words(o: Outcome) -> &'static str {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryJson {
     pub revisions: Vec<RevisionJson>,
+    /// Times the history could not be written, oldest first.
+    pub gaps: Vec<GapJson>,
 }
 
 #[derive(Serialize)]
@@ -136,6 +138,7 @@ pub struct ReleasesJson {
     pub since: String,
     pub releases: Vec<ReleaseJson>,
     pub rollouts: Vec<FiguresJson>,
+    pub gaps: Vec<GapJson>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +206,61 @@ pub struct HistoryView {
     /// `None` when no history is kept (`--history-db off`).
     pub revisions: Option<Vec<RevisionView>>,
     pub error: Option<String>,
+    /// Times the history could not be written, in words, oldest first.
+    pub gaps: Vec<GapView>,
+}
+
+/// A gap as the History panel and the Releases page show it.
+pub struct GapView {
+    /// Changes in it are missing (else it was only late).
+    pub lost: bool,
+    pub sentence: String,
+}
+
+impl GapView {
+    pub fn of(g: &Gap) -> GapView {
+        let when = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        };
+        let mut sentence = g.sentence(&when(g.from), &when(g.to));
+        if let Some(k) = &g.key {
+            sentence = format!("{}/{}: {sentence}", k.namespace, k.name);
+        }
+        GapView {
+            lost: g.lost,
+            sentence,
+        }
+    }
+}
+
+/// A gap as the JSON API gives it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GapJson {
+    /// `namespace/name`, absent for the database as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<String>,
+    from: String,
+    to: String,
+    lost: bool,
+    reason: String,
+}
+
+impl GapJson {
+    pub fn of(g: &Gap) -> GapJson {
+        GapJson {
+            rollout: g
+                .key
+                .as_ref()
+                .map(|k| format!("{}/{}", k.namespace, k.name)),
+            from: rfc3339(g.from),
+            to: rfc3339(g.to),
+            lost: g.lost,
+            reason: clip(&g.reason, PAGE_CHARS).into_owned(),
+        }
+    }
 }
 
 pub struct RevisionView {
@@ -271,6 +329,7 @@ impl HistoryView {
         HistoryView {
             revisions: None,
             error: None,
+            gaps: Vec::new(),
         }
     }
 
@@ -278,10 +337,11 @@ impl HistoryView {
         HistoryView {
             revisions: Some(Vec::new()),
             error: Some(e),
+            gaps: Vec::new(),
         }
     }
 
-    pub fn of(records: &[RevisionRecord], now: i64) -> HistoryView {
+    pub fn of(records: &[RevisionRecord], gaps: &[Gap], now: i64) -> HistoryView {
         HistoryView {
             revisions: Some(
                 records
@@ -291,6 +351,7 @@ impl HistoryView {
                     .collect(),
             ),
             error: None,
+            gaps: gaps.iter().map(GapView::of).collect(),
         }
     }
 }
@@ -548,7 +609,7 @@ mod tests {
                 message: "Promoted at step 2".into(),
             }],
         };
-        let v = HistoryView::of(&[r], 200_000);
+        let v = HistoryView::of(&[r], &[], 200_000);
         let rev = &v.revisions.as_ref().expect("kept")[0];
         assert_eq!(rev.promoted_by.as_deref(), Some("alice"));
         assert_eq!(rev.duration, "1m 40s");
