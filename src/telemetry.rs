@@ -14,8 +14,15 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::cli::LogFormat;
 
+/// What is logged unless `RUST_LOG` says otherwise. kube's client logs an
+/// ERROR of its own for every failed call (a watch's 500, a refused
+/// connection) beside the one line we log at the level the failure
+/// deserves (a watch retrying is a WARN), so its layer is silenced.
+pub const DEFAULT_FILTER: &str = "info,kube_client::client::builder=off";
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -96,6 +103,25 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_failed_call_is_one_line_ours_not_a_second_error_from_kube() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(DEFAULT_FILTER))
+            .with_ansi(false)
+            .with_writer(Escaping(move || sink.clone()))
+            .compact()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "kube_client::client::builder", "failed with status 500");
+            tracing::warn!(kind = "Rollout", "watch failed; retrying");
+        });
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.contains("WARN") && out.contains("watch failed"), "{out}");
     }
 
     #[test]

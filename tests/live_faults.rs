@@ -330,3 +330,60 @@ async fn forbidden_cluster_wide_listing_falls_back_to_the_current_namespace() {
     let (status, _, _) = d.get("/api/v1/rollouts/shop/info").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The text of `/metrics`.
+async fn metrics(d: &Dashboard) -> String {
+    let resp = d.request("/metrics", None).await;
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .expect("a body");
+    String::from_utf8_lossy(&bytes).to_string()
+}
+
+fn metric(text: &str, line: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The watch metrics say what their names say: every failed list or watch
+/// is counted for its kind, and the seconds since a watch last heard from
+/// the API stay small on a busy cluster whose watches never change state
+/// (an alert on them does not fire while events pour in).
+#[tokio::test]
+async fn watch_metrics_count_each_failure_and_time_the_last_event_per_watch() {
+    let d = seeded().await;
+    let before = metric(&metrics(&d).await, "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}")
+        .expect("the counter is there");
+    d.sim.faults.fail_for(Duration::from_secs(3), 500);
+    d.sim.close_watches();
+    d.until("the outage shown", |s| {
+        failing(s, Kind::Rollout, Problem::ApiError)
+    })
+    .await;
+    d.until("every watch live", all_live).await;
+    let text = metrics(&d).await;
+    let after = metric(&text, "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}")
+        .expect("the counter is there");
+    assert!(after > before, "failures counted: {before} then {after}");
+
+    // Four seconds of changes, one every 100 ms: no watch changes state.
+    let busy = std::time::Instant::now();
+    let mut i = 0;
+    while busy.elapsed() < Duration::from_secs(4) {
+        set_message(&d, "shop", "checkout", &format!("change {i}"));
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    d.until_view_matches_sim().await;
+    let text = metrics(&d).await;
+    let since = metric(
+        &text,
+        "rollouts_dashboard_seconds_since_sync{kind=\"Rollout\",namespace=\"\"}",
+    )
+    .unwrap_or_else(|| panic!("a line per watch: {text}"));
+    assert!(
+        since < 2.0,
+        "the Rollout watch heard from the API {since} s ago, after {i} changes in 4 s"
+    );
+}
