@@ -121,7 +121,10 @@ mod tests {
         });
         let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out.lines().count(), 1, "{out}");
-        assert!(out.contains("WARN") && out.contains("watch failed"), "{out}");
+        assert!(
+            out.contains("WARN") && out.contains("watch failed"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -353,8 +353,11 @@ fn metric(text: &str, line: &str) -> Option<f64> {
 #[tokio::test]
 async fn watch_metrics_count_each_failure_and_time_the_last_event_per_watch() {
     let d = seeded().await;
-    let before = metric(&metrics(&d).await, "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}")
-        .expect("the counter is there");
+    let before = metric(
+        &metrics(&d).await,
+        "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}",
+    )
+    .expect("the counter is there");
     d.sim.faults.fail_for(Duration::from_secs(3), 500);
     d.sim.close_watches();
     d.until("the outage shown", |s| {
@@ -363,8 +366,11 @@ async fn watch_metrics_count_each_failure_and_time_the_last_event_per_watch() {
     .await;
     d.until("every watch live", all_live).await;
     let text = metrics(&d).await;
-    let after = metric(&text, "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}")
-        .expect("the counter is there");
+    let after = metric(
+        &text,
+        "rollouts_dashboard_watch_errors_total{kind=\"Rollout\"}",
+    )
+    .expect("the counter is there");
     assert!(after > before, "failures counted: {before} then {after}");
 
     // Four seconds of changes, one every 100 ms: no watch changes state.
