@@ -319,9 +319,14 @@ async fn release_is_recorded(db: &str) {
         );
     }
     let pause = seconds(&steps[3]["enteredAt"], &steps[3]["leftAt"]);
-    assert!(
-        (29..=34).contains(&pause),
-        "the 30 s pause lasted {pause} s (sim clock)"
+    assert_eq!(
+        pause, 30,
+        "the 30 s pause lasted 30 s by the cluster's clock"
+    );
+    let weights: Vec<&Value> = steps.iter().map(|s| &s["weight"]).collect();
+    assert_eq!(
+        weights[4], 100,
+        "the last step reached 100%, whatever the weight after it: {weights:?}"
     );
     assert!(r2["endedAt"].is_string());
     assert_eq!(r2["images"][0], "argoproj/rollouts-demo:yellow");
@@ -665,6 +670,16 @@ async fn a_database_outage_loses_nothing_and_is_shown() {
     for p in promotes {
         assert_eq!(p["by"], "alice", "{p}");
     }
+    let position = |message: &str| {
+        events
+            .iter()
+            .position(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("{message}: {events:?}"))
+    };
+    assert!(
+        position("Promoted at step 2") < position("Paused at step 4 for a set time"),
+        "the promote is listed before the pause it led to: {events:?}"
+    );
     let h = history(&d.addr);
     let gaps = h["gaps"].as_array().expect("gaps");
     assert_eq!(gaps.len(), 1, "{gaps:?}");

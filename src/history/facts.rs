@@ -213,6 +213,8 @@ pub struct Tracked {
     pub skew: i64,
     /// A timed pause that ended early by our clock, not yet told apart.
     pub ended_early: Option<Box<EndedEarly>>,
+    /// The latest time an event of this rollout is stamped with.
+    pub last_event_at: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -341,6 +343,16 @@ const DECIDE_WITHIN: i64 = 3000;
 /// The facts between `before` and `now`, seen at `wall` (our clock, ms),
 /// and what to remember next.
 pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fact>) {
+    let (mut next, facts) = look(before, now, wall);
+    for f in &facts {
+        if let Fact::Event { at, .. } = f {
+            next.last_event_at = next.last_event_at.max(*at);
+        }
+    }
+    (next, facts)
+}
+
+fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fact>) {
     let mut facts = Vec::new();
     // The cluster's clock is at least at the latest time it wrote.
     let mut skew = before.map_or(0, |t| t.skew);
@@ -472,10 +484,22 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         (Some(b), Some(n)) => b.step != now.open_step() || b.since != n.since,
         _ => false,
     };
+    // A pause that began after this one ended was caused by its end: the
+    // end is no later than the next pause's start (seen together, the
+    // promote would otherwise be listed after the pause it led to).
+    let next_pause_since = now
+        .pause
+        .as_ref()
+        .filter(|_| before.pause.is_none() || other_pause)
+        .and_then(|p| p.since);
+    let ended_at = next_pause_since.map_or(at, |s| s.min(at));
+    // When a timed pause ran its time, by the cluster's clock.
+    let mut ran_out = None;
     if let Some(p) = &before.pause
         && (now.pause.is_none() || other_pause)
         && !aborted
     {
+        let at = ended_at;
         let slot = pause_slot(before.attempt, p.step);
         match p.until {
             Some(until) if at < until - TIMER_SLACK => {
@@ -487,7 +511,10 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
                     wall,
                 }));
             }
-            Some(until) => facts.push(timer_ended(rev, &slot, p.step, until)),
+            Some(until) => {
+                ran_out = Some(until.min(at));
+                facts.push(timer_ended(rev, &slot, p.step, until));
+            }
             None => facts.push(promoted(rev, &slot, p.step, at)),
         }
     }
@@ -500,7 +527,10 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
             revision: rev,
             kind: EventKind::Pause,
             slot: pause_slot(next.attempt, step),
-            at: p.since.unwrap_or(at),
+            // The cluster stamps whole seconds: a pause seen after an
+            // event of an earlier look began after it, not up to a
+            // second before.
+            at: p.since.map_or(at, |s| s.max(before.last_event_at)),
             via: Via::Controller,
             message: pause_words(now, step, p.until.is_some()),
         });
@@ -543,25 +573,40 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
     let open = if aborted { None } else { now.open_step() };
     if open != before.step {
         let from = before.step;
+        let finished = now
+            .step_index
+            .is_some_and(|i| i as usize >= now.steps.len());
         if let Some(f) = from
             && !aborted
             && before.pause.as_ref().is_none_or(|p| p.step != Some(f))
         {
             // What the step reached (a setWeight step's weight; a pause
-            // keeps the weight it held).
+            // keeps the weight it held). Once the last step is done the
+            // canary is the stable and its weight goes back to 0: the
+            // step reached what it held while it ran.
+            let (weight, observed_percent) = if finished {
+                let set = now.configured_weight(f);
+                (set.or(before.weight), before.observed_percent)
+            } else {
+                (now.weight, now.observed_percent)
+            };
             facts.push(Fact::StepTraffic {
                 revision: rev,
                 attempt: next.attempt,
                 index: f,
-                weight: now.weight,
-                observed_percent: now.observed_percent,
+                weight,
+                observed_percent,
             });
         }
-        close_step(&mut next, rev, at, &mut facts);
+        // A step that pauses was entered when its pause began, and a
+        // timed pause left when its time ran out, by the cluster's clock:
+        // a late look neither shortens nor stretches a 30 s pause.
+        let entered = match (&now.pause, open) {
+            (Some(p), Some(_)) if !aborted => p.since.map_or(at, |s| s.min(at)),
+            _ => ran_out.unwrap_or(at),
+        };
+        close_step(&mut next, rev, entered, &mut facts);
         // Steps passed between two looks were entered and left then.
-        let finished = now
-            .step_index
-            .is_some_and(|i| i as usize >= now.steps.len());
         let passed_to = match (from, open) {
             (Some(_), Some(t)) => Some(t),
             (Some(_), None) if finished && !aborted && before.pause.is_some() => {
@@ -580,8 +625,7 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
         };
         if let (Some(f), Some(t)) = (from, passed_to) {
             for i in (f + 1)..t {
-                enter_step(&mut next, now, i, at, &mut facts);
-                close_step(&mut next, rev, at, &mut facts);
+                pass_step(&mut next, now, i, entered, &mut facts);
             }
         }
         if let (Some(f), None) = (from, open)
@@ -603,7 +647,7 @@ pub fn observe(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, 
             });
         }
         if let Some(i) = open {
-            enter_step(&mut next, now, i, at, &mut facts);
+            enter_step(&mut next, now, i, entered, &mut facts);
         }
     } else if let Some(i) = open
         && (now.weight != before.weight || now.observed_percent != before.observed_percent)
@@ -790,8 +834,7 @@ fn new_revision(
     } else if let Some(i) = now.open_step() {
         // Steps the rollout passed before this look.
         for passed in 0..i {
-            enter_step(next, now, passed, at, facts);
-            close_step(next, now.revision, at, facts);
+            pass_step(next, now, passed, at, facts);
         }
         enter_step(next, now, i, at, facts);
     }
@@ -825,6 +868,32 @@ fn tracked_pause(now: &Release) -> Option<Box<TrackedPause>> {
 }
 
 fn enter_step(next: &mut Tracked, now: &Release, index: i32, at: i64, facts: &mut Vec<Fact>) {
+    enter(
+        next,
+        now,
+        index,
+        at,
+        (now.weight, now.observed_percent),
+        facts,
+    );
+}
+
+/// A step the rollout entered and left between two looks: it reached the
+/// weight its steps set (what traffic it saw is not known).
+fn pass_step(next: &mut Tracked, now: &Release, index: i32, at: i64, facts: &mut Vec<Fact>) {
+    let weight = now.configured_weight(index).or(now.weight);
+    enter(next, now, index, at, (weight, None), facts);
+    close_step(next, now.revision, at, facts);
+}
+
+fn enter(
+    next: &mut Tracked,
+    now: &Release,
+    index: i32,
+    at: i64,
+    (weight, observed_percent): (Option<i32>, Option<f64>),
+    facts: &mut Vec<Fact>,
+) {
     let description = usize::try_from(index)
         .ok()
         .and_then(|i| now.steps.get(i))
@@ -836,15 +905,15 @@ fn enter_step(next: &mut Tracked, now: &Release, index: i32, at: i64, facts: &mu
         index,
         description,
         at,
-        weight: now.weight,
+        weight,
     });
-    if now.observed_percent.is_some() {
+    if observed_percent.is_some() {
         facts.push(Fact::StepTraffic {
             revision: now.revision,
             attempt: next.attempt,
             index,
-            weight: now.weight,
-            observed_percent: now.observed_percent,
+            weight,
+            observed_percent,
         });
     }
     next.step = Some(index);
@@ -952,6 +1021,7 @@ mod tests {
             phase,
             step_index: step,
             steps: STEPS.iter().map(|s| s.to_string()).collect(),
+            step_weights: vec![Some(20), None, Some(50), None, Some(100)],
             known: (1..=revision).map(|r| (r, format!("h{r}"))).collect(),
             ..Release::default()
         }
@@ -1035,6 +1105,94 @@ mod tests {
             _ => None,
         });
         assert_eq!(left_3, Some(73 * S));
+    }
+
+    #[test]
+    fn steps_passed_between_looks_reached_the_weight_they_set() {
+        // From the 30 s pause straight to promoted: the status then says
+        // weight 0 (the canary is the stable), the last step set 100%.
+        let (_, _, all) = run(vec![
+            (
+                S,
+                paused(release(2, Some(3), Phase::Progressing), S, Some(31 * S)),
+            ),
+            (32 * S, {
+                let mut r = release(2, Some(5), Phase::Promoted);
+                r.weight = Some(0);
+                r
+            }),
+        ]);
+        let reached: Vec<(i32, Option<i32>)> = all
+            .iter()
+            .filter_map(|f| match f {
+                Fact::StepEntered { index, weight, .. } => Some((*index, *weight)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reached, [(3, None), (4, Some(100))]);
+    }
+
+    #[test]
+    fn a_timed_pause_seen_late_still_lasted_its_thirty_seconds() {
+        let (_, _, all) = run(vec![
+            (0, release(2, Some(2), Phase::Progressing)),
+            (
+                S,
+                paused(release(2, Some(3), Phase::Progressing), S, Some(31 * S)),
+            ),
+            // Seen 3 s after its time ran out (a busy or recovering look).
+            (34 * S, {
+                let mut r = release(2, Some(4), Phase::Progressing);
+                r.cluster_now = Some(34 * S);
+                r
+            }),
+        ]);
+        let time = |want: fn(&Fact) -> Option<i64>| all.iter().find_map(want);
+        let entered = time(|f| match f {
+            Fact::StepEntered { index: 3, at, .. } => Some(*at),
+            _ => None,
+        });
+        let left = time(|f| match f {
+            Fact::StepLeft { index: 3, at, .. } => Some(*at),
+            _ => None,
+        });
+        assert_eq!((entered, left), (Some(S), Some(31 * S)));
+    }
+
+    #[test]
+    fn a_pause_stamped_in_whole_seconds_is_not_listed_before_the_promote_that_led_to_it() {
+        // Promoted at 10.4 s and seen at step 2; the next pause's start is
+        // written as 10 s (the cluster's stamps are whole seconds).
+        let (_, _, all) = run(vec![
+            (S, paused(release(2, Some(1), Phase::Progressing), S, None)),
+            (10 * S + 400, release(2, Some(2), Phase::Progressing)),
+            (
+                10 * S + 900,
+                paused(
+                    release(2, Some(3), Phase::Progressing),
+                    10 * S,
+                    Some(40 * S),
+                ),
+            ),
+        ]);
+        let at = |kind: EventKind, step: &str| {
+            all.iter().find_map(|f| match f {
+                Fact::Event {
+                    kind: k,
+                    at,
+                    message,
+                    ..
+                } if *k == kind && message.contains(step) => Some(*at),
+                _ => None,
+            })
+        };
+        let promoted = at(EventKind::Promote, "step 2").expect("the promote");
+        let paused = at(EventKind::Pause, "step 4").expect("the next pause");
+        assert_eq!(promoted, 10 * S + 400);
+        assert!(
+            paused >= promoted,
+            "pause at {paused}, promote at {promoted}"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Release {
     /// `status.currentStepIndex`; `None` without steps.
     pub step_index: Option<i32>,
     pub steps: Vec<String>,
+    /// Each step's `setWeight`, where it has one.
+    pub step_weights: Vec<Option<i32>>,
     /// `spec.paused`.
     pub manual_pause: bool,
     /// The controller's pause (a pause step, an inconclusive analysis).
@@ -157,6 +159,17 @@ pub struct SlimTraffic {
 const ABORTED: &str = "RolloutAborted: ";
 
 impl Release {
+    /// The weight the steps have set by step `index`: its own `setWeight`,
+    /// or the last one before it (a pause holds the weight it came with).
+    pub fn configured_weight(&self, index: i32) -> Option<i32> {
+        let through = usize::try_from(index).ok()?.checked_add(1)?;
+        self.step_weights
+            .iter()
+            .take(through)
+            .rev()
+            .find_map(|w| *w)
+    }
+
     /// From a RolloutInfo's JSON as the live view keeps it.
     pub fn of_json(
         json: &str,
@@ -249,6 +262,7 @@ impl Release {
             phase,
             step_index: info.step_index,
             steps: info.steps.iter().map(step_description).collect(),
+            step_weights: info.steps.iter().map(|s| s.set_weight).collect(),
             manual_pause,
             pause,
             restarted_at: info.restarted_at.clone(),

@@ -18,12 +18,18 @@ use crate::model::RolloutKey;
 
 /// A step is left at `$1` (the latest time seen wins); `$2`–`$4` name the
 /// step's row as `on_step` binds them.
-const LEAVE_STEP: &str = "UPDATE history_steps SET left_at = $1
+/// A step is not left before it was entered: the cluster's whole-second
+/// stamps can put a pause's start a moment before our look at the step
+/// that came before it.
+const LEAVE_STEP: &str = "UPDATE history_steps
+     SET left_at = CASE WHEN entered_at > $1 THEN entered_at ELSE $1 END
      WHERE revision_id = $2 AND attempt = $3 AND step_index = $4
        AND (left_at IS NULL OR left_at < $1)";
 
 /// No database call waits longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many action–effect pairs are matched after one write.
+const PAIRS_AT_ONCE: usize = 16;
 /// How long after a person's action its effect may be seen and credited.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 120_000;
 /// How long before its effect was seen an action may have been sent (the
@@ -249,9 +255,96 @@ impl Store {
             }
             tx.commit().await
         };
-        match tokio::time::timeout(CALL_TIMEOUT * 3, work).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(StoreError::Timeout),
+        let written = match tokio::time::timeout(CALL_TIMEOUT * 3, work).await {
+            Ok(r) => r,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        written?;
+        let mut acted_on: Vec<&RolloutKey> = batches
+            .iter()
+            .filter(|b| {
+                b.facts.iter().any(|f| {
+                    matches!(
+                        f,
+                        Fact::Event {
+                            via: Via::Person,
+                            ..
+                        }
+                    )
+                })
+            })
+            .map(|b| &b.key)
+            .collect();
+        acted_on.dedup();
+        for key in acted_on {
+            self.pair_leftovers(key).await;
+        }
+        Ok(())
+    }
+
+    /// Pairs a person's actions with their effects where the two were
+    /// written at one moment by different writers, each before it could
+    /// see the other's row (PostgreSQL, an action during an outage). Run
+    /// after each side commits, so the later one sees both.
+    async fn pair_leftovers(&self, key: &RolloutKey) {
+        let work = async {
+            for _ in 0..PAIRS_AT_ONCE {
+                let pair = sqlx::query(
+                    "SELECT a.id, e.id, a.by_user FROM history_attributions a
+                     JOIN history_rollouts o ON o.namespace = a.namespace AND o.name = a.name
+                     JOIN history_revisions r ON r.rollout_id = o.id
+                     JOIN history_events e ON e.revision_id = r.id
+                     WHERE a.namespace = $1 AND a.name = $2 AND a.used = 0 AND e.via = 'outside'
+                       AND (e.kind = a.kind OR (e.kind = 'promote' AND a.kind = 'resume')
+                            OR (e.kind = 'resume' AND a.kind = 'promote'))
+                       AND e.seen_at >= a.at - $3 AND e.seen_at <= a.at + $4
+                     ORDER BY a.at, e.seen_at LIMIT 1",
+                )
+                .bind(key.namespace.clone())
+                .bind(key.name.clone())
+                .bind(EFFECT_BEFORE_ACTION_MS)
+                .bind(ATTRIBUTION_WINDOW_MS)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(pair) = pair else {
+                    return Ok(());
+                };
+                let (action, effect): (i64, i64) = (pair.try_get(0)?, pair.try_get(1)?);
+                let by: Option<String> = pair.try_get(2)?;
+                // Both rows change or neither: another writer pairing at
+                // the same moment takes one of them first.
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE history_attributions SET used = 1 WHERE id = $1 AND used = 0",
+                )
+                .bind(action)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let credited = sqlx::query(
+                    "UPDATE history_events SET via = 'dashboard', by_user = $1
+                     WHERE id = $2 AND via = 'outside'",
+                )
+                .bind(by)
+                .bind(effect)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if used == 1 && credited == 1 {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+            }
+            Ok::<(), sqlx::Error>(())
+        };
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, work).await;
+        if let Some(e) = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_string()),
+        } {
+            tracing::warn!(rollout = %key, error = %e, "cannot pair actions with their effects now; they stay recorded as from outside the dashboard");
         }
     }
 
@@ -289,12 +382,17 @@ impl Store {
             .bind(i64::from(credited > 0))
             .execute(&mut *tx)
             .await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(credited > 0)
         };
-        match tokio::time::timeout(CALL_TIMEOUT, work).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(StoreError::Timeout),
+        let credited = match tokio::time::timeout(CALL_TIMEOUT, work).await {
+            Ok(r) => r?,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        if !credited {
+            self.pair_leftovers(&a.key).await;
         }
+        Ok(())
     }
 
     /// A rollout's revisions, newest first, at most `limit`.
