@@ -393,3 +393,67 @@ async fn watch_metrics_count_each_failure_and_time_the_last_event_per_watch() {
         "the Rollout watch heard from the API {since} s ago, after {i} changes in 4 s"
     );
 }
+
+/// The soak's finding: after a relist under churn, pods showed their old
+/// readiness until they changed again (the simulated server answered each
+/// page as of its own moment; a real one answers every page at the first
+/// page's revision). Every pod changes while the watcher is part-way
+/// through its relist; afterwards nothing changes, and every pod's
+/// readiness must be the cluster's without a further change to heal it.
+#[tokio::test]
+async fn a_relist_under_churn_leaves_no_pod_older_than_the_cluster() {
+    let store = empty_store();
+    // 300 rollouts, 1,500 pods: three pages of the watcher's list.
+    rollouts_dashboard::sim::scale::generate(&store, 300);
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    d.until("ready", |s| s.health.ready()).await;
+    d.until_view_matches_sim().await;
+
+    let pods: Vec<(String, String)> = {
+        let all = d
+            .store
+            .list(rt("pods"), &Default::default(), None, None)
+            .expect("pods listed");
+        all.items
+            .iter()
+            .filter_map(|p| {
+                let ns = p.pointer("/metadata/namespace")?.as_str()?;
+                let name = p.pointer("/metadata/name")?.as_str()?;
+                Some((ns.to_string(), name.to_string()))
+            })
+            .collect()
+    };
+    assert_eq!(pods.len(), 1500);
+    let flip = |ns: &str, name: &str| {
+        d.store
+            .patch(rt("pods"), ns, name, Subresource::Status, |o| {
+                o["status"]["containerStatuses"][0]["ready"] = json!(false);
+                Ok(())
+            })
+            .expect("the pod's status patch applies");
+    };
+
+    // Every update from here is dropped (watches closed, history expired),
+    // so the watcher lists again; its first page of pods is answered, the
+    // rest wait while every pod changes once.
+    d.sim.faults.hold_pages(true);
+    d.sim.close_watches();
+    d.store.expire_history();
+    let part_way = tokio::time::timeout(harness::PATIENCE, async {
+        while d.store.lists_being_paged("pods") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    part_way
+        .await
+        .expect("the watcher relists the pods in pages");
+    for (ns, name) in &pods {
+        flip(ns, name);
+    }
+    d.sim.faults.hold_pages(false);
+
+    // Nothing changes from here on: the view must reach the cluster's state
+    // by itself.
+    d.until_view_matches_sim().await;
+    d.until("every watch live", all_live).await;
+}

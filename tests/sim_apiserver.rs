@@ -126,6 +126,84 @@ async fn list_pages_through_everything_with_selectors() {
     );
 }
 
+/// As on a real server, a list in pages is one snapshot at the first
+/// page's revision: a client that watches from the list's version sees
+/// every change made while it paged (a relist under churn loses nothing).
+#[tokio::test]
+async fn a_list_in_pages_is_one_snapshot_and_a_watch_from_it_sees_what_changed_meanwhile() {
+    let sim = start().await;
+    let pods: Api<FullPod> = Api::namespaced(sim.client.clone(), "a");
+    for i in 0..7 {
+        pods.create(&PostParams::default(), &pod(&format!("p{i}"), "app"))
+            .await
+            .unwrap();
+    }
+    let first = pods.list(&ListParams::default().limit(3)).await.unwrap();
+    let version = first.metadata.resource_version.clone().unwrap();
+    // Meanwhile: p0 (already listed) changes, p5 (not yet) goes, p7 comes.
+    let relabel = json!({"metadata": {"labels": {"ready": "yes"}}});
+    pods.patch("p0", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    pods.delete("p5", &Default::default()).await.unwrap();
+    pods.create(&PostParams::default(), &pod("p7", "app"))
+        .await
+        .unwrap();
+
+    let mut names: Vec<String> = first
+        .items
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect();
+    let mut token = first.metadata.continue_.clone();
+    while let Some(t) = token.filter(|t| !t.is_empty()) {
+        let page = pods
+            .list(&ListParams::default().limit(3).continue_token(&t))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(version.as_str()),
+            "every page at the first page's revision"
+        );
+        names.extend(page.items.iter().map(|p| p.metadata.name.clone().unwrap()));
+        token = page.metadata.continue_;
+    }
+    assert_eq!(
+        names,
+        ["p0", "p1", "p2", "p3", "p4", "p5", "p6"],
+        "as it was"
+    );
+
+    let mut stream = pods
+        .watch(&WatchParams::default(), &version)
+        .await
+        .unwrap()
+        .boxed();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match next(&mut stream).await.unwrap() {
+            WatchEvent::Modified(p) => seen.push(format!("changed {}", p.metadata.name.unwrap())),
+            WatchEvent::Deleted(p) => seen.push(format!("deleted {}", p.metadata.name.unwrap())),
+            WatchEvent::Added(p) => seen.push(format!("added {}", p.metadata.name.unwrap())),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["changed p0", "deleted p5", "added p7"]);
+
+    // Compaction ends a list being paged: its next page is 410 Expired.
+    let first = pods.list(&ListParams::default().limit(3)).await.unwrap();
+    sim.server.store.expire_history();
+    let token = first.metadata.continue_.unwrap();
+    match pods
+        .list(&ListParams::default().limit(3).continue_token(&token))
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
+        other => panic!("expected 410 Expired, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn watch_sends_initial_events_and_bookmarks() {
     let sim = start().await;

@@ -657,6 +657,13 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
             if matches!(params.watch.as_deref(), Some("true" | "1")) {
                 return Ok(watch(server, &target, filter, &params));
             }
+            if params
+                .continue_token
+                .as_deref()
+                .is_some_and(|t| !t.is_empty())
+            {
+                server.faults.page_may_go().await;
+            }
             let page = store.list(rt, &filter, params.limit, params.continue_token.as_deref())?;
             let mut meta = json!({"resourceVersion": page.resource_version.to_string()});
             if let Some(c) = page.continue_token {

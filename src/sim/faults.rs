@@ -29,9 +29,21 @@ struct State {
     uninstalled: BTreeSet<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Faults {
     state: Mutex<State>,
+    /// While true, a list's next pages wait (the first page is answered):
+    /// tests change objects while a client is part-way through a list.
+    pages_held: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            state: Mutex::default(),
+            pages_held: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl Faults {
@@ -104,6 +116,19 @@ impl Faults {
 
     pub fn clear(&self) {
         *self.lock() = State::default();
+        self.pages_held.send_replace(false);
+    }
+
+    /// Holds (or lets go) every list's pages after its first.
+    pub fn hold_pages(&self, held: bool) {
+        self.pages_held.send_replace(held);
+    }
+
+    /// Waits while pages are held.
+    pub async fn page_may_go(&self) {
+        let mut held = self.pages_held.subscribe();
+        // The sender lives as long as `self`: a closed channel cannot occur.
+        let _ = held.wait_for(|h| !*h).await;
     }
 
     pub fn delay(&self) -> Duration {

@@ -17,6 +17,9 @@ use super::selectors::{FieldSelector, LabelSelector};
 /// How many changes a watch can resume from; older resourceVersions are
 /// "too old" (410 Expired), as on a real server after compaction.
 const HISTORY: usize = 20_000;
+/// Lists in pages kept for their next page; the oldest go first (their
+/// next page is 410 Expired, as on a real server after compaction).
+const SNAPSHOTS: usize = 32;
 
 /// An API error, answered as a `Status` object.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +121,17 @@ struct Inner {
     /// Watches from a resourceVersion below this are expired.
     oldest_resumable: u64,
     uids: u64,
+    /// Lists being paged, oldest first.
+    snapshots: VecDeque<Snapshot>,
+    snapshots_made: u64,
+}
+
+/// A list's objects as they were at its first page, kept for the rest.
+struct Snapshot {
+    id: u64,
+    plural: &'static str,
+    rv: u64,
+    items: Vec<Arc<Value>>,
 }
 
 /// Which objects a list or watch asks for.
@@ -176,6 +190,8 @@ impl Store {
                 history: VecDeque::new(),
                 oldest_resumable: 1,
                 uids: 0,
+                snapshots: VecDeque::new(),
+                snapshots_made: 0,
             }),
             changes,
             clock,
@@ -198,6 +214,8 @@ impl Store {
         let mut inner = self.lock();
         inner.history.clear();
         inner.oldest_resumable = inner.rv + 2;
+        // Compaction ends lists being paged too.
+        inner.snapshots.clear();
     }
 
     pub fn get(
@@ -214,8 +232,11 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
-    /// Lists objects in key order; `continue_token` is the last key of the
-    /// previous page.
+    /// Lists objects in key order. A list in pages is one snapshot, as on
+    /// a real server (etcd serves every page at the first page's revision,
+    /// and each page carries that revision): a client that watches from it
+    /// sees every change made while it paged. A continue token whose
+    /// snapshot is gone gets 410 Expired, as after compaction.
     pub fn list(
         &self,
         rt: &'static ResourceType,
@@ -223,37 +244,78 @@ impl Store {
         limit: Option<usize>,
         continue_token: Option<&str>,
     ) -> Result<ListPage, ApiError> {
-        let after: Option<Key> = match continue_token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(decode_continue(t)?),
-            None => None,
-        };
-        let inner = self.lock();
-        let mut items = Vec::new();
-        let mut next = None;
-        if let Some(objects) = inner.objects.get(rt.plural) {
-            let range = match &after {
-                Some(k) => objects.range::<Key, _>((
-                    std::ops::Bound::Excluded(k.clone()),
-                    std::ops::Bound::Unbounded,
-                )),
-                None => objects.range::<Key, _>(..),
-            };
-            for (_, obj) in range {
-                if !filter.matches(obj) {
-                    continue;
+        let limit = limit.filter(|l| *l > 0);
+        let mut inner = self.lock();
+        let (id, offset) = match continue_token.filter(|t| !t.is_empty()) {
+            Some(t) => decode_continue(t)?,
+            None => {
+                let items: Vec<Arc<Value>> = inner
+                    .objects
+                    .get(rt.plural)
+                    .into_iter()
+                    .flat_map(|objects| objects.values())
+                    .filter(|obj| filter.matches(obj))
+                    .cloned()
+                    .collect();
+                let rv = inner.rv;
+                if limit.is_none_or(|l| items.len() <= l) {
+                    return Ok(ListPage {
+                        items,
+                        resource_version: rv,
+                        continue_token: None,
+                    });
                 }
-                if limit.is_some_and(|l| l > 0 && items.len() >= l) {
-                    next = Some(encode_continue(&last_key(&items)));
-                    break;
+                inner.snapshots_made += 1;
+                let id = inner.snapshots_made;
+                if inner.snapshots.len() >= SNAPSHOTS {
+                    inner.snapshots.pop_front();
                 }
-                items.push(obj.clone());
+                inner.snapshots.push_back(Snapshot {
+                    id,
+                    plural: rt.plural,
+                    rv,
+                    items,
+                });
+                (id, 0)
             }
+        };
+        let Some(at) = inner.snapshots.iter().position(|s| s.id == id) else {
+            return Err(ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ));
+        };
+        let snapshot = &inner.snapshots[at];
+        if snapshot.plural != rt.plural {
+            return Err(ApiError::bad_request(format!(
+                "the continue token is for {}, not {}",
+                snapshot.plural, rt.plural
+            )));
         }
+        let end = limit.map_or(snapshot.items.len(), |l| {
+            offset.saturating_add(l).min(snapshot.items.len())
+        });
+        let items = snapshot.items.get(offset..end).unwrap_or_default().to_vec();
+        let rv = snapshot.rv;
+        let continue_token = if end < snapshot.items.len() {
+            Some(encode_continue(id, end))
+        } else {
+            inner.snapshots.remove(at);
+            None
+        };
         Ok(ListPage {
             items,
-            resource_version: inner.rv,
-            continue_token: next,
+            resource_version: rv,
+            continue_token,
         })
+    }
+
+    /// How many lists of `plural` are part-way through their pages.
+    pub fn lists_being_paged(&self, plural: &str) -> usize {
+        self.lock()
+            .snapshots
+            .iter()
+            .filter(|s| s.plural == plural)
+            .count()
     }
 
     /// Creates an object. With `preserve`, uid, creationTimestamp and
@@ -677,25 +739,13 @@ fn merge_write(
     Ok(next)
 }
 
-fn last_key(items: &[Arc<Value>]) -> Key {
-    let last = items.last();
-    let get = |p: &str| {
-        last.and_then(|o| o.pointer(p))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    (get("/metadata/namespace"), get("/metadata/name"))
+fn encode_continue(snapshot: u64, offset: usize) -> String {
+    format!("{snapshot}.{offset}")
 }
 
-fn encode_continue(key: &Key) -> String {
-    // Names and namespaces are DNS labels/subdomains: '/' never occurs.
-    format!("{}/{}", key.0, key.1)
-}
-
-fn decode_continue(token: &str) -> Result<Key, ApiError> {
+fn decode_continue(token: &str) -> Result<(u64, usize), ApiError> {
     token
-        .split_once('/')
-        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .split_once('.')
+        .and_then(|(id, offset)| Some((id.parse().ok()?, offset.parse().ok()?)))
         .ok_or_else(|| ApiError::bad_request(format!("invalid continue token {token:?}")))
 }

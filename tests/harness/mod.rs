@@ -405,6 +405,13 @@ impl Dashboard {
                 return snapshot;
             }
             let _ = changes.recv().await;
+            // One check for all that is queued: a check reads the whole
+            // sim, and a relist publishes thousands of changes.
+            while !matches!(
+                changes.try_recv(),
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                    | tokio::sync::broadcast::error::TryRecvError::Closed)
+            ) {}
         }
     }
 
@@ -434,8 +441,43 @@ pub fn view_mismatch(snap: &Snapshot, expected: &[(RolloutKey, RolloutInfo)]) ->
     }
     expected.iter().find_map(|(key, info)| {
         let entry = snap.rollouts.get(key)?;
-        (entry.info(key) != *info).then(|| format!("{key} differs"))
+        let shown = entry.info(key);
+        (shown != *info).then(|| {
+            let (a, b) = (
+                serde_json::to_value(&shown).unwrap_or_default(),
+                serde_json::to_value(info).unwrap_or_default(),
+            );
+            format!("{key} differs: {}", first_difference("", &a, &b))
+        })
     })
+}
+
+/// Where two JSON values first differ: its path, shown and wanted.
+fn first_difference(path: &str, shown: &Value, want: &Value) -> String {
+    match (shown, want) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter()
+                .find(|k| a.get(*k) != b.get(*k))
+                .map(|k| {
+                    let none = Value::Null;
+                    first_difference(
+                        &format!("{path}.{k}"),
+                        a.get(k).unwrap_or(&none),
+                        b.get(k).unwrap_or(&none),
+                    )
+                })
+                .unwrap_or_default()
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .map(|(i, (x, y))| first_difference(&format!("{path}[{i}]"), x, y))
+            .unwrap_or_default(),
+        _ => format!("{path} is {shown}, the cluster says {want}"),
+    }
 }
 
 /// Every object in the sim, read as the dashboard's model.
