@@ -10,24 +10,16 @@
 //! [--changes K] [--rate R]`. Prints one table; writes target/bench/e2e.json.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rollouts-dashboard");
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{
+    body_of, cpu_seconds, http, percentile, proc_status, spawn, stream_lines, wait_until,
+};
 
 struct Opts {
     sizes: Vec<usize>,
@@ -63,149 +55,8 @@ fn opts() -> Opts {
     }
 }
 
-/// Starts `args` and returns it with the lines its stdout printed up to one
-/// starting with `until`.
-fn spawn(args: &[&str], until: &str) -> (Proc, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the release binary runs");
-    let out = child.stdout.take().expect("piped");
-    let mut lines = Vec::new();
-    for line in BufReader::new(out).lines().map_while(Result::ok) {
-        let done = line.starts_with(until);
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    (Proc(child), lines)
-}
-
-fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Vec<u8>) {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return (0, Vec::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let _ = write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let status = String::from_utf8_lossy(&buf[..buf.len().min(16)])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, buf)
-}
-
 /// Cards per overview page (web/view/overview.rs).
 const PAGE: usize = 100;
-
-/// A response's body (after the blank line), without chunk framing.
-fn body_of(response: &[u8]) -> Vec<u8> {
-    let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Vec::new();
-    };
-    let head = String::from_utf8_lossy(&response[..at]).to_ascii_lowercase();
-    let mut body = &response[at + 4..];
-    if !head.contains("transfer-encoding: chunked") {
-        return body.to_vec();
-    }
-    let mut out = Vec::new();
-    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&body[..eol]);
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let end = (eol + 2 + size).min(body.len());
-        out.extend_from_slice(&body[eol + 2..end]);
-        body = body.get(end + 2..).unwrap_or_default();
-    }
-    out
-}
-
-/// Opens a streaming GET and calls `each` with every line, in a thread.
-fn stream_lines(addr: &str, path: &str, accept: &str, each: impl Fn(&str, usize) + Send + 'static) {
-    let addr = addr.to_string();
-    let path = path.to_string();
-    let accept = accept.to_string();
-    std::thread::spawn(move || {
-        // A thousand clients connecting at once may find the listen queue
-        // full: try again a few times before giving up on this one.
-        let mut s = None;
-        for _ in 0..50 {
-            match TcpStream::connect(&addr) {
-                Ok(c) => {
-                    s = Some(c);
-                    break;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        let Some(mut s) = s else {
-            eprintln!("a client could not connect to {addr}");
-            return;
-        };
-        let _ = write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
-        );
-        let mut reader = BufReader::new(s);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => each(&line, n),
-            }
-        }
-    });
-}
-
-fn proc_status(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system) used by `pid` so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
-}
 
 fn run(n: usize, o: &Opts) -> Value {
     let kubeconfig = std::env::temp_dir().join(format!("rd-bench-{}-{n}.yaml", std::process::id()));

@@ -8,22 +8,14 @@
 //! `cargo bench --bench edge -- [--rollouts N] [--connections C]
 //! [--streams S]`. Prints one table; writes target/bench/edge.json.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_rollouts-dashboard");
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::spawn;
 
 fn arg(flag: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -32,25 +24,6 @@ fn arg(flag: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn spawn(args: &[&str], until: &str) -> (Proc, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the release binary runs");
-    let out = child.stdout.take().expect("piped");
-    let mut lines = Vec::new();
-    for line in BufReader::new(out).lines().map_while(Result::ok) {
-        let done = line.starts_with(until);
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    (Proc(child), lines)
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {

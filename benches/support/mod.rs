@@ -1,0 +1,182 @@
+//! What the end-to-end benchmarks share: the release binary as a child
+//! process, plain HTTP/1.1 over a TcpStream (no client library between
+//! the measurement and the server), /proc readings, waiting.
+
+#![allow(dead_code)] // each benchmark uses its own share
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rollouts-dashboard");
+
+pub struct Proc(pub Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `args` and returns it with the lines its stdout printed up to one
+/// starting with `until`.
+pub fn spawn(args: &[&str], until: &str) -> (Proc, Vec<String>) {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the release binary runs");
+    let mut proc = Proc(child);
+    let lines = lines_until(&mut proc, until);
+    (proc, lines)
+}
+
+/// The lines a child started with piped stdout printed, up to one
+/// starting with `until`.
+pub fn lines_until(proc: &mut Proc, until: &str) -> Vec<String> {
+    let Some(out) = proc.0.stdout.take() else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let done = line.starts_with(until);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Vec<u8>) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, Vec::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let status = String::from_utf8_lossy(&buf[..buf.len().min(16)])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf)
+}
+
+/// A response's body (after the blank line), without chunk framing.
+pub fn body_of(response: &[u8]) -> Vec<u8> {
+    let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Vec::new();
+    };
+    let head = String::from_utf8_lossy(&response[..at]).to_ascii_lowercase();
+    let mut body = &response[at + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..eol]);
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let end = (eol + 2 + size).min(body.len());
+        out.extend_from_slice(&body[eol + 2..end]);
+        body = body.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Opens a streaming GET and calls `each` with every line, in a thread.
+pub fn stream_lines(
+    addr: &str,
+    path: &str,
+    accept: &str,
+    each: impl Fn(&str, usize) + Send + 'static,
+) {
+    let addr = addr.to_string();
+    let path = path.to_string();
+    let accept = accept.to_string();
+    std::thread::spawn(move || {
+        // A thousand clients connecting at once may find the listen queue
+        // full: try again a few times before giving up on this one.
+        let mut s = None;
+        for _ in 0..50 {
+            match TcpStream::connect(&addr) {
+                Ok(c) => {
+                    s = Some(c);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        let Some(mut s) = s else {
+            eprintln!("a client could not connect to {addr}");
+            return;
+        };
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+        );
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => each(&line, n),
+            }
+        }
+    });
+}
+
+pub fn proc_status(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) used by `pid` so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
