@@ -401,7 +401,15 @@ fn main() {
     let started = Instant::now();
     let changes = churn(sim.clone(), n, o.rate, stop.clone());
     let fault_count = faults(sim.clone(), o.duration / 10, stop.clone());
-    std::thread::sleep(o.duration);
+    // RSS each tenth of the way: does it level off or keep growing?
+    let mut rss_series = Vec::new();
+    for tenth in 1..=10u32 {
+        let until = started + o.duration.mul_f64(f64::from(tenth) / 10.0);
+        if let Some(wait) = until.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        rss_series.push(proc_status(pid, "VmRSS:") / 1024);
+    }
     stop.store(true, Ordering::Relaxed);
     let (sent, refused) = changes.join().unwrap_or_default();
     let fault_count = fault_count.join().unwrap_or_default();
@@ -482,6 +490,7 @@ fn main() {
         "clients_delivering": got, "final_change_slowest_ms": slowest_ms,
         "rss_start_kb": rss_start, "rss_synced_kb": rss_synced, "rss_after_soak_kb": rss_after_soak,
         "rss_end_kb": rss_end, "rss_peak_kb": rss_peak,
+        "rss_each_tenth_mb": rss_series,
         "log_errors": count("ERROR"), "log_warnings": count("WARN"), "panics": count("panicked"),
         "sigterm_exit_s": term_s, "exited_cleanly": exit.is_some_and(|s| s.success()),
     });
@@ -514,6 +523,17 @@ fn main() {
         } else {
             " (not clean)"
         },
+    );
+    println!();
+    println!(
+        "RSS (MB) at each tenth of the soak: {}",
+        r["rss_each_tenth_mb"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let _ = std::fs::write(
         dir.join("soak.json"),

@@ -1108,6 +1108,22 @@ mod tests {
     }
 
     #[test]
+    fn a_revision_superseded_mid_release_ends_when_the_next_one_is_seen() {
+        let (_, _, all) = run(vec![
+            (S, paused(release(2, Some(1), Phase::Progressing), S, None)),
+            (20 * S, release(3, Some(0), Phase::Progressing)),
+        ]);
+        assert!(
+            all.contains(&Fact::Outcome {
+                revision: 2,
+                outcome: Outcome::Superseded,
+                ended_at: Some(20 * S),
+            }),
+            "{all:?}"
+        );
+    }
+
+    #[test]
     fn steps_passed_between_looks_reached_the_weight_they_set() {
         // From the 30 s pause straight to promoted: the status then says
         // weight 0 (the canary is the stable), the last step set 100%.
