@@ -18,7 +18,8 @@ mod support;
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    body_of, cpu_seconds, http, percentile, proc_status, spawn, stream_lines, wait_until,
+    body_of, cpu_seconds, dashboard_addresses, http, percentile, proc_status, scale_sim, spawn,
+    stream_lines, wait_until,
 };
 
 struct Opts {
@@ -61,25 +62,7 @@ const PAGE: usize = 100;
 fn run(n: usize, o: &Opts) -> Value {
     let kubeconfig = std::env::temp_dir().join(format!("rd-bench-{}-{n}.yaml", std::process::id()));
     let kc = kubeconfig.display().to_string();
-    let (_sim, sim_lines) = spawn(
-        &[
-            "sim",
-            "--scale",
-            &n.to_string(),
-            "--no-controller",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig-out",
-            &kc,
-        ],
-        "simulated cluster at",
-    );
-    let sim = sim_lines
-        .last()
-        .and_then(|l| l.split("http://").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the sim's address")
-        .to_string();
+    let (_sim, sim) = scale_sim(n, &kc, false);
     // The release history as the product keeps it by default: SQLite.
     let history_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("target/bench/e2e-history-{n}.db"));
@@ -117,16 +100,7 @@ fn run(n: usize, o: &Opts) -> Value {
         ],
         "serving at",
     );
-    let addr_of = |prefix: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|r| r.split('/').next())
-            .expect("an address")
-            .to_string()
-    };
-    let main = addr_of("serving at http://");
-    let admin = addr_of("admin:      http://");
+    let (main, admin) = dashboard_addresses(&lines);
     let pid = dash.0.id();
     wait_until("readyz", Duration::from_secs(120), || {
         http(&admin, "GET", "/readyz", "text/plain", "").0 == 200

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::spawn;
+use support::{dashboard_addresses, scale_sim, spawn};
 
 fn arg(flag: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -70,24 +70,18 @@ fn settle() {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // file too, without it, and must not start the benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("edge: a benchmark; run it with `cargo bench --bench edge`");
+        return;
+    }
     let rollouts = arg("--rollouts", 1000);
     let connections = arg("--connections", 800);
     let streams = arg("--streams", 500);
     let kubeconfig = std::env::temp_dir().join(format!("rd-edge-{}.yaml", std::process::id()));
     let kc = kubeconfig.display().to_string();
-    let (_sim, sim_lines) = spawn(
-        &[
-            "sim",
-            "--scale",
-            &rollouts.to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig-out",
-            &kc,
-        ],
-        "simulated cluster at",
-    );
-    assert!(!sim_lines.is_empty(), "the sim started");
+    let (_sim, _) = scale_sim(rollouts, &kc, true);
     let (dash, lines) = spawn(
         &[
             "serve",
@@ -109,16 +103,7 @@ fn main() {
         ],
         "serving at",
     );
-    let addr_of = |prefix: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|r| r.split('/').next())
-            .expect("an address")
-            .to_string()
-    };
-    let main = addr_of("serving at http://");
-    let admin = addr_of("admin:      http://");
+    let (main, admin) = dashboard_addresses(&lines);
     let pid = dash.0.id();
     let start = Instant::now();
     while get(&admin, "/readyz").0 != 200 {

@@ -24,7 +24,9 @@ use rollouts_dashboard::info::{PodRecord, RolloutObjects, rollout_info};
 use rollouts_dashboard::model::{Pod, ReplicaSet, Rollout};
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
-use support::{BIN, Proc, body_of, http, proc_status, spawn, stream_lines, wait_until};
+use support::{
+    BIN, Proc, body_of, dashboard_addresses, http, proc_status, scale_sim, stream_lines, wait_until,
+};
 
 /// Cards per overview page (web/view/overview.rs).
 const PAGE: usize = 100;
@@ -297,25 +299,7 @@ fn main() {
     let _ = std::fs::create_dir_all(&dir);
     let kubeconfig = dir.join("soak-kubeconfig.yaml");
     let kc = kubeconfig.display().to_string();
-    let (_sim, sim_lines) = spawn(
-        &[
-            "sim",
-            "--scale",
-            &n.to_string(),
-            "--no-controller",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig-out",
-            &kc,
-        ],
-        "simulated cluster at",
-    );
-    let sim = sim_lines
-        .last()
-        .and_then(|l| l.split("http://").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the sim's address")
-        .to_string();
+    let (_sim, sim) = scale_sim(n, &kc, false);
     let history = dir.join("soak-history.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", history.display()));
@@ -347,16 +331,7 @@ fn main() {
     let lines = support::lines_until(&mut dash, "serving at");
     let pid = dash.0.id();
     let rss_start = proc_status(pid, "VmRSS:");
-    let addr_of = |prefix: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|r| r.split('/').next())
-            .expect("an address")
-            .to_string()
-    };
-    let main = addr_of("serving at http://");
-    let admin = addr_of("admin:      http://");
+    let (main, admin) = dashboard_addresses(&lines);
     wait_until("readyz", Duration::from_secs(120), || {
         http(&admin, "GET", "/readyz", "text/plain", "").0 == 200
     });

@@ -180,3 +180,39 @@ pub fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duratio
     }
     start.elapsed()
 }
+
+/// `sim --scale n` on a free loopback port writing its kubeconfig to
+/// `kubeconfig`; with `churn`, its own changes run (else it holds still
+/// and the benchmark drives changes); the sim and its address.
+pub fn scale_sim(n: usize, kubeconfig: &str, churn: bool) -> (Proc, String) {
+    let n = n.to_string();
+    let mut args = vec!["sim", "--scale", &n];
+    if !churn {
+        args.push("--no-controller");
+    }
+    args.extend(["--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig]);
+    let (sim, lines) = spawn(&args, "simulated cluster at");
+    let addr = lines
+        .last()
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the sim's address")
+        .to_string();
+    (sim, addr)
+}
+
+/// The main and admin addresses `serve` printed at start.
+pub fn dashboard_addresses(lines: &[String]) -> (String, String) {
+    let addr_of = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|r| r.split('/').next())
+            .expect("an address")
+            .to_string()
+    };
+    (
+        addr_of("serving at http://"),
+        addr_of("admin:      http://"),
+    )
+}
