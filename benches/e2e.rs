@@ -18,8 +18,8 @@ mod support;
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    body_of, cpu_seconds, dashboard_addresses, http, percentile, proc_status, scale_sim, spawn,
-    stream_lines, wait_until,
+    body_of, cpu_seconds, dashboard_addresses, flag, has, http, percentile, proc_status, scale_sim,
+    spawn, stream_lines, wait_until,
 };
 
 struct Opts {
@@ -33,26 +33,19 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    let quick = args.iter().any(|a| a == "--quick");
-    let sizes = match value("--rollouts") {
+    let quick = has("--quick");
+    let sizes = match flag("--rollouts") {
         Some(n) => vec![n as usize],
         None if quick => vec![100, 1000],
         None => vec![100, 1000, 5000],
     };
     Opts {
         sizes,
-        clients: value("--clients").map_or(if quick { 50 } else { 200 }, |v| v as usize),
-        changes: value("--changes").map_or(if quick { 200 } else { 1000 }, |v| v as usize),
-        rate: value("--rate").unwrap_or(100.0),
+        clients: flag("--clients").map_or(if quick { 50 } else { 200 }, |v| v as usize),
+        changes: flag("--changes").map_or(if quick { 200 } else { 1000 }, |v| v as usize),
+        rate: flag("--rate").unwrap_or(100.0),
         idle: Duration::from_secs(if quick { 16 } else { 31 }),
-        history: !args.iter().any(|a| a == "--no-history"),
+        history: !has("--no-history"),
     }
 }
 
@@ -358,7 +351,7 @@ fn run(n: usize, o: &Opts) -> Value {
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this
     // file too, without it, and must not start a multi-minute benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !has("--bench") {
         println!("e2e: a benchmark; run it with `cargo bench --bench e2e`");
         return;
     }

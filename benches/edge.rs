@@ -15,15 +15,10 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{dashboard_addresses, scale_sim, spawn};
+use support::{dashboard_addresses, flag, has, scale_sim, spawn};
 
-fn arg(flag: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+fn arg(name: &str, default: usize) -> usize {
+    flag(name).map_or(default, |v| v as usize)
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {
@@ -72,7 +67,7 @@ fn settle() {
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this
     // file too, without it, and must not start the benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !has("--bench") {
         println!("edge: a benchmark; run it with `cargo bench --bench edge`");
         return;
     }

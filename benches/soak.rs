@@ -25,7 +25,8 @@ use rollouts_dashboard::model::{Pod, ReplicaSet, Rollout};
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    BIN, Proc, body_of, dashboard_addresses, http, proc_status, scale_sim, stream_lines, wait_until,
+    BIN, Proc, body_of, dashboard_addresses, flag, has, http, proc_status, scale_sim, stream_lines,
+    wait_until,
 };
 
 /// Cards per overview page (web/view/overview.rs).
@@ -39,21 +40,14 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    let quick = args.iter().any(|a| a == "--quick");
+    let quick = has("--quick");
     Opts {
-        rollouts: value("--rollouts").map_or(1000, |v| v as usize),
-        clients: value("--clients").map_or(100, |v| v as usize),
+        rollouts: flag("--rollouts").map_or(1000, |v| v as usize),
+        clients: flag("--clients").map_or(100, |v| v as usize),
         duration: Duration::from_secs_f64(
-            value("--minutes").unwrap_or(if quick { 1.0 } else { 10.0 }) * 60.0,
+            flag("--minutes").unwrap_or(if quick { 1.0 } else { 10.0 }) * 60.0,
         ),
-        rate: value("--rate").unwrap_or(50.0),
+        rate: flag("--rate").unwrap_or(50.0),
     }
 }
 
@@ -289,7 +283,7 @@ fn differences(shown: &HashMap<String, Value>, cluster: &HashMap<String, Value>)
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this
     // file too, without it, and must not start a ten-minute benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !has("--bench") {
         println!("soak: a benchmark; run it with `cargo bench --bench soak`");
         return;
     }

@@ -216,3 +216,17 @@ pub fn dashboard_addresses(lines: &[String]) -> (String, String) {
         addr_of("admin:      http://"),
     )
 }
+
+/// The number after `flag` on the command line (`--rollouts 1000`).
+pub fn flag(name: &str) -> Option<f64> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<f64>().ok())
+}
+
+/// Whether `name` is on the command line (`--quick`).
+pub fn has(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
