@@ -173,6 +173,25 @@ async fn dashboard_with(c: &Cluster, db: &str, auth: AuthMode, lease_namespace: 
     }
 }
 
+/// The seed release's steps, as the history describes them.
+const SEED_STEPS: [&str; 5] = [
+    "Set weight 20%",
+    "Pause until promoted",
+    "Set weight 50%",
+    "Pause 30s",
+    "Set weight 100%",
+];
+
+/// A revision's steps in words, in order.
+fn step_words(revision: &Value) -> Vec<&str> {
+    revision["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["description"].as_str().unwrap_or(""))
+        .collect()
+}
+
 async fn until(what: &str, ok: impl Fn() -> bool + Send + Sync + 'static) {
     let ok = Arc::new(ok);
     let start = Instant::now();
@@ -294,20 +313,7 @@ async fn release_is_recorded(db: &str) {
     .await;
 
     let steps = r2["steps"].as_array().expect("steps");
-    let words: Vec<&str> = steps
-        .iter()
-        .map(|s| s["description"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(
-        words,
-        [
-            "Set weight 20%",
-            "Pause until promoted",
-            "Set weight 50%",
-            "Pause 30s",
-            "Set weight 100%"
-        ]
-    );
+    assert_eq!(step_words(&r2), SEED_STEPS, "every step, in order: {r2}");
     for s in steps {
         assert!(s["leftAt"].is_string(), "every step was left: {s}");
         assert!(seconds(&s["enteredAt"], &s["leftAt"]) >= 0, "{s}");
@@ -647,23 +653,7 @@ async fn a_database_outage_loses_nothing_and_is_shown() {
         r["outcome"] == "promoted"
     })
     .await;
-    let words: Vec<&str> = r2["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["description"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(
-        words,
-        [
-            "Set weight 20%",
-            "Pause until promoted",
-            "Set weight 50%",
-            "Pause 30s",
-            "Set weight 100%"
-        ],
-        "every step, in order: {r2}"
-    );
+    assert_eq!(step_words(&r2), SEED_STEPS, "every step, in order: {r2}");
     let events = r2["events"].as_array().expect("events");
     let promotes: Vec<&Value> = events.iter().filter(|e| e["kind"] == "promote").collect();
     assert_eq!(promotes.len(), 2, "both promotes: {events:?}");
