@@ -879,6 +879,35 @@ async fn text_of(c: &Client, css: &str) -> String {
     }
 }
 
+/// Waits (bounded) until a navigation a click started has arrived where
+/// `arrived` says, by the URL's query; returns that query. WebDriver's
+/// click does not always wait for the page it leads to, and a check made
+/// meanwhile reads the page being left.
+async fn until_query(c: &Client, what: &str, arrived: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let query = c
+            .current_url()
+            .await
+            .ok()
+            .and_then(|u| u.query().map(str::to_string))
+            .unwrap_or_default();
+        let ready = c
+            .execute("return document.readyState", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s == "complete"));
+        if arrived(&query) && ready != Some(false) {
+            return query;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never arrived at {what}: {query}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Whether `css` is on the page.
 async fn exists(c: &Client, css: &str) -> bool {
     c.find_all(Locator::Css(css))
@@ -1045,8 +1074,7 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
     );
     assert!(exists(&plain, "#attention").await && exists(&plain, ".ns-summary").await);
     click(&plain, "a[rel=next]").await;
-    let url = plain.current_url().await.expect("a URL");
-    assert_eq!(url.query(), Some("page=2"));
+    until_query(&plain, "page 2", |q| q == "page=2").await;
     assert!(text_of(&plain, ".pager").await.contains("101–200 of 5,000"));
     plain
         .find(Locator::Css("#search"))
@@ -1056,6 +1084,7 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
         .await
         .expect("typing");
     click(&plain, "button.apply").await;
+    until_query(&plain, "the search", |q| q.contains("q=app-04999")).await;
     assert!(
         exists(&plain, "#r-scale-9--app-04999").await,
         "found without JavaScript"
@@ -1075,8 +1104,10 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
         .expect("the overview loads");
     click(&plain, "#nsrow-scale-3 summary").await;
     click(&plain, "#nsrow-scale-3 a[href*='status=Paused']").await;
-    let url = plain.current_url().await.expect("a URL");
-    assert_eq!(url.query(), Some("ns=scale-3&status=Paused"));
+    until_query(&plain, "the namespace's paused rollouts", |q| {
+        q == "ns=scale-3&status=Paused"
+    })
+    .await;
     let statuses = plain
         .find_all(Locator::Css(".card .status"))
         .await
