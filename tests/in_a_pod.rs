@@ -94,7 +94,7 @@ fn admin_port_base_path_and_metrics() {
     assert_eq!(http::get(&d.admin, "/healthz").map(|r| r.0), Some(200));
     let names = [
         "rollouts_dashboard_watch_events_total{kind=\"Rollout\"}",
-        "rollouts_dashboard_seconds_since_sync{kind=\"Pod\"}",
+        "rollouts_dashboard_seconds_since_sync{kind=\"Pod\",namespace=\"\"}",
         "rollouts_dashboard_rollouts{status=\"Paused\"}",
         "rollouts_dashboard_open_streams",
         "rollouts_dashboard_ready 1",
