@@ -117,11 +117,13 @@ fn admin_port_base_path_and_metrics() {
     let (status, page) = http::get(&d.main, "/rollouts/").expect("the overview");
     assert_eq!(status, 200);
     assert!(page.contains("href=\"/rollouts/static/app.css\""));
+    assert!(page.contains("href=\"/rollouts/static/favicon.svg\""));
     assert!(page.contains("data-stream=\"/rollouts/stream/overview?since="));
     assert!(page.contains("href=\"/rollouts/rollouts/manifest-gen/manifest-gen\""));
     assert_eq!(http::get(&d.main, "/rollouts").map(|r| r.0), Some(200));
     for path in [
         "/rollouts/static/app.js",
+        "/rollouts/static/favicon.svg",
         "/rollouts/rollouts/manifest-gen/manifest-gen",
         "/rollouts/api/v1/rollouts/_all/info",
         "/rollouts/api/v1/version",

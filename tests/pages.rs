@@ -167,6 +167,21 @@ async fn pages_are_small_self_contained_and_locked_down() {
     assert!(weight < 100 * 1024, "overview weighs {weight} bytes");
     let (status, _, _) = page(&d, "/rollouts/shop/nobody").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // An icon, linked and where browsers ask unprompted: no 404 in the
+    // console.
+    assert!(html.contains(r#"<link rel="icon" href="/static/favicon.svg""#));
+    for path in ["/static/favicon.svg", "/favicon.ico"] {
+        let (status, headers, svg) = page(&d, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("image/svg+xml"),
+            "{path}"
+        );
+        assert!(svg.starts_with("<svg"), "{path}");
+    }
 }
 
 /// The overview's stream does not re-send the cards the page was just

@@ -1,4 +1,4 @@
-//! The stylesheet and the script, embedded in the binary. Revalidated by
+//! The stylesheet, the script and the icon, embedded in the binary. Revalidated by
 //! ETag, so a new binary's assets are picked up at once.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+/// A traffic split: stable, canary, then all on the new revision.
+const FAVICON: &str = include_str!("../../static/favicon.svg");
 
 fn etag(content: &str) -> String {
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
@@ -42,4 +44,10 @@ pub async fn app_css(headers: HeaderMap) -> Response {
 
 pub async fn app_js(headers: HeaderMap) -> Response {
     asset(&headers, APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// The pages link it; `/favicon.ico` answers with it too, for browsers and
+/// tools that ask there unprompted (a 404 is an error in every console).
+pub async fn favicon(headers: HeaderMap) -> Response {
+    asset(&headers, FAVICON, "image/svg+xml")
 }

@@ -130,6 +130,8 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
     let app = Router::new()
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
+        .route("/static/favicon.svg", get(assets::favicon))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/api/v1/version", get(api::version))
         .route(
             "/sign-in",
