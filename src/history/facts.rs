@@ -487,12 +487,11 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
     // A pause that began after this one ended was caused by its end: the
     // end is no later than the next pause's start (seen together, the
     // promote would otherwise be listed after the pause it led to).
-    let next_pause_since = now
-        .pause
-        .as_ref()
-        .filter(|_| before.pause.is_none() || other_pause)
-        .and_then(|p| p.since);
-    let ended_at = next_pause_since.map_or(at, |s| s.min(at));
+    let ended_at = if other_pause {
+        pause_began(now, at)
+    } else {
+        at
+    };
     // When a timed pause ran its time, by the cluster's clock.
     let mut ran_out = None;
     if let Some(p) = &before.pause
@@ -602,7 +601,7 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         // timed pause left when its time ran out, by the cluster's clock:
         // a late look neither shortens nor stretches a 30 s pause.
         let entered = match (&now.pause, open) {
-            (Some(p), Some(_)) if !aborted => p.since.map_or(at, |s| s.min(at)),
+            (Some(_), Some(_)) if !aborted => pause_began(now, at),
             _ => ran_out.unwrap_or(at),
         };
         close_step(&mut next, rev, entered, &mut facts);
@@ -732,13 +731,7 @@ fn first_look(now: &Release, at: i64, skew: i64) -> (Tracked, Vec<Fact>) {
             ended_at: None,
         });
     } else if let Some(i) = now.open_step() {
-        let entered = now
-            .pause
-            .as_ref()
-            .and_then(|p| p.since)
-            .unwrap_or(at)
-            .min(at);
-        enter_step(&mut next, now, i, entered, &mut facts);
+        enter_step(&mut next, now, i, pause_began(now, at), &mut facts);
     }
     (next, facts)
 }
@@ -917,6 +910,15 @@ fn enter(
         });
     }
     next.step = Some(index);
+}
+
+/// When `now`'s pause began by the cluster's clock, never after `at` (when
+/// it was seen); `at` without a pause or its start.
+fn pause_began(now: &Release, at: i64) -> i64 {
+    now.pause
+        .as_ref()
+        .and_then(|p| p.since)
+        .map_or(at, |s| s.min(at))
 }
 
 fn close_step(next: &mut Tracked, revision: i64, at: i64, facts: &mut Vec<Fact>) {

@@ -260,7 +260,7 @@ impl Store {
             Err(_) => return Err(StoreError::Timeout),
         };
         written?;
-        let mut acted_on: Vec<&RolloutKey> = batches
+        let acted_on: std::collections::BTreeSet<&RolloutKey> = batches
             .iter()
             .filter(|b| {
                 b.facts.iter().any(|f| {
@@ -275,7 +275,7 @@ impl Store {
             })
             .map(|b| &b.key)
             .collect();
-        acted_on.dedup();
+        // Once per rollout, however many of its batches this write held.
         for key in acted_on {
             self.pair_leftovers(key).await;
         }
