@@ -51,9 +51,35 @@ fn opts() -> Opts {
     }
 }
 
-fn post(sim: &str, path: &str, body: &Value) -> u16 {
-    http(sim, "POST", path, "application/json", &body.to_string()).0
+fn post(sim: &str, path: &str, body: &str) -> u16 {
+    http(sim, "POST", path, "application/json", body).0
 }
+
+/// Each fault as the sim's control API takes it: what to post, in order.
+const FAULTS: [&[(&str, &str)]; 5] = [
+    // Dropped watches: resume from the last version.
+    &[("/sim/v1/watches/close", "{}")],
+    // History compacted: 410, a relist in pages.
+    &[("/sim/v1/expire", "{}"), ("/sim/v1/watches/close", "{}")],
+    // A burst of 500s on whatever asks next.
+    &[
+        (
+            "/sim/v1/faults",
+            r#"{"failNext": {"count": 50, "code": 500}}"#,
+        ),
+        ("/sim/v1/watches/close", "{}"),
+    ],
+    // Five seconds of outage.
+    &[
+        (
+            "/sim/v1/faults",
+            r#"{"failFor": {"ms": 5000, "code": 503}}"#,
+        ),
+        ("/sim/v1/watches/close", "{}"),
+    ],
+    // The API server restarts.
+    &[("/sim/v1/restart", "{}")],
+];
 
 /// The faults in turn, one every `every`, until `stop`; how many were sent.
 fn faults(sim: String, every: Duration, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
@@ -65,35 +91,9 @@ fn faults(sim: String, every: Duration, stop: Arc<AtomicBool>) -> std::thread::J
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
-            match sent % 5 {
-                // Dropped watches: resume from the last version.
-                0 => post(&sim, "/sim/v1/watches/close", &json!({})),
-                // History compacted: 410, a relist in pages.
-                1 => {
-                    post(&sim, "/sim/v1/expire", &json!({}));
-                    post(&sim, "/sim/v1/watches/close", &json!({}))
-                }
-                // A burst of 500s on whatever asks next.
-                2 => {
-                    post(
-                        &sim,
-                        "/sim/v1/faults",
-                        &json!({"failNext": {"count": 50, "code": 500}}),
-                    );
-                    post(&sim, "/sim/v1/watches/close", &json!({}))
-                }
-                // Five seconds of outage.
-                3 => {
-                    post(
-                        &sim,
-                        "/sim/v1/faults",
-                        &json!({"failFor": {"ms": 5000, "code": 503}}),
-                    );
-                    post(&sim, "/sim/v1/watches/close", &json!({}))
-                }
-                // The API server restarts.
-                _ => post(&sim, "/sim/v1/restart", &json!({})),
-            };
+            for (path, body) in FAULTS[sent % FAULTS.len()] {
+                post(&sim, path, body);
+            }
             sent += 1;
             next += every;
         }
@@ -214,16 +214,9 @@ fn cluster_view(sim: &str) -> HashMap<String, Value> {
             let name = ro.metadata.name.clone().unwrap_or_default();
             let key = (ns.clone(), name.clone());
             let info = rollout_info(RolloutObjects {
-                rollout: ro,
                 replica_sets: sets_of.get(&key).map_or(&[][..], Vec::as_slice),
                 pods: pods_of.get(&key).map_or(&[][..], Vec::as_slice),
-                analysis_runs: &[],
-                experiments: &[],
-                virtual_services: &[],
-                destination_rules: &[],
-                ingresses: &[],
-                routes: &[],
-                deployments: &[],
+                ..RolloutObjects::new(ro)
             });
             (
                 format!("{ns}/{name}"),
@@ -382,7 +375,7 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let (sent, refused) = changes.join().unwrap_or_default();
     let fault_count = fault_count.join().unwrap_or_default();
-    post(&sim, "/sim/v1/faults", &json!({"clear": true}));
+    post(&sim, "/sim/v1/faults", r#"{"clear": true}"#);
     let rss_after_soak = proc_status(pid, "VmRSS:");
 
     // Quiet: the view must come to equal the cluster by itself.
