@@ -242,10 +242,29 @@ async fn set_image_restart_and_rollback() {
     // Going back to the stable template skips the steps (§3.4).
     assert_eq!(route(&store), (100, 0));
 
+    // The reused ReplicaSet is renumbered, as Argo and Deployments do:
+    // revision 1 is now the newest (4), and 1 is kept in its revision-history.
+    let old = store
+        .list(rt("replicasets"), &Default::default(), None, None)
+        .expect("replicasets")
+        .items
+        .into_iter()
+        .find(|rs| {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"]
+                == "anantvaid4/manifest-generator-api:v1"
+        })
+        .expect("the first ReplicaSet");
+    let annotations = &old["metadata"]["annotations"];
+    assert_eq!(annotations["rollout.argoproj.io/revision"], "4");
+    assert_eq!(annotations["rollout.argoproj.io/revision-history"], "1");
     // The same revision again: nothing to do, nothing sent.
     let before = sent_to_rollouts(&d).len();
-    let (status, _, _) = d.send("PUT", &format!("{SEED}/undo/1"), &[], "").await;
+    let (status, _, _) = d.send("PUT", &format!("{SEED}/undo/4"), &[], "").await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(sent_to_rollouts(&d).len(), before);
+    // And revision 1 is gone from the history, as Argo's undo says.
+    let (status, _, body) = d.send("PUT", &format!("{SEED}/undo/1"), &[], "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(sent_to_rollouts(&d).len(), before);
 }
 

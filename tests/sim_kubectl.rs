@@ -374,3 +374,132 @@ fn kubectl_sees_what_the_controller_wrote_into_each_router() {
     ));
     assert_eq!(weights, "70 30");
 }
+
+/// `kubectl get` until `jsonpath` of the seed rollout reads `want`.
+fn until_rollout(sim: &SimProcess, jsonpath: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = kubectl(
+            sim,
+            &[
+                "get",
+                "rollout",
+                "manifest-gen",
+                "-n",
+                "manifest-gen",
+                "-o",
+                &format!("jsonpath={jsonpath}"),
+            ],
+        );
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{jsonpath} never read {want:?}; last {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Promote-full on the seed's paused canary ends Healthy at the last step
+/// with no pause left (Argo: rollout/canary.go), and a rollback to the
+/// first revision (the JSON patch `kubectl argo rollouts undo` sends)
+/// renumbers its ReplicaSet as the newest revision, the old number kept in
+/// `rollout.argoproj.io/revision-history` (rollout/sync.go).
+#[test]
+fn promote_full_ends_healthy_and_a_rollback_renumbers_through_kubectl() {
+    let sim = spawn_sim(&[]);
+    until_rollout(
+        &sim,
+        "{.status.phase}/{.status.currentStepIndex}",
+        "Paused/1",
+    );
+    ok(kubectl(
+        &sim,
+        &[
+            "patch",
+            "rollout",
+            "manifest-gen",
+            "-n",
+            "manifest-gen",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"promoteFull":true}}"#,
+        ],
+    ));
+    until_rollout(
+        &sim,
+        "{.status.phase}/{.status.currentStepIndex}/{.status.controllerPause}{.status.pauseConditions}",
+        "Healthy/5/",
+    );
+    until_rollout(
+        &sim,
+        "{.metadata.annotations.rollout\\.argoproj\\.io/revision}",
+        "2",
+    );
+
+    // The first revision's template, without the hash label, as undo sends it.
+    let sets: serde_json::Value = serde_json::from_str(&ok(kubectl(
+        &sim,
+        &["get", "replicasets", "-n", "manifest-gen", "-o", "json"],
+    )))
+    .expect("a list");
+    let first = sets["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|rs| rs["metadata"]["annotations"]["rollout.argoproj.io/revision"] == "1")
+        })
+        .expect("revision 1")
+        .clone();
+    let mut template = first["spec"]["template"].clone();
+    if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
+        labels.remove("rollouts-pod-template-hash");
+    }
+    let patch = serde_json::json!([{"op": "replace", "path": "/spec/template", "value": template}]);
+    ok(kubectl(
+        &sim,
+        &[
+            "patch",
+            "rollout",
+            "manifest-gen",
+            "-n",
+            "manifest-gen",
+            "--type=json",
+            "-p",
+            &patch.to_string(),
+        ],
+    ));
+    until_rollout(
+        &sim,
+        "{.metadata.annotations.rollout\\.argoproj\\.io/revision}",
+        "3",
+    );
+    let name = first["metadata"]["name"].as_str().expect("a name");
+    let renumbered = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "replicaset",
+            name,
+            "-n",
+            "manifest-gen",
+            "-o",
+            r"jsonpath={.metadata.annotations.rollout\.argoproj\.io/revision}/{.metadata.annotations.rollout\.argoproj\.io/revision-history}",
+        ],
+    ));
+    assert_eq!(
+        renumbered, "3/1",
+        "the reused ReplicaSet is the newest revision"
+    );
+    // Back to an older template than the stable one: a canary from step 0.
+    until_rollout(
+        &sim,
+        "{.status.phase}/{.status.currentStepIndex}",
+        "Paused/1",
+    );
+}

@@ -55,7 +55,7 @@ impl SimClock {
 
     /// `metav1.Time` text: RFC3339 UTC, whole seconds.
     pub fn now_rfc3339(&self) -> String {
-        crate::info::rfc3339(&crate::model::Time(self.now()))
+        super::controller::rfc3339(self.now())
     }
 }
 

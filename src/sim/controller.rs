@@ -15,7 +15,6 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::info::{calculate_rollout_phase, pause_duration};
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
 
 use super::analysis::AnalysisOutcome;
@@ -163,19 +162,27 @@ impl Controller {
             }
         }
         let stable = text(&status, "/stableRS");
-        let aborted = status
-            .get("abort")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         let paused = ro.is_paused_by_spec();
         let mut index = status
             .get("currentStepIndex")
             .and_then(Value::as_u64)
             .map(|i| i as usize);
 
+        // A full promotion skips what is left: no pause, no analysis, the
+        // last step (rollout/canary.go: syncRolloutStatusCanary).
         if status.get("promoteFull").and_then(Value::as_bool) == Some(true) {
-            index = Some(steps.len());
+            status["pauseConditions"] = Value::Null;
+            status["controllerPause"] = Value::Null;
+            status["abort"] = Value::Null;
+            if !steps.is_empty() {
+                index = Some(steps.len());
+                status["currentStepIndex"] = json!(steps.len());
+            }
         }
+        let aborted = status
+            .get("abort")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         // Canary weight and replicas for where the rollout stands.
         let promoted = stable == hash;
         let weight = if promoted || aborted {
@@ -325,12 +332,14 @@ impl Controller {
                     if controller_pause && conds.is_empty() {
                         done = true; // promoted by a person
                     } else if let Some(start) = start {
+                        // `pause: {}` waits for a person; a duration ends it.
                         let ends = p
                             .duration
                             .as_ref()
-                            .and_then(pause_duration)
-                            .and_then(|d| start.checked_add(d).ok());
-                        done = ends.is_some_and(|e| now >= e);
+                            .and_then(|d| serde_json::to_value(d).ok())
+                            .map(|d| super::phase::pause_seconds(&d))
+                            .and_then(|s| start.checked_add(SignedDuration::from_secs(s)).ok());
+                        done = ends.is_some_and(|e| now > e);
                     } else if !controller_pause {
                         status["pauseConditions"] =
                             json!([{"reason": "CanaryPauseStep", "startTime": rfc3339(now)}]);
@@ -378,6 +387,18 @@ impl Controller {
                     done = true;
                 }
                 if done {
+                    self.event(
+                        &ns,
+                        &name,
+                        "Normal",
+                        "RolloutStepCompleted",
+                        &format!(
+                            "Rollout step {}/{} completed ({})",
+                            i + 1,
+                            steps.len(),
+                            step_string(step)
+                        ),
+                    )?;
                     status["currentStepIndex"] = json!(i + 1);
                     status["pauseConditions"] = Value::Null;
                     status["controllerPause"] = Value::Null;
@@ -492,16 +513,29 @@ impl Controller {
             .unwrap_or_else(|| json!({}));
         let hash = template_hash(&template);
         let mut rs_list = self.owned_replica_sets(&ns, &uid)?;
-        let latest = rs_list.iter().map(revision).max().unwrap_or(0);
-        let current_rs = match rs_list.iter().find(|r| rs_hash(r) == hash) {
-            Some(r) => r.clone(),
+        let older = rs_list
+            .iter()
+            .filter(|r| rs_hash(r) != hash)
+            .map(revision)
+            .max()
+            .unwrap_or(0);
+        let current_rs = match rs_list.iter().position(|r| rs_hash(r) == hash) {
+            Some(i) => {
+                // Going back to an older ReplicaSet gives it the next
+                // revision and keeps its old numbers in revision-history
+                // (rollout/sync.go: syncReplicaSetRevision).
+                if revision(&rs_list[i]) <= older {
+                    rs_list[i] = self.renumber(&rs_list[i], older + 1)?;
+                }
+                rs_list[i].clone()
+            }
             None => {
-                let created = self.create_replica_set(ro, &template, &hash, latest + 1)?;
+                let created = self.create_replica_set(ro, &template, &hash, older + 1)?;
                 rs_list.push(created.clone());
                 created
             }
         };
-        let current_rev = latest.max(revision(&current_rs));
+        let current_rev = revision(&current_rs);
         self.store
             .patch(rt("rollouts"), &ns, &name, Subresource::Main, |o| {
                 o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(current_rev.to_string());
@@ -520,7 +554,7 @@ impl Controller {
     }
 
     /// Writes the rollout's status with observedGeneration and the phase
-    /// and message the controller computes (info/status.rs), unless the
+    /// and message Argo's controller computes (sim/phase.rs), unless the
     /// rollout changed since it was `read` (as `ro`).
     pub(super) fn write_status(
         &self,
@@ -534,12 +568,12 @@ impl Controller {
         status["observedGeneration"] = json!(ro.metadata.generation.unwrap_or(0).to_string());
         status["phase"] = Value::Null;
         status["message"] = Value::Null;
-        let mut view = ro.clone();
-        view.status = serde_json::from_value(strip_nulls(&status)).ok();
-        let (phase, message) = calculate_rollout_phase(&view);
+        let status = strip_nulls(&status);
+        let spec = read.get("spec").cloned().unwrap_or_else(|| json!({}));
+        let (phase, message) = super::phase::rollout_phase(&spec, &status);
+        let mut status = status;
         status["phase"] = json!(phase);
         status["message"] = json!(message);
-        let status = strip_nulls(&status);
         self.store
             .patch(rt("rollouts"), ns, name, Subresource::Status, |o| {
                 // As the real controller's update carries its informer's
@@ -598,6 +632,28 @@ impl Controller {
             &format!("Created ReplicaSet {name}-{hash} (revision {revision})"),
         )?;
         Ok(created)
+    }
+
+    /// Gives `rs` revision `next`, appending its old one to
+    /// `rollout.argoproj.io/revision-history`
+    /// (annotations.go: SetNewReplicaSetAnnotations).
+    fn renumber(&self, rs: &Value, next: i64) -> Result<Value, ApiError> {
+        let (ns, name) = ns_name(rs);
+        let old = revision(rs);
+        let renumbered =
+            self.store
+                .patch(rt("replicasets"), &ns, &name, Subresource::Main, |o| {
+                    let annotations = &mut o["metadata"]["annotations"];
+                    let history = annotations
+                        .get(REVISION_HISTORY_ANNOTATION)
+                        .and_then(Value::as_str)
+                        .filter(|h| !h.is_empty())
+                        .map_or_else(|| old.to_string(), |h| format!("{h},{old}"));
+                    annotations[REVISION_HISTORY_ANNOTATION] = json!(history);
+                    annotations[REVISION_ANNOTATION] = json!(next.to_string());
+                    Ok(())
+                })?;
+        Ok((*renumbered).clone())
     }
 
     pub(super) fn scale_replica_set(&self, rs: &Value, replicas: i64) -> Result<(), ApiError> {
@@ -691,7 +747,7 @@ impl Controller {
                     .unwrap_or_else(|| json!([]));
                 let pod = json!({
                     "apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "namespace": ns, "labels": rs.pointer("/spec/template/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                    "metadata": {"name": name, "generateName": format!("{rs_name}-"), "namespace": ns, "labels": rs.pointer("/spec/template/metadata/labels").cloned().unwrap_or_else(|| json!({})),
                         "ownerReferences": [owner("apps/v1", "ReplicaSet", &rs_name, uid)]},
                     "spec": {"containers": containers},
                     "status": {"phase": "Pending", "conditions": []}
@@ -885,13 +941,13 @@ impl Controller {
                 }
             }
         }
-        let refs = crate::info::routers::router_references(ro);
+        let refs = super::routers::gateway_route_refs(ro);
         let mut routes: Vec<(&'static str, String, String)> = refs
-            .routes
-            .iter()
-            .map(|(kind, key)| (kind.plural(), key.namespace.clone(), key.name.clone()))
+            .named
+            .into_iter()
+            .map(|(kind, route_ns, name)| (kind.plural(), route_ns, name))
             .collect();
-        for (kind, route_ns, labels) in &refs.route_selectors {
+        for (kind, route_ns, labels) in &refs.selected {
             let filter = super::store::Filter {
                 namespace: Some(route_ns.clone()),
                 ..super::store::Filter::default()
@@ -946,6 +1002,50 @@ impl Controller {
     }
 }
 
+/// `rolloututil.CanaryStepString`: how Argo names a step in its events.
+fn step_string(step: &crate::model::CanaryStep) -> String {
+    let name_of = |v: &Option<Box<Value>>| v.as_deref().map(|v| text(v, "/name"));
+    if let Some(w) = step.set_weight {
+        return format!("setWeight: {w}");
+    }
+    if let Some(p) = &step.pause {
+        return match p
+            .duration
+            .as_ref()
+            .and_then(|d| serde_json::to_value(d).ok())
+        {
+            Some(Value::String(d)) => format!("pause: {d}"),
+            Some(d) => format!("pause: {d}"),
+            None => "pause".into(),
+        };
+    }
+    if step.experiment.is_some() {
+        return "experiment".into();
+    }
+    if step.analysis.is_some() {
+        return "analysis".into();
+    }
+    if let Some(s) = &step.set_canary_scale {
+        if let Some(w) = s.weight {
+            return format!("setCanaryScale{{weight: {w}}}");
+        } else if s.match_traffic_weight == Some(true) {
+            return "setCanaryScale{matchTrafficWeight: true}".into();
+        } else if let Some(r) = s.replicas {
+            return format!("setCanaryScale{{replicas: {r}}}");
+        }
+    }
+    if let Some(n) = name_of(&step.plugin) {
+        return format!("plugin: {n}");
+    }
+    if let Some(n) = name_of(&step.set_header_route) {
+        return format!("setHeaderRoute: {n}");
+    }
+    if let Some(n) = name_of(&step.set_mirror_route) {
+        return format!("setMirrorRoute: {n}");
+    }
+    "invalid".into()
+}
+
 fn progressing(status: &str, reason: &str, message: &str, now: Timestamp) -> Value {
     json!({"type": "Progressing", "status": status, "reason": reason, "message": message,
            "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)})
@@ -961,8 +1061,9 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     if b == 0 { 0 } else { (a + b - 1).div_euclid(b) }
 }
 
+/// `metav1.Time` as the API server writes it: RFC 3339, UTC, whole seconds.
 pub(super) fn rfc3339(t: Timestamp) -> String {
-    crate::info::rfc3339(&crate::model::Time(t))
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
@@ -999,6 +1100,8 @@ pub(super) fn revision(rs: &Value) -> i64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+const REVISION_HISTORY_ANNOTATION: &str = "rollout.argoproj.io/revision-history";
 
 /// Removes object keys whose value is null (a merge patch's deletions).
 fn strip_nulls(v: &Value) -> Value {

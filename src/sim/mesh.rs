@@ -5,8 +5,15 @@
 //! blue-green: the active revision), and answers with the error
 //! rate and latency the scenario sets per role. Served at
 //! `GET /sim/v1/istio/metrics` as Istio's `istio_requests_total` and
-//! `istio_request_duration_milliseconds` labelled as Istio's recommended
-//! Prometheus scrape labels them (`namespace`, `pod`).
+//! `istio_request_duration_milliseconds`, in the form the pod's data plane
+//! reports them:
+//! - a sidecar pod: its own proxy's series (`reporter="destination"`),
+//!   labelled by Istio's recommended scrape with that pod (`namespace`,
+//!   `pod`);
+//! - an ambient pod (`istio.io/dataplane-mode: ambient` on the pod or its
+//!   namespace): the namespace waypoint's series (`reporter="waypoint"`,
+//!   scraped from the waypoint's pod), one per destination workload and
+//!   canonical revision as Istio names them (sim/istio.rs).
 //!
 //! Rollout annotations set the traffic (defaults in brackets):
 //! `sim.rollouts-dashboard.io/requests-per-second` [100],
@@ -22,10 +29,7 @@ use serde_json::Value;
 use super::controller::rt;
 use super::json::text;
 use super::store::{Filter, Store};
-use crate::info::RolloutObjects;
-use crate::model::{
-    GatewayRoute, Ingress, ObjectKey, POD_TEMPLATE_HASH_LABEL, Rollout, VirtualService,
-};
+use crate::model::{POD_TEMPLATE_HASH_LABEL, Rollout};
 
 const ANNOTATION: &str = "sim.rollouts-dashboard.io/";
 const DEFAULT_RPS: f64 = 100.0;
@@ -39,8 +43,8 @@ const BUCKETS: [f64; 19] = [
 /// What a pod has answered so far.
 #[derive(Clone, Debug, Default)]
 struct PodCounters {
-    workload: String,
-    revision: String,
+    /// Every label of the series but the response code and bucket.
+    labels: String,
     ok: f64,
     errors: f64,
     /// Per `BUCKETS`, then the sum of durations.
@@ -48,7 +52,8 @@ struct PodCounters {
     duration_sum: f64,
 }
 
-/// The counters of every pod that has received requests.
+/// The counters of every series (a sidecar's pod, or a waypoint's
+/// workload and revision) that has received requests.
 #[derive(Debug, Default)]
 pub struct Mesh {
     pods: BTreeMap<(String, String), PodCounters>,
@@ -57,10 +62,10 @@ pub struct Mesh {
 
 /// How one pod is loaded now.
 struct PodLoad {
-    namespace: String,
-    pod: String,
-    workload: String,
-    revision: String,
+    /// The series it counts into: (namespace, pod) for a sidecar,
+    /// (namespace, workload/revision) for a waypoint.
+    key: (String, String),
+    labels: String,
     rps: f64,
     error_rate: f64,
     latency: (f64, f64),
@@ -76,18 +81,12 @@ impl Mesh {
         self.last = Some(now);
         let loads = loads(store);
         // Pods gone stop being reported, as Istio's would.
-        let live: std::collections::HashSet<(String, String)> = loads
-            .iter()
-            .map(|l| (l.namespace.clone(), l.pod.clone()))
-            .collect();
+        let live: std::collections::HashSet<(String, String)> =
+            loads.iter().map(|l| l.key.clone()).collect();
         self.pods.retain(|k, _| live.contains(k));
         for l in loads {
-            let c = self
-                .pods
-                .entry((l.namespace.clone(), l.pod.clone()))
-                .or_default();
-            c.workload = l.workload;
-            c.revision = l.revision;
+            let c = self.pods.entry(l.key.clone()).or_default();
+            c.labels = l.labels;
             let requests = l.rps * elapsed;
             c.errors += requests * l.error_rate;
             c.ok += requests * (1.0 - l.error_rate);
@@ -107,8 +106,8 @@ impl Mesh {
         out.push_str(
             "# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n",
         );
-        for ((ns, pod), c) in &self.pods {
-            let labels = labels(ns, pod, c);
+        for c in self.pods.values() {
+            let labels = &c.labels;
             for (code, count) in [("200", c.ok), ("503", c.errors)] {
                 let _ = writeln!(
                     out,
@@ -117,8 +116,8 @@ impl Mesh {
             }
         }
         out.push_str("# HELP istio_request_duration_milliseconds Request duration.\n# TYPE istio_request_duration_milliseconds histogram\n");
-        for ((ns, pod), c) in &self.pods {
-            let labels = labels(ns, pod, c);
+        for c in self.pods.values() {
+            let labels = &c.labels;
             for (le, count) in BUCKETS.iter().zip(c.buckets) {
                 let _ = writeln!(
                     out,
@@ -144,13 +143,26 @@ impl Mesh {
     }
 }
 
-/// The labels Istio's sidecar (reporter destination) and the scrape give.
-fn labels(ns: &str, pod: &str, c: &PodCounters) -> String {
+/// The labels of a sidecar's series: its proxy reports as the
+/// destination, the scrape adds the pod it was scraped from.
+fn sidecar_labels(ns: &str, pod: &str, workload: &super::istio::Workload) -> String {
     format!(
-        "reporter=\"destination\",namespace=\"{ns}\",pod=\"{pod}\",destination_workload=\"{}\",destination_workload_namespace=\"{ns}\",destination_canonical_revision=\"{}\"",
-        c.workload, c.revision
+        "reporter=\"destination\",namespace=\"{ns}\",pod=\"{pod}\",{}",
+        workload.destination_labels()
     )
 }
+
+/// The labels of a waypoint's series: scraped from the namespace's
+/// waypoint pod, about the destination workload.
+fn waypoint_labels(ns: &str, workload: &super::istio::Workload) -> String {
+    format!(
+        "reporter=\"waypoint\",namespace=\"{ns}\",pod=\"{WAYPOINT_POD}\",{}",
+        workload.destination_labels()
+    )
+}
+
+/// The pod `istioctl waypoint apply` leaves in a namespace.
+const WAYPOINT_POD: &str = "waypoint-5d9c7b8f4-k2x7q";
 
 /// The share of requests answered within `le` ms: half by the median,
 /// 99% by p99, all by twice p99, linear in between.
@@ -192,7 +204,7 @@ fn loads(store: &Store) -> Vec<PodLoad> {
             .unwrap_or_default()
     };
     // Ready pods by (namespace, pod template hash).
-    let mut ready: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut ready: HashMap<(String, String), Vec<std::sync::Arc<Value>>> = HashMap::new();
     for pod in list("pods") {
         let is_ready = pod
             .pointer("/status/conditions")
@@ -206,27 +218,19 @@ fn loads(store: &Store) -> Vec<PodLoad> {
         let hash = pod
             .pointer("/metadata/labels")
             .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
-            .and_then(Value::as_str);
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let (true, Some(hash)) = (is_ready, hash) {
             ready
-                .entry((text(&pod, "/metadata/namespace"), hash.to_string()))
+                .entry((text(&pod, "/metadata/namespace"), hash))
                 .or_default()
-                .push(text(&pod, "/metadata/name"));
+                .push(pod);
         }
     }
-    let revisions: HashMap<(String, String), String> = list("replicasets")
+    let ambient_namespaces: std::collections::HashSet<String> = list("namespaces")
         .iter()
-        .filter_map(|rs| {
-            let hash = rs
-                .pointer("/metadata/labels")?
-                .get(POD_TEMPLATE_HASH_LABEL)?
-                .as_str()?;
-            let revision = text(rs, "/metadata/annotations/rollout.argoproj.io~1revision");
-            Some((
-                (text(rs, "/metadata/namespace"), hash.to_string()),
-                revision,
-            ))
-        })
+        .filter(|n| super::istio::is_ambient(n))
+        .map(|n| text(n, "/metadata/name"))
         .collect();
     let mut loads = Vec::new();
     for value in list("rollouts") {
@@ -234,10 +238,9 @@ fn loads(store: &Store) -> Vec<PodLoad> {
             continue;
         };
         let ns = ro.metadata.namespace.clone().unwrap_or_default();
-        let name = ro.metadata.name.clone().unwrap_or_default();
         let annotations = ro.annotations();
         let rps = number(&annotations, "requests-per-second").unwrap_or(DEFAULT_RPS);
-        let pods_of = |hash: &str| -> &[String] {
+        let pods_of = |hash: &str| -> &[std::sync::Arc<Value>] {
             ready
                 .get(&(ns.clone(), hash.to_string()))
                 .map_or(&[], Vec::as_slice)
@@ -252,8 +255,8 @@ fn loads(store: &Store) -> Vec<PodLoad> {
         } else if current.is_empty() || current == stable {
             split.push((stable.clone(), "stable", 1.0));
         } else {
-            let canary = match canary_weight(store, &ro) {
-                Some(w) => w / 100.0,
+            let canary = match super::dataplane::canary_share(store, &ro) {
+                Some(share) => share,
                 None => {
                     let (c, s) = (pods_of(&current).len(), pods_of(&stable).len());
                     if c + s == 0 {
@@ -275,14 +278,25 @@ fn loads(store: &Store) -> Vec<PodLoad> {
                 .unwrap_or(0.0)
                 .min(1.0);
             for pod in pods {
+                let pod_ns = text(pod, "/metadata/namespace");
+                let workload = super::istio::Workload::of(pod);
+                let ambient = super::istio::is_ambient(pod) || ambient_namespaces.contains(&pod_ns);
+                let (key, labels) = if ambient {
+                    let series = format!("{}/{}", workload.name, workload.canonical_revision);
+                    (
+                        (pod_ns.clone(), series),
+                        waypoint_labels(&pod_ns, &workload),
+                    )
+                } else {
+                    let pod_name = text(pod, "/metadata/name");
+                    (
+                        (pod_ns.clone(), pod_name.clone()),
+                        sidecar_labels(&pod_ns, &pod_name, &workload),
+                    )
+                };
                 loads.push(PodLoad {
-                    namespace: ns.clone(),
-                    pod: pod.clone(),
-                    workload: name.clone(),
-                    revision: revisions
-                        .get(&(ns.clone(), hash.clone()))
-                        .cloned()
-                        .unwrap_or_default(),
+                    key,
+                    labels,
                     rps: rps * share / pods.len() as f64,
                     error_rate,
                     latency: latency(&annotations, role),
@@ -291,63 +305,6 @@ fn loads(store: &Store) -> Vec<PodLoad> {
         }
     }
     loads
-}
-
-/// The canary's weight (%) as the rollout's router has it now (a
-/// VirtualService, a canary Ingress, an ALB action, a Gateway API route),
-/// read as the dashboard reads it; `None` without a router or its object.
-fn canary_weight(store: &Store, ro: &Rollout) -> Option<f64> {
-    fn read<T: serde::de::DeserializeOwned>(
-        store: &Store,
-        plural: &str,
-        key: &ObjectKey,
-    ) -> Option<T> {
-        let v = store.get(rt(plural), &key.namespace, &key.name).ok()?;
-        serde_json::from_value((*v).clone()).ok()
-    }
-    let istio = crate::info::istio_references(ro);
-    let virtual_services: Vec<VirtualService> = istio
-        .virtual_services
-        .iter()
-        .filter_map(|k| read(store, "virtualservices", k))
-        .collect();
-    let routers = crate::info::routers::router_references(ro);
-    let ingresses: Vec<Ingress> = routers
-        .ingresses
-        .iter()
-        .filter_map(|k| read(store, "ingresses", k))
-        .collect();
-    let routes: Vec<GatewayRoute> = routers
-        .routes
-        .iter()
-        .filter_map(|(kind, k)| {
-            let mut r: GatewayRoute = read(store, kind.plural(), k)?;
-            r.route_kind = *kind;
-            Some(r)
-        })
-        .collect();
-    let (vs, ing, rs) = (
-        virtual_services.iter().collect::<Vec<_>>(),
-        ingresses.iter().collect::<Vec<_>>(),
-        routes.iter().collect::<Vec<_>>(),
-    );
-    let split = crate::info::traffic_split(
-        ro,
-        0,
-        &RolloutObjects {
-            virtual_services: &vs,
-            ingresses: &ing,
-            routes: &rs,
-            ..RolloutObjects::new(ro)
-        },
-    )?;
-    let (canary, stable) = (split.canary_weight?, split.stable_weight?);
-    let total = f64::from(canary + stable);
-    Some(if total > 0.0 {
-        f64::from(canary) * 100.0 / total
-    } else {
-        0.0
-    })
 }
 
 /// A Prometheus scrape configuration for the simulated mesh at `addr`:

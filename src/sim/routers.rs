@@ -7,7 +7,67 @@
 use serde_json::{Map, Value, json};
 
 use super::json::text;
-use crate::model::{AlbTrafficRouting, NginxTrafficRouting, Rollout, nginx_canary_ingress_name};
+use crate::model::{
+    AlbTrafficRouting, GATEWAY_API_PLUGIN, NginxTrafficRouting, Rollout, RouteKind,
+    nginx_canary_ingress_name,
+};
+
+/// The Gateway API routes the plugin's config names, as the plugin reads
+/// it (rollouts-plugin-trafficrouter-gatewayapi `GatewayAPITrafficRouting`):
+/// `httpRoute` or `httpRoutes[].name` (and grpc, tcp, tls), in the
+/// config's `namespace` or the rollout's; routes picked by
+/// `…RouteSelector.matchLabels` come back as selectors to list.
+pub struct GatewayRouteRefs {
+    /// (kind, namespace, name)
+    pub named: Vec<(RouteKind, String, String)>,
+    /// (kind, namespace, labels to match)
+    pub selected: Vec<(RouteKind, String, Labels)>,
+}
+
+type Labels = Vec<(String, String)>;
+
+pub fn gateway_route_refs(ro: &Rollout) -> GatewayRouteRefs {
+    let mut refs = GatewayRouteRefs {
+        named: Vec::new(),
+        selected: Vec::new(),
+    };
+    let Some(config) = ro
+        .traffic_routing()
+        .and_then(|t| t.plugins.as_ref())
+        .and_then(|p| p.get(GATEWAY_API_PLUGIN))
+    else {
+        return refs;
+    };
+    let namespace = Some(text(config, "/namespace"))
+        .filter(|n| !n.is_empty())
+        .or_else(|| ro.metadata.namespace.clone())
+        .unwrap_or_default();
+    for kind in RouteKind::ALL {
+        let (one, many, selector) = kind.config_keys();
+        let single = config.get(one).and_then(Value::as_str).map(str::to_string);
+        let listed = config
+            .get(many)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|r| text(r, "/name"));
+        for name in single.into_iter().chain(listed).filter(|n| !n.is_empty()) {
+            refs.named.push((kind, namespace.clone(), name));
+        }
+        if let Some(labels) = config
+            .get(selector)
+            .and_then(|s| s.get("matchLabels"))
+            .and_then(Value::as_object)
+        {
+            let labels = labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect();
+            refs.selected.push((kind, namespace.clone(), labels));
+        }
+    }
+    refs
+}
 
 fn services(ro: &Rollout) -> (String, String) {
     let c = ro.canary();
