@@ -1,9 +1,12 @@
 //! Observed traffic end to end with a real Prometheus (Debian's package)
-//! scraping the simulated mesh every second: the share, success rate and
+//! scraping the simulated mesh every second. The seed runs in Istio's
+//! ambient mode, so its metrics come from a waypoint, labelled per
+//! destination workload as Istio labels them: the share, success rate and
 //! latency per revision follow the canary through its steps, reach the
 //! rollout page and its live stream, a canary answering with 5xx is
 //! marked, and a Prometheus that stops shows in that panel only, until it
-//! returns.
+//! returns. Without a version label Istio names both revisions after the
+//! rollout, and the panel says so rather than claim a share.
 
 mod common;
 mod harness;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use harness::prometheus::Prometheus;
-use harness::{Dashboard, Options, react, rt, seed_at_pause};
+use harness::{Dashboard, Options, react, rt, seed_at_pause, seed_with_controller};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::observed::ObservedSettings;
 use rollouts_dashboard::observed::prometheus::PrometheusAccess;
@@ -89,9 +92,97 @@ fn observed_section(html: &str) -> &str {
     &html[start..start + len]
 }
 
+/// The seed with a `version` label on its template (v1, then v2 with the
+/// release), at its first pause: Istio's canonical revision tells the
+/// revisions apart in the waypoint's series.
+fn seed_with_versions_at_pause() -> (
+    std::sync::Arc<rollouts_dashboard::sim::store::Store>,
+    rollouts_dashboard::sim::controller::Controller,
+) {
+    let (store, controller) = seed_with_controller();
+    let label = |version: &'static str| {
+        move |o: &mut Value| {
+            o["spec"]["template"]["metadata"]["labels"]["version"] = json!(version);
+            Ok(())
+        }
+    };
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            label("v1"),
+        )
+        .expect("v1");
+    react(&store, &controller, 3);
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                rollouts_dashboard::sim::scenario::set_image(
+                    o,
+                    "manifest-gen",
+                    "ealen/echo-server:latest",
+                );
+                o["spec"]["template"]["metadata"]["labels"]["version"] = json!("v2");
+                Ok(())
+            },
+        )
+        .expect("the release");
+    react(&store, &controller, 3);
+    (store, controller)
+}
+
+/// The seed as it is: both revisions are `manifest-gen/latest` to the
+/// waypoint (Istio 1.22+). One row stands for both, with the success and
+/// latency Prometheus has, and no share is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_waypoint_names_both_revisions_alike_and_the_panel_says_so() {
+    let (store, _controller) = seed_at_pause();
+    let port = Prometheus::reserve_port();
+    let d = Dashboard::start_observing(
+        store.clone(),
+        Scope::AllNamespaces,
+        Options::default(),
+        Some(settings(port)),
+        |_| {},
+    )
+    .await;
+    let _prometheus = Prometheus::start(port, d.addr);
+    let seen = until_observed(&d, "one row for both revisions", |o| {
+        o["revisions"].as_array().is_some_and(|r| {
+            r.len() == 1
+                && r[0]["requestsPerSecond"]
+                    .as_f64()
+                    .is_some_and(|v| (v - 100.0).abs() < 5.0)
+        })
+    })
+    .await;
+    let row = &seen["revisions"][0];
+    assert_eq!(row["revision"], "2 and 1", "{seen:#}");
+    assert_eq!(row["sharedWorkload"], "manifest-gen/latest");
+    let success = row["successRate"].as_f64().unwrap_or(0.0);
+    assert!((success - 0.998).abs() < 0.001, "{seen:#}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("as one workload (manifest-gen/latest)")),
+        "{seen:#}"
+    );
+    let html = page(&d).await;
+    assert!(
+        !html.contains("% of requests observed at the canary"),
+        "no observed share on the traffic bar"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
-    let (store, controller) = seed_at_pause();
+    let (store, controller) = seed_with_versions_at_pause();
     let port = Prometheus::reserve_port();
     let d = Dashboard::start_observing(
         store.clone(),

@@ -2,7 +2,10 @@
 //! metrics per pod (Istio's `istio_requests_total` and
 //! `istio_request_duration_milliseconds_bucket` as Prometheus has them).
 //! Pods are matched to revisions by name through the rollout's own
-//! ReplicaSets, so it works whatever labels the pods carry.
+//! ReplicaSets, so it works whatever labels the pods carry. In Istio's
+//! ambient mode there are no per-pod series: a waypoint reports per
+//! destination workload and canonical revision, named as Istio names them
+//! (`workload_keys`).
 
 use std::collections::HashMap;
 
@@ -38,6 +41,48 @@ pub struct RevisionPods {
     /// revision still scaling down.
     pub role: Option<&'static str>,
     pub pods: Vec<String>,
+    /// The keys (`waypoint_key`) a waypoint may report its pods under.
+    pub workloads: Vec<String>,
+}
+
+/// The key a waypoint's series is kept under beside the pod names of a
+/// namespace: `:` is in no pod name.
+pub fn waypoint_key(workload: &str, canonical_revision: &str) -> String {
+    format!("waypoint:{workload}/{canonical_revision}")
+}
+
+/// The workload names and canonical revision Istio gives the pods of one
+/// ReplicaSet of a rollout (`pkg/kube/util.go: GetWorkloadMetaFromPod`,
+/// `pkg/config/labels`): the `service.istio.io/workload-name` label if
+/// set; else the rollout's name, as Istio 1.22 and later trim a ReplicaSet
+/// named after its `rollouts-pod-template-hash` (istio/istio#49256), or
+/// the ReplicaSet's own name, as earlier Istio keeps it. The revision is
+/// `service.istio.io/canonical-revision`, `app.kubernetes.io/version`,
+/// `version`, or `latest`.
+pub fn workload_keys(
+    rollout: &str,
+    replica_set: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let label = |k: &str| labels.get(k).filter(|v| !v.is_empty());
+    let revision = [
+        "service.istio.io/canonical-revision",
+        "app.kubernetes.io/version",
+        "version",
+    ]
+    .iter()
+    .find_map(|k| label(k))
+    .map_or("latest", String::as_str);
+    if let Some(name) = label("service.istio.io/workload-name") {
+        return vec![waypoint_key(name, revision)];
+    }
+    let mut keys = vec![waypoint_key(replica_set, revision)];
+    if let Some(hash) = label("rollouts-pod-template-hash")
+        && replica_set.ends_with(hash.as_str())
+    {
+        keys.push(waypoint_key(rollout, revision));
+    }
+    keys
 }
 
 /// What a revision received over the window.
@@ -56,6 +101,11 @@ pub struct ObservedRevision {
     pub latency_p50_ms: Option<f64>,
     #[serde(rename = "latencyP99Ms")]
     pub latency_p99_ms: Option<f64>,
+    /// Set on a row that stands for several revisions: the workload (and
+    /// canonical revision) a waypoint reports them all as, so their
+    /// traffic cannot be told apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_workload: Option<String>,
 }
 
 /// The canary's share at one time (for the sparkline).
@@ -117,7 +167,26 @@ pub fn revision_pods(info: &RolloutInfo) -> Vec<RevisionPods> {
                 None
             },
             pods: rs.pods.iter().map(|p| p.object_meta.name.clone()).collect(),
+            workloads: workload_keys(
+                &info.object_meta.name,
+                &rs.object_meta.name,
+                &rs.istio_labels,
+            ),
         })
+        .collect()
+}
+
+/// The waypoint keys more than one revision shares.
+fn shared_keys(revisions: &[RevisionPods]) -> std::collections::BTreeSet<&str> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for rev in revisions {
+        for key in &rev.workloads {
+            *seen.entry(key.as_str()).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
         .collect()
 }
 
@@ -131,45 +200,92 @@ pub fn observe(
     samples: &PodSamples,
 ) -> Result<Vec<ObservedRevision>, &'static str> {
     let in_namespace = samples.get(namespace);
+    let series = |key: &str| in_namespace.and_then(|pods| pods.get(key));
+    let shared = shared_keys(revisions);
     let mut any_series = false;
-    let mut sums: Vec<(PodTraffic, &RevisionPods)> = Vec::with_capacity(revisions.len());
-    for rev in revisions {
+    let mut sum_of = |keys: &mut dyn Iterator<Item = &str>| {
         let mut sum = PodTraffic::default();
-        for pod in &rev.pods {
-            let Some(t) = in_namespace.and_then(|pods| pods.get(pod)) else {
-                continue;
-            };
-            any_series = true;
+        let mut found = false;
+        for t in keys.filter_map(series) {
+            found = true;
             sum.requests_per_second += t.requests_per_second;
             sum.errors_per_second += t.errors_per_second;
             add_buckets(&mut sum.buckets, &t.buckets);
         }
+        any_series |= found;
+        (sum, found)
+    };
+    let mut sums: Vec<(PodTraffic, &RevisionPods)> = Vec::with_capacity(revisions.len());
+    for rev in revisions {
+        let own = rev
+            .workloads
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !shared.contains(k));
+        let (sum, _) = sum_of(&mut rev.pods.iter().map(String::as_str).chain(own));
         sums.push((sum, rev));
     }
+    // Traffic a waypoint reports for several revisions as one workload.
+    let (shared_sum, shared_found) = sum_of(&mut shared.iter().copied());
     if !any_series {
         return Err(NO_DATA);
     }
-    let total: f64 = sums.iter().map(|(s, _)| s.requests_per_second).sum();
-    Ok(sums
-        .into_iter()
+    let shared_row = shared_found.then(|| {
+        let of: Vec<&RevisionPods> = revisions
+            .iter()
+            .filter(|r| r.workloads.iter().any(|k| shared.contains(k.as_str())))
+            .collect();
+        let names: Vec<&str> = of.iter().map(|r| r.revision.as_str()).collect();
+        let workload = shared
+            .iter()
+            .next()
+            .and_then(|k| k.strip_prefix("waypoint:"))
+            .unwrap_or_default();
+        (shared_sum, names.join(" and "), workload.to_string(), of)
+    });
+    // Revisions known only through the shared workload get no row of
+    // their own: a share of zero would be a claim the metrics cannot make.
+    if let Some((_, _, _, of)) = &shared_row {
+        sums.retain(|(sum, rev)| {
+            sum.requests_per_second > 0.0 || !of.iter().any(|r| std::ptr::eq(*r, *rev))
+        });
+    }
+    let total: f64 = sums.iter().map(|(s, _)| s.requests_per_second).sum::<f64>()
+        + shared_row.as_ref().map_or(0.0, |r| r.0.requests_per_second);
+    let row = |sum: &PodTraffic, revision: String, hash: String, role, shared_workload| {
+        let rps = sum.requests_per_second;
+        let has_requests = rps > 0.0;
+        // Rounded a little finer than shown: noise below that is no
+        // change to publish.
+        ObservedRevision {
+            revision,
+            pod_template_hash: hash,
+            role,
+            share: round(if total > 0.0 { rps / total } else { 0.0 }, 1e4),
+            requests_per_second: round(rps, 100.0),
+            success_rate: has_requests
+                .then(|| round((1.0 - sum.errors_per_second / rps).clamp(0.0, 1.0), 1e4)),
+            latency_p50_ms: histogram_quantile(0.5, &sum.buckets).map(|v| round(v, 10.0)),
+            latency_p99_ms: histogram_quantile(0.99, &sum.buckets).map(|v| round(v, 10.0)),
+            shared_workload,
+        }
+    };
+    let mut rows: Vec<ObservedRevision> = sums
+        .iter()
         .map(|(sum, rev)| {
-            let rps = sum.requests_per_second;
-            let has_requests = rps > 0.0;
-            // Rounded a little finer than shown: noise below that is no
-            // change to publish.
-            ObservedRevision {
-                revision: rev.revision.clone(),
-                pod_template_hash: rev.pod_template_hash.clone(),
-                role: rev.role,
-                share: round(if total > 0.0 { rps / total } else { 0.0 }, 1e4),
-                requests_per_second: round(rps, 100.0),
-                success_rate: has_requests
-                    .then(|| round((1.0 - sum.errors_per_second / rps).clamp(0.0, 1.0), 1e4)),
-                latency_p50_ms: histogram_quantile(0.5, &sum.buckets).map(|v| round(v, 10.0)),
-                latency_p99_ms: histogram_quantile(0.99, &sum.buckets).map(|v| round(v, 10.0)),
-            }
+            row(
+                sum,
+                rev.revision.clone(),
+                rev.pod_template_hash.clone(),
+                rev.role,
+                None,
+            )
         })
-        .collect())
+        .collect();
+    if let Some((sum, names, workload, _)) = shared_row {
+        rows.push(row(&sum, names, String::new(), None, Some(workload)));
+    }
+    Ok(rows)
 }
 
 /// `v` to the nearest 1/`per`.
@@ -262,10 +378,15 @@ pub fn share_history(
     };
     let mut totals: HashMap<i64, (f64, f64)> = HashMap::new();
     let mut has_canary = false;
+    let shared = shared_keys(revisions);
+    if !shared.is_empty() && shared.iter().any(|k| pods.contains_key(*k)) {
+        return Vec::new(); // one workload for several revisions: no share
+    }
     for rev in revisions {
         let canary = matches!(rev.role, Some("canary" | "preview"));
         has_canary |= canary;
-        for (at, rps) in rev.pods.iter().filter_map(|p| pods.get(p)).flatten() {
+        let keys = rev.pods.iter().chain(&rev.workloads);
+        for (at, rps) in keys.filter_map(|p| pods.get(p)).flatten() {
             let t = totals.entry(*at).or_default();
             t.0 += rps;
             if canary {
@@ -320,6 +441,17 @@ pub fn judge(observed: &mut ObservedTraffic, weight_settled: bool) {
     if let Some(w) = health_warning(observed) {
         observed.warnings.push(w);
         observed.attention = Some(Attention::CanaryFailing);
+    }
+    if let Some(shared) = observed
+        .revisions
+        .iter()
+        .find(|r| r.shared_workload.is_some())
+    {
+        let workload = shared.shared_workload.as_deref().unwrap_or_default();
+        observed.warnings.push(format!(
+            "The waypoint reports revisions {} as one workload ({workload}): Istio 1.22 and later name Argo's pods after the rollout. Give the pod template a version label (version or app.kubernetes.io/version) that changes with each release to see each revision's share.",
+            shared.revision
+        ));
     }
 }
 
@@ -396,14 +528,163 @@ mod tests {
                 pod_template_hash: "new".into(),
                 role: Some("canary"),
                 pods: vec!["web-new-a".into()],
+                workloads: Vec::new(),
             },
             RevisionPods {
                 revision: "1".into(),
                 pod_template_hash: "old".into(),
                 role: Some("stable"),
                 pods: vec!["web-old-a".into(), "web-old-b".into()],
+                workloads: Vec::new(),
             },
         ]
+    }
+
+    /// The seed's two revisions as a waypoint sees them: Argo's pods carry
+    /// `rollouts-pod-template-hash`, their ReplicaSets end with it.
+    fn ambient(
+        canary_labels: &[(&str, &str)],
+        stable_labels: &[(&str, &str)],
+    ) -> Vec<RevisionPods> {
+        let labels = |hash: &str, extra: &[(&str, &str)]| {
+            let mut l: std::collections::BTreeMap<String, String> = extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            l.insert("app".into(), "manifest-gen".into());
+            l.insert("rollouts-pod-template-hash".into(), hash.into());
+            l
+        };
+        vec![
+            RevisionPods {
+                revision: "2".into(),
+                pod_template_hash: "c2".into(),
+                role: Some("canary"),
+                pods: vec!["manifest-gen-c2-a".into()],
+                workloads: workload_keys(
+                    "manifest-gen",
+                    "manifest-gen-c2",
+                    &labels("c2", canary_labels),
+                ),
+            },
+            RevisionPods {
+                revision: "1".into(),
+                pod_template_hash: "s1".into(),
+                role: Some("stable"),
+                pods: vec!["manifest-gen-s1-a".into()],
+                workloads: workload_keys(
+                    "manifest-gen",
+                    "manifest-gen-s1",
+                    &labels("s1", stable_labels),
+                ),
+            },
+        ]
+    }
+
+    fn series(keys: &[(String, f64, f64)]) -> PodSamples {
+        let ns = keys
+            .iter()
+            .map(|(k, rps, errors)| {
+                (
+                    k.clone(),
+                    PodTraffic {
+                        requests_per_second: *rps,
+                        errors_per_second: *errors,
+                        buckets: vec![(f64::INFINITY, *rps)],
+                    },
+                )
+            })
+            .collect();
+        HashMap::from([("manifest-gen".to_string(), ns)])
+    }
+
+    /// Istio's rules: a workload-name label wins; an Argo ReplicaSet is the
+    /// rollout (Istio 1.22+) or keeps its own name (earlier); the canonical
+    /// revision comes from the first version label set, else `latest`.
+    #[test]
+    fn the_workload_a_waypoint_names_follows_istios_rules() {
+        let mut labels = std::collections::BTreeMap::from([(
+            "rollouts-pod-template-hash".to_string(),
+            "c2".to_string(),
+        )]);
+        assert_eq!(
+            workload_keys("manifest-gen", "manifest-gen-c2", &labels),
+            vec![
+                waypoint_key("manifest-gen-c2", "latest"),
+                waypoint_key("manifest-gen", "latest")
+            ]
+        );
+        labels.insert("version".into(), "v2".into());
+        labels.insert("app.kubernetes.io/version".into(), "2.0".into());
+        assert_eq!(
+            workload_keys("manifest-gen", "manifest-gen-c2", &labels)[1],
+            waypoint_key("manifest-gen", "2.0"),
+            "app.kubernetes.io/version before version"
+        );
+        labels.insert("service.istio.io/workload-name".into(), "gen".into());
+        assert_eq!(
+            workload_keys("manifest-gen", "manifest-gen-c2", &labels),
+            vec![waypoint_key("gen", "2.0")]
+        );
+        let not_argos = std::collections::BTreeMap::from([(
+            "rollouts-pod-template-hash".to_string(),
+            "zz".to_string(),
+        )]);
+        assert_eq!(
+            workload_keys("r", "r-other", &not_argos),
+            vec![waypoint_key("r-other", "latest")],
+            "a ReplicaSet not named after its hash keeps its name"
+        );
+    }
+
+    #[test]
+    fn a_waypoint_that_names_each_revision_gives_each_its_share() {
+        // Earlier Istio: per ReplicaSet.
+        let revs = ambient(&[], &[]);
+        let samples = series(&[
+            (waypoint_key("manifest-gen-c2", "latest"), 20.0, 1.0),
+            (waypoint_key("manifest-gen-s1", "latest"), 80.0, 0.0),
+        ]);
+        let seen = observe("manifest-gen", &revs, &samples).expect("series");
+        assert_eq!(canary_share(&seen), Some(0.2));
+        assert_eq!(seen[0].success_rate, Some(0.95));
+        // Istio 1.22+ with a version label per release: per revision.
+        let revs = ambient(&[("version", "v2")], &[("version", "v1")]);
+        let samples = series(&[
+            (waypoint_key("manifest-gen", "v2"), 50.0, 0.0),
+            (waypoint_key("manifest-gen", "v1"), 50.0, 5.0),
+        ]);
+        let seen = observe("manifest-gen", &revs, &samples).expect("series");
+        assert_eq!(canary_share(&seen), Some(0.5));
+        assert_eq!(seen[1].success_rate, Some(0.9));
+    }
+
+    /// Istio 1.22+ without a version label reports both revisions as one
+    /// workload: one row says so, and no share is claimed.
+    #[test]
+    fn one_workload_for_both_revisions_is_one_row_and_no_share() {
+        let revs = ambient(&[], &[]);
+        let samples = series(&[(waypoint_key("manifest-gen", "latest"), 100.0, 2.0)]);
+        let seen = observe("manifest-gen", &revs, &samples).expect("series");
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].revision, "2 and 1");
+        assert_eq!(
+            seen[0].shared_workload.as_deref(),
+            Some("manifest-gen/latest")
+        );
+        assert_eq!(seen[0].success_rate, Some(0.98));
+        assert_eq!(canary_share(&seen), None);
+        let mut traffic = ObservedTraffic {
+            revisions: seen,
+            configured_canary_weight: Some(20),
+            ..ObservedTraffic::default()
+        };
+        judge(&mut traffic, true);
+        assert!(
+            traffic.warnings.iter().any(|w| w.contains("one workload")),
+            "{:?}",
+            traffic.warnings
+        );
     }
 
     #[test]

@@ -80,6 +80,8 @@ fn replica_set_info(rs: &ReplicaSet, pods: &[&PodRecord]) -> ReplicaSetInfo {
             .unwrap_or_default(),
         pods: rs_pods(rs, pods),
         pod_template_hash: rs.pod_template_hash().to_string(),
+        // Argo labels a ReplicaSet as its pod template (hash included).
+        istio_labels: rs.istio_labels(),
         ..ReplicaSetInfo::default()
     }
 }

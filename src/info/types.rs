@@ -164,6 +164,10 @@ pub struct ReplicaSetInfo {
     /// The `rollouts-pod-template-hash` label.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub pod_template_hash: String,
+    /// The labels of its pods Istio names their workload and revision by
+    /// (`model::ISTIO_WORKLOAD_LABELS`); not part of Argo's JSON.
+    #[serde(skip)]
+    pub istio_labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

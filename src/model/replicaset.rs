@@ -29,10 +29,20 @@ const READ_ANNOTATIONS: [&str; 3] = [
     SCALE_DOWN_DEADLINE_ANNOTATION,
 ];
 
+/// The labels Istio names a pod's workload and revision by (kept for
+/// observed traffic from a waypoint; ReplicaSets carry their pods' labels).
+pub const ISTIO_WORKLOAD_LABELS: [&str; 4] = [
+    "service.istio.io/workload-name",
+    "service.istio.io/canonical-revision",
+    "app.kubernetes.io/version",
+    "version",
+];
+
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Marks {
     hash: Option<String>,
     annotations: Vec<(&'static str, String)>,
+    istio: Vec<(&'static str, String)>,
 }
 namespaced_resource!(
     ReplicaSet,
@@ -98,6 +108,30 @@ impl ReplicaSet {
         }
     }
 
+    /// Its `ISTIO_WORKLOAD_LABELS`, with the hash label.
+    pub fn istio_labels(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out: std::collections::BTreeMap<String, String> = match &self.marks {
+            Some(m) => m
+                .istio
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            None => self
+                .metadata
+                .labels
+                .iter()
+                .flatten()
+                .filter(|(k, _)| ISTIO_WORKLOAD_LABELS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let hash = self.pod_template_hash();
+        if !hash.is_empty() {
+            out.insert(POD_TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
+        }
+        out
+    }
+
     /// The rollout revision it belongs to (0 when not a number, as Argo).
     pub fn revision(&self) -> i64 {
         revision_number(self.annotation(REVISION_ANNOTATION))
@@ -108,12 +142,13 @@ impl ReplicaSet {
         if self.marks.is_some() {
             return;
         }
+        let mut labels = self.metadata.labels.take().unwrap_or_default();
         let marks = Marks {
-            hash: self
-                .metadata
-                .labels
-                .take()
-                .and_then(|mut l| l.remove(POD_TEMPLATE_HASH_LABEL)),
+            istio: ISTIO_WORKLOAD_LABELS
+                .iter()
+                .filter_map(|k| labels.remove(*k).map(|v| (*k, v)))
+                .collect(),
+            hash: labels.remove(POD_TEMPLATE_HASH_LABEL),
             annotations: match self.metadata.annotations.take() {
                 Some(mut a) => READ_ANNOTATIONS
                     .iter()

@@ -1,18 +1,27 @@
 //! The PromQL the dashboard sends, and how Prometheus's answers become
-//! per-pod traffic. One query per metric for every rollout in scope:
-//! grouped by namespace and pod, never asked per rollout or per viewer.
+//! per-pod traffic. One query per metric for every rollout in scope, never
+//! asked per rollout or per viewer, in both of Istio's data planes: a
+//! sidecar's series (`reporter="destination"`) grouped by namespace and
+//! pod, `or` a waypoint's (ambient mode, `reporter="waypoint"`) grouped by
+//! destination workload and canonical revision. A waypoint's series is
+//! kept under the key `info::observed::waypoint_key` gives it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::info::observed::{PodHistory, PodSamples, PodTraffic};
+use crate::info::observed::{PodHistory, PodSamples, PodTraffic, waypoint_key};
 
 /// Istio's standard metrics, counted where the request arrives.
 const REQUESTS: &str = "istio_requests_total";
 const DURATION_BUCKETS: &str = "istio_request_duration_milliseconds_bucket";
 const REPORTER: &str = r#"reporter="destination""#;
+const WAYPOINT: &str = r#"reporter="waypoint""#;
+/// Istio's own labels for the workload a waypoint counts a request for.
+const WORKLOAD_NAMESPACE: &str = "destination_workload_namespace";
+const WORKLOAD: &str = "destination_workload";
+const REVISION: &str = "destination_canonical_revision";
 
 /// What the queries group and filter by.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,50 +51,45 @@ pub fn promql_duration(d: Duration) -> String {
 }
 
 impl QueryScope {
-    fn selector(&self) -> String {
-        let mut s = REPORTER.to_string();
+    fn selector(&self, reporter: &str, namespace_label: &str) -> String {
+        let mut s = reporter.to_string();
         if let Some(ns) = &self.namespaces {
             let alternatives: Vec<String> = ns.iter().map(|n| regex_escape(n)).collect();
             s.push_str(&format!(
-                r#",{}=~"{}""#,
-                self.namespace_label,
+                r#",{namespace_label}=~"{}""#,
                 alternatives.join("|")
             ));
         }
         s
     }
 
-    /// Requests per second per pod and response code.
+    /// `sum by (sidecar grouping, extra) (rate(metric[w])) or` the same by
+    /// waypoint grouping.
+    fn both_planes(&self, metric: &str, extra: &str) -> String {
+        let w = promql_duration(self.window);
+        format!(
+            "sum by ({ns}, {pod}{extra}) (rate({metric}{{{sidecar}}}[{w}])) or sum by ({WORKLOAD_NAMESPACE}, {WORKLOAD}, {REVISION}{extra}) (rate({metric}{{{waypoint}}}[{w}]))",
+            ns = self.namespace_label,
+            pod = self.pod_label,
+            sidecar = self.selector(REPORTER, &self.namespace_label),
+            waypoint = self.selector(WAYPOINT, WORKLOAD_NAMESPACE),
+        )
+    }
+
+    /// Requests per second per pod (or workload) and response code.
     pub fn requests(&self) -> String {
-        format!(
-            "sum by ({ns}, {pod}, response_code) (rate({REQUESTS}{{{sel}}}[{w}]))",
-            ns = self.namespace_label,
-            pod = self.pod_label,
-            sel = self.selector(),
-            w = promql_duration(self.window),
-        )
+        self.both_planes(REQUESTS, ", response_code")
     }
 
-    /// Latency buckets per pod, as rates.
+    /// Latency buckets per pod (or workload), as rates.
     pub fn latency(&self) -> String {
-        format!(
-            "sum by ({ns}, {pod}, le) (rate({DURATION_BUCKETS}{{{sel}}}[{w}]))",
-            ns = self.namespace_label,
-            pod = self.pod_label,
-            sel = self.selector(),
-            w = promql_duration(self.window),
-        )
+        self.both_planes(DURATION_BUCKETS, ", le")
     }
 
-    /// Requests per second per pod, for a range query (the sparkline).
+    /// Requests per second per pod (or workload), for a range query (the
+    /// sparkline).
     pub fn history(&self) -> String {
-        format!(
-            "sum by ({ns}, {pod}) (rate({REQUESTS}{{{sel}}}[{w}]))",
-            ns = self.namespace_label,
-            pod = self.pod_label,
-            sel = self.selector(),
-            w = promql_duration(self.window),
-        )
+        self.both_planes(REQUESTS, "")
     }
 }
 
@@ -150,22 +154,25 @@ fn number(text: &str) -> f64 {
 }
 
 impl QueryScope {
-    fn pod_of<'a>(&self, metric: &'a HashMap<String, String>) -> Option<(&'a str, &'a str)> {
+    /// (namespace, pod) of a sidecar's series; (namespace, waypoint key)
+    /// of a waypoint's.
+    fn pod_of(&self, metric: &HashMap<String, String>) -> Option<(String, String)> {
+        if let Some(workload) = metric.get(WORKLOAD) {
+            let ns = metric.get(WORKLOAD_NAMESPACE)?;
+            let revision = metric.get(REVISION).map_or("", String::as_str);
+            return Some((ns.clone(), waypoint_key(workload, revision)));
+        }
         let ns = metric.get(&self.namespace_label)?;
         let pod = metric.get(&self.pod_label)?;
-        Some((ns.as_str(), pod.as_str()))
+        Some((ns.clone(), pod.clone()))
     }
 
     /// Per-pod traffic from the answers to `requests()` and `latency()`.
     /// Series without a namespace or pod label are skipped.
     pub fn pod_samples(&self, requests: &[Sample], latency: &[Sample]) -> PodSamples {
         let mut samples: PodSamples = HashMap::new();
-        fn at<'s>(samples: &'s mut PodSamples, ns: &str, pod: &str) -> &'s mut PodTraffic {
-            samples
-                .entry(ns.to_string())
-                .or_default()
-                .entry(pod.to_string())
-                .or_default()
+        fn at(samples: &mut PodSamples, ns: String, pod: String) -> &mut PodTraffic {
+            samples.entry(ns).or_default().entry(pod).or_default()
         }
         for s in requests {
             let Some((ns, pod)) = self.pod_of(&s.metric) else {
@@ -207,10 +214,7 @@ impl QueryScope {
                 .iter()
                 .map(|(at, v)| (*at as i64, number(v)))
                 .collect();
-            history
-                .entry(ns.to_string())
-                .or_default()
-                .insert(pod.to_string(), points);
+            history.entry(ns).or_default().insert(pod, points);
         }
         history
     }
@@ -233,12 +237,12 @@ mod tests {
     fn the_request_query_groups_every_pod_in_scope_by_response_code() {
         assert_eq!(
             scope(None).requests(),
-            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination"}[60s]))"#
+            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint"}[60s]))"#
         );
         let narrowed = scope(Some(vec!["shop".into(), "manifest-gen".into()]));
         assert_eq!(
             narrowed.requests(),
-            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination",namespace=~"shop|manifest-gen"}[60s]))"#
+            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination",namespace=~"shop|manifest-gen"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"shop|manifest-gen"}[60s]))"#
         );
     }
 
@@ -249,7 +253,7 @@ mod tests {
         s.window = Duration::from_millis(500);
         assert_eq!(
             s.latency(),
-            r#"sum by (namespace, kubernetes_pod_name, le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[1s]))"#
+            r#"sum by (namespace, kubernetes_pod_name, le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[1s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, le) (rate(istio_request_duration_milliseconds_bucket{reporter="waypoint"}[1s]))"#
         );
     }
 
@@ -257,7 +261,7 @@ mod tests {
     fn the_history_query_is_requests_per_pod() {
         assert_eq!(
             scope(Some(vec!["a.b".into()])).history(),
-            r#"sum by (namespace, pod) (rate(istio_requests_total{reporter="destination",namespace=~"a\\.b"}[60s]))"#
+            r#"sum by (namespace, pod) (rate(istio_requests_total{reporter="destination",namespace=~"a\\.b"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"a\\.b"}[60s]))"#
         );
     }
 
@@ -284,7 +288,8 @@ mod tests {
               {"metric":{"namespace":"shop","pod":"web-a","response_code":"200"},"value":[1700000000.1,"9"]},
               {"metric":{"namespace":"shop","pod":"web-a","response_code":"503"},"value":[1700000000.1,"1"]},
               {"metric":{"namespace":"shop","pod":"web-b","response_code":"200"},"value":[1700000000.1,"NaN"]},
-              {"metric":{"pod":"no-namespace","response_code":"200"},"value":[1700000000.1,"5"]}]}}"#,
+              {"metric":{"pod":"no-namespace","response_code":"200"},"value":[1700000000.1,"5"]},
+              {"metric":{"destination_workload_namespace":"shop","destination_workload":"web","destination_canonical_revision":"v2","response_code":"200"},"value":[1700000000.1,"4"]}]}}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let latency: Answer = serde_json::from_str(
@@ -300,7 +305,12 @@ mod tests {
         };
         let samples = scope(None).pod_samples(&requests, &latency);
         let shop = &samples["shop"];
-        assert_eq!(shop.len(), 2, "series without a namespace are skipped");
+        assert_eq!(shop.len(), 3, "series without a namespace are skipped");
+        assert_eq!(
+            shop[&waypoint_key("web", "v2")].requests_per_second,
+            4.0,
+            "a waypoint's series is kept per workload and revision"
+        );
         assert_eq!(shop["web-a"].requests_per_second, 10.0);
         assert_eq!(shop["web-a"].errors_per_second, 1.0);
         assert_eq!(
