@@ -257,6 +257,68 @@ async fn made_up_namespaces_cost_no_access_review() {
     );
 }
 
+/// Watches of made-up namespaces and rollouts stay open (as Argo's do)
+/// without one SubjectAccessReview; her rights there are asked once a
+/// rollout appears, and a watch of one she may not see then ends with 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_of_made_up_names_stay_open_and_cost_no_review_until_a_rollout_appears() {
+    let c = cluster().await;
+    let d = teams::dashboard(&c, AuthMode::Proxy, &["127.0.0.1/32"], Scope::AllNamespaces).await;
+    assert_eq!(
+        call(&d, "GET", "/api/v1/rollouts/_all/info", ALICE, "")
+            .await
+            .0,
+        200
+    );
+    let asked = count(&c, "subjectaccessreviews");
+    let mut streams = Vec::new();
+    for i in 0..20 {
+        let path = if i % 2 == 0 {
+            format!("/api/v1/rollouts/made-up-{i}/info/watch")
+        } else {
+            format!("/api/v1/rollouts/made-up-{i}/web/info/watch")
+        };
+        streams.push(open(&d, &path, ALICE).await);
+    }
+    assert_eq!(
+        count(&c, "subjectaccessreviews"),
+        asked,
+        "no SubjectAccessReview to open"
+    );
+    // A rollout appears in one of them, where Alice has no rights.
+    let mut one = open(&d, "/api/v1/rollouts/made-up-99/web/info/watch", ALICE).await;
+    let rollout = serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "made-up-99"},
+        "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+                 "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:v1"}]}}}
+    });
+    c.store
+        .create(rt("rollouts"), "made-up-99", rollout, false)
+        .expect("created");
+    let ended = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        while !text.contains("http_code") {
+            match std::io::Read::read(&mut one, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        text
+    })
+    .await
+    .expect("read");
+    assert!(ended.contains(r#""http_code":403"#), "{ended}");
+    assert!(
+        !ended.contains("rollouts-demo"),
+        "nothing of the rollout is sent: {ended}"
+    );
+    drop(streams);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_rolebinding_ends_open_streams() {
     let c = cluster().await;

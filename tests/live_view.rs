@@ -256,6 +256,60 @@ async fn creating_and_deleting_a_rollout_gives_added_and_deleted() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A namespace with no rollouts yet and a rollout not created yet: both
+/// watches stay open, as Argo's do, and deliver the rollout once it is
+/// created (Argo's UI otherwise reconnects twice a second forever).
+#[tokio::test]
+async fn watches_of_what_does_not_exist_yet_stay_open_and_deliver_it() {
+    let store = empty_store();
+    load_seed(&store);
+    let d = Dashboard::start(store.clone(), Scope::AllNamespaces).await;
+    d.until_view_matches_sim().await;
+    let (status, _, body) = d.get("/api/v1/rollouts/fresh/info").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"rollouts": []})));
+    let mut list = d.watch("/api/v1/rollouts/fresh/info/watch", true).await;
+    let mut one = d
+        .watch("/api/v1/rollouts/fresh/newcomer/info/watch", false)
+        .await;
+    let mut later = d
+        .watch("/api/v1/rollouts/shop/later/info/watch", false)
+        .await;
+    assert_eq!(list.next_within(Duration::from_millis(500)).await, None);
+    assert_eq!(one.next_within(Duration::from_millis(100)).await, None);
+    let rollout = |ns: &str, name: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+                     "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "newcomer:v1"}]}}}
+        })
+    };
+    store
+        .create(rt("rollouts"), "fresh", rollout("fresh", "newcomer"), false)
+        .expect("created");
+    store
+        .create(rt("rollouts"), "shop", rollout("shop", "later"), false)
+        .expect("created");
+    let added = list.next().await;
+    assert_eq!(added["result"]["type"], "Added");
+    assert_eq!(
+        added["result"]["rolloutInfo"]["objectMeta"]["name"],
+        "newcomer"
+    );
+    assert_eq!(one.next().await["result"]["objectMeta"]["name"], "newcomer");
+    assert_eq!(later.next().await["result"]["objectMeta"]["name"], "later");
+    // Not namespace names are still 404s.
+    for bad in [
+        "/api/v1/rollouts/UPPER/info/watch",
+        "/api/v1/rollouts/a..b/x/info/watch",
+    ] {
+        let (status, _, _) = d.get(bad).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+}
+
 /// A pod turning Ready changes only the pod, not the Rollout object; the
 /// rollout's stream shows it anyway (Argo's UI waits for the Rollout's
 /// resourceVersion to change).

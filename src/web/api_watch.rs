@@ -28,7 +28,7 @@ use super::AppState;
 use super::error::AppError;
 use super::identity::Caller;
 use super::limits::{ClientAddr, Inbox, Outbox, outbox, spawn_stream, stream_slot};
-use super::permissions::Permissions;
+use super::permissions::{Permissions, shown_namespace};
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
 };
@@ -68,6 +68,36 @@ fn deleted_message(key: &RolloutKey) -> Option<String> {
         .map(|info| event_json("Deleted", &info))
 }
 
+/// How a watch was let in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// The caller's rights in the namespace were checked.
+    Checked,
+    /// A namespace in scope with no rollouts yet: the stream opens (as
+    /// Argo's does, sending rollouts as they are created), and the rights
+    /// are asked only once a rollout appears there, so a made-up name
+    /// costs the API server nothing.
+    Deferred,
+}
+
+/// 404 only for what can never have rollouts here: not a namespace name,
+/// or outside the dashboard's `-n` scope.
+async fn watch_gate(state: &AppState, caller: &Caller, namespace: &str) -> Result<Gate, AppError> {
+    match require_sees(state, caller, namespace).await {
+        Ok(()) => Ok(Gate::Checked),
+        Err(AppError::NotFound(why)) => {
+            let in_scope = crate::model::is_namespace_name(namespace)
+                && state.view.snapshot().health.scope.includes(namespace);
+            if in_scope {
+                Ok(Gate::Deferred)
+            } else {
+                Err(AppError::NotFound(why))
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `GET /api/v1/rollouts/{ns}/info/watch`.
 pub async fn watch_list(
     State(state): State<AppState>,
@@ -78,7 +108,7 @@ pub async fn watch_list(
 ) -> Result<Response, AppError> {
     let perms = Permissions::of(&state, &caller);
     if let Some(ns) = namespace_filter(&namespace) {
-        require_sees(&state, &caller, ns).await?;
+        watch_gate(&state, &caller, ns).await?;
     }
     let slot = stream_slot(&state, &caller, from)?;
     let changes = state.view.subscribe();
@@ -99,15 +129,29 @@ pub async fn watch_one(
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    require_sees(&state, &caller, &namespace).await?;
+    let gate = watch_gate(&state, &caller, &namespace).await?;
     let slot = stream_slot(&state, &caller, from)?;
     let changes = state.view.subscribe();
-    let (snapshot, _) = find_rollout(&state, &namespace, &name).await?;
+    // A rollout not created yet: the stream waits for it, as Argo's does.
+    let snapshot = match find_rollout(&state, &namespace, &name).await {
+        Ok((snapshot, _)) => snapshot,
+        Err(AppError::NotFound(_)) => state.view.snapshot(),
+        Err(e) => return Err(e),
+    };
     let key = RolloutKey::new(namespace, name);
     let (tx, rx) = outbox(&state);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
-    let follow = follow_one(state.clone(), perms, lapse, key, snapshot, changes, tx);
+    let follow = follow_one(
+        state.clone(),
+        perms,
+        lapse,
+        gate,
+        key,
+        snapshot,
+        changes,
+        tx,
+    );
     spawn_stream(&state, slot, follow);
     Ok(stream_response(&headers, rx))
 }
@@ -156,7 +200,10 @@ async fn follow_list(
                 match tick {
                     Tick::Ended(message) => return end_with(&tx, 401, &message).await,
                     Tick::Recheck => {
-                        if let Some(n) = ns.as_deref() {
+                        let snapshot = state.view.snapshot();
+                        // A namespace with no rollouts has nothing to
+                        // withdraw: its rights are asked once one appears.
+                        if let Some(n) = ns.as_deref().filter(|n| shown_namespace(&snapshot, n)) {
                             match perms.access(n).await {
                                 Ok(a) if a.list => {}
                                 Ok(_) => return end_with(&tx, 403, &no_longer(n)).await,
@@ -165,7 +212,6 @@ async fn follow_list(
                         }
                         // Rollouts of namespaces no longer theirs go as
                         // `Deleted`; newly visible ones come as `Added`.
-                        let snapshot = state.view.snapshot();
                         match resync(&snapshot, &perms, ns.as_deref(), &mut sent, &tx).await {
                             Ok(seq) => known_seq = seq,
                             Err(()) => return,
@@ -273,22 +319,26 @@ fn deleted(key: &RolloutKey) -> RolloutInfo {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn follow_one(
     state: AppState,
     perms: Permissions,
     mut lapse: Lapse,
+    gate: Gate,
     key: RolloutKey,
     snapshot: Snapshot,
     mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
     tx: Outbox<String>,
 ) {
-    let Some(entry) = snapshot.rollouts.get(&key).cloned() else {
-        return;
-    };
+    let first = snapshot.rollouts.get(&key).cloned();
     drop(snapshot);
-    let mut sent_seq = entry.seq;
-    if tx.send(result_json(&entry.json.full())).await.is_err() {
-        return;
+    let mut checked = gate == Gate::Checked;
+    let mut sent_seq = 0;
+    if let Some(entry) = first {
+        sent_seq = entry.seq;
+        if tx.send(result_json(&entry.json.full())).await.is_err() {
+            return;
+        }
     }
     loop {
         let change = tokio::select! {
@@ -297,6 +347,7 @@ async fn follow_one(
             tick = lapse.next() => {
                 match tick {
                     Tick::Ended(message) => return end_with(&tx, 401, &message).await,
+                    Tick::Recheck if !checked => continue,
                     Tick::Recheck => match perms.access(&key.namespace).await {
                         Ok(a) if a.list => continue,
                         Ok(_) => return end_with(&tx, 403, &no_longer(&key.namespace)).await,
@@ -314,9 +365,23 @@ async fn follow_one(
             Err(RecvError::Closed) => return,
         };
         let Some(entry) = entry else {
-            // Gone: say so and end; a reconnecting client then gets a 404.
+            if sent_seq == 0 {
+                continue; // never shown: nothing to take back
+            }
+            // Gone: say so and end; a reconnecting client waits for it anew.
             return end_with(&tx, 404, &format!("rollout {key} was deleted")).await;
         };
+        if !checked {
+            // It exists now: the caller's rights there are asked once.
+            match perms.access(&key.namespace).await {
+                Ok(a) if a.list => checked = true,
+                Ok(_) => {
+                    let why = format!("You may not see rollouts in namespace {}.", key.namespace);
+                    return end_with(&tx, 403, &why).await;
+                }
+                Err(_) => return,
+            }
+        }
         if entry.seq <= sent_seq {
             continue;
         }
