@@ -1,14 +1,14 @@
 //! The simulated controller walks the seed release (steps 20% → pause →
-//! 50% → 30 s → 100%, Istio route `primary` with subsets), and the
-//! dashboard's own `info/` reads each state from the objects it writes.
+//! 50% → 30 s → 100%, Istio route `primary` with subsets). Each state is
+//! read off the objects it writes and compared with what Argo's controller
+//! writes there (reference: argo-rollouts.md §2.3 phases, §3.4 controller
+//! semantics, §7 Istio), never through the dashboard's `info/`: the
+//! simulator is an oracle for the dashboard only while the two stay apart.
 
 use std::sync::Arc;
 
 use jiff::SignedDuration;
-use rollouts_dashboard::info::{PodRecord, RolloutInfo, RolloutObjects, rollout_info};
-use rollouts_dashboard::model::{
-    AnalysisRun, DestinationRule, Pod, ReplicaSet, Rollout, VirtualService,
-};
+use rollouts_dashboard::model::{Pod, Rollout};
 use rollouts_dashboard::sim::clock::SimClock;
 use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources;
@@ -62,42 +62,115 @@ impl Cluster {
             .collect()
     }
 
-    /// What the dashboard would show for the seed rollout.
-    fn info(&self) -> RolloutInfo {
+    /// The seed rollout as its objects say.
+    fn info(&self) -> Seen {
         self.info_of("manifest-gen", "manifest-gen")
     }
 
-    /// What the dashboard would show for a rollout.
-    fn info_of(&self, ns: &str, name: &str) -> RolloutInfo {
-        let ro: Vec<Rollout> = self.list("rollouts");
-        let rs: Vec<ReplicaSet> = self.list("replicasets");
-        let pods: Vec<Pod> = self.list("pods");
-        let pods: Vec<PodRecord> = pods.iter().map(PodRecord::of).collect();
-        let vs: Vec<VirtualService> = self.list("virtualservices");
-        let dr: Vec<DestinationRule> = self.list("destinationrules");
-        let runs: Vec<AnalysisRun> = self.list("analysisruns");
-        let runs: Vec<&AnalysisRun> = runs.iter().collect();
-        let (rs, pods, vs, dr): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = (
-            rs.iter().collect(),
-            pods.iter().collect(),
-            vs.iter().collect(),
-            dr.iter().collect(),
+    /// A rollout as its objects say.
+    fn info_of(&self, ns: &str, name: &str) -> Seen {
+        let ro = self.store.get(rt("rollouts"), ns, name).unwrap();
+        let status = &ro["status"];
+        let text = |v: &Value, p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (stable, current) = (text(status, "/stableRS"), text(status, "/currentPodHash"));
+        let (active, preview) = (
+            text(status, "/blueGreen/activeSelector"),
+            text(status, "/blueGreen/previewSelector"),
         );
-        rollout_info(RolloutObjects {
-            replica_sets: &rs,
-            pods: &pods,
-            virtual_services: &vs,
-            destination_rules: &dr,
-            analysis_runs: &runs,
-            ..RolloutObjects::new(
-                ro.iter()
-                    .find(|r| {
-                        r.metadata.namespace.as_deref() == Some(ns)
-                            && r.metadata.name.as_deref() == Some(name)
-                    })
-                    .unwrap(),
-            )
-        })
+        let canary_strategy = ro.pointer("/spec/strategy/canary").is_some();
+        let uid = text(&ro, "/metadata/uid");
+        let owned = |o: &Value| {
+            o.pointer("/metadata/ownerReferences/0/uid")
+                .and_then(Value::as_str)
+                == Some(uid.as_str())
+        };
+        let all = |plural: &str| -> Vec<Value> {
+            self.store
+                .list(rt(plural), &Filter::default(), None, None)
+                .unwrap()
+                .items
+                .iter()
+                .map(|o| (**o).clone())
+                .collect()
+        };
+        let pods = all("pods");
+        let mut replica_sets: Vec<SeenRs> = all("replicasets")
+            .into_iter()
+            .filter(|rs| owned(rs))
+            .map(|rs| {
+                let hash = text(&rs, "/metadata/labels/rollouts-pod-template-hash");
+                let rs_uid = text(&rs, "/metadata/uid");
+                SeenRs {
+                    name: text(&rs, "/metadata/name"),
+                    revision: text(&rs, "/metadata/annotations/rollout.argoproj.io~1revision")
+                        .parse()
+                        .unwrap_or(0),
+                    stable: hash == stable,
+                    canary: canary_strategy && hash == current && hash != stable,
+                    active: hash == active,
+                    preview: !preview.is_empty() && hash == preview && hash != active,
+                    images: rs
+                        .pointer("/spec/template/spec/containers")
+                        .and_then(Value::as_array)
+                        .map(|cs| cs.iter().map(|c| text(c, "/image")).collect())
+                        .unwrap_or_default(),
+                    replicas: rs
+                        .pointer("/status/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    scaled_down: rs.pointer("/spec/replicas").and_then(Value::as_i64) == Some(0)
+                        && rs.pointer("/status/replicas").and_then(Value::as_i64) == Some(0),
+                    scale_down_deadline: text(&rs, "/metadata/annotations/scale-down-deadline"),
+                    pods: pods
+                        .iter()
+                        .filter(|p| {
+                            p.pointer("/metadata/ownerReferences/0/uid")
+                                .and_then(Value::as_str)
+                                == Some(rs_uid.as_str())
+                        })
+                        .cloned()
+                        .collect(),
+                    pod_template_hash: hash,
+                }
+            })
+            .collect();
+        replica_sets.sort_by_key(|r| std::cmp::Reverse(r.revision));
+        let steps = ro
+            .pointer("/spec/strategy/canary/steps")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        Seen {
+            status: text(status, "/phase"),
+            message: text(status, "/message"),
+            step: format!(
+                "{}/{steps}",
+                status
+                    .get("currentStepIndex")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            ),
+            actual_weight: status
+                .pointer("/canary/weights/canary/weight")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .to_string(),
+            pauses: status
+                .get("pauseConditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            replica_sets,
+            analysis_runs: all("analysisruns")
+                .into_iter()
+                .filter(|r| owned(r))
+                .collect(),
+            rollout: (*ro).clone(),
+        }
     }
 
     /// (stable weight, canary weight) of route `primary` as stored.
@@ -171,6 +244,39 @@ impl Cluster {
     }
 }
 
+/// A rollout as read off its objects, with Argo's meaning of each field.
+#[derive(Debug)]
+struct Seen {
+    /// `status.phase` and `status.message`.
+    status: String,
+    message: String,
+    /// `currentStepIndex/len(steps)`, as Argo's info shows it.
+    step: String,
+    /// `status.canary.weights.canary.weight`.
+    actual_weight: String,
+    pauses: Vec<Value>,
+    /// Newest revision first.
+    replica_sets: Vec<SeenRs>,
+    analysis_runs: Vec<Value>,
+    rollout: Value,
+}
+
+#[derive(Debug)]
+struct SeenRs {
+    name: String,
+    revision: i64,
+    pod_template_hash: String,
+    stable: bool,
+    canary: bool,
+    active: bool,
+    preview: bool,
+    images: Vec<String>,
+    replicas: i64,
+    scaled_down: bool,
+    scale_down_deadline: String,
+    pods: Vec<Value>,
+}
+
 #[test]
 fn seed_starts_healthy_on_v1_with_all_traffic_on_stable() {
     let c = Cluster::seed();
@@ -183,7 +289,49 @@ fn seed_starts_healthy_on_v1_with_all_traffic_on_stable() {
     assert_eq!(c.route_weights(), (100, 0));
     assert_eq!(info.replica_sets.len(), 1);
     assert!(info.replica_sets[0].stable);
-    assert_eq!(info.replica_sets[0].pods[0].status, "Running");
+    assert_eq!(info.replica_sets[0].pods[0]["status"]["phase"], "Running");
+    // What Argo's controller writes on every status (rollout/sync.go,
+    // canary.go: syncRolloutStatusCanary, calculateRolloutConditions).
+    let status = &info.rollout["status"];
+    assert_eq!(status["selector"], "app=manifest-gen");
+    assert!(
+        status["currentStepHash"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert_eq!(
+        status["observedGeneration"].as_str().map(|g| !g.is_empty()),
+        Some(true)
+    );
+    assert_eq!(
+        (status["replicas"].as_i64(), status["HPAReplicas"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(status["stableRS"], status["currentPodHash"]);
+    let condition = |t: &str| {
+        status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    c["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+    };
+    assert_eq!(
+        condition("Available"),
+        Some(("True".into(), "AvailableReason".into()))
+    );
+    assert_eq!(
+        condition("Completed"),
+        Some(("True".into(), "RolloutCompleted".into()))
+    );
+    assert_eq!(
+        condition("Healthy"),
+        Some(("True".into(), "RolloutHealthy".into()))
+    );
+    assert!(condition("Progressing").is_some());
 }
 
 #[test]
@@ -197,15 +345,28 @@ fn canary_waits_at_the_indefinite_pause_with_80_20() {
     assert_eq!(info.step, "1/5");
     assert_eq!(info.actual_weight, "20");
     assert_eq!(c.route_weights(), (80, 20));
-    let traffic = info.traffic.unwrap();
-    assert!(traffic.matches_desired, "{traffic:?}");
-    // The DestinationRule subsets select the two ReplicaSets.
-    let subsets: Vec<(String, String)> = traffic
-        .destination_rule
+    assert_eq!(
+        info.rollout["status"]["canary"]["weights"]["stable"]["weight"],
+        80
+    );
+    // The DestinationRule subsets select the two ReplicaSets (§7.4).
+    let dr = c
+        .store
+        .get(rt("destinationrules"), "manifest-gen", "manifest-gen-dr")
+        .unwrap();
+    let subsets: Vec<(String, String)> = dr["spec"]["subsets"]
+        .as_array()
         .unwrap()
-        .subsets
         .iter()
-        .map(|s| (s.name.clone(), s.pod_template_hash.clone()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["labels"]["rollouts-pod-template-hash"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
         .collect();
     let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
     let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
@@ -239,8 +400,8 @@ fn promote_moves_to_50_then_the_timed_pause_ends_healthy() {
         ("Paused", "CanaryPauseStep")
     );
     assert!(
-        info.pauses[0].until.is_some(),
-        "a timed pause says when it ends"
+        info.pauses[0]["startTime"].is_string(),
+        "a timed pause records when it began"
     );
 
     c.pass(SignedDuration::from_secs(31));
@@ -256,7 +417,7 @@ fn promote_moves_to_50_then_the_timed_pause_ends_healthy() {
     let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
     assert_eq!(stable.images, [SEED_CANARY_IMAGE]);
     let old = info.replica_sets.iter().find(|r| !r.stable).unwrap();
-    assert_eq!((old.status.as_str(), old.replicas), ("ScaledDown", 0));
+    assert!(old.scaled_down, "{old:?}");
 }
 
 #[test]
@@ -305,9 +466,9 @@ fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
         [(false, false, true), (true, true, false)],
         "new = preview, old = stable + active"
     );
-    assert_eq!(info.pauses[0].reason, "BlueGreenPause");
+    assert_eq!(info.pauses[0]["reason"], "BlueGreenPause");
     assert_eq!(
-        info.pauses[0].until, None,
+        info.rollout["spec"]["strategy"]["blueGreen"]["autoPromotionEnabled"], false,
         "no auto-promotion: waits for a person"
     );
     let (new_hash, old_hash) = (
@@ -338,7 +499,7 @@ fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
     assert_eq!(old.replicas, 2);
     c.pass(SignedDuration::from_secs(31));
     let info = c.info_of("shop", "checkout");
-    assert_eq!(info.replica_sets[1].status, "ScaledDown");
+    assert!(info.replica_sets[1].scaled_down);
 }
 
 #[test]
@@ -347,8 +508,9 @@ fn an_unpullable_image_degrades_after_the_progress_deadline() {
     let info = c.info_of("shop", "recommendations");
     assert_eq!(info.status, "Progressing");
     let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
-    assert_eq!(canary.pods[0].status, "ImagePullBackOff");
-    assert_eq!(canary.pods[0].ready, "0/1");
+    let waiting = &canary.pods[0]["status"]["containerStatuses"][0];
+    assert_eq!(waiting["state"]["waiting"]["reason"], "ImagePullBackOff");
+    assert_eq!(waiting["ready"], false);
     c.pass(SignedDuration::from_secs(61));
     let info = c.info_of("shop", "recommendations");
     assert_eq!(info.status, "Degraded");
@@ -356,7 +518,7 @@ fn an_unpullable_image_degrades_after_the_progress_deadline() {
         info.message,
         format!(
             "ProgressDeadlineExceeded: ReplicaSet \"{}\" has timed out progressing.",
-            canary.object_meta.name
+            canary.name
         )
     );
 }
@@ -369,17 +531,31 @@ fn a_failing_analysis_aborts_the_canary() {
     assert_eq!(info.status, "Degraded", "{info:?}");
     assert_eq!(
         info.message,
-        "RolloutAborted: Rollout aborted update to revision 2: metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
+        "RolloutAborted: Rollout aborted update to revision 2: Metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
     );
-    assert_eq!(info.set_weight, "0");
-    // The dashboard sees the failed run with its measurement.
-    let run = &info.analysis_runs[0];
+    assert_eq!(info.actual_weight, "0", "all traffic back at stable");
+    // The run as Argo's analysis controller writes it (analysis.go).
+    let run = &info.analysis_runs[0]["status"];
+    assert_eq!(run["phase"], "Failed");
     assert_eq!(
-        (run.status.as_str(), run.icon.as_str(), run.failed),
-        ("Failed", "✖", 1)
+        run["message"],
+        "Metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
     );
-    assert_eq!(run.non_job_info[0].value, "[0.42]");
-    assert_eq!(run.metrics[0].name, "success-rate");
+    assert_eq!(run["runSummary"], json!({"count": 1, "failed": 1}));
+    assert_eq!(run["dryRunSummary"], json!({}));
+    assert!(run["startedAt"].is_string() && run["completedAt"].is_string());
+    let metric = &run["metricResults"][0];
+    assert_eq!(metric["name"], "success-rate");
+    assert_eq!(
+        (
+            metric["phase"].as_str(),
+            metric["count"].as_i64(),
+            metric["failed"].as_i64()
+        ),
+        (Some("Failed"), Some(1), Some(1))
+    );
+    assert_eq!(metric["measurements"][0]["value"], "[0.42]");
+    assert!(metric["metadata"]["ResolvedPrometheusQuery"].is_string());
 }
 
 #[test]
@@ -404,7 +580,7 @@ fn an_inconclusive_analysis_pauses_until_someone_promotes() {
         ("Paused", "InconclusiveAnalysisRun")
     );
     assert_eq!(info.step, "1/3");
-    assert_eq!(info.analysis_runs[0].status, "Inconclusive");
+    assert_eq!(info.analysis_runs[0]["status"]["phase"], "Inconclusive");
 
     // Promote as Argo does for an inconclusive analysis (§3.1 a).
     c.patch(
@@ -472,7 +648,7 @@ fn restart_replaces_every_pod_then_records_restarted_at() {
     assert_eq!(
         seed.status()
             .restarted_at()
-            .map(rollouts_dashboard::info::rfc3339),
+            .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         Some(at)
     );
     assert_ne!(c.info().message, "rollout is restarting");
@@ -569,7 +745,7 @@ fn a_new_revision_during_a_canary_starts_the_steps_over() {
     assert_eq!(canary.revision, 3);
     assert_eq!(canary.images, ["anantvaid4/manifest-generator-api:v3"]);
     let v2 = info.replica_sets.iter().find(|r| r.revision == 2).unwrap();
-    assert_eq!((v2.status.as_str(), v2.replicas), ("ScaledDown", 0));
+    assert!(v2.scaled_down, "{v2:?}");
     let stable = info.replica_sets.iter().find(|r| r.stable).unwrap();
     assert_eq!(stable.images, ["anantvaid4/manifest-generator-api:v1"]);
 }

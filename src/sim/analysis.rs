@@ -61,7 +61,7 @@ impl Controller {
                         "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": ro_name,
                             "uid": ro.metadata.uid.clone().unwrap_or_default(), "controller": true}]},
                     "spec": {"metrics": metrics},
-                    "status": {"phase": "Running", "startedAt": rfc3339(now), "metricResults": []}
+                    "status": {"phase": "Running", "startedAt": rfc3339(now), "runSummary": {}, "dryRunSummary": {}}
                 });
                 (*self.store.create(rt("analysisruns"), &ns, run, true)?).clone()
             }
@@ -124,8 +124,15 @@ fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
         let pos = match results.iter().position(|r| r["name"] == m.as_str()) {
             Some(p) => p,
             None => {
-                results
-                    .push(json!({"name": m, "phase": "Running", "measurements": [], "count": 0}));
+                // The Prometheus provider's GetMetadata.
+                let query = run
+                    .pointer("/spec/metrics")
+                    .and_then(Value::as_array)
+                    .and_then(|ms| ms.iter().find(|x| x["name"] == m.as_str()))
+                    .map(|x| text(x, "/provider/prometheus/query"))
+                    .unwrap_or_default();
+                results.push(json!({"name": m, "phase": "Running", "measurements": [],
+                    "metadata": {"ResolvedPrometheusQuery": query}}));
                 results.len() - 1
             }
         };
@@ -153,6 +160,12 @@ fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
             };
             r[key] = json!(r[key].as_i64().unwrap_or(0) + 1);
             r["count"] = json!(taken + 1);
+            // analysis.go: runMeasurements.
+            r["consecutiveSuccess"] = if phase == "Successful" {
+                json!(r["consecutiveSuccess"].as_i64().unwrap_or(0) + 1)
+            } else {
+                Value::Null
+            };
             r["phase"] = json!(match phase {
                 "Failed" => "Failed",
                 "Inconclusive" => "Inconclusive",
@@ -160,9 +173,9 @@ fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
                 _ => "Running",
             });
             if phase == "Failed" {
+                // analysis.go: assessRunStatus's worst message.
                 message =
-                    format!("metric \"{m}\" assessed Failed due to failed (1) > failureLimit (0)");
-                r["message"] = json!(message);
+                    format!("Metric \"{m}\" assessed Failed due to failed (1) > failureLimit (0)");
             }
         }
         match r["phase"].as_str() {
@@ -172,7 +185,31 @@ fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
             _ => {}
         }
     }
+    // analysis.go: assessRunStatus counts every metric, and each completed
+    // one by its phase; the dry-run summary is written even when empty.
+    let mut summary = serde_json::Map::new();
+    let mut add = |k: &str| {
+        let n = summary.get(k).and_then(Value::as_i64).unwrap_or(0) + 1;
+        summary.insert(k.into(), json!(n));
+    };
+    for r in &results {
+        add("count");
+        match r["phase"].as_str() {
+            Some("Failed") => add("failed"),
+            Some("Error") => add("error"),
+            Some("Inconclusive") => add("inconclusive"),
+            Some("Successful") => add("successful"),
+            _ => {}
+        }
+    }
+    for r in results.iter_mut() {
+        if let Some(m) = r.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
+    }
     run["status"]["metricResults"] = json!(results);
+    run["status"]["runSummary"] = Value::Object(summary);
+    run["status"]["dryRunSummary"] = json!({});
     run["status"]["phase"] = json!(run_phase);
     if !message.is_empty() {
         run["status"]["message"] = json!(message);

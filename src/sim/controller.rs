@@ -493,6 +493,41 @@ impl Controller {
                 .unwrap_or(0)
         );
         status["HPAReplicas"] = status["replicas"].clone();
+        status["selector"] = json!(super::conditions::format_label_selector(
+            obj.pointer("/spec/selector").unwrap_or(&Value::Null)
+        ));
+        status["currentStepHash"] = json!(super::conditions::step_hash(
+            obj.pointer("/spec/strategy/canary/steps")
+                .unwrap_or(&json!([]))
+        ));
+        let count = |k: &str| status.get(k).and_then(Value::as_i64).unwrap_or(0);
+        let state = super::conditions::CanaryState {
+            desired: replicas,
+            replicas: count("replicas"),
+            updated: count("updatedReplicas"),
+            available: count("availableReplicas"),
+            all_steps_done: steps.is_empty()
+                || status.get("currentStepIndex").and_then(Value::as_u64)
+                    == Some(steps.len() as u64),
+            stable_is_current: !text(&status, "/stableRS").is_empty()
+                && text(&status, "/stableRS") == hash,
+            paused: paused
+                || status
+                    .get("pauseConditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| !c.is_empty()),
+            generation_observed: obj
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_str)
+                == Some(ro.metadata.generation.unwrap_or(0).to_string().as_str()),
+        };
+        let mut conditions: Vec<Value> = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        super::conditions::canary_conditions(&mut conditions, &state, now);
+        status["conditions"] = json!(conditions);
         self.write_status(&ro, obj, &ns, &name, status)
     }
 

@@ -7,6 +7,7 @@ pub mod apiserver;
 mod bluegreen;
 pub mod clock;
 pub mod command;
+mod conditions;
 pub mod control;
 pub mod controller;
 mod dataplane;
