@@ -143,7 +143,7 @@ async fn simulated(scale: Option<usize>, stop: &CancellationToken) -> Running {
 /// after it cannot end while the test looks at it or aborts it).
 async fn frozen_at_the_seeds_pause(sim: &Running) {
     let deadline = Instant::now() + PATIENCE;
-    while seed_position(sim) != "step 2 of 5" {
+    while seed_position(sim) != "1/5 steps done" {
         assert!(
             Instant::now() < deadline,
             "the seed never reached its pause: {}",
@@ -268,11 +268,7 @@ fn seed_position(sim: &Running) -> String {
         )
         .expect("the seed");
     let i = ro["status"]["currentStepIndex"].as_i64().unwrap_or(0);
-    if i >= 5 {
-        "all 5 steps done".to_string()
-    } else {
-        format!("step {} of 5", i + 1)
-    }
+    format!("{}/5 steps done", i.clamp(0, 5))
 }
 
 /// The seed rollout's status and its VirtualService route, for failures.
@@ -322,8 +318,8 @@ async fn a_person_watches_and_steers_the_seed_release() {
         .expect("the overview loads");
     until(
         &c,
-        "the seed at step 2 of 5",
-        &format!("document.querySelector('{SEED_CARD} .position')?.textContent === 'step 2 of 5'"),
+        "the seed at 1/5 steps done",
+        &format!("document.querySelector('{SEED_CARD} .position')?.textContent === '1/5 steps done'"),
     )
     .await;
     let bar = js(

@@ -101,19 +101,15 @@ pub fn step_kind(step: &CanaryStep) -> &'static str {
     }
 }
 
-/// Where the rollout stands among its steps, in people's words (steps
-/// counted from 1; the API keeps Argo's `index/len`).
+/// Where the rollout stands among its steps, as Argo's API and UI say it
+/// (`index/len`, the steps done), so both dashboards read alike.
 pub fn step_position(info: &RolloutInfo) -> Option<String> {
     let n = info.steps.len();
     let i = info.step_index?;
     if n == 0 {
         return None;
     }
-    Some(if i as usize >= n {
-        format!("all {n} steps done")
-    } else {
-        format!("step {} of {n}", i + 1)
-    })
+    Some(format!("{}/{n} steps done", (i.max(0) as usize).min(n)))
 }
 
 /// Done / current / to do, for step `i` (0-based).
