@@ -319,7 +319,9 @@ async fn a_person_watches_and_steers_the_seed_release() {
     until(
         &c,
         "the seed at 1/5 steps done",
-        &format!("document.querySelector('{SEED_CARD} .position')?.textContent === '1/5 steps done'"),
+        &format!(
+            "document.querySelector('{SEED_CARD} .position')?.textContent === '1/5 steps done'"
+        ),
     )
     .await;
     let bar = js(

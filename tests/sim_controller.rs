@@ -767,3 +767,147 @@ fn a_rollback_to_the_stable_template_skips_the_steps() {
     let v2 = info.replica_sets.iter().find(|r| r.revision == 2).unwrap();
     assert_eq!(v2.replicas, 0);
 }
+
+/// istio-demo/reviews: header and mirror routes written into the
+/// VirtualService as Argo writes them (§7.7), an experiment running both
+/// templates with its analysis for its duration, a step plugin's status,
+/// and every managed route removed once the rollout is promoted.
+#[test]
+fn header_and_mirror_routes_an_experiment_and_a_plugin_step_run_as_in_argo() {
+    let c = Cluster::at_first_pause();
+    let key = ("istio-demo", "reviews");
+    for _ in 0..40 {
+        if c.info_of(key.0, key.1).step == "5/7" {
+            break;
+        }
+        c.pass(SignedDuration::from_secs(3));
+    }
+    let info = c.info_of(key.0, key.1);
+    assert_eq!(
+        (
+            info.status.as_str(),
+            info.message.as_str(),
+            info.step.as_str()
+        ),
+        ("Paused", "CanaryPauseStep", "5/7"),
+        "{:?}",
+        info.rollout["status"]
+    );
+    let vs = c
+        .store
+        .get(rt("virtualservices"), key.0, "reviews-vs")
+        .unwrap();
+    let http = vs["spec"]["http"].as_array().unwrap();
+    let names: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["mirror-reads", "testers", "primary"],
+        "managed routes first, in managedRoutes order"
+    );
+    assert_eq!(
+        http[1]["match"],
+        json!([{"headers": {"x-canary": {"exact": "yes"}}}])
+    );
+    assert_eq!(
+        http[1]["route"],
+        json!([{"destination": {"host": "reviews-canary"}, "weight": 100}])
+    );
+    assert_eq!(http[0]["mirror"], json!({"host": "reviews-canary"}));
+    assert_eq!(http[0]["mirrorPercentage"], json!({"value": 25.0}));
+    assert_eq!(http[2]["route"][1]["weight"], 10);
+
+    // The experiment: both templates ran as ReplicaSets, its analysis passed.
+    let experiments: Vec<Value> = c
+        .store
+        .list(rt("experiments"), &Filter::default(), None, None)
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| (**e).clone())
+        .collect();
+    assert_eq!(experiments.len(), 1);
+    let e = &experiments[0];
+    let name = e["metadata"]["name"].as_str().unwrap();
+    let canary = info.replica_sets.iter().find(|r| r.canary).unwrap();
+    assert_eq!(
+        name,
+        format!("reviews-{}-2-3", canary.pod_template_hash),
+        "<rollout>-<hash>-<revision>-<step>"
+    );
+    assert_eq!(e["status"]["phase"], "Successful", "{:?}", e["status"]);
+    assert!(e["status"]["availableAt"].is_string());
+    let templates = e["status"]["templateStatuses"].as_array().unwrap();
+    assert_eq!(templates.len(), 2);
+    assert!(
+        templates.iter().all(|t| t["status"] == "Successful"),
+        "{templates:?}"
+    );
+    assert_eq!(e["status"]["analysisRuns"][0]["phase"], "Successful");
+    for t in ["baseline", "canary"] {
+        let rs = c
+            .store
+            .get(rt("replicasets"), key.0, &format!("{name}-{t}"))
+            .unwrap();
+        assert_eq!(
+            rs["metadata"]["annotations"]["experiment.argoproj.io/template-name"],
+            t
+        );
+        assert_eq!(
+            rs["spec"]["replicas"], 0,
+            "scaled down once the experiment ended"
+        );
+    }
+    let run = c
+        .store
+        .get(rt("analysisruns"), key.0, &format!("{name}-compare"))
+        .unwrap();
+    assert_eq!(run["status"]["phase"], "Successful");
+    assert!(
+        c.events()
+            .iter()
+            .any(|m| *m == format!("Created Experiment '{name}'"))
+    );
+
+    // The plugin step's status, as Argo records a plugin's calls.
+    let plugin = &info.rollout["status"]["canary"]["stepPluginStatuses"][0];
+    assert_eq!(
+        (
+            plugin["name"].as_str(),
+            plugin["index"].as_i64(),
+            plugin["operation"].as_str(),
+            plugin["phase"].as_str()
+        ),
+        (
+            Some("argoproj-labs/smoke-test"),
+            Some(4),
+            Some("Run"),
+            Some("Successful")
+        )
+    );
+
+    // Promoted to the end: the managed routes go.
+    c.patch(
+        key,
+        Subresource::Status,
+        json!({"status": {"promoteFull": true}}),
+    );
+    for _ in 0..5 {
+        c.pass(SignedDuration::from_secs(3));
+    }
+    let info = c.info_of(key.0, key.1);
+    assert_eq!(
+        (info.status.as_str(), info.step.as_str()),
+        ("Healthy", "7/7")
+    );
+    let vs = c
+        .store
+        .get(rt("virtualservices"), key.0, "reviews-vs")
+        .unwrap();
+    let names: Vec<&str> = vs["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["primary"]);
+}

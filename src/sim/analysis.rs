@@ -90,7 +90,7 @@ impl Controller {
     }
 }
 
-fn metric(template: &str) -> Value {
+pub(super) fn metric(template: &str) -> Value {
     json!({
         "name": template, "interval": "10s", "count": COUNT, "failureLimit": 0,
         "successCondition": "result[0] >= 0.95",
@@ -101,7 +101,7 @@ fn metric(template: &str) -> Value {
 
 /// Takes the next due measurement of every metric and settles the run's
 /// phase like Argo's analysis controller.
-fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
+pub(super) fn measure(run: &Value, outcome: &str, now: Timestamp) -> Value {
     let mut run = run.clone();
     let metrics: Vec<String> = run
         .pointer("/spec/metrics")

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
 
 use super::analysis::AnalysisOutcome;
+use super::experiment::ExperimentOutcome;
 use super::resources;
 use super::store::{ApiError, Filter, Store, Subresource};
 use super::traffic::{set_destination_rule_hashes, set_virtual_service_weights};
@@ -102,6 +103,7 @@ impl Controller {
         else {
             return;
         };
+        self.reconcile_experiments();
         for obj in page.items {
             if let Err(e) = self.reconcile(&obj) {
                 let name = obj
@@ -255,6 +257,8 @@ impl Controller {
                 .filter(|a| a["status"] == "Failed")
                 .and_then(|a| a["message"].as_str())
                 .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .or(self.failed_experiment(&ns, &uid, &hash)?)
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
             let aborted_message = format!("Rollout aborted update to revision {current_rev}{why}");
@@ -382,9 +386,43 @@ impl Controller {
                         }
                         AnalysisOutcome::Running => {}
                     }
+                } else if let Some(experiment) = &step.experiment {
+                    let (outcome, run) = self.step_experiment(
+                        &ro,
+                        experiment,
+                        &hash,
+                        i,
+                        current_rev,
+                        &rs_now,
+                        &stable,
+                    )?;
+                    match outcome {
+                        ExperimentOutcome::Successful => {
+                            done = true;
+                            status["canary"]["currentExperiment"] = Value::Null;
+                        }
+                        ExperimentOutcome::Failed(why) => {
+                            status["abort"] = json!(true);
+                            status["canary"]["currentExperiment"] = Value::Null;
+                            tracing::debug!(rollout = %name, %why, "sim: experiment failed; aborting");
+                        }
+                        ExperimentOutcome::Inconclusive => {
+                            let conds = status
+                                .get("pauseConditions")
+                                .and_then(Value::as_array)
+                                .map_or(0, Vec::len);
+                            if conds == 0 {
+                                status["pauseConditions"] = json!([{"reason": "InconclusiveExperiment", "startTime": rfc3339(now)}]);
+                                status["controllerPause"] = json!(true);
+                            }
+                        }
+                        ExperimentOutcome::Running => {
+                            status["canary"]["currentExperiment"] = json!(run);
+                        }
+                    }
                 } else {
-                    // experiment and route steps are not simulated yet
-                    done = true;
+                    // route and plugin steps: sim/routes.rs, sim/plugins.rs
+                    done = self.other_step(&ro, &mut status, step, i, now)?;
                 }
                 if done {
                     self.event(
@@ -419,6 +457,12 @@ impl Controller {
             }
         }
         status["conditions"] = json!(conditions);
+        // Only the current step's experiment runs on (reconcileExperiments).
+        let running_experiment = index
+            .filter(|i| !aborted && !promoted && *i < steps.len())
+            .filter(|i| steps[*i].experiment.is_some())
+            .map(|i| format!("{name}-{hash}-{current_rev}-{i}"));
+        self.cancel_experiments(&ns, &uid, running_experiment.as_deref())?;
 
         // Traffic.
         let stable_now = text(&status, "/stableRS");
@@ -449,6 +493,13 @@ impl Controller {
         } else {
             weight
         };
+        if (aborted || stable_now == hash)
+            && ro
+                .traffic_routing()
+                .is_some_and(|t| t.managed_routes.as_ref().is_some_and(|m| !m.is_empty()))
+        {
+            self.remove_managed_routes(&ro)?;
+        }
         if ro.traffic_routing().is_some() {
             let previous = status
                 .pointer("/canary/weights/canary/weight")

@@ -17,13 +17,16 @@ pub const SEED_MANIFESTS: &str = include_str!("scenarios/manifest-gen.yaml");
 pub const SHOWCASE_MANIFESTS: &str = include_str!("scenarios/showcase.yaml");
 /// One rollout per router besides Istio: NGINX, ALB, Gateway API.
 pub const ROUTERS_MANIFESTS: &str = include_str!("scenarios/routers.yaml");
+/// A rollout with the other canary steps: header and mirror routes, an
+/// experiment, a step plugin.
+pub const STEPS_MANIFESTS: &str = include_str!("scenarios/steps.yaml");
 
 /// The image the seed's canary moves to.
 pub const SEED_CANARY_IMAGE: &str = "anantvaid4/manifest-generator-api:v2";
 
 /// The new versions the seed scenario rolls out once v1 runs everywhere:
 /// (namespace, rollout, container, image).
-pub const SEED_UPDATES: [(&str, &str, &str, &str); 7] = [
+pub const SEED_UPDATES: [(&str, &str, &str, &str); 8] = [
     (
         "manifest-gen",
         "manifest-gen",
@@ -61,6 +64,12 @@ pub const SEED_UPDATES: [(&str, &str, &str, &str); 7] = [
         "catalog",
         "ghcr.io/example/catalog:1.9.0",
     ),
+    (
+        "istio-demo",
+        "reviews",
+        "reviews",
+        "ghcr.io/example/reviews:2.1.0",
+    ),
 ];
 
 /// Loads the seed release and its companions.
@@ -70,6 +79,7 @@ pub fn load_seed(store: &Store) -> LoadReport {
         ("seed", SEED_MANIFESTS),
         ("showcase", SHOWCASE_MANIFESTS),
         ("routers", ROUTERS_MANIFESTS),
+        ("steps", STEPS_MANIFESTS),
     ] {
         match parse_yaml_documents(text) {
             Ok(docs) => load_objects(store, docs, &mut report),
