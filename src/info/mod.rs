@@ -103,6 +103,7 @@ pub fn rollout_info(objs: RolloutObjects<'_>) -> RolloutInfo {
         revision: ro.revision(),
         pod_hash: st.current_pod_hash().to_string(),
         step_index: st.current_step_index(),
+        step_plugin_statuses: st.step_plugin_statuses().to_vec(),
         ..RolloutInfo::default()
     };
 

@@ -82,10 +82,17 @@ fn istio_split(
     let istio = ro.traffic_routing()?.istio.as_ref()?;
     let namespace = ro.metadata.namespace.as_deref().unwrap_or_default();
     let roles = Roles::of(ro, istio);
+    let managed: Vec<String> = ro
+        .traffic_routing()
+        .and_then(|t| t.managed_routes.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.name.clone())
+        .collect();
     let vs_splits: Vec<VirtualServiceSplit> = istio
         .virtual_service_refs()
         .into_iter()
-        .map(|r| virtual_service_split(r, namespace, virtual_services, &roles, desired))
+        .map(|r| virtual_service_split(r, namespace, virtual_services, &roles, desired, &managed))
         .collect();
     let routes = || vs_splits.iter().flat_map(|v| v.routes.iter());
     let first = routes().next();
@@ -206,12 +213,112 @@ fn split_name<'a>(name: &'a str, default_ns: &'a str) -> (&'a str, &'a str) {
     }
 }
 
+fn http_of(spec: &crate::model::VirtualServiceSpec) -> &[crate::model::HttpRoute] {
+    spec.http.as_deref().unwrap_or_default()
+}
+
+/// Each of the rollout's managed routes in the VirtualService, in words:
+/// a header route sends its matches to the canary, a mirror route copies
+/// them there (reference §7.7).
+fn managed_route_texts(
+    managed: &[String],
+    http: &[crate::model::HttpRoute],
+    roles: &Roles<'_>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in http {
+        let name = h.name.as_deref().unwrap_or_default();
+        if name.is_empty() || !managed.iter().any(|m| m == name) {
+            continue;
+        }
+        let matches = h
+            .match_
+            .iter()
+            .flatten()
+            .map(match_text)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let matches = if matches.is_empty() {
+            "all requests".to_string()
+        } else {
+            matches
+        };
+        if let Some(m) = &h.mirror {
+            let to = roles.classify(
+                m.host.as_deref().unwrap_or_default(),
+                m.subset.as_deref().unwrap_or_default(),
+            );
+            let percent = h
+                .mirror_percentage
+                .as_ref()
+                .and_then(|p| p.value)
+                .unwrap_or(100.0);
+            out.push(format!(
+                "Mirror route {name}: {percent}% of {matches} copied to the {to}"
+            ));
+        } else {
+            let to = h
+                .route
+                .iter()
+                .flatten()
+                .filter(|d| d.weight.unwrap_or(0) > 0)
+                .map(|d| {
+                    let dest = d.destination.as_ref();
+                    roles.classify(
+                        dest.and_then(|x| x.host.as_deref()).unwrap_or_default(),
+                        dest.and_then(|x| x.subset.as_deref()).unwrap_or_default(),
+                    )
+                })
+                .next()
+                .unwrap_or("other");
+            out.push(format!("Header route {name}: {matches} go to the {to}"));
+        }
+    }
+    out
+}
+
+/// One Istio match in words: `x-canary: yes`, `GET /api*`.
+fn match_text(m: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| -> String {
+        if let Some(x) = v.get("exact").and_then(|x| x.as_str()) {
+            x.to_string()
+        } else if let Some(x) = v.get("prefix").and_then(|x| x.as_str()) {
+            format!("{x}*")
+        } else if let Some(x) = v.get("regex").and_then(|x| x.as_str()) {
+            format!("/{x}/")
+        } else {
+            "?".into()
+        }
+    };
+    let mut parts = Vec::new();
+    if let Some(method) = m.get("method") {
+        parts.push(value(method));
+    }
+    if let Some(uri) = m.get("uri") {
+        parts.push(value(uri));
+    }
+    for (k, v) in m
+        .get("headers")
+        .and_then(|h| h.as_object())
+        .into_iter()
+        .flatten()
+    {
+        parts.push(format!("{k}: {}", value(v)));
+    }
+    let text = parts.join(" ");
+    format!(
+        "requests with {}",
+        if text.is_empty() { "any".into() } else { text }
+    )
+}
+
 fn virtual_service_split(
     r: &IstioVirtualServiceRef,
     default_ns: &str,
     all: &[&VirtualService],
     roles: &Roles<'_>,
     desired: i32,
+    ro_managed: &[String],
 ) -> VirtualServiceSplit {
     let (name, namespace) = split_name(r.name.as_deref().unwrap_or_default(), default_ns);
     let mut out = VirtualServiceSplit {
@@ -232,6 +339,7 @@ fn virtual_service_split(
         route_split(name, protocol, dests, roles, desired)
     };
 
+    out.managed_routes = managed_route_texts(ro_managed, http_of(&spec), roles);
     let wants_tls = r.tls_routes.as_ref().is_some_and(|t| !t.is_empty());
     let wants_tcp = r.tcp_routes.as_ref().is_some_and(|t| !t.is_empty());
     let named = r.routes.as_deref().unwrap_or_default();

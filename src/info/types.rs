@@ -112,6 +112,9 @@ pub struct RolloutInfo {
     /// The split as Istio has it now, next to the controller's target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficSplit>,
+    /// What each step plugin's calls reported (`status.canary.stepPluginStatuses`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub step_plugin_statuses: Vec<crate::model::StepPluginStatus>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -373,6 +376,10 @@ pub struct VirtualServiceSplit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub routes: Vec<RouteSplit>,
+    /// The rollout's managed routes found here (setHeaderRoute,
+    /// setMirrorRoute), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managed_routes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

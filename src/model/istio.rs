@@ -30,10 +30,20 @@ pub struct VirtualServiceSpec {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRoute {
     pub name: Option<String>,
+    /// Request matches, kept as written (shown for managed routes).
+    #[serde(rename = "match")]
+    pub match_: Option<Vec<serde_json::Value>>,
     pub route: Option<Vec<RouteDestination>>,
     pub mirror: Option<IstioDestination>,
+    pub mirror_percentage: Option<MirrorPercentage>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct MirrorPercentage {
+    pub value: Option<f64>,
 }
 
 /// A TLS route; `match` entries decide which rollout `tlsRoutes` entry it is.

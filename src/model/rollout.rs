@@ -348,6 +348,20 @@ pub struct CanaryStatus {
     pub current_experiment: Option<String>,
     pub weights: Option<TrafficWeights>,
     pub stable_ping_pong: Option<String>,
+    pub step_plugin_statuses: Option<Vec<StepPluginStatus>>,
+}
+
+/// One call of a step plugin, as the controller records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StepPluginStatus {
+    pub index: i32,
+    pub name: String,
+    pub operation: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub phase: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -551,6 +565,11 @@ impl<'a> RolloutStatusRef<'a> {
     }
     pub fn weights(self) -> Option<&'a TrafficWeights> {
         self.canary().and_then(|c| c.weights.as_ref())
+    }
+    pub fn step_plugin_statuses(self) -> &'a [StepPluginStatus] {
+        self.canary()
+            .and_then(|c| c.step_plugin_statuses.as_deref())
+            .unwrap_or_default()
     }
     pub fn stable_ping_pong(self) -> &'a str {
         self.canary()

@@ -219,6 +219,7 @@ detail_partial!(TrafficPartial, "partials/traffic.html");
 detail_partial!(ObservedPartial, "partials/observed.html");
 detail_partial!(StepsPartial, "partials/steps.html");
 detail_partial!(AnalysisPartial, "partials/analysis.html");
+detail_partial!(ExperimentsPartial, "partials/experiments.html");
 detail_partial!(RevisionsPartial, "partials/revisions.html");
 detail_partial!(ContainersPartial, "partials/containers.html");
 detail_partial!(EventsPartial, "partials/events.html");
@@ -247,6 +248,10 @@ pub fn detail_fragments(
         ("observed", render(&ObservedPartial { d, base, read_only })),
         ("steps", render(&StepsPartial { d, base, read_only })),
         ("analysis", render(&AnalysisPartial { d, base, read_only })),
+        (
+            "experiments",
+            render(&ExperimentsPartial { d, base, read_only }),
+        ),
         (
             "revisions",
             render(&RevisionsPartial { d, base, read_only }),

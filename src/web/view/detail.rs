@@ -38,6 +38,8 @@ pub struct DetailView {
     pub observed: Option<ObservedView>,
     pub steps: Vec<StepRow>,
     pub runs: Vec<RunView>,
+    /// Shown when the rollout has experiment steps or experiments.
+    pub experiments: Option<Vec<ExperimentView>>,
     pub revisions: Vec<RevisionView>,
     pub containers: Vec<ContainerInfo>,
     pub init_containers: Vec<ContainerInfo>,
@@ -93,6 +95,29 @@ pub struct StepRow {
     pub pause: Option<PauseView>,
     /// For the current analysis step: how its run stands.
     pub analysis: Option<String>,
+    /// A plugin step's config and what its last call reported.
+    pub plugin: Option<PluginView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginView {
+    /// `key: value` pairs of its config.
+    pub config: String,
+    /// "Successful: all checks passed".
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentView {
+    pub name: String,
+    pub revision: i64,
+    pub status: String,
+    pub status_class: &'static str,
+    pub message: String,
+    /// "baseline: 1 of 1 available".
+    pub templates: Vec<String>,
+    /// "compare: Successful".
+    pub runs: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -179,6 +204,7 @@ impl DetailView {
                     analysis: (current && s.analysis.is_some())
                         .then(|| step_analysis(info))
                         .flatten(),
+                    plugin: s.plugin.as_deref().map(|p| plugin_view(p, info, i)),
                 }
             })
             .collect();
@@ -256,6 +282,9 @@ impl DetailView {
             observed: entry.observed.as_deref().map(ObservedView::of),
             steps,
             runs: info.analysis_runs.iter().map(run_view).collect(),
+            experiments: (!info.experiments.is_empty()
+                || info.steps.iter().any(|s| s.experiment.is_some()))
+            .then(|| info.experiments.iter().map(experiment_view).collect()),
             revisions: revisions.into_values().rev().collect(),
             containers: info.containers.clone(),
             init_containers: info.init_containers.clone(),
@@ -438,7 +467,7 @@ fn traffic_view(info: &RolloutInfo, observed: Option<&ObservedTraffic>) -> Traff
                     .collect(),
                 matches_desired: r.matches_desired,
                 canary: r.canary_weight,
-                notes: Vec::new(),
+                notes: vs.managed_routes.clone(),
             });
         }
     }
@@ -490,6 +519,81 @@ fn router_name(router: &str) -> &str {
     }
 }
 
+/// A plugin step as Argo's UI shows it (its config), with the last thing
+/// its calls reported.
+fn plugin_view(plugin: &Value, info: &RolloutInfo, index: usize) -> PluginView {
+    fn flat(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&key, x, out);
+                }
+            }
+            Value::String(s) => out.push(format!("{prefix}: {s}")),
+            other => out.push(format!("{prefix}: {other}")),
+        }
+    }
+    let mut pairs = Vec::new();
+    if let Some(config) = plugin.get("config") {
+        flat("", config, &mut pairs);
+    }
+    let status = info
+        .step_plugin_statuses
+        .iter()
+        .rfind(|s| s.index as usize == index)
+        .map(|s| match (s.phase.is_empty(), s.message.is_empty()) {
+            (false, false) => format!("{}: {}", s.phase, s.message),
+            (false, true) => s.phase.clone(),
+            _ => s.message.clone(),
+        })
+        .map(|t| clip(&t, PAGE_CHARS).into_owned());
+    PluginView {
+        config: clip(&pairs.join(", "), PAGE_CHARS).into_owned(),
+        status,
+    }
+}
+
+fn experiment_view(e: &crate::info::ExperimentInfo) -> ExperimentView {
+    ExperimentView {
+        name: e.object_meta.name.clone(),
+        revision: e.revision,
+        status: e.status.clone(),
+        status_class: analysis_class(&e.status),
+        message: clip(&e.message, PAGE_CHARS).into_owned(),
+        templates: e
+            .replica_sets
+            .iter()
+            .map(|rs| {
+                let name = if rs.template.is_empty() {
+                    &rs.object_meta.name
+                } else {
+                    &rs.template
+                };
+                format!("{name}: {} of {} available", rs.available, rs.replicas)
+            })
+            .collect(),
+        runs: e
+            .analysis_runs
+            .iter()
+            .map(|r| format!("{}: {}", r.object_meta.name, r.status))
+            .collect(),
+    }
+}
+
+fn analysis_class(status: &str) -> &'static str {
+    match status {
+        "Successful" => "healthy",
+        "Running" | "Pending" | "" => "progressing",
+        "Inconclusive" => "paused",
+        _ => "degraded",
+    }
+}
+
 fn run_view(run: &AnalysisRunInfo) -> RunView {
     let status_json = run
         .spec_and_status
@@ -512,12 +616,7 @@ fn run_view(run: &AnalysisRunInfo) -> RunView {
         name: run.object_meta.name.clone(),
         revision: run.revision,
         status: run.status.clone(),
-        status_class: match run.status.as_str() {
-            "Successful" => "healthy",
-            "Running" | "Pending" => "progressing",
-            "Inconclusive" => "paused",
-            _ => "degraded",
-        },
+        status_class: analysis_class(&run.status),
         message: clip(status.message.as_deref().unwrap_or_default(), PAGE_CHARS).into_owned(),
         metrics,
     }
