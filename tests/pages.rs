@@ -250,3 +250,40 @@ async fn the_overview_stream_sends_only_what_changed_after_the_page() {
         "another process's page gets every card"
     );
 }
+
+/// istio-demo/reviews once past its header route, mirror route, experiment
+/// and plugin steps: the page names each managed route as the
+/// VirtualService has it, shows the experiment with its templates and
+/// analysis, and the plugin step's config and what it reported.
+#[tokio::test]
+async fn the_rollout_page_shows_managed_routes_experiments_and_plugin_steps() {
+    let (store, controller) = harness::seed_at_pause();
+    for _ in 0..30 {
+        harness::react(&store, &controller, 3);
+        let ro = store
+            .get(rt("rollouts"), "istio-demo", "reviews")
+            .expect("reviews");
+        if ro["status"]["currentStepIndex"] == 5 {
+            break;
+        }
+    }
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    d.until_view_matches_sim().await;
+    let (status, _, html) = page(&d, "/rollouts/istio-demo/reviews").await;
+    assert_eq!(status, StatusCode::OK);
+    for shows in [
+        "Header route testers: requests with x-canary: yes go to the canary",
+        "Mirror route mirror-reads: 25% of requests with GET copied to the canary",
+        r#"<h2 id="experiments-title">Experiments</h2>"#,
+        "baseline: 0 of 0 available",
+        "Analysis: reviews-",
+        "-compare: Successful",
+        "Config: <code>expect: 200, url: http:&#x2f;&#x2f;reviews-canary.istio-demo&#x2f;healthz</code>",
+        "Successful: simulated plugin: all checks passed",
+    ] {
+        assert!(html.contains(shows), "{shows}\n{html}");
+    }
+    // A rollout without experiment steps has no such panel.
+    let (_, _, seed) = page(&d, "/rollouts/manifest-gen/manifest-gen").await;
+    assert!(!seed.contains("experiments-title"));
+}
