@@ -85,6 +85,7 @@ async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() 
         json!([
             "alb-demo",
             "gateway-demo",
+            "istio-demo",
             "manifest-gen",
             "nginx-demo",
             "shop"
@@ -106,6 +107,7 @@ async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() 
         [
             "alb-demo/payments",
             "gateway-demo/catalog",
+            "istio-demo/reviews",
             "manifest-gen/manifest-gen",
             "nginx-demo/storefront",
             "shop/checkout",

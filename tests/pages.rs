@@ -278,7 +278,7 @@ async fn the_rollout_page_shows_managed_routes_experiments_and_plugin_steps() {
         "baseline: 0 of 0 available",
         "Analysis: reviews-",
         "-compare: Successful",
-        "Config: <code>expect: 200, url: http:&#x2f;&#x2f;reviews-canary.istio-demo&#x2f;healthz</code>",
+        "Config: <code>expect: 200, url: http://reviews-canary.istio-demo/healthz</code>",
         "Successful: simulated plugin: all checks passed",
     ] {
         assert!(html.contains(shows), "{shows}\n{html}");

@@ -843,6 +843,14 @@ fn header_and_mirror_routes_an_experiment_and_a_plugin_step_run_as_in_argo() {
         "{templates:?}"
     );
     assert_eq!(e["status"]["analysisRuns"][0]["phase"], "Successful");
+    assert_eq!(
+        e["status"]["conditions"][0]["reason"],
+        "ExperimentCompleted"
+    );
+    assert_eq!(
+        e["status"]["conditions"][0]["message"],
+        format!("Experiment \"{name}\" has successfully ran and completed.")
+    );
     for t in ["baseline", "canary"] {
         let rs = c
             .store

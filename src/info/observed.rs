@@ -62,6 +62,7 @@ pub fn waypoint_key(workload: &str, canonical_revision: &str) -> String {
 pub fn workload_keys(
     rollout: &str,
     replica_set: &str,
+    pod_template_hash: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Vec<String> {
     let label = |k: &str| labels.get(k).filter(|v| !v.is_empty());
@@ -77,9 +78,7 @@ pub fn workload_keys(
         return vec![waypoint_key(name, revision)];
     }
     let mut keys = vec![waypoint_key(replica_set, revision)];
-    if let Some(hash) = label("rollouts-pod-template-hash")
-        && replica_set.ends_with(hash.as_str())
-    {
+    if !pod_template_hash.is_empty() && replica_set.ends_with(pod_template_hash) {
         keys.push(waypoint_key(rollout, revision));
     }
     keys
@@ -170,6 +169,7 @@ pub fn revision_pods(info: &RolloutInfo) -> Vec<RevisionPods> {
             workloads: workload_keys(
                 &info.object_meta.name,
                 &rs.object_meta.name,
+                &rs.pod_template_hash,
                 &rs.istio_labels,
             ),
         })
@@ -546,14 +546,11 @@ mod tests {
         canary_labels: &[(&str, &str)],
         stable_labels: &[(&str, &str)],
     ) -> Vec<RevisionPods> {
-        let labels = |hash: &str, extra: &[(&str, &str)]| {
-            let mut l: std::collections::BTreeMap<String, String> = extra
+        let labels = |extra: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            extra
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            l.insert("app".into(), "manifest-gen".into());
-            l.insert("rollouts-pod-template-hash".into(), hash.into());
-            l
+                .collect()
         };
         vec![
             RevisionPods {
@@ -564,7 +561,8 @@ mod tests {
                 workloads: workload_keys(
                     "manifest-gen",
                     "manifest-gen-c2",
-                    &labels("c2", canary_labels),
+                    "c2",
+                    &labels(canary_labels),
                 ),
             },
             RevisionPods {
@@ -575,7 +573,8 @@ mod tests {
                 workloads: workload_keys(
                     "manifest-gen",
                     "manifest-gen-s1",
-                    &labels("s1", stable_labels),
+                    "s1",
+                    &labels(stable_labels),
                 ),
             },
         ]
@@ -603,12 +602,9 @@ mod tests {
     /// revision comes from the first version label set, else `latest`.
     #[test]
     fn the_workload_a_waypoint_names_follows_istios_rules() {
-        let mut labels = std::collections::BTreeMap::from([(
-            "rollouts-pod-template-hash".to_string(),
-            "c2".to_string(),
-        )]);
+        let mut labels = std::collections::BTreeMap::new();
         assert_eq!(
-            workload_keys("manifest-gen", "manifest-gen-c2", &labels),
+            workload_keys("manifest-gen", "manifest-gen-c2", "c2", &labels),
             vec![
                 waypoint_key("manifest-gen-c2", "latest"),
                 waypoint_key("manifest-gen", "latest")
@@ -617,24 +613,24 @@ mod tests {
         labels.insert("version".into(), "v2".into());
         labels.insert("app.kubernetes.io/version".into(), "2.0".into());
         assert_eq!(
-            workload_keys("manifest-gen", "manifest-gen-c2", &labels)[1],
+            workload_keys("manifest-gen", "manifest-gen-c2", "c2", &labels)[1],
             waypoint_key("manifest-gen", "2.0"),
             "app.kubernetes.io/version before version"
         );
         labels.insert("service.istio.io/workload-name".into(), "gen".into());
         assert_eq!(
-            workload_keys("manifest-gen", "manifest-gen-c2", &labels),
+            workload_keys("manifest-gen", "manifest-gen-c2", "c2", &labels),
             vec![waypoint_key("gen", "2.0")]
         );
-        let not_argos = std::collections::BTreeMap::from([(
-            "rollouts-pod-template-hash".to_string(),
-            "zz".to_string(),
-        )]);
         assert_eq!(
-            workload_keys("r", "r-other", &not_argos),
+            workload_keys("r", "r-other", "zz", &labels_none()),
             vec![waypoint_key("r-other", "latest")],
             "a ReplicaSet not named after its hash keeps its name"
         );
+    }
+
+    fn labels_none() -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::new()
     }
 
     #[test]

@@ -167,9 +167,9 @@ pub struct ReplicaSetInfo {
     /// The `rollouts-pod-template-hash` label.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub pod_template_hash: String,
-    /// The labels of its pods Istio names their workload and revision by
-    /// (`model::ISTIO_WORKLOAD_LABELS`); not part of Argo's JSON.
-    #[serde(skip)]
+    /// Beyond Argo: the labels of its pods Istio names their workload and
+    /// revision by (`model::ISTIO_WORKLOAD_LABELS`), when set.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub istio_labels: BTreeMap<String, String>,
 }
 

@@ -108,9 +108,9 @@ impl ReplicaSet {
         }
     }
 
-    /// Its `ISTIO_WORKLOAD_LABELS`, with the hash label.
+    /// Its `ISTIO_WORKLOAD_LABELS` that are set.
     pub fn istio_labels(&self) -> std::collections::BTreeMap<String, String> {
-        let mut out: std::collections::BTreeMap<String, String> = match &self.marks {
+        match &self.marks {
             Some(m) => m
                 .istio
                 .iter()
@@ -124,12 +124,7 @@ impl ReplicaSet {
                 .filter(|(k, _)| ISTIO_WORKLOAD_LABELS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-        };
-        let hash = self.pod_template_hash();
-        if !hash.is_empty() {
-            out.insert(POD_TEMPLATE_HASH_LABEL.to_string(), hash.to_string());
         }
-        out
     }
 
     /// The rollout revision it belongs to (0 when not a number, as Argo).

@@ -427,6 +427,65 @@ impl Controller {
                 json!(message)
             };
         }
+        // experiments/conditions.go: calculateExperimentConditions.
+        let mut conditions: Vec<Value> = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let progressed = {
+            let counts = |list: &[Value]| -> Vec<(String, i64, i64, i64, i64)> {
+                list.iter()
+                    .map(|t| {
+                        let n = |k: &str| t.get(k).and_then(Value::as_i64).unwrap_or(0);
+                        (
+                            text(t, "/name"),
+                            n("replicas"),
+                            n("updatedReplicas"),
+                            n("readyReplicas"),
+                            n("availableReplicas"),
+                        )
+                    })
+                    .collect()
+            };
+            let now_list = status["templateStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            counts(&previous) != counts(&now_list)
+        };
+        let quoted = format!("{name:?}");
+        if text(&status, "/phase") == "Successful" {
+            super::conditions::set_condition(
+                &mut conditions,
+                "Progressing",
+                "False",
+                "ExperimentCompleted",
+                &format!("Experiment {quoted} has successfully ran and completed."),
+                now,
+            );
+        } else if progressed {
+            super::conditions::set_condition(
+                &mut conditions,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                &format!("Experiment {quoted} is progressing."),
+                now,
+            );
+        } else if status.get("availableAt").is_some() && !passed {
+            super::conditions::set_condition(
+                &mut conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &format!("Experiment {quoted} is running."),
+                now,
+            );
+        }
+        if !conditions.is_empty() {
+            status["conditions"] = json!(conditions);
+        }
         self.write_experiment_status(&ns, &name, e, status)
     }
 
