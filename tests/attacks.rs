@@ -287,14 +287,7 @@ async fn watches_of_made_up_names_stay_open_and_cost_no_review_until_a_rollout_a
     );
     // A rollout appears in one of them, where Alice has no rights.
     let mut one = open(&d, "/api/v1/rollouts/made-up-99/web/info/watch", ALICE).await;
-    let rollout = serde_json::json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "web", "namespace": "made-up-99"},
-        "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
-                 "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "web:v1"}]}}}
-    });
+    let rollout = common::canary_rollout("made-up-99", "web", "web:v1");
     c.store
         .create(rt("rollouts"), "made-up-99", rollout, false)
         .expect("created");

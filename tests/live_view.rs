@@ -219,14 +219,7 @@ async fn creating_and_deleting_a_rollout_gives_added_and_deleted() {
     for _ in 0..d.sim_infos().len() {
         assert_eq!(list.next().await["result"]["type"], "Added");
     }
-    let rollout = json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "newcomer", "namespace": "shop"},
-        "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
-                 "selector": {"matchLabels": {"app": "newcomer"}},
-                 "template": {"metadata": {"labels": {"app": "newcomer"}},
-                              "spec": {"containers": [{"name": "app", "image": "newcomer:v1"}]}}}
-    });
+    let rollout = common::canary_rollout("shop", "newcomer", "newcomer:v1");
     store
         .create(rt("rollouts"), "shop", rollout, false)
         .expect("created");
@@ -278,16 +271,7 @@ async fn watches_of_what_does_not_exist_yet_stay_open_and_deliver_it() {
         .await;
     assert_eq!(list.next_within(Duration::from_millis(500)).await, None);
     assert_eq!(one.next_within(Duration::from_millis(100)).await, None);
-    let rollout = |ns: &str, name: &str| {
-        json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
-                     "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": "newcomer:v1"}]}}}
-        })
-    };
+    let rollout = |ns: &str, name: &str| common::canary_rollout(ns, name, "newcomer:v1");
     store
         .create(rt("rollouts"), "fresh", rollout("fresh", "newcomer"), false)
         .expect("created");

@@ -43,14 +43,8 @@ pub fn canary_share(store: &Store, ro: &Rollout) -> Option<f64> {
             )
         });
         for r in istio.virtual_service_refs() {
-            let full = r.name.clone().unwrap_or_default();
-            let (name, vs_ns) = match full.split_once('.') {
-                Some((n, rest)) => (
-                    n.to_string(),
-                    rest.split('.').next().unwrap_or(&ns).to_string(),
-                ),
-                None => (full, ns.clone()),
-            };
+            let (vs_ns, name) =
+                super::traffic::virtual_service_key(r.name.as_deref().unwrap_or_default(), &ns);
             if let Some(vs) = get("virtualservices", &vs_ns, &name) {
                 let routes = r.routes.clone().unwrap_or_default();
                 add(envoy_split(&vs, &routes, &services, subsets.as_ref()));

@@ -75,14 +75,8 @@ impl Controller {
             .unwrap_or_else(|| json!({}));
         routing["_hosts"] = json!(self.route_hosts(ro, &ns));
         for r in istio.virtual_service_refs() {
-            let full = r.name.clone().unwrap_or_default();
-            let (name, vs_ns) = match full.split_once('.') {
-                Some((n, rest)) => (
-                    n.to_string(),
-                    rest.split('.').next().unwrap_or(&ns).to_string(),
-                ),
-                None => (full, ns.clone()),
-            };
+            let (vs_ns, name) =
+                super::traffic::virtual_service_key(r.name.as_deref().unwrap_or_default(), &ns);
             let Ok(vs) = self.store.get(rt("virtualservices"), &vs_ns, &name) else {
                 continue;
             };

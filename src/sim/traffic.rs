@@ -7,6 +7,18 @@ use serde_json::{Value, json};
 
 use crate::model::{IstioTrafficRouting, Rollout};
 
+/// (namespace, name) of a rollout's `virtualService.name`, which may be
+/// `name.namespace` (istioutil.GetVirtualServiceNamespaceName).
+pub fn virtual_service_key(reference: &str, rollout_ns: &str) -> (String, String) {
+    match reference.split_once('.') {
+        Some((name, rest)) => (
+            rest.split('.').next().unwrap_or(rollout_ns).to_string(),
+            name.to_string(),
+        ),
+        None => (rollout_ns.to_string(), reference.to_string()),
+    }
+}
+
 /// Istio hard-codes 100 as the total.
 const TOTAL: i64 = 100;
 

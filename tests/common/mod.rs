@@ -184,3 +184,16 @@ pub fn rollout_names(list: &Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// A one-replica canary `namespace/name` (container `app`, `image`), as a
+/// person would apply it.
+pub fn canary_rollout(namespace: &str, name: &str, image: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+                 "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": image}]}}}
+    })
+}
