@@ -1,8 +1,11 @@
-//! A simulated Argo Rollouts controller for canaries:
-//! ReplicaSets per pod template, pods that become Ready after a delay, the
-//! step machine (setWeight, pause, analysis, setCanaryScale), promote,
-//! promote full, abort, retry, Istio weights, and status written with the
-//! same phase rules the dashboard reads (info/status.rs).
+//! A simulated Argo Rollouts controller for canaries, written from Argo's
+//! controller code (rollout/canary.go, sync.go): ReplicaSets per pod
+//! template, pods that become Ready after a delay, the step machine
+//! (setWeight, pause, analysis, experiment, setCanaryScale, header and
+//! mirror routes, plugin), promote, promote full, abort, retry, rollback
+//! renumbering, Istio weights, and status with the phase Argo computes
+//! (sim/phase.rs). It never reads the dashboard's `info/`: the two are
+//! checked against each other.
 //!
 //! It works on the store directly (it is part of the simulated cluster);
 //! every write goes through the store, so watchers see each change.
@@ -421,7 +424,7 @@ impl Controller {
                         }
                     }
                 } else {
-                    // route and plugin steps: sim/routes.rs, sim/plugins.rs
+                    // route and plugin steps: sim/routes.rs
                     done = self.other_step(&ro, &mut status, step, i, now)?;
                 }
                 if done {
