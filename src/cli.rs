@@ -28,8 +28,10 @@ pub enum Command {
     /// Serve the dashboard for the cluster in your kubeconfig (the default)
     Serve(ServeArgs),
     /// Run a simulated cluster and the dashboard on it, in one process
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
     /// Serve a simulated Kubernetes cluster with an Argo Rollouts controller
+    #[cfg(feature = "sim")]
     Sim(SimArgs),
 }
 

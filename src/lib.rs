@@ -7,11 +7,13 @@
 //! hub) and `oidc` (all talk with the identity provider), with `net` their
 //! HTTP client ← `web` (HTTP) ← `serve`/`demo`/`main`, which alone know the
 //! command line. `sim` is a simulated cluster the dashboard reaches only
-//! over HTTP.
+//! over HTTP, behind the default feature `sim`: nothing else compiles
+//! against it.
 
 pub mod actions;
 pub mod cli;
 pub mod cluster;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod history;
 pub mod info;
@@ -20,6 +22,7 @@ pub mod net;
 pub mod observed;
 pub mod oidc;
 pub mod serve;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod telemetry;
 pub mod web;

@@ -14,7 +14,9 @@ fn main() -> ExitCode {
     let command = cli.into_command();
     let log_format = match &command {
         Command::Serve(a) => a.web.log_format,
+        #[cfg(feature = "sim")]
         Command::Demo(a) => a.web.log_format,
+        #[cfg(feature = "sim")]
         Command::Sim(_) => rollouts_dashboard::cli::LogFormat::Text,
     };
     telemetry::init(log_format);
@@ -58,9 +60,11 @@ async fn run(command: Command) -> ExitCode {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let result = match command {
         Command::Serve(args) => serve(args, shutdown).await,
+        #[cfg(feature = "sim")]
         Command::Sim(args) => rollouts_dashboard::sim::command::run(&args, shutdown)
             .await
             .map_err(|e| e.to_string()),
+        #[cfg(feature = "sim")]
         Command::Demo(args) => rollouts_dashboard::demo::run(&args, shutdown)
             .await
             .map_err(|e| e.to_string()),
