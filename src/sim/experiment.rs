@@ -237,10 +237,7 @@ impl Controller {
             status["phase"] = json!("Pending");
             return self.write_experiment_status(&ns, &name, e, status);
         }
-        let completed = matches!(
-            phase.as_str(),
-            "Successful" | "Failed" | "Error" | "Inconclusive"
-        );
+        let completed = is_completed(&phase);
         let terminating = completed || e.pointer("/spec/terminate") == Some(&json!(true));
         let duration = e
             .pointer("/spec/duration")
@@ -254,12 +251,57 @@ impl Controller {
             (Some(d), Some(at)) => at.checked_add(d).is_ok_and(|end| now > end),
             _ => false,
         };
-        // Templates: a ReplicaSet each, scaled down once the experiment ends.
         let previous: Vec<Value> = status
             .get("templateStatuses")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let template_statuses =
+            self.run_templates(e, &previous, terminating || passed, terminating, now)?;
+        self.sync_pods(&ns, &uid, now)?;
+        let all_running = !template_statuses.is_empty()
+            && template_statuses
+                .iter()
+                .all(|t| matches!(t["status"].as_str(), Some("Running" | "Successful")));
+        if all_running && available_at.is_none() {
+            status["availableAt"] = json!(rfc3339(now));
+        }
+        status["templateStatuses"] = json!(template_statuses);
+        // Analyses start once the templates are available.
+        let (runs, worst) = if status.get("availableAt").is_some() {
+            self.run_analyses(e, terminating, now)?
+        } else {
+            (Vec::new(), None)
+        };
+        if !runs.is_empty() {
+            status["analysisRuns"] = json!(runs);
+        }
+        if !completed {
+            let templates_done = passed || (terminating && !template_statuses.is_empty());
+            let (next, message) = next_phase(templates_done, all_running, worst);
+            status["phase"] = json!(next);
+            status["message"] = if message.is_empty() {
+                Value::Null
+            } else {
+                json!(message)
+            };
+        }
+        set_progressing(&mut status, &previous, &name, passed, now);
+        self.write_experiment_status(&ns, &name, e, status)
+    }
+
+    /// Each template as a ReplicaSet `<experiment>-<template>`, scaled to
+    /// its replicas (none once `ended`), and its status
+    /// (experiments/experiment.go: reconcileTemplate).
+    fn run_templates(
+        &self,
+        e: &Value,
+        previous: &[Value],
+        ended: bool,
+        terminating: bool,
+        now: Timestamp,
+    ) -> Result<Vec<Value>, ApiError> {
+        let (ns, name) = (text(e, "/metadata/namespace"), text(e, "/metadata/name"));
         let mut template_statuses = Vec::new();
         for t in e
             .pointer("/spec/templates")
@@ -269,7 +311,7 @@ impl Controller {
         {
             let t_name = text(t, "/name");
             let rs_name = format!("{name}-{t_name}");
-            let want = if terminating || passed {
+            let want = if ended {
                 0
             } else {
                 t.get("replicas").and_then(Value::as_i64).unwrap_or(1)
@@ -310,28 +352,36 @@ impl Controller {
             let done = matches!(prev_status.as_str(), "Successful" | "Failed" | "Error");
             ts["status"] = json!(if done {
                 prev_status
-            } else if want == count(&ts, "/availableReplicas") && !terminating && !passed {
+            } else if want == count(&ts, "/availableReplicas") && !ended {
                 "Running".into()
-            } else if passed || terminating {
+            } else if ended {
                 "Successful".into()
             } else {
                 "Progressing".into()
             });
             template_statuses.push(ts);
         }
-        self.sync_pods(&ns, &uid, now)?;
-        let all_running = !template_statuses.is_empty()
-            && template_statuses
-                .iter()
-                .all(|t| matches!(t["status"].as_str(), Some("Running" | "Successful")));
-        if all_running && available_at.is_none() {
-            status["availableAt"] = json!(rfc3339(now));
-        }
-        status["templateStatuses"] = json!(template_statuses);
-        // Analyses start once the templates are available.
+        Ok(template_statuses)
+    }
+
+    /// Each analysis as an AnalysisRun `<experiment>-<analysis>`, measured
+    /// as the scenario sets it; the entries for `status.analysisRuns` and
+    /// the worst phase with its message (assessAnalysisRuns).
+    #[allow(clippy::type_complexity)]
+    fn run_analyses(
+        &self,
+        e: &Value,
+        terminating: bool,
+        now: Timestamp,
+    ) -> Result<(Vec<Value>, Option<(String, String)>), ApiError> {
+        let (ns, name, uid) = (
+            text(e, "/metadata/namespace"),
+            text(e, "/metadata/name"),
+            text(e, "/metadata/uid"),
+        );
         let mut runs = Vec::new();
         let mut worst: Option<(String, String)> = None;
-        if status.get("availableAt").is_some() {
+        {
             let outcome = self.owner_outcome(e);
             for a in e
                 .pointer("/spec/analyses")
@@ -396,97 +446,7 @@ impl Controller {
                 runs.push(entry);
             }
         }
-        if !runs.is_empty() {
-            status["analysisRuns"] = json!(runs);
-        }
-        // experiments/experiment.go: calculateStatus.
-        if !completed {
-            let templates_done = passed || (terminating && !template_statuses.is_empty());
-            let (analyses, message) = worst.unwrap_or_else(|| ("Successful".into(), String::new()));
-            let analyses_done = matches!(
-                analyses.as_str(),
-                "Successful" | "Failed" | "Error" | "Inconclusive"
-            );
-            let (next, message) = if templates_done {
-                if analyses_done {
-                    (analyses, message)
-                } else {
-                    ("Successful".into(), String::new())
-                }
-            } else if analyses_done && analyses != "Successful" {
-                (analyses, message)
-            } else if all_running {
-                ("Running".into(), String::new())
-            } else {
-                ("Pending".into(), String::new())
-            };
-            status["phase"] = json!(next);
-            status["message"] = if message.is_empty() {
-                Value::Null
-            } else {
-                json!(message)
-            };
-        }
-        // experiments/conditions.go: calculateExperimentConditions.
-        let mut conditions: Vec<Value> = status
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let progressed = {
-            let counts = |list: &[Value]| -> Vec<(String, i64, i64, i64, i64)> {
-                list.iter()
-                    .map(|t| {
-                        let n = |k: &str| t.get(k).and_then(Value::as_i64).unwrap_or(0);
-                        (
-                            text(t, "/name"),
-                            n("replicas"),
-                            n("updatedReplicas"),
-                            n("readyReplicas"),
-                            n("availableReplicas"),
-                        )
-                    })
-                    .collect()
-            };
-            let now_list = status["templateStatuses"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            counts(&previous) != counts(&now_list)
-        };
-        let quoted = format!("{name:?}");
-        if text(&status, "/phase") == "Successful" {
-            super::conditions::set_condition(
-                &mut conditions,
-                "Progressing",
-                "False",
-                "ExperimentCompleted",
-                &format!("Experiment {quoted} has successfully ran and completed."),
-                now,
-            );
-        } else if progressed {
-            super::conditions::set_condition(
-                &mut conditions,
-                "Progressing",
-                "True",
-                "ReplicaSetUpdated",
-                &format!("Experiment {quoted} is progressing."),
-                now,
-            );
-        } else if status.get("availableAt").is_some() && !passed {
-            super::conditions::set_condition(
-                &mut conditions,
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                &format!("Experiment {quoted} is running."),
-                now,
-            );
-        }
-        if !conditions.is_empty() {
-            status["conditions"] = json!(conditions);
-        }
-        self.write_experiment_status(&ns, &name, e, status)
+        Ok((runs, worst))
     }
 
     /// `newReplicaSetFromTemplate`: the template's pods under their own hash.
@@ -555,5 +515,100 @@ impl Controller {
                 Ok(())
             })?;
         Ok(())
+    }
+}
+
+fn is_completed(phase: &str) -> bool {
+    matches!(phase, "Successful" | "Failed" | "Error" | "Inconclusive")
+}
+
+/// experiments/experiment.go: calculateStatus, for a running experiment.
+fn next_phase(
+    templates_done: bool,
+    all_running: bool,
+    worst: Option<(String, String)>,
+) -> (String, String) {
+    let (analyses, message) = worst.unwrap_or_else(|| ("Successful".into(), String::new()));
+    let analyses_done = is_completed(&analyses);
+    if templates_done {
+        if analyses_done {
+            (analyses, message)
+        } else {
+            ("Successful".into(), String::new())
+        }
+    } else if analyses_done && analyses != "Successful" {
+        (analyses, message)
+    } else if all_running {
+        ("Running".into(), String::new())
+    } else {
+        ("Pending".into(), String::new())
+    }
+}
+
+/// experiments/conditions.go: calculateExperimentConditions.
+fn set_progressing(
+    status: &mut Value,
+    previous: &[Value],
+    name: &str,
+    passed: bool,
+    now: Timestamp,
+) {
+    let mut conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let progressed = {
+        let counts = |list: &[Value]| -> Vec<(String, i64, i64, i64, i64)> {
+            list.iter()
+                .map(|t| {
+                    let n = |k: &str| t.get(k).and_then(Value::as_i64).unwrap_or(0);
+                    (
+                        text(t, "/name"),
+                        n("replicas"),
+                        n("updatedReplicas"),
+                        n("readyReplicas"),
+                        n("availableReplicas"),
+                    )
+                })
+                .collect()
+        };
+        let now_list = status["templateStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        counts(previous) != counts(&now_list)
+    };
+    let quoted = format!("{name:?}");
+    if text(status, "/phase") == "Successful" {
+        super::conditions::set_condition(
+            &mut conditions,
+            "Progressing",
+            "False",
+            "ExperimentCompleted",
+            &format!("Experiment {quoted} has successfully ran and completed."),
+            now,
+        );
+    } else if progressed {
+        super::conditions::set_condition(
+            &mut conditions,
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            &format!("Experiment {quoted} is progressing."),
+            now,
+        );
+    } else if status.get("availableAt").is_some() && !passed {
+        super::conditions::set_condition(
+            &mut conditions,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &format!("Experiment {quoted} is running."),
+            now,
+        );
+    }
+    if !conditions.is_empty() {
+        status["conditions"] = json!(conditions);
     }
 }
