@@ -20,8 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
 
-use super::analysis::AnalysisOutcome;
-use super::experiment::ExperimentOutcome;
 use super::resources;
 use super::store::{ApiError, Filter, Store, Subresource};
 use super::traffic::{set_destination_rule_hashes, set_virtual_service_weights};
@@ -127,462 +125,7 @@ impl Controller {
         if ro.canary().is_none() {
             return Ok(());
         }
-        let (
-            Current {
-                ns,
-                name,
-                uid,
-                now,
-                hash,
-                revision: current_rev,
-                replicas,
-            },
-            rs_list,
-        ) = self.current(&ro, obj)?;
-        let mut status = obj.get("status").cloned().unwrap_or_else(|| json!({}));
-        let steps = ro.steps().to_vec();
-
-        // A new pod template resets the rollout's progress, as in Argo.
-        let stable = text(&status, "/stableRS");
-        if status.get("currentPodHash").and_then(Value::as_str) != Some(hash.as_str()) {
-            let skip_steps = stable.is_empty() || stable == hash;
-            status["currentPodHash"] = json!(hash);
-            status["currentStepIndex"] = if steps.is_empty() {
-                Value::Null
-            } else {
-                json!(if skip_steps { steps.len() } else { 0 })
-            };
-            status["pauseConditions"] = Value::Null;
-            status["controllerPause"] = Value::Null;
-            status["abort"] = Value::Null;
-            status["promoteFull"] = Value::Null;
-            status["conditions"] = json!([progressing(
-                "True",
-                "ReplicaSetUpdated",
-                &format!("ReplicaSet \"{name}-{hash}\" is progressing."),
-                now
-            )]);
-            if stable.is_empty() {
-                status["stableRS"] = json!(hash);
-            }
-        }
-        let stable = text(&status, "/stableRS");
-        let paused = ro.is_paused_by_spec();
-        let mut index = status
-            .get("currentStepIndex")
-            .and_then(Value::as_u64)
-            .map(|i| i as usize);
-
-        // A full promotion skips what is left: no pause, no analysis, the
-        // last step (rollout/canary.go: syncRolloutStatusCanary).
-        if status.get("promoteFull").and_then(Value::as_bool) == Some(true) {
-            status["pauseConditions"] = Value::Null;
-            status["controllerPause"] = Value::Null;
-            status["abort"] = Value::Null;
-            if !steps.is_empty() {
-                index = Some(steps.len());
-                status["currentStepIndex"] = json!(steps.len());
-            }
-        }
-        let aborted = status
-            .get("abort")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        // Canary weight and replicas for where the rollout stands.
-        let promoted = stable == hash;
-        let weight = if promoted || aborted {
-            0
-        } else {
-            match index {
-                Some(i) if i < steps.len() => steps[..=i]
-                    .iter()
-                    .rev()
-                    .find_map(|s| s.set_weight)
-                    .map_or(0, i64::from),
-                _ => 100,
-            }
-        };
-        let canary_replicas = if promoted {
-            replicas
-        } else if aborted {
-            0
-        } else {
-            let scale = index
-                .and_then(|i| steps.get(..=i.min(steps.len().saturating_sub(1))))
-                .and_then(|s| s.iter().rev().find_map(|st| st.set_canary_scale.as_ref()))
-                .and_then(|s| {
-                    s.replicas
-                        .map(i64::from)
-                        .or(s.weight.map(|w| ceil_div(replicas * i64::from(w), 100)))
-                });
-            scale.unwrap_or_else(|| ceil_div(replicas * weight, 100))
-        };
-        let traffic_routed = ro.traffic_routing().is_some();
-        for rs in &rs_list {
-            let h = rs_hash(rs);
-            let want = if h == hash {
-                canary_replicas
-            } else if h == stable && !promoted {
-                if traffic_routed {
-                    replicas
-                } else {
-                    (replicas - canary_replicas).max(0)
-                }
-            } else {
-                0
-            };
-            self.scale_replica_set(rs, want)?;
-        }
-        self.sync_pods(&ns, &uid, now)?;
-        let rs_now = self.owned_replica_sets(&ns, &uid)?;
-        let available_of = |h: &str| {
-            rs_now.iter().find(|r| rs_hash(r) == h).map_or(0, |r| {
-                r.pointer("/status/availableReplicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            })
-        };
-        let canary_available = available_of(&hash);
-
-        // The step machine.
-        let mut conditions: Vec<Value> = status
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        conditions.retain(|c| {
-            c.get("reason").and_then(Value::as_str) != Some("RolloutAborted") || aborted
-        });
-        if aborted {
-            // An automatic abort carries the failed analysis' message.
-            let why = status
-                .pointer("/canary/currentStepAnalysisRunStatus")
-                .filter(|a| a["status"] == "Failed")
-                .and_then(|a| a["message"].as_str())
-                .filter(|m| !m.is_empty())
-                .map(str::to_string)
-                .or(self.failed_experiment(&ns, &uid, &hash)?)
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            let aborted_message = format!("Rollout aborted update to revision {current_rev}{why}");
-            if !conditions
-                .iter()
-                .any(|c| c.get("reason").and_then(Value::as_str) == Some("RolloutAborted"))
-            {
-                conditions.push(
-                    json!({"type": "Progressing", "status": "False", "reason": "RolloutAborted",
-                    "message": aborted_message,
-                    "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)}),
-                );
-                status["abortedAt"] = json!(rfc3339(now));
-                status["currentStepIndex"] = if steps.is_empty() {
-                    Value::Null
-                } else {
-                    json!(0)
-                };
-                status["pauseConditions"] = Value::Null;
-                status["controllerPause"] = Value::Null;
-                self.event(&ns, &name, "Warning", "RolloutAborted", &aborted_message)?;
-            }
-        } else {
-            status["abortedAt"] = Value::Null;
-        }
-        // A canary that cannot become available in time (e.g. an image that
-        // cannot be pulled) exceeds its progress deadline: Degraded.
-        let deadline = SignedDuration::from_secs(i64::from(
-            ro.spec().progress_deadline_seconds.unwrap_or(600),
-        ));
-        if !promoted && !aborted && !paused && canary_available < canary_replicas {
-            let timed_out = format!("ReplicaSet \"{name}-{hash}\" has timed out progressing.");
-            for c in conditions.iter_mut() {
-                let since = c
-                    .get("lastUpdateTime")
-                    .and_then(Value::as_str)
-                    .and_then(|t| t.parse::<Timestamp>().ok());
-                if c["reason"] == "ReplicaSetUpdated"
-                    && since
-                        .and_then(|t| t.checked_add(deadline).ok())
-                        .is_some_and(|t| now >= t)
-                {
-                    *c = progressing("False", "ProgressDeadlineExceeded", &timed_out, now);
-                    self.event(
-                        &ns,
-                        &name,
-                        "Warning",
-                        "ProgressDeadlineExceeded",
-                        &timed_out,
-                    )?;
-                }
-            }
-        }
-        if !promoted && !aborted && !paused {
-            if let Some(i) = index.filter(|i| *i < steps.len()) {
-                let step = &steps[i];
-                let mut done = false;
-                if step.set_weight.is_some() || step.set_canary_scale.is_some() {
-                    done = canary_available >= canary_replicas;
-                } else if let Some(p) = &step.pause {
-                    let conds = status
-                        .get("pauseConditions")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let controller_pause = status
-                        .get("controllerPause")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    let start = conds
-                        .iter()
-                        .find(|c| c["reason"] == "CanaryPauseStep")
-                        .and_then(|c| c["startTime"].as_str())
-                        .and_then(|s| s.parse::<Timestamp>().ok());
-                    if controller_pause && conds.is_empty() {
-                        done = true; // promoted by a person
-                    } else if let Some(start) = start {
-                        // `pause: {}` waits for a person; a duration ends it.
-                        let ends = p
-                            .duration
-                            .as_ref()
-                            .and_then(|d| serde_json::to_value(d).ok())
-                            .map(|d| super::phase::pause_seconds(&d))
-                            .and_then(|s| start.checked_add(SignedDuration::from_secs(s)).ok());
-                        done = ends.is_some_and(|e| now > e);
-                    } else if !controller_pause {
-                        status["pauseConditions"] =
-                            json!([{"reason": "CanaryPauseStep", "startTime": rfc3339(now)}]);
-                        status["controllerPause"] = json!(true);
-                        self.event(
-                            &ns,
-                            &name,
-                            "Normal",
-                            "RolloutPaused",
-                            "Rollout is paused (CanaryPauseStep)",
-                        )?;
-                    }
-                } else if let Some(analysis) = &step.analysis {
-                    let (outcome, run) =
-                        self.step_analysis(&ro, analysis, &hash, i, current_rev, now)?;
-                    let (state, message) = match &outcome {
-                        AnalysisOutcome::Running => ("Running", String::new()),
-                        AnalysisOutcome::Successful => ("Successful", String::new()),
-                        AnalysisOutcome::Failed(m) => ("Failed", m.clone()),
-                        AnalysisOutcome::Inconclusive => ("Inconclusive", String::new()),
-                    };
-                    status["canary"]["currentStepAnalysisRunStatus"] =
-                        json!({"name": run, "status": state, "message": message});
-                    match outcome {
-                        AnalysisOutcome::Successful => done = true,
-                        AnalysisOutcome::Failed(_) => status["abort"] = json!(true),
-                        AnalysisOutcome::Inconclusive => {
-                            let controller_pause = status
-                                .get("controllerPause")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false);
-                            let conds = status
-                                .get("pauseConditions")
-                                .and_then(Value::as_array)
-                                .map_or(0, Vec::len);
-                            if !controller_pause && conds == 0 {
-                                status["pauseConditions"] = json!([{"reason": "InconclusiveAnalysisRun", "startTime": rfc3339(now)}]);
-                                status["controllerPause"] = json!(true);
-                            }
-                        }
-                        AnalysisOutcome::Running => {}
-                    }
-                } else if let Some(experiment) = &step.experiment {
-                    let (outcome, run) = self.step_experiment(
-                        &ro,
-                        experiment,
-                        &hash,
-                        i,
-                        current_rev,
-                        &rs_now,
-                        &stable,
-                    )?;
-                    match outcome {
-                        ExperimentOutcome::Successful => {
-                            done = true;
-                            status["canary"]["currentExperiment"] = Value::Null;
-                        }
-                        ExperimentOutcome::Failed(why) => {
-                            status["abort"] = json!(true);
-                            status["canary"]["currentExperiment"] = Value::Null;
-                            tracing::debug!(rollout = %name, %why, "sim: experiment failed; aborting");
-                        }
-                        ExperimentOutcome::Inconclusive => {
-                            let conds = status
-                                .get("pauseConditions")
-                                .and_then(Value::as_array)
-                                .map_or(0, Vec::len);
-                            if conds == 0 {
-                                status["pauseConditions"] = json!([{"reason": "InconclusiveExperiment", "startTime": rfc3339(now)}]);
-                                status["controllerPause"] = json!(true);
-                            }
-                        }
-                        ExperimentOutcome::Running => {
-                            status["canary"]["currentExperiment"] = json!(run);
-                        }
-                    }
-                } else {
-                    // route and plugin steps: sim/routes.rs
-                    done = self.other_step(&ro, &mut status, step, i, now)?;
-                }
-                if done {
-                    self.event(
-                        &ns,
-                        &name,
-                        "Normal",
-                        "RolloutStepCompleted",
-                        &format!(
-                            "Rollout step {}/{} completed ({})",
-                            i + 1,
-                            steps.len(),
-                            step_string(step)
-                        ),
-                    )?;
-                    status["currentStepIndex"] = json!(i + 1);
-                    status["pauseConditions"] = Value::Null;
-                    status["controllerPause"] = Value::Null;
-                    index = Some(i + 1);
-                }
-            }
-            // After the last step, once the canary is fully available, it becomes stable.
-            if index.is_none_or(|i| i >= steps.len()) && canary_available >= replicas {
-                status["stableRS"] = json!(hash);
-                status["promoteFull"] = Value::Null;
-                self.event(
-                    &ns,
-                    &name,
-                    "Normal",
-                    "RolloutCompleted",
-                    &format!("Rollout completed update to revision {current_rev} ({hash})"),
-                )?;
-            }
-        }
-        status["conditions"] = json!(conditions);
-        // Only the current step's experiment runs on (reconcileExperiments).
-        let running_experiment = index
-            .filter(|i| !aborted && !promoted && *i < steps.len())
-            .filter(|i| steps[*i].experiment.is_some())
-            .map(|i| format!("{name}-{hash}-{current_rev}-{i}"));
-        self.cancel_experiments(&ns, &uid, running_experiment.as_deref())?;
-
-        // Traffic.
-        let stable_now = text(&status, "/stableRS");
-        // Services: stable at once; canary only once the canary is fully
-        // available, and back to stable after an abort or promotion.
-        let canary_spec = ro.canary();
-        self.point_service(
-            &ns,
-            canary_spec.and_then(|c| c.stable_service.as_deref()),
-            &stable_now,
-        )?;
-        let canary_target = if aborted || stable_now == hash {
-            Some(stable_now.as_str())
-        } else if canary_replicas > 0 && canary_available >= canary_replicas {
-            Some(hash.as_str())
-        } else {
-            None
-        };
-        if let Some(target) = canary_target {
-            self.point_service(
-                &ns,
-                canary_spec.and_then(|c| c.canary_service.as_deref()),
-                target,
-            )?;
-        }
-        let weight = if stable_now == hash || aborted || canary_available == 0 {
-            0
-        } else {
-            weight
-        };
-        if (aborted || stable_now == hash)
-            && ro
-                .traffic_routing()
-                .is_some_and(|t| t.managed_routes.as_ref().is_some_and(|m| !m.is_empty()))
-        {
-            self.remove_managed_routes(&ro)?;
-        }
-        if ro.traffic_routing().is_some() {
-            let previous = status
-                .pointer("/canary/weights/canary/weight")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            if let Some(istio) = ro.traffic_routing().and_then(|t| t.istio.as_ref()) {
-                self.apply_istio(&ro, istio, &ns, weight, &hash, &stable_now)?;
-            }
-            self.apply_routers(&ro, &ns, weight)?;
-            status["canary"]["weights"] = json!({
-                "canary": {"weight": weight, "podTemplateHash": hash, "serviceName": ro.canary().and_then(|c| c.canary_service.clone()).unwrap_or_default()},
-                "stable": {"weight": 100 - weight, "podTemplateHash": stable_now, "serviceName": ro.canary().and_then(|c| c.stable_service.clone()).unwrap_or_default()}
-            });
-            if previous != weight {
-                self.event(
-                    &ns,
-                    &name,
-                    "Normal",
-                    "TrafficWeightUpdated",
-                    &format!("Traffic weight updated from {previous} to {weight}"),
-                )?;
-            }
-        }
-
-        // Counts, generation and phase.
-        let rs_now = self.owned_replica_sets(&ns, &uid)?;
-        let sum = |f: &str| {
-            rs_now
-                .iter()
-                .map(|r| r.pointer(f).and_then(Value::as_i64).unwrap_or(0))
-                .sum::<i64>()
-        };
-        status["replicas"] = json!(sum("/status/replicas"));
-        status["readyReplicas"] = json!(sum("/status/readyReplicas"));
-        status["availableReplicas"] = json!(sum("/status/availableReplicas"));
-        status["updatedReplicas"] = json!(
-            rs_now
-                .iter()
-                .find(|r| rs_hash(r) == hash)
-                .and_then(|r| r.pointer("/status/replicas"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-        );
-        status["HPAReplicas"] = status["replicas"].clone();
-        status["selector"] = json!(super::conditions::format_label_selector(
-            obj.pointer("/spec/selector").unwrap_or(&Value::Null)
-        ));
-        status["currentStepHash"] = json!(super::conditions::step_hash(
-            obj.pointer("/spec/strategy/canary/steps")
-                .unwrap_or(&json!([]))
-        ));
-        let count = |k: &str| status.get(k).and_then(Value::as_i64).unwrap_or(0);
-        let state = super::conditions::CanaryState {
-            desired: replicas,
-            replicas: count("replicas"),
-            updated: count("updatedReplicas"),
-            available: count("availableReplicas"),
-            all_steps_done: steps.is_empty()
-                || status.get("currentStepIndex").and_then(Value::as_u64)
-                    == Some(steps.len() as u64),
-            stable_is_current: !text(&status, "/stableRS").is_empty()
-                && text(&status, "/stableRS") == hash,
-            paused: paused
-                || status
-                    .get("pauseConditions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|c| !c.is_empty()),
-            generation_observed: obj
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_str)
-                == Some(ro.metadata.generation.unwrap_or(0).to_string().as_str()),
-        };
-        let mut conditions: Vec<Value> = status
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        super::conditions::canary_conditions(&mut conditions, &state, now);
-        status["conditions"] = json!(conditions);
-        self.write_status(&ro, obj, &ns, &name, status)
+        self.reconcile_canary(&ro, obj)
     }
 
     /// Identifies the rollout and its current pod template, makes sure that
@@ -922,7 +465,7 @@ impl Controller {
         Ok(())
     }
 
-    fn apply_istio(
+    pub(super) fn apply_istio(
         &self,
         ro: &Rollout,
         istio: &crate::model::IstioTrafficRouting,
@@ -977,7 +520,12 @@ impl Controller {
     }
 
     /// NGINX, ALB and Gateway API weights (sim/routers.rs).
-    fn apply_routers(&self, ro: &Rollout, ns: &str, weight: i64) -> Result<(), ApiError> {
+    pub(super) fn apply_routers(
+        &self,
+        ro: &Rollout,
+        ns: &str,
+        weight: i64,
+    ) -> Result<(), ApiError> {
         let Some(routing) = ro.traffic_routing() else {
             return Ok(());
         };
@@ -1086,7 +634,7 @@ impl Controller {
 }
 
 /// `rolloututil.CanaryStepString`: how Argo names a step in its events.
-fn step_string(step: &crate::model::CanaryStep) -> String {
+pub(super) fn step_string(step: &crate::model::CanaryStep) -> String {
     let name_of = |v: &Option<Box<Value>>| v.as_deref().map(|v| text(v, "/name"));
     if let Some(w) = step.set_weight {
         return format!("setWeight: {w}");
@@ -1129,7 +677,7 @@ fn step_string(step: &crate::model::CanaryStep) -> String {
     "invalid".into()
 }
 
-fn progressing(status: &str, reason: &str, message: &str, now: Timestamp) -> Value {
+pub(super) fn progressing(status: &str, reason: &str, message: &str, now: Timestamp) -> Value {
     json!({"type": "Progressing", "status": status, "reason": reason, "message": message,
            "lastUpdateTime": rfc3339(now), "lastTransitionTime": rfc3339(now)})
 }
@@ -1138,10 +686,6 @@ fn progressing(status: &str, reason: &str, message: &str, now: Timestamp) -> Val
 /// `does-not-exist` (as in Argo's own test objects).
 fn unpullable(image: &str) -> bool {
     image.contains("does-not-exist")
-}
-
-fn ceil_div(a: i64, b: i64) -> i64 {
-    if b == 0 { 0 } else { (a + b - 1).div_euclid(b) }
 }
 
 /// `metav1.Time` as the API server writes it: RFC 3339, UTC, whole seconds.

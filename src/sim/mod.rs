@@ -5,6 +5,7 @@
 mod analysis;
 pub mod apiserver;
 mod bluegreen;
+mod canary;
 pub mod clock;
 pub mod command;
 mod conditions;
