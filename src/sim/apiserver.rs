@@ -584,28 +584,7 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
         (&Method::DELETE, _) => "delete",
         _ => "access",
     };
-    if let Some(user) = caller {
-        let attrs = Attributes {
-            verb: verb.to_string(),
-            group: target.rt.group.to_string(),
-            resource: target.rt.plural.to_string(),
-            subresource: match target.sub {
-                Subresource::Main => String::new(),
-                Subresource::Status => "status".to_string(),
-            },
-            namespace: target.namespace.clone(),
-            name: target.name.clone(),
-        };
-        // Anyone signed in may ask what they themselves may do.
-        let own_review = target.rt.kind == "SelfSubjectAccessReview" && verb == "create";
-        if !own_review && authorize(&server.store, user, &attrs).is_err() {
-            return Err(ApiError::new(
-                403,
-                "Forbidden",
-                attrs.forbidden_message(&user.name),
-            ));
-        }
-    }
+    authorize_caller(server, caller, &target, verb)?;
     // Reviews fail in an outage like everything else.
     if let Some(fault) = server
         .faults
@@ -624,25 +603,8 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
     let store = &server.store;
     let ns = target.namespace.clone().unwrap_or_default();
     let rt = target.rt;
-    if matches!(verb, "update" | "patch")
-        && let Some(name) = target.name.as_deref()
-        && server.faults.take_churn()
-    {
-        // Another writer gets there first: the object's version moves on.
-        let touched = store.patch(rt, &ns, name, Subresource::Main, |o| {
-            let n = o
-                .pointer("/metadata/annotations/sim.rollouts-dashboard.io~1churn")
-                .and_then(Value::as_str)
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
-            // Annotations are strings.
-            o["metadata"]["annotations"]["sim.rollouts-dashboard.io/churn"] =
-                json!((n + 1).to_string());
-            Ok(())
-        });
-        if let Err(e) = touched {
-            tracing::debug!(error = %e, "sim: the churn fault could not touch the object");
-        }
+    if matches!(verb, "update" | "patch") {
+        churn(server, &target);
     }
     let served = |obj: &Value| with_version(obj, rt, &target.version);
     match (method, target.name.as_deref()) {
@@ -712,6 +674,66 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
             "MethodNotAllowed",
             "method not allowed on this path",
         )),
+    }
+}
+
+/// RBAC for a signed-in caller (`--users`): 403 unless a binding allows
+/// `verb` on the target, as the API server's authorizer answers.
+fn authorize_caller(
+    server: &ApiServer,
+    caller: Option<&UserInfo>,
+    target: &Target,
+    verb: &str,
+) -> Result<(), ApiError> {
+    let Some(user) = caller else {
+        return Ok(());
+    };
+    let attrs = Attributes {
+        verb: verb.to_string(),
+        group: target.rt.group.to_string(),
+        resource: target.rt.plural.to_string(),
+        subresource: match target.sub {
+            Subresource::Main => String::new(),
+            Subresource::Status => "status".to_string(),
+        },
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+    };
+    // Anyone signed in may ask what they themselves may do.
+    let own_review = target.rt.kind == "SelfSubjectAccessReview" && verb == "create";
+    if !own_review && authorize(&server.store, user, &attrs).is_err() {
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            attrs.forbidden_message(&user.name),
+        ));
+    }
+    Ok(())
+}
+
+/// The churn fault: another writer gets to the object first, so an update
+/// from a stale read meets a newer version.
+fn churn(server: &ApiServer, target: &Target) {
+    let (store, rt) = (&server.store, target.rt);
+    let ns = target.namespace.clone().unwrap_or_default();
+    if let Some(name) = target.name.as_deref()
+        && server.faults.take_churn()
+    {
+        // Another writer gets there first: the object's version moves on.
+        let touched = store.patch(rt, &ns, name, Subresource::Main, |o| {
+            let n = o
+                .pointer("/metadata/annotations/sim.rollouts-dashboard.io~1churn")
+                .and_then(Value::as_str)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            // Annotations are strings.
+            o["metadata"]["annotations"]["sim.rollouts-dashboard.io/churn"] =
+                json!((n + 1).to_string());
+            Ok(())
+        });
+        if let Err(e) = touched {
+            tracing::debug!(error = %e, "sim: the churn fault could not touch the object");
+        }
     }
 }
 

@@ -53,29 +53,7 @@ impl Controller {
                 .unwrap_or(0)
         };
 
-        // Scale: the active and the new (preview) ReplicaSet run; older ones
-        // go to zero once their scale-down deadline has passed.
-        for rs in self.owned_replica_sets(&ns, &uid)? {
-            let h = rs_hash(&rs);
-            let want = if h == hash {
-                preview_replicas
-            } else if h == active {
-                replicas
-            } else {
-                let deadline = rs
-                    .pointer(&format!("/metadata/annotations/{SCALE_DOWN_DEADLINE}"))
-                    .and_then(Value::as_str)
-                    .and_then(|t| t.parse::<Timestamp>().ok());
-                match deadline {
-                    Some(d) if now < d => rs
-                        .pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    _ => 0,
-                }
-            };
-            self.scale_replica_set(&rs, want)?;
-        }
+        self.scale_blue_green(&ns, &uid, &hash, &active, replicas, now)?;
         self.sync_pods(&ns, &uid, now)?;
 
         let paused = ro.is_paused_by_spec();
@@ -182,6 +160,39 @@ impl Controller {
         status["updatedReplicas"] = json!(of(&hash, "/status/replicas"));
         status["HPAReplicas"] = json!(of(&active_now, "/status/replicas"));
         self.write_status(ro, obj, &ns, &name, status)
+    }
+
+    /// The active and the new (preview) ReplicaSet run; older ones go to
+    /// zero once their scale-down deadline has passed.
+    fn scale_blue_green(
+        &self,
+        ns: &str,
+        uid: &str,
+        hash: &str,
+        active: &str,
+        replicas: i64,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        for rs in self.owned_replica_sets(ns, uid)? {
+            let h = rs_hash(&rs);
+            let want = if h == hash || h == active {
+                replicas
+            } else {
+                let deadline = rs
+                    .pointer(&format!("/metadata/annotations/{SCALE_DOWN_DEADLINE}"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                match deadline {
+                    Some(d) if now < d => rs
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    _ => 0,
+                }
+            };
+            self.scale_replica_set(&rs, want)?;
+        }
+        Ok(())
     }
 
     /// Marks the previously active ReplicaSet for scale-down after the delay.
