@@ -837,26 +837,7 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                // The pause's step ends then; steps after it, and the
-                // revision's end, are not before then.
-                for sql in [
-                    LEAVE_STEP,
-                    "UPDATE history_steps SET entered_at = $1
-                     WHERE revision_id = $2 AND attempt = $3 AND step_index > $4 AND entered_at < $1",
-                    "UPDATE history_steps SET left_at = $1
-                     WHERE revision_id = $2 AND attempt = $3 AND step_index > $4
-                       AND left_at IS NOT NULL AND left_at < $1",
-                ] {
-                    on_step(tx, sqlx::query(sql).bind(*at), rid, *attempt, *index).await?;
-                }
-                sqlx::query(
-                    "UPDATE history_revisions SET ended_at = $1
-                     WHERE id = $2 AND ended_at IS NOT NULL AND ended_at < $1",
-                )
-                .bind(*at)
-                .bind(rid)
-                .execute(&mut **tx)
-                .await?;
+                pause_ran_to_end(tx, rid, *attempt, *index, *at).await?;
             }
             Fact::StepTraffic {
                 revision,
@@ -876,42 +857,88 @@ async fn write_facts(
                 .bind(*observed_percent);
                 on_step(tx, traffic, rid, *attempt, *index).await?;
             }
-            Fact::Event {
-                revision,
-                kind,
-                slot,
-                at,
-                via,
-                message,
-            } => {
+            Fact::Event { revision, .. } => {
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                let (via, by) = match via {
-                    Via::Controller => ("controller", None),
-                    Via::Person => match credit(tx, &b.key, *kind, b.seen_at).await? {
-                        Some(by) => ("dashboard", by),
-                        None => ("outside", None),
-                    },
-                };
-                sqlx::query(
-                    "INSERT INTO history_events (revision_id, kind, slot, at, seen_at, via, by_user, message)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (revision_id, kind, slot) DO NOTHING",
-                )
-                .bind(rid)
-                .bind(kind.as_str())
-                .bind(slot.clone())
-                .bind(*at)
-                .bind(b.seen_at)
-                .bind(via)
-                .bind(by)
-                .bind(message.clone())
-                .execute(&mut **tx)
-                .await?;
+                record_event(tx, b, rid, fact).await?;
             }
         }
     }
+    Ok(())
+}
+
+/// A timed pause that ran to its end: its step ends then; steps after it,
+/// and the revision's end, are not before then.
+async fn pause_ran_to_end(
+    tx: &mut Tx<'_>,
+    rid: i64,
+    attempt: i64,
+    index: i32,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    for sql in [
+        LEAVE_STEP,
+        "UPDATE history_steps SET entered_at = $1
+         WHERE revision_id = $2 AND attempt = $3 AND step_index > $4 AND entered_at < $1",
+        "UPDATE history_steps SET left_at = $1
+         WHERE revision_id = $2 AND attempt = $3 AND step_index > $4
+           AND left_at IS NOT NULL AND left_at < $1",
+    ] {
+        on_step(tx, sqlx::query(sql).bind(at), rid, attempt, index).await?;
+    }
+    sqlx::query(
+        "UPDATE history_revisions SET ended_at = $1
+         WHERE id = $2 AND ended_at IS NOT NULL AND ended_at < $1",
+    )
+    .bind(at)
+    .bind(rid)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An event of revision row `rid`, credited to the person whose action
+/// the dashboard sent when one matches (else "outside").
+async fn record_event(
+    tx: &mut Tx<'_>,
+    b: &Batch,
+    rid: i64,
+    fact: &Fact,
+) -> Result<(), sqlx::Error> {
+    let Fact::Event {
+        kind,
+        slot,
+        at,
+        via,
+        message,
+        ..
+    } = fact
+    else {
+        return Ok(());
+    };
+    let (via, by) = match via {
+        Via::Controller => ("controller", None),
+        Via::Person => match credit(tx, &b.key, *kind, b.seen_at).await? {
+            Some(by) => ("dashboard", by),
+            None => ("outside", None),
+        },
+    };
+    sqlx::query(
+        "INSERT INTO history_events (revision_id, kind, slot, at, seen_at, via, by_user, message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (revision_id, kind, slot) DO NOTHING",
+    )
+    .bind(rid)
+    .bind(kind.as_str())
+    .bind(slot.clone())
+    .bind(*at)
+    .bind(b.seen_at)
+    .bind(via)
+    .bind(by)
+    .bind(message.clone())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
