@@ -405,11 +405,49 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         return (next, facts);
     }
 
-    let rev = now.revision;
-    let aborted = matches!(now.phase, Phase::Aborted { .. });
-    // Abort and retry.
+    let l = Look {
+        before,
+        now,
+        at,
+        wall,
+        rev: now.revision,
+        aborted: matches!(now.phase, Phase::Aborted { .. }),
+    };
+    abort_and_retry(&l, &mut next, &mut facts);
+    restart(&l, &mut next, &mut facts);
+    let ran_out = pauses(&l, &mut next, &mut facts);
+    verdicts(&l, &mut next, &mut facts);
+    steps(&l, &mut next, &mut facts, ran_out);
+    outcome(&l, &mut next, &mut facts);
+    (next, facts)
+}
+
+/// One look at a rollout already tracked, at the same revision: what every
+/// section of it reads.
+#[derive(Clone, Copy)]
+struct Look<'a> {
+    before: &'a Tracked,
+    now: &'a Release,
+    /// Now, by the cluster's clock as known.
+    at: i64,
+    /// Now, by ours.
+    wall: i64,
+    rev: i64,
+    aborted: bool,
+}
+
+/// An abort (a person's or the controller's) and a retry.
+fn abort_and_retry(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) {
+    let Look {
+        before,
+        now,
+        at,
+        rev,
+        aborted,
+        ..
+    } = *l;
     if aborted && !before.aborted {
-        close_step(&mut next, rev, at, &mut facts);
+        close_step(next, rev, at, facts);
         let by_controller = matches!(
             now.phase,
             Phase::Aborted {
@@ -440,8 +478,17 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         });
     }
     next.aborted = aborted;
+}
 
-    // Restart.
+/// A restart of the pods.
+fn restart(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) {
+    let Look {
+        before,
+        now,
+        at,
+        rev,
+        ..
+    } = *l;
     if !now.restarted_at.is_empty() && now.restarted_at != before.restarted_at {
         facts.push(Fact::Event {
             revision: rev,
@@ -453,9 +500,20 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         });
     }
     next.restarted_at = now.restarted_at.clone();
+}
 
-    // Pauses: spec.paused is a person's; the controller's pause ends by
-    // its timer (resume) or by a promote.
+/// Pauses: spec.paused is a person's; the controller's pause ends by its
+/// timer (resume) or by a promote. When a timed pause ran its time, by the
+/// cluster's clock.
+fn pauses(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) -> Option<i64> {
+    let Look {
+        before,
+        now,
+        at,
+        wall,
+        rev,
+        aborted,
+    } = *l;
     if now.manual_pause != before.manual_pause {
         let kind = if now.manual_pause {
             EventKind::Pause
@@ -535,8 +593,12 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         });
     }
     next.pause = tracked_pause(now);
+    ran_out
+}
 
-    // Analysis verdicts.
+/// Analysis verdicts, each once.
+fn verdicts(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) {
+    let Look { now, at, rev, .. } = *l;
     for v in &now.verdicts {
         if next.verdicts.contains(&v.run) {
             continue;
@@ -566,9 +628,19 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
             message: format!("Analysis {} {}{failing}", v.run, v.status),
         });
     }
+}
 
-    // Steps, unless aborted (an abort sends the index back to 0; the
-    // steps start again with the retry).
+/// Steps, unless aborted (an abort sends the index back to 0; the steps
+/// start again with the retry).
+fn steps(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>, ran_out: Option<i64>) {
+    let Look {
+        before,
+        now,
+        at,
+        rev,
+        aborted,
+        ..
+    } = *l;
     let open = if aborted { None } else { now.open_step() };
     if open != before.step {
         let from = before.step;
@@ -604,7 +676,7 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
             (Some(_), Some(_)) if !aborted => pause_began(now, at),
             _ => ran_out.unwrap_or(at),
         };
-        close_step(&mut next, rev, entered, &mut facts);
+        close_step(next, rev, entered, facts);
         // Steps passed between two looks were entered and left then.
         let passed_to = match (from, open) {
             (Some(_), Some(t)) => Some(t),
@@ -624,7 +696,7 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         };
         if let (Some(f), Some(t)) = (from, passed_to) {
             for i in (f + 1)..t {
-                pass_step(&mut next, now, i, entered, &mut facts);
+                pass_step(next, now, i, entered, facts);
             }
         }
         if let (Some(f), None) = (from, open)
@@ -646,7 +718,7 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
             });
         }
         if let Some(i) = open {
-            enter_step(&mut next, now, i, entered, &mut facts);
+            enter_step(next, now, i, entered, facts);
         }
     } else if let Some(i) = open
         && (now.weight != before.weight || now.observed_percent != before.observed_percent)
@@ -661,10 +733,19 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
     }
     next.weight = now.weight;
     next.observed_percent = now.observed_percent;
+}
 
-    // Outcome. A promoted release stays promoted: its pods restarting, a
-    // scale, or the next update before it has its revision number make
-    // the rollout Progressing, not this release.
+/// Outcome. A promoted release stays promoted: its pods restarting, a
+/// scale, or the next update before it has its revision number make the
+/// rollout Progressing, not this release.
+fn outcome(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) {
+    let Look {
+        before,
+        now,
+        at,
+        rev,
+        ..
+    } = *l;
     let outcome = match (before.outcome, Outcome::of(now.phase)) {
         (Outcome::Promoted, Outcome::InProgress) => Outcome::Promoted,
         (_, o) => o,
@@ -677,7 +758,6 @@ fn look(before: Option<&Tracked>, now: &Release, wall: i64) -> (Tracked, Vec<Fac
         });
         next.outcome = outcome;
     }
-    (next, facts)
 }
 
 /// A rollout the recorder has no memory of (new, or from before it
