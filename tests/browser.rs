@@ -836,6 +836,14 @@ async fn assert_accessible(c: &Client, what: &str) {
                 &format!("document.documentElement.dataset.theme = '{theme}'"),
             )
             .await;
+            // Cards ease into the new theme's colours (and width): axe must
+            // judge the colours they end at, not a frame on the way.
+            until(
+                c,
+                "the theme's transitions to end",
+                "document.getAnimations().every(function (a) { return a.playState !== 'running'; })",
+            )
+            .await;
             let found = accessibility_violations(c, &axe).await;
             assert!(
                 found.is_empty(),
