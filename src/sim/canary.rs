@@ -627,10 +627,9 @@ fn experiment_done(
             status["canary"]["currentExperiment"] = Value::Null;
             return true;
         }
-        ExperimentOutcome::Failed(why) => {
+        ExperimentOutcome::Failed => {
             status["abort"] = json!(true);
             status["canary"]["currentExperiment"] = Value::Null;
-            tracing::debug!(%why, "sim: experiment failed; aborting");
         }
         ExperimentOutcome::Inconclusive => pause_for(status, "InconclusiveExperiment", now, false),
         ExperimentOutcome::Running => status["canary"]["currentExperiment"] = json!(run),

@@ -693,7 +693,8 @@ pub(super) fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+/// A controller's ownerReference, as Argo's controllers set them.
+pub(super) fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
     json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})
 }
 

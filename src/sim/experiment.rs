@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::analysis::{OUTCOME_ANNOTATION, measure};
-use super::controller::{Controller, owned_by, rfc3339, rs_hash, rt, template_hash};
+use super::controller::{Controller, owned_by, owner, rfc3339, rs_hash, rt, template_hash};
 use super::json::text;
 use super::store::{ApiError, Filter, Subresource};
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
@@ -22,8 +22,8 @@ const TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
 pub enum ExperimentOutcome {
     Running,
     Successful,
-    /// "Experiment analysis phase is error/failed[: message]".
-    Failed(String),
+    /// Failed or errored; the abort's message comes from `failed_experiment`.
+    Failed,
     Inconclusive,
 }
 
@@ -101,9 +101,7 @@ impl Controller {
                     "metadata": {"name": name, "namespace": ns,
                         "labels": {POD_TEMPLATE_HASH_LABEL: hash},
                         "annotations": {REVISION_ANNOTATION: revision.to_string()},
-                        "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-                            "name": ro_name, "uid": ro.metadata.uid.clone().unwrap_or_default(),
-                            "controller": true, "blockOwnerDeletion": true}]},
+                        "ownerReferences": [owner("argoproj.io/v1alpha1", "Rollout", &ro_name, ro.metadata.uid.as_deref().unwrap_or_default())]},
                     "spec": spec
                 });
                 let created = (*self
@@ -123,15 +121,7 @@ impl Controller {
         let outcome = match text(&experiment, "/status/phase").as_str() {
             "Successful" => ExperimentOutcome::Successful,
             "Inconclusive" => ExperimentOutcome::Inconclusive,
-            "Failed" | "Error" => {
-                let message = text(&experiment, "/status/message");
-                let mut why = "Experiment analysis phase is error/failed".to_string();
-                if !message.is_empty() {
-                    why.push_str(": ");
-                    why.push_str(&message);
-                }
-                ExperimentOutcome::Failed(why)
-            }
+            "Failed" | "Error" => ExperimentOutcome::Failed,
             _ => ExperimentOutcome::Running,
         };
         Ok((outcome, name))
@@ -400,8 +390,7 @@ impl Controller {
                             "metadata": {"name": run_name, "namespace": ns,
                                 "labels": e.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
                                 "annotations": {REVISION_ANNOTATION: text(e, "/metadata/annotations/rollout.argoproj.io~1revision")},
-                                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Experiment",
-                                    "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
+                                "ownerReferences": [owner("argoproj.io/v1alpha1", "Experiment", &name, &uid)]},
                             "spec": {"metrics": [super::analysis::metric(&text(a, "/templateName"))], "args": a.get("args").cloned().unwrap_or(json!([]))},
                             "status": {"phase": "Running", "startedAt": rfc3339(now), "runSummary": {}, "dryRunSummary": {}}
                         });
@@ -472,8 +461,7 @@ impl Controller {
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": rs_name, "namespace": ns, "labels": template["metadata"]["labels"].clone(),
                 "annotations": {EXPERIMENT_NAME_ANNOTATION: text(e, "/metadata/name"), TEMPLATE_NAME_ANNOTATION: text(t, "/name")},
-                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Experiment", "name": text(e, "/metadata/name"),
-                    "uid": text(e, "/metadata/uid"), "controller": true, "blockOwnerDeletion": true}]},
+                "ownerReferences": [owner("argoproj.io/v1alpha1", "Experiment", &text(e, "/metadata/name"), &text(e, "/metadata/uid"))]},
             "spec": {"replicas": 0, "selector": selector, "template": template},
             "status": {"replicas": 0}
         });
