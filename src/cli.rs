@@ -350,8 +350,8 @@ impl EdgeArgs {
         }
     }
 
-    pub fn stream_limits(&self) -> crate::web::limits::StreamLimits {
-        crate::web::limits::StreamLimits {
+    pub fn stream_limits(&self) -> crate::web::auth::limits::StreamLimits {
+        crate::web::auth::limits::StreamLimits {
             per_client: self.max_streams_per_client as usize,
             total: self.max_streams as usize,
             backlog_bytes: self.stream_backlog as usize,
@@ -501,9 +501,9 @@ pub enum AuthMode {
     Oidc,
 }
 
-impl From<AuthMode> for crate::web::identity::AuthMode {
+impl From<AuthMode> for crate::web::auth::identity::AuthMode {
     fn from(m: AuthMode) -> Self {
-        use crate::web::identity::AuthMode as W;
+        use crate::web::auth::identity::AuthMode as W;
         match m {
             AuthMode::None => W::None,
             AuthMode::Proxy => W::Proxy,
@@ -513,7 +513,7 @@ impl From<AuthMode> for crate::web::identity::AuthMode {
     }
 }
 
-pub use crate::web::identity::Cidr;
+pub use crate::web::auth::identity::Cidr;
 
 /// `10.0.0.0/8`, or one address (a /32 or /128).
 pub fn cidr(s: &str) -> Result<Cidr, String> {

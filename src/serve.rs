@@ -20,14 +20,14 @@ use crate::observed::prometheus::PrometheusAccess;
 use crate::observed::queries::QueryScope;
 use crate::oidc::{ClaimMapping, Oidc, OidcSettings};
 use crate::web::AppState;
+use crate::web::auth::identity::{Auth, OidcLogin};
+use crate::web::auth::limits::StreamSlots;
+use crate::web::auth::session::Sealer;
 use crate::web::edge::ConnectionLimits;
 use crate::web::edge::hosts::AllowedHosts;
 use crate::web::edge::server::{Edge, serve};
-use crate::web::identity::{Auth, OidcLogin};
-use crate::web::limits::StreamSlots;
 use crate::web::metrics::Metrics;
 use crate::web::router::{admin_router, router};
-use crate::web::session::Sealer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -76,7 +76,7 @@ pub async fn run_on(
     let history = history_for(conn, web, view.clone(), &shutdown).await?;
     let metrics = Arc::new(Metrics::new(view_for_metrics));
     let public_origin = match &web.public_url {
-        Some(u) => Some(crate::web::guard::origin_of_url(u).ok_or_else(|| {
+        Some(u) => Some(crate::web::auth::guard::origin_of_url(u).ok_or_else(|| {
             ServeError::Config(format!(
                 "--public-url must be an http(s)://host[:port] URL, not {u:?}"
             ))

@@ -8,13 +8,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{ScenarioArgs, SimArgs};
 
 use super::apiserver::ApiServer;
+use super::apiserver::users::Users;
 use super::clock::SimClock;
 use super::controller::{Controller, ControllerConfig};
 use super::kubeconfig::kubeconfig_yaml;
 use super::manifests::{LoadReport, load_path};
 use super::scenario::{SEED_UPDATES, set_image};
 use super::store::{Store, Subresource};
-use super::users::Users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -41,7 +41,7 @@ pub enum SimError {
     #[error("{0}")]
     Unsupported(String),
     #[error(transparent)]
-    Users(#[from] super::users::UsersError),
+    Users(#[from] super::apiserver::users::UsersError),
 }
 
 /// A simulated cluster that is up and serving.

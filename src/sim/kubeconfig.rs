@@ -40,7 +40,7 @@ pub fn kubeconfig_yaml(
         use base64::Engine;
         // The TLS listener fails to start with the same error if there is none.
         let ca = base64::engine::general_purpose::STANDARD
-            .encode(super::tls::ca_pem().unwrap_or_default());
+            .encode(super::apiserver::tls::ca_pem().unwrap_or_default());
         format!("    server: https://{addr}\n    certificate-authority-data: {ca}\n")
     } else {
         format!("    server: http://{addr}\n")

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
+use super::apiserver::selectors::{FieldSelector, LabelSelector};
 use super::clock::SimClock;
 use super::resources::ResourceType;
-use super::selectors::{FieldSelector, LabelSelector};
 
 /// How many changes a watch can resume from; older resourceVersions are
 /// "too old" (410 Expired), as on a real server after compaction.

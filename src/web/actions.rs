@@ -15,9 +15,9 @@ use crate::cluster::act::{Acted, Request};
 use crate::history::{Attribution, EventKind};
 
 use super::AppState;
+use super::auth::identity::Caller;
+use super::auth::permissions::{Permissions, actor_for, not_visible, refusal};
 use super::error::AppError;
-use super::identity::Caller;
-use super::permissions::{Permissions, actor_for, not_visible, refusal};
 
 /// Whatever Kubernetes does, an action is answered within this long (each
 /// call also has its own, shorter, timeout).
@@ -53,7 +53,7 @@ async fn perform(
 ) -> Result<Acted, AppError> {
     let action = request.action();
     let perms = Permissions::of(state, caller);
-    if !super::permissions::shown_namespace(&state.view.snapshot(), namespace) {
+    if !super::auth::permissions::shown_namespace(&state.view.snapshot(), namespace) {
         return Err(AppError::NotFound(format!(
             "this dashboard shows no rollouts in namespace {namespace:?}"
         )));

@@ -18,9 +18,9 @@ use crate::cluster::hub::{RolloutEntry, Snapshot};
 use crate::cluster::object::Kind;
 use crate::info::observed::ObservedTraffic;
 
+use super::auth::identity::Caller;
+use super::auth::permissions::Permissions;
 use super::error::AppError;
-use super::identity::Caller;
-use super::permissions::Permissions;
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
 };
@@ -53,7 +53,7 @@ pub async fn list(
     if let Some(ns) = ns {
         // A namespace without rollouts lists none, as in Argo, and costs
         // no access review (it shows nothing, so there is nothing to hide).
-        if !super::permissions::shown_namespace(&snapshot, ns) {
+        if !super::auth::permissions::shown_namespace(&snapshot, ns) {
             if !crate::model::is_namespace_name(ns) {
                 return Err(AppError::NotFound(format!(
                     "{ns:?} is not a namespace name"

@@ -25,14 +25,14 @@ use crate::info::{InfoMeta, RolloutInfo};
 use crate::model::RolloutKey;
 
 use super::AppState;
+use super::auth::identity::Caller;
+use super::auth::limits::{ClientAddr, Inbox, Outbox, outbox, spawn_stream, stream_slot};
+use super::auth::permissions::{Permissions, shown_namespace};
+use super::auth::revocation::{Lapse, Tick, no_longer};
 use super::error::AppError;
-use super::identity::Caller;
-use super::limits::{ClientAddr, Inbox, Outbox, outbox, spawn_stream, stream_slot};
-use super::permissions::{Permissions, shown_namespace};
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
 };
-use super::revocation::{Lapse, Tick, no_longer};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 

@@ -10,10 +10,10 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
+use super::auth::identity::Caller;
+use super::auth::permissions::Permissions;
 use super::error::AppError;
-use super::identity::Caller;
 use super::pages::page_info;
-use super::permissions::Permissions;
 use super::templates::{HistoryPartial, ReleasesPage, render};
 use super::view::history::{
     FiguresJson, FiguresView, GapJson, GapView, HistoryJson, HistoryView, ReleaseJson,

@@ -6,26 +6,20 @@ pub mod actions;
 pub mod api;
 pub mod api_watch;
 pub mod assets;
+pub mod auth;
 pub mod cards;
 pub mod chunked;
 pub mod edge;
 pub mod error;
-pub mod guard;
 pub mod history;
-pub mod identity;
-pub mod limits;
 pub mod metrics;
 pub mod overview;
 pub mod overview_stream;
 pub mod page_stream;
 pub mod pages;
-pub mod permissions;
 pub mod probes;
 pub mod queries;
-pub mod revocation;
 pub mod router;
-pub mod session;
-pub mod sign_in;
 pub mod since;
 pub mod templates;
 pub mod text;
@@ -57,9 +51,9 @@ pub struct AppState {
     pub scope_label: String,
     pub metrics: std::sync::Arc<metrics::Metrics>,
     /// `--auth`: who people are, and what they may see and do.
-    pub auth: std::sync::Arc<identity::Auth>,
+    pub auth: std::sync::Arc<auth::identity::Auth>,
     /// Open streams per person, bounded.
-    pub streams: std::sync::Arc<limits::StreamSlots>,
+    pub streams: std::sync::Arc<auth::limits::StreamSlots>,
     /// The release history, unless `--history-db off`.
     pub history: Option<crate::history::History>,
     /// `--public-url`'s origin (`https://host[:port]`): actions from a

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::AppState;
+use super::auth::permissions::Rights;
 use super::cards::card_html;
-use super::permissions::Rights;
 use super::templates::{
     AttentionPartial, AttentionRowView, Group, NamespaceRowPartial, PageStatusPartial,
 };

@@ -20,11 +20,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::StreamExt;
 
 use super::AppState;
+use super::auth::identity::Caller;
+use super::auth::limits::{ClientAddr, Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
+use super::auth::permissions::Permissions;
+use super::auth::revocation::{Lapse, Tick, no_longer};
 use super::error::AppError;
-use super::identity::Caller;
-use super::limits::{ClientAddr, Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
-use super::permissions::Permissions;
-use super::revocation::{Lapse, Tick, no_longer};
 use super::templates::{BannerPartial, detail_fragments, render};
 use super::view::detail::DetailView;
 use crate::cluster::health::Health;

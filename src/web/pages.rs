@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
-use super::identity::{Caller, who_line};
+use super::auth::identity::{Caller, who_line};
+use super::auth::permissions::{Permissions, shown_namespace};
 use super::overview;
-use super::permissions::{Permissions, shown_namespace};
 use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, message_page, render};
 use super::view::detail::DetailView;
 use super::view::filter::STATUSES;

@@ -11,9 +11,9 @@ use crate::cluster::object::Kind;
 use crate::model::RolloutKey;
 
 use super::AppState;
+use super::auth::identity::Caller;
+use super::auth::permissions::{Permissions, Rights};
 use super::error::AppError;
-use super::identity::Caller;
-use super::permissions::{Permissions, Rights};
 
 /// `{ns}` meaning every namespace shown.
 pub const ALL_NAMESPACES: &str = "_all";

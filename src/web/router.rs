@@ -9,9 +9,11 @@ use axum::routing::{get, post, put};
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, guard, history, identity, metrics, overview_stream,
-    page_stream, pages, probes, sign_in,
+    AppState, actions, api, api_watch, assets, history, metrics, overview_stream, page_stream,
+    pages, probes,
 };
+
+use super::auth::{guard, identity, sign_in};
 
 /// Action requests carry at most a small JSON or form body.
 pub const ACTION_BODY_LIMIT: usize = 64 * 1024;
@@ -148,7 +150,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
     // With people signing in, the user-facing port tells nobody which
     // objects exist: /readyz says only ready or not, and /metrics (names
     // of namespaces, counts) is served on the admin port alone.
-    let signed_in = state.auth.mode != super::identity::AuthMode::None;
+    let signed_in = state.auth.mode != super::auth::identity::AuthMode::None;
     let admin = if admin_elsewhere {
         Router::new()
     } else if signed_in {

@@ -1,0 +1,78 @@
+//! `rollouts-dashboard demo` as a new user runs it: one process serves the
+//! simulated cluster's release through the dashboard on the printed URL,
+//! stays up, and stops cleanly on SIGTERM.
+
+use crate::http;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http::get(addr, path)
+}
+
+#[test]
+fn demo_serves_the_seed_release_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut url = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if let Some(u) = line.strip_prefix("serving at http://") {
+            url = Some(u.trim_end_matches('/').to_string());
+            break;
+        }
+    }
+    let Some(addr) = url else {
+        let _ = child.kill();
+        panic!("demo printed no URL");
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(&addr, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "demo never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http_get(&addr, "/api/v1/rollouts/manifest-gen/manifest-gen/info")
+        .expect("the API answers");
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(info["strategy"], "Canary");
+    assert_eq!(
+        info["containers"][0]["image"], "anantvaid4/manifest-generator-api:v2",
+        "the seed's new version is rolling out"
+    );
+    let (_, body) = http_get(&addr, "/api/v1/namespace").expect("the API answers");
+    assert!(body.contains("\"namespace\":\"manifest-gen\""), "{body}");
+
+    assert!(child.try_wait().expect("status").is_none(), "demo stays up");
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("status") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("demo did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

@@ -1,0 +1,357 @@
+//! Observed traffic end to end with a real Prometheus (Debian's package)
+//! scraping the simulated mesh every second. The seed runs in Istio's
+//! ambient mode, so its metrics come from a waypoint, labelled per
+//! destination workload as Istio labels them: the share, success rate and
+//! latency per revision follow the canary through its steps, reach the
+//! rollout page and its live stream, a canary answering with 5xx is
+//! marked, and a Prometheus that stops shows in that panel only, until it
+//! returns. Without a version label Istio names both revisions after the
+//! rollout, and the panel says so rather than claim a share.
+
+use crate::harness;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use harness::prometheus::Prometheus;
+use harness::{Dashboard, Options, react, rt, seed_at_pause, seed_with_controller};
+use rollouts_dashboard::cluster::client::Scope;
+use rollouts_dashboard::observed::ObservedSettings;
+use rollouts_dashboard::observed::prometheus::PrometheusAccess;
+use rollouts_dashboard::observed::queries::QueryScope;
+use rollouts_dashboard::sim::store::Subresource;
+use serde_json::{Value, json};
+
+const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
+const PAGE: &str = "/rollouts/manifest-gen/manifest-gen";
+/// Prometheus needs a few scrapes before a rate over the window settles.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn settings(port: u16) -> ObservedSettings {
+    ObservedSettings {
+        access: PrometheusAccess {
+            url: Prometheus::url(port),
+            ..PrometheusAccess::default()
+        },
+        scope: QueryScope {
+            pod_label: "pod".into(),
+            namespace_label: "namespace".into(),
+            window: Duration::from_secs(5),
+            namespaces: None,
+        },
+        interval: Duration::from_secs(1),
+    }
+}
+
+fn role<'a>(observed: &'a Value, role: &str) -> Option<&'a Value> {
+    observed["revisions"]
+        .as_array()?
+        .iter()
+        .find(|r| r["role"] == role)
+}
+
+fn share(observed: &Value, name: &str) -> f64 {
+    role(observed, name)
+        .and_then(|r| r["share"].as_f64())
+        .unwrap_or(-1.0)
+}
+
+/// Asks `/observed` until `ok`; panics with the last answer after PATIENCE.
+async fn until_observed(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, _, body) = d.get(&format!("{SEED}/observed")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if ok(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}; last answer {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn page(d: &Dashboard) -> String {
+    let resp = d.request(PAGE, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .expect("the page");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The rollout page's `observed` section.
+fn observed_section(html: &str) -> &str {
+    let start = html
+        .find(r#"<section id="observed""#)
+        .unwrap_or_else(|| panic!("the page has no observed panel: {html}"));
+    let len = html[start..].find("</section>").unwrap_or(0);
+    &html[start..start + len]
+}
+
+/// The seed with a `version` label on its template (v1, then v2 with the
+/// release), at its first pause: Istio's canonical revision tells the
+/// revisions apart in the waypoint's series.
+fn seed_with_versions_at_pause() -> (
+    std::sync::Arc<rollouts_dashboard::sim::store::Store>,
+    rollouts_dashboard::sim::controller::Controller,
+) {
+    let (store, controller) = seed_with_controller();
+    let label = |version: &'static str| {
+        move |o: &mut Value| {
+            o["spec"]["template"]["metadata"]["labels"]["version"] = json!(version);
+            Ok(())
+        }
+    };
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            label("v1"),
+        )
+        .expect("v1");
+    react(&store, &controller, 3);
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                rollouts_dashboard::sim::scenario::set_image(
+                    o,
+                    "manifest-gen",
+                    "ealen/echo-server:latest",
+                );
+                o["spec"]["template"]["metadata"]["labels"]["version"] = json!("v2");
+                Ok(())
+            },
+        )
+        .expect("the release");
+    react(&store, &controller, 3);
+    (store, controller)
+}
+
+/// The seed as it is: both revisions are `manifest-gen/latest` to the
+/// waypoint (Istio 1.22+). One row stands for both, with the success and
+/// latency Prometheus has, and no share is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_waypoint_names_both_revisions_alike_and_the_panel_says_so() {
+    let (store, _controller) = seed_at_pause();
+    let port = Prometheus::reserve_port();
+    let d = Dashboard::start_observing(
+        store.clone(),
+        Scope::AllNamespaces,
+        Options::default(),
+        Some(settings(port)),
+        |_| {},
+    )
+    .await;
+    let _prometheus = Prometheus::start(port, d.addr);
+    let seen = until_observed(&d, "one row for both revisions", |o| {
+        o["revisions"].as_array().is_some_and(|r| {
+            r.len() == 1
+                && r[0]["requestsPerSecond"]
+                    .as_f64()
+                    .is_some_and(|v| (v - 100.0).abs() < 5.0)
+        })
+    })
+    .await;
+    let row = &seen["revisions"][0];
+    assert_eq!(row["revision"], "2 and 1", "{seen:#}");
+    assert_eq!(row["sharedWorkload"], "manifest-gen/latest");
+    let success = row["successRate"].as_f64().unwrap_or(0.0);
+    assert!((success - 0.998).abs() < 0.001, "{seen:#}");
+    assert!(
+        seen["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("as one workload (manifest-gen/latest)")),
+        "{seen:#}"
+    );
+    let html = page(&d).await;
+    assert!(
+        !html.contains("% of requests observed at the canary"),
+        "no observed share on the traffic bar"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
+    let (store, controller) = seed_with_versions_at_pause();
+    let port = Prometheus::reserve_port();
+    let d = Dashboard::start_observing(
+        store.clone(),
+        Scope::AllNamespaces,
+        Options::default(),
+        Some(settings(port)),
+        |_| {},
+    )
+    .await;
+
+    // Before Prometheus runs, the panel says why it has nothing.
+    let before = until_observed(&d, "Prometheus unreachable", |o| {
+        o["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))
+    })
+    .await;
+    assert_eq!(before["source"], Prometheus::url(port));
+    assert_eq!(before["windowSeconds"], 5);
+
+    let mut prometheus = Prometheus::start(port, d.addr);
+
+    // At the first pause the router sends 20% to the canary, and so does
+    // the mesh: Prometheus sees it (at 100 requests/s, once the first
+    // scrapes fill the window).
+    let rate = |o: &Value, name: &str| {
+        role(o, name)
+            .and_then(|r| r["requestsPerSecond"].as_f64())
+            .unwrap_or(0.0)
+    };
+    let at_20 = until_observed(&d, "the canary at about 20%", |o| {
+        o["error"].is_null()
+            && (share(o, "canary") - 0.2).abs() < 0.02
+            && (rate(o, "canary") + rate(o, "stable") - 100.0).abs() < 5.0
+    })
+    .await;
+    assert!((share(&at_20, "stable") - 0.8).abs() < 0.02, "{at_20:#}");
+    let canary = role(&at_20, "canary").expect("a canary revision");
+    assert_eq!(canary["revision"], "2");
+    let rps = canary["requestsPerSecond"].as_f64().unwrap_or(0.0);
+    assert!(
+        (rps - 20.0).abs() < 2.0,
+        "100 requests/s, 20% of them: {rps}"
+    );
+    let success = canary["successRate"].as_f64().unwrap_or(0.0);
+    assert!((success - 0.998).abs() < 0.001, "healthy: {success}");
+    let p50 = canary["latencyP50Ms"].as_f64().unwrap_or(0.0);
+    assert!((25.0..=50.0).contains(&p50), "median near 35 ms: {p50}");
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(section.contains("Observed traffic"), "{section}");
+    assert!(
+        !section.contains("class=\"warn\""),
+        "nothing to warn of: {section}"
+    );
+    assert!(
+        html.contains("% of requests observed at the canary"),
+        "the traffic bar marks the observed share"
+    );
+
+    // A promote: the router moves to 50%, the observed share follows, and
+    // the page's live stream carries the new panel.
+    let mut stream = d.watch(&format!("/stream{PAGE}"), true).await;
+    let status = store
+        .get(rt("rollouts"), "manifest-gen", "manifest-gen")
+        .expect("the seed")["status"]
+        .clone();
+    let expect = json!({"expect": {"podTemplateHash": status["currentPodHash"], "stepIndex": status["currentStepIndex"]}});
+    let (code, _, body) = d
+        .send("PUT", &format!("{SEED}/promote"), &[], &expect.to_string())
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    react(&store, &controller, 0);
+    until_observed(&d, "the canary at about 50%", |o| {
+        (share(o, "canary") - 0.5).abs() < 0.02
+    })
+    .await;
+    stream
+        .until("the panel at 50% on the live stream", |m| {
+            m["id"] == "observed"
+                && m["html"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("50.0%") && h.contains("<td>50%</td>"))
+        })
+        .await;
+
+    // The canary starts answering a third of its requests with 503: its
+    // success rate drops below stable's and the page says so.
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                o["metadata"]["annotations"]["sim.rollouts-dashboard.io/canary-error-rate"] =
+                    json!("0.33");
+                Ok(())
+            },
+        )
+        .expect("the annotation is set");
+    let failing = until_observed(&d, "the canary's success rate down", |o| {
+        role(o, "canary")
+            .and_then(|c| c["successRate"].as_f64())
+            // Settled: the window holds only answers since the change.
+            .is_some_and(|s| (s - 0.67).abs() < 0.0004)
+    })
+    .await;
+    let stable = role(&failing, "stable").and_then(|s| s["successRate"].as_f64());
+    assert!(stable.is_some_and(|s| s > 0.99), "{failing:#}");
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(
+        section.contains("The canary answers 67.0% of requests successfully, stable 99.8%."),
+        "{section}"
+    );
+    assert!(section.contains(r#"class="worse""#), "{section}");
+    assert_eq!(
+        failing["warnings"],
+        json!(["The canary answers 67.0% of requests successfully, stable 99.8%."])
+    );
+    // The overview counts it among the rollouts that need a person.
+    let attention = d
+        .view
+        .snapshot()
+        .rollouts
+        .get(&rollouts_dashboard::model::RolloutKey::new(
+            "manifest-gen",
+            "manifest-gen",
+        ))
+        .and_then(|e| e.summary.attention);
+    assert_eq!(
+        attention,
+        Some(rollouts_dashboard::info::attention::Attention::CanaryFailing)
+    );
+
+    // Prometheus stops: the panel says so, and the rest of the page goes on.
+    prometheus.stop();
+    until_observed(&d, "Prometheus unreachable again", |o| {
+        o["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))
+            && o["revisions"] == json!([])
+    })
+    .await;
+    let (code, _, body) = d.send("PUT", &format!("{SEED}/abort"), &[], "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    react(&store, &controller, 0);
+    d.until("the abort shown while Prometheus is away", |s| {
+        s.rollouts
+            .get(&rollouts_dashboard::model::RolloutKey::new(
+                "manifest-gen",
+                "manifest-gen",
+            ))
+            .is_some_and(|e| e.summary.status == "Degraded")
+    })
+    .await;
+    let html = page(&d).await;
+    assert!(html.contains("Degraded"), "the header follows the abort");
+    assert!(
+        observed_section(&html).contains("No observed traffic:"),
+        "{}",
+        observed_section(&html)
+    );
+
+    // It returns: the panel recovers, now with all requests at stable.
+    prometheus.resume();
+    let back = until_observed(&d, "Prometheus back, all traffic at stable", |o| {
+        o["error"].is_null() && (share(o, "stable") - 1.0).abs() < 0.02
+    })
+    .await;
+    assert!(back["updatedAt"].is_string());
+}
