@@ -55,8 +55,13 @@ impl SimClock {
 
     /// `metav1.Time` text: RFC3339 UTC, whole seconds.
     pub fn now_rfc3339(&self) -> String {
-        super::controller::rfc3339(self.now())
+        rfc3339(self.now())
     }
+}
+
+/// `metav1.Time` as the API server writes it: RFC 3339, UTC, whole seconds.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]

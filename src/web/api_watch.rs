@@ -26,7 +26,8 @@ use crate::model::RolloutKey;
 
 use super::AppState;
 use super::auth::identity::Caller;
-use super::auth::limits::{ClientAddr, Inbox, Outbox, outbox, spawn_stream, stream_slot};
+use super::auth::identity::ClientAddr;
+use super::auth::limits::{Inbox, Outbox, outbox, spawn_stream, stream_slot};
 use super::auth::permissions::{Permissions, shown_namespace};
 use super::auth::revocation::{Lapse, Tick, no_longer};
 use super::error::AppError;
@@ -110,14 +111,14 @@ pub async fn watch_list(
     if let Some(ns) = namespace_filter(&namespace) {
         watch_gate(&state, &caller, ns).await?;
     }
-    let slot = stream_slot(&state, &caller, from)?;
+    let slot = stream_slot(&state.streams, &caller, from)?;
     let changes = state.view.subscribe();
     let snapshot = rollouts_listed(&state, namespace_filter(&namespace)).await?;
-    let (tx, rx) = outbox(&state);
+    let (tx, rx) = outbox(&state.streams);
     let ns = namespace_filter(&namespace).map(str::to_string);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_list(state.clone(), perms, lapse, ns, snapshot, changes, tx);
-    spawn_stream(&state, slot, follow);
+    spawn_stream(&state.metrics, &state.shutdown, slot, follow);
     Ok(stream_response(&headers, rx))
 }
 
@@ -130,7 +131,7 @@ pub async fn watch_one(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let gate = watch_gate(&state, &caller, &namespace).await?;
-    let slot = stream_slot(&state, &caller, from)?;
+    let slot = stream_slot(&state.streams, &caller, from)?;
     let changes = state.view.subscribe();
     // A rollout not created yet: the stream waits for it, as Argo's does.
     let snapshot = match find_rollout(&state, &namespace, &name).await {
@@ -139,7 +140,7 @@ pub async fn watch_one(
         Err(e) => return Err(e),
     };
     let key = RolloutKey::new(namespace, name);
-    let (tx, rx) = outbox(&state);
+    let (tx, rx) = outbox(&state.streams);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_one(
@@ -152,7 +153,7 @@ pub async fn watch_one(
         changes,
         tx,
     );
-    spawn_stream(&state, slot, follow);
+    spawn_stream(&state.metrics, &state.shutdown, slot, follow);
     Ok(stream_response(&headers, rx))
 }
 

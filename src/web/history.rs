@@ -13,8 +13,7 @@ use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::Permissions;
 use super::error::AppError;
-use super::pages::page_info;
-use super::templates::{HistoryPartial, ReleasesPage, render};
+use super::templates::{HistoryPartial, PageInfo, ReleasesPage, render};
 use super::view::history::{
     FiguresJson, FiguresView, GapJson, GapView, HistoryJson, HistoryView, ReleaseJson,
     ReleaseRowView, ReleasesJson, RevisionJson, rfc3339,
@@ -263,7 +262,7 @@ pub async fn releases_page(
     let perms = Permissions::of(&state, &caller);
     let banner = perms.banner(&snapshot.health).await;
     let mut page = ReleasesPage {
-        page: page_info(&state, &caller, String::new()),
+        page: PageInfo::new(&state, &caller, String::new()),
         banner,
         namespaces: Vec::new(),
         ns: String::new(),

@@ -22,8 +22,6 @@ use prometheus_client::registry::Registry;
 use crate::cluster::hub::LiveView;
 use crate::cluster::object::Kind;
 
-use super::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     action: String,
@@ -340,8 +338,8 @@ impl Collector for LiveCollector {
 }
 
 /// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut r = state.metrics.encode().into_response();
+pub async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    let mut r = metrics.encode().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -351,7 +349,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Times each request by its route (the pattern, not the path, so names
 /// do not become labels).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -359,8 +357,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let method = req.method().to_string();
     let started = Instant::now();
     let res = next.run(req).await;
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RouteLabels { method, route })
         .observe(started.elapsed().as_secs_f64());

@@ -69,3 +69,10 @@ pub fn base_with_slash(base: &str) -> String {
         format!("{base}/")
     }
 }
+
+/// `/metrics` and the request timer need only the metrics.
+impl axum::extract::FromRef<AppState> for std::sync::Arc<metrics::Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}

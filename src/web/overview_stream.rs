@@ -26,7 +26,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::auth::identity::Caller;
-use super::auth::limits::{ClientAddr, outbox, spawn_stream, stream_slot};
+use super::auth::identity::ClientAddr;
+use super::auth::limits::{outbox, spawn_stream, stream_slot};
 use super::auth::permissions::{Permissions, Rights};
 use super::auth::revocation::{Lapse, Tick};
 use super::cards::card_html;
@@ -87,12 +88,17 @@ pub async fn overview(
         .find(|(k, _)| k == "since")
         .and_then(|(_, v)| since_seq(v));
     let query = OverviewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let slot = stream_slot(&state, &caller, from)?;
-    let (tx, rx) = outbox(&state);
+    let slot = stream_slot(&state.streams, &caller, from)?;
+    let (tx, rx) = outbox(&state.streams);
     let perms = Permissions::of(&state, &caller);
     let lapse = Lapse::new(&state, &caller);
     let page = Page::new(state.clone(), perms, query, tx);
-    spawn_stream(&state, slot, page.follow(lapse, since));
+    spawn_stream(
+        &state.metrics,
+        &state.shutdown,
+        slot,
+        page.follow(lapse, since),
+    );
     Ok(sse(rx))
 }
 

@@ -21,7 +21,8 @@ use tokio_stream::StreamExt;
 
 use super::AppState;
 use super::auth::identity::Caller;
-use super::auth::limits::{ClientAddr, Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
+use super::auth::identity::ClientAddr;
+use super::auth::limits::{Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
 use super::auth::permissions::Permissions;
 use super::auth::revocation::{Lapse, Tick, no_longer};
 use super::error::AppError;
@@ -98,12 +99,12 @@ pub async fn rollout(
     perms
         .require_sees(&state.view.snapshot(), &namespace)
         .await?;
-    let slot = stream_slot(&state, &caller, from)?;
-    let (tx, rx) = outbox(&state);
+    let slot = stream_slot(&state.streams, &caller, from)?;
+    let (tx, rx) = outbox(&state.streams);
     let key = RolloutKey::new(namespace, name);
     let lapse = Lapse::new(&state, &caller);
     let follow = follow_rollout(state.clone(), perms, lapse, key, tx);
-    spawn_stream(&state, slot, follow);
+    spawn_stream(&state.metrics, &state.shutdown, slot, follow);
     Ok(sse(rx))
 }
 

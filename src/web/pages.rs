@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
-use super::auth::identity::{Caller, who_line};
+use super::auth::identity::Caller;
 use super::auth::permissions::{Permissions, shown_namespace};
 use super::overview;
 use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, message_page, render};
@@ -16,19 +16,6 @@ use super::view::health::BannerView;
 use super::view::overview::{NAMESPACES_SHOWN, Overview, OverviewQuery};
 use super::view::status_class;
 use crate::model::RolloutKey;
-
-pub fn page_info(state: &AppState, caller: &Caller, stream: String) -> PageInfo {
-    PageInfo {
-        base: state.base_path.clone(),
-        stream,
-        cluster: state.cluster_label.clone(),
-        scope: state.scope_label.clone(),
-        who: who_line(state, caller),
-        unauthenticated: caller.user().is_none(),
-        sign_out: state.auth.has_sign_in() && caller.user().is_some(),
-        releases: state.history.is_some(),
-    }
-}
 
 /// `GET /`: what needs a person, a summary per namespace (when there are
 /// more rollouts than a page holds), then a page of the rollouts the
@@ -61,7 +48,7 @@ pub async fn overview(
     let page = OverviewPage {
         // The stream then sends only what changed after this page, for
         // this page.
-        page: page_info(
+        page: PageInfo::new(
             &state,
             &caller,
             overview_stream_url(&base, &query, o.page, Some(snapshot.seq)),
@@ -161,7 +148,7 @@ pub async fn rollout(
     };
     let banner = perms.banner(&snapshot.health).await;
     let page = RolloutPage {
-        page: page_info(
+        page: PageInfo::new(
             &state,
             &caller,
             format!("{base}stream/rollouts/{namespace}/{name}"),

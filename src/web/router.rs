@@ -13,7 +13,7 @@ use super::{
     pages, probes,
 };
 
-use super::auth::{guard, identity, sign_in};
+use super::auth::{gate, guard, identity, sign_in};
 
 /// Action requests carry at most a small JSON or form body.
 pub const ACTION_BODY_LIMIT: usize = 64 * 1024;
@@ -127,7 +127,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .merge(acting)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            identity::identify,
+            gate::identify,
         ));
     let app = Router::new()
         .route("/static/app.css", get(assets::app_css))
@@ -144,7 +144,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .route("/signed-out", get(sign_in::signed_out))
         .merge(personal)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ));
     // With people signing in, the user-facing port tells nobody which
@@ -172,7 +172,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         let base = base_path.to_string();
         let overview = get(pages::overview).route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            identity::identify,
+            gate::identify,
         ));
         Router::new()
             .nest(base_path, app)

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use askama::Template;
 
+use super::AppState;
+use super::auth::identity::{Caller, who_line};
 use super::view::card::CardView;
 use super::view::detail::DetailView;
 use super::view::filter::Filter;
@@ -30,6 +32,23 @@ pub struct PageInfo {
     pub sign_out: bool,
     /// A release history is kept: link the Releases page.
     pub releases: bool,
+}
+
+impl PageInfo {
+    /// What every page's header shows `caller`; `stream` is the page's live
+    /// stream URL (empty for none).
+    pub fn new(state: &AppState, caller: &Caller, stream: String) -> PageInfo {
+        PageInfo {
+            base: state.base_path.clone(),
+            stream,
+            cluster: state.cluster_label.clone(),
+            scope: state.scope_label.clone(),
+            who: who_line(&state.auth, caller),
+            unauthenticated: caller.user().is_none(),
+            sign_out: state.auth.has_sign_in() && caller.user().is_some(),
+            releases: state.history.is_some(),
+        }
+    }
 }
 
 pub struct Chip {

@@ -22,7 +22,6 @@ mod routes;
 mod services;
 pub mod traffic;
 
-use super::json::text;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, Rollout};
 
+use super::clock::rfc3339;
+use super::json::text;
 use super::resources;
 use super::store::{ApiError, Filter, Store, Subresource};
 use traffic::{set_destination_rule_hashes, set_virtual_service_weights};
@@ -698,11 +699,6 @@ pub(super) fn progressing(status: &str, reason: &str, message: &str, now: Timest
 /// `does-not-exist` (as in Argo's own test objects).
 fn unpullable(image: &str) -> bool {
     image.contains("does-not-exist")
-}
-
-/// `metav1.Time` as the API server writes it: RFC 3339, UTC, whole seconds.
-pub(super) fn rfc3339(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A controller's ownerReference, as Argo's controllers set them.

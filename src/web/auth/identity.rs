@@ -14,21 +14,20 @@
 //!   script's `Authorization: Bearer`, or the browser's sealed session
 //!   cookie); identity headers are ignored; calls impersonate them.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 
 use super::session::{Sealer, Session, SignedOut, TokenSession};
 use crate::cluster::access::{AccessReviews, CheckError, Credentials, User};
 use crate::oidc::Oidc;
 use crate::oidc::claims::KUBERNETES_RESERVED as RESERVED_GROUP_PREFIX;
-use crate::web::AppState;
-use crate::web::error::AppError;
-use crate::web::templates::message_page;
+
+/// Where a request comes from, as the caps count it: the peer, or behind
+/// a trusted proxy the address it names (set by `identify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
 
 /// How people are identified (`--auth`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,33 +199,12 @@ impl From<CheckError> for Unidentified {
     }
 }
 
-/// In front of every person-facing route: establishes the caller or
-/// answers 401 (429, 503) with why.
-pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    match caller_of(&state, peer, req.headers()).await {
-        Ok(caller) => {
-            let from = client_address(&state.auth, peer, req.headers());
-            req.extensions_mut().insert(caller);
-            req.extensions_mut().insert(super::limits::ClientAddr(from));
-            next.run(req).await
-        }
-        Err(why) => {
-            tracing::info!(path = %req.uri().path(), ?peer, reason = ?why, "refused: no identity");
-            unidentified(&state, req.headers(), why)
-        }
-    }
-}
-
+/// Who sends a request from `peer` with these `headers`, as `auth` says.
 pub async fn caller_of(
-    state: &AppState,
+    auth: &Auth,
     peer: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<Caller, Unidentified> {
-    let auth = &state.auth;
     match auth.mode {
         AuthMode::None => Ok(Caller::Dashboard),
         AuthMode::Proxy => {
@@ -404,52 +382,11 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// 401 (429, 503): a page for a browser, grpc-gateway's JSON for the API
-/// and scripts.
-fn unidentified(state: &AppState, headers: &HeaderMap, why: Unidentified) -> Response {
-    let (status, error, text) = match why {
-        Unidentified::NotSignedIn(t) => (
-            StatusCode::UNAUTHORIZED,
-            AppError::Unauthorized(t.clone()),
-            t,
-        ),
-        Unidentified::TooMany(t) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            AppError::TooMany(t.clone()),
-            t,
-        ),
-        Unidentified::CannotCheck(t) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Unavailable(t.clone()),
-            t,
-        ),
-    };
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if !wants_html {
-        return error.into_response();
-    }
-    let title = if status == StatusCode::UNAUTHORIZED {
-        "Not signed in"
-    } else {
-        "Cannot sign you in now"
-    };
-    message_page(
-        &state.base_path,
-        status,
-        title,
-        text,
-        state.auth.has_sign_in(),
-    )
-}
-
 /// The page header's line about who is signed in (or the notice that
 /// nobody is).
-pub fn who_line(state: &AppState, caller: &Caller) -> Option<String> {
+pub fn who_line(auth: &Auth, caller: &Caller) -> Option<String> {
     let Some(user) = caller.user() else {
-        return state.auth.notice.clone();
+        return auth.notice.clone();
     };
     // Every signed-in person is in system:authenticated; it says nothing.
     let groups: Vec<&str> = user

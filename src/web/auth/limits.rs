@@ -4,18 +4,17 @@
 //! stream's reader may fall behind before the stream is dropped.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
-use super::identity::Caller;
-use crate::web::AppState;
+use super::identity::{Caller, ClientAddr};
 use crate::web::error::AppError;
-use crate::web::metrics::EdgeMetrics;
+use crate::web::metrics::{EdgeMetrics, Metrics};
 
 /// `--max-streams-per-client`, `--max-streams`, `--stream-backlog`, and
 /// how long a stream may wait for its reader (`--write-timeout`).
@@ -124,33 +123,30 @@ impl Drop for StreamSlot {
     }
 }
 
-/// Where a request comes from, as the caps count it: the peer, or behind
-/// a trusted proxy the address it names (set by `identify`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
 /// A stream slot for this client: the signed-in person, or with
 /// `--auth none` their address (429 past a limit).
 pub fn stream_slot(
-    state: &AppState,
+    slots: &Arc<StreamSlots>,
     caller: &Caller,
     from: ClientAddr,
 ) -> Result<StreamSlot, AppError> {
     match caller.user() {
-        Some(u) => state.streams.take(&format!("user:{}", u.name)),
-        None => state.streams.take(&format!("addr:{}", from.0)),
+        Some(u) => slots.take(&format!("user:{}", u.name)),
+        None => slots.take(&format!("addr:{}", from.0)),
     }
 }
 
 /// Runs a stream's `follow` in a task of its own, holding its `slot` and
-/// counted as an open stream, until it ends or the dashboard shuts down.
+/// counted as an open stream, until it ends or the dashboard shuts down
+/// (`stop`).
 pub fn spawn_stream(
-    state: &AppState,
+    metrics: &Arc<Metrics>,
+    stop: &CancellationToken,
     slot: StreamSlot,
     follow: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let open = state.metrics.stream();
-    let stop = state.shutdown.clone();
+    let open = metrics.stream();
+    let stop = stop.clone();
     tokio::spawn(async move {
         let _open = open;
         let _slot = slot;
@@ -233,14 +229,10 @@ impl<T> tokio_stream::Stream for Inbox<T> {
     }
 }
 
-/// A stream's queue, bounded as `state` says.
-pub fn outbox<T>(state: &AppState) -> (Outbox<T>, Inbox<T>) {
-    let limits = state.streams.limits;
-    bounded(
-        limits.backlog_bytes,
-        limits.wait,
-        state.streams.metrics().clone(),
-    )
+/// A stream's queue, bounded as the stream limits say.
+pub fn outbox<T>(slots: &StreamSlots) -> (Outbox<T>, Inbox<T>) {
+    let limits = slots.limits;
+    bounded(limits.backlog_bytes, limits.wait, slots.metrics().clone())
 }
 
 fn bounded<T>(backlog_bytes: usize, wait: Duration, metrics: EdgeMetrics) -> (Outbox<T>, Inbox<T>) {

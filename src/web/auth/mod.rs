@@ -3,6 +3,7 @@
 //! reviews as permissions), the cross-site guard, the bounds every request
 //! and stream meets before sign-in, and streams ended when rights lapse.
 
+pub mod gate;
 pub mod guard;
 pub mod identity;
 pub mod limits;
