@@ -72,8 +72,15 @@ pub enum ActError {
     NotFound(String),
     #[error("the Kubernetes API did not answer within {0:?}")]
     Timeout(Duration),
+    /// The API server answered with a status the cases above do not cover.
+    #[error("the Kubernetes API failed: {}: {}", .0.code, .0.message)]
+    Api(#[source] Box<kube::core::Status>),
+    /// No answer: the connection, TLS or the client failed.
     #[error("the Kubernetes API failed: {0}")]
-    Api(String),
+    Unreachable(#[source] kube::Error),
+    /// An answer that is not the object it should be.
+    #[error("the Kubernetes API failed: unreadable answer: {0}")]
+    Unreadable(#[source] serde_json::Error),
 }
 
 impl From<Refusal> for ActError {
@@ -416,9 +423,9 @@ impl Actor {
                 404 => ActError::NotFound(s.message.clone()),
                 409 => ActError::Conflict(s.message.clone()),
                 400 | 422 => ActError::Invalid(s.message.clone()),
-                code => ActError::Api(format!("{code}: {}", s.message)),
+                _ => ActError::Api(s),
             }),
-            Ok(Err(e)) => Err(ActError::Api(e.to_string())),
+            Ok(Err(e)) => Err(ActError::Unreachable(e)),
         }
     }
 }
@@ -470,7 +477,7 @@ fn event_resource() -> ApiResource {
 }
 
 fn to_value(obj: &DynamicObject) -> Result<Value, ActError> {
-    serde_json::to_value(obj).map_err(|e| ActError::Api(format!("unreadable answer: {e}")))
+    serde_json::to_value(obj).map_err(ActError::Unreadable)
 }
 
 /// Now, as Kubernetes writes times (RFC 3339, UTC, whole seconds).

@@ -329,8 +329,10 @@ fn outcome_code(e: &AppError) -> &'static str {
         AppError::Unprocessable(_) => "invalid",
         AppError::BadRequest(_) => "bad-request",
         AppError::GatewayTimeout(_) => "timeout",
-        AppError::Unavailable(_) | AppError::TooMany(_) => "unavailable",
-        AppError::BadGateway(_) => "failed",
+        AppError::Unavailable(_) | AppError::TooMany(_) | AppError::AccessUnknown(_) => {
+            "unavailable"
+        }
+        AppError::BadGateway(_) | AppError::Internal(_) => "failed",
     }
 }
 
@@ -346,7 +348,7 @@ fn outcome(
         Err(E::Forbidden(_)) => "forbidden",
         Err(E::NotFound(_)) => "not_found",
         Err(E::Timeout(_)) => "timeout",
-        Err(E::Api(_)) => "api_error",
+        Err(E::Api(_) | E::Unreachable(_) | E::Unreadable(_)) => "api_error",
     }
 }
 

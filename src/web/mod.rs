@@ -11,6 +11,7 @@ pub mod cards;
 pub mod chunked;
 pub mod edge;
 pub mod error;
+pub mod error_pages;
 pub mod history;
 pub mod metrics;
 pub mod overview;

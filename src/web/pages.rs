@@ -2,14 +2,14 @@
 //! Both render from the snapshot; the live stream keeps them current.
 
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::{Permissions, shown_namespace};
+use super::error::{AppError, PageError};
 use super::overview;
-use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, message_page, render};
+use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, render};
 use super::view::detail::DetailView;
 use super::view::filter::STATUSES;
 use super::view::health::BannerView;
@@ -25,15 +25,12 @@ pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
+) -> Result<Response, PageError> {
     let query = OverviewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let snapshot = state.view.snapshot();
     let base = state.base_path.clone();
     let perms = Permissions::of(&state, &caller);
-    let rights = match super::queries::rights_in(&perms, &snapshot, None).await {
-        Ok(r) => r,
-        Err(e) => return cannot_check(&state, e),
-    };
+    let rights = super::queries::rights_in(&perms, &snapshot, None).await?;
     let o = Overview::of(&snapshot, |ns| rights.sees(ns), &query);
     let paged = o.paged();
     let summary: Vec<_> = if paged {
@@ -73,7 +70,7 @@ pub async fn overview(
         status: overview::page_status(&base, &o, &query, &snapshot.health),
         filter: query.filter,
     };
-    Html(render(&page)).into_response()
+    Ok(Html(render(&page)).into_response())
 }
 
 /// The overview stream for `query` on `page`, sending only changes after
@@ -98,32 +95,23 @@ pub async fn rollout(
     Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
+) -> Result<Response, PageError> {
     let snapshot = state.view.snapshot();
     let base = state.base_path.clone();
     // A namespace this dashboard does not show costs no access review.
     if !shown_namespace(&snapshot, &namespace) && snapshot.health.ready() {
-        return message(
-            &state,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("This dashboard shows no rollouts in namespace {namespace:?}."),
-        );
+        return Err(AppError::NotFound(format!(
+            "This dashboard shows no rollouts in namespace {namespace:?}."
+        ))
+        .into());
     }
     let perms = Permissions::of(&state, &caller);
-    let access = match perms.access(&namespace).await {
-        Ok(a) => a,
-        Err(e) => return cannot_check(&state, e),
-    };
+    let access = perms.access(&namespace).await?;
     if !access.list {
-        return message(
-            &state,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            format!(
-                "You may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there."
-            ),
-        );
+        return Err(AppError::Forbidden(format!(
+            "You may not see rollouts in namespace {namespace}: your Kubernetes RBAC does not allow list on rollouts there."
+        ))
+        .into());
     }
     let key = RolloutKey::new(&namespace, &name);
     let Some(entry) = snapshot.rollouts.get(&key) else {
@@ -136,7 +124,7 @@ pub async fn rollout(
                 banner.headline
             )
         };
-        return message(&state, StatusCode::NOT_FOUND, "Not found", why);
+        return Err(AppError::NotFound(why).into());
     };
     // The outcome of a form post without JavaScript: a code, never text
     // from the URL (a link could otherwise put words on this page).
@@ -161,7 +149,7 @@ pub async fn rollout(
         notice: flash("notice").map(str::to_string),
         error: flash("error").map(str::to_string),
     };
-    Html(render(&page)).into_response()
+    Ok(Html(render(&page)).into_response())
 }
 
 /// What each outcome code of a form post says (web/actions.rs sends them).
@@ -188,27 +176,13 @@ pub fn outcome_text(code: &str) -> Option<&'static str> {
     })
 }
 
-/// 503: the person's rights could not be asked now.
-fn cannot_check(state: &AppState, e: super::error::AppError) -> Response {
-    message(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Cannot check your access",
-        e.to_string(),
-    )
-}
-
-fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
-    message_page(&state.base_path, status, title, why, false)
-}
-
 /// `GET /rollouts/{ns}/{name}/message`: the rollout's whole status message
 /// as plain text, for when the page shows it cut (see `text`).
 pub async fn full_message(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, super::error::AppError> {
+) -> Result<Response, AppError> {
     super::queries::require_sees(&state, &caller, &namespace).await?;
     let (_, entry) = super::queries::find_rollout(&state, &namespace, &name).await?;
     let info = entry.info(&RolloutKey::new(&namespace, &name));

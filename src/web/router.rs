@@ -181,6 +181,10 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
     };
     let csp = content_security_policy(&state);
     routed
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::error_pages::show_pages,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
             security_headers(csp.clone(), req, next)

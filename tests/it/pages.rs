@@ -286,3 +286,36 @@ async fn the_rollout_page_shows_managed_routes_experiments_and_plugin_steps() {
     let (_, _, seed) = page(&d, "/rollouts/manifest-gen/manifest-gen").await;
     assert!(!seed.contains("experiments-title"));
 }
+
+/// One error path: what a page cannot show is a page with the right status
+/// and the reason, and the same failure through the API is grpc-gateway's
+/// JSON with the same status.
+#[tokio::test]
+async fn an_error_is_a_page_for_a_browser_and_json_for_the_api() {
+    let d = seeded().await;
+    let (status, headers, body) = page(&d, "/rollouts/shop/no-such-rollout").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
+    assert!(
+        body.contains("There is no rollout no-such-rollout in namespace shop"),
+        "{body}"
+    );
+    let (status, _, body) = page(&d, "/rollouts/nowhere/x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body.contains("This dashboard shows no rollouts in namespace"),
+        "{body}"
+    );
+    let (status, _, json) = d.get("/api/v1/rollouts/shop/no-such-rollout/info").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(json["code"], 5, "{json}");
+    assert!(
+        json["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+}

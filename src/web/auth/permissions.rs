@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::identity::Caller;
 use crate::actions::Action;
-use crate::cluster::access::{AccessReviews, CheckError, NamespaceAccess, User, client_as};
+use crate::cluster::access::{AccessReviews, NamespaceAccess, User, client_as};
 use crate::cluster::act::Actor;
 use crate::cluster::health::{Health, ScopeState};
 use crate::cluster::hub::Snapshot;
@@ -51,10 +51,6 @@ pub struct Permissions {
     reviews: Option<AccessReviews>,
 }
 
-fn unavailable(e: CheckError) -> AppError {
-    AppError::Unavailable(e.to_string())
-}
-
 impl Permissions {
     pub fn of(state: &AppState, caller: &Caller) -> Permissions {
         Permissions {
@@ -74,7 +70,7 @@ impl Permissions {
             (Some(user), Some(reviews)) => reviews
                 .in_namespace(user, namespace)
                 .await
-                .map_err(unavailable),
+                .map_err(AppError::from),
             _ => Ok(Rights::All.access(namespace)),
         }
     }
@@ -89,7 +85,7 @@ impl Permissions {
                 .in_namespaces(user, namespaces)
                 .await
                 .map(Rights::Per)
-                .map_err(unavailable),
+                .map_err(AppError::from),
             _ => Ok(Rights::All),
         }
     }

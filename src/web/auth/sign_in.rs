@@ -13,7 +13,7 @@ use super::identity::{LOGIN, SESSION, TOKEN, client_address, now};
 use super::session::{SameSite, Session, TOKEN_SESSION_SECONDS, TokenSession, new_session_id};
 use crate::oidc::Pending;
 use crate::web::AppState;
-use crate::web::error::AppError;
+use crate::web::error::{AppError, PageError};
 use crate::web::templates::{SignInPage, message_page, render};
 
 /// `?next=`: where to go after signing in (a path of this dashboard).
@@ -68,19 +68,14 @@ pub async fn sign_in_page(State(state): State<AppState>, Query(q): Query<Next>) 
     {
         Ok((url, pending)) => match login.sealer.seal(LOGIN, &pending, 600) {
             Ok(cookie) => with_cookie(Redirect::to(&url).into_response(), &cookie),
-            Err(e) => message(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot sign you in",
-                e,
-            ),
+            Err(e) => {
+                PageError(AppError::Internal(format!("cannot sign you in: {e}"))).into_response()
+            }
         },
-        Err(e) => message(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Cannot sign you in now",
-            format!("the identity provider cannot be reached: {e}"),
-        ),
+        Err(e) => PageError(AppError::Unavailable(format!(
+            "the identity provider cannot be reached: {e}"
+        )))
+        .into_response(),
     }
 }
 
@@ -179,7 +174,7 @@ pub async fn callback(
     };
     let fail = |why: String| {
         tracing::info!(reason = %why, "an OpenID Connect sign-in failed");
-        let r = message(&state, StatusCode::UNAUTHORIZED, "Not signed in", why);
+        let r = PageError(AppError::Unauthorized(why)).into_response();
         with_cookie(r, &login.sealer.clear(LOGIN))
     };
     if let Some(e) = cb.error {
@@ -320,20 +315,11 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
 
 /// `GET /signed-out`.
 pub async fn signed_out(State(state): State<AppState>) -> Response {
-    message(
-        &state,
+    message_page(
+        &state.base_path,
         StatusCode::OK,
         "Signed out",
         "You are signed out of this dashboard.".to_string(),
-    )
-}
-
-fn message(state: &AppState, status: StatusCode, title: &str, why: String) -> Response {
-    message_page(
-        &state.base_path,
-        status,
-        title,
-        why,
         state.auth.has_sign_in(),
     )
 }
