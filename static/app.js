@@ -313,42 +313,35 @@ document.addEventListener("DOMContentLoaded", function () {
       retryTimer = setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     });
-    source.addEventListener("state", function (e) {
-      var d = JSON.parse(e.data);
-      setLive(d.state, d.headline);
-      var banner = document.getElementById("banner");
-      if (banner) { swap(banner, d.html); }
-    });
-    source.addEventListener("card", function (e) {
-      var d = JSON.parse(e.data);
-      putCard(d.id, d.ns, d.html);
-    });
-    source.addEventListener("remove", function (e) {
-      removeCard(JSON.parse(e.data).id);
-    });
-    source.addEventListener("resync", function (e) {
-      var keep = JSON.parse(e.data).ids;
-      document.querySelectorAll(".card").forEach(function (c) {
-        if (keep.indexOf(c.id) < 0) { removeCard(c.id); }
-      });
-    });
-    source.addEventListener("counts", function (e) {
-      setCounts(JSON.parse(e.data));
-    });
-    source.addEventListener("replace", function (e) {
-      var d = JSON.parse(e.data);
-      var old = document.getElementById(d.id);
-      if (old) { swap(old, d.html); }
-      refreshHistory();
-    });
-    source.addEventListener("gone", function (e) {
-      var d = JSON.parse(e.data);
-      setLive("stale", d.message);
-      toast(d.message, true);
-    });
-    // The sign-in ended or access was withdrawn: stop following for good.
-    source.addEventListener("ended", function (e) {
-      stopFollowing(JSON.parse(e.data).message);
+    // Every event the server sends (src/web/sse.rs names them, in this
+    // order), each with its data parsed.
+    var handlers = {
+      state: function (d) {
+        setLive(d.state, d.headline);
+        var banner = document.getElementById("banner");
+        if (banner) { swap(banner, d.html); }
+      },
+      card: function (d) { putCard(d.id, d.ns, d.html); },
+      resync: function (d) {
+        document.querySelectorAll(".card").forEach(function (c) {
+          if (d.ids.indexOf(c.id) < 0) { removeCard(c.id); }
+        });
+      },
+      counts: function (d) { setCounts(d); },
+      replace: function (d) {
+        var old = document.getElementById(d.id);
+        if (old) { swap(old, d.html); }
+        refreshHistory();
+      },
+      gone: function (d) {
+        setLive("stale", d.message);
+        toast(d.message, true);
+      },
+      // The sign-in ended or access was withdrawn: stop following for good.
+      ended: function (d) { stopFollowing(d.message); }
+    };
+    Object.keys(handlers).forEach(function (name) {
+      source.addEventListener(name, function (e) { handlers[name](JSON.parse(e.data)); });
     });
   }
   var stopped = false;

@@ -22,6 +22,7 @@ pub mod probes;
 pub mod queries;
 pub mod router;
 pub mod since;
+pub mod sse;
 pub mod templates;
 pub mod text;
 pub mod view;

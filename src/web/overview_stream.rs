@@ -33,9 +33,9 @@ use super::auth::revocation::{Lapse, Tick};
 use super::cards::card_html;
 use super::error::AppError;
 use super::overview::{attention_list, namespace_row, namespace_row_id, page_status};
-use super::page_stream::{Message, Tx, ended, event, sse, state_event};
 use super::queries::rights_in;
 use super::since::since_seq;
+use super::sse::{EventName, Message, Tx, ended, event, sse, state_event};
 use super::templates::render;
 use super::view::card_id;
 use super::view::filter::STATUSES;
@@ -234,7 +234,8 @@ impl Page {
             .iter()
             .map(|(k, _)| card_id(&k.namespace, &k.name))
             .collect();
-        self.send(event("resync", json!({ "ids": ids }))).await?;
+        self.send(event(EventName::Resync, json!({ "ids": ids })))
+            .await?;
         self.members = members;
         self.known = snap.seq;
         self.paged = o.paged();
@@ -387,7 +388,7 @@ impl Page {
     fn card(&self, key: &RolloutKey, entry: &RolloutEntry) -> Message {
         let html = card_html(&self.state, key, entry, self.rights.access(&key.namespace));
         event(
-            "card",
+            EventName::Card,
             json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
         )
     }
@@ -398,7 +399,7 @@ impl Page {
             m.insert(s.to_string(), Value::from(self.counts.of(s)));
         }
         m.insert("attention".into(), Value::from(self.counts.attention));
-        event("counts", Value::Object(m))
+        event(EventName::Counts, Value::Object(m))
     }
 
     async fn send_row(&self, namespace: &str, counts: &Counts) -> Sent {
@@ -417,5 +418,5 @@ impl Page {
 }
 
 fn replace(id: &str, html: &str) -> Message {
-    event("replace", json!({"id": id, "html": html}))
+    event(EventName::Replace, json!({"id": id, "html": html}))
 }

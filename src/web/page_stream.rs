@@ -1,92 +1,29 @@
-//! A rollout page's live stream (Server-Sent Events), and what both pages'
-//! streams share (the overview's is in overview_stream.rs). A rollout page
-//! gets each of its fragments that changed, the connection state, and
-//! after connecting (or falling behind) everything.
-//!
-//! Events: `replace` `{id, html}`, `state` `{state, headline, html}`,
-//! `gone` `{message}`, and `ended` `{message}` as the last event when the
-//! person's sign-in ends or their access is withdrawn (the page stops
-//! following then).
+//! A rollout page's live stream (Server-Sent Events; the overview's is in
+//! overview_stream.rs, what both share in sse.rs). A rollout page gets each
+//! of its fragments that changed, the connection state, and after
+//! connecting (or falling behind) everything: `replace`, `state`, `gone`,
+//! and `ended` as the last event when the person's sign-in ends or their
+//! access is withdrawn (the page stops following then).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Extension, Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_stream::StreamExt;
 
 use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::identity::ClientAddr;
-use super::auth::limits::{Inbox, Outbox, Weighed, outbox, spawn_stream, stream_slot};
+use super::auth::limits::{outbox, spawn_stream, stream_slot};
 use super::auth::permissions::Permissions;
 use super::auth::revocation::{Lapse, Tick, no_longer};
 use super::error::AppError;
-use super::templates::{BannerPartial, detail_fragments, render};
+use super::sse::{EventName, Tx, ended, event, sse, state_event};
+use super::templates::detail_fragments;
 use super::view::detail::DetailView;
-use crate::cluster::health::Health;
 use crate::cluster::hub::{Change, RolloutEntry};
 use crate::model::RolloutKey;
-
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// One Server-Sent Event, as queued for its page (sized, so a page that
-/// does not read holds a bounded backlog).
-pub(super) struct Message {
-    name: &'static str,
-    data: String,
-}
-
-impl Weighed for Message {
-    fn bytes(&self) -> usize {
-        // `event: …\ndata: …\n\n`
-        self.name.len() + self.data.len() + 16
-    }
-}
-
-pub(super) type Tx = Outbox<Message>;
-
-pub(super) fn event(name: &'static str, data: serde_json::Value) -> Message {
-    Message {
-        name,
-        data: data.to_string(),
-    }
-}
-
-pub(super) fn sse(rx: Inbox<Message>) -> Response {
-    let events = rx.map(|m| Ok::<_, Infallible>(Event::default().event(m.name).data(m.data)));
-    let mut r = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
-    let h = r.headers_mut();
-    h.insert(
-        "x-accel-buffering",
-        axum::http::HeaderValue::from_static("no"),
-    );
-    h.insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("private, no-store"),
-    );
-    r
-}
-
-/// The connection state as this person may see it.
-pub(super) async fn state_event(perms: &Permissions, health: &Health) -> Message {
-    let banner = perms.banner(health).await;
-    event(
-        "state",
-        json!({"state": banner.state, "headline": banner.headline,
-               "html": render(&BannerPartial { banner: &banner })}),
-    )
-}
-
-pub(super) fn ended(message: &str) -> Message {
-    event("ended", json!({ "message": message }))
-}
 
 /// `GET /stream/rollouts/{ns}/{name}`.
 pub async fn rollout(
@@ -124,7 +61,7 @@ async fn send_fragments(
         if sent.get(id) == Some(&html) {
             continue;
         }
-        tx.send(event("replace", json!({"id": id, "html": html})))
+        tx.send(event(EventName::Replace, json!({"id": id, "html": html})))
             .await
             .map_err(|_| ())?;
         sent.insert(id, html);
@@ -146,7 +83,7 @@ async fn follow_rollout(
     let mut sent: HashMap<&'static str, String> = HashMap::new();
     let gone = |key: &RolloutKey| {
         event(
-            "gone",
+            EventName::Gone,
             json!({"message": format!("Rollout {key} was deleted or is no longer shown.")}),
         )
     };
