@@ -12,6 +12,7 @@ pub mod chunked;
 pub mod edge;
 pub mod error;
 pub mod error_pages;
+pub mod headers;
 pub mod history;
 pub mod metrics;
 pub mod overview;
