@@ -30,7 +30,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), Dem
     config.default_namespace = crate::sim::scenario::DEFAULT_NAMESPACE.to_string();
     let conn = Connection {
         config,
-        source: ConfigSource::Simulated,
+        source: ConfigSource::Given("simulated cluster (demo)".to_string()),
         scope: Scope::AllNamespaces,
     };
     tracing::info!(api = %sim.addr, objects = sim.objects, "simulated cluster started");

@@ -243,7 +243,7 @@ async fn history_for(
     let url = match h.history_db.as_deref() {
         Some("off") => return Ok(None),
         Some(url) => url.to_string(),
-        None if conn.source == ConfigSource::Simulated => "sqlite::memory:".to_string(),
+        None if matches!(conn.source, ConfigSource::Given(_)) => "sqlite::memory:".to_string(),
         None => {
             let (dir, chosen) = match &h.data_dir {
                 Some(d) => (d.clone(), true),
@@ -488,7 +488,7 @@ fn identity_label(conn: &Connection) -> String {
         } => format!("the kubeconfig context {c}"),
         ConfigSource::Kubeconfig { .. } => "the kubeconfig's user".to_string(),
         ConfigSource::InCluster => "this pod's ServiceAccount".to_string(),
-        ConfigSource::Simulated => "the simulated cluster's admin".to_string(),
+        ConfigSource::Given(_) => "the credentials it was given".to_string(),
     }
 }
 
@@ -500,7 +500,7 @@ pub fn cluster_label(conn: &Connection) -> String {
         } => c.clone(),
         ConfigSource::Kubeconfig { .. } => conn.cluster_url(),
         ConfigSource::InCluster => "in-cluster".to_string(),
-        ConfigSource::Simulated => "simulated cluster (demo)".to_string(),
+        ConfigSource::Given(name) => name.clone(),
     }
 }
 
@@ -521,7 +521,7 @@ pub fn banner(conn: &Connection, web: &WebArgs, addr: SocketAddr) -> String {
             context.as_deref().unwrap_or("(none)")
         ),
         ConfigSource::InCluster => "in-cluster service account".to_string(),
-        ConfigSource::Simulated => "simulated cluster".to_string(),
+        ConfigSource::Given(name) => name.clone(),
     };
     let scope = match &conn.scope {
         Scope::Namespaces(ns) => format!("namespaces {}", ns.join(", ")),

@@ -38,8 +38,11 @@ pub enum ConfigSource {
         context: Option<String>,
     },
     InCluster,
-    /// `demo`: the embedded simulated cluster.
-    Simulated,
+    /// A connection the program running the dashboard made itself (`demo`
+    /// and the tests reach their embedded cluster so), named as people
+    /// should see it. It has nothing on disk, so neither has its history
+    /// unless `--history-db` says where.
+    Given(String),
 }
 
 /// Which namespaces the dashboard shows.

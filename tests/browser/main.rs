@@ -179,7 +179,7 @@ fn start_dashboard_with(
     config.default_namespace = "manifest-gen".to_string();
     let conn = Connection {
         config,
-        source: ConfigSource::Simulated,
+        source: ConfigSource::Given("simulated cluster".to_string()),
         scope: Scope::AllNamespaces,
     };
     let mut web = WebArgs {

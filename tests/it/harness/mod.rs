@@ -167,7 +167,7 @@ impl Viewer {
         config.default_namespace = "default".to_string();
         let conn = Connection {
             config: config.clone(),
-            source: ConfigSource::Simulated,
+            source: ConfigSource::Given("simulated cluster".to_string()),
             scope,
         };
         let view = live::start_observing(&conn, options.capacity, observed, shutdown.clone())
