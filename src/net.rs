@@ -1,6 +1,6 @@
 //! What every outbound HTTP client of the dashboard shares (the identity
-//! provider, Prometheus): the client, its trust roots, error messages. The Kubernetes
-//! API has kube-rs' own.
+//! provider, Prometheus): the client, its trust roots, and why a call
+//! failed (`CallError`, its cause kept). The Kubernetes API has kube-rs' own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,4 +83,54 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Why a call to a service outside the cluster failed. `url` is as people
+/// may see it (no credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{url}: {source}")]
+    Request {
+        url: String,
+        #[source]
+        source: hyper::http::Error,
+    },
+    #[error("{url} is unreachable: {}", error_chain(source))]
+    Unreachable {
+        url: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("{url}: reading the answer: {source}")]
+    Read {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An error status, or a body that is not what it should be: what it
+    /// said (cut).
+    #[error("{url} answered {status}: {said}")]
+    Refused {
+        url: String,
+        status: hyper::StatusCode,
+        said: String,
+    },
+    #[error("{url}: not the JSON expected: {source}")]
+    NotJson {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A well-formed answer of another kind than asked for.
+    #[error("{url} answered {what}")]
+    Unexpected { url: String, what: &'static str },
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Credentials {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url} did not answer within {after:?}")]
+    Timeout { url: String, after: Duration },
 }

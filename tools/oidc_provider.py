@@ -1,4 +1,4 @@
-"""A real OpenID provider for tests/oidc.rs and tests/browser.rs:
+"""A real OpenID provider for tests/it/oidc.rs and tests/browser/:
 oidc-provider-mock (PyPI, not written here) served over HTTPS on loopback,
 as kube-apiserver and the dashboard require of an issuer.
 

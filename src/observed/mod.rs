@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::backoff::Backoff;
 use crate::cluster::hub::{Observation, ObservedSource};
 use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, PodSamples};
+use crate::net::CallError;
 use prometheus::{Prometheus, PrometheusAccess};
 use queries::{Data, QueryScope};
 
@@ -104,7 +105,8 @@ async fn refresh_loop(
         };
         let observation = Observation {
             at,
-            samples: samples.map(Arc::new),
+            // Shown on the page as it is: the cause's chain is in the text.
+            samples: samples.map(Arc::new).map_err(|e| e.to_string()),
             history,
         };
         tokio::select! {
@@ -123,7 +125,7 @@ async fn samples(
     prometheus: &Prometheus,
     scope: &QueryScope,
     at: Timestamp,
-) -> Result<PodSamples, String> {
+) -> Result<PodSamples, CallError> {
     let time = at.as_millisecond() as f64 / 1000.0;
     let (requests, latency) = (scope.requests(), scope.latency());
     let (requests, latency) = tokio::join!(
@@ -134,10 +136,10 @@ async fn samples(
         (Data::Vector(requests), Data::Vector(latency)) => {
             Ok(scope.pod_samples(&requests, &latency))
         }
-        _ => Err(format!(
-            "{} answered an instant query with something other than a vector",
-            prometheus.shown_url()
-        )),
+        _ => Err(CallError::Unexpected {
+            url: prometheus.shown_url(),
+            what: "an instant query with something other than a vector",
+        }),
     }
 }
 
@@ -146,7 +148,7 @@ async fn history(
     prometheus: &Prometheus,
     scope: &QueryScope,
     at: Timestamp,
-) -> Result<PodHistory, String> {
+) -> Result<PodHistory, CallError> {
     let end = at.as_second();
     match prometheus
         .query_range(
@@ -158,9 +160,9 @@ async fn history(
         .await?
     {
         Data::Matrix(series) => Ok(scope.pod_history(&series)),
-        _ => Err(format!(
-            "{} answered a range query with something other than a matrix",
-            prometheus.shown_url()
-        )),
+        _ => Err(CallError::Unexpected {
+            url: prometheus.shown_url(),
+            what: "a range query with something other than a matrix",
+        }),
     }
 }

@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 
 use super::queries::{Answer, Data};
+use crate::net::CallError;
 
 /// Every query gives up after this long.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +57,7 @@ impl Prometheus {
     }
 
     /// An instant query at `time` (seconds since the epoch).
-    pub async fn query(&self, promql: &str, time: f64) -> Result<Data, String> {
+    pub async fn query(&self, promql: &str, time: f64) -> Result<Data, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("time", &format!("{time:.3}"))
@@ -71,7 +72,7 @@ impl Prometheus {
         start: i64,
         end: i64,
         step: i64,
-    ) -> Result<Data, String> {
+    ) -> Result<Data, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("start", &start.to_string())
@@ -82,8 +83,8 @@ impl Prometheus {
     }
 
     /// POST (a query of thousands of namespaces does not fit in a URL).
-    async fn post(&self, path: &str, form: String) -> Result<Data, String> {
-        let shown = self.shown_url();
+    async fn post(&self, path: &str, form: String) -> Result<Data, CallError> {
+        let url = self.shown_url();
         let mut req = hyper::Request::post(format!("{}{path}", self.base))
             .header(
                 hyper::header::CONTENT_TYPE,
@@ -91,11 +92,10 @@ impl Prometheus {
             )
             .header(hyper::header::ACCEPT, "application/json");
         if let Some(file) = &self.token_file {
-            let token = std::fs::read_to_string(file).map_err(|e| {
-                format!(
-                    "cannot read --prometheus-bearer-token-file {}: {e}",
-                    file.display()
-                )
+            let token = std::fs::read_to_string(file).map_err(|source| CallError::Credentials {
+                what: "--prometheus-bearer-token-file",
+                path: file.clone(),
+                source,
             })?;
             req = req.header(
                 hyper::header::AUTHORIZATION,
@@ -104,36 +104,51 @@ impl Prometheus {
         }
         let req = req
             .body(Full::new(Bytes::from(form)))
-            .map_err(|e| format!("{shown}: {e}"))?;
+            .map_err(|source| CallError::Request {
+                url: url.clone(),
+                source,
+            })?;
         let call = async {
-            let res =
-                self.client.request(req).await.map_err(|e| {
-                    format!("{shown} is unreachable: {}", crate::net::error_chain(&e))
+            let res = self
+                .client
+                .request(req)
+                .await
+                .map_err(|source| CallError::Unreachable {
+                    url: url.clone(),
+                    source,
                 })?;
             let status = res.status();
             let body = Limited::new(res.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| format!("{shown}: reading the answer: {e}"))?
+                .map_err(|source| CallError::Read {
+                    url: url.clone(),
+                    source,
+                })?
                 .to_bytes();
-            let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
-                let text = String::from_utf8_lossy(&body);
-                let text: String = text.chars().take(200).collect();
-                format!("{shown} answered {status}: {text}")
+            let answer: Answer = serde_json::from_slice(&body).map_err(|_| CallError::Refused {
+                url: url.clone(),
+                status,
+                said: String::from_utf8_lossy(&body).chars().take(200).collect(),
             })?;
             if answer.status != "success" {
-                return Err(format!(
-                    "{shown} answered {status}: {}",
-                    answer.error.unwrap_or_else(|| answer.status.clone())
-                ));
+                return Err(CallError::Refused {
+                    url: url.clone(),
+                    status,
+                    said: answer.error.unwrap_or_else(|| answer.status.clone()),
+                });
             }
-            answer
-                .data
-                .ok_or_else(|| format!("{shown} answered without data"))
+            answer.data.ok_or_else(|| CallError::Unexpected {
+                url: url.clone(),
+                what: "without data",
+            })
         };
         tokio::time::timeout(QUERY_TIMEOUT, call)
             .await
-            .map_err(|_| format!("{shown} did not answer within {QUERY_TIMEOUT:?}"))?
+            .map_err(|_| CallError::Timeout {
+                url: url.clone(),
+                after: QUERY_TIMEOUT,
+            })?
     }
 }
 

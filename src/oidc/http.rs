@@ -7,6 +7,8 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 
+use crate::net::CallError;
+
 /// Every call to the provider gives up after this long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A discovery document, a key set or a token answer is far smaller.
@@ -26,11 +28,17 @@ impl Https {
     }
 
     /// GET `url` and parse its JSON body.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, CallError> {
         let req = hyper::Request::get(url)
             .header(hyper::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|source| CallError::Request {
+                url: url.to_string(),
+                source,
+            })?;
         self.send(url, req).await
     }
 
@@ -41,7 +49,7 @@ impl Https {
         url: &str,
         form: String,
         basic_auth: &str,
-    ) -> Result<T, String> {
+    ) -> Result<T, CallError> {
         let req = hyper::Request::post(url)
             .header(
                 hyper::header::CONTENT_TYPE,
@@ -50,7 +58,10 @@ impl Https {
             .header(hyper::header::ACCEPT, "application/json")
             .header(hyper::header::AUTHORIZATION, format!("Basic {basic_auth}"))
             .body(Full::new(Bytes::from(form)))
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|source| CallError::Request {
+                url: url.to_string(),
+                source,
+            })?;
         self.send(url, req).await
     }
 
@@ -58,28 +69,44 @@ impl Https {
         &self,
         url: &str,
         req: hyper::Request<Full<Bytes>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, CallError> {
+        let url = url.to_string();
         let call = async {
             let res = self
                 .client
                 .request(req)
                 .await
-                .map_err(|e| format!("{url}: {}", crate::net::error_chain(&e)))?;
+                .map_err(|source| CallError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?;
             let status = res.status();
             let body = Limited::new(res.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| format!("{url}: reading the answer: {e}"))?
+                .map_err(|source| CallError::Read {
+                    url: url.clone(),
+                    source,
+                })?
                 .to_bytes();
             if !status.is_success() {
-                let text = String::from_utf8_lossy(&body);
-                let text: String = text.chars().take(300).collect();
-                return Err(format!("{url} answered {status}: {text}"));
+                let said = String::from_utf8_lossy(&body).chars().take(300).collect();
+                return Err(CallError::Refused {
+                    url: url.clone(),
+                    status,
+                    said,
+                });
             }
-            serde_json::from_slice(&body).map_err(|e| format!("{url}: not the JSON expected: {e}"))
+            serde_json::from_slice(&body).map_err(|source| CallError::NotJson {
+                url: url.clone(),
+                source,
+            })
         };
         tokio::time::timeout(CALL_TIMEOUT, call)
             .await
-            .map_err(|_| format!("{url} did not answer within {CALL_TIMEOUT:?}"))?
+            .map_err(|_| CallError::Timeout {
+                url: url.clone(),
+                after: CALL_TIMEOUT,
+            })?
     }
 }

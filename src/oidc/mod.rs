@@ -114,7 +114,8 @@ impl Oidc {
                 login::exchange_form(code, redirect_uri, &pending.verifier),
                 &login::basic_auth(&self.settings.client_id, secret),
             )
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
         let token = answer
             .id_token
             .ok_or_else(|| "the provider answered without an ID token".to_string())?;

@@ -88,7 +88,9 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
         );
-        let fetched = self.https.get_json::<Discovery>(&url).await.and_then(|d| {
+        // Remembered and shown as text: the cause's chain is in it.
+        let fetched = self.https.get_json::<Discovery>(&url).await;
+        let fetched = fetched.map_err(|e| e.to_string()).and_then(|d| {
             // OpenID Connect Discovery §4.3: the document must name the
             // issuer it was fetched for, or tokens could be another's.
             if d.issuer == self.issuer {
@@ -153,7 +155,7 @@ impl Provider {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the OpenID provider's keys could not be read");
-                Err(e)
+                Err(e.to_string())
             }
         }
     }

@@ -243,7 +243,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         short_names: &[],
     },
-    // Reviews are answered, never stored (sim/reviews.rs).
+    // Reviews are answered, never stored (sim/apiserver/reviews.rs).
     ResourceType {
         group: "authentication.k8s.io",
         versions: &["v1"],

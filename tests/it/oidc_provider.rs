@@ -1,5 +1,5 @@
 //! A real OpenID provider (oidc-provider-mock from PyPI, served over HTTPS
-//! by tools/oidc_provider.py) for tests/oidc.rs and tests/browser.rs.
+//! by tools/oidc_provider.py) for tests/it/oidc.rs and tests/browser/.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

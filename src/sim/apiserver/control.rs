@@ -9,7 +9,7 @@
 //! - `POST /sim/v1/clock/advance` `{"seconds": 30}`
 //! - `GET /sim/v1/requests`: every mutating request received
 //! - `GET /sim/v1/istio/metrics`: the simulated mesh's request metrics in
-//!   Prometheus's text format (sim/mesh.rs)
+//!   Prometheus's text format (sim/mesh/mod.rs)
 
 use std::time::Duration;
 

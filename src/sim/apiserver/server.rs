@@ -46,7 +46,7 @@ pub struct ApiServer {
     /// `--users`: requests must authenticate and RBAC decides; without it
     /// everything is allowed.
     pub(super) users: Option<Arc<Users>>,
-    /// Serve HTTPS (sim/tls.rs) instead of plain HTTP.
+    /// Serve HTTPS (sim/apiserver/tls.rs) instead of plain HTTP.
     pub(super) tls: bool,
     /// The simulated mesh's request counters.
     pub mesh: Arc<Mutex<Mesh>>,
@@ -85,7 +85,7 @@ impl ApiServer {
         self.tls
     }
 
-    /// Serves HTTPS with the built-in certificate (sim/tls.rs).
+    /// Serves HTTPS with the built-in certificate (sim/apiserver/tls.rs).
     pub fn with_tls(mut self) -> Self {
         self.tls = true;
         self

@@ -293,7 +293,7 @@ impl Controller {
             )?;
             return Ok(experiment_done(&mut pass.status, outcome, &run, c.now));
         }
-        // route and plugin steps: sim/routes.rs
+        // route and plugin steps: sim/controller/routes.rs
         let now = c.now;
         self.other_step(pass.ro, &mut pass.status, step, i, now)
     }

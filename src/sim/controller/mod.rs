@@ -4,7 +4,7 @@
 //! (setWeight, pause, analysis, experiment, setCanaryScale, header and
 //! mirror routes, plugin), promote, promote full, abort, retry, rollback
 //! renumbering, Istio weights, and status with the phase Argo computes
-//! (sim/phase.rs). It never reads the dashboard's `info/`: the two are
+//! (sim/controller/phase.rs). It never reads the dashboard's `info/`: the two are
 //! checked against each other.
 //!
 //! It works on the store directly (it is part of the simulated cluster);
@@ -199,7 +199,7 @@ impl Controller {
     }
 
     /// Writes the rollout's status with observedGeneration and the phase
-    /// and message Argo's controller computes (sim/phase.rs), unless the
+    /// and message Argo's controller computes (sim/controller/phase.rs), unless the
     /// rollout changed since it was `read` (as `ro`).
     pub(super) fn write_status(
         &self,
@@ -532,7 +532,7 @@ impl Controller {
         Ok(())
     }
 
-    /// NGINX, ALB and Gateway API weights (sim/routers.rs).
+    /// NGINX, ALB and Gateway API weights (sim/controller/routers.rs).
     pub(super) fn apply_routers(
         &self,
         ro: &Rollout,

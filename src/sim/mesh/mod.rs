@@ -13,7 +13,7 @@
 //! - an ambient pod (`istio.io/dataplane-mode: ambient` on the pod or its
 //!   namespace): the namespace waypoint's series (`reporter="waypoint"`,
 //!   scraped from the waypoint's pod), one per destination workload and
-//!   canonical revision as Istio names them (sim/istio.rs).
+//!   canonical revision as Istio names them (sim/mesh/istio.rs).
 //!
 //! Rollout annotations set the traffic (defaults in brackets):
 //! `sim.rollouts-dashboard.io/requests-per-second` [100],
