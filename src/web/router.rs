@@ -41,10 +41,10 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every user-facing route under `base_path`; with `admin_elsewhere`, the
-/// probes and metrics are left to the admin port.
-pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router {
-    let acting = Router::new()
+/// Every route that changes a rollout: behind the cross-site and
+/// read-only guard, with a small body.
+fn acting(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route(
             "/api/v1/rollouts/{namespace}/{name}/promote",
             put(actions::put_promote),
@@ -85,9 +85,12 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             state.clone(),
             guard::mutation_guard,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT));
-    // Everything that shows or changes rollouts needs to know who asks.
-    let personal = Router::new()
+        .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT))
+}
+
+/// Everything that shows or changes rollouts: it needs to know who asks.
+fn personal(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route("/api/v1/rollouts/{namespace}/info", get(api::list))
         .route(
             "/api/v1/rollouts/{namespace}/info/watch",
@@ -124,11 +127,16 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
             get(page_stream::rollout),
         )
         .route("/api/v1/namespace", get(api::namespace))
-        .merge(acting)
+        .merge(acting(state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::identify,
-        ));
+        ))
+}
+
+/// Every user-facing route under `base_path`; with `admin_elsewhere`, the
+/// probes and metrics are left to the admin port.
+pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router {
     let app = Router::new()
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
@@ -142,7 +150,7 @@ pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router
         .route("/auth/callback", get(sign_in::callback))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/signed-out", get(sign_in::signed_out))
-        .merge(personal)
+        .merge(personal(&state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
