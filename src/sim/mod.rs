@@ -8,6 +8,7 @@ pub mod command;
 pub mod controller;
 pub mod json;
 pub mod kubeconfig;
+pub mod logs;
 pub mod manifests;
 pub mod mesh;
 pub mod resources;

@@ -503,3 +503,168 @@ fn promote_full_ends_healthy_and_a_rollback_renumbers_through_kubectl() {
         "Paused/1",
     );
 }
+
+/// Polls `kubectl ARGS` until `ok` holds for its output; that output.
+fn until_kubectl(sim: &SimProcess, args: &[&str], what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = kubectl(sim, args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn kubectl_logs_reads_what_the_canary_writes_and_follows_it() {
+    let sim = spawn_sim(&[]);
+    until_rollout(
+        &sim,
+        "{.status.phase}/{.status.currentStepIndex}",
+        "Paused/1",
+    );
+    let hash = ok(kubectl(
+        &sim,
+        &[
+            "get",
+            "rollout",
+            "manifest-gen",
+            "-n",
+            "manifest-gen",
+            "-o",
+            "jsonpath={.status.currentPodHash}",
+        ],
+    ));
+    let selector = format!("rollouts-pod-template-hash={hash}");
+    let pods = until_kubectl(
+        &sim,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "manifest-gen",
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ],
+        "a canary pod",
+        |t| !t.trim().is_empty(),
+    );
+    let pod = pods.lines().next().unwrap_or_default().to_string();
+    // The container starts, then logs a sample of the requests it serves.
+    let lines = until_kubectl(
+        &sim,
+        &["logs", "-n", "manifest-gen", &pod],
+        "a few requests in the canary's log",
+        |t| t.lines().filter(|l| l.contains("method=GET")).count() >= 4,
+    );
+    assert!(
+        lines
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("listening on :8080")),
+        "{lines}"
+    );
+    let tail = ok(kubectl(
+        &sim,
+        &[
+            "logs",
+            "-n",
+            "manifest-gen",
+            &pod,
+            "--tail=3",
+            "--timestamps",
+        ],
+    ));
+    let tail: Vec<&str> = tail.lines().collect();
+    assert_eq!(tail.len(), 3, "{tail:?}");
+    for line in &tail {
+        let (at, rest) = line.split_once(' ').unwrap_or_default();
+        assert!(at.parse::<jiff::Timestamp>().is_ok(), "{line}");
+        assert!(
+            rest.contains("status=200"),
+            "the seed's canary is healthy: {line}"
+        );
+    }
+    let previous = kubectl(&sim, &["logs", "-n", "manifest-gen", &pod, "--previous"]);
+    assert!(!previous.status.success());
+    assert!(
+        String::from_utf8_lossy(&previous.stderr).contains("previous terminated container"),
+        "{}",
+        String::from_utf8_lossy(&previous.stderr)
+    );
+    // Following: lines written after the call arrive on the open stream.
+    let mut follow = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .args([
+            "--request-timeout",
+            "20s",
+            "logs",
+            "-f",
+            "--tail=0",
+            "-n",
+            "manifest-gen",
+        ])
+        .arg(&pod)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl starts");
+    let started = Instant::now();
+    let mut stream = BufReader::new(follow.stdout.take().expect("its output")).lines();
+    let fresh: Vec<String> = (0..3)
+        .map(|_| stream.next().and_then(Result::ok).unwrap_or_default())
+        .collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        fresh.iter().all(|l| l.contains("method=GET")),
+        "{fresh:?} after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn kubectl_logs_needs_the_right_to_read_pod_logs() {
+    let team = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi-team");
+    let users = team.join("users.csv");
+    let sim = spawn_sim(&[
+        "--manifests".into(),
+        team.into_os_string(),
+        "--users".into(),
+        users.into_os_string(),
+    ]);
+    let pods = until_kubectl(
+        &sim,
+        &[
+            "--context",
+            "alice",
+            "get",
+            "pods",
+            "-n",
+            "team-a",
+            "-o",
+            "name",
+        ],
+        "a pod of team-a",
+        |t| !t.trim().is_empty(),
+    );
+    let pod = pods.lines().next().unwrap_or_default().to_string();
+    // team-a may read its pods, but nobody granted it pods/log.
+    let logs = kubectl(&sim, &["--context", "alice", "logs", "-n", "team-a", &pod]);
+    assert!(!logs.status.success());
+    let said = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        said.contains("User \"alice\" cannot get resource \"pods/log\" in API group \"\" in the namespace \"team-a\""),
+        "{said}"
+    );
+}

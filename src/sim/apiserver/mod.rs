@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod faults;
+mod logs;
 pub mod rbac;
 mod rest;
 pub mod reviews;

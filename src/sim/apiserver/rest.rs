@@ -20,6 +20,7 @@ use super::users::UserInfo;
 use crate::sim::resources::{self, RESOURCES, ResourceType};
 use crate::sim::store::{ApiError, Change, Filter, Subresource};
 
+use super::logs::LogQuery;
 use super::reviews;
 use super::server::{ApiServer, RecordedRequest};
 
@@ -123,6 +124,8 @@ struct Target {
 enum Parsed {
     Discovery(String, String),
     Resource(Target),
+    /// `pods/{name}/log`.
+    Log(Target),
 }
 
 fn parse_path(path: &str) -> Result<Parsed, ApiError> {
@@ -158,18 +161,23 @@ fn parse_path(path: &str) -> Result<Parsed, ApiError> {
     if namespace.is_some() && !rt.namespaced {
         return Err(not_found());
     }
-    let sub = match rest.get(2) {
-        None => Subresource::Main,
-        Some(&"status") if rt.status_subresource && rest.len() == 3 => Subresource::Status,
-        Some(_) => return Err(not_found()),
-    };
-    Ok(Parsed::Resource(Target {
+    let target = |sub| Target {
         rt,
         version: version.to_string(),
-        namespace,
+        namespace: namespace.clone(),
         name: rest.get(1).map(|s| s.to_string()),
         sub,
-    }))
+    };
+    match rest.get(2) {
+        None => Ok(Parsed::Resource(target(Subresource::Main))),
+        Some(&"status") if rt.status_subresource && rest.len() == 3 => {
+            Ok(Parsed::Resource(target(Subresource::Status)))
+        }
+        Some(&"log") if rt.plural == "pods" && rest.len() == 3 && namespace.is_some() => {
+            Ok(Parsed::Log(target(Subresource::Main)))
+        }
+        Some(_) => Err(not_found()),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +193,20 @@ struct Params {
     timeout_seconds: Option<u64>,
     allow_watch_bookmarks: Option<bool>,
     send_initial_events: Option<bool>,
+    // pods/{name}/log
+    container: Option<String>,
+    follow: Option<String>,
+    tail_lines: Option<i64>,
+    since_seconds: Option<i64>,
+    since_time: Option<String>,
+    timestamps: Option<String>,
+    previous: Option<String>,
+    limit_bytes: Option<i64>,
+}
+
+/// `true` and `1` are true, as Kubernetes reads a boolean query parameter.
+fn flag(v: Option<&str>) -> bool {
+    matches!(v, Some("true" | "1"))
 }
 
 pub(super) async fn handle(
@@ -369,6 +391,30 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
             return Err(ApiError::new(405, "MethodNotAllowed", "method not allowed"));
         }
         Parsed::Resource(t) => t,
+        Parsed::Log(t) if method == Method::GET => {
+            authorize_log(server, caller, &t)?;
+            if let Some(fault) = server
+                .faults
+                .check(Some(t.rt), "get", t.namespace.as_deref())
+            {
+                return Err(fault);
+            }
+            let query = LogQuery {
+                container: params.container,
+                follow: flag(params.follow.as_deref()),
+                tail_lines: params.tail_lines,
+                since_seconds: params.since_seconds,
+                since_time: params.since_time,
+                timestamps: flag(params.timestamps.as_deref()),
+                previous: flag(params.previous.as_deref()),
+                limit_bytes: params.limit_bytes,
+            };
+            let (ns, name) = (t.namespace.unwrap_or_default(), t.name.unwrap_or_default());
+            return super::logs::pod_log(server, &ns, &name, query);
+        }
+        Parsed::Log(_) => {
+            return Err(ApiError::new(405, "MethodNotAllowed", "method not allowed"));
+        }
     };
     let verb = match (&method, target.name.is_some()) {
         (&Method::GET, false) if matches!(params.watch.as_deref(), Some("true" | "1")) => "watch",
@@ -477,6 +523,28 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
 
 /// RBAC for a signed-in caller (`--users`): 403 unless a binding allows
 /// `verb` on the target, as the API server's authorizer answers.
+/// `get pods/log` for the caller (RBAC names the subresource).
+fn authorize_log(
+    server: &ApiServer,
+    caller: Option<&UserInfo>,
+    target: &Target,
+) -> Result<(), ApiError> {
+    let Some(user) = caller else {
+        return Ok(());
+    };
+    let attrs = Attributes {
+        verb: "get".to_string(),
+        group: String::new(),
+        resource: "pods".to_string(),
+        subresource: "log".to_string(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+    };
+    authorize(&server.store, user, &attrs)
+        .map(|_| ())
+        .map_err(|_| ApiError::new(403, "Forbidden", attrs.forbidden_message(&user.name)))
+}
+
 fn authorize_caller(
     server: &ApiServer,
     caller: Option<&UserInfo>,

@@ -65,6 +65,8 @@ pub struct Mesh {
 
 /// How one pod is loaded now.
 struct PodLoad {
+    /// (namespace, name) of the pod.
+    pod: (String, String),
     /// The series it counts into: (namespace, pod) for a sidecar,
     /// (namespace, workload/revision) for a waypoint.
     key: (String, String),
@@ -197,6 +199,30 @@ fn latency(annotations: &BTreeMap<String, String>, role: &str) -> (f64, f64) {
         .unwrap_or(DEFAULT_LATENCY)
 }
 
+/// What one pod receives now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Traffic {
+    /// Requests a second.
+    pub rps: f64,
+    /// The share of them that fail (503).
+    pub error_rate: f64,
+    /// Latency p50 and p99, in ms.
+    pub latency: (f64, f64),
+}
+
+/// What the pod `namespace/name` receives now; `None` when it receives
+/// nothing (not Ready, or no rollout sends it traffic).
+pub fn traffic_of(store: &Store, namespace: &str, name: &str) -> Option<Traffic> {
+    loads(store)
+        .into_iter()
+        .find(|l| l.pod.0 == namespace && l.pod.1 == name)
+        .map(|l| Traffic {
+            rps: l.rps,
+            error_rate: l.error_rate,
+            latency: l.latency,
+        })
+}
+
 /// Every Ready pod of every rollout, with its load now.
 fn loads(store: &Store) -> Vec<PodLoad> {
     let all = Filter::default();
@@ -298,6 +324,7 @@ fn loads(store: &Store) -> Vec<PodLoad> {
                     )
                 };
                 loads.push(PodLoad {
+                    pod: (pod_ns.clone(), text(pod, "/metadata/name")),
                     key,
                     labels,
                     rps: rps * share / pods.len() as f64,
