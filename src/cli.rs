@@ -337,6 +337,24 @@ pub struct EdgeArgs {
         value_parser = clap::value_parser!(u32).range(4096..=64 * 1024 * 1024)
     )]
     pub stream_backlog: u32,
+    /// Pod log streams (a rollout's Logs view, followed) open at once, in all
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_LOG_STREAMS",
+        value_name = "N",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_log_streams: u32,
+    /// Pod log streams one signed-in person may hold; with --auth none, one client address
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_MAX_LOG_STREAMS_PER_CLIENT",
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub max_log_streams_per_client: u32,
 }
 
 impl EdgeArgs {
@@ -356,6 +374,18 @@ impl EdgeArgs {
             total: self.max_streams as usize,
             backlog_bytes: self.stream_backlog as usize,
             wait: self.write_timeout,
+            what: crate::web::auth::limits::StreamKind::LiveViews,
+        }
+    }
+
+    /// Followed pod logs: fewer, each with room for bursts of lines.
+    pub fn log_stream_limits(&self) -> crate::web::auth::limits::StreamLimits {
+        crate::web::auth::limits::StreamLimits {
+            per_client: self.max_log_streams_per_client as usize,
+            total: self.max_log_streams as usize,
+            backlog_bytes: (self.stream_backlog as usize).max(256 * 1024),
+            wait: self.write_timeout,
+            what: crate::web::auth::limits::StreamKind::PodLogs,
         }
     }
 }

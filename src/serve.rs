@@ -113,6 +113,10 @@ pub async fn run_on(
             web.edge.stream_limits(),
             metrics.edge.clone(),
         )),
+        log_streams: Arc::new(StreamSlots::new(
+            web.edge.log_stream_limits(),
+            metrics.edge.clone(),
+        )),
         metrics,
         auth: Arc::new(auth),
         history,

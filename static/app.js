@@ -373,4 +373,63 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
   connect();
+
+  // ---- a rollout's Logs page: Follow appends new lines live (the logs
+  // API's event stream, filtered as the form says); pressing it again pauses.
+  var followButton = document.getElementById("logs-follow");
+  if (followButton) {
+    var MOST_LINES = 2000;
+    var logs = null;
+    var logsState = document.getElementById("logs-state");
+    var column = function (role) {
+      return document.getElementById("logs-" + role) || document.querySelector(".log-lines");
+    };
+    var appendLine = function (d) {
+      var list = column(d.role);
+      if (!list) { return; }
+      var atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+      var li = document.createElement("li");
+      if (d.error) { li.className = "error"; }
+      var time = document.createElement("time");
+      time.dateTime = d.time || "";
+      time.textContent = (d.time || "").slice(11).replace("Z", "").slice(0, 12);
+      var pod = document.createElement("span");
+      pod.className = "log-pod";
+      pod.textContent = d.pod;
+      var code = document.createElement("code");
+      code.textContent = d.line;
+      li.append(time, " ", pod, " ", code);
+      list.appendChild(li);
+      while (list.children.length > MOST_LINES) { list.removeChild(list.firstElementChild); }
+      if (atEnd) { list.scrollTop = list.scrollHeight; }
+    };
+    var stopLogs = function (text) {
+      if (logs) { logs.close(); logs = null; }
+      followButton.setAttribute("aria-pressed", "false");
+      followButton.textContent = "Follow";
+      if (text) { logsState.textContent = text; }
+    };
+    followButton.hidden = false;
+    followButton.addEventListener("click", function () {
+      if (logs) { stopLogs("Paused."); return; }
+      logs = new EventSource(followButton.dataset.follow);
+      followButton.setAttribute("aria-pressed", "true");
+      followButton.textContent = "Pause";
+      logsState.textContent = "Following: new lines appear as the pods write them.";
+      logs.onmessage = function (e) {
+        var d = JSON.parse(e.data);
+        if (d.line !== undefined) {
+          d.error = /level=(error|fatal)|"level":"(error|fatal)"|status[=:]\s*5\d\d\b|\berror\b/i.test(d.line);
+          appendLine(d);
+        } else if (d.dropped) {
+          logsState.textContent = d.dropped + " lines were dropped: more than the stream sends a second.";
+        } else if (d.ended) {
+          stopLogs(d.ended);
+        } else if (d.error) {
+          logsState.textContent = d.error;
+        }
+      };
+      logs.onerror = function () { logsState.textContent = "Reconnecting…"; };
+    });
+  }
 });

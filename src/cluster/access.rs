@@ -193,6 +193,9 @@ struct Bucket {
 pub struct AccessReviews {
     client: Client,
     rights: moka::future::Cache<(User, String), NamespaceAccess>,
+    /// `get pods/log` per person and namespace, asked only where logs are
+    /// wanted (a rollout's page, its logs).
+    log_rights: moka::future::Cache<(User, String), bool>,
     tokens: moka::future::Cache<[u8; 32], Option<User>>,
     token_slots: Arc<tokio::sync::Semaphore>,
     rates: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
@@ -207,6 +210,10 @@ impl AccessReviews {
         AccessReviews {
             client,
             rights: moka::future::Cache::builder()
+                .max_capacity(RIGHTS_CAPACITY)
+                .time_to_live(refresh)
+                .build(),
+            log_rights: moka::future::Cache::builder()
                 .max_capacity(RIGHTS_CAPACITY)
                 .time_to_live(refresh)
                 .build(),
@@ -353,11 +360,33 @@ impl AccessReviews {
             .map_err(|e| (*e).clone())
     }
 
+    /// Whether `user` may read pod logs (`get pods/log`) in `namespace`,
+    /// asked once per refresh interval. A failed review is not remembered.
+    pub async fn may_read_logs(&self, user: &User, namespace: &str) -> Result<bool, CheckError> {
+        let key = (user.clone(), namespace.to_string());
+        let question = Question {
+            verb: "get",
+            group: "",
+            resource: "pods",
+            subresource: "log",
+        };
+        self.log_rights
+            .try_get_with(key, self.review(user, namespace, question))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
     async fn ask(&self, user: &User, namespace: &str) -> Result<NamespaceAccess, CheckError> {
+        let on_rollouts = |verb, subresource| Question {
+            verb,
+            group: "argoproj.io",
+            resource: "rollouts",
+            subresource,
+        };
         let (list, patch_status, patch) = tokio::join!(
-            self.review(user, namespace, "list", ""),
-            self.review(user, namespace, "patch", "status"),
-            self.review(user, namespace, "patch", ""),
+            self.review(user, namespace, on_rollouts("list", "")),
+            self.review(user, namespace, on_rollouts("patch", "status")),
+            self.review(user, namespace, on_rollouts("patch", "")),
         );
         Ok(NamespaceAccess {
             list: list?,
@@ -366,15 +395,15 @@ impl AccessReviews {
         })
     }
 
-    /// One SubjectAccessReview on rollouts, for the person as the API
-    /// server will see them when they act.
-    async fn review(
-        &self,
-        user: &User,
-        namespace: &str,
-        verb: &str,
-        subresource: &str,
-    ) -> Result<bool, CheckError> {
+    /// One SubjectAccessReview, for the person as the API server will see
+    /// them when they act.
+    async fn review(&self, user: &User, namespace: &str, q: Question) -> Result<bool, CheckError> {
+        let Question {
+            verb,
+            group,
+            resource,
+            subresource,
+        } = q;
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.name.clone()),
@@ -384,8 +413,8 @@ impl AccessReviews {
                 resource_attributes: Some(ResourceAttributes {
                     namespace: Some(namespace.to_string()).filter(|n| !n.is_empty()),
                     verb: Some(verb.to_string()),
-                    group: Some("argoproj.io".to_string()),
-                    resource: Some("rollouts".to_string()),
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
                     subresource: Some(subresource.to_string()).filter(|s| !s.is_empty()),
                     ..ResourceAttributes::default()
                 }),
@@ -412,6 +441,15 @@ impl AccessReviews {
             }
         }
     }
+}
+
+/// What one access review asks.
+#[derive(Clone, Copy)]
+struct Question {
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

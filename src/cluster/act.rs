@@ -112,6 +112,11 @@ impl Actor {
         }
     }
 
+    /// The client it reads and patches with.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The same actor, reading and patching with `client` (one that acts
     /// as the person), so the API server's RBAC decides.
     pub fn acting_as(&self, client: Client) -> Actor {

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod index;
 pub mod lease;
 pub mod live;
+pub mod logs;
 pub mod object;
 pub mod observing;
 pub mod stats;

@@ -8,6 +8,7 @@ pub mod attention;
 pub mod available;
 mod events;
 mod experiments;
+pub mod logs;
 mod meta;
 pub mod observed;
 mod pods;

@@ -14,6 +14,8 @@ pub mod error;
 pub mod error_pages;
 pub mod headers;
 pub mod history;
+pub mod logs;
+pub mod logs_page;
 pub mod metrics;
 pub mod overview;
 pub mod overview_stream;
@@ -57,6 +59,9 @@ pub struct AppState {
     pub auth: std::sync::Arc<auth::identity::Auth>,
     /// Open streams per person, bounded.
     pub streams: std::sync::Arc<auth::limits::StreamSlots>,
+    /// Followed pod logs per person, bounded apart (each reads the API
+    /// server for several pods).
+    pub log_streams: std::sync::Arc<auth::limits::StreamSlots>,
     /// The release history, unless `--history-db off`.
     pub history: Option<crate::history::History>,
     /// `--public-url`'s origin (`https://host[:port]`): actions from a

@@ -135,6 +135,8 @@ pub async fn rollout(
             .and_then(|(_, v)| outcome_text(v))
     };
     let banner = perms.banner(&snapshot.health).await;
+    // Not known now: no link (the Logs page would say why).
+    let logs = perms.may_read_logs(&namespace).await.unwrap_or(false);
     let page = RolloutPage {
         page: PageInfo::new(
             &state,
@@ -148,6 +150,7 @@ pub async fn rollout(
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),
         error: flash("error").map(str::to_string),
+        logs,
     };
     Ok(Html(render(&page)).into_response())
 }

@@ -9,8 +9,8 @@ use axum::routing::{get, post, put};
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, history, metrics, overview_stream, page_stream,
-    pages, probes,
+    AppState, actions, api, api_watch, assets, history, logs, logs_page, metrics, overview_stream,
+    page_stream, pages, probes,
 };
 
 use super::auth::{gate, guard, identity, sign_in};
@@ -115,6 +115,8 @@ fn personal(state: &AppState) -> Router<AppState> {
             "/api/v1/rollouts/{namespace}/{name}/info/watch",
             get(api_watch::watch_one),
         )
+        .route("/api/v1/rollouts/{namespace}/{name}/logs", get(logs::api))
+        .route("/rollouts/{namespace}/{name}/logs", get(logs_page::page))
         .route("/", get(pages::overview))
         .route("/rollouts/{namespace}/{name}", get(pages::rollout))
         .route(

@@ -138,6 +138,32 @@ pub struct RolloutPage {
     pub read_only: bool,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The person may read this namespace's pod logs: the page links them.
+    pub logs: bool,
+}
+
+/// A rollout's Logs page.
+#[derive(Template)]
+#[template(path = "logs.html")]
+pub struct LogsPage {
+    pub page: PageInfo,
+    pub banner: BannerView,
+    pub namespace: String,
+    pub name: String,
+    pub columns: Vec<super::view::logs::LogColumn>,
+    /// Why no lines could be read, when none could.
+    pub error: Option<String>,
+    pub role: String,
+    pub container: String,
+    pub containers: Vec<String>,
+    pub tail: i64,
+    pub tails: Vec<i64>,
+    pub filter: String,
+    pub errors_only: bool,
+    /// The same lines from the API, to save.
+    pub download: String,
+    /// The API's event stream of new lines, for Follow.
+    pub follow: String,
 }
 
 /// A rollout's History panel, on its page and alone when it refreshes.

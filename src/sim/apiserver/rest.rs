@@ -391,27 +391,7 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
             return Err(ApiError::new(405, "MethodNotAllowed", "method not allowed"));
         }
         Parsed::Resource(t) => t,
-        Parsed::Log(t) if method == Method::GET => {
-            authorize_log(server, caller, &t)?;
-            if let Some(fault) = server
-                .faults
-                .check(Some(t.rt), "get", t.namespace.as_deref())
-            {
-                return Err(fault);
-            }
-            let query = LogQuery {
-                container: params.container,
-                follow: flag(params.follow.as_deref()),
-                tail_lines: params.tail_lines,
-                since_seconds: params.since_seconds,
-                since_time: params.since_time,
-                timestamps: flag(params.timestamps.as_deref()),
-                previous: flag(params.previous.as_deref()),
-                limit_bytes: params.limit_bytes,
-            };
-            let (ns, name) = (t.namespace.unwrap_or_default(), t.name.unwrap_or_default());
-            return super::logs::pod_log(server, &ns, &name, query);
-        }
+        Parsed::Log(t) if method == Method::GET => return pod_log(server, caller, t, params),
         Parsed::Log(_) => {
             return Err(ApiError::new(405, "MethodNotAllowed", "method not allowed"));
         }
@@ -523,6 +503,34 @@ async fn route(server: &ApiServer, request: Incoming<'_>) -> Result<Response, Ap
 
 /// RBAC for a signed-in caller (`--users`): 403 unless a binding allows
 /// `verb` on the target, as the API server's authorizer answers.
+/// `GET pods/{name}/log`, authorized and faulted like every request.
+fn pod_log(
+    server: &ApiServer,
+    caller: Option<&UserInfo>,
+    t: Target,
+    params: Params,
+) -> Result<Response, ApiError> {
+    authorize_log(server, caller, &t)?;
+    if let Some(fault) = server
+        .faults
+        .check(Some(t.rt), "get", t.namespace.as_deref())
+    {
+        return Err(fault);
+    }
+    let query = LogQuery {
+        container: params.container,
+        follow: flag(params.follow.as_deref()),
+        tail_lines: params.tail_lines,
+        since_seconds: params.since_seconds,
+        since_time: params.since_time,
+        timestamps: flag(params.timestamps.as_deref()),
+        previous: flag(params.previous.as_deref()),
+        limit_bytes: params.limit_bytes,
+    };
+    let (ns, name) = (t.namespace.unwrap_or_default(), t.name.unwrap_or_default());
+    super::logs::pod_log(server, &ns, &name, query)
+}
+
 /// `get pods/log` for the caller (RBAC names the subresource).
 fn authorize_log(
     server: &ApiServer,

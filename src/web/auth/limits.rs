@@ -27,6 +27,26 @@ pub struct StreamLimits {
     pub backlog_bytes: usize,
     /// How long a stream may wait for room in its queue.
     pub wait: Duration,
+    /// What the streams are, for the words of a refusal.
+    pub what: StreamKind,
+}
+
+/// The streams a set of slots bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Page streams and API watches (`--max-streams`).
+    LiveViews,
+    /// Followed pod logs (`--max-log-streams`).
+    PodLogs,
+}
+
+impl StreamKind {
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            StreamKind::LiveViews => ("live views", "--max-streams"),
+            StreamKind::PodLogs => ("followed pod logs", "--max-log-streams"),
+        }
+    }
 }
 
 /// A browser with a dozen tabs stays well under it.
@@ -39,6 +59,7 @@ impl Default for StreamLimits {
             total: 1000,
             backlog_bytes: 64 * 1024,
             wait: Duration::from_secs(30),
+            what: StreamKind::LiveViews,
         }
     }
 }
@@ -84,11 +105,12 @@ impl StreamSlots {
     /// A slot for `who`'s new stream, or 429 when they, or all, hold too many.
     pub fn take(self: &Arc<Self>, who: &str) -> Result<StreamSlot, AppError> {
         let mut open = self.lock();
+        let (what, flag) = self.limits.what.words();
         if open.total >= self.limits.total {
             drop(open);
             self.metrics.stream_refused("total");
             return Err(AppError::TooMany(format!(
-                "this dashboard has {} live views open, as many as it serves (--max-streams); try again shortly",
+                "this dashboard has {} {what} open, as many as it serves ({flag}); try again shortly",
                 self.limits.total
             )));
         }
@@ -97,7 +119,7 @@ impl StreamSlots {
             drop(open);
             self.metrics.stream_refused("per_client");
             return Err(AppError::TooMany(format!(
-                "you have {} live views open already; close some tabs or watches",
+                "you have {} {what} open already; close some tabs or watches",
                 self.limits.per_client
             )));
         }

@@ -75,6 +75,18 @@ impl Permissions {
         }
     }
 
+    /// Whether they may read pod logs (`get pods/log`) in `namespace`; 503
+    /// when Kubernetes could not be asked.
+    pub async fn may_read_logs(&self, namespace: &str) -> Result<bool, AppError> {
+        match (&self.user, &self.reviews) {
+            (Some(user), Some(reviews)) => reviews
+                .may_read_logs(user, namespace)
+                .await
+                .map_err(AppError::from),
+            _ => Ok(true),
+        }
+    }
+
     /// The rights in all of `namespaces` at once (asked concurrently).
     pub async fn rights(
         &self,
@@ -149,6 +161,13 @@ pub fn actor_for(state: &AppState, caller: &Caller) -> Result<Actor, AppError> {
             .map(|client| state.actor.acting_as(client))
             .map_err(|e| AppError::BadGateway(e.to_string())),
     }
+}
+
+/// 403 for a namespace whose pod logs the caller may not read.
+pub fn no_logs(namespace: &str) -> AppError {
+    AppError::Forbidden(format!(
+        "you may not read pod logs in namespace {namespace}: your Kubernetes RBAC does not allow get on pods/log there"
+    ))
 }
 
 /// 403 for a namespace whose rollouts the caller may not list.

@@ -186,6 +186,7 @@ impl Viewer {
             )),
             auth: std::sync::Arc::new(rollouts_dashboard::web::auth::identity::Auth::none(config)),
             streams: std::sync::Arc::default(),
+            log_streams: std::sync::Arc::default(),
             history: None,
             public_origin: None,
         };
