@@ -8,7 +8,6 @@ use crate::http;
 use crate::teams;
 use crate::teams::{DASHBOARD_SA, two_teams};
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,56 +16,10 @@ use rollouts_dashboard::cli::{AuthMode, WebArgs};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::web::auth::session::{Sealer, Session};
 use serde_json::json;
-use teams::{ALICE, BOB, call, documents, exchange, fixtures, step_of};
+use teams::{ALICE, BOB, call, documents, exchange, fixtures, open, read_until, step_of};
 
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-/// Reads the open stream until `text` appears or `within` passes; what
-/// was read.
-async fn read_until(
-    mut stream: std::net::TcpStream,
-    text: &'static str,
-    within: Duration,
-) -> String {
-    tokio::task::spawn_blocking(move || {
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let start = Instant::now();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while start.elapsed() < within {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                Err(_) => {}
-            }
-            if String::from_utf8_lossy(&seen).contains(text) {
-                break;
-            }
-        }
-        String::from_utf8_lossy(&seen).into_owned()
-    })
-    .await
-    .expect("the stream was read")
-}
-
-async fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::net::TcpStream {
-    let (addr, path) = (addr.to_string(), path.to_string());
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        http::open_stream_with(&addr, &path, &h)
-    })
-    .await
-    .expect("opened")
-    .unwrap_or_else(|| panic!("the stream opens"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_group_headers_give_no_rights() {

@@ -78,6 +78,19 @@ pub fn open_stream(addr: &str, path: &str) -> Option<TcpStream> {
 
 /// As `open_stream`, sending `headers` too.
 pub fn open_stream_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<TcpStream> {
+    match open_stream_status(addr, path, headers) {
+        Some((200, stream)) => Some(stream),
+        _ => None,
+    }
+}
+
+/// Opens a stream; its status once the response headers are in, and the
+/// socket, open while the returned value lives.
+pub fn open_stream_status(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, TcpStream)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -97,9 +110,10 @@ pub fn open_stream_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Opt
         stream.read_exact(&mut byte).ok()?;
         seen.push(byte[0]);
     }
-    String::from_utf8_lossy(&seen)
-        .starts_with("HTTP/1.1 200")
-        .then_some(stream)
+    let status = String::from_utf8_lossy(&seen)
+        .get(9..12)
+        .and_then(|s| s.parse().ok())?;
+    Some((status, stream))
 }
 
 /// A loopback port nobody listens on now.

@@ -32,6 +32,7 @@ mod in_a_pod;
 mod kmock_crosscheck;
 mod live_faults;
 mod live_view;
+mod logs;
 mod malformed_input;
 mod observed_traffic;
 mod oidc;

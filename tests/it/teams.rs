@@ -3,7 +3,7 @@
 //! ServiceAccount in any `--auth` mode; and the polling and port helpers
 //! every test that runs a dashboard needs.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -394,4 +394,50 @@ pub fn chart_rbac(values: &str) -> (String, Vec<Value>) {
     let docs = documents(&file);
     let _ = std::fs::remove_dir_all(&dir);
     (sa, docs)
+}
+
+/// Reads the open stream until `text` appears or `within` passes; what
+/// was read.
+pub async fn read_until(
+    mut stream: std::net::TcpStream,
+    text: &'static str,
+    within: Duration,
+) -> String {
+    tokio::task::spawn_blocking(move || {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < within {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            if String::from_utf8_lossy(&seen).contains(text) {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    })
+    .await
+    .expect("the stream was read")
+}
+
+pub async fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::net::TcpStream {
+    let (addr, path) = (addr.to_string(), path.to_string());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http::open_stream_with(&addr, &path, &h)
+    })
+    .await
+    .expect("opened")
+    .unwrap_or_else(|| panic!("the stream opens"))
 }
