@@ -409,6 +409,8 @@ document.addEventListener("DOMContentLoaded", function () {
       followButton.textContent = "Follow";
       if (text) { logsState.textContent = text; }
     };
+    // Like tail: each column opens at its newest line.
+    document.querySelectorAll(".log-lines").forEach(function (l) { l.scrollTop = l.scrollHeight; });
     followButton.hidden = false;
     followButton.addEventListener("click", function () {
       if (logs) { stopLogs("Paused."); return; }

@@ -1395,3 +1395,125 @@ async fn a_person_reads_the_release_history_and_the_releases_page() {
     screenshot(&c, "releases", "light").await;
     let _ = c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_the_canary_beside_stable_and_follows_its_log() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let stop = CancellationToken::new();
+    let _stop_guard = stop.clone().drop_guard();
+    let sim = simulated(None, &stop).await;
+    frozen_at_the_seeds_pause(&sim).await;
+    // The pods have served a while before the page opens.
+    sim.server
+        .store
+        .clock
+        .advance(jiff::SignedDuration::from_secs(20));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let c = browser(driver_port).await;
+
+    // From the rollout page to its logs.
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page opens");
+    until(
+        &c,
+        "the Logs link",
+        "!!document.querySelector('.page-links a')",
+    )
+    .await;
+    click(&c, ".page-links a").await;
+    until(
+        &c,
+        "canary and stable, side by side",
+        "document.querySelectorAll('.log-column').length === 2",
+    )
+    .await;
+    let titles = js(
+        &c,
+        "Array.from(document.querySelectorAll('.log-column h2')).map(function (h) { return h.textContent; }).join(' | ')",
+    )
+    .await;
+    assert_eq!(
+        titles,
+        json!("Canary · revision 2 1 pod | Stable · revision 1 1 pod"),
+    );
+    let side_by_side = js(
+        &c,
+        "(function () { var c = document.querySelectorAll('.log-column'); return c[0].getBoundingClientRect().top === c[1].getBoundingClientRect().top; })()",
+    )
+    .await;
+    assert_eq!(side_by_side, json!(true), "at 1280 px the two share a row");
+    let lines = js(&c, "document.querySelectorAll('#logs-canary li').length").await;
+    assert!(lines.as_u64().is_some_and(|n| n >= 10), "{lines}");
+    assert_accessible(&c, "the logs page").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+    screenshot(&c, "logs", "light").await;
+    screenshot(&c, "logs", "dark").await;
+
+    // The filter: only lines with the text, on both sides.
+    c.find(Locator::Css("input[name=filter]"))
+        .await
+        .expect("the filter")
+        .send_keys("/api/items/42")
+        .await
+        .expect("typed");
+    click(&c, ".logs-filter button[type=submit]").await;
+    until_query(&c, "the filtered page", |q| q.contains("filter=")).await;
+    until(
+        &c,
+        "only matching lines",
+        "document.querySelectorAll('.log-lines li').length > 0 && Array.from(document.querySelectorAll('.log-lines li code')).every(function (l) { return l.textContent.indexOf('/api/items/42') >= 0; })",
+    )
+    .await;
+
+    // Follow: a line the canary writes now appears without a reload.
+    c.goto(&format!(
+        "{base}/rollouts/manifest-gen/manifest-gen/logs?role=canary"
+    ))
+    .await
+    .expect("the canary's logs open");
+    until(
+        &c,
+        "the Follow button",
+        "!document.getElementById('logs-follow').hidden",
+    )
+    .await;
+    let before = js(&c, "document.querySelectorAll('#logs-canary li').length")
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    click(&c, "#logs-follow").await;
+    until(
+        &c,
+        "following",
+        "document.getElementById('logs-follow').getAttribute('aria-pressed') === 'true'",
+    )
+    .await;
+    let clock = sim.server.store.clock.clone();
+    let ticking = tokio::spawn(async move {
+        for _ in 0..100 {
+            clock.advance(jiff::SignedDuration::from_secs(1));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    until(
+        &c,
+        "a new line, live",
+        &format!("document.querySelectorAll('#logs-canary li').length > {before}"),
+    )
+    .await;
+    ticking.abort();
+    click(&c, "#logs-follow").await;
+    until(
+        &c,
+        "paused",
+        "document.getElementById('logs-follow').textContent === 'Follow'",
+    )
+    .await;
+    let _ = c.close().await;
+}
