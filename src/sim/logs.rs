@@ -5,7 +5,8 @@
 //! sets, so a failing canary's 503s show. Lines are written when someone
 //! asks, from where the container's log was left, with the pod's traffic
 //! then, and never rewritten; the last `KEPT` are kept (the kubelet
-//! rotates too).
+//! rotates too). A rollout may make its pods write faster and longer lines
+//! (sim/mesh/mod.rs's annotations), as benchmarks do.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -18,10 +19,11 @@ use super::json::text;
 use super::mesh::{Traffic, traffic_of};
 use super::store::Store;
 
-/// Access-log lines a second, at most, per container.
+/// Access-log lines a second per container, unless the rollout says.
 pub const LINES_PER_SECOND: u32 = 2;
-/// Lines kept per container.
-pub const KEPT: usize = 1000;
+/// Lines kept per container, and bytes.
+pub const KEPT: usize = 4000;
+const KEPT_BYTES: usize = 16 << 20;
 /// Containers whose logs are kept; past it, the least recently read go.
 const CONTAINERS: usize = 10_000;
 
@@ -48,19 +50,22 @@ struct ContainerId {
 
 struct Written {
     lines: VecDeque<LogLine>,
+    bytes: usize,
     /// Written up to here (exclusive).
     until: Timestamp,
     last_read: Timestamp,
 }
 
 impl Logs {
-    /// The lines `container` of `pod` has written until `now`, oldest first.
+    /// The lines `container` of `pod` has written until `now` (after
+    /// `after`, when given), oldest first.
     pub fn read(
         &self,
         store: &Store,
         pod: &Value,
         container: &str,
         now: Timestamp,
+        after: Option<Timestamp>,
     ) -> Vec<LogLine> {
         let id = ContainerId {
             pod_uid: text(pod, "/metadata/uid"),
@@ -81,13 +86,15 @@ impl Logs {
         let log = written.entry(id.clone()).or_insert_with(|| {
             let started = started_at(pod, container).unwrap_or(now);
             // A long-lived pod's first read writes no more than is kept.
-            let earliest = now - SignedDuration::from_secs((KEPT as u32 / LINES_PER_SECOND) as i64);
+            let rate = traffic.map_or(1.0, |t| t.log_lines_per_second.max(1.0));
+            let earliest = now - SignedDuration::from_secs_f64(KEPT as f64 / rate);
             let mut lines = VecDeque::new();
             lines.push_back(LogLine {
                 at: started,
                 text: start_line(pod, container),
             });
             Written {
+                bytes: lines.iter().map(|l: &LogLine| l.text.len()).sum(),
                 lines,
                 until: started.max(earliest),
                 last_read: now,
@@ -100,6 +107,7 @@ impl Logs {
             while second < now.as_second() {
                 for line in access_lines(&key, second, traffic) {
                     if line.at >= log.until {
+                        log.bytes += line.text.len();
                         log.lines.push_back(line);
                     }
                 }
@@ -109,10 +117,14 @@ impl Logs {
         log.until = log
             .until
             .max(Timestamp::from_second(now.as_second()).unwrap_or(now));
-        while log.lines.len() > KEPT {
-            log.lines.pop_front();
+        while log.lines.len() > KEPT || log.bytes > KEPT_BYTES {
+            let Some(gone) = log.lines.pop_front() else {
+                break;
+            };
+            log.bytes -= gone.text.len();
         }
-        log.lines.iter().cloned().collect()
+        let from = after.map_or(0, |t| log.lines.partition_point(|l| l.at <= t));
+        log.lines.range(from..).cloned().collect()
     }
 }
 
@@ -175,7 +187,7 @@ fn start_line(pod: &Value, container: &str) -> String {
 /// The sampled requests of one second: each line's status and latency
 /// drawn from `traffic`, the same for the same container and second.
 fn access_lines(key: &str, second: i64, traffic: Traffic) -> Vec<LogLine> {
-    let wanted = traffic.rps.min(f64::from(LINES_PER_SECOND));
+    let wanted = traffic.rps.min(traffic.log_lines_per_second);
     let whole = wanted.floor() as u32;
     // A fraction of a line a second: a line in that share of seconds.
     let extra = u32::from(unit(key, second, u32::MAX) < wanted - f64::from(whole));
@@ -183,7 +195,9 @@ fn access_lines(key: &str, second: i64, traffic: Traffic) -> Vec<LogLine> {
     (0..count)
         .filter_map(|i| {
             let at = Timestamp::from_second(second).ok()?
-                + SignedDuration::from_millis(i64::from(i) * 1000 / i64::from(count.max(1)));
+                + SignedDuration::from_nanos(
+                    i64::from(i) * 1_000_000_000 / i64::from(count.max(1)),
+                );
             let failed = unit(key, second, i) < traffic.error_rate;
             let (p50, p99) = traffic.latency;
             // Mostly near p50, now and then out to p99; failures are slow.
@@ -202,9 +216,21 @@ fn access_lines(key: &str, second: i64, traffic: Traffic) -> Vec<LogLine> {
             } else {
                 format!("level=info method=GET path={path} status=200 duration_ms={ms:.0}")
             };
+            let text = pad(text, traffic.log_line_bytes);
             Some(LogLine { at, text })
         })
         .collect()
+}
+
+/// `text` with `bytes=` filler up to `length` (a logger that writes long
+/// lines: headers, stack traces).
+fn pad(mut text: String, length: usize) -> String {
+    if text.len() + 8 < length {
+        text.push_str(" filler=");
+        let fill = length - text.len();
+        text.extend(std::iter::repeat_n('x', fill));
+    }
+    text
 }
 
 /// A number in [0, 1) that is the same for the same arguments.
@@ -223,6 +249,8 @@ mod tests {
             rps,
             error_rate,
             latency: (40.0, 400.0),
+            log_lines_per_second: f64::from(LINES_PER_SECOND),
+            log_line_bytes: 0,
         }
     }
 

@@ -52,6 +52,9 @@ pub const LINES_PER_SECOND: u32 = 200;
 const READ_DEADLINE: Duration = Duration::from_secs(15);
 /// How often a followed stream looks for new pods.
 const NEW_PODS_EVERY: Duration = Duration::from_secs(2);
+/// Lines read ahead of the stream per view: with lines of at most
+/// `MAX_LINE` bytes, what a view holds before its queue is bounded by this.
+const READ_AHEAD: usize = 32;
 /// The longest text filter.
 const MAX_FILTER: usize = 200;
 
@@ -207,7 +210,7 @@ pub async fn read_now(
     plan: &LogsPlan,
 ) -> Result<Vec<LogEntry>, AppError> {
     let client = client_for(state, caller)?;
-    let (tx, mut rx) = mpsc::channel(256);
+    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
     let mut readers = JoinSet::new();
     for target in &plan.targets {
         readers.spawn(read_pod(
@@ -385,7 +388,7 @@ async fn follow(
     plan: LogsPlan,
     tx: Outbox<String>,
 ) {
-    let (lines_tx, mut lines) = mpsc::channel::<Read>(256);
+    let (lines_tx, mut lines) = mpsc::channel::<Read>(READ_AHEAD);
     let mut readers = JoinSet::new();
     let mut reading: HashMap<String, ()> = HashMap::new();
     let mut start = |target: &LogTarget, tail: i64, readers: &mut JoinSet<()>| {

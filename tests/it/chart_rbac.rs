@@ -48,6 +48,19 @@ const TOKEN: Mode = Mode {
     person: &[("Authorization", "Bearer alice-token")],
 };
 
+/// team-a may read its pods' logs (people read them as themselves).
+fn team_a_reads_its_logs() -> Vec<Value> {
+    vec![
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "log-reader", "namespace": "team-a"},
+            "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "team-a-log-readers", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "log-reader"},
+            "subjects": [{"kind": "Group", "name": "team-a", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    ]
+}
+
 /// Argo's workloadRef example (in `default`), whose set image updates a
 /// Deployment: only the dashboard's own credentials act with `--auth none`.
 fn workload_ref() -> Vec<Value> {
@@ -152,6 +165,7 @@ async fn first_broken(
         Vec::new()
     };
     extra.extend(routed_by_nginx_and_gateway_api());
+    extra.extend(team_a_reads_its_logs());
     let c = cluster(sa, rbac, extra).await;
     let (d, bearer) = match oidc {
         Some(o) => (
@@ -192,6 +206,17 @@ async fn first_broken(
         .sum::<usize>();
     if pods == 0 {
         return Some("its ReplicaSets and pods".to_string());
+    }
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/logs?tailLines=1",
+        who,
+        "",
+    )
+    .await;
+    if status != 200 || !body.contains("\"line\"") {
+        return Some(format!("its pods' logs ({status} {body})"));
     }
     let (status, body) = call(&d, "PUT", "/api/v1/rollouts/team-a/web/promote", who, "{}").await;
     c.controller.settle(50);

@@ -50,6 +50,12 @@ what its actions send (none when readonly). */}}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes, grpcroutes, tcproutes, tlsroutes]
   verbs: [get, list, watch]
+{{- if eq .Values.auth.mode "none" }}
+{{/* Everyone reads pod logs with the dashboard's own account. */}}
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+{{- end }}
 {{- if not .Values.readonly }}
 {{- if eq .Values.auth.mode "none" }}
 - apiGroups: [argoproj.io]
@@ -78,7 +84,8 @@ what each may do, check their tokens, act as them. Empty with auth none. */}}
   resources: [tokenreviews]
   verbs: [create]
 {{- end }}
-{{- if and (has .Values.auth.mode (list "proxy" "oidc")) (not .Values.readonly) }}
+{{/* People act, and read pod logs, as themselves: read-only too. */}}
+{{- if has .Values.auth.mode (list "proxy" "oidc") }}
 {{- if .Values.auth.impersonableGroups }}
 - apiGroups: [""]
   resources: [users]

@@ -64,7 +64,7 @@ pub(super) fn pod_log(
         let text = render(&previous_lines(&pod, &container), &selection, None);
         return Ok(plain(Body::from(text)));
     }
-    let lines = server.logs.read(&server.store, &pod, &container, now);
+    let lines = server.logs.read(&server.store, &pod, &container, now, None);
     let first = render(&lines, &selection, None);
     if !query.follow {
         return Ok(plain(Body::from(first)));
@@ -101,11 +101,7 @@ pub(super) fn pod_log(
                 return;
             };
             let now = server.store.clock.now();
-            let lines = server.logs.read(&server.store, &pod, &container, now);
-            let new: Vec<LogLine> = lines
-                .into_iter()
-                .filter(|l| last.is_none_or(|t| l.at > t))
-                .collect();
+            let new: Vec<LogLine> = server.logs.read(&server.store, &pod, &container, now, last);
             if new.is_empty() {
                 continue;
             }

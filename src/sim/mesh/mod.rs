@@ -18,7 +18,10 @@
 //! Rollout annotations set the traffic (defaults in brackets):
 //! `sim.rollouts-dashboard.io/requests-per-second` [100],
 //! `sim.rollouts-dashboard.io/{canary,stable}-error-rate` [0],
-//! `sim.rollouts-dashboard.io/{canary,stable}-latency-ms` `p50,p99` [40,200].
+//! `sim.rollouts-dashboard.io/{canary,stable}-latency-ms` `p50,p99` [40,200];
+//! and what its pods log of them (sim/logs.rs):
+//! `sim.rollouts-dashboard.io/log-lines-per-second` [2, at most 4000],
+//! `sim.rollouts-dashboard.io/log-line-bytes` [as written, at most 64 KiB].
 
 mod dataplane;
 mod istio;
@@ -74,6 +77,8 @@ struct PodLoad {
     rps: f64,
     error_rate: f64,
     latency: (f64, f64),
+    log_lines_per_second: f64,
+    log_line_bytes: usize,
 }
 
 impl Mesh {
@@ -208,6 +213,10 @@ pub struct Traffic {
     pub error_rate: f64,
     /// Latency p50 and p99, in ms.
     pub latency: (f64, f64),
+    /// Access-log lines its containers write a second.
+    pub log_lines_per_second: f64,
+    /// Each line padded to this length (0: as written).
+    pub log_line_bytes: usize,
 }
 
 /// What the pod `namespace/name` receives now; `None` when it receives
@@ -220,6 +229,8 @@ pub fn traffic_of(store: &Store, namespace: &str, name: &str) -> Option<Traffic>
             rps: l.rps,
             error_rate: l.error_rate,
             latency: l.latency,
+            log_lines_per_second: l.log_lines_per_second,
+            log_line_bytes: l.log_line_bytes,
         })
 }
 
@@ -324,6 +335,12 @@ fn loads(store: &Store) -> Vec<PodLoad> {
                     )
                 };
                 loads.push(PodLoad {
+                    log_lines_per_second: number(&annotations, "log-lines-per-second")
+                        .unwrap_or(2.0)
+                        .clamp(0.0, 4000.0),
+                    log_line_bytes: number(&annotations, "log-line-bytes")
+                        .unwrap_or(0.0)
+                        .clamp(0.0, 65536.0) as usize,
                     pod: (pod_ns.clone(), text(pod, "/metadata/name")),
                     key,
                     labels,
