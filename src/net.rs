@@ -85,6 +85,43 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Sends `req` and reads its answer (at most `max_body` bytes) within
+/// `within`: the status and the body. `url` names it in errors.
+pub async fn exchange(
+    client: &HttpClient,
+    url: &str,
+    req: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+    within: Duration,
+) -> Result<(hyper::StatusCode, Bytes), CallError> {
+    use http_body_util::{BodyExt, Limited};
+    let call = async {
+        let res = client
+            .request(req)
+            .await
+            .map_err(|source| CallError::Unreachable {
+                url: url.to_string(),
+                source,
+            })?;
+        let status = res.status();
+        let body = Limited::new(res.into_body(), max_body)
+            .collect()
+            .await
+            .map_err(|source| CallError::Read {
+                url: url.to_string(),
+                source,
+            })?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(within, call)
+        .await
+        .map_err(|_| CallError::Timeout {
+            url: url.to_string(),
+            after: within,
+        })?
+}
+
 /// Why a call to a service outside the cluster failed. `url` is as people
 /// may see it (no credentials).
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 
 use super::queries::{Answer, Data};
@@ -108,47 +108,24 @@ impl Prometheus {
                 url: url.clone(),
                 source,
             })?;
-        let call = async {
-            let res = self
-                .client
-                .request(req)
-                .await
-                .map_err(|source| CallError::Unreachable {
-                    url: url.clone(),
-                    source,
-                })?;
-            let status = res.status();
-            let body = Limited::new(res.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|source| CallError::Read {
-                    url: url.clone(),
-                    source,
-                })?
-                .to_bytes();
-            let answer: Answer = serde_json::from_slice(&body).map_err(|_| CallError::Refused {
-                url: url.clone(),
+        let (status, body) =
+            crate::net::exchange(&self.client, &url, req, MAX_BODY, QUERY_TIMEOUT).await?;
+        let answer: Answer = serde_json::from_slice(&body).map_err(|_| CallError::Refused {
+            url: url.clone(),
+            status,
+            said: String::from_utf8_lossy(&body).chars().take(200).collect(),
+        })?;
+        if answer.status != "success" {
+            return Err(CallError::Refused {
+                url,
                 status,
-                said: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            })?;
-            if answer.status != "success" {
-                return Err(CallError::Refused {
-                    url: url.clone(),
-                    status,
-                    said: answer.error.unwrap_or_else(|| answer.status.clone()),
-                });
-            }
-            answer.data.ok_or_else(|| CallError::Unexpected {
-                url: url.clone(),
-                what: "without data",
-            })
-        };
-        tokio::time::timeout(QUERY_TIMEOUT, call)
-            .await
-            .map_err(|_| CallError::Timeout {
-                url: url.clone(),
-                after: QUERY_TIMEOUT,
-            })?
+                said: answer.error.unwrap_or_else(|| answer.status.clone()),
+            });
+        }
+        answer.data.ok_or(CallError::Unexpected {
+            url,
+            what: "without data",
+        })
     }
 }
 

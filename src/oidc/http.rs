@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 
 use crate::net::CallError;
@@ -70,43 +70,19 @@ impl Https {
         url: &str,
         req: hyper::Request<Full<Bytes>>,
     ) -> Result<T, CallError> {
-        let url = url.to_string();
-        let call = async {
-            let res = self
-                .client
-                .request(req)
-                .await
-                .map_err(|source| CallError::Unreachable {
-                    url: url.clone(),
-                    source,
-                })?;
-            let status = res.status();
-            let body = Limited::new(res.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|source| CallError::Read {
-                    url: url.clone(),
-                    source,
-                })?
-                .to_bytes();
-            if !status.is_success() {
-                let said = String::from_utf8_lossy(&body).chars().take(300).collect();
-                return Err(CallError::Refused {
-                    url: url.clone(),
-                    status,
-                    said,
-                });
-            }
-            serde_json::from_slice(&body).map_err(|source| CallError::NotJson {
-                url: url.clone(),
-                source,
-            })
-        };
-        tokio::time::timeout(CALL_TIMEOUT, call)
-            .await
-            .map_err(|_| CallError::Timeout {
-                url: url.clone(),
-                after: CALL_TIMEOUT,
-            })?
+        let (status, body) =
+            crate::net::exchange(&self.client, url, req, MAX_BODY, CALL_TIMEOUT).await?;
+        if !status.is_success() {
+            let said = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Err(CallError::Refused {
+                url: url.to_string(),
+                status,
+                said,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|source| CallError::NotJson {
+            url: url.to_string(),
+            source,
+        })
     }
 }
