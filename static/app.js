@@ -389,7 +389,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!list) { return; }
       var atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
       var li = document.createElement("li");
-      if (d.error) { li.className = "error"; }
+      if (d.isError) { li.className = "error"; }
       var time = document.createElement("time");
       time.dateTime = d.time || "";
       time.textContent = (d.time || "").slice(11).replace("Z", "").slice(0, 12);
@@ -421,7 +421,6 @@ document.addEventListener("DOMContentLoaded", function () {
       logs.onmessage = function (e) {
         var d = JSON.parse(e.data);
         if (d.line !== undefined) {
-          d.error = /level=(error|fatal)|"level":"(error|fatal)"|status[=:]\s*5\d\d\b|\berror\b/i.test(d.line);
           appendLine(d);
         } else if (d.dropped) {
           logsState.textContent = d.dropped + " lines were dropped: more than the stream sends a second.";

@@ -76,6 +76,7 @@ pub struct LogsQuery {
 
 /// One line as the API gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub pod: String,
     pub container: String,
@@ -85,6 +86,10 @@ pub struct LogEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     pub line: String,
+    /// The line reports an error (`info::logs::is_error_line`), so a page
+    /// marks it as the server-rendered one does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 /// A view's request, checked: whose logs, which, filtered how.
@@ -273,6 +278,7 @@ impl LogsPlan {
             revision: target.revision,
             role: target.role.as_str(),
             time: line.time.map(|t| t.to_string()),
+            is_error: is_error_line(&line.text),
             line: line.text,
         }
     }

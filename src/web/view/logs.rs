@@ -61,7 +61,7 @@ pub fn columns(targets: &[LogTarget], entries: &[LogEntry]) -> Vec<LogColumn> {
                     datetime: e.time.clone().unwrap_or_default(),
                     pod: e.pod.clone(),
                     text: e.line.clone(),
-                    error: crate::info::logs::is_error_line(&e.line),
+                    error: e.is_error,
                 })
                 .collect();
             LogColumn {
@@ -94,6 +94,7 @@ mod tests {
             role,
             time: Some(time.into()),
             line: line.into(),
+            is_error: crate::info::logs::is_error_line(line),
         }
     }
 
