@@ -66,12 +66,23 @@ pub struct LogsQuery {
     pub revision: Option<i64>,
     pub container: Option<String>,
     pub tail_lines: Option<i64>,
+    /// The page's "any time" sends it empty.
+    #[serde(deserialize_with = "empty_is_none")]
     pub since_seconds: Option<i64>,
     pub follow: Option<bool>,
     pub errors_only: Option<bool>,
     pub previous: Option<bool>,
     /// Only lines that contain this text (case-insensitive).
     pub filter: Option<String>,
+}
+
+/// A number, or nothing for an empty value (a form's first option).
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) => n.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 /// One line as the API gives it.

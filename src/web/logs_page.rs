@@ -12,7 +12,7 @@ use super::auth::permissions::Permissions;
 use super::error::PageError;
 use super::logs::{LogsQuery, plan, read_now};
 use super::templates::{LogsPage, PageInfo, render};
-use super::view::logs::{TAILS, columns};
+use super::view::logs::{TAILS, WINDOWS, columns};
 
 pub async fn page(
     State(state): State<AppState>,
@@ -57,6 +57,9 @@ pub async fn page(
         tails: TAILS.to_vec(),
         filter: q.filter.clone().unwrap_or_default(),
         errors_only: q.errors_only == Some(true),
+        since: q.since_seconds.unwrap_or(0),
+        windows: WINDOWS.to_vec(),
+        previous: q.previous == Some(true),
         download: api.clone(),
         follow: format!("{api}&follow=true&tailLines=0"),
     };
@@ -78,6 +81,12 @@ fn query_string(q: &LogsQuery, container: &str) -> String {
     }
     if q.errors_only == Some(true) {
         s.append_pair("errorsOnly", "true");
+    }
+    if let Some(since) = q.since_seconds {
+        s.append_pair("sinceSeconds", &since.to_string());
+    }
+    if q.previous == Some(true) {
+        s.append_pair("previous", "true");
     }
     s.finish()
 }

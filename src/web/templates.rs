@@ -160,6 +160,11 @@ pub struct LogsPage {
     pub tails: Vec<i64>,
     pub filter: String,
     pub errors_only: bool,
+    /// `sinceSeconds` chosen (0: any time), and the choices.
+    pub since: i64,
+    pub windows: Vec<(i64, &'static str)>,
+    /// The containers as they were before their last restart.
+    pub previous: bool,
     /// The same lines from the API, to save.
     pub download: String,
     /// The API's event stream of new lines, for Follow.

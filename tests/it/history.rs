@@ -592,6 +592,15 @@ async fn a_database_outage_loses_nothing_and_is_shown() {
     c.controller.settle(50);
     react(&c.store, &c.controller, 3);
     react(&c.store, &c.controller, 3);
+    // The second promote is of the 30 s pause: sent once the dashboard
+    // shows it (the API's promote acts on what the dashboard has seen, and
+    // on a busy machine its view can be a step behind the controller).
+    let addr = d.addr.clone();
+    until("the dashboard shows the 30 s pause", move || {
+        get_json(&addr, &format!("/api/v1/rollouts/{NS}/{NAME}/info"))
+            .is_some_and(|i| i["status"] == "Paused" && i["step"] == "3/5")
+    })
+    .await;
     act(&d.addr, "promote");
     c.controller.settle(50);
     react(&c.store, &c.controller, 3);

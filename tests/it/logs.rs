@@ -210,3 +210,65 @@ async fn a_hundred_log_streams_from_one_person_stop_at_the_cap() {
     assert_eq!(status, 200, "Dave still reads his team's logs");
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_only_keeps_the_failing_canarys_errors_and_a_filter_its_text() {
+    let c = cluster().await;
+    // Half the canary's requests fail, as the scenario annotation says.
+    c.store
+        .patch(
+            rt("rollouts"),
+            "team-a",
+            "web",
+            rollouts_dashboard::sim::store::Subresource::Main,
+            |o| {
+                o["metadata"]["annotations"]["sim.rollouts-dashboard.io/canary-error-rate"] =
+                    json!("0.5");
+                Ok(())
+            },
+        )
+        .expect("annotated");
+    let d = dashboard(&c).await;
+    c.store.clock.advance(SignedDuration::from_secs(30));
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=200&errorsOnly=true",
+        ALICE,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let errors = lines(&body);
+    assert!(errors.len() >= 5, "{body}");
+    for line in &errors {
+        let text = line["line"].as_str().unwrap_or_default();
+        assert!(text.contains("status=503"), "{line}");
+        assert_eq!(line["isError"], true, "{line}");
+    }
+    let (_, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=200&filter=PATH%3D%2Fapi%2Fitems%2F42",
+        ALICE,
+        "",
+    )
+    .await;
+    let found = lines(&body);
+    assert!(!found.is_empty(), "{body}");
+    assert!(
+        found.iter().all(|l| l["line"]
+            .as_str()
+            .is_some_and(|t| t.contains("path=/api/items/42"))),
+        "the filter ignores case and keeps only its text: {body}"
+    );
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/logs?tailLines=5000",
+        ALICE,
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}

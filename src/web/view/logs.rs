@@ -6,6 +6,13 @@ use crate::web::logs::LogEntry;
 
 /// Choices of the page's "lines per pod".
 pub const TAILS: [i64; 4] = [50, 100, 500, 1000];
+/// Choices of the page's "from the last" (`sinceSeconds`).
+pub const WINDOWS: [(i64, &str); 4] = [
+    (300, "5 minutes"),
+    (900, "15 minutes"),
+    (3600, "hour"),
+    (21600, "6 hours"),
+];
 
 /// One role's column.
 pub struct LogColumn {
