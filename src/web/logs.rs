@@ -9,7 +9,8 @@
 //! logs is withdrawn, their sign-in ends, or the dashboard stops.
 //!
 //! Bounded everywhere: at most `MOST_PODS` pods and `MAX_TAIL` lines a pod,
-//! each line at most `cluster::logs::MAX_LINE` bytes, a followed stream at
+//! each line at most `cluster::logs::MAX_LINE` bytes, 4 MiB of text a view
+//! that does not follow, a followed stream at
 //! most `LINES_PER_SECOND` lines a second (the rest dropped and counted in
 //! a `{"dropped": n}` object), its queue bounded in bytes like every live
 //! view, and followed streams capped per person and in total
@@ -52,6 +53,9 @@ pub const LINES_PER_SECOND: u32 = 200;
 const READ_DEADLINE: Duration = Duration::from_secs(15);
 /// How often a followed stream looks for new pods.
 const NEW_PODS_EVERY: Duration = Duration::from_secs(2);
+/// The most text one view that does not follow reads (20 pods × 1,000
+/// lines × 8 KiB would be 160 MB): past it, the rest is not read.
+const MAX_VIEW_BYTES: usize = 4 << 20;
 /// Lines read ahead of the stream per view: with lines of at most
 /// `MAX_LINE` bytes, what a view holds before its queue is bounded by this.
 const READ_AHEAD: usize = 32;
@@ -238,6 +242,7 @@ pub async fn read_now(
     }
     drop(tx);
     let mut entries = Vec::new();
+    let mut bytes = 0;
     let mut refused = None;
     let deadline = tokio::time::sleep(READ_DEADLINE);
     tokio::pin!(deadline);
@@ -246,7 +251,11 @@ pub async fn read_now(
             got = rx.recv() => match got {
                 Some(Ok((target, line))) => {
                     if plan.keeps(&line.text) {
+                        bytes += line.text.len();
                         entries.push(plan.entry(&target, line));
+                        if bytes > MAX_VIEW_BYTES {
+                            break;
+                        }
                     }
                 }
                 Some(Err(e)) => refused = Some(e),
