@@ -272,3 +272,48 @@ async fn errors_only_keeps_the_failing_canarys_errors_and_a_filter_its_text() {
     .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_writing_long_lines_fast_fill_no_more_than_a_views_bound() {
+    let c = cluster().await;
+    c.store
+        .patch(
+            rt("rollouts"),
+            "team-a",
+            "web",
+            rollouts_dashboard::sim::store::Subresource::Main,
+            |o| {
+                let a = &mut o["metadata"]["annotations"];
+                a["sim.rollouts-dashboard.io/requests-per-second"] = json!("100000");
+                a["sim.rollouts-dashboard.io/log-lines-per-second"] = json!("1000");
+                a["sim.rollouts-dashboard.io/log-line-bytes"] = json!("20000");
+                Ok(())
+            },
+        )
+        .expect("annotated");
+    let d = dashboard(&c).await;
+    c.store.clock.advance(SignedDuration::from_secs(5));
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/logs?tailLines=1000",
+        ALICE,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let got = lines(&body);
+    // Five pods could give 5,000 lines; each is cut to 8 KiB, and the view
+    // to 4 MiB of text.
+    assert!(got.len() > 400, "{} lines", got.len());
+    assert!(
+        got.iter()
+            .all(|l| l["line"].as_str().is_some_and(|t| t.len() <= 8 * 1024)),
+        "every line within 8 KiB"
+    );
+    let text: usize = got
+        .iter()
+        .map(|l| l["line"].as_str().map_or(0, str::len))
+        .sum();
+    assert!(text <= (4 << 20) + 8 * 1024, "{text} bytes of text");
+}
