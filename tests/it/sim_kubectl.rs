@@ -589,9 +589,11 @@ fn kubectl_logs_reads_what_the_canary_writes_and_follows_it() {
     for line in &tail {
         let (at, rest) = line.split_once(' ').unwrap_or_default();
         assert!(at.parse::<jiff::Timestamp>().is_ok(), "{line}");
+        // The seed's canary fails 0.2% of its requests, as its stable does.
         assert!(
-            rest.contains("status=200"),
-            "the seed's canary is healthy: {line}"
+            rest.contains("method=GET")
+                && (rest.contains("status=200") || rest.contains("status=503")),
+            "an access-log line: {line}"
         );
     }
     let previous = kubectl(&sim, &["logs", "-n", "manifest-gen", &pod, "--previous"]);
