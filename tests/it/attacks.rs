@@ -16,7 +16,11 @@ use rollouts_dashboard::cli::{AuthMode, WebArgs};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::web::auth::session::{Sealer, Session};
 use serde_json::json;
-use teams::{ALICE, BOB, call, documents, exchange, fixtures, open, read_until, step_of};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use teams::{
+    ALICE, BOB, Cluster, call, documents, exchange, fixtures, open, read_until, rss_kib, step_of,
+};
 
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
@@ -451,4 +455,121 @@ async fn page_notices_take_no_text_from_the_url() {
         page.contains("the rollout changed since you looked"),
         "a code maps to the page's own words"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_tokens_cost_a_bounded_number_of_token_reviews() {
+    let c = two_teams().await;
+    // The dashboard in a process of its own, so its memory is its alone
+    // (this binary runs other tests beside it).
+    let (d, mut child) = dashboard_process(&c, &["--auth", "token"]).await;
+    let pid = child.id();
+    let rss = || rss_kib(pid);
+    // Warm up the dashboard's own allocations with a real token first.
+    let (status, _) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/_all/info",
+        &[("Authorization", "Bearer alice-token")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let reviews_before = c.count("tokenreviews");
+    let rss_before = rss();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (d, sent, refused) = (d.clone(), sent.clone(), refused.clone());
+            std::thread::spawn(move || {
+                for i in 0..2500 {
+                    let token = format!("Bearer made-up-{w}-{i}-{}", i * 7919 + w);
+                    let answer = http::request_with(
+                        &d,
+                        "GET",
+                        "/api/v1/rollouts/_all/info",
+                        &[("Authorization", token.as_str())],
+                        "",
+                    );
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if let Some((s, _, _)) = answer {
+                        assert!(s == 401 || s == 429, "a made-up token got {s}");
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a worker");
+    }
+    assert_eq!(sent.load(Ordering::Relaxed), 20_000);
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        20_000,
+        "every request was answered"
+    );
+    let reviews = c.count("tokenreviews") - reviews_before;
+    let grown_kb = rss().saturating_sub(rss_before);
+    eprintln!("20,000 made-up tokens: {reviews} TokenReviews, {grown_kb} kB more resident");
+    assert!(
+        reviews <= 300,
+        "{reviews} TokenReviews reached the API server"
+    );
+    assert!(grown_kb < 5 * 1024, "memory grew by {grown_kb} kB");
+    // A real person from another address is not affected... and from this
+    // one, a known token costs nothing new.
+    let (status, _) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/_all/info",
+        &[("Authorization", "Bearer alice-token")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "a known token still works");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The dashboard binary serving the teams' cluster `c` as its ServiceAccount
+/// with `flags`; its address once ready, and the process.
+async fn dashboard_process(c: &Cluster, flags: &[&str]) -> (String, std::process::Child) {
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "rd-teams-{}-{}.kubeconfig",
+        std::process::id(),
+        c.addr.port()
+    ));
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: sim, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: dashboard, user: {{token: dashboard-token}}}}]\ncontexts: [{{name: sim, context: {{cluster: sim, user: dashboard, namespace: default}}}}]\ncurrent-context: sim\n",
+            c.addr
+        ),
+    )
+    .expect("the kubeconfig is written");
+    let addr = format!("127.0.0.1:{}", http::free_port());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .args([
+            "serve",
+            "-A",
+            "--history-db",
+            "off",
+            "--listen",
+            &addr,
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .args(flags)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the dashboard starts");
+    let probe = addr.clone();
+    teams::until("the dashboard is ready", move || {
+        http::get(&probe, "/readyz").is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    (addr, child)
 }

@@ -18,7 +18,7 @@ use rollouts_dashboard::cli::{AuthMode, WebArgs};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::sim::store::Subresource;
 use serde_json::json;
-use teams::{Cluster, call, exchange, until};
+use teams::{Cluster, call, exchange, rss_kib, until};
 
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
@@ -302,18 +302,6 @@ fn a_flood_past_the_connection_cap_is_refused_within_a_memory_bound_and_service_
         "{log}"
     );
     assert!(log.contains("connection cap reached"), "{log}");
-}
-
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A socket that takes almost nothing: its receive buffer is tiny and it

@@ -1,7 +1,6 @@
-//! Every integration test but the browser suite and the one test that
-//! measures its own process, in one binary: each file under `tests/` is a
-//! binary of its own to compile and link, so a new test goes in a module
-//! here (see DO_NOT_ADD_MORE_TESTS_HERE beside this folder).
+//! Every integration test but the browser suite, in one binary: each file
+//! under `tests/` is a binary of its own to compile and link, so a new test
+//! goes in a module here (see DO_NOT_ADD_MORE_TESTS_HERE beside this folder).
 //!
 //! Helpers, shared by every module: `common` (fixtures into objects and
 //! views), `harness` (a dashboard in this process on the simulated cluster,

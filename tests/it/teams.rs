@@ -441,3 +441,15 @@ pub async fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::net:
     .expect("opened")
     .unwrap_or_else(|| panic!("the stream opens"))
 }
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
