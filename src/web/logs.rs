@@ -112,6 +112,8 @@ pub struct LogEntry {
 pub struct LogsPlan {
     key: RolloutKey,
     container: String,
+    /// The rollout's containers, to choose from.
+    containers: Vec<String>,
     targets: Vec<LogTarget>,
     role: Option<Role>,
     revision: Option<i64>,
@@ -137,6 +139,10 @@ impl LogsPlan {
 
     pub fn container(&self) -> &str {
         &self.container
+    }
+
+    pub fn containers(&self) -> &[String] {
+        &self.containers
     }
 }
 
@@ -205,6 +211,7 @@ pub async fn plan(
                 .to_lowercase()
         });
     Ok(LogsPlan {
+        containers: containers.iter().map(|c| c.to_string()).collect(),
         targets: log_targets(&info, role, q.revision, MOST_PODS),
         key,
         container,

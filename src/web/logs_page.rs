@@ -32,17 +32,6 @@ pub async fn page(
     let banner = Permissions::of(&state, &caller)
         .banner(&snapshot.health)
         .await;
-    let containers = snapshot
-        .rollouts
-        .get(&crate::model::RolloutKey::new(&namespace, &name))
-        .map(|e| {
-            e.info(&crate::model::RolloutKey::new(&namespace, &name))
-                .containers
-                .iter()
-                .map(|c| c.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
     let page = LogsPage {
         page: PageInfo::new(&state, &caller, String::new()),
         banner,
@@ -52,7 +41,7 @@ pub async fn page(
         error,
         role: q.role.clone().unwrap_or_default(),
         container: plan.container().to_string(),
-        containers,
+        containers: plan.containers().to_vec(),
         tail: q.tail_lines.unwrap_or(super::logs::DEFAULT_TAIL),
         tails: TAILS.to_vec(),
         filter: q.filter.clone().unwrap_or_default(),

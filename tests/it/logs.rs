@@ -49,6 +49,30 @@ async fn dashboard(c: &Cluster) -> String {
     teams::dashboard_with(c, Scope::AllNamespaces, LOOPBACK, web).await
 }
 
+/// Sets the simulator's traffic annotations on team-a/web.
+fn annotate(c: &Cluster, pairs: &[(&str, &str)]) {
+    c.store
+        .patch(
+            rt("rollouts"),
+            "team-a",
+            "web",
+            rollouts_dashboard::sim::store::Subresource::Main,
+            |o| {
+                for (k, v) in pairs {
+                    o["metadata"]["annotations"][format!("sim.rollouts-dashboard.io/{k}")] =
+                        json!(v);
+                }
+                Ok(())
+            },
+        )
+        .expect("annotated");
+}
+
+/// Alice's GET of `path`: (status, body).
+async fn alice_gets(d: &str, path: &str) -> (u16, String) {
+    call(d, "GET", path, ALICE, "").await
+}
+
 fn lines(body: &str) -> Vec<Value> {
     body.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -61,12 +85,9 @@ async fn a_person_with_pods_log_reads_the_canary_and_follows_it() {
     let d = dashboard(&c).await;
     // Pods write while they serve: let the simulated clock run a while.
     c.store.clock.advance(SignedDuration::from_secs(5));
-    let (status, body) = call(
+    let (status, body) = alice_gets(
         &d,
-        "GET",
         "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=5",
-        ALICE,
-        "",
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -99,14 +120,7 @@ async fn a_person_with_pods_log_reads_the_canary_and_follows_it() {
     // Her rollout's page links its logs.
     let (_, page) = call(&d, "GET", "/rollouts/team-a/web", ALICE, "").await;
     assert!(page.contains("/rollouts/team-a/web/logs\""), "{page}");
-    let (status, page) = call(
-        &d,
-        "GET",
-        "/rollouts/team-a/web/logs?role=canary",
-        ALICE,
-        "",
-    )
-    .await;
+    let (status, page) = alice_gets(&d, "/rollouts/team-a/web/logs?role=canary").await;
     assert_eq!(status, 200);
     assert!(page.contains("Canary · revision 2"), "{page}");
 
@@ -215,27 +229,12 @@ async fn a_hundred_log_streams_from_one_person_stop_at_the_cap() {
 async fn errors_only_keeps_the_failing_canarys_errors_and_a_filter_its_text() {
     let c = cluster().await;
     // Half the canary's requests fail, as the scenario annotation says.
-    c.store
-        .patch(
-            rt("rollouts"),
-            "team-a",
-            "web",
-            rollouts_dashboard::sim::store::Subresource::Main,
-            |o| {
-                o["metadata"]["annotations"]["sim.rollouts-dashboard.io/canary-error-rate"] =
-                    json!("0.5");
-                Ok(())
-            },
-        )
-        .expect("annotated");
+    annotate(&c, &[("canary-error-rate", "0.5")]);
     let d = dashboard(&c).await;
     c.store.clock.advance(SignedDuration::from_secs(30));
-    let (status, body) = call(
+    let (status, body) = alice_gets(
         &d,
-        "GET",
         "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=200&errorsOnly=true",
-        ALICE,
-        "",
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -246,13 +245,7 @@ async fn errors_only_keeps_the_failing_canarys_errors_and_a_filter_its_text() {
         assert!(text.contains("status=503"), "{line}");
         assert_eq!(line["isError"], true, "{line}");
     }
-    let (_, body) = call(
-        &d,
-        "GET",
-        "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=200&filter=PATH%3D%2Fapi%2Fitems%2F42",
-        ALICE,
-        "",
-    )
+    let (_, body) = alice_gets(&d, "/api/v1/rollouts/team-a/web/logs?role=canary&tailLines=200&filter=PATH%3D%2Fapi%2Fitems%2F42")
     .await;
     let found = lines(&body);
     assert!(!found.is_empty(), "{body}");
@@ -262,45 +255,24 @@ async fn errors_only_keeps_the_failing_canarys_errors_and_a_filter_its_text() {
             .is_some_and(|t| t.contains("path=/api/items/42"))),
         "the filter ignores case and keeps only its text: {body}"
     );
-    let (status, body) = call(
-        &d,
-        "GET",
-        "/api/v1/rollouts/team-a/web/logs?tailLines=5000",
-        ALICE,
-        "",
-    )
-    .await;
+    let (status, body) = alice_gets(&d, "/api/v1/rollouts/team-a/web/logs?tailLines=5000").await;
     assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_writing_long_lines_fast_fill_no_more_than_a_views_bound() {
     let c = cluster().await;
-    c.store
-        .patch(
-            rt("rollouts"),
-            "team-a",
-            "web",
-            rollouts_dashboard::sim::store::Subresource::Main,
-            |o| {
-                let a = &mut o["metadata"]["annotations"];
-                a["sim.rollouts-dashboard.io/requests-per-second"] = json!("100000");
-                a["sim.rollouts-dashboard.io/log-lines-per-second"] = json!("1000");
-                a["sim.rollouts-dashboard.io/log-line-bytes"] = json!("20000");
-                Ok(())
-            },
-        )
-        .expect("annotated");
+    annotate(
+        &c,
+        &[
+            ("requests-per-second", "100000"),
+            ("log-lines-per-second", "1000"),
+            ("log-line-bytes", "20000"),
+        ],
+    );
     let d = dashboard(&c).await;
     c.store.clock.advance(SignedDuration::from_secs(5));
-    let (status, body) = call(
-        &d,
-        "GET",
-        "/api/v1/rollouts/team-a/web/logs?tailLines=1000",
-        ALICE,
-        "",
-    )
-    .await;
+    let (status, body) = alice_gets(&d, "/api/v1/rollouts/team-a/web/logs?tailLines=1000").await;
     assert_eq!(status, 200);
     let got = lines(&body);
     // Five pods could give 5,000 lines; each is cut to 8 KiB, and the view
