@@ -448,6 +448,83 @@ fn abort_sends_all_traffic_back_and_degrades() {
     assert_eq!(c.route_weights(), (80, 20));
 }
 
+/// Argo keeps an aborted, traffic-routed canary's pods for
+/// `abortScaleDownDelaySeconds` (30 by default) once stable serves all the
+/// traffic: marked with `scale-down-deadline`, scaled to zero after it
+/// (replicaset.go: reconcileNewReplicaSet). A retry takes the mark off.
+#[test]
+fn an_aborted_canary_keeps_its_pods_until_its_scale_down_deadline() {
+    let c = Cluster::at_first_pause();
+    let canary_pods = |c: &Cluster| {
+        let seen = c.info();
+        let canary = seen.replica_sets.iter().find(|r| r.canary).unwrap();
+        (canary.pods.len(), canary.scale_down_deadline.clone())
+    };
+    let (before, deadline) = canary_pods(&c);
+    assert!(before > 0 && deadline.is_empty(), "{before} {deadline}");
+    let aborted_at = c.store.clock.now();
+    c.patch_rollout(Subresource::Status, json!({"status": {"abort": true}}));
+    c.pass(SignedDuration::from_secs(3));
+    assert_eq!(c.route_weights(), (100, 0), "all traffic back on stable");
+    let (during, deadline) = canary_pods(&c);
+    assert_eq!(
+        during, before,
+        "the canary's pods stay while the delay runs"
+    );
+    let deadline: jiff::Timestamp = deadline.parse().unwrap();
+    let delay = deadline.duration_since(aborted_at).as_secs();
+    assert!(
+        (29..=30).contains(&delay),
+        "deadline {delay} s after the abort"
+    );
+
+    c.pass(SignedDuration::from_secs(20));
+    assert_eq!(canary_pods(&c).0, before, "still up 23 s after");
+    c.pass(SignedDuration::from_secs(10));
+    c.pass(SignedDuration::from_secs(1));
+    assert_eq!(canary_pods(&c).0, 0, "gone after the deadline");
+
+    // A retry scales the canary up again, unmarked.
+    c.patch_rollout(Subresource::Status, json!({"status": {"abort": false}}));
+    c.pass(SignedDuration::from_secs(3));
+    c.pass(SignedDuration::from_secs(3));
+    let (after_retry, deadline) = canary_pods(&c);
+    assert!(
+        after_retry > 0 && deadline.is_empty(),
+        "{after_retry} {deadline:?}"
+    );
+}
+
+/// `abortScaleDownDelaySeconds` set: that delay instead of 30 s.
+#[test]
+fn an_aborted_canary_waits_the_delay_its_rollout_sets() {
+    let c = Cluster::at_first_pause();
+    c.patch_rollout(
+        Subresource::Main,
+        json!({"spec": {"strategy": {"canary": {"abortScaleDownDelaySeconds": 5}}}}),
+    );
+    let aborted_at = c.store.clock.now();
+    c.patch_rollout(Subresource::Status, json!({"status": {"abort": true}}));
+    c.pass(SignedDuration::from_secs(1));
+    let seen = c.info();
+    let canary = seen.replica_sets.iter().find(|r| r.canary).unwrap();
+    let deadline: jiff::Timestamp = canary.scale_down_deadline.parse().unwrap();
+    // Whole-second stamps, as the API server writes them.
+    let delay = deadline.duration_since(aborted_at).as_secs();
+    assert!((4..=5).contains(&delay), "{delay}");
+    assert!(!canary.pods.is_empty());
+    c.pass(SignedDuration::from_secs(6));
+    let seen = c.info();
+    assert!(
+        seen.replica_sets
+            .iter()
+            .find(|r| r.canary)
+            .unwrap()
+            .pods
+            .is_empty()
+    );
+}
+
 #[test]
 fn blue_green_waits_for_promotion_then_switches_and_scales_down_the_old() {
     let c = Cluster::at_first_pause();

@@ -9,10 +9,9 @@ use serde_json::{Value, json};
 
 use crate::model::Rollout;
 
+use super::abort_delay::{SCALE_DOWN_DEADLINE, deadline_of};
 use super::{Controller, Current, rfc3339, rs_hash, rt};
 use crate::sim::store::{ApiError, Subresource};
-
-const SCALE_DOWN_DEADLINE: &str = "scale-down-deadline";
 
 impl Controller {
     pub(super) fn reconcile_blue_green(&self, ro: &Rollout, obj: &Value) -> Result<(), ApiError> {
@@ -178,11 +177,7 @@ impl Controller {
             let want = if h == hash || h == active {
                 replicas
             } else {
-                let deadline = rs
-                    .pointer(&format!("/metadata/annotations/{SCALE_DOWN_DEADLINE}"))
-                    .and_then(Value::as_str)
-                    .and_then(|t| t.parse::<Timestamp>().ok());
-                match deadline {
+                match deadline_of(&rs) {
                     Some(d) if now < d => rs
                         .pointer("/spec/replicas")
                         .and_then(Value::as_i64)

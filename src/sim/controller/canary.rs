@@ -8,6 +8,7 @@
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
+use super::abort_delay::{abort_delay, held_replicas};
 use super::analysis::AnalysisOutcome;
 use super::experiment::ExperimentOutcome;
 use super::{Controller, Current, progressing, rfc3339, rs_hash, step_string};
@@ -33,6 +34,15 @@ struct Pass<'a> {
     canary_available: i64,
 }
 
+/// What the ReplicaSets are scaled to in this pass.
+struct Target<'a> {
+    stable: &'a str,
+    promoted: bool,
+    canary_replicas: i64,
+    /// Set while an abort's scale-down of the canary waits.
+    abort_delay: Option<SignedDuration>,
+}
+
 impl Controller {
     pub(super) fn reconcile_canary(&self, ro: &Rollout, obj: &Value) -> Result<(), ApiError> {
         let (cur, rs_list) = self.current(ro, obj)?;
@@ -54,7 +64,14 @@ impl Controller {
         let promoted = stable == cur.hash;
         let (weight, canary_replicas) =
             canary_target(&steps, index, promoted, aborted, cur.replicas);
-        self.scale_canary_and_stable(ro, &rs_list, &cur, &stable, promoted, canary_replicas)?;
+        let abort_delay = abort_delay(obj).filter(|_| aborted && !stable.is_empty());
+        let target = Target {
+            stable: &stable,
+            promoted,
+            canary_replicas,
+            abort_delay,
+        };
+        self.scale_canary_and_stable(ro, &rs_list, &cur, &target)?;
         self.sync_pods(&cur.ns, &cur.uid, cur.now)?;
         let rs_now = self.owned_replica_sets(&cur.ns, &cur.uid)?;
         let canary_available = rs_now
@@ -110,25 +127,50 @@ impl Controller {
 
     /// The canary at its replicas; stable at all of them with a router
     /// (the router splits the traffic), else at the rest; older ones at 0.
+    /// An aborted canary keeps its pods until its scale-down deadline.
     fn scale_canary_and_stable(
         &self,
         ro: &Rollout,
         rs_list: &[Value],
         cur: &Current,
-        stable: &str,
-        promoted: bool,
-        canary_replicas: i64,
+        target: &Target<'_>,
     ) -> Result<(), ApiError> {
         let traffic_routed = ro.traffic_routing().is_some();
+        let stable_available = rs_list
+            .iter()
+            .find(|r| rs_hash(r) == target.stable)
+            .and_then(|r| r.pointer("/status/availableReplicas"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         for rs in rs_list {
             let h = rs_hash(rs);
             let want = if h == cur.hash {
-                canary_replicas
-            } else if h == stable && !promoted {
+                match target.abort_delay {
+                    Some(delay) if h != target.stable => {
+                        match held_replicas(rs, cur.now) {
+                            Some(keep) => {
+                                // Marked only once stable can serve everyone:
+                                // the deadline scales the canary to zero
+                                // whatever it then runs.
+                                if stable_available >= cur.replicas {
+                                    self.mark_scale_down(rs, delay, cur.now)?;
+                                }
+                                keep
+                            }
+                            None => target.canary_replicas,
+                        }
+                    }
+                    _ => {
+                        self.unmark_scale_down(rs)?;
+                        target.canary_replicas
+                    }
+                }
+            } else if h == target.stable && !target.promoted {
+                self.unmark_scale_down(rs)?;
                 if traffic_routed {
                     cur.replicas
                 } else {
-                    (cur.replicas - canary_replicas).max(0)
+                    (cur.replicas - target.canary_replicas).max(0)
                 }
             } else {
                 0

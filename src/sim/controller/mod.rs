@@ -10,6 +10,7 @@
 //! It works on the store directly (it is part of the simulated cluster);
 //! every write goes through the store, so watchers see each change.
 
+mod abort_delay;
 mod analysis;
 mod bluegreen;
 mod canary;
