@@ -131,23 +131,26 @@ impl Recording {
         if let Some(b) = self.pending.iter().rev().find(|b| &b.key == key) {
             return Ok(Some(b.tracked.clone()));
         }
+        let asked = now_ms();
         match store.tracked_of(key).await {
             Ok(t) => Ok(t),
             Err(e) => {
-                self.failing(&e.to_string());
+                self.failing(&e.to_string(), asked);
                 Err(())
             }
         }
     }
 
-    /// The database failed: the outage begins (one log line), or goes on.
-    fn failing(&mut self, error: &str) {
+    /// The database failed a call made at `asked` (ms): the outage begins
+    /// then (a call can take its whole deadline to fail; one log line), or
+    /// goes on.
+    fn failing(&mut self, error: &str, asked: i64) {
         match &mut self.outage {
             Some(o) => o.error = error.to_string(),
             None => {
                 tracing::warn!(error = %error, "the history database fails; keeping what happens in memory to write when it returns");
                 self.outage = Some(Outage {
-                    since: now_ms(),
+                    since: asked,
                     error: error.to_string(),
                     lost: 0,
                     reported: None,
@@ -371,7 +374,7 @@ async fn lead(
                     Some(_) => match store.ping().await {
                         Ok(()) => true,
                         Err(e) => {
-                            rec.failing(&e.to_string());
+                            rec.failing(&e.to_string(), now_ms());
                             false
                         }
                     },
@@ -567,18 +570,20 @@ fn queue_batch(
 /// Writes what is pending, then the gaps; keeps them when the database
 /// fails.
 async fn write(store: &Store, rec: &mut Recording) -> bool {
+    let asked = now_ms();
     if !rec.pending.is_empty() {
         if let Err(e) = store.write(&rec.pending).await {
             tracing::debug!(error = %e, pending = rec.pending.len(), "cannot write the release history; keeping it to try again");
-            rec.failing(&e.to_string());
+            rec.failing(&e.to_string(), asked);
             return false;
         }
         rec.pending.clear();
     }
     rec.recovered();
     if !rec.gaps.is_empty() {
+        let asked = now_ms();
         if let Err(e) = store.record_gaps(&rec.gaps).await {
-            rec.failing(&e.to_string());
+            rec.failing(&e.to_string(), asked);
             return false;
         }
         rec.gaps.clear();
