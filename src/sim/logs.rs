@@ -16,8 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::json::text;
-use super::mesh::{Traffic, traffic_of};
-use super::store::Store;
+use super::pod_traffic::Traffic;
 
 /// Access-log lines a second per container, unless the rollout says.
 pub const LINES_PER_SECOND: u32 = 2;
@@ -58,12 +57,13 @@ struct Written {
 
 impl Logs {
     /// The lines `container` of `pod` has written until `now` (after
-    /// `after`, when given), oldest first.
+    /// `after`, when given), oldest first; what it has not written yet it
+    /// writes from `traffic`, what the pod receives now (sim/mesh).
     pub fn read(
         &self,
-        store: &Store,
         pod: &Value,
         container: &str,
+        traffic: Option<Traffic>,
         now: Timestamp,
         after: Option<Timestamp>,
     ) -> Vec<LogLine> {
@@ -71,8 +71,6 @@ impl Logs {
             pod_uid: text(pod, "/metadata/uid"),
             container: container.to_string(),
         };
-        let name = text(pod, "/metadata/name");
-        let traffic = traffic_of(store, &text(pod, "/metadata/namespace"), &name);
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         if !written.contains_key(&id) && written.len() >= CONTAINERS {
             let oldest = written

@@ -178,6 +178,10 @@ pub struct Store {
     inner: Mutex<Inner>,
     changes: broadcast::Sender<Change>,
     pub clock: Arc<SimClock>,
+    /// What each pod's containers have written (the kubelets' logs): the
+    /// API server serves them, the controller brings them up to date before
+    /// it changes what a pod receives.
+    pub logs: super::logs::Logs,
 }
 
 impl Store {
@@ -195,6 +199,7 @@ impl Store {
             }),
             changes,
             clock,
+            logs: super::logs::Logs::default(),
         }
     }
 

@@ -603,6 +603,8 @@ fn an_unpullable_image_degrades_after_the_progress_deadline() {
 #[test]
 fn a_failing_analysis_aborts_the_canary() {
     let c = Cluster::at_first_pause();
+    // Past its 20 s pause, to its analysis.
+    c.pass(SignedDuration::from_secs(21));
     c.pass(SignedDuration::from_secs(3));
     let info = c.info_of("shop", "search");
     assert_eq!(info.status, "Degraded", "{info:?}");
@@ -650,20 +652,21 @@ fn an_inconclusive_analysis_pauses_until_someone_promotes() {
         json!({"spec": {"template": {"spec": {"containers": [{"name": "search", "image": "ghcr.io/example/search:3.2.0"}]}}}}),
     );
     c.pass(SignedDuration::from_secs(3));
+    c.pass(SignedDuration::from_secs(21));
     c.pass(SignedDuration::from_secs(3));
     let info = c.info_of("shop", "search");
     assert_eq!(
         (info.status.as_str(), info.message.as_str()),
         ("Paused", "InconclusiveAnalysisRun")
     );
-    assert_eq!(info.step, "1/3");
+    assert_eq!(info.step, "2/4");
     assert_eq!(info.analysis_runs[0]["status"]["phase"], "Inconclusive");
 
     // Promote as Argo does for an inconclusive analysis (§3.1 a).
     c.patch(
         search,
         Subresource::Status,
-        json!({"status": {"pauseConditions": null, "controllerPause": false, "currentStepIndex": 2}}),
+        json!({"status": {"pauseConditions": null, "controllerPause": false, "currentStepIndex": 3}}),
     );
     for _ in 0..3 {
         c.pass(SignedDuration::from_secs(3));
@@ -673,7 +676,7 @@ fn an_inconclusive_analysis_pauses_until_someone_promotes() {
         (info.status.as_str(), info.message.as_str()),
         ("Healthy", "")
     );
-    assert_eq!(info.step, "3/3");
+    assert_eq!(info.step, "4/4");
 }
 
 /// `spec.restartAt` (what the dashboard's Restart sends): the controller

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::server::ApiServer;
 use crate::sim::logs::{LogLine, previous_lines, restarts};
+use crate::sim::mesh::traffic_of;
 use crate::sim::resources;
 use crate::sim::store::ApiError;
 
@@ -64,7 +65,13 @@ pub(super) fn pod_log(
         let text = render(&previous_lines(&pod, &container), &selection, None);
         return Ok(plain(Body::from(text)));
     }
-    let lines = server.logs.read(&server.store, &pod, &container, now, None);
+    let lines = server.store.logs.read(
+        &pod,
+        &container,
+        traffic_of(&server.store, namespace, name),
+        now,
+        None,
+    );
     let first = render(&lines, &selection, None);
     if !query.follow {
         return Ok(plain(Body::from(first)));
@@ -101,7 +108,8 @@ pub(super) fn pod_log(
                 return;
             };
             let now = server.store.clock.now();
-            let new: Vec<LogLine> = server.logs.read(&server.store, &pod, &container, now, last);
+            let traffic = traffic_of(&server.store, &namespace, &name);
+            let new: Vec<LogLine> = server.store.logs.read(&pod, &container, traffic, now, last);
             if new.is_empty() {
                 continue;
             }

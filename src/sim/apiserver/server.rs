@@ -48,8 +48,6 @@ pub struct ApiServer {
     pub(super) users: Option<Arc<Users>>,
     /// Serve HTTPS (sim/apiserver/tls.rs) instead of plain HTTP.
     pub(super) tls: bool,
-    /// What each pod's containers have written.
-    pub(super) logs: Arc<crate::sim::logs::Logs>,
     /// The simulated mesh's request counters.
     pub mesh: Arc<Mutex<Mesh>>,
     /// Set on the copy each listener serves with: cancelled when that
@@ -78,7 +76,6 @@ impl ApiServer {
             generation,
             users: None,
             tls: false,
-            logs: Arc::default(),
             mesh: Arc::default(),
             serving: None,
         }

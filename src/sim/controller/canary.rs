@@ -436,6 +436,9 @@ impl Controller {
             .pointer("/canary/weights/canary/weight")
             .and_then(Value::as_i64)
             .unwrap_or(0);
+        if previous != weight {
+            self.logs_up_to_now(&c.ns, &c.uid, c.now);
+        }
         if let Some(istio) = routing.istio.as_ref() {
             self.apply_istio(ro, istio, &c.ns, weight, &c.hash, &stable_now)?;
         }

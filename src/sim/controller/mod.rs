@@ -17,6 +17,7 @@ mod canary;
 mod conditions;
 mod experiment;
 mod phase;
+mod pod_logs;
 mod restart;
 pub mod routers;
 mod routes;

@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use super::controller::rt;
 use super::json::text;
+pub use super::pod_traffic::Traffic;
 use super::store::{Filter, Store};
 use crate::model::{POD_TEMPLATE_HASH_LABEL, Rollout};
 
@@ -204,34 +205,35 @@ fn latency(annotations: &BTreeMap<String, String>, role: &str) -> (f64, f64) {
         .unwrap_or(DEFAULT_LATENCY)
 }
 
-/// What one pod receives now.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Traffic {
-    /// Requests a second.
-    pub rps: f64,
-    /// The share of them that fail (503).
-    pub error_rate: f64,
-    /// Latency p50 and p99, in ms.
-    pub latency: (f64, f64),
-    /// Access-log lines its containers write a second.
-    pub log_lines_per_second: f64,
-    /// Each line padded to this length (0: as written).
-    pub log_line_bytes: usize,
-}
-
 /// What the pod `namespace/name` receives now; `None` when it receives
 /// nothing (not Ready, or no rollout sends it traffic).
 pub fn traffic_of(store: &Store, namespace: &str, name: &str) -> Option<Traffic> {
     loads(store)
         .into_iter()
         .find(|l| l.pod.0 == namespace && l.pod.1 == name)
-        .map(|l| Traffic {
-            rps: l.rps,
-            error_rate: l.error_rate,
-            latency: l.latency,
-            log_lines_per_second: l.log_lines_per_second,
-            log_line_bytes: l.log_line_bytes,
-        })
+        .map(|l| l.traffic())
+}
+
+/// What each pod of `namespace` that receives anything receives now, by
+/// pod name.
+pub fn traffic_in(store: &Store, namespace: &str) -> HashMap<String, Traffic> {
+    loads(store)
+        .into_iter()
+        .filter(|l| l.pod.0 == namespace)
+        .map(|l| (l.pod.1.clone(), l.traffic()))
+        .collect()
+}
+
+impl PodLoad {
+    fn traffic(&self) -> Traffic {
+        Traffic {
+            rps: self.rps,
+            error_rate: self.error_rate,
+            latency: self.latency,
+            log_lines_per_second: self.log_lines_per_second,
+            log_line_bytes: self.log_line_bytes,
+        }
+    }
 }
 
 /// Every Ready pod of every rollout, with its load now.
