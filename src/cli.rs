@@ -464,6 +464,14 @@ pub struct HistoryArgs {
         value_parser = retention
     )]
     pub history_retention: std::time::Duration,
+    /// Keep the last lines (200, at most 64 KiB) of each pod of a canary that is aborted or degrades, with its release; read with the dashboard's own account, which then needs pods/log (the chart's historyPodLogs). Default: false (demo: true)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_HISTORY_POD_LOGS",
+        value_name = "BOOL",
+        action = clap::ArgAction::Set
+    )]
+    pub history_pod_logs: Option<bool>,
     /// With PostgreSQL, only the holder of this Lease (coordination.k8s.io/v1) writes the history
     #[arg(
         long,

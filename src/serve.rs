@@ -302,10 +302,22 @@ async fn history_for(
             shutdown.clone(),
         ),
     };
-    let history = History::start(&url, h.history_retention, view, leading, shutdown.clone())
-        .await
-        .map_err(bad)?;
-    tracing::info!(backend = ?history.backend(), retention_days = h.history_retention.as_secs() / 86_400, "release history");
+    let demo = matches!(conn.source, ConfigSource::Given(_));
+    let pod_logs = match h.history_pod_logs.unwrap_or(demo) {
+        true => Some(live::client(conn)?),
+        false => None,
+    };
+    let history = History::start(
+        &url,
+        h.history_retention,
+        view,
+        leading,
+        pod_logs,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(bad)?;
+    tracing::info!(backend = ?history.backend(), retention_days = h.history_retention.as_secs() / 86_400, pod_logs = history.keeps_pod_logs, "release history");
     Ok(Some(history))
 }
 

@@ -2,11 +2,16 @@
 //! changes writes each revision's steps, weights, analysis and who acted
 //! into a database (SQLite or PostgreSQL); pages and the API read it back.
 //!
-//! `release`, `facts` and `figures` are PURE; `store` is the database's
-//! edge, `recorder` the task between the live view and the store.
+//! `release`, `facts`, `figures` and `kept_logs` are PURE; `store` and
+//! `kept_logs_store` are the database's edge, `recorder` the task between
+//! the live view and the store, `log_capture` the one that reads an
+//! aborted revision's pods for it.
 
 pub mod facts;
 pub mod figures;
+pub mod kept_logs;
+pub mod kept_logs_store;
+pub mod log_capture;
 pub mod recorder;
 pub mod records;
 pub mod release;
@@ -20,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::hub::LiveView;
 use crate::model::RolloutKey;
 pub use facts::EventKind;
+pub use kept_logs::KeptLog;
+pub use kept_logs_store::KeptSummary;
+use log_capture::Captures;
 pub use records::{Gap, ReleaseRow, RevisionRecord};
 pub use store::{Attribution, Backend, Store, StoreError};
 
@@ -39,34 +47,46 @@ pub struct History {
     store: Store,
     leading: watch::Receiver<bool>,
     pub retention: Duration,
+    /// Whether aborted revisions' last pod lines are kept.
+    pub keeps_pod_logs: bool,
     /// Who sent which action, written in order by a task of their own
     /// that waits out the database's outages.
     attributions: mpsc::Sender<Attribution>,
 }
 
 impl History {
-    /// Opens `url`, and records from `view` while `leading` says so.
+    /// Opens `url`, and records from `view` while `leading` says so; with
+    /// `pod_logs` (the dashboard's own client), keeps the last lines of
+    /// aborted and degraded revisions' pods.
     pub async fn start(
         url: &str,
         retention: Duration,
         view: LiveView,
         leading: watch::Receiver<bool>,
+        pod_logs: Option<kube::Client>,
         shutdown: CancellationToken,
     ) -> Result<History, StoreError> {
         let store = Store::open(url).await?;
         let (attributions, queue) = mpsc::channel(ATTRIBUTIONS_KEPT);
         tokio::spawn(credit(store.clone(), queue, shutdown.clone()));
+        let captures =
+            pod_logs.map(|client| Captures::start(store.clone(), client, shutdown.clone()));
+        let keeps_pod_logs = captures.is_some();
         tokio::spawn(recorder::run(
             store.clone(),
             view,
             leading.clone(),
-            retention,
+            recorder::Settings {
+                retention,
+                captures,
+            },
             shutdown,
         ));
         Ok(History {
             store,
             leading,
             retention,
+            keeps_pod_logs,
             attributions,
         })
     }
@@ -87,6 +107,23 @@ impl History {
 
     pub async fn revisions(&self, key: &RolloutKey) -> Result<Vec<RevisionRecord>, StoreError> {
         self.store.history(key, REVISIONS_SHOWN).await
+    }
+
+    /// What each of `key`'s revisions kept of its pods' logs.
+    pub async fn pod_log_summaries(
+        &self,
+        key: &RolloutKey,
+    ) -> Result<Vec<KeptSummary>, StoreError> {
+        self.store.pod_log_summaries(key).await
+    }
+
+    /// The last lines revision `revision` of `key` kept, pod by pod.
+    pub async fn pod_logs(
+        &self,
+        key: &RolloutKey,
+        revision: i64,
+    ) -> Result<Vec<KeptLog>, StoreError> {
+        self.store.pod_logs(key, revision).await
     }
 
     /// Revisions started since `since` (ms since the epoch), newest first.

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::facts::{Fact, Settled, Tracked, observe, release_fingerprint};
+use super::log_capture::{Captures, capture_for};
 use super::records::Gap;
 use super::release::Release;
 use super::store::{Batch, Store, now_ms};
@@ -40,12 +41,22 @@ const GAPS_MAX: usize = 1_000;
 /// while the database fails.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
+/// How the recorder keeps the history.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long revisions are kept after they end.
+    pub retention: Duration,
+    /// Where an aborted or degraded revision's pods are sent to have their
+    /// last lines kept (`--history-pod-logs`).
+    pub captures: Option<Captures>,
+}
+
 /// Records while `leading` says so, until `shutdown`.
 pub async fn run(
     store: Store,
     view: LiveView,
     mut leading: watch::Receiver<bool>,
-    retention: Duration,
+    settings: Settings,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -56,7 +67,7 @@ pub async fn run(
             }
         }
         tracing::info!("recording the release history (this replica leads)");
-        lead(&store, &view, &mut leading, retention, &shutdown).await;
+        lead(&store, &view, &mut leading, &settings, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -65,6 +76,7 @@ pub async fn run(
 }
 
 struct Recording {
+    captures: Option<Captures>,
     kept: HashMap<RolloutKey, Kept>,
     pending: Vec<Batch>,
     dropped: u64,
@@ -113,8 +125,9 @@ impl Recording {
         self.kept.insert(key, kept);
     }
 
-    fn new() -> Recording {
+    fn new(captures: Option<Captures>) -> Recording {
         Recording {
+            captures,
             kept: HashMap::new(),
             pending: Vec::new(),
             dropped: 0,
@@ -289,9 +302,10 @@ async fn lead(
     store: &Store,
     view: &LiveView,
     leading: &mut watch::Receiver<bool>,
-    retention: Duration,
+    settings: &Settings,
     shutdown: &CancellationToken,
 ) {
+    let retention = settings.retention;
     // Start once the first lists are in: the first look at every rollout
     // then comes after the live view's own first burst, not within it.
     let mut changes = view.subscribe();
@@ -323,7 +337,7 @@ async fn lead(
             }
         }
     };
-    let mut rec = Recording::new();
+    let mut rec = Recording::new(settings.captures.clone());
     for (key, t) in tracked {
         rec.keep(key, t, None);
     }
@@ -473,11 +487,8 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     if entry.error.is_some() {
         return;
     }
-    let release = match Release::of_json(
-        &entry.json.full(),
-        entry.observed.as_deref(),
-        &entry.events,
-    ) {
+    let info_json = entry.json.full();
+    let release = match Release::of_json(&info_json, entry.observed.as_deref(), &entry.events) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(rollout = %key, error = %e, "cannot read a rollout's info for its history");
@@ -531,6 +542,11 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     if facts.is_empty() && before.as_ref() == Some(&next) {
         rec.keep(key.clone(), next, Some(seen));
         return;
+    }
+    if let Some(captures) = &rec.captures
+        && let Some(c) = capture_for(key, &release.uid, &info_json, &facts)
+    {
+        captures.ask(c);
     }
     queue_batch(rec, key, next.clone(), facts, seen_at);
     rec.keep(key.clone(), next, Some(seen));
@@ -637,7 +653,7 @@ mod tests {
     #[tokio::test]
     async fn changes_while_the_database_cannot_be_read_are_replayed_in_order_when_it_can() {
         let store = Store::open("sqlite::memory:").await.expect("opens");
-        let mut rec = Recording::new();
+        let mut rec = Recording::new(None);
         let key = RolloutKey::new("shop", "web");
         look(&store, &mut rec, &key, Some(&at_step(0))).await;
         assert_eq!(entered(&rec.pending), [0], "the first look");
@@ -692,7 +708,7 @@ mod tests {
     #[tokio::test]
     async fn past_what_can_be_kept_the_oldest_go_and_the_rollout_records_a_gap() {
         let store = Store::open("sqlite::memory:").await.expect("opens");
-        let mut rec = Recording::new();
+        let mut rec = Recording::new(None);
         let key = RolloutKey::new("shop", "web");
         look(&store, &mut rec, &key, Some(&at_step(0))).await;
         assert!(write(&store, &mut rec).await);

@@ -57,7 +57,7 @@ pub enum Backend {
 /// A connected, migrated history database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     pub backend: Backend,
 }
 
@@ -87,7 +87,7 @@ struct Embedded(Backend);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        let sql: [(&'static str, &'static str); 2] = match self.0 {
+        let sql: [(&'static str, &'static str); 3] = match self.0 {
             Backend::Sqlite => [
                 (
                     "history",
@@ -96,6 +96,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_gaps",
                     include_str!("../../migrations/sqlite/0002_history_gaps.sql"),
+                ),
+                (
+                    "history_pod_logs",
+                    include_str!("../../migrations/sqlite/0003_history_pod_logs.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -106,6 +110,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_gaps",
                     include_str!("../../migrations/postgres/0002_history_gaps.sql"),
+                ),
+                (
+                    "history_pod_logs",
+                    include_str!("../../migrations/postgres/0003_history_pod_logs.sql"),
                 ),
             ],
         };
@@ -126,7 +134,7 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-async fn timed<T>(
+pub(super) async fn timed<T>(
     f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(CALL_TIMEOUT, f).await {
@@ -551,7 +559,7 @@ impl Store {
         let work = async {
             let mut tx = self.pool.begin().await?;
             let old = "SELECT id FROM history_revisions WHERE COALESCE(ended_at, started_at) < $1 AND outcome <> 'inProgress'";
-            for table in ["history_steps", "history_events"] {
+            for table in ["history_steps", "history_events", "history_pod_logs"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE revision_id IN ({old})"))
                     .bind(cutoff)
                     .execute(&mut *tx)
@@ -670,6 +678,7 @@ impl Store {
             "history_events",
             "history_attributions",
             "history_gaps",
+            "history_pod_logs",
         ] {
             let row =
                 timed(sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))

@@ -18,6 +18,7 @@ use super::view::history::{
     FiguresJson, FiguresView, GapJson, GapView, HistoryJson, HistoryView, ReleaseJson,
     ReleaseRowView, ReleasesJson, RevisionJson, rfc3339,
 };
+use super::view::kept_logs::KeptSummaryJson;
 use crate::history::facts::Outcome;
 use crate::history::figures::figures;
 use crate::history::store::now_ms;
@@ -66,8 +67,21 @@ pub async fn api_rollout(
         .gaps(gaps_since(history, &records), Some(&key))
         .await
         .map_err(unavailable)?;
+    let summaries = match Permissions::of(&state, &caller)
+        .may_read_logs(&namespace)
+        .await?
+    {
+        true => history.pod_log_summaries(&key).await.map_err(unavailable)?,
+        false => Vec::new(),
+    };
     Ok(Json(HistoryJson {
-        revisions: records.iter().map(RevisionJson::of).collect(),
+        revisions: records
+            .iter()
+            .map(|r| {
+                let kept = summaries.iter().find(|s| s.revision == r.revision);
+                RevisionJson::of(r).with_kept_logs(kept.map(KeptSummaryJson::of))
+            })
+            .collect(),
         gaps: gaps.iter().map(GapJson::of).collect(),
     }))
 }
@@ -85,13 +99,20 @@ fn gaps_since(history: &History, records: &[crate::history::RevisionRecord]) -> 
         })
 }
 
-/// The History panel of a rollout's page (access already checked).
-pub async fn panel(state: &AppState, key: &RolloutKey) -> HistoryPartial {
+/// The History panel of a rollout's page (access already checked); with
+/// the lines aborted revisions' pods left for one who may read logs.
+pub async fn panel(state: &AppState, key: &RolloutKey, may_read_logs: bool) -> HistoryPartial {
     let history = match &state.history {
         None => HistoryView::off(),
         Some(history) => match history.revisions(key).await {
             Ok(records) => match history.gaps(gaps_since(history, &records), Some(key)).await {
-                Ok(gaps) => HistoryView::of(&records, &gaps, now_ms()),
+                Ok(gaps) => {
+                    let shown: Vec<i64> = records.iter().map(|r| r.revision).collect();
+                    let kept =
+                        super::kept_logs::on_entries(state, history, key, may_read_logs, &shown)
+                            .await;
+                    HistoryView::of(&records, &gaps, now_ms(), kept)
+                }
                 Err(e) => HistoryView::failed(e.to_string()),
             },
             Err(e) => HistoryView::failed(e.to_string()),
@@ -113,7 +134,12 @@ pub async fn panel_fragment(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     require_sees(&state, &caller, &namespace).await?;
-    let partial = panel(&state, &RolloutKey::new(&namespace, &name)).await;
+    // Not known now: the entries without their kept lines.
+    let logs = Permissions::of(&state, &caller)
+        .may_read_logs(&namespace)
+        .await
+        .unwrap_or(false);
+    let partial = panel(&state, &RolloutKey::new(&namespace, &name), logs).await;
     Ok(Html(render(&partial)).into_response())
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod error_pages;
 pub mod headers;
 pub mod history;
+pub mod kept_logs;
 pub mod logs;
 pub mod logs_page;
 pub mod metrics;

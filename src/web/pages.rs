@@ -145,7 +145,7 @@ pub async fn rollout(
         ),
         banner,
         d: DetailView::of(entry, &entry.info(&key)).restricted(state.read_only, access),
-        history: render(&super::history::panel(&state, &key).await),
+        history: render(&super::history::panel(&state, &key, logs).await),
         base,
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),

@@ -9,8 +9,8 @@ use axum::routing::{get, post, put};
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, history, logs, logs_page, metrics, overview_stream,
-    page_stream, pages, probes,
+    AppState, actions, api, api_watch, assets, history, kept_logs, logs, logs_page, metrics,
+    overview_stream, page_stream, pages, probes,
 };
 
 use super::auth::{gate, guard, identity, sign_in};
@@ -117,6 +117,14 @@ fn personal(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/rollouts/{namespace}/{name}/logs", get(logs::api))
         .route("/rollouts/{namespace}/{name}/logs", get(logs_page::page))
+        .route(
+            "/api/v1/rollouts/{namespace}/{name}/history/{revision}/logs",
+            get(kept_logs::api),
+        )
+        .route(
+            "/rollouts/{namespace}/{name}/history/{revision}/logs",
+            get(kept_logs::page),
+        )
         .route("/", get(pages::overview))
         .route("/rollouts/{namespace}/{name}", get(pages::rollout))
         .route(

@@ -171,6 +171,21 @@ pub struct LogsPage {
     pub follow: String,
 }
 
+/// The last lines an aborted or degraded revision's pods left.
+#[derive(Template)]
+#[template(path = "kept_logs.html")]
+pub struct KeptLogsPage {
+    pub page: PageInfo,
+    pub banner: BannerView,
+    pub namespace: String,
+    pub name: String,
+    pub revision: i64,
+    /// `aborted` or `degraded`; empty when nothing was kept.
+    pub reason: &'static str,
+    pub captured: String,
+    pub containers: Vec<super::view::kept_logs::KeptContainerView>,
+}
+
 /// A rollout's History panel, on its page and alone when it refreshes.
 #[derive(Template)]
 #[template(path = "partials/history.html")]

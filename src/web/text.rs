@@ -47,3 +47,10 @@ mod tests {
         assert_eq!(s.chars().count(), CARD_CHARS + 1);
     }
 }
+
+/// Milliseconds since the epoch as RFC 3339 (seconds).
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}

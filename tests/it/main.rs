@@ -28,6 +28,7 @@ mod demo;
 mod edge;
 mod history;
 mod in_a_pod;
+mod kept_logs;
 mod kmock_crosscheck;
 mod live_faults;
 mod live_view;

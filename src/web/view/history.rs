@@ -5,17 +5,13 @@
 
 use serde::Serialize;
 
+use super::kept_logs::{KeptOnEntry, KeptSummaryJson};
 use crate::history::facts::{EventKind, Outcome};
 use crate::history::figures::RolloutFigures;
 use crate::history::records::{EventRecord, Gap, ReleaseRow, RevisionRecord, StepRecord};
 use crate::web::text::{PAGE_CHARS, clip};
 
-/// Milliseconds since the epoch as RFC 3339 (seconds).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
+pub use crate::web::text::rfc3339;
 
 /// A duration as people read it: 45s, 2m 05s, 1h 03m, 3d 4h.
 pub fn duration_words(ms: i64) -> String {
@@ -69,6 +65,10 @@ pub struct RevisionJson {
     outcome: &'static str,
     steps: Vec<StepJson>,
     events: Vec<EventJson>,
+    /// What its pods' logs left when it was aborted or degraded (for those
+    /// who may read logs; the lines at `…/history/{revision}/logs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_logs: Option<KeptSummaryJson>,
 }
 
 #[derive(Serialize)]
@@ -128,7 +128,13 @@ impl RevisionJson {
                     message: clip(&e.message, PAGE_CHARS).into_owned(),
                 })
                 .collect(),
+            kept_logs: None,
         }
+    }
+
+    pub fn with_kept_logs(mut self, kept: Option<KeptSummaryJson>) -> RevisionJson {
+        self.kept_logs = kept;
+        self
     }
 }
 
@@ -277,6 +283,8 @@ pub struct RevisionView {
     pub timeline: Timeline,
     /// The newest revision is open; older ones fold.
     pub open: bool,
+    /// The last lines its pods left when it was aborted or degraded.
+    pub kept: Option<KeptOnEntry>,
 }
 
 pub struct StepView {
@@ -341,13 +349,25 @@ impl HistoryView {
         }
     }
 
-    pub fn of(records: &[RevisionRecord], gaps: &[Gap], now: i64) -> HistoryView {
+    /// `kept`: what each revision kept of its pods' logs, by revision.
+    pub fn of(
+        records: &[RevisionRecord],
+        gaps: &[Gap],
+        now: i64,
+        mut kept: Vec<(i64, KeptOnEntry)>,
+    ) -> HistoryView {
         HistoryView {
             revisions: Some(
                 records
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| RevisionView::of(r, now, i == 0))
+                    .map(|(i, r)| {
+                        let mut view = RevisionView::of(r, now, i == 0);
+                        if let Some(at) = kept.iter().position(|(rev, _)| *rev == r.revision) {
+                            view.kept = Some(kept.swap_remove(at).1);
+                        }
+                        view
+                    })
                     .collect(),
             ),
             error: None,
@@ -400,6 +420,7 @@ impl RevisionView {
                 .collect(),
             timeline: Timeline::of(r, end.max(r.started_at + 1000), now),
             open,
+            kept: None,
         }
     }
 }
@@ -609,7 +630,7 @@ mod tests {
                 message: "Promoted at step 2".into(),
             }],
         };
-        let v = HistoryView::of(&[r], &[], 200_000);
+        let v = HistoryView::of(&[r], &[], 200_000, Vec::new());
         let rev = &v.revisions.as_ref().expect("kept")[0];
         assert_eq!(rev.promoted_by.as_deref(), Some("alice"));
         assert_eq!(rev.duration, "1m 40s");

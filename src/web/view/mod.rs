@@ -6,6 +6,7 @@ pub mod detail;
 pub mod filter;
 pub mod health;
 pub mod history;
+pub mod kept_logs;
 pub mod logs;
 pub mod observed;
 pub mod overview;
