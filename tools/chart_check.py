@@ -189,6 +189,12 @@ def main(chart_dir, dump=None):
                       f"{name}: egress only to DNS, the API server and Prometheus on {prom['port']}")
         history = values.get("history") or {}
         database = history.get("database", "sqlite")
+        pod_logs = bool(history.get("podLogs")) and database != "off"
+        reads_logs = any("pods/log" in r["resources"] and r["verbs"] == ["get"] for r in rules)
+        check(("--history-pod-logs=true" in container["args"]) == pod_logs,
+              f"{name}: --history-pod-logs only with history.podLogs")
+        check(reads_logs == (pod_logs or mode == "none"),
+              f"{name}: get pods/log for its own account only with auth none or history.podLogs")
         pod_spec = deploy["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
         mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}

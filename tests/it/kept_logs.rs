@@ -2,7 +2,9 @@
 //! (`--history-pod-logs`): read with the dashboard's own account while Argo
 //! keeps the pods (`abortScaleDownDelaySeconds`), still there once the pods
 //! are gone, and shown only to those who may read pod logs in the
-//! namespace, through the simulated cluster with RBAC.
+//! namespace, through the simulated cluster with RBAC and the dashboard
+//! bound by the chart's RBAC: the right `history.podLogs` grants is the
+//! one it needs.
 
 use std::net::SocketAddr;
 
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::harness::rt;
 use crate::http;
-use crate::teams::{self, ALICE, BOB, Cluster, DASHBOARD_SA, call, documents, fixtures, until};
+use crate::teams::{self, ALICE, BOB, Cluster, call, until};
 
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
@@ -27,10 +29,9 @@ const CAROL: &[(&str, &str)] = &[
 
 /// team-a/search: a canary routed by Istio (so Argo keeps its pods 30 s
 /// after an abort), half of whose requests fail; team-a may read its pods'
-/// logs; the dashboard's own account too when `dashboard_reads_logs` (the
-/// chart's `history.podLogs`).
-fn objects(dashboard_reads_logs: bool) -> Vec<Value> {
-    let mut docs = vec![
+/// logs.
+fn objects() -> Vec<Value> {
+    vec![
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": "log-reader", "namespace": "team-a"},
             "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
@@ -62,30 +63,16 @@ fn objects(dashboard_reads_logs: bool) -> Vec<Value> {
                     "steps": [{"setWeight": 50}, {"pause": {}}]}},
                 "template": {"metadata": {"labels": {"app": "search"}},
                     "spec": {"containers": [{"name": "search", "image": "search:1"}]}}}}),
-    ];
-    if dashboard_reads_logs {
-        docs.push(
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "rollouts-dashboard-history-pod-logs"},
-            "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
-        );
-        docs.push(
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "rollouts-dashboard-history-pod-logs"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                "name": "rollouts-dashboard-history-pod-logs"},
-            "subjects": [{"kind": "ServiceAccount", "name": "rollouts-dashboard",
-                "namespace": "rollouts-dashboard"}]}),
-        );
-    }
-    docs
+    ]
 }
 
 /// The cluster with team-a/search's canary at its pause, serving half its
-/// traffic for 20 s, and the dashboard in front of it keeping pod logs.
-async fn at_pause(dashboard_reads_logs: bool) -> (Cluster, String) {
-    let rbac = documents(&fixtures().join("dashboard-rbac.yaml"));
-    let c = teams::cluster(DASHBOARD_SA, rbac, objects(dashboard_reads_logs)).await;
+/// traffic for 20 s, and the dashboard in front of it keeping pod logs,
+/// its account bound by the chart's RBAC as rendered with `values`
+/// (`history-pod-logs`: `history.podLogs: true`; `proxy`: without).
+async fn at_pause(values: &str) -> (Cluster, String) {
+    let (sa, rbac) = teams::chart_rbac(values);
+    let c = teams::cluster(&sa, rbac, objects()).await;
     let settle = |c: &Cluster| {
         c.controller.settle(50);
         c.store.clock.advance(SignedDuration::from_secs(3));
@@ -146,7 +133,7 @@ fn kept_summary(d: &str, who: &[(&str, &str)]) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_canarys_last_lines_stay_with_its_release_for_those_who_may_read_logs() {
-    let (c, d) = at_pause(true).await;
+    let (c, d) = at_pause("history-pod-logs").await;
     abort(&c, &d).await;
     let addr = d.clone();
     until("the aborted revision's lines are kept", move || {
@@ -270,11 +257,12 @@ async fn an_aborted_canarys_last_lines_stay_with_its_release_for_those_who_may_r
     assert_eq!(status, 400);
 }
 
-/// Without `pods/log` for its own account the dashboard keeps why, and the
-/// entry says so instead of showing nothing.
+/// Without `pods/log` for its own account (the chart without
+/// `history.podLogs`) the dashboard keeps why, and the entry says so
+/// instead of showing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_right_the_entry_says_why_nothing_was_kept() {
-    let (c, d) = at_pause(false).await;
+    let (c, d) = at_pause("proxy").await;
     abort(&c, &d).await;
     let addr = d.clone();
     until("the attempt is recorded", move || {

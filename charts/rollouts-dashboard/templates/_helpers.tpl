@@ -50,8 +50,9 @@ what its actions send (none when readonly). */}}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes, grpcroutes, tcproutes, tlsroutes]
   verbs: [get, list, watch]
-{{- if eq .Values.auth.mode "none" }}
-{{/* Everyone reads pod logs with the dashboard's own account. */}}
+{{- if or (eq .Values.auth.mode "none") (and .Values.history.podLogs (ne .Values.history.database "off")) }}
+{{/* With auth none everyone reads pod logs with the dashboard's own
+account; with history.podLogs it keeps an aborted canary's last lines. */}}
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
