@@ -151,6 +151,7 @@ async fn dashboard_with(c: &Cluster, db: &str, auth: AuthMode, lease_namespace: 
     web.admin_listen = Some(admin);
     web.history.history_db = Some(db.to_string());
     web.history.history_lease_namespace = Some(lease_namespace.to_string());
+    web.history.history_pod_logs = Some(true);
     let stop = c.stop.child_token();
     let run_stop = stop.clone();
     let task = tokio::spawn(async move {
@@ -357,6 +358,29 @@ async fn release_is_recorded(db: &str) {
         .and_then(|e| e.iter().find(|e| e["kind"] == "abort").cloned())
         .unwrap_or_else(|| panic!("an abort: {r3}"));
     assert_eq!(abort["by"], "alice", "{abort}");
+    // Its canary's last lines are kept with it (--history-pod-logs), in
+    // either database.
+    let r3 = until_revision(&d.addr, "3", "revision 3's pod lines kept", |r| {
+        r["keptLogs"].is_object()
+    })
+    .await;
+    assert_eq!(r3["keptLogs"]["unread"], 0, "{r3}");
+    let kept = get_json(
+        &d.addr,
+        &format!("/api/v1/rollouts/{NS}/{NAME}/history/3/logs"),
+    )
+    .expect("the kept lines");
+    let lines = kept["logs"][0]["lines"].as_array().map_or(0, Vec::len);
+    assert!(lines >= 1, "{kept}");
+    assert_eq!(
+        r3["keptLogs"]["lines"].as_u64(),
+        Some(kept["logs"].as_array().map_or(0, |l| {
+            l.iter()
+                .map(|c| c["lines"].as_array().map_or(0, Vec::len) as u64)
+                .sum()
+        })),
+        "the summary counts what is kept: {kept}"
+    );
     let r2_state = revision(&history(&d.addr), "2");
 
     // A restart on the same database: everything is there, once.
