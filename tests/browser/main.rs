@@ -15,6 +15,9 @@
 //! own pages (oidc-provider-mock over HTTPS), sees their team, and signs
 //! out through the provider's end-session page.
 //!
+//! The demo's failing canary, once aborted, leaves its pod's last lines on
+//! its History entry and the revision's own page.
+//!
 //! With a real Prometheus scraping the simulated mesh, the rollout page's
 //! "Observed traffic" panel and the bars' observed marks read well in both
 //! themes and both widths.
@@ -1515,5 +1518,95 @@ async fn a_person_reads_the_canary_beside_stable_and_follows_its_log() {
         "document.getElementById('logs-follow').textContent === 'Follow'",
     )
     .await;
+    let _ = c.close().await;
+}
+
+/// The demo's failing canary (shop/search) is aborted by its analysis after
+/// 20 s at half the traffic: its History entry shows the last lines its
+/// pod left, 503s among them, and links the revision's page of all of
+/// them; both read well in light and dark at 1280 and 390 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let stop = CancellationToken::new();
+    let _stop_guard = stop.clone().drop_guard();
+    let sim = simulated(None, &stop).await;
+    frozen_at_the_seeds_pause(&sim).await;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let base = format!("http://{addr}");
+    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let deadline = Instant::now() + PATIENCE;
+    while http::get(&addr, "/readyz").map(|(s, _)| s) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its pause runs out, its analysis fails, the controller aborts it.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let kept = http::get(&addr, "/api/v1/rollouts/shop/search/history")
+            .is_some_and(|(_, body)| body.contains("\"keptLogs\""));
+        if kept {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the aborted canary's lines were never kept"
+        );
+        sim.server
+            .store
+            .clock
+            .advance(jiff::SignedDuration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = browser(driver_port).await;
+    c.goto(&format!("{base}/rollouts/shop/search"))
+        .await
+        .expect("the rollout page opens");
+    until(
+        &c,
+        "the kept lines on revision 2's History entry",
+        "Array.from(document.querySelectorAll('#history details[data-revision=\"2\"] .kept-lines li.error code')).some(function (l) { return l.textContent.indexOf('status=503') >= 0; })",
+    )
+    .await;
+    let open = js(
+        &c,
+        "document.querySelector('#history details[data-revision=\"2\"]').open",
+    )
+    .await;
+    assert_eq!(open, json!(true), "the newest revision is open");
+    let sentence = text_of(&c, "#history .kept-logs p").await;
+    assert!(sentence.starts_with("Kept at "), "{sentence}");
+    assert!(
+        sentence.contains("among them"),
+        "errors counted: {sentence}"
+    );
+    assert_accessible(&c, "the History entry with kept lines").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+    screenshot(&c, "history-kept-logs", "light").await;
+    screenshot(&c, "history-kept-logs", "dark").await;
+
+    // All of them, on the revision's own page.
+    click(&c, "#history .kept-logs p a").await;
+    until(
+        &c,
+        "the revision's kept lines",
+        "document.querySelectorAll('.kept-log .kept-lines li').length >= 10",
+    )
+    .await;
+    let heading = text_of(&c, "h1").await;
+    assert!(
+        heading.starts_with("Revision 2: its pods' last lines"),
+        "{heading}"
+    );
+    assert_accessible(&c, "the revision's kept lines").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+    screenshot(&c, "kept-logs", "light").await;
     let _ = c.close().await;
 }

@@ -1,6 +1,7 @@
 //! `rollouts-dashboard demo` as a new user runs it: one process serves the
 //! simulated cluster's release through the dashboard on the printed URL,
-//! stays up, and stops cleanly on SIGTERM.
+//! keeps the failing canary's last lines with its release once it is
+//! aborted, stays up, and stops cleanly on SIGTERM.
 
 use crate::http;
 
@@ -56,6 +57,35 @@ fn demo_serves_the_seed_release_and_stops_on_sigterm() {
     );
     let (_, body) = http_get(&addr, "/api/v1/namespace").expect("the API answers");
     assert!(body.contains("\"namespace\":\"manifest-gen\""), "{body}");
+
+    // The failing canary (shop/search) is aborted by its analysis after
+    // 20 s at half the traffic; its pods' last lines, 503s among them, are
+    // then on its History entry.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let kept = loop {
+        let kept = http_get(&addr, "/api/v1/rollouts/shop/search/history")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|h| {
+                h["revisions"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["outcome"] == "aborted")
+                    .map(|r| r["keptLogs"].clone())
+            })
+            .filter(|k| !k.is_null());
+        if let Some(k) = kept {
+            break k;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the aborted canary's lines were never kept"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(kept["errorLines"].as_u64() >= Some(1), "{kept}");
+    let (_, panel) = http_get(&addr, "/rollouts/shop/search/history").expect("the panel");
+    assert!(panel.contains("Last lines of its pods"), "{panel}");
+    assert!(panel.contains("status=503"), "{panel}");
 
     assert!(child.try_wait().expect("status").is_none(), "demo stays up");
     let term = Command::new("kill")
