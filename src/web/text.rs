@@ -32,6 +32,13 @@ pub fn clip_owned(text: &mut String, max: usize) {
     }
 }
 
+/// Milliseconds since the epoch as RFC 3339 (seconds).
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,11 +53,4 @@ mod tests {
         clip_owned(&mut s, CARD_CHARS);
         assert_eq!(s.chars().count(), CARD_CHARS + 1);
     }
-}
-
-/// Milliseconds since the epoch as RFC 3339 (seconds).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }
