@@ -589,7 +589,7 @@ fn pauses(l: &Look<'_>, next: &mut Tracked, facts: &mut Vec<Fact>) -> Option<i64
             // second before.
             at: p.since.map_or(at, |s| s.max(before.last_event_at)),
             via: Via::Controller,
-            message: pause_words(now, step, p.until.is_some()),
+            message: pause_words(now, step, p.until.is_some(), next.attempt),
         });
     }
     next.pause = tracked_pause(now);
@@ -1045,14 +1045,20 @@ fn pause_slot(attempt: i64, step: Option<i32>) -> String {
     }
 }
 
-fn pause_words(now: &Release, step: Option<i32>, timed: bool) -> String {
+/// A pause in words; after a retry with the attempt (`Retried (attempt
+/// 2)` came before it), so the same pause of two attempts reads apart.
+fn pause_words(now: &Release, step: Option<i32>, timed: bool, attempt: i64) -> String {
     let at = step_words(step);
     let reason = now.pause.as_ref().map_or("", |p| p.reason.as_str());
-    match (reason, timed) {
+    let words = match (reason, timed) {
         ("InconclusiveAnalysisRun", _) => format!("Paused{at}: the analysis was inconclusive"),
         ("InconclusiveExperiment", _) => format!("Paused{at}: the experiment was inconclusive"),
         (_, true) => format!("Paused{at} for a set time"),
         (_, false) => format!("Paused{at} until promoted"),
+    };
+    match attempt {
+        0 => words,
+        a => format!("{words} (attempt {})", a + 1),
     }
 }
 
