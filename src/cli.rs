@@ -444,6 +444,76 @@ pub struct PrometheusArgs {
         default_value = "namespace"
     )]
     pub prometheus_namespace_label: String,
+    /// How sure a difference between canary and stable must be to count (0.5–0.9999)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_COMPARISON_CONFIDENCE",
+        value_name = "P",
+        default_value = "0.98",
+        value_parser = confidence
+    )]
+    pub comparison_confidence: f64,
+    /// Requests each of canary and stable must have answered over the window to be judged
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_COMPARISON_MIN_REQUESTS",
+        value_name = "N",
+        default_value = "100"
+    )]
+    pub comparison_min_requests: u32,
+    /// A difference that counts as none, per metric (repeatable): success-rate=POINTS, latency-p50=PERCENT, latency-p99=PERCENT. Default: success-rate=0.5, latency-p50=10, latency-p99=10
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_COMPARISON_TOLERANCE",
+        value_name = "METRIC=VALUE",
+        value_delimiter = ',',
+        value_parser = tolerance
+    )]
+    pub comparison_tolerance: Vec<(String, f64)>,
+}
+
+impl PrometheusArgs {
+    /// The comparison's settings these flags give.
+    pub fn comparison(&self) -> crate::info::comparison::ComparisonSettings {
+        let mut s = crate::info::comparison::ComparisonSettings {
+            confidence: self.comparison_confidence,
+            min_requests: f64::from(self.comparison_min_requests),
+            ..Default::default()
+        };
+        for (metric, value) in &self.comparison_tolerance {
+            match metric.as_str() {
+                "success-rate" => s.success_points = *value,
+                "latency-p50" => s.p50_percent = *value,
+                _ => s.p99_percent = *value,
+            }
+        }
+        s
+    }
+}
+
+fn confidence(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.5..=0.9999).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "{s:?} is not a confidence between 0.5 and 0.9999 (e.g. 0.98)"
+        )),
+    }
+}
+
+fn tolerance(s: &str) -> Result<(String, f64), String> {
+    let (metric, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not METRIC=VALUE"))?;
+    let metric = metric.trim();
+    if !["success-rate", "latency-p50", "latency-p99"].contains(&metric) {
+        return Err(format!(
+            "{metric:?} is none of success-rate, latency-p50, latency-p99"
+        ));
+    }
+    match value.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok((metric.to_string(), v)),
+        _ => Err(format!("{value:?} is not a tolerance between 0 and 1000")),
+    }
 }
 
 /// The release history's database.

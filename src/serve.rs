@@ -227,6 +227,7 @@ fn observed_for(
             },
         },
         interval: p.prometheus_interval,
+        comparison: p.comparison(),
     };
     let (source, rx) =
         crate::observed::start(settings, shutdown.clone()).map_err(ServeError::Config)?;

@@ -573,6 +573,7 @@ mod tests {
         hub.observe_from(ObservedSource {
             url: "http://prometheus:9090".into(),
             window_seconds: 60,
+            comparison: Default::default(),
         });
         let changes = view.subscribe();
         let rollout: crate::model::Rollout = serde_json::from_value(json!({

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use crate::info::compare::{compare, judge_comparison};
+use crate::info::comparison::ComparisonSettings;
 use crate::info::observed::{
     ObservedTraffic, PodHistory, PodSamples, RevisionPods, SharePoint, add_share_point,
     canary_share, judge, observe, share_history,
@@ -26,10 +28,12 @@ pub struct Observation {
 }
 
 /// Where observations come from, as the page names it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedSource {
     pub url: String,
     pub window_seconds: u64,
+    /// How the canary is judged against stable.
+    pub comparison: ComparisonSettings,
 }
 
 /// What a rollout's observed view is made against.
@@ -176,6 +180,13 @@ impl Observing {
             _ => false,
         };
         judge(&mut view, settled);
+        let comparison = compare(&view, &self.source.comparison);
+        judge_comparison(&mut view, comparison);
+        // What the comparison was computed from is not kept: 20 numbers
+        // per revision of every rollout.
+        for r in &mut view.revisions {
+            r.buckets = Vec::new();
+        }
         view
     }
 }

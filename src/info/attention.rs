@@ -12,7 +12,8 @@ pub enum Attention {
     /// An analysis (or an experiment's) of the current revision failed or
     /// errored, or came back inconclusive.
     AnalysisFailing,
-    /// Prometheus sees the canary answer worse than stable.
+    /// Prometheus sees the canary answer worse than stable: more 5xx, or
+    /// slower (`info::compare`).
     CanaryFailing,
     /// Istio's split is not what the controller set, or the canary
     /// receives another share of requests than the router says.
@@ -30,7 +31,7 @@ impl Attention {
         match self {
             Attention::Degraded => "Degraded",
             Attention::AnalysisFailing => "Analysis failing",
-            Attention::CanaryFailing => "Canary failing more than stable",
+            Attention::CanaryFailing => "Canary worse than stable",
             Attention::TrafficMismatch => "Traffic not at the set weight",
             Attention::WaitingForPromotion => "Waiting for promotion",
             Attention::PausedByPerson => "Paused by a person",

@@ -6,6 +6,8 @@
 mod analysis;
 pub mod attention;
 pub mod available;
+pub mod compare;
+pub mod comparison;
 mod events;
 mod experiments;
 pub mod logs;
@@ -14,6 +16,7 @@ pub mod observed;
 mod pods;
 mod replicasets;
 pub mod routers;
+pub mod statistics;
 mod status;
 mod steps;
 mod traffic;

@@ -105,6 +105,13 @@ pub struct ObservedRevision {
     /// traffic cannot be told apart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_workload: Option<String>,
+    /// 5xx answers per second, unrounded, and the cumulative latency
+    /// buckets (requests per second at or under each bound): what the
+    /// comparison with stable is computed from, then dropped.
+    #[serde(skip)]
+    pub errors_per_second: f64,
+    #[serde(skip)]
+    pub buckets: Vec<(f64, f64)>,
 }
 
 /// The canary's share at one time (for the sparkline).
@@ -137,6 +144,9 @@ pub struct ObservedTraffic {
     pub attention: Option<Attention>,
     /// The canary's share, at most one point a minute, the last 30 minutes.
     pub canary_share_history: Vec<SharePoint>,
+    /// The canary against stable, metric by metric (`info::comparison`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<super::comparison::Comparison>,
 }
 
 /// How far back the sparkline reaches, and one point per this many seconds.
@@ -268,6 +278,8 @@ pub fn observe(
             latency_p50_ms: histogram_quantile(0.5, &sum.buckets).map(|v| round(v, 10.0)),
             latency_p99_ms: histogram_quantile(0.99, &sum.buckets).map(|v| round(v, 10.0)),
             shared_workload,
+            errors_per_second: sum.errors_per_second,
+            buckets: sum.buckets.clone(),
         }
     };
     let mut rows: Vec<ObservedRevision> = sums

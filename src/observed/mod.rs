@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::backoff::Backoff;
 use crate::cluster::hub::{Observation, ObservedSource};
+use crate::info::comparison::ComparisonSettings;
 use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, PodSamples};
 use crate::net::CallError;
 use prometheus::{Prometheus, PrometheusAccess};
@@ -28,6 +29,8 @@ pub struct ObservedSettings {
     pub scope: QueryScope,
     /// Between two refreshes.
     pub interval: Duration,
+    /// How the canary is judged against stable.
+    pub comparison: ComparisonSettings,
 }
 
 /// Answers kept in flight towards the hub: it takes one per refresh.
@@ -52,6 +55,7 @@ pub fn start(
     let source = ObservedSource {
         url: prometheus.shown_url(),
         window_seconds: settings.scope.window.as_secs().max(1),
+        comparison: settings.comparison.clone(),
     };
     let (tx, rx) = mpsc::channel(QUEUE);
     tokio::spawn(refresh_loop(prometheus, settings, tx, shutdown));

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::cluster::health::ScopeState;
 use crate::cluster::hub::{RolloutEntry, Snapshot};
 use crate::cluster::object::Kind;
+use crate::info::comparison::{Comparison, Verdict};
 use crate::info::observed::ObservedTraffic;
 
 use super::auth::identity::Caller;
@@ -144,6 +145,36 @@ pub async fn observed(
             ..ObservedTraffic::default()
         },
     };
+    Ok(with_staleness(
+        &snapshot,
+        Some(&namespace),
+        Json(body).into_response(),
+    ))
+}
+
+/// `GET /api/v1/rollouts/{ns}/{name}/comparison`: the canary against
+/// stable, metric by metric, with a verdict (beyond Argo). Without
+/// Prometheus the verdict is `nodata` and `reason` says why.
+pub async fn comparison(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    require_sees(&state, &caller, &namespace).await?;
+    let (snapshot, entry) = find_rollout(&state, &namespace, &name).await?;
+    let body = entry
+        .observed
+        .as_ref()
+        .and_then(|o| o.comparison.clone())
+        .unwrap_or_else(|| Comparison {
+            verdict: Verdict::NoData,
+            window_seconds: 0,
+            confidence: 0.0,
+            canary_revision: None,
+            stable_revision: None,
+            reason: Some(format!("no observed traffic: {NOT_CONFIGURED}")),
+            metrics: Vec::new(),
+        });
     Ok(with_staleness(
         &snapshot,
         Some(&namespace),

@@ -112,6 +112,10 @@ fn personal(state: &AppState) -> Router<AppState> {
             get(api::observed),
         )
         .route(
+            "/api/v1/rollouts/{namespace}/{name}/comparison",
+            get(api::comparison),
+        )
+        .route(
             "/api/v1/rollouts/{namespace}/{name}/info/watch",
             get(api_watch::watch_one),
         )

@@ -40,6 +40,7 @@ fn settings(port: u16) -> ObservedSettings {
             namespaces: None,
         },
         interval: Duration::from_secs(1),
+        comparison: Default::default(),
     }
 }
 
@@ -354,4 +355,169 @@ async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
     })
     .await;
     assert!(back["updatedAt"].is_string());
+}
+
+/// Sets the simulated mesh's traffic annotations on the seed.
+fn set_traffic(store: &rollouts_dashboard::sim::store::Store, pairs: &[(&str, &str)]) {
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                for (k, v) in pairs {
+                    o["metadata"]["annotations"][format!("sim.rollouts-dashboard.io/{k}")] =
+                        json!(v);
+                }
+                Ok(())
+            },
+        )
+        .expect("the annotations are set");
+}
+
+/// Asks `/comparison` until `ok`; panics with the last answer after PATIENCE.
+async fn until_compared(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, _, body) = d.get(&format!("{SEED}/comparison")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if ok(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}; last answer {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn metric<'a>(c: &'a Value, name: &str) -> &'a Value {
+    c["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+/// Through a real Prometheus: a canary answering 3% 503 at 400 ms against
+/// a clean stable at 40 ms fails on its success rate and latency, with the
+/// reasons; equal revisions pass; a trickle of requests has no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_is_judged_against_stable_through_prometheus() {
+    let (store, _controller) = seed_with_versions_at_pause();
+    // 500 requests a second, 20% to the canary: 500 canary requests in the
+    // 5 s window.
+    set_traffic(
+        &store,
+        &[
+            ("requests-per-second", "500"),
+            ("canary-error-rate", "0.03"),
+            ("canary-latency-ms", "400,900"),
+            ("stable-error-rate", "0"),
+            ("stable-latency-ms", "40,60"),
+        ],
+    );
+    let port = Prometheus::reserve_port();
+    let d = Dashboard::start_observing(
+        store.clone(),
+        Scope::AllNamespaces,
+        Options::default(),
+        Some(settings(port)),
+        |_| {},
+    )
+    .await;
+    let no_prometheus = until_compared(&d, "no verdict while Prometheus is away", |c| {
+        c["verdict"] == "nodata"
+    })
+    .await;
+    assert!(
+        no_prometheus["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("no observed traffic")),
+        "{no_prometheus:#}"
+    );
+    let _prometheus = Prometheus::start(port, d.addr);
+
+    let failing = until_compared(&d, "the canary fails", |c| {
+        c["verdict"] == "fail"
+            && metric(c, "success-rate")["classification"] == "Low"
+            && metric(c, "latency-p99")["classification"] == "High"
+    })
+    .await;
+    assert_eq!(failing["confidence"], 0.98);
+    assert_eq!(failing["windowSeconds"], 5);
+    assert_eq!(
+        (
+            failing["canaryRevision"].as_str(),
+            failing["stableRevision"].as_str()
+        ),
+        (Some("2"), Some("1"))
+    );
+    let success = metric(&failing, "success-rate");
+    let canary = success["canary"].as_f64().unwrap_or(0.0);
+    assert!((canary - 97.0).abs() < 0.5, "{success}");
+    assert_eq!(success["stable"], 100.0, "{success}");
+    let reason = success["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("success 97.")
+            && reason.contains("against 100.0% on stable, lower at 98% confidence over"),
+        "{reason}"
+    );
+    let p50 = metric(&failing, "latency-p50");
+    assert_eq!(p50["classification"], "High", "{p50}");
+    assert!(
+        p50["canary"].as_f64() > Some(200.0) && p50["stable"].as_f64() < Some(60.0),
+        "{p50}"
+    );
+    let p99 = metric(&failing, "latency-p99");
+    assert!(
+        p99["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("p99 ") && r.contains("higher at 98% confidence")),
+        "{p99}"
+    );
+    assert!(p99["samples"]["canary"].as_f64() >= Some(100.0), "{p99}");
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(section.contains("Canary against stable"), "{section}");
+    assert!(section.contains("Fail: worse than stable"), "{section}");
+    assert!(
+        section.contains("The canary is worse than stable: p99 "),
+        "{section}"
+    );
+    let attention = d
+        .view
+        .snapshot()
+        .rollouts
+        .get(&rollouts_dashboard::model::RolloutKey::new(
+            "manifest-gen",
+            "manifest-gen",
+        ))
+        .and_then(|e| e.summary.attention);
+    assert_eq!(
+        attention,
+        Some(rollouts_dashboard::info::attention::Attention::CanaryFailing)
+    );
+
+    // The canary answers as stable does: it passes once the window holds
+    // only the new answers.
+    set_traffic(
+        &store,
+        &[("canary-error-rate", "0"), ("canary-latency-ms", "40,60")],
+    );
+    let passing = until_compared(&d, "equal revisions pass", |c| c["verdict"] == "pass").await;
+    for m in passing["metrics"].as_array().expect("metrics") {
+        assert_eq!(m["classification"], "Pass", "{m}");
+    }
+
+    // A trickle: 2 requests a second, 2 of them to the canary in 5 s.
+    set_traffic(&store, &[("requests-per-second", "2")]);
+    let trickle = until_compared(&d, "a trickle has no data", |c| c["verdict"] == "nodata").await;
+    assert!(
+        trickle["reason"].as_str().is_some_and(
+            |r| r.contains("canary requests in the last 5 s; at least 100 are needed to judge")
+        ),
+        "{trickle:#}"
+    );
 }

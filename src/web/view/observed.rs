@@ -3,6 +3,8 @@
 //! weight, with warnings when the canary receives another share than set or
 //! answers worse than stable, and a sparkline of the canary's share. Pure.
 
+use crate::info::compare::window_words;
+use crate::info::comparison::{Classification, Comparison, Verdict};
 use crate::info::observed::ObservedTraffic;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +17,31 @@ pub struct ObservedView {
     pub warnings: Vec<String>,
     pub rows: Vec<ObservedRow>,
     pub sparkline: Option<Sparkline>,
+    pub comparison: Option<ComparisonView>,
+}
+
+/// The canary against stable, as the panel shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComparisonView {
+    /// `pass`, `fail`, `nodata`.
+    pub verdict: &'static str,
+    pub verdict_words: &'static str,
+    /// Which revisions, and how they are judged.
+    pub about: String,
+    pub reason: Option<String>,
+    pub rows: Vec<ComparisonRow>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComparisonRow {
+    pub label: &'static str,
+    pub canary: String,
+    pub stable: String,
+    pub difference: String,
+    /// `Pass`, `High`, `Low`, `NoData`.
+    pub classification: &'static str,
+    pub worse: bool,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +113,7 @@ impl ObservedView {
             .collect();
         ObservedView {
             source: observed.source.clone(),
-            window: window_text(observed.window_seconds),
+            window: window_words(observed.window_seconds),
             updated: observed
                 .updated_at
                 .as_ref()
@@ -95,6 +122,66 @@ impl ObservedView {
             warnings: observed.warnings.clone(),
             rows,
             sparkline: sparkline(observed),
+            comparison: observed.comparison.as_ref().map(ComparisonView::of),
+        }
+    }
+}
+
+impl ComparisonView {
+    pub fn of(c: &Comparison) -> ComparisonView {
+        let (verdict, verdict_words) = match c.verdict {
+            Verdict::Pass => ("pass", "Pass: nothing worse than stable"),
+            Verdict::Fail => ("fail", "Fail: worse than stable"),
+            Verdict::NoData => ("nodata", "No data: nothing to judge yet"),
+        };
+        let revisions = match (&c.canary_revision, &c.stable_revision) {
+            (Some(a), Some(b)) => format!(
+                "Revision {a} against revision {b} over the last {}. ",
+                window_words(c.window_seconds)
+            ),
+            _ => String::new(),
+        };
+        let about = format!(
+            "{revisions}Success rate by a two-proportion test on the 5xx answers; p50 and p99 by the same test on the share of requests slower than the faster side's percentile; a difference counts at {}% confidence and past its tolerance.",
+            (c.confidence * 100.0).round()
+        );
+        let value = |v: Option<f64>, unit: &str| match (v, unit) {
+            (None, _) => "–".to_string(),
+            (Some(v), "%") => format!("{v:.1}%"),
+            (Some(v), _) => ms(Some(v)),
+        };
+        let rows = c
+            .metrics
+            .iter()
+            .map(|m| ComparisonRow {
+                label: match m.name {
+                    "success-rate" => "Success",
+                    "latency-p50" => "p50",
+                    _ => "p99",
+                },
+                canary: value(m.canary, m.unit),
+                stable: value(m.stable, m.unit),
+                difference: match (m.difference, m.unit) {
+                    (None, _) => "–".to_string(),
+                    (Some(d), "%") => format!("{d:+.1} points"),
+                    (Some(d), _) => format!("{d:+.1} ms"),
+                },
+                classification: match m.classification {
+                    Classification::Pass => "Pass",
+                    Classification::High => "High",
+                    Classification::Low => "Low",
+                    Classification::NoData => "NoData",
+                },
+                worse: c.worse().any(|w| w.name == m.name),
+                reason: m.reason.clone(),
+            })
+            .collect();
+        ComparisonView {
+            verdict,
+            verdict_words,
+            about,
+            reason: c.reason.clone(),
+            rows,
         }
     }
 }
@@ -104,14 +191,6 @@ fn ms(v: Option<f64>) -> String {
         Some(v) if v >= 100.0 => format!("{v:.0} ms"),
         Some(v) => format!("{v:.1} ms"),
         None => "–".to_string(),
-    }
-}
-
-fn window_text(seconds: u64) -> String {
-    if seconds.is_multiple_of(60) {
-        format!("{} min", seconds / 60)
-    } else {
-        format!("{seconds} s")
     }
 }
 
