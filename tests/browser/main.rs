@@ -1522,9 +1522,10 @@ async fn a_person_reads_the_canary_beside_stable_and_follows_its_log() {
 }
 
 /// The demo's failing canary (shop/search) is aborted by its analysis after
-/// 20 s at half the traffic: its History entry shows the last lines its
-/// pod left, 503s among them, and links the revision's page of all of
-/// them; both read well in light and dark at 1280 and 390 px.
+/// 20 s at half the traffic: the analysis shows its query, its condition
+/// and why it stopped; its History entry shows the last lines its pod
+/// left, 503s among them, and links the revision's page of all of them;
+/// both read well in light and dark at 1280 and 390 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     let _one = ONE_BROWSER.lock().await;
@@ -1581,6 +1582,19 @@ async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     )
     .await;
     assert_eq!(open, json!(true), "the newest revision is open");
+    // Its failed analysis says what it asked, what passes, and why it
+    // stopped.
+    let spec = text_of(&c, "#analysis .metric-spec").await;
+    assert!(
+        spec.contains("Prometheus") && spec.contains("istio_requests_total"),
+        "{spec}"
+    );
+    assert!(spec.contains("result[0] >= 0.95"), "{spec}");
+    let stopped = text_of(&c, "#analysis .stopped").await;
+    assert_eq!(
+        stopped,
+        "It stopped because success-rate failed once, more than its failure limit of 0 allows; the rollout was aborted."
+    );
     let sentence = text_of(&c, "#history .kept-logs p").await;
     assert!(sentence.starts_with("Kept at "), "{sentence}");
     assert!(

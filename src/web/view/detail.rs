@@ -5,6 +5,7 @@ use crate::cluster::access::NamespaceAccess;
 use crate::web::text::{LABEL_CHARS, PAGE_CHARS, clip, clip_owned, is_cut};
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::actions::{Action, verb};
@@ -12,6 +13,7 @@ use crate::cluster::hub::RolloutEntry;
 use crate::info::{AnalysisRunInfo, ContainerInfo, EventInfo, RolloutInfo};
 use crate::model::{AnalysisRunStatusView, MetricResult};
 
+use super::analysis_metric::{MetricSpecView, StoppedMetric, metric_spec, stopped_words};
 use super::card::{PauseView, TrafficBar, pause_view, traffic_bar};
 use super::observed::ObservedView;
 use super::{status_class, step_label, step_position, step_state};
@@ -128,6 +130,8 @@ pub struct RunView {
     pub status_class: &'static str,
     pub message: String,
     pub metrics: Vec<MetricView>,
+    /// Why it stopped, in words; `None` while it runs.
+    pub stopped: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +143,10 @@ pub struct MetricView {
     pub measurements: Vec<MeasurementView>,
     /// SVG polyline points in a 100×30 box, when values are numbers.
     pub chart: Option<String>,
+    /// Where the condition's threshold lies on the chart (y), and its value.
+    pub threshold: Option<(String, String)>,
+    /// What it measures and how it is judged.
+    pub spec: Option<MetricSpecView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -600,29 +608,61 @@ fn run_view(run: &AnalysisRunInfo) -> RunView {
         .as_ref()
         .and_then(|s| s.status.clone())
         .unwrap_or(Value::Null);
-    let status: AnalysisRunStatusView = serde_json::from_value(status_json).unwrap_or_default();
+    let status = AnalysisRunStatusView::deserialize(&status_json).unwrap_or_default();
     let limits: BTreeMap<&str, (i32, i32)> = run
         .metrics
         .iter()
         .map(|m| (m.name.as_str(), (m.failure_limit, m.inconclusive_limit)))
         .collect();
-    let metrics = status
-        .metric_results
-        .unwrap_or_default()
+    let spec = run.spec_and_status.as_ref().and_then(|s| s.spec.as_ref());
+    let results = status.metric_results.unwrap_or_default();
+    let metrics = results
         .iter()
-        .map(|m| metric_view(m, &limits))
+        .map(|m| {
+            let name = m.name.as_deref().unwrap_or_default();
+            let resolved = status_json
+                .pointer("/metricResults")
+                .and_then(Value::as_array)
+                .and_then(|rs| rs.iter().find(|r| r["name"] == name))
+                .and_then(|r| r.pointer("/metadata/ResolvedPrometheusQuery"))
+                .and_then(Value::as_str);
+            metric_view(m, &limits, metric_spec(spec, name, resolved))
+        })
         .collect();
+    let stopped_metrics: Vec<StoppedMetric<'_>> = results
+        .iter()
+        .map(|m| {
+            let name = m.name.as_deref().unwrap_or_default();
+            let (failure_limit, inconclusive_limit) = limits.get(name).copied().unwrap_or((0, 0));
+            StoppedMetric {
+                name,
+                phase: m.phase.as_deref().unwrap_or_default(),
+                successful: m.successful.unwrap_or(0),
+                failed: m.failed.unwrap_or(0),
+                inconclusive: m.inconclusive.unwrap_or(0),
+                errors: m.error.unwrap_or(0),
+                failure_limit,
+                inconclusive_limit,
+            }
+        })
+        .collect();
+    let message = status.message.as_deref().unwrap_or_default();
     RunView {
         name: run.object_meta.name.clone(),
         revision: run.revision,
         status: run.status.clone(),
         status_class: analysis_class(&run.status),
-        message: clip(status.message.as_deref().unwrap_or_default(), PAGE_CHARS).into_owned(),
+        message: clip(message, PAGE_CHARS).into_owned(),
+        stopped: stopped_words(&run.status, message, &stopped_metrics),
         metrics,
     }
 }
 
-fn metric_view(m: &MetricResult, limits: &BTreeMap<&str, (i32, i32)>) -> MetricView {
+fn metric_view(
+    m: &MetricResult,
+    limits: &BTreeMap<&str, (i32, i32)>,
+    spec: Option<MetricSpecView>,
+) -> MetricView {
     let name = m.name.clone().unwrap_or_default();
     let (failure_limit, inconclusive_limit) = limits.get(name.as_str()).copied().unwrap_or((0, 0));
     let measurements: Vec<MeasurementView> = m
@@ -644,6 +684,7 @@ fn metric_view(m: &MetricResult, limits: &BTreeMap<&str, (i32, i32)>) -> MetricV
         .iter()
         .filter_map(|x| x.value.trim_matches(['[', ']']).parse().ok())
         .collect();
+    let threshold = spec.as_ref().and_then(|s| s.threshold);
     MetricView {
         phase: m.phase.clone().unwrap_or_default(),
         counts: format!(
@@ -658,29 +699,34 @@ fn metric_view(m: &MetricResult, limits: &BTreeMap<&str, (i32, i32)>) -> MetricV
             failure_limit + 1,
             inconclusive_limit + 1
         ),
-        chart: (values.len() >= 2 && values.len() == measurements.len()).then(|| chart(&values)),
+        chart: (values.len() >= 2 && values.len() == measurements.len())
+            .then(|| chart(&values, threshold).0),
+        threshold: (values.len() >= 2 && values.len() == measurements.len())
+            .then(|| chart(&values, threshold).1)
+            .flatten()
+            .zip(threshold)
+            .map(|(y, t)| (y, format!("{t}"))),
+        spec,
         measurements,
         name,
     }
 }
 
-/// Points of a polyline in a 100×30 box.
-fn chart(values: &[f64]) -> String {
+/// Points of a polyline in a 100×30 box, and the y of `threshold` in it
+/// (the scale then reaches it too).
+fn chart(values: &[f64], threshold: Option<f64>) -> (String, Option<String>) {
     let (lo, hi) = values
         .iter()
+        .chain(threshold.as_ref())
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let span = if hi > lo { hi - lo } else { 1.0 };
     let step = 100.0 / (values.len() - 1) as f64;
-    values
+    let y = |v: f64| format!("{:.1}", 28.0 - (v - lo) / span * 26.0);
+    let points = values
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * step,
-                28.0 - (v - lo) / span * 26.0
-            )
-        })
+        .map(|(i, v)| format!("{:.1},{}", i as f64 * step, y(*v)))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    (points, threshold.map(y))
 }

@@ -1,6 +1,7 @@
 //! What the pages show, computed from RolloutInfo: plain structs the
 //! templates print (no logic in templates beyond loops and ifs). Pure.
 
+pub mod analysis_metric;
 pub mod card;
 pub mod detail;
 pub mod filter;
