@@ -121,6 +121,7 @@ pub async fn run_on(
         auth: Arc::new(auth),
         history,
         public_origin,
+        templates: Default::default(),
     };
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());

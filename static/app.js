@@ -200,9 +200,26 @@ document.addEventListener("DOMContentLoaded", function () {
     e.preventDefault();
     pending = f;
     document.getElementById("confirm-text").textContent = f.dataset.confirm;
+    showDiff(f);
     dialog.showModal();
     document.getElementById("confirm-yes").focus();
   });
+  // A rollback's confirmation says what it changes (the diff API).
+  function showDiff(f) {
+    var out = document.getElementById("confirm-diff");
+    out.hidden = true;
+    out.textContent = "";
+    if (!f.dataset.diff) { return; }
+    fetch(f.dataset.diff, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+      .then(function (res) {
+        if (pending !== f) { return; }
+        out.textContent = res.ok ? f.dataset.diffLead + " " + res.j.summary + "."
+          : "What it changes cannot be read: " + (res.j.message || "error");
+        out.hidden = false;
+      })
+      .catch(function () {});
+  }
   document.getElementById("confirm-no").addEventListener("click", function () { pending = null; dialog.close(); });
   document.getElementById("confirm-yes").addEventListener("click", function () {
     var f = pending;

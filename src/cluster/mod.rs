@@ -16,4 +16,5 @@ pub mod object;
 pub mod observing;
 pub mod stats;
 pub mod tallies;
+pub mod templates;
 pub mod watch;

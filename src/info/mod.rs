@@ -19,6 +19,7 @@ pub mod routers;
 pub mod statistics;
 mod status;
 mod steps;
+pub mod template_diff;
 mod traffic;
 mod types;
 mod weights;

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod cards;
 pub mod chunked;
+pub mod diff;
 pub mod edge;
 pub mod error;
 pub mod error_pages;
@@ -68,6 +69,8 @@ pub struct AppState {
     /// `--public-url`'s origin (`https://host[:port]`): actions from a
     /// browser must come from it (or from the Host they name).
     pub public_origin: Option<String>,
+    /// Revisions' pod templates read for diffs, briefly kept per person.
+    pub templates: std::sync::Arc<crate::cluster::templates::TemplateCache>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

@@ -10,11 +10,13 @@ use super::auth::permissions::{Permissions, shown_namespace};
 use super::error::{AppError, PageError};
 use super::overview;
 use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, render};
+use super::view::changes::ChangesView;
 use super::view::detail::DetailView;
 use super::view::filter::STATUSES;
 use super::view::health::BannerView;
 use super::view::overview::{NAMESPACES_SHOWN, Overview, OverviewQuery};
 use super::view::status_class;
+use crate::info::RolloutInfo;
 use crate::model::RolloutKey;
 
 /// `GET /`: what needs a person, a summary per namespace (when there are
@@ -137,6 +139,8 @@ pub async fn rollout(
     let banner = perms.banner(&snapshot.health).await;
     // Not known now: no link (the Logs page would say why).
     let logs = perms.may_read_logs(&namespace).await.unwrap_or(false);
+    let info = entry.info(&key);
+    let changes = changes(&state, &caller, &info).await;
     let page = RolloutPage {
         page: PageInfo::new(
             &state,
@@ -144,15 +148,36 @@ pub async fn rollout(
             format!("{base}stream/rollouts/{namespace}/{name}"),
         ),
         banner,
-        d: DetailView::of(entry, &entry.info(&key)).restricted(state.read_only, access),
+        d: DetailView::of(entry, &info).restricted(state.read_only, access),
         history: render(&super::history::panel(&state, &key, logs).await),
         base,
         read_only: state.read_only || !access.patch,
         notice: flash("notice").map(str::to_string),
         error: flash("error").map(str::to_string),
         logs,
+        changes,
     };
     Ok(Html(render(&page)).into_response())
+}
+
+/// The "What changed" panel: nothing for a rollout with one revision; what
+/// could not be read is said (within `CHANGES_WITHIN`, so a slow API server
+/// delays the page no longer).
+async fn changes(state: &AppState, caller: &Caller, info: &RolloutInfo) -> Option<ChangesView> {
+    const CHANGES_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+    if info.replica_sets.len() < 2 {
+        return None;
+    }
+    let (ns, name) = (&info.object_meta.namespace, &info.object_meta.name);
+    let asked = super::diff::what_changed(state, caller, ns, name, None, None);
+    Some(match tokio::time::timeout(CHANGES_WITHIN, asked).await {
+        Ok(Ok(d)) => ChangesView::of(&d),
+        Ok(Err(e)) => ChangesView::failed(e.to_string()),
+        Err(_) => ChangesView::failed(format!(
+            "the Kubernetes API did not answer within {} s; reload to try again",
+            CHANGES_WITHIN.as_secs()
+        )),
+    })
 }
 
 /// What each outcome code of a form post says (web/actions.rs sends them).

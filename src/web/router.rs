@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, history, kept_logs, logs, logs_page, metrics,
+    AppState, actions, api, api_watch, assets, diff, history, kept_logs, logs, logs_page, metrics,
     overview_stream, page_stream, pages, probes,
 };
 
@@ -115,6 +115,7 @@ fn personal(state: &AppState) -> Router<AppState> {
             "/api/v1/rollouts/{namespace}/{name}/comparison",
             get(api::comparison),
         )
+        .route("/api/v1/rollouts/{namespace}/{name}/diff", get(diff::api))
         .route(
             "/api/v1/rollouts/{namespace}/{name}/info/watch",
             get(api_watch::watch_one),

@@ -140,6 +140,8 @@ pub struct RolloutPage {
     pub error: Option<String>,
     /// The person may read this namespace's pod logs: the page links them.
     pub logs: bool,
+    /// The pod template's changes from stable to the current revision.
+    pub changes: Option<super::view::changes::ChangesView>,
 }
 
 /// A rollout's Logs page.

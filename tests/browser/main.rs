@@ -18,6 +18,9 @@
 //! The demo's failing canary, once aborted, leaves its pod's last lines on
 //! its History entry and the revision's own page.
 //!
+//! The seed's canary page says what revision 2 changed, and a rollback's
+//! confirmation what going back would change.
+//!
 //! With a real Prometheus scraping the simulated mesh, the rollout page's
 //! "Observed traffic" panel and the bars' observed marks read well in both
 //! themes and both widths.
@@ -1573,7 +1576,7 @@ async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     until(
         &c,
         "the kept lines on revision 2's History entry",
-        "Array.from(document.querySelectorAll('#history details[data-revision=\"2\"] .kept-lines li.error code')).some(function (l) { return l.textContent.indexOf('status=503') >= 0; })",
+        "document.querySelectorAll('#history details[data-revision=\"2\"] .kept-lines li').length === 10",
     )
     .await;
     let open = js(
@@ -1610,8 +1613,8 @@ async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     click(&c, "#history .kept-logs p a").await;
     until(
         &c,
-        "the revision's kept lines",
-        "document.querySelectorAll('.kept-log .kept-lines li').length >= 10",
+        "the revision's kept lines, its 503s among them",
+        "document.querySelectorAll('.kept-log .kept-lines li').length >= 10 && Array.from(document.querySelectorAll('.kept-log .kept-lines li.error code')).some(function (l) { return l.textContent.indexOf('status=503') >= 0; })",
     )
     .await;
     let heading = text_of(&c, "h1").await;
@@ -1622,5 +1625,66 @@ async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     assert_accessible(&c, "the revision's kept lines").await;
     assert_nothing_scrolls_sideways_at_390(&c).await;
     screenshot(&c, "kept-logs", "light").await;
+    let _ = c.close().await;
+}
+
+/// The seed's canary page says what revision 2 changed (its image, from
+/// revision 1), and Roll back's confirmation what going back would change;
+/// axe-clean in light and dark at 1280 and 390 px, the confirmation open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_sees_what_the_canary_changed_and_what_a_rollback_would() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let stop = CancellationToken::new();
+    let _stop_guard = stop.clone().drop_guard();
+    let sim = simulated(None, &stop).await;
+    frozen_at_the_seeds_pause(&sim).await;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let c = browser(driver_port).await;
+    c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
+        .await
+        .expect("the rollout page opens");
+    until(
+        &c,
+        "the What changed panel",
+        "!!document.querySelector('#changes table')",
+    )
+    .await;
+    let title = text_of(&c, "#changes h2 small").await;
+    assert_eq!(title, "Revision 1 → revision 2");
+    let row = text_of(&c, "#changes tbody tr").await;
+    assert!(
+        row.contains("containers[manifest-gen].image")
+            && row.contains("anantvaid4/manifest-generator-api:v1")
+            && row.contains("anantvaid4/manifest-generator-api:v2"),
+        "{row}"
+    );
+    assert_accessible(&c, "the What changed panel").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+
+    // Roll back to revision 1: the confirmation says what it changes.
+    js(
+        &c,
+        "(function () { document.querySelector('form[data-diff] button').click(); return true; })()",
+    )
+    .await;
+    until(
+        &c,
+        "the rollback's diff in its confirmation",
+        "document.getElementById('confirm').open && !document.getElementById('confirm-diff').hidden",
+    )
+    .await;
+    let said = text_of(&c, "#confirm-diff").await;
+    assert_eq!(
+        said,
+        "Rolling back to revision 1 changes image anantvaid4/manifest-generator-api:v2 → anantvaid4/manifest-generator-api:v1."
+    );
+    assert_accessible(&c, "the rollback confirmation with its diff").await;
+    screenshot(&c, "rollback-diff", "light").await;
+    click(&c, "#confirm-no").await;
     let _ = c.close().await;
 }

@@ -43,3 +43,4 @@ mod sim_apiserver;
 mod sim_controller;
 mod sim_kubectl;
 mod sim_rbac;
+mod what_changed;

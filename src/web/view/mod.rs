@@ -3,6 +3,7 @@
 
 pub mod analysis_metric;
 pub mod card;
+pub mod changes;
 pub mod detail;
 pub mod filter;
 pub mod health;

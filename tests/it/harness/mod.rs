@@ -189,6 +189,7 @@ impl Viewer {
             log_streams: std::sync::Arc::default(),
             history: None,
             public_origin: None,
+            templates: Default::default(),
         };
         Viewer {
             app: router(state, "/", false),

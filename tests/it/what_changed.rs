@@ -1,0 +1,143 @@
+//! What changed between two revisions, read as the person through the
+//! simulated cluster with RBAC: the pod templates of their ReplicaSets,
+//! diffed; a person who may not read ReplicaSets gets 403 naming the
+//! right, another team's namespace 403; the rollout page shows the
+//! changes from stable; what one person read is kept for them only.
+
+use serde_json::{Value, json};
+
+use crate::teams::{self, ALICE, Cluster, DASHBOARD_SA, call, documents, fixtures};
+
+/// May list team-a's rollouts, not read its ReplicaSets.
+const ERIN: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "erin"),
+    ("X-Forwarded-Groups", "auditors"),
+];
+const DAVE: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "dave"),
+    ("X-Forwarded-Groups", "team-a"),
+];
+const CAROL: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "carol"),
+    ("X-Forwarded-Groups", "team-b"),
+];
+
+async fn cluster() -> Cluster {
+    let rbac = documents(&fixtures().join("dashboard-rbac.yaml"));
+    let auditors = vec![
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "rollout-lister", "namespace": "team-a"},
+            "rules": [{"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "watch"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "auditors", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "rollout-lister"},
+            "subjects": [{"kind": "Group", "name": "auditors", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    ];
+    teams::cluster(DASHBOARD_SA, rbac, auditors).await
+}
+
+async fn dashboard(c: &Cluster) -> String {
+    let web = rollouts_dashboard::cli::WebArgs {
+        auth: rollouts_dashboard::cli::AuthMode::Proxy,
+        trusted_proxies: vec![teams::cidr("127.0.0.1/32")],
+        ..rollouts_dashboard::cli::WebArgs::defaults()
+    };
+    teams::dashboard_with(
+        c,
+        rollouts_dashboard::cluster::client::Scope::AllNamespaces,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        web,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_what_the_new_revision_changed() {
+    let c = cluster().await;
+    let d = dashboard(&c).await;
+    // Stable (1) → the canary (2) by default: the image the update set.
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ALICE, "").await;
+    assert_eq!(status, 200, "{body}");
+    let diff: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        (diff["from"].as_str(), diff["to"].as_str()),
+        (Some("1"), Some("2"))
+    );
+    let changes = diff["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{diff}");
+    assert_eq!(changes[0]["path"], "containers[web].image");
+    assert_eq!(changes[0]["to"], "argoproj/rollouts-demo:yellow");
+    assert!(
+        diff["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("changes image ")
+                && s.ends_with("→ argoproj/rollouts-demo:yellow")),
+        "{diff}"
+    );
+    // Backwards, as a rollback would go.
+    let (_, body) = call(
+        &d,
+        "GET",
+        "/api/v1/rollouts/team-a/web/diff?from=2&to=1",
+        ALICE,
+        "",
+    )
+    .await;
+    let back: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(back["changes"][0]["from"], "argoproj/rollouts-demo:yellow");
+    // The page shows it.
+    let (_, page) = call(&d, "GET", "/rollouts/team-a/web", ALICE, "").await;
+    assert!(
+        page.contains("What changed") && page.contains("Revision 1 → revision 2"),
+        "{page}"
+    );
+    assert!(page.contains("containers[web].image"), "{page}");
+
+    // Kept for her, not read again: with the API server refusing every
+    // ReplicaSet read now, her diff still answers; Dave, of her team, who
+    // has read nothing yet, is refused.
+    c.sim.faults.set_forbidden("replicasets", true);
+    for _ in 0..3 {
+        let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ALICE, "").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", DAVE, "").await;
+    assert_eq!(status, 403, "{body}");
+    c.sim.faults.set_forbidden("replicasets", false);
+
+    for (path, want) in [
+        ("/api/v1/rollouts/team-a/web/diff?from=x", 400),
+        ("/api/v1/rollouts/team-a/web/diff?from=9", 404),
+        ("/api/v1/rollouts/team-a/nope/diff", 404),
+    ] {
+        let (status, body) = call(&d, "GET", path, ALICE, "").await;
+        assert_eq!(status, want, "{path}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_right_to_read_replica_sets_there_is_no_diff() {
+    let c = cluster().await;
+    let d = dashboard(&c).await;
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ERIN, "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("get replicasets"),
+        "the reason names the right: {body}"
+    );
+    // Her page still opens; the panel says why it is empty.
+    let (status, page) = call(&d, "GET", "/rollouts/team-a/web", ERIN, "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("What changed cannot be read now"), "{page}");
+    assert!(
+        !page.contains("argoproj/rollouts-demo:yellow</code></td>"),
+        "{page}"
+    );
+    // Another team's rollout: not even visible.
+    let (status, body) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", CAROL, "").await;
+    assert_eq!(status, 403, "{body}");
+    // What Alice read is not given to Erin from the cache.
+    call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ALICE, "").await;
+    let (status, _) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ERIN, "").await;
+    assert_eq!(status, 403);
+}
