@@ -116,6 +116,15 @@ pub struct WebArgs {
     /// Show everything, change nothing: no action buttons, mutating requests get 403
     #[arg(long, env = "ROLLOUTS_DASHBOARD_READ_ONLY")]
     pub read_only: bool,
+    /// A link out of every rollout (repeatable): NAME=URL with {namespace}, {name}, {revision} and {podTemplateHash} filled in; one naming a revision is shown per revision. Only http(s)
+    #[arg(
+        long = "link",
+        env = "ROLLOUTS_DASHBOARD_LINKS",
+        value_name = "NAME=URL",
+        value_delimiter = ' ',
+        value_parser = crate::info::links::parse_link
+    )]
+    pub links: Vec<crate::info::links::LinkTemplate>,
     /// Who the person is: none (whoever reaches the port acts as the dashboard), proxy (identity headers from a trusted authenticating proxy; actions impersonate that user), token (the person's own Kubernetes bearer token), oidc (ID tokens from an OpenID provider, verified here; actions impersonate that user)
     #[arg(
         long,

@@ -122,6 +122,7 @@ pub async fn run_on(
         history,
         public_origin,
         templates: Default::default(),
+        links: web.links.clone().into(),
     };
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());

@@ -187,6 +187,9 @@ def main(chart_dir, dump=None):
                       and to_prometheus[0].get("to") == prom["networkPolicyPeers"]
                       and any(53 in [p["port"] for p in r.get("ports", [])] for r in egress),
                       f"{name}: egress only to DNS, the API server and Prometheus on {prom['port']}")
+        links = [a for a in container["args"] if a.startswith("--link=")]
+        check(links == [f"--link={l}" for l in values.get("links") or []],
+              f"{name}: a --link for each of links ({len(links)})")
         history = values.get("history") or {}
         database = history.get("database", "sqlite")
         pod_logs = bool(history.get("podLogs")) and database != "off"

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod comparison;
 mod events;
 mod experiments;
+pub mod links;
 pub mod logs;
 mod meta;
 pub mod observed;

@@ -71,6 +71,8 @@ pub struct AppState {
     pub public_origin: Option<String>,
     /// Revisions' pod templates read for diffs, briefly kept per person.
     pub templates: std::sync::Arc<crate::cluster::templates::TemplateCache>,
+    /// `--link`: links out of every rollout and revision.
+    pub links: std::sync::Arc<[crate::info::links::LinkTemplate]>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

@@ -55,7 +55,10 @@ async fn send_fragments(
     tx: &Tx,
 ) -> Result<(), ()> {
     let access = perms.access(&key.namespace).await.map_err(|_| ())?;
-    let d = DetailView::of(entry, &entry.info(key)).restricted(state.read_only, access);
+    let info = entry.info(key);
+    let d = DetailView::of(entry, &info)
+        .restricted(state.read_only, access)
+        .with_links(&state.links, &info);
     let base = state.base_path.clone();
     for (id, html) in detail_fragments(&d, &base, state.read_only || !access.patch) {
         if sent.get(id) == Some(&html) {

@@ -148,7 +148,9 @@ pub async fn rollout(
             format!("{base}stream/rollouts/{namespace}/{name}"),
         ),
         banner,
-        d: DetailView::of(entry, &info).restricted(state.read_only, access),
+        d: DetailView::of(entry, &info)
+            .restricted(state.read_only, access)
+            .with_links(&state.links, &info),
         history: render(&super::history::panel(&state, &key, logs).await),
         base,
         read_only: state.read_only || !access.patch,

@@ -141,3 +141,62 @@ async fn without_the_right_to_read_replica_sets_there_is_no_diff() {
     let (status, _) = call(&d, "GET", "/api/v1/rollouts/team-a/web/diff", ERIN, "").await;
     assert_eq!(status, 403);
 }
+
+/// Links out: a team's templates (`--link`) filled in for the rollout and
+/// each revision, and the rollout's own annotations in Argo CD's
+/// convention; a tenant's `javascript:` annotation is no link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_out_of_a_rollout_and_each_revision() {
+    let c = cluster().await;
+    c.store
+        .patch(
+            crate::harness::rt("rollouts"),
+            "team-a",
+            "web",
+            rollouts_dashboard::sim::store::Subresource::Main,
+            |o| {
+                o["metadata"]["annotations"]["link.argocd.argoproj.io/Pull request"] =
+                    json!("https://github.com/example/web/pull/7");
+                o["metadata"]["annotations"]["link.argocd.argoproj.io/Evil"] =
+                    json!("javascript:alert(document.cookie)");
+                Ok(())
+            },
+        )
+        .expect("annotated");
+    let link = |s: &str| rollouts_dashboard::info::links::parse_link(s).expect("a link");
+    let web = rollouts_dashboard::cli::WebArgs {
+        auth: rollouts_dashboard::cli::AuthMode::Proxy,
+        trusted_proxies: vec![teams::cidr("127.0.0.1/32")],
+        links: vec![
+            link(
+                "Grafana=https://grafana.example/d/abc?var-namespace={namespace}&var-rollout={name}&var-revision={revision}",
+            ),
+            link("Traces=https://traces.example/{namespace}/{name}"),
+        ],
+        ..rollouts_dashboard::cli::WebArgs::defaults()
+    };
+    let d = teams::dashboard_with(
+        &c,
+        rollouts_dashboard::cluster::client::Scope::AllNamespaces,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        web,
+    )
+    .await;
+    let (status, page) = call(&d, "GET", "/rollouts/team-a/web", ALICE, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"href="https://traces.example/team-a/web""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="https://github.com/example/web/pull/7""#),
+        "{page}"
+    );
+    for revision in [1, 2] {
+        let href = format!(
+            r#"href="https://grafana.example/d/abc?var-namespace=team-a&#38;var-rollout=web&#38;var-revision={revision}""#
+        );
+        assert!(page.contains(&href), "revision {revision}'s link: {page}");
+    }
+    assert!(!page.contains("javascript:"), "{page}");
+}

@@ -17,6 +17,7 @@ use super::analysis_metric::{MetricSpecView, StoppedMetric, metric_spec, stopped
 use super::card::{PauseView, TrafficBar, pause_view, traffic_bar};
 use super::observed::ObservedView;
 use super::{status_class, step_label, step_position, step_state};
+use crate::info::links::{Link, LinkTemplate, revision_links, rollout_links};
 use crate::info::observed::ObservedTraffic;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +44,8 @@ pub struct DetailView {
     /// Shown when the rollout has experiment steps or experiments.
     pub experiments: Option<Vec<ExperimentView>>,
     pub revisions: Vec<RevisionView>,
+    /// Links out of the rollout (`--link`, its annotations).
+    pub links: Vec<Link>,
     pub containers: Vec<ContainerInfo>,
     pub init_containers: Vec<ContainerInfo>,
     pub events: Vec<EventInfo>,
@@ -162,6 +165,8 @@ pub struct RevisionView {
     pub images: Vec<String>,
     pub replica_sets: Vec<ReplicaSetView>,
     pub can_rollback: bool,
+    /// `--link`s that name a revision, filled in with this one.
+    pub links: Vec<Link>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +193,21 @@ pub struct PodView {
 impl DetailView {
     /// Only the buttons this person may use: none in `--read-only`, and
     /// each as RBAC allows them to patch `rollouts/status` or `rollouts`.
+    /// With the links out of the rollout and each revision: from
+    /// `templates` (`--link`) and the rollout's annotations.
+    pub fn with_links(mut self, templates: &[LinkTemplate], info: &RolloutInfo) -> Self {
+        self.links = rollout_links(templates, info);
+        for r in &mut self.revisions {
+            let hash = info
+                .replica_sets
+                .iter()
+                .find(|rs| rs.revision == r.revision)
+                .map_or("", |rs| rs.pod_template_hash.as_str());
+            r.links = revision_links(templates, info, r.revision, hash);
+        }
+        self
+    }
+
     pub fn restricted(mut self, read_only: bool, access: NamespaceAccess) -> Self {
         for button in &mut self.actions {
             button.allowed &= !read_only && access.allows(button.action);
@@ -235,6 +255,7 @@ impl DetailView {
                     images: Vec::new(),
                     replica_sets: Vec::new(),
                     can_rollback: rollback_allowed && rs.revision < newest && rs.revision > 0,
+                    links: Vec::new(),
                 });
             for image in &rs.images {
                 if !rev.images.contains(image) {
@@ -273,6 +294,7 @@ impl DetailView {
             });
         }
         DetailView {
+            links: Vec::new(),
             namespace: info.object_meta.namespace.clone(),
             name: info.object_meta.name.clone(),
             status: info.status.clone(),

@@ -190,6 +190,7 @@ impl Viewer {
             history: None,
             public_origin: None,
             templates: Default::default(),
+            links: Default::default(),
         };
         Viewer {
             app: router(state, "/", false),
