@@ -306,16 +306,13 @@ async fn history_for(
         ),
     };
     let demo = matches!(conn.source, ConfigSource::Given(_));
-    let pod_logs = match h.history_pod_logs.unwrap_or(demo) {
-        true => Some(live::client(conn)?),
-        false => None,
-    };
     let history = History::start(
         &url,
         h.history_retention,
         view,
         leading,
-        pod_logs,
+        Some(live::client(conn)?),
+        h.history_pod_logs.unwrap_or(demo),
         shutdown.clone(),
     )
     .await

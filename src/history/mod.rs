@@ -16,6 +16,8 @@ pub mod recorder;
 pub mod records;
 pub mod release;
 pub mod store;
+pub mod template_capture;
+pub mod templates_store;
 
 use std::time::Duration;
 
@@ -56,21 +58,28 @@ pub struct History {
 
 impl History {
     /// Opens `url`, and records from `view` while `leading` says so; with
-    /// `pod_logs` (the dashboard's own client), keeps the last lines of
-    /// aborted and degraded revisions' pods.
+    /// `client` (the dashboard's own), keeps new revisions' pod templates,
+    /// and with `pod_logs` the last lines of aborted and degraded
+    /// revisions' pods.
     pub async fn start(
         url: &str,
         retention: Duration,
         view: LiveView,
         leading: watch::Receiver<bool>,
-        pod_logs: Option<kube::Client>,
+        client: Option<kube::Client>,
+        pod_logs: bool,
         shutdown: CancellationToken,
     ) -> Result<History, StoreError> {
         let store = Store::open(url).await?;
         let (attributions, queue) = mpsc::channel(ATTRIBUTIONS_KEPT);
         tokio::spawn(credit(store.clone(), queue, shutdown.clone()));
-        let captures =
-            pod_logs.map(|client| Captures::start(store.clone(), client, shutdown.clone()));
+        let captures = client
+            .clone()
+            .filter(|_| pod_logs)
+            .map(|client| Captures::start(store.clone(), client, shutdown.clone()));
+        let templates = client.map(|client| {
+            template_capture::TemplateReads::start(store.clone(), client, shutdown.clone())
+        });
         let keeps_pod_logs = captures.is_some();
         tokio::spawn(recorder::run(
             store.clone(),
@@ -79,6 +88,7 @@ impl History {
             recorder::Settings {
                 retention,
                 captures,
+                templates,
             },
             shutdown,
         ));
@@ -124,6 +134,15 @@ impl History {
         revision: i64,
     ) -> Result<Vec<KeptLog>, StoreError> {
         self.store.pod_logs(key, revision).await
+    }
+
+    /// Revision `revision` of `key`'s pod template (JSON), as kept.
+    pub async fn template(
+        &self,
+        key: &RolloutKey,
+        revision: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.store.template(key, revision).await
     }
 
     /// Revisions started since `since` (ms since the epoch), newest first.

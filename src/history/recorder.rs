@@ -14,6 +14,7 @@ use super::log_capture::{Captures, capture_for};
 use super::records::Gap;
 use super::release::Release;
 use super::store::{Batch, Store, now_ms};
+use super::template_capture::{TemplateReads, reads_for};
 use crate::cluster::backoff::Backoff;
 use crate::cluster::health::HistoryTrouble;
 use crate::cluster::hub::{Change, LiveView, RolloutEntry, Snapshot};
@@ -49,6 +50,9 @@ pub struct Settings {
     /// Where an aborted or degraded revision's pods are sent to have their
     /// last lines kept (`--history-pod-logs`).
     pub captures: Option<Captures>,
+    /// Where a new revision's ReplicaSets are sent to have their pod
+    /// templates kept.
+    pub templates: Option<TemplateReads>,
 }
 
 /// Records while `leading` says so, until `shutdown`.
@@ -77,6 +81,7 @@ pub async fn run(
 
 struct Recording {
     captures: Option<Captures>,
+    templates: Option<TemplateReads>,
     kept: HashMap<RolloutKey, Kept>,
     pending: Vec<Batch>,
     dropped: u64,
@@ -128,6 +133,7 @@ impl Recording {
     fn new(captures: Option<Captures>) -> Recording {
         Recording {
             captures,
+            templates: None,
             kept: HashMap::new(),
             pending: Vec::new(),
             dropped: 0,
@@ -338,6 +344,7 @@ async fn lead(
         }
     };
     let mut rec = Recording::new(settings.captures.clone());
+    rec.templates = settings.templates.clone();
     for (key, t) in tracked {
         rec.keep(key, t, None);
     }
@@ -547,6 +554,11 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
         && let Some(c) = capture_for(key, &release.uid, &info_json, &facts)
     {
         captures.ask(c);
+    }
+    if let (Some(templates), Some(before)) = (&rec.templates, &before) {
+        for r in reads_for(key, &release.uid, &info_json, &facts, before.revision) {
+            templates.ask(r);
+        }
     }
     queue_batch(rec, key, next.clone(), facts, seen_at);
     rec.keep(key.clone(), next, Some(seen));

@@ -87,7 +87,7 @@ struct Embedded(Backend);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        let sql: [(&'static str, &'static str); 3] = match self.0 {
+        let sql: [(&'static str, &'static str); 4] = match self.0 {
             Backend::Sqlite => [
                 (
                     "history",
@@ -100,6 +100,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_pod_logs",
                     include_str!("../../migrations/sqlite/0003_history_pod_logs.sql"),
+                ),
+                (
+                    "history_templates",
+                    include_str!("../../migrations/sqlite/0004_history_templates.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -114,6 +118,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_pod_logs",
                     include_str!("../../migrations/postgres/0003_history_pod_logs.sql"),
+                ),
+                (
+                    "history_templates",
+                    include_str!("../../migrations/postgres/0004_history_templates.sql"),
                 ),
             ],
         };
@@ -559,7 +567,12 @@ impl Store {
         let work = async {
             let mut tx = self.pool.begin().await?;
             let old = "SELECT id FROM history_revisions WHERE COALESCE(ended_at, started_at) < $1 AND outcome <> 'inProgress'";
-            for table in ["history_steps", "history_events", "history_pod_logs"] {
+            for table in [
+                "history_steps",
+                "history_events",
+                "history_pod_logs",
+                "history_templates",
+            ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE revision_id IN ({old})"))
                     .bind(cutoff)
                     .execute(&mut *tx)
@@ -679,6 +692,7 @@ impl Store {
             "history_attributions",
             "history_gaps",
             "history_pod_logs",
+            "history_templates",
         ] {
             let row =
                 timed(sqlx::query(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))

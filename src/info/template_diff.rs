@@ -232,6 +232,36 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
+/// `template` as the history keeps it: literal env values left out (a
+/// digest of a short value would let anyone who reads the history confirm
+/// a guess), so between revisions known only from the history an env var
+/// shows as added or removed, not as changed in value.
+pub fn for_history(template: &Value) -> Value {
+    let mut t = template.clone();
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = t
+            .pointer_mut(&format!("/spec/{list}"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for c in containers {
+            let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for e in env {
+                if let Some(v) = e.get_mut("value") {
+                    *v = Value::String(VALUE_NOT_KEPT.to_string());
+                }
+            }
+        }
+    }
+    t
+}
+
+/// What the history keeps of a literal env value.
+pub const VALUE_NOT_KEPT: &str = "(value not kept)";
+
 /// The changes in a sentence: "changes image api:2.1 → api:2.0 and removes
 /// env FEATURE_X" (the first few; "and N more").
 pub fn sentence(changes: &[Change]) -> String {
@@ -333,6 +363,11 @@ mod tests {
             "changes image api:2.1 → api:2.0, removes env FEATURE_X and changes env DB_PASSWORD from Secret db/password → from Secret db-v2/password (and 1 more)"
         );
         assert!(diff(&before, &before).is_empty());
+        // As the history keeps them: no literal value.
+        let kept = diff(&for_history(&before), &for_history(&after));
+        assert_eq!(kept[1].path, "containers[api].env[FEATURE_X]");
+        assert_eq!(kept[1].from.as_deref(), Some(VALUE_NOT_KEPT));
+        assert_eq!(kept[0].to.as_deref(), Some("api:2.0"), "images as they are");
         assert_eq!(sentence(&[]), "changes nothing in the pod template");
     }
 

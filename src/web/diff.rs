@@ -32,6 +32,9 @@ pub struct DiffJson {
     pub changes: Vec<Change>,
     /// The changes in a sentence ("changes image api:2.1 → api:2.0").
     pub summary: String,
+    /// Which side came from the release history, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `GET /api/v1/rollouts/{ns}/{name}/diff`.
@@ -81,31 +84,70 @@ pub async fn what_changed(
         Some(u) => format!("{}\n{}", u.name, u.groups.join(",")),
         None => String::new(),
     };
+    let key = RolloutKey::new(namespace, name);
     let read = |revision: i64| {
         let rs = replica_set_of(&info, revision);
         let client = client.clone();
         let who = who.clone();
+        let key = &key;
         async move {
-            let rs = rs.ok_or_else(|| {
-                AppError::NotFound(format!(
-                    "revision {revision} of {namespace}/{name} has no ReplicaSet any more"
-                ))
-            })?;
-            state
-                .templates
-                .get(&who, client, namespace, &rs)
-                .await
-                .map_err(refused)
+            match rs {
+                Some(rs) => state
+                    .templates
+                    .get(&who, client, namespace, &rs)
+                    .await
+                    .map(|t| (t, false))
+                    .map_err(refused),
+                None => kept_template(state, key, revision).await.map(|t| (t, true)),
+            }
         }
     };
-    let (a, b) = tokio::try_join!(read(from), read(to))?;
+    let ((a, a_kept), (b, b_kept)) = tokio::try_join!(read(from), read(to))?;
     let changes = diff(&a, &b);
+    let kept: Vec<String> = [(from, a_kept), (to, b_kept)]
+        .iter()
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r.to_string())
+        .collect();
     Ok(DiffJson {
         from: from.to_string(),
         to: to.to_string(),
         summary: sentence(&changes),
         changes,
+        note: match kept.as_slice() {
+            [] => None,
+            [one] => Some(format!(
+                "revision {one} is gone from the cluster: its template as the release history kept it, without literal env values"
+            )),
+            many => Some(format!(
+                "revisions {} are gone from the cluster: their templates as the release history kept them, without literal env values",
+                many.join(" and ")
+            )),
+        },
     })
+}
+
+/// A revision's template as the history kept it, when its ReplicaSet is
+/// gone.
+async fn kept_template(
+    state: &AppState,
+    key: &RolloutKey,
+    revision: i64,
+) -> Result<std::sync::Arc<serde_json::Value>, AppError> {
+    let gone = || {
+        AppError::NotFound(format!(
+            "revision {revision} of {key} has no ReplicaSet any more, and the release history kept no template of it"
+        ))
+    };
+    let history = state.history.as_ref().ok_or_else(gone)?;
+    let text = history
+        .template(key, revision)
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+        .ok_or_else(gone)?;
+    serde_json::from_str(&text)
+        .map(std::sync::Arc::new)
+        .map_err(|e| AppError::Internal(format!("a kept template does not read back: {e}")))
 }
 
 /// The revisions to compare: `to` the current one unless given; `from`

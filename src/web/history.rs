@@ -111,7 +111,14 @@ pub async fn panel(state: &AppState, key: &RolloutKey, may_read_logs: bool) -> H
                     let kept =
                         super::kept_logs::on_entries(state, history, key, may_read_logs, &shown)
                             .await;
-                    HistoryView::of(&records, &gaps, now_ms(), kept)
+                    let mut view = HistoryView::of(&records, &gaps, now_ms(), kept);
+                    let changed = changes_between(history, key, &shown).await;
+                    if let Some(revisions) = view.revisions.as_mut() {
+                        for (r, c) in revisions.iter_mut().zip(changed) {
+                            r.changed = c;
+                        }
+                    }
+                    view
                 }
                 Err(e) => HistoryView::failed(e.to_string()),
             },
@@ -124,6 +131,41 @@ pub async fn panel(state: &AppState, key: &RolloutKey, may_read_logs: bool) -> H
         name: key.name.clone(),
         history,
     }
+}
+
+/// History entries that say what they changed: the newest few (the panel
+/// is read again at every change of the rollout).
+const CHANGES_SHOWN: usize = 5;
+
+/// For each of `shown` (newest first), what it changed from the revision
+/// recorded before it, when the history kept both templates.
+async fn changes_between(
+    history: &History,
+    key: &RolloutKey,
+    shown: &[i64],
+) -> Vec<Option<String>> {
+    let mut templates: Vec<Option<serde_json::Value>> = Vec::new();
+    for revision in shown.iter().take(CHANGES_SHOWN + 1) {
+        let t = history
+            .template(key, *revision)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        templates.push(t);
+    }
+    (0..shown.len().min(CHANGES_SHOWN))
+        .map(|i| match (templates.get(i + 1), templates.get(i)) {
+            (Some(Some(before)), Some(Some(after))) => Some(format!(
+                "Changed from revision {}: {}.",
+                shown[i + 1],
+                crate::info::template_diff::sentence(&crate::info::template_diff::diff(
+                    before, after
+                ))
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `GET /rollouts/{ns}/{name}/history`: the History panel alone, for the

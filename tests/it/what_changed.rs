@@ -200,3 +200,190 @@ async fn links_out_of_a_rollout_and_each_revision() {
     }
     assert!(!page.contains("javascript:"), "{page}");
 }
+
+/// A revision that starts while the history records keeps its template
+/// (and the one it replaces): once their ReplicaSets are gone, what it
+/// changed is told from the history, without literal env values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_revision_changed_is_told_after_its_replica_sets_are_gone() {
+    let c = cluster().await;
+    // The history in a file the test reads too.
+    let dir = std::env::temp_dir().join(format!("rd-templates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let db = format!("sqlite://{}", dir.join("history.db").display());
+    let mut web = rollouts_dashboard::cli::WebArgs {
+        auth: rollouts_dashboard::cli::AuthMode::Proxy,
+        trusted_proxies: vec![teams::cidr("127.0.0.1/32")],
+        ..rollouts_dashboard::cli::WebArgs::defaults()
+    };
+    web.history.history_db = Some(db.clone());
+    let d = teams::dashboard_with(
+        &c,
+        rollouts_dashboard::cluster::client::Scope::AllNamespaces,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        web,
+    )
+    .await;
+    // Revision 3 starts while the dashboard records.
+    c.store
+        .patch(
+            crate::harness::rt("rollouts"),
+            "team-a",
+            "web",
+            rollouts_dashboard::sim::store::Subresource::Main,
+            |o| {
+                rollouts_dashboard::sim::scenario::set_image(
+                    o,
+                    "web",
+                    "argoproj/rollouts-demo:purple",
+                );
+                o["spec"]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "FEATURE_X", "value": "secret-ish"}]);
+                Ok(())
+            },
+        )
+        .expect("revision 3");
+    c.controller.settle(50);
+    let kept = || async {
+        let (status, body) =
+            call(&d, "GET", "/api/v1/rollouts/team-a/web/history", ALICE, "").await;
+        status == 200 && body.contains("\"revision\":\"3\"")
+    };
+    for _ in 0..100 {
+        if kept().await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let replica_sets = |c: &Cluster| -> Vec<(i64, String)> {
+        c.store
+            .list(
+                crate::harness::rt("replicasets"),
+                &Default::default(),
+                None,
+                None,
+            )
+            .expect("replicasets")
+            .items
+            .iter()
+            .filter(|r| r["metadata"]["namespace"] == "team-a")
+            .map(|r| {
+                (
+                    r["metadata"]["annotations"]["rollout.argoproj.io/revision"]
+                        .as_str()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    r["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    // Live first: both ReplicaSets are there, the value shows.
+    let mut live = String::new();
+    for _ in 0..100 {
+        let (status, body) = call(
+            &d,
+            "GET",
+            "/api/v1/rollouts/team-a/web/diff?from=2&to=3",
+            ALICE,
+            "",
+        )
+        .await;
+        if status == 200 {
+            live = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        live.contains("secret-ish") && !live.contains("\"note\""),
+        "{live}"
+    );
+    // Once the history has both templates, Kubernetes forgets revisions 2
+    // and 3's ReplicaSets (as revisionHistoryLimit would).
+    let store = rollouts_dashboard::history::Store::open(&db)
+        .await
+        .expect("the history database");
+    let key = rollouts_dashboard::model::RolloutKey::new("team-a", "web");
+    for _ in 0..300 {
+        let both = store.template(&key, 2).await.ok().flatten().is_some()
+            && store.template(&key, 3).await.ok().flatten().is_some();
+        if both {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kept = store
+        .template(&key, 3)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(
+        kept.contains("argoproj/rollouts-demo:purple"),
+        "revision 3's template kept: {kept}"
+    );
+    assert!(
+        !kept.contains("secret-ish"),
+        "without its literal env value: {kept}"
+    );
+    // Its History entry says what it changed.
+    let (_, panel) = call(&d, "GET", "/rollouts/team-a/web/history", ALICE, "").await;
+    assert!(
+        panel.contains("Changed from revision 2: changes image argoproj/rollouts-demo:yellow → argoproj/rollouts-demo:purple and adds env FEATURE_X (value not kept)."),
+        "{panel}"
+    );
+    for (revision, name) in replica_sets(&c) {
+        if revision == 2 || revision == 3 {
+            c.store
+                .delete(crate::harness::rt("replicasets"), "team-a", &name)
+                .expect("deleted");
+        }
+    }
+    let mut told = String::new();
+    for _ in 0..100 {
+        let (status, body) = call(
+            &d,
+            "GET",
+            "/api/v1/rollouts/team-a/web/diff?from=2&to=3",
+            ALICE,
+            "",
+        )
+        .await;
+        if status == 200 && body.contains("\"note\"") {
+            told = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let diff: Value =
+        serde_json::from_str(&told).unwrap_or_else(|_| panic!("told from the history: {told}"));
+    assert!(
+        diff["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("revisions 2 and 3 are gone from the cluster")),
+        "{diff}"
+    );
+    let changes = diff["changes"].as_array().expect("changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["path"] == "containers[web].image"
+                && c["to"] == "argoproj/rollouts-demo:purple"),
+        "{diff}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["path"] == "containers[web].env[FEATURE_X]" && c["from"].is_null()),
+        "{diff}"
+    );
+    assert!(
+        !told.contains("secret-ish"),
+        "no literal value from the history: {told}"
+    );
+}

@@ -7,6 +7,8 @@ pub struct ChangesView {
     /// `Revision 1 → revision 2`.
     pub title: String,
     pub summary: String,
+    /// Which side came from the release history.
+    pub note: Option<String>,
     pub rows: Vec<ChangeRow>,
     /// Why nothing could be compared.
     pub error: Option<String>,
@@ -24,6 +26,7 @@ impl ChangesView {
         ChangesView {
             title: format!("Revision {} → revision {}", d.from, d.to),
             summary: format!("Revision {} {}.", d.to, d.summary),
+            note: d.note.clone(),
             rows: d
                 .changes
                 .iter()
@@ -41,6 +44,7 @@ impl ChangesView {
         ChangesView {
             title: String::new(),
             summary: String::new(),
+            note: None,
             rows: Vec::new(),
             error: Some(why),
         }

@@ -285,6 +285,9 @@ pub struct RevisionView {
     pub open: bool,
     /// The last lines its pods left when it was aborted or degraded.
     pub kept: Option<KeptOnEntry>,
+    /// What it changed from the revision before it, from the templates the
+    /// history kept.
+    pub changed: Option<String>,
 }
 
 pub struct StepView {
@@ -421,6 +424,7 @@ impl RevisionView {
             timeline: Timeline::of(r, end.max(r.started_at + 1000), now),
             open,
             kept: None,
+            changed: None,
         }
     }
 }
