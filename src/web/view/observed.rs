@@ -175,15 +175,30 @@ impl ComparisonView {
                 worse: c.worse().any(|w| w.name == m.name),
                 reason: m.reason.clone(),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Without a verdict every metric says the same: the reason once.
+        let rows = match (c.verdict, &c.reason) {
+            (Verdict::NoData, Some(_)) => Vec::new(),
+            _ => rows,
+        };
         ComparisonView {
             verdict,
             verdict_words,
             about,
-            reason: c.reason.clone(),
+            reason: c.reason.as_deref().map(sentence_case),
             rows,
         }
     }
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence_case(text: &str) -> String {
+    let mut chars = text.chars();
+    let first: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    format!("{first}{}.", chars.as_str().trim_end_matches('.'))
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -287,6 +302,45 @@ mod tests {
         assert_eq!(
             s.label,
             "Canary share over the last 10 minutes: from 20% to 35%"
+        );
+    }
+
+    #[test]
+    fn without_a_verdict_the_reason_is_said_once() {
+        let c = Comparison {
+            verdict: Verdict::NoData,
+            window_seconds: 60,
+            confidence: 0.98,
+            canary_revision: Some("2".into()),
+            stable_revision: Some("1".into()),
+            reason: Some(
+                "only 40 canary requests in the last 1 min; at least 100 are needed to judge"
+                    .into(),
+            ),
+            metrics: vec![crate::info::comparison::MetricComparison {
+                name: "success-rate",
+                unit: "%",
+                canary: None,
+                stable: None,
+                difference: None,
+                classification: Classification::NoData,
+                confidence: None,
+                reason: "only 40 canary requests".into(),
+                samples: Default::default(),
+            }],
+        };
+        let v = ComparisonView::of(&c);
+        assert_eq!(
+            v.reason.as_deref(),
+            Some("Only 40 canary requests in the last 1 min; at least 100 are needed to judge.")
+        );
+        assert!(v.rows.is_empty());
+        assert_eq!(v.verdict, "nodata");
+        assert!(
+            v.about
+                .starts_with("Revision 2 against revision 1 over the last 1 min."),
+            "{}",
+            v.about
         );
     }
 }
