@@ -13,6 +13,7 @@ use super::comparison::{
 };
 use super::observed::{ObservedRevision, ObservedTraffic, histogram_quantile};
 use super::statistics::{TestResult, above, quantile_bucket, two_proportions};
+use super::words::{count, ms, window_words};
 
 /// One side's requests over the window.
 struct Side {
@@ -79,9 +80,9 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
         (side.requests < settings.min_requests).then(|| {
             format!(
                 "only {} {name} requests in the last {}; at least {} are needed to judge",
-                thousands(side.requests),
+                count(side.requests),
                 window_words(observed.window_seconds),
-                thousands(settings.min_requests)
+                count(settings.min_requests)
             )
         })
     };
@@ -159,8 +160,8 @@ impl Judge<'_> {
             .map(|(s, name)| {
                 format!(
                     "only {} {name} requests; at least {} are needed",
-                    thousands(s.requests),
-                    thousands(min)
+                    count(s.requests),
+                    count(min)
                 )
             })
     }
@@ -270,7 +271,7 @@ impl Judge<'_> {
         let confidence = self.settings.confidence;
         let sure = m.test.p_value < 1.0 - confidence;
         let at = format!("{}% confidence", trim(confidence * 100.0));
-        let over = format!("over {} canary requests", thousands(self.canary.requests));
+        let over = format!("over {} canary requests", count(self.canary.requests));
         let values = format!(
             "{} {} against {} on stable",
             m.label,
@@ -341,14 +342,6 @@ struct Measured<'a> {
     shown: &'a dyn Fn(f64) -> String,
 }
 
-fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else {
-        format!("{v:.1} ms")
-    }
-}
-
 /// 98.0 → "98", 99.5 → "99.5".
 fn trim(v: f64) -> String {
     let s = format!("{v:.2}");
@@ -357,28 +350,6 @@ fn trim(v: f64) -> String {
 
 fn round(v: f64) -> f64 {
     (v * 1e4).round() / 1e4
-}
-
-/// A window as people read it: `5 s`, `1 min`.
-pub fn window_words(s: u64) -> String {
-    if s.is_multiple_of(60) {
-        format!("{} min", s / 60)
-    } else {
-        format!("{s} s")
-    }
-}
-
-/// A count as people read it: 1,840.
-pub fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -571,10 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_read_with_thousands_separators() {
-        assert_eq!(thousands(1840.4), "1,840");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    fn confidences_read_without_trailing_zeros() {
         assert_eq!(trim(98.0), "98");
         assert_eq!(trim(99.5), "99.5");
     }

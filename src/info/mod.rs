@@ -24,6 +24,7 @@ pub mod template_diff;
 mod traffic;
 mod types;
 mod weights;
+pub mod words;
 
 pub use analysis::{analysis_icon, analysis_run_info};
 pub use events::{EventInfo, recent_events};

@@ -3,9 +3,9 @@
 //! weight, with warnings when the canary receives another share than set or
 //! answers worse than stable, and a sparkline of the canary's share. Pure.
 
-use crate::info::compare::window_words;
 use crate::info::comparison::{Classification, Comparison, Verdict};
 use crate::info::observed::ObservedTraffic;
+use crate::info::words::{self, window_words};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedView {
@@ -201,12 +201,9 @@ fn sentence_case(text: &str) -> String {
     format!("{first}{}.", chars.as_str().trim_end_matches('.'))
 }
 
+/// A latency, or `–` without one.
 fn ms(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
-        Some(v) => format!("{v:.1} ms"),
-        None => "–".to_string(),
-    }
+    v.map_or("–".to_string(), words::ms)
 }
 
 fn sparkline(observed: &ObservedTraffic) -> Option<Sparkline> {
