@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::{Permissions, actor_for};
 use super::error::AppError;
-use super::queries::find_rollout;
+use super::queries::{find_rollout, revision_number};
 use crate::cluster::templates::TemplateError;
 use crate::info::RolloutInfo;
 use crate::info::template_diff::{Change, diff, sentence};
@@ -44,18 +44,11 @@ pub async fn api(
     Path((namespace, name)): Path<(String, String)>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Json<DiffJson>, AppError> {
-    let revision = |s: &Option<String>, which: &str| -> Result<Option<i64>, AppError> {
-        match s.as_deref().filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => s
-                .parse::<i64>()
-                .ok()
-                .filter(|r| *r > 0)
-                .map(Some)
-                .ok_or_else(|| {
-                    AppError::BadRequest(format!("{which} must be a revision number, not {s:?}"))
-                }),
-        }
+    let revision = |s: &Option<String>, which: &str| {
+        s.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| revision_number(s, which))
+            .transpose()
     };
     let (from, to) = (revision(&q.from, "from")?, revision(&q.to, "to")?);
     Ok(Json(
@@ -78,7 +71,23 @@ pub async fn what_changed(
         .await?;
     let (_, entry) = find_rollout(state, namespace, name).await?;
     let info = entry.info(&RolloutKey::new(namespace, name));
-    let (from, to) = revisions(&info, from, to)?;
+    changes_in(state, caller, &info, from, to).await
+}
+
+/// As `what_changed`, for a rollout whose `info` the caller may see (the
+/// rollout page has read it and checked that).
+pub async fn changes_in(
+    state: &AppState,
+    caller: &Caller,
+    info: &RolloutInfo,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<DiffJson, AppError> {
+    let (namespace, name) = (
+        info.object_meta.namespace.as_str(),
+        info.object_meta.name.as_str(),
+    );
+    let (from, to) = revisions(info, from, to)?;
     let client = actor_for(state, caller)?.client();
     let who = match caller.user() {
         Some(u) => format!("{}\n{}", u.name, u.groups.join(",")),
@@ -86,7 +95,7 @@ pub async fn what_changed(
     };
     let key = RolloutKey::new(namespace, name);
     let read = |revision: i64| {
-        let rs = replica_set_of(&info, revision);
+        let rs = replica_set_of(info, revision);
         let client = client.clone();
         let who = who.clone();
         let key = &key;

@@ -35,7 +35,7 @@ const WINDOWS: [(&str, &str); 4] = [
 ];
 const DEFAULT_WINDOW: &str = "30d";
 
-fn kept(state: &AppState) -> Result<&History, AppError> {
+pub(super) fn kept(state: &AppState) -> Result<&History, AppError> {
     state.history.as_ref().ok_or_else(|| {
         AppError::NotFound("this dashboard keeps no release history (--history-db off)".into())
     })

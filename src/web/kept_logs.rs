@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::{Permissions, no_logs};
 use super::error::{AppError, PageError};
+use super::queries::revision_number;
 use super::templates::{KeptLogsPage, PageInfo, render};
 use super::view::kept_logs::{KeptContainerView, KeptLogJson, KeptLogsJson, KeptOnEntry};
 use crate::history::History;
@@ -70,9 +71,7 @@ async fn checked(
     namespace: &str,
     revision: &str,
 ) -> Result<(History, i64), AppError> {
-    let history = state.history.clone().ok_or_else(|| {
-        AppError::NotFound("this dashboard keeps no release history (--history-db off)".into())
-    })?;
+    let history = super::history::kept(state)?.clone();
     let perms = Permissions::of(state, caller);
     perms
         .require_sees(&state.view.snapshot(), namespace)
@@ -80,11 +79,7 @@ async fn checked(
     if !perms.may_read_logs(namespace).await? {
         return Err(no_logs(namespace));
     }
-    let revision = revision
-        .parse::<i64>()
-        .ok()
-        .filter(|r| *r > 0)
-        .ok_or_else(|| AppError::BadRequest(format!("{revision:?} is not a revision number")))?;
+    let revision = revision_number(revision, "the path's revision")?;
     Ok((history, revision))
 }
 

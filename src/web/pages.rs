@@ -170,8 +170,7 @@ async fn changes(state: &AppState, caller: &Caller, info: &RolloutInfo) -> Optio
     if info.replica_sets.len() < 2 {
         return None;
     }
-    let (ns, name) = (&info.object_meta.namespace, &info.object_meta.name);
-    let asked = super::diff::what_changed(state, caller, ns, name, None, None);
+    let asked = super::diff::changes_in(state, caller, info, None, None);
     Some(match tokio::time::timeout(CHANGES_WITHIN, asked).await {
         Ok(Ok(d)) => ChangesView::of(&d),
         Ok(Err(e)) => ChangesView::failed(e.to_string()),

@@ -143,3 +143,10 @@ fn not_shown(scope: &ScopeState, ns: &str) -> AppError {
         _ => AppError::NotFound(format!("namespace {ns:?} is not shown")),
     }
 }
+
+/// A revision number from a path or query (`which` names it), or 400.
+pub fn revision_number(text: &str, which: &str) -> Result<i64, AppError> {
+    text.parse::<i64>().ok().filter(|r| *r > 0).ok_or_else(|| {
+        AppError::BadRequest(format!("{which} must be a revision number, not {text:?}"))
+    })
+}
