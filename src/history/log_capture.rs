@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::facts::{Fact, Outcome};
+use super::for_a_revision::{Written, write_for_a_revision};
 use super::kept_logs::{CONTAINERS_KEPT, KeptLine, KeptLog, LINES_KEPT, newest_within_bounds};
 use super::store::{Store, now_ms};
-use crate::cluster::backoff::Backoff;
 use crate::cluster::logs::{LogError, LogRequest, open};
 use crate::info::RolloutInfo;
 use crate::info::logs::log_targets;
@@ -203,25 +203,15 @@ fn problem(e: &LogError, namespace: &str) -> String {
 
 /// Writes `logs`, waiting for the revision's row and the database.
 async fn keep(store: &Store, c: &Capture, logs: &[KeptLog], shutdown: &CancellationToken) {
-    let give_up = tokio::time::Instant::now() + WRITE_FOR;
-    let mut backoff = Backoff::new();
-    loop {
-        let why = match store.keep_pod_logs(&c.key, &c.uid, c.revision, logs).await {
-            Ok(true) => {
-                tracing::info!(rollout = %c.key, revision = c.revision, containers = logs.len(), "kept the last lines of the revision's pods");
-                return;
-            }
-            Ok(false) => "its revision is not recorded".to_string(),
-            Err(e) => e.to_string(),
-        };
-        if tokio::time::Instant::now() >= give_up {
+    let write = || store.keep_pod_logs(&c.key, &c.uid, c.revision, logs);
+    match write_for_a_revision(WRITE_FOR, shutdown, write).await {
+        Written::Yes => {
+            tracing::info!(rollout = %c.key, revision = c.revision, containers = logs.len(), "kept the last lines of the revision's pods");
+        }
+        Written::GaveUp(why) => {
             tracing::warn!(rollout = %c.key, revision = c.revision, reason = %why, "the last lines of an aborted revision's pods are not kept");
-            return;
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff.step()) => {}
-        }
+        Written::Stopping => {}
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod facts;
 pub mod figures;
+pub mod for_a_revision;
 pub mod kept_logs;
 pub mod kept_logs_store;
 pub mod log_capture;

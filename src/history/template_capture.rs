@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::facts::Fact;
+use super::for_a_revision::{Written, write_for_a_revision};
 use super::store::Store;
-use crate::cluster::backoff::Backoff;
 use crate::info::RolloutInfo;
 use crate::info::template_diff::for_history;
 use crate::model::RolloutKey;
@@ -125,20 +125,13 @@ async fn run(
             continue;
         };
         let text = for_history(&template).to_string();
-        let give_up = tokio::time::Instant::now() + WRITE_FOR;
-        let mut backoff = Backoff::new();
-        loop {
-            if let Ok(true) = store.keep_template(&r.key, &r.uid, r.revision, &text).await {
-                break;
+        let write = || store.keep_template(&r.key, &r.uid, r.revision, &text);
+        match write_for_a_revision(WRITE_FOR, &shutdown, write).await {
+            Written::Yes => {}
+            Written::GaveUp(why) => {
+                tracing::debug!(rollout = %r.key, revision = r.revision, reason = %why, "a revision's template is not kept");
             }
-            if tokio::time::Instant::now() >= give_up {
-                tracing::debug!(rollout = %r.key, revision = r.revision, "a revision's template is not kept");
-                break;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff.step()) => {}
-            }
+            Written::Stopping => return,
         }
     }
 }
