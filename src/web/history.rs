@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::Permissions;
 use super::error::AppError;
+use super::queries::history_kept;
 use super::templates::{HistoryPartial, PageInfo, ReleasesPage, render};
 use super::view::history::{
     FiguresJson, FiguresView, GapJson, GapView, HistoryJson, HistoryView, ReleaseJson,
@@ -35,12 +36,6 @@ const WINDOWS: [(&str, &str); 4] = [
 ];
 const DEFAULT_WINDOW: &str = "30d";
 
-pub(super) fn kept(state: &AppState) -> Result<&History, AppError> {
-    state.history.as_ref().ok_or_else(|| {
-        AppError::NotFound("this dashboard keeps no release history (--history-db off)".into())
-    })
-}
-
 fn unavailable(e: crate::history::StoreError) -> AppError {
     AppError::Unavailable(e.to_string())
 }
@@ -59,7 +54,7 @@ pub async fn api_rollout(
     Extension(caller): Extension<Caller>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<HistoryJson>, AppError> {
-    let history = kept(&state)?;
+    let history = history_kept(&state)?;
     require_sees(&state, &caller, &namespace).await?;
     let key = RolloutKey::new(&namespace, &name);
     let records = history.revisions(&key).await.map_err(unavailable)?;
@@ -305,7 +300,7 @@ pub async fn api_releases(
     Extension(caller): Extension<Caller>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<ReleasesJson>, AppError> {
-    let history = kept(&state)?;
+    let history = history_kept(&state)?;
     let f = filter(&pairs)?;
     let rows = visible_releases(&state, &caller, history, &f).await?;
     let gaps = visible_gaps(&state, &caller, history, &f).await?;

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::identity::Caller;
 use super::auth::permissions::{Permissions, no_logs};
 use super::error::{AppError, PageError};
-use super::queries::revision_number;
+use super::queries::{history_kept, revision_number};
 use super::templates::{KeptLogsPage, PageInfo, render};
 use super::view::kept_logs::{KeptContainerView, KeptLogJson, KeptLogsJson, KeptOnEntry};
 use crate::history::History;
@@ -71,7 +71,7 @@ async fn checked(
     namespace: &str,
     revision: &str,
 ) -> Result<(History, i64), AppError> {
-    let history = super::history::kept(state)?.clone();
+    let history = history_kept(state)?.clone();
     let perms = Permissions::of(state, caller);
     perms
         .require_sees(&state.view.snapshot(), namespace)

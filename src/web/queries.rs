@@ -150,3 +150,10 @@ pub fn revision_number(text: &str, which: &str) -> Result<i64, AppError> {
         AppError::BadRequest(format!("{which} must be a revision number, not {text:?}"))
     })
 }
+
+/// The release history, or 404 saying this dashboard keeps none.
+pub fn history_kept(state: &AppState) -> Result<&crate::history::History, AppError> {
+    state.history.as_ref().ok_or_else(|| {
+        AppError::NotFound("this dashboard keeps no release history (--history-db off)".into())
+    })
+}
