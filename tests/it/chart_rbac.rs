@@ -48,19 +48,6 @@ const TOKEN: Mode = Mode {
     person: &[("Authorization", "Bearer alice-token")],
 };
 
-/// team-a may read its pods' logs (people read them as themselves).
-fn team_a_reads_its_logs() -> Vec<Value> {
-    vec![
-        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "log-reader", "namespace": "team-a"},
-            "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
-        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "team-a-log-readers", "namespace": "team-a"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "log-reader"},
-            "subjects": [{"kind": "Group", "name": "team-a", "apiGroup": "rbac.authorization.k8s.io"}]}),
-    ]
-}
-
 /// Argo's workloadRef example (in `default`), whose set image updates a
 /// Deployment: only the dashboard's own credentials act with `--auth none`.
 fn workload_ref() -> Vec<Value> {
@@ -165,7 +152,7 @@ async fn first_broken(
         Vec::new()
     };
     extra.extend(routed_by_nginx_and_gateway_api());
-    extra.extend(team_a_reads_its_logs());
+    extra.extend(teams::team_a_reads_logs());
     let c = cluster(sa, rbac, extra).await;
     let (d, bearer) = match oidc {
         Some(o) => (

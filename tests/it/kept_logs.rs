@@ -31,14 +31,8 @@ const CAROL: &[(&str, &str)] = &[
 /// after an abort), half of whose requests fail; team-a may read its pods'
 /// logs.
 fn objects() -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "log-reader", "namespace": "team-a"},
-            "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "team-a-log-readers", "namespace": "team-a"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "log-reader"},
-            "subjects": [{"kind": "Group", "name": "team-a", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    let mut objects = teams::team_a_reads_logs();
+    objects.extend([
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "search", "namespace": "team-a"},
             "spec": {"selector": {"app": "search"}, "ports": [{"port": 80}]}}),
@@ -63,7 +57,8 @@ fn objects() -> Vec<Value> {
                     "steps": [{"setWeight": 50}, {"pause": {}}]}},
                 "template": {"metadata": {"labels": {"app": "search"}},
                     "spec": {"containers": [{"name": "search", "image": "search:1"}]}}}}),
-    ]
+    ]);
+    objects
 }
 
 /// The cluster with team-a/search's canary at its pause, serving half its

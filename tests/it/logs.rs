@@ -27,15 +27,7 @@ const DAVE: &[(&str, &str)] = &[
 /// The two teams, team-a also granted `get pods/log` in its namespace.
 async fn cluster() -> Cluster {
     let rbac = documents(&fixtures().join("dashboard-rbac.yaml"));
-    let logs = vec![
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-               "metadata": {"name": "log-reader", "namespace": "team-a"},
-               "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "team-a-log-readers", "namespace": "team-a"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "log-reader"},
-               "subjects": [{"kind": "Group", "name": "team-a", "apiGroup": "rbac.authorization.k8s.io"}]}),
-    ];
+    let logs = teams::team_a_reads_logs();
     teams::cluster(DASHBOARD_SA, rbac, logs).await
 }
 

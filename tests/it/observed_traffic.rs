@@ -57,11 +57,12 @@ fn share(observed: &Value, name: &str) -> f64 {
         .unwrap_or(-1.0)
 }
 
-/// Asks `/observed` until `ok`; panics with the last answer after PATIENCE.
-async fn until_observed(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+/// Asks `{SEED}{path}` until `ok`; panics with the last answer after
+/// PATIENCE.
+async fn until_answer(d: &Dashboard, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (status, _, body) = d.get(&format!("{SEED}/observed")).await;
+        let (status, _, body) = d.get(&format!("{SEED}{path}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         if ok(&body) {
             return body;
@@ -72,6 +73,11 @@ async fn until_observed(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) 
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Asks `/observed` until `ok`.
+async fn until_observed(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    until_answer(d, "/observed", what, ok).await
 }
 
 async fn page(d: &Dashboard) -> String {
@@ -376,21 +382,9 @@ fn set_traffic(store: &rollouts_dashboard::sim::store::Store, pairs: &[(&str, &s
         .expect("the annotations are set");
 }
 
-/// Asks `/comparison` until `ok`; panics with the last answer after PATIENCE.
+/// Asks `/comparison` until `ok`.
 async fn until_compared(d: &Dashboard, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let (status, _, body) = d.get(&format!("{SEED}/comparison")).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if ok(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {PATIENCE:?}; last answer {body:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    until_answer(d, "/comparison", what, ok).await
 }
 
 fn metric<'a>(c: &'a Value, name: &str) -> &'a Value {

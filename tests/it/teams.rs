@@ -453,3 +453,16 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// team-a may read its pods' logs (`get pods/log` in its namespace).
+pub fn team_a_reads_logs() -> Vec<Value> {
+    vec![
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "log-reader", "namespace": "team-a"},
+            "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "team-a-log-readers", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "log-reader"},
+            "subjects": [{"kind": "Group", "name": "team-a", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    ]
+}
