@@ -470,7 +470,7 @@ pub struct PrometheusArgs {
         default_value = "100"
     )]
     pub comparison_min_requests: u32,
-    /// A difference that counts as none, per metric (repeatable): success-rate=POINTS, latency-p50=PERCENT, latency-p99=PERCENT. Default: success-rate=0.5, latency-p50=10, latency-p99=10
+    /// A difference that counts as none, per metric (repeatable): success-rate=POINTS, latency-p50=PERCENT, latency-p99=PERCENT, cpu=PERCENT, memory=PERCENT, restarts=PER-POD. Default: success-rate=0.5, latency-p50=10, latency-p99=10, cpu=20, memory=20, restarts=1
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_COMPARISON_TOLERANCE",
@@ -493,7 +493,10 @@ impl PrometheusArgs {
             match metric.as_str() {
                 "success-rate" => s.success_points = *value,
                 "latency-p50" => s.p50_percent = *value,
-                _ => s.p99_percent = *value,
+                "latency-p99" => s.p99_percent = *value,
+                "cpu" => s.cpu_percent = *value,
+                "memory" => s.memory_percent = *value,
+                _ => s.restarts_per_pod = *value,
             }
         }
         s
@@ -509,15 +512,23 @@ fn confidence(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The metrics a tolerance can be set for.
+const TOLERANCES: [&str; 6] = [
+    "success-rate",
+    "latency-p50",
+    "latency-p99",
+    "cpu",
+    "memory",
+    "restarts",
+];
+
 fn tolerance(s: &str) -> Result<(String, f64), String> {
     let (metric, value) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not METRIC=VALUE"))?;
     let metric = metric.trim();
-    if !["success-rate", "latency-p50", "latency-p99"].contains(&metric) {
-        return Err(format!(
-            "{metric:?} is none of success-rate, latency-p50, latency-p99"
-        ));
+    if !TOLERANCES.contains(&metric) {
+        return Err(format!("{metric:?} is none of {}", TOLERANCES.join(", ")));
     }
     match value.trim().parse::<f64>() {
         Ok(v) if (0.0..=1000.0).contains(&v) => Ok((metric.to_string(), v)),

@@ -653,6 +653,7 @@ mod tests {
             o.take(Observation {
                 at,
                 samples,
+                usage: None,
                 history: None,
             });
         }

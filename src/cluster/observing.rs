@@ -14,6 +14,7 @@ use crate::info::observed::{
     ObservedTraffic, PodHistory, PodSamples, RevisionPods, SharePoint, add_share_point,
     canary_share, judge, observe, share_history,
 };
+use crate::info::usage::{PodUsages, usage_of};
 use crate::model::RolloutKey;
 
 /// One refresh of request metrics, as `observed/` sends it to the hub.
@@ -22,6 +23,8 @@ pub struct Observation {
     pub at: Timestamp,
     /// Per-pod traffic, or why there is none (unreachable, refused).
     pub samples: Result<Arc<PodSamples>, String>,
+    /// Per-pod CPU, memory and restarts, from the same refresh.
+    pub usage: Option<Arc<PodUsages>>,
     /// Per-pod rates of the last 30 minutes, after a (re)start, for the
     /// canary's sparkline.
     pub history: Option<Arc<PodHistory>>,
@@ -170,6 +173,9 @@ impl Observing {
                         );
                     }
                     view.revisions = revisions;
+                    if let Some(usage) = self.latest.as_ref().and_then(|o| o.usage.as_deref()) {
+                        attach_usage(&key.namespace, &mut view, targets, usage);
+                    }
                 }
                 Err(e) => view.error = Some(e.to_string()),
             },
@@ -186,7 +192,25 @@ impl Observing {
         // per revision of every rollout.
         for r in &mut view.revisions {
             r.buckets = Vec::new();
+            r.usage = Vec::new();
         }
         view
+    }
+}
+
+/// Each observed revision's pods' usage, found through the revision's pods.
+fn attach_usage(
+    namespace: &str,
+    view: &mut ObservedTraffic,
+    targets: &[RevisionPods],
+    usage: &PodUsages,
+) {
+    for row in &mut view.revisions {
+        if let Some(t) = targets
+            .iter()
+            .find(|t| t.revision == row.revision && t.pod_template_hash == row.pod_template_hash)
+        {
+            row.usage = usage_of(namespace, &t.pods, usage);
+        }
     }
 }

@@ -8,19 +8,23 @@
 //! judge, else `pass`.
 
 use super::attention::Attention;
+use super::classify::{Direction, Measured, classify, no_data};
+use super::compare_usage::usage_metrics;
 use super::comparison::{
     Classification, Comparison, ComparisonSettings, MetricComparison, Samples, Verdict, is_worse,
 };
 use super::observed::{ObservedRevision, ObservedTraffic, histogram_quantile};
-use super::statistics::{TestResult, above, quantile_bucket, two_proportions};
+use super::statistics::{above, quantile_bucket, two_proportions};
+use super::usage::PodUsage;
 use super::words::{count, ms, window_words};
 
-/// One side's requests over the window.
+/// One side's requests over the window, and its pods' usage.
 struct Side {
     revision: String,
     requests: f64,
     errors: f64,
     buckets: Vec<(f64, f64)>,
+    usage: Vec<PodUsage>,
 }
 
 impl Side {
@@ -30,6 +34,7 @@ impl Side {
             requests: r.requests_per_second * window,
             errors: r.errors_per_second * window,
             buckets: r.buckets.iter().map(|(le, c)| (*le, c * window)).collect(),
+            usage: r.usage.clone(),
         }
     }
 }
@@ -76,6 +81,8 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
         judge.latency("latency-p50", "p50", 0.5, settings.p50_percent),
         judge.latency("latency-p99", "p99", 0.99, settings.p99_percent),
     ];
+    c.metrics
+        .extend(usage_metrics(&canary.usage, &stable.usage, settings));
     let few = |side: &Side, name: &str| {
         (side.requests < settings.min_requests).then(|| {
             format!(
@@ -87,10 +94,12 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
         })
     };
     c.reason = few(&canary, "canary").or_else(|| few(&stable, "stable"));
-    c.verdict = if c.reason.is_some() {
-        Verdict::NoData
-    } else if c.metrics.iter().any(is_worse) {
+    // A canary that restarts or eats memory fails however few requests
+    // reach it (a crashing pod is seldom Ready to take any).
+    c.verdict = if c.metrics.iter().any(is_worse) {
         Verdict::Fail
+    } else if c.reason.is_some() {
+        Verdict::NoData
     } else if c
         .metrics
         .iter()
@@ -139,17 +148,12 @@ impl Judge<'_> {
 
     /// A metric that cannot be judged, and why.
     fn no_data(&self, name: &'static str, unit: &'static str, why: String) -> MetricComparison {
-        MetricComparison {
-            name,
-            unit,
-            canary: None,
-            stable: None,
-            difference: None,
-            classification: Classification::NoData,
-            confidence: None,
-            reason: why,
-            samples: self.samples(),
-        }
+        no_data(name, unit, why, self.samples())
+    }
+
+    /// "over 1,200 canary requests".
+    fn over(&self) -> String {
+        format!("over {} canary requests", count(self.canary.requests))
     }
 
     fn enough(&self) -> Option<String> {
@@ -179,24 +183,26 @@ impl Judge<'_> {
             return self.no_data(name, unit, "no requests to compare".into());
         };
         // More 5xx is a lower success rate.
-        let direction = if test.z > 0.0 {
-            Direction::Lower
-        } else {
-            Direction::Higher
+        let direction = match Direction::of(&test) {
+            Direction::Higher => Direction::Lower,
+            Direction::Lower => Direction::Higher,
         };
-        let shown = |v: f64| format!("{v:.1}%");
-        self.classify(Measured {
-            name,
-            unit,
-            label: "success",
-            canary,
-            stable,
-            within_tolerance: (canary - stable).abs() <= self.settings.success_points,
-            tolerance: format!("{} point", self.settings.success_points),
-            direction,
-            test,
-            shown: &shown,
-        })
+        classify(
+            Measured {
+                name,
+                unit,
+                canary,
+                stable,
+                values: format!("success {canary:.1}% against {stable:.1}% on stable"),
+                over: self.over(),
+                within_tolerance: (canary - stable).abs() <= self.settings.success_points,
+                tolerance: format!("{} point", self.settings.success_points),
+                direction,
+                test,
+                samples: self.samples(),
+            },
+            self.settings.confidence,
+        )
     }
 
     /// The `q` quantile, tested on the share of requests slower than the
@@ -243,113 +249,28 @@ impl Judge<'_> {
         let Some(test) = two_proportions(slow_c, all_c, slow_s, all_s) else {
             return self.no_data(name, unit, "no requests to compare".into());
         };
-        let direction = if test.z > 0.0 {
-            Direction::Higher
-        } else {
-            Direction::Lower
-        };
         let relative = if stable > 0.0 {
             (canary - stable) / stable * 100.0
         } else {
             f64::INFINITY
         };
-        self.classify(Measured {
-            name,
-            unit,
-            label,
-            canary,
-            stable,
-            within_tolerance: relative.abs() <= percent,
-            tolerance: format!("{percent}%"),
-            direction,
-            test,
-            shown: &ms,
-        })
+        classify(
+            Measured {
+                name,
+                unit,
+                canary,
+                stable,
+                values: format!("{label} {} against {} on stable", ms(canary), ms(stable)),
+                over: self.over(),
+                within_tolerance: relative.abs() <= percent,
+                tolerance: format!("{percent}%"),
+                direction: Direction::of(&test),
+                test,
+                samples: self.samples(),
+            },
+            self.settings.confidence,
+        )
     }
-
-    fn classify(&self, m: Measured<'_>) -> MetricComparison {
-        let confidence = self.settings.confidence;
-        let sure = m.test.p_value < 1.0 - confidence;
-        let at = format!("{}% confidence", trim(confidence * 100.0));
-        let over = format!("over {} canary requests", count(self.canary.requests));
-        let values = format!(
-            "{} {} against {} on stable",
-            m.label,
-            (m.shown)(m.canary),
-            (m.shown)(m.stable)
-        );
-        let (classification, reason) = match (sure, m.within_tolerance) {
-            (false, _) => (
-                Classification::Pass,
-                format!("{values}: no difference at {at} {over}"),
-            ),
-            (true, true) => (
-                Classification::Pass,
-                format!(
-                    "{values}: {} at {at} {over}, but within the {} tolerance",
-                    m.direction.word(),
-                    m.tolerance
-                ),
-            ),
-            (true, false) => (
-                match m.direction {
-                    Direction::Higher => Classification::High,
-                    Direction::Lower => Classification::Low,
-                },
-                format!("{values}, {} at {at} {over}", m.direction.word()),
-            ),
-        };
-        MetricComparison {
-            name: m.name,
-            unit: m.unit,
-            canary: Some(round(m.canary)),
-            stable: Some(round(m.stable)),
-            difference: Some(round(m.canary - m.stable)),
-            classification,
-            confidence: Some(round(1.0 - m.test.p_value)),
-            reason,
-            samples: self.samples(),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Direction {
-    Higher,
-    Lower,
-}
-
-impl Direction {
-    fn word(self) -> &'static str {
-        match self {
-            Direction::Higher => "higher",
-            Direction::Lower => "lower",
-        }
-    }
-}
-
-/// One metric measured on both sides, and its test.
-struct Measured<'a> {
-    name: &'static str,
-    unit: &'static str,
-    label: &'static str,
-    canary: f64,
-    stable: f64,
-    within_tolerance: bool,
-    tolerance: String,
-    direction: Direction,
-    test: TestResult,
-    shown: &'a dyn Fn(f64) -> String,
-}
-
-/// 98.0 → "98", 99.5 → "99.5".
-fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn round(v: f64) -> f64 {
-    (v * 1e4).round() / 1e4
 }
 
 #[cfg(test)]
@@ -539,11 +460,5 @@ mod tests {
             c.reason.as_deref(),
             Some("no observed traffic: Prometheus unreachable")
         );
-    }
-
-    #[test]
-    fn confidences_read_without_trailing_zeros() {
-        assert_eq!(trim(98.0), "98");
-        assert_eq!(trim(99.5), "99.5");
     }
 }

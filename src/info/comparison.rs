@@ -19,6 +19,13 @@ pub struct ComparisonSettings {
     /// A latency difference smaller than this percent counts as none.
     pub p50_percent: f64,
     pub p99_percent: f64,
+    /// A difference in CPU or memory per pod smaller than this percent of
+    /// stable's counts as none.
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    /// Restarts per canary pod beyond what stable's rate would give that
+    /// count as none.
+    pub restarts_per_pod: f64,
 }
 
 impl Default for ComparisonSettings {
@@ -29,6 +36,9 @@ impl Default for ComparisonSettings {
             success_points: 0.5,
             p50_percent: 10.0,
             p99_percent: 10.0,
+            cpu_percent: 20.0,
+            memory_percent: 20.0,
+            restarts_per_pod: 1.0,
         }
     }
 }
@@ -50,7 +60,8 @@ pub enum Classification {
     NoData,
 }
 
-/// Requests each side answered over the window.
+/// Requests each side answered over the window; for the pods' usage,
+/// the pods measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Samples {
     pub canary: f64,
@@ -60,9 +71,11 @@ pub struct Samples {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricComparison {
-    /// `success-rate`, `latency-p50`, `latency-p99`.
+    /// `success-rate`, `latency-p50`, `latency-p99`, `cpu`, `memory`,
+    /// `restarts`.
     pub name: &'static str,
-    /// `%` or `ms`.
+    /// `%`, `ms`, `cores` and `bytes` (per pod), `restarts` (all of a
+    /// side's pods').
     pub unit: &'static str,
     pub canary: Option<f64>,
     pub stable: Option<f64>,

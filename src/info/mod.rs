@@ -6,7 +6,9 @@
 mod analysis;
 pub mod attention;
 pub mod available;
+mod classify;
 pub mod compare;
+mod compare_usage;
 pub mod comparison;
 mod events;
 mod experiments;
@@ -17,12 +19,14 @@ pub mod observed;
 mod pods;
 mod replicasets;
 pub mod routers;
+mod special_functions;
 pub mod statistics;
 mod status;
 mod steps;
 pub mod template_diff;
 mod traffic;
 mod types;
+pub mod usage;
 mod weights;
 pub mod words;
 

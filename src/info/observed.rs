@@ -112,6 +112,9 @@ pub struct ObservedRevision {
     pub errors_per_second: f64,
     #[serde(skip)]
     pub buckets: Vec<(f64, f64)>,
+    /// Its pods' CPU, memory and restarts (`info::usage`), likewise.
+    #[serde(skip)]
+    pub usage: Vec<super::usage::PodUsage>,
 }
 
 /// The canary's share at one time (for the sparkline).
@@ -280,6 +283,7 @@ pub fn observe(
             shared_workload,
             errors_per_second: sum.errors_per_second,
             buckets: sum.buckets.clone(),
+            usage: Vec::new(),
         }
     };
     let mut rows: Vec<ObservedRevision> = sums

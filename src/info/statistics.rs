@@ -3,7 +3,15 @@
 //! of failed requests; for a latency quantile the same test on the share
 //! of requests slower than stable's quantile, read off the histogram's
 //! buckets (a rank test over the buckets says whether the distributions
-//! differ, not whether the 99th percentile moved; this asks that).
+//! differ, not whether the 99th percentile moved; this asks that). For a
+//! revision's pods, which are few (one canary pod beside four stable is
+//! usual): Student's two-sample t-test with pooled variance on a value per
+//! pod (CPU, memory), which holds for a single canary pod, as a
+//! prediction interval does; and for restarts, counts over pod lifetimes,
+//! the exact conditional test of two Poisson rates (the canary's share of
+//! all restarts against its share of the pod-time, binomial).
+
+use super::special_functions::{binomial_at_least, t_two_sided};
 
 /// The outcome of a two-sided test.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +65,74 @@ pub fn two_proportions(x1: f64, n1: f64, x2: f64, n2: f64) -> Option<TestResult>
     Some(TestResult {
         z,
         p_value: (2.0 * normal_upper_tail(z.abs())).min(1.0),
+    })
+}
+
+/// Whether the values of `a` differ in mean from those of `b`, by
+/// Student's t-test with pooled variance (two-sided; the pods of one
+/// application under the same load vary alike). `None` with fewer than
+/// three values in all or an empty side. All values equal on both sides
+/// is no difference; equal within each side but not across is a sure one.
+pub fn pooled_t(a: &[f64], b: &[f64]) -> Option<TestResult> {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    if a.is_empty() || b.is_empty() || a.len() + b.len() < 3 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (m1, m2) = (mean(a), mean(b));
+    let squares = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    let df = n1 + n2 - 2.0;
+    let pooled = (squares(a, m1) + squares(b, m2)) / df;
+    let se = (pooled * (1.0 / n1 + 1.0 / n2)).sqrt();
+    let difference = m1 - m2;
+    if !se.is_finite() || se <= 0.0 {
+        let sure = difference != 0.0 && difference.is_finite();
+        return Some(TestResult {
+            z: if sure { difference.signum() * f64::INFINITY } else { 0.0 },
+            p_value: if sure { 0.0 } else { 1.0 },
+        });
+    }
+    let t = difference / se;
+    Some(TestResult {
+        z: t,
+        p_value: t_two_sided(t, df).clamp(0.0, 1.0),
+    })
+}
+
+/// Whether `x1` events over `exposure1` happen at another rate than `x2`
+/// over `exposure2` (restarts over pod-seconds): the exact conditional
+/// test. Were the rates equal, the first side's count of all `x1 + x2`
+/// would be binomial with p = its share of the exposure; two-sided by
+/// doubling the smaller tail. `z` is the standardised difference of that
+/// count from its expectation (for the direction). `None` without
+/// exposure on either side.
+pub fn poisson_rates(x1: u64, exposure1: f64, x2: u64, exposure2: f64) -> Option<TestResult> {
+    if !(exposure1 > 0.0 && exposure2 > 0.0) || !(exposure1 + exposure2).is_finite() {
+        return None;
+    }
+    let n = x1 + x2;
+    if n == 0 {
+        return Some(TestResult {
+            z: 0.0,
+            p_value: 1.0,
+        });
+    }
+    let p = exposure1 / (exposure1 + exposure2);
+    let expected = n as f64 * p;
+    let spread = (expected * (1.0 - p)).sqrt();
+    let z = if spread > 0.0 {
+        (x1 as f64 - expected) / spread
+    } else {
+        0.0
+    };
+    let tail = if x1 as f64 >= expected {
+        binomial_at_least(x1, n, p)
+    } else {
+        1.0 - binomial_at_least(x1 + 1, n, p)
+    };
+    Some(TestResult {
+        z,
+        p_value: (2.0 * tail).clamp(0.0, 1.0),
     })
 }
 
@@ -141,6 +217,50 @@ mod tests {
             })
         );
         assert_eq!(two_proportions(1.0, 0.0, 1.0, 10.0), None);
+    }
+
+    #[test]
+    fn students_t_worked_by_hand() {
+        // 1, 2, 3 against 4, 5, 6: means 2 and 5, pooled variance
+        // (2 + 2) / 4 = 1, se = √(1/3 + 1/3) = 0.81650, t = −3.67423 on
+        // 4 degrees of freedom, p = 0.021312 (as scipy's ttest_ind gives).
+        let t = pooled_t(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).expect("a test");
+        assert!((t.z + 3.674_23).abs() < 1e-4, "{t:?}");
+        assert!((t.p_value - 0.021_312).abs() < 1e-5, "{t:?}");
+        // One canary pod at 410 against four stable pods at 118, 120, 122,
+        // 120: variance (4 + 0 + 4 + 0) / 3, se = 1.633 · √(1 + 1/4) =
+        // 1.8257, t = 158.8: sure however few the pods.
+        let t = pooled_t(&[410.0], &[118.0, 120.0, 122.0, 120.0]).expect("a test");
+        assert!((t.z - 158.84).abs() < 0.01 && t.p_value < 1e-6, "{t:?}");
+        // One pod at 125 among that spread is no sure difference: t =
+        // 5 / 1.8257 = 2.739 on 3 degrees of freedom, p ≈ 0.071.
+        let t = pooled_t(&[125.0], &[118.0, 120.0, 122.0, 120.0]).expect("a test");
+        assert!(t.p_value > 0.05 && t.p_value < 0.1, "{t:?}");
+        // One pod each: no variance to judge by.
+        assert_eq!(pooled_t(&[1.0], &[2.0]), None);
+        assert_eq!(pooled_t(&[], &[2.0, 3.0, 4.0]), None);
+        assert_eq!(pooled_t(&[5.0], &[5.0, 5.0]).map(|t| t.p_value), Some(1.0));
+        assert_eq!(pooled_t(&[6.0], &[5.0, 5.0]).map(|t| t.p_value), Some(0.0));
+    }
+
+    #[test]
+    fn poisson_rates_worked_by_hand() {
+        // 3 restarts on a canary pod against none on four stable pods of
+        // the same age: p = 1/5, P(X ≥ 3 | n = 3) = 0.2³ = 0.008, two-sided
+        // 0.016: sure at 98%. Two restarts: 0.04 · 2 = 0.08, not sure.
+        let t = poisson_rates(3, 1.0, 0, 4.0).expect("a test");
+        assert!((t.p_value - 0.016).abs() < 1e-9 && t.z > 0.0, "{t:?}");
+        let t = poisson_rates(2, 1.0, 0, 4.0).expect("a test");
+        assert!((t.p_value - 0.08).abs() < 1e-9, "{t:?}");
+        // Fewer than expected: 0 of 6 where 3 were expected (p = 1/2):
+        // P(X ≤ 0) = 1/64, two-sided 1/32.
+        let t = poisson_rates(0, 1.0, 6, 1.0).expect("a test");
+        assert!((t.p_value - 1.0 / 32.0).abs() < 1e-9 && t.z < 0.0, "{t:?}");
+        // A young canary's one restart against none in stable's days.
+        let t = poisson_rates(1, 600.0, 0, 4.0 * 259_200.0).expect("a test");
+        assert!(t.p_value < 0.002, "{t:?}");
+        assert_eq!(poisson_rates(0, 1.0, 0, 1.0).map(|t| t.p_value), Some(1.0));
+        assert_eq!(poisson_rates(1, 0.0, 0, 1.0), None);
     }
 
     #[test]

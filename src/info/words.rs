@@ -28,6 +28,16 @@ pub fn ms(v: f64) -> String {
     }
 }
 
+/// CPU cores as kubectl writes them: `0.41` → `410m`.
+pub fn millicores(cores: f64) -> String {
+    format!("{:.0}m", cores * 1000.0)
+}
+
+/// Bytes in MiB: `536870912` → `512 MiB`.
+pub fn mebibytes(bytes: f64) -> String {
+    format!("{:.0} MiB", bytes / (1024.0 * 1024.0))
+}
+
 /// A window: `5 s`, `1 min`.
 pub fn window_words(s: u64) -> String {
     if s.is_multiple_of(60) {

@@ -1,5 +1,6 @@
-//! Observed traffic: request metrics from Prometheus, every refresh one
-//! query per metric for every rollout in scope. The answers go to the hub
+//! Observed traffic: request metrics from Prometheus, and each pod's CPU,
+//! memory and restarts, every refresh one query per metric for every
+//! rollout in scope. The answers go to the hub
 //! as one more input; the hub maps pods to revisions through its index
 //! (`info::observed`, pure) and streams carry the result like any change.
 //! A slow or failing Prometheus shows its error in that panel only.
@@ -18,6 +19,7 @@ use crate::cluster::backoff::Backoff;
 use crate::cluster::hub::{Observation, ObservedSource};
 use crate::info::comparison::ComparisonSettings;
 use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, PodSamples};
+use crate::info::usage::PodUsages;
 use crate::net::CallError;
 use prometheus::{Prometheus, PrometheusAccess};
 use queries::{Data, QueryScope};
@@ -107,10 +109,15 @@ async fn refresh_loop(
                     .clamp(interval, interval * MOST_INTERVALS_BETWEEN_TRIES)
             }
         };
+        let (samples, usage) = match samples {
+            Ok((traffic, usage)) => (Ok(Arc::new(traffic)), Some(Arc::new(usage))),
+            // Shown on the page as it is: the cause's chain is in the text.
+            Err(e) => (Err(e.to_string()), None),
+        };
         let observation = Observation {
             at,
-            // Shown on the page as it is: the cause's chain is in the text.
-            samples: samples.map(Arc::new).map_err(|e| e.to_string()),
+            samples,
+            usage,
             history,
         };
         tokio::select! {
@@ -124,22 +131,41 @@ async fn refresh_loop(
     }
 }
 
-/// Both instant queries at once.
+/// The five instant queries at once: requests, latency, CPU, memory,
+/// restarts. A Prometheus without cAdvisor or kube-state-metrics answers
+/// the last three with nothing, which is no error.
 async fn samples(
     prometheus: &Prometheus,
     scope: &QueryScope,
     at: Timestamp,
-) -> Result<PodSamples, CallError> {
+) -> Result<(PodSamples, PodUsages), CallError> {
     let time = at.as_millisecond() as f64 / 1000.0;
-    let (requests, latency) = (scope.requests(), scope.latency());
-    let (requests, latency) = tokio::join!(
-        prometheus.query(&requests, time),
-        prometheus.query(&latency, time)
+    let queries = [
+        scope.requests(),
+        scope.latency(),
+        scope.cpu(),
+        scope.memory(),
+        scope.restarts(),
+    ];
+    let [requests, latency, cpu, memory, restarts] = &queries;
+    let (requests, latency, cpu, memory, restarts) = tokio::join!(
+        prometheus.query(requests, time),
+        prometheus.query(latency, time),
+        prometheus.query(cpu, time),
+        prometheus.query(memory, time),
+        prometheus.query(restarts, time),
     );
-    match (requests?, latency?) {
-        (Data::Vector(requests), Data::Vector(latency)) => {
-            Ok(scope.pod_samples(&requests, &latency))
-        }
+    match (requests?, latency?, cpu?, memory?, restarts?) {
+        (
+            Data::Vector(requests),
+            Data::Vector(latency),
+            Data::Vector(cpu),
+            Data::Vector(memory),
+            Data::Vector(restarts),
+        ) => Ok((
+            scope.pod_samples(&requests, &latency),
+            scope.pod_usage(&cpu, &memory, &restarts),
+        )),
         _ => Err(CallError::Unexpected {
             url: prometheus.shown_url(),
             what: "an instant query with something other than a vector",

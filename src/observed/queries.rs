@@ -4,7 +4,10 @@
 //! sidecar's series (`reporter="destination"`) grouped by namespace and
 //! pod, `or` a waypoint's (ambient mode, `reporter="waypoint"`) grouped by
 //! destination workload and canonical revision. A waypoint's series is
-//! kept under the key `info::observed::waypoint_key` gives it.
+//! kept under the key `info::observed::waypoint_key` gives it. Beside
+//! them, each pod's CPU, memory and restarts from cAdvisor and
+//! kube-state-metrics, which label a pod by its own `namespace` and `pod`
+//! whatever the mesh's scrape does.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::info::observed::{PodHistory, PodSamples, PodTraffic, waypoint_key};
+use crate::info::usage::{PodUsage, PodUsages};
 
 /// Istio's standard metrics, counted where the request arrives.
 const REQUESTS: &str = "istio_requests_total";
@@ -22,6 +26,17 @@ const WAYPOINT: &str = r#"reporter="waypoint""#;
 const WORKLOAD_NAMESPACE: &str = "destination_workload_namespace";
 const WORKLOAD: &str = "destination_workload";
 const REVISION: &str = "destination_canonical_revision";
+
+/// cAdvisor's (the kubelet's) and kube-state-metrics' series.
+const CPU: &str = "container_cpu_usage_seconds_total";
+const MEMORY: &str = "container_memory_working_set_bytes";
+const RESTARTS: &str = "kube_pod_container_status_restarts_total";
+const STARTED: &str = "kube_pod_start_time";
+/// A container's own series: not the pod's cgroup (`container=""`) nor
+/// its pause container (`POD`, before containerd).
+const CONTAINERS: &str = r#"container!="",container!="POD""#;
+/// How the restarts query tells its two answers apart.
+const STAT: &str = "stat";
 
 /// What the queries group and filter by.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +105,44 @@ impl QueryScope {
     /// sparkline).
     pub fn history(&self) -> String {
         self.both_planes(REQUESTS, "")
+    }
+
+    /// `namespace=~"a|b"` when narrowed to namespaces, after `prefix`.
+    fn in_namespaces(&self, prefix: &str) -> String {
+        match &self.namespaces {
+            Some(ns) => {
+                let alternatives: Vec<String> = ns.iter().map(|n| regex_escape(n)).collect();
+                format!(r#"{prefix}namespace=~"{}""#, alternatives.join("|"))
+            }
+            None => String::new(),
+        }
+    }
+
+    /// CPU cores per pod, on average over the window.
+    pub fn cpu(&self) -> String {
+        format!(
+            "sum by (namespace, pod) (rate({CPU}{{{CONTAINERS}{}}}[{}]))",
+            self.in_namespaces(","),
+            promql_duration(self.window)
+        )
+    }
+
+    /// Working-set bytes per pod, on average over the window.
+    pub fn memory(&self) -> String {
+        format!(
+            "sum by (namespace, pod) (avg_over_time({MEMORY}{{{CONTAINERS}{}}}[{}]))",
+            self.in_namespaces(","),
+            promql_duration(self.window)
+        )
+    }
+
+    /// Restarts per pod and, in the same answer, each pod's age in
+    /// seconds: a restart counts against the time the pod had to make it.
+    pub fn restarts(&self) -> String {
+        let ns = self.in_namespaces("");
+        format!(
+            r#"label_replace(sum by (namespace, pod) ({RESTARTS}{{{ns}}}), "{STAT}", "restarts", "", "") or label_replace(time() - max by (namespace, pod) ({STARTED}{{{ns}}}), "{STAT}", "age", "", "")"#
+        )
     }
 }
 
@@ -202,6 +255,33 @@ impl QueryScope {
         samples
     }
 
+    /// Per-pod usage from the answers to `cpu()`, `memory()` and
+    /// `restarts()`. Series without a namespace or pod are skipped.
+    pub fn pod_usage(&self, cpu: &[Sample], memory: &[Sample], restarts: &[Sample]) -> PodUsages {
+        let mut usages: PodUsages = HashMap::new();
+        let mut each = |samples: &[Sample], set: &dyn Fn(&mut PodUsage, &Sample, f64)| {
+            for s in samples {
+                let (Some(ns), Some(pod)) = (s.metric.get("namespace"), s.metric.get("pod")) else {
+                    continue;
+                };
+                let usage = usages
+                    .entry(ns.clone())
+                    .or_default()
+                    .entry(pod.clone())
+                    .or_default();
+                set(usage, s, number(&s.value.1));
+            }
+        };
+        each(cpu, &|u, _, v| u.cpu_cores = Some(v));
+        each(memory, &|u, _, v| u.memory_bytes = Some(v));
+        each(restarts, &|u, s, v| match s.metric.get(STAT).map(String::as_str) {
+            Some("restarts") => u.restarts = Some(v),
+            Some("age") => u.age_seconds = Some(v),
+            _ => {}
+        });
+        usages
+    }
+
     /// Per-pod request rates over time from the answer to `history()`.
     pub fn pod_history(&self, series: &[Series]) -> PodHistory {
         let mut history: PodHistory = HashMap::new();
@@ -263,6 +343,58 @@ mod tests {
             scope(Some(vec!["a.b".into()])).history(),
             r#"sum by (namespace, pod) (rate(istio_requests_total{reporter="destination",namespace=~"a\\.b"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"a\\.b"}[60s]))"#
         );
+    }
+
+    #[test]
+    fn the_usage_queries_read_cadvisor_and_kube_state_metrics_per_pod() {
+        assert_eq!(
+            scope(None).cpu(),
+            r#"sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[60s]))"#
+        );
+        assert_eq!(
+            scope(Some(vec!["shop".into()])).memory(),
+            r#"sum by (namespace, pod) (avg_over_time(container_memory_working_set_bytes{container!="",container!="POD",namespace=~"shop"}[60s]))"#
+        );
+        assert_eq!(
+            scope(Some(vec!["a.b".into(), "c".into()])).restarts(),
+            r#"label_replace(sum by (namespace, pod) (kube_pod_container_status_restarts_total{namespace=~"a\\.b|c"}), "stat", "restarts", "", "") or label_replace(time() - max by (namespace, pod) (kube_pod_start_time{namespace=~"a\\.b|c"}), "stat", "age", "", "")"#
+        );
+    }
+
+    #[test]
+    fn usage_answers_become_each_pods_cpu_memory_and_restarts() {
+        let vector = |text: &str| -> Vec<Sample> {
+            let answer: Answer = serde_json::from_str(&format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{text}]}}}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            match answer.data {
+                Some(Data::Vector(v)) => v,
+                _ => panic!("a vector"),
+            }
+        };
+        let cpu = vector(
+            r#"{"metric":{"namespace":"shop","pod":"web-a"},"value":[1,"0.25"]},{"metric":{"pod":"no-namespace"},"value":[1,"1"]}"#,
+        );
+        let memory = vector(r#"{"metric":{"namespace":"shop","pod":"web-a"},"value":[1,"1048576"]}"#);
+        let restarts = vector(
+            r#"{"metric":{"namespace":"shop","pod":"web-a","stat":"restarts"},"value":[1,"3"]},
+               {"metric":{"namespace":"shop","pod":"web-a","stat":"age"},"value":[1,"600.5"]},
+               {"metric":{"namespace":"shop","pod":"web-b","stat":"restarts"},"value":[1,"0"]}"#,
+        );
+        let usages = scope(None).pod_usage(&cpu, &memory, &restarts);
+        assert_eq!(usages.len(), 1, "series without a namespace are skipped");
+        assert_eq!(
+            usages["shop"]["web-a"],
+            PodUsage {
+                cpu_cores: Some(0.25),
+                memory_bytes: Some(1_048_576.0),
+                restarts: Some(3.0),
+                age_seconds: Some(600.5),
+            }
+        );
+        assert_eq!(usages["shop"]["web-b"].restarts, Some(0.0));
+        assert_eq!(usages["shop"]["web-b"].cpu_cores, None);
     }
 
     #[test]

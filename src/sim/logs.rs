@@ -249,6 +249,8 @@ mod tests {
             latency: (40.0, 400.0),
             log_lines_per_second: f64::from(LINES_PER_SECOND),
             log_line_bytes: 0,
+            cpu_millicores: 20.0,
+            memory_mib: 128.0,
         }
     }
 

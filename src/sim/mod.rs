@@ -11,6 +11,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod manifests;
 pub mod mesh;
+pub mod node_metrics;
 pub mod pod_traffic;
 pub mod resources;
 pub mod scale;

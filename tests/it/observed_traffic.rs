@@ -399,7 +399,23 @@ fn metric<'a>(c: &'a Value, name: &str) -> &'a Value {
 /// reasons; equal revisions pass; a trickle of requests has no data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_is_judged_against_stable_through_prometheus() {
-    let (store, _controller) = seed_with_versions_at_pause();
+    let (store, controller) = seed_with_versions_at_pause();
+    // Five replicas: stable keeps five pods beside the canary's one (Argo
+    // scales a traffic-routed canary to its weight), so the pods' usage
+    // has a spread to be judged against.
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            |o| {
+                o["spec"]["replicas"] = json!(5);
+                Ok(())
+            },
+        )
+        .expect("five replicas");
+    react(&store, &controller, 3);
     // 500 requests a second, 20% to the canary: 500 canary requests in the
     // 5 s window.
     set_traffic(
@@ -514,4 +530,58 @@ async fn the_canary_is_judged_against_stable_through_prometheus() {
         ),
         "{trickle:#}"
     );
+
+    // The canary's pod now burns 400m CPU and crashes twice a second (the
+    // sim's kubelet counts the restarts since the pod started): cAdvisor's
+    // and kube-state-metrics' series judge it worse than stable's five
+    // pods, a fail however few requests reach it.
+    set_traffic(
+        &store,
+        &[
+            ("canary-cpu-millicores", "400"),
+            ("canary-restarts-per-hour", "7200"),
+        ],
+    );
+    controller.reconcile_all();
+    let crashing = until_compared(&d, "a crashing, CPU-hungry canary fails", |c| {
+        // Once the 5 s window holds only the new usage.
+        c["verdict"] == "fail"
+            && metric(c, "cpu")["canary"].as_f64() > Some(0.36)
+            && metric(c, "restarts")["classification"] == "High"
+    })
+    .await;
+    let cpu = metric(&crashing, "cpu");
+    assert_eq!(cpu["classification"], "High", "{cpu}");
+    assert_eq!(cpu["unit"], "cores", "{cpu}");
+    assert!((cpu["canary"].as_f64().unwrap_or(0.0) - 0.4).abs() < 0.05, "{cpu}");
+    assert_eq!(cpu["samples"], json!({"canary": 1.0, "stable": 5.0}), "{cpu}");
+    let cpu_reason = cpu["reason"].as_str().unwrap_or_default();
+    let millicores: f64 = cpu_reason
+        .strip_prefix("CPU ")
+        .and_then(|r| r.split_once("m per pod against "))
+        .and_then(|(m, _)| m.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        (360.0..=440.0).contains(&millicores) // 400m ± the pod's 5%
+            && cpu_reason.contains("m on stable, higher")
+            && cpu_reason.ends_with("higher at 98% confidence over 1 canary pod and 5 stable pods"),
+        "{cpu_reason}"
+    );
+    assert_eq!(metric(&crashing, "memory")["classification"], "Pass");
+    let restarts = metric(&crashing, "restarts");
+    assert!(restarts["canary"].as_f64() > Some(1.0), "{restarts}");
+    assert_eq!(restarts["stable"], 0.0, "{restarts}");
+    assert!(
+        crashing["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("at least 100 are needed")),
+        "the request metrics still lack data: {crashing:#}"
+    );
+    let html = page(&d).await;
+    let section = observed_section(&html);
+    assert!(
+        section.contains("CPU per pod") && section.contains("Restarts"),
+        "{section}"
+    );
+    assert!(section.contains("Fail: worse than stable"), "{section}");
 }

@@ -999,3 +999,86 @@ fn header_and_mirror_routes_an_experiment_and_a_plugin_step_run_as_in_argo() {
         .collect();
     assert_eq!(names, ["primary"]);
 }
+
+/// A revision annotated to crash restarts its containers as the kubelet
+/// does (`restartCount`, the last state `terminated` with exit code 1),
+/// at the set rate from each pod's start; the other revision does not.
+/// The node's metrics report them as kube-state-metrics would, beside
+/// cAdvisor's CPU and memory for every running pod.
+#[test]
+fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
+    let c = Cluster::at_first_pause();
+    c.patch_rollout(
+        Subresource::Main,
+        json!({"metadata": {"annotations": {
+            "sim.rollouts-dashboard.io/canary-restarts-per-hour": "360",
+            "sim.rollouts-dashboard.io/canary-cpu-millicores": "400"}}}),
+    );
+    c.pass(SignedDuration::from_secs(30));
+    let seen = c.info();
+    let canary_hash = seen.replica_sets.iter().find(|r| r.canary).unwrap().pod_template_hash.clone();
+    let pods: Vec<Pod> = c.list("pods");
+    let of = |hash: &str| -> Vec<&Pod> {
+        pods.iter()
+            .filter(|p| {
+                p.metadata.namespace.as_deref() == Some("manifest-gen")
+                    && p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("rollouts-pod-template-hash"))
+                        .map(String::as_str)
+                        == Some(hash)
+            })
+            .collect()
+    };
+    let restarts = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.first())
+            .and_then(|c| c.restart_count)
+            .unwrap_or(0)
+    };
+    let canary = of(&canary_hash);
+    assert!(!canary.is_empty());
+    for p in &canary {
+        // One restart every 10 s over the ~30 s it has run.
+        assert!((2..=4).contains(&restarts(p)), "{}", restarts(p));
+    }
+    let raw = c
+        .store
+        .get(rt("pods"), "manifest-gen", canary[0].metadata.name.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(
+        raw.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"),
+        Some(&json!(1))
+    );
+    let stable_hash = seen.replica_sets.iter().find(|r| r.stable).unwrap().pod_template_hash.clone();
+    assert!(of(&stable_hash).iter().all(|p| restarts(p) == 0));
+
+    let mut node = rollouts_dashboard::sim::node_metrics::NodeMetrics::default();
+    let text = node.scrape(&c.store);
+    let canary_pod = canary[0].metadata.name.as_deref().unwrap();
+    let restart_line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("kube_pod_container_status_restarts_total{")
+                && l.contains(&format!("pod=\"{canary_pod}\""))
+        })
+        .unwrap_or_else(|| panic!("no restarts series for {canary_pod}:\n{text}"));
+    assert!(
+        restart_line.ends_with(&format!(" {}", restarts(canary[0]))),
+        "{restart_line}"
+    );
+    for p in &pods {
+        let name = p.metadata.name.as_deref().unwrap();
+        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        let has = |series: &str| {
+            text.lines()
+                .any(|l| l.starts_with(series) && l.contains(&format!("pod=\"{name}\"")))
+        };
+        assert_eq!(has("container_memory_working_set_bytes{"), running, "{name}");
+        assert_eq!(has("container_cpu_usage_seconds_total{"), running, "{name}");
+        assert_eq!(has("kube_pod_start_time{"), running, "{name}");
+    }
+}

@@ -10,6 +10,8 @@
 //! - `GET /sim/v1/requests`: every mutating request received
 //! - `GET /sim/v1/istio/metrics`: the simulated mesh's request metrics in
 //!   Prometheus's text format (sim/mesh/mod.rs)
+//! - `GET /sim/v1/node/metrics`: the node's cAdvisor and kube-state-metrics
+//!   series (sim/node_metrics.rs)
 
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ pub fn routes() -> Router<ApiServer> {
         .route("/sim/v1/clock/advance", post(advance))
         .route("/sim/v1/requests", get(requests))
         .route("/sim/v1/istio/metrics", get(mesh_metrics))
+        .route("/sim/v1/node/metrics", get(node_metrics))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +161,20 @@ async fn mesh_metrics(State(server): State<ApiServer>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .scrape(&server.store);
+    exposition(text)
+}
+
+async fn node_metrics(State(server): State<ApiServer>) -> Response {
+    let text = server
+        .node
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .scrape(&server.store);
+    exposition(text)
+}
+
+/// Prometheus's text exposition format.
+fn exposition(text: String) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,

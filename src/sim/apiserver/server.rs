@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::faults::Faults;
 use super::users::Users;
 use crate::sim::mesh::Mesh;
+use crate::sim::node_metrics::NodeMetrics;
 use crate::sim::store::Store;
 
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
@@ -50,6 +51,8 @@ pub struct ApiServer {
     pub(super) tls: bool,
     /// The simulated mesh's request counters.
     pub mesh: Arc<Mutex<Mesh>>,
+    /// The node's cAdvisor and kube-state-metrics counters.
+    pub node: Arc<Mutex<NodeMetrics>>,
     /// Set on the copy each listener serves with: cancelled when that
     /// listener stops, so its watches end even when they were opened
     /// during its graceful shutdown (else it waits on them forever and the
@@ -77,6 +80,7 @@ impl ApiServer {
             users: None,
             tls: false,
             mesh: Arc::default(),
+            node: Arc::default(),
             serving: None,
         }
     }

@@ -54,6 +54,7 @@ impl Controller {
 
         self.scale_blue_green(&ns, &uid, &hash, &active, replicas, now)?;
         self.sync_pods(&ns, &uid, now)?;
+        self.restart_crashing(ro, now)?;
 
         let paused = ro.is_paused_by_spec();
         if active.is_empty() {

@@ -73,6 +73,7 @@ impl Controller {
         };
         self.scale_canary_and_stable(ro, &rs_list, &cur, &target)?;
         self.sync_pods(&cur.ns, &cur.uid, cur.now)?;
+        self.restart_crashing(ro, cur.now)?;
         let rs_now = self.owned_replica_sets(&cur.ns, &cur.uid)?;
         let canary_available = rs_now
             .iter()

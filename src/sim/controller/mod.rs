@@ -15,6 +15,7 @@ mod analysis;
 mod bluegreen;
 mod canary;
 mod conditions;
+mod crashes;
 mod experiment;
 mod phase;
 mod pod_logs;

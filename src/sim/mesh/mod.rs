@@ -21,7 +21,11 @@
 //! `sim.rollouts-dashboard.io/{canary,stable}-latency-ms` `p50,p99` [40,200];
 //! and what its pods log of them (sim/logs.rs):
 //! `sim.rollouts-dashboard.io/log-lines-per-second` [2, at most 4000],
-//! `sim.rollouts-dashboard.io/log-line-bytes` [as written, at most 64 KiB].
+//! `sim.rollouts-dashboard.io/log-line-bytes` [as written, at most 64 KiB];
+//! and what they use doing it (sim/node_metrics.rs), per pod:
+//! `sim.rollouts-dashboard.io/{canary,stable}-cpu-millicores` [20 plus 0.5
+//! per request a second], `sim.rollouts-dashboard.io/{canary,stable}-memory-mib`
+//! [128].
 
 mod dataplane;
 mod istio;
@@ -80,7 +84,14 @@ struct PodLoad {
     latency: (f64, f64),
     log_lines_per_second: f64,
     log_line_bytes: usize,
+    cpu_millicores: f64,
+    memory_mib: f64,
 }
+
+/// What a pod uses idle, and per request a second it answers.
+pub const IDLE_MILLICORES: f64 = 20.0;
+const MILLICORES_PER_RPS: f64 = 0.5;
+pub const DEFAULT_MEMORY_MIB: f64 = 128.0;
 
 impl Mesh {
     /// Counts the requests since the last scrape and writes every counter.
@@ -214,6 +225,18 @@ pub fn traffic_of(store: &Store, namespace: &str, name: &str) -> Option<Traffic>
         .map(|l| l.traffic())
 }
 
+/// What every pod that receives anything receives now, by (namespace,
+/// pod name).
+pub fn traffic_all(store: &Store) -> HashMap<(String, String), Traffic> {
+    loads(store)
+        .into_iter()
+        .map(|l| {
+            let traffic = l.traffic();
+            (l.pod, traffic)
+        })
+        .collect()
+}
+
 /// What each pod of `namespace` that receives anything receives now, by
 /// pod name.
 pub fn traffic_in(store: &Store, namespace: &str) -> HashMap<String, Traffic> {
@@ -232,6 +255,8 @@ impl PodLoad {
             latency: self.latency,
             log_lines_per_second: self.log_lines_per_second,
             log_line_bytes: self.log_line_bytes,
+            cpu_millicores: self.cpu_millicores,
+            memory_mib: self.memory_mib,
         }
     }
 }
@@ -319,6 +344,7 @@ fn loads(store: &Store) -> Vec<PodLoad> {
             let error_rate = number(&annotations, &format!("{role}-error-rate"))
                 .unwrap_or(0.0)
                 .min(1.0);
+            let pod_rps = rps * share / pods.len() as f64;
             for pod in pods {
                 let pod_ns = text(pod, "/metadata/namespace");
                 let workload = istio::Workload::of(pod);
@@ -346,9 +372,13 @@ fn loads(store: &Store) -> Vec<PodLoad> {
                     pod: (pod_ns.clone(), text(pod, "/metadata/name")),
                     key,
                     labels,
-                    rps: rps * share / pods.len() as f64,
+                    rps: pod_rps,
                     error_rate,
                     latency: latency(&annotations, role),
+                    cpu_millicores: number(&annotations, &format!("{role}-cpu-millicores"))
+                        .unwrap_or(IDLE_MILLICORES + MILLICORES_PER_RPS * pod_rps),
+                    memory_mib: number(&annotations, &format!("{role}-memory-mib"))
+                        .unwrap_or(DEFAULT_MEMORY_MIB),
                 });
             }
         }
@@ -356,9 +386,9 @@ fn loads(store: &Store) -> Vec<PodLoad> {
     loads
 }
 
-/// A Prometheus scrape configuration for the simulated mesh at `addr`:
-/// scraped every second, its `namespace` and `pod` labels kept as sent
-/// (one target speaks for every pod).
+/// A Prometheus scrape configuration for the simulated mesh and node at
+/// `addr`: scraped every second, their `namespace` and `pod` labels kept
+/// as sent (one target speaks for every pod, as kube-state-metrics does).
 pub fn scrape_config(addr: std::net::SocketAddr, tls: bool) -> String {
     let scheme = if tls { "https" } else { "http" };
     let tls_config = if tls {
@@ -367,7 +397,7 @@ pub fn scrape_config(addr: std::net::SocketAddr, tls: bool) -> String {
         ""
     };
     format!(
-        "# The simulated cluster's mesh (rollouts-dashboard sim).\nglobal:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: simulated-istio-mesh\n    honor_labels: true\n    scheme: {scheme}\n    metrics_path: /sim/v1/istio/metrics{tls_config}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+        "# The simulated cluster's mesh and node (rollouts-dashboard sim).\nglobal:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: simulated-istio-mesh\n    honor_labels: true\n    scheme: {scheme}\n    metrics_path: /sim/v1/istio/metrics{tls_config}\n    static_configs:\n      - targets: [\"{addr}\"]\n  - job_name: simulated-node\n    honor_labels: true\n    scheme: {scheme}\n    metrics_path: /sim/v1/node/metrics{tls_config}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
     )
 }
 

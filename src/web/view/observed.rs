@@ -141,15 +141,15 @@ impl ComparisonView {
             ),
             _ => String::new(),
         };
+        let pods = if c.metrics.iter().any(|m| USAGE.contains(&m.name)) {
+            " CPU and memory per pod by Student's t-test; restarts by the exact test of two Poisson rates over the pods' lifetimes."
+        } else {
+            ""
+        };
         let about = format!(
-            "{revisions}Success rate by a two-proportion test on the 5xx answers; p50 and p99 by the same test on the share of requests slower than the faster side's percentile; a difference counts at {}% confidence and past its tolerance.",
+            "{revisions}Success rate by a two-proportion test on the 5xx answers; p50 and p99 by the same test on the share of requests slower than the faster side's percentile.{pods} A difference counts at {}% confidence and past its tolerance.",
             (c.confidence * 100.0).round()
         );
-        let value = |v: Option<f64>, unit: &str| match (v, unit) {
-            (None, _) => "–".to_string(),
-            (Some(v), "%") => format!("{v:.1}%"),
-            (Some(v), _) => ms(Some(v)),
-        };
         let rows = c
             .metrics
             .iter()
@@ -157,14 +157,21 @@ impl ComparisonView {
                 label: match m.name {
                     "success-rate" => "Success",
                     "latency-p50" => "p50",
-                    _ => "p99",
+                    "latency-p99" => "p99",
+                    "cpu" => "CPU per pod",
+                    "memory" => "Memory per pod",
+                    _ => "Restarts",
                 },
-                canary: value(m.canary, m.unit),
-                stable: value(m.stable, m.unit),
+                canary: m.canary.map_or("–".to_string(), |v| shown(v, m.unit)),
+                stable: m.stable.map_or("–".to_string(), |v| shown(v, m.unit)),
                 difference: match (m.difference, m.unit) {
                     (None, _) => "–".to_string(),
                     (Some(d), "%") => format!("{d:+.1} points"),
-                    (Some(d), _) => format!("{d:+.1} ms"),
+                    (Some(d), "ms") => format!("{d:+.1} ms"),
+                    (Some(d), unit) => {
+                        let sign = if d < 0.0 { "−" } else { "+" };
+                        format!("{sign}{}", shown(d.abs(), unit))
+                    }
                 },
                 classification: match m.classification {
                     Classification::Pass => "Pass",
@@ -176,10 +183,14 @@ impl ComparisonView {
                 reason: m.reason.clone(),
             })
             .collect::<Vec<_>>();
-        // Without a verdict every metric says the same: the reason once.
-        let rows = match (c.verdict, &c.reason) {
-            (Verdict::NoData, Some(_)) => Vec::new(),
-            _ => rows,
+        // With too few requests every request metric says the same: the
+        // reason once, and the rows that could be judged all the same.
+        let rows = match &c.reason {
+            Some(_) => rows
+                .into_iter()
+                .filter(|r| r.classification != "NoData")
+                .collect(),
+            None => rows,
         };
         ComparisonView {
             verdict,
@@ -188,6 +199,20 @@ impl ComparisonView {
             reason: c.reason.as_deref().map(sentence_case),
             rows,
         }
+    }
+}
+
+/// The metrics of the pods' usage (`info::compare_usage`).
+const USAGE: [&str; 3] = ["cpu", "memory", "restarts"];
+
+/// A comparison's value in its unit, as people read it.
+fn shown(v: f64, unit: &str) -> String {
+    match unit {
+        "%" => format!("{v:.1}%"),
+        "ms" => words::ms(v),
+        "cores" => words::millicores(v),
+        "bytes" => words::mebibytes(v),
+        _ => format!("{v:.0}"),
     }
 }
 
