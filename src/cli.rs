@@ -690,7 +690,7 @@ pub struct DemoArgs {
     pub scenario: ScenarioArgs,
     #[command(flatten)]
     pub web: WebArgs,
-    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics to PATH (start Prometheus with it, and pass --prometheus-url)
+    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics and its node's cAdvisor and kube-state-metrics series to PATH (start Prometheus with it, and pass --prometheus-url)
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CONFIG_OUT",
@@ -720,7 +720,7 @@ pub struct SimArgs {
     /// Require bearer tokens from this file (kube-apiserver's token file: token,user,uid,"groups") and enforce the RBAC objects loaded with --manifests
     #[arg(long, env = "ROLLOUTS_DASHBOARD_SIM_USERS", value_name = "FILE")]
     pub users: Option<PathBuf>,
-    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics (/sim/v1/istio/metrics) to PATH
+    /// Write a Prometheus scrape configuration for the simulated mesh's request metrics (/sim/v1/istio/metrics) and its node's cAdvisor and kube-state-metrics series (/sim/v1/node/metrics) to PATH
     #[arg(
         long,
         env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CONFIG_OUT",

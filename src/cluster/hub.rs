@@ -636,9 +636,9 @@ mod tests {
         Arc::new(std::collections::HashMap::from([(
             "shop".to_string(),
             std::collections::HashMap::from([
-                ("web-new-a".to_string(), pod(canary)),
-                ("web-old-a".to_string(), pod(stable)),
-                ("web-gone-b".to_string(), pod(1000.0)),
+                ("web-new".to_string(), pod(canary)),
+                ("web-old".to_string(), pod(stable)),
+                ("web-gone".to_string(), pod(1000.0)),
             ]),
         )]))
     }

@@ -9,7 +9,7 @@
 
 use super::attention::Attention;
 use super::classify::{Direction, Measured, classify, no_data};
-use super::compare_usage::usage_metrics;
+use super::compare_usage::{Load, usage_metrics};
 use super::comparison::{
     Classification, Comparison, ComparisonSettings, MetricComparison, Samples, Verdict, is_worse,
 };
@@ -81,8 +81,16 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
         judge.latency("latency-p50", "p50", 0.5, settings.p50_percent),
         judge.latency("latency-p99", "p99", 0.99, settings.p99_percent),
     ];
+    // CPU per request only where the requests are enough to judge by.
+    let per_pod = |side: &Side| side.requests / window / side.usage.len().max(1) as f64;
+    let load = (canary.requests >= settings.min_requests
+        && stable.requests >= settings.min_requests)
+        .then(|| Load {
+            canary_per_pod: per_pod(&canary),
+            stable_per_pod: per_pod(&stable),
+        });
     c.metrics
-        .extend(usage_metrics(&canary.usage, &stable.usage, settings));
+        .extend(usage_metrics(&canary.usage, &stable.usage, load, settings));
     let few = |side: &Side, name: &str| {
         (side.requests < settings.min_requests).then(|| {
             format!(
@@ -98,12 +106,11 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
     // reach it (a crashing pod is seldom Ready to take any).
     c.verdict = if c.metrics.iter().any(is_worse) {
         Verdict::Fail
-    } else if c.reason.is_some() {
-        Verdict::NoData
-    } else if c
-        .metrics
-        .iter()
-        .all(|m| m.classification == Classification::NoData)
+    } else if c.reason.is_some()
+        || c
+            .metrics
+            .iter()
+            .all(|m| m.classification == Classification::NoData)
     {
         Verdict::NoData
     } else {

@@ -1,7 +1,8 @@
 //! PURE: what each revision of a rollout actually receives, from request
-//! metrics per pod (Istio's `istio_requests_total` and
-//! `istio_request_duration_milliseconds_bucket` as Prometheus has them).
-//! Pods are matched to revisions by name through the rollout's own
+//! metrics (Istio's `istio_requests_total` and
+//! `istio_request_duration_milliseconds_bucket` as Prometheus has them),
+//! its sidecars' series summed per ReplicaSet by the name their pods carry
+//! (`observed::queries`), matched to revisions through the rollout's own
 //! ReplicaSets, so it works whatever labels the pods carry. In Istio's
 //! ambient mode there are no per-pod series: a waypoint reports per
 //! destination workload and canonical revision, named as Istio names them
@@ -25,11 +26,12 @@ pub struct PodTraffic {
     pub buckets: Vec<(f64, f64)>,
 }
 
-/// Every pod's traffic, by namespace then pod name.
+/// Traffic by namespace then ReplicaSet (a sidecar's pods summed by
+/// Prometheus), pod, or waypoint key.
 pub type PodSamples = HashMap<String, HashMap<String, PodTraffic>>;
 
-/// Requests per second of each pod over time, by namespace then pod name:
-/// (seconds since the epoch, requests per second).
+/// Requests per second over time, keyed as `PodSamples`: (seconds since
+/// the epoch, requests per second).
 pub type PodHistory = HashMap<String, HashMap<String, Vec<(i64, f64)>>>;
 
 /// One revision's pods, as the rollout's ReplicaSets say.
@@ -40,6 +42,8 @@ pub struct RevisionPods {
     /// `stable`, `canary`, `active` or `preview`; `None` for an older
     /// revision still scaling down.
     pub role: Option<&'static str>,
+    /// The ReplicaSet's name: its sidecars' traffic is summed under it.
+    pub replica_set: String,
     pub pods: Vec<String>,
     /// The keys (`waypoint_key`) a waypoint may report its pods under.
     pub workloads: Vec<String>,
@@ -178,6 +182,7 @@ pub fn revision_pods(info: &RolloutInfo) -> Vec<RevisionPods> {
             } else {
                 None
             },
+            replica_set: rs.object_meta.name.clone(),
             pods: rs.pods.iter().map(|p| p.object_meta.name.clone()).collect(),
             workloads: workload_keys(
                 &info.object_meta.name,
@@ -203,10 +208,11 @@ fn shared_keys(revisions: &[RevisionPods]) -> std::collections::BTreeSet<&str> {
         .collect()
 }
 
-/// Sums each revision's pods (pods the samples lack count as none, pods
-/// the samples have that no revision owns are ignored). `Err(NO_DATA)`
-/// when not one pod of the rollout has a series; a pod with a series at
-/// zero is traffic of zero.
+/// Each revision's traffic: its ReplicaSet's series (the sum of its
+/// sidecars') and its waypoint keys' (a revision the samples lack has
+/// none; series of ReplicaSets no revision owns are ignored). `Err(NO_DATA)`
+/// when not one revision of the rollout has a series; a series at zero is
+/// traffic of zero.
 pub fn observe(
     namespace: &str,
     revisions: &[RevisionPods],
@@ -235,7 +241,7 @@ pub fn observe(
             .iter()
             .map(String::as_str)
             .filter(|k| !shared.contains(k));
-        let (sum, _) = sum_of(&mut rev.pods.iter().map(String::as_str).chain(own));
+        let (sum, _) = sum_of(&mut std::iter::once(rev.replica_set.as_str()).chain(own));
         sums.push((sum, rev));
     }
     // Traffic a waypoint reports for several revisions as one workload.
@@ -401,7 +407,7 @@ pub fn share_history(
     for rev in revisions {
         let canary = matches!(rev.role, Some("canary" | "preview"));
         has_canary |= canary;
-        let keys = rev.pods.iter().chain(&rev.workloads);
+        let keys = std::iter::once(&rev.replica_set).chain(&rev.workloads);
         for (at, rps) in keys.filter_map(|p| pods.get(p)).flatten() {
             let t = totals.entry(*at).or_default();
             t.0 += rps;
@@ -543,6 +549,7 @@ mod tests {
                 revision: "2".into(),
                 pod_template_hash: "new".into(),
                 role: Some("canary"),
+                replica_set: "web-new".into(),
                 pods: vec!["web-new-a".into()],
                 workloads: Vec::new(),
             },
@@ -550,6 +557,7 @@ mod tests {
                 revision: "1".into(),
                 pod_template_hash: "old".into(),
                 role: Some("stable"),
+                replica_set: "web-old".into(),
                 pods: vec!["web-old-a".into(), "web-old-b".into()],
                 workloads: Vec::new(),
             },
@@ -573,6 +581,7 @@ mod tests {
                 revision: "2".into(),
                 pod_template_hash: "c2".into(),
                 role: Some("canary"),
+                replica_set: "manifest-gen-c2".into(),
                 pods: vec!["manifest-gen-c2-a".into()],
                 workloads: workload_keys(
                     "manifest-gen",
@@ -585,6 +594,7 @@ mod tests {
                 revision: "1".into(),
                 pod_template_hash: "s1".into(),
                 role: Some("stable"),
+                replica_set: "manifest-gen-s1".into(),
                 pods: vec!["manifest-gen-s1-a".into()],
                 workloads: workload_keys(
                     "manifest-gen",
@@ -702,10 +712,9 @@ mod tests {
     #[test]
     fn pods_of_a_revision_are_summed_and_pods_no_revision_owns_ignored() {
         let samples = pods(&[
-            ("web-new-a", 20.0, 2.0),
-            ("web-old-a", 40.0, 0.0),
-            ("web-old-b", 40.0, 0.0),
-            ("web-gone-x", 500.0, 500.0),
+            ("web-new", 20.0, 2.0),
+            ("web-old", 80.0, 0.0),
+            ("web-gone", 500.0, 500.0),
         ]);
         let Ok(seen) = observe("shop", &revisions(), &samples) else {
             panic!("the rollout's pods have series");
@@ -728,7 +737,7 @@ mod tests {
 
     #[test]
     fn zero_traffic_is_zero_and_no_series_at_all_is_no_data() {
-        let samples = pods(&[("web-old-a", 0.0, 0.0)]);
+        let samples = pods(&[("web-old", 0.0, 0.0)]);
         let Ok(seen) = observe("shop", &revisions(), &samples) else {
             panic!("a series at zero is data");
         };
@@ -780,11 +789,7 @@ mod tests {
             revisions: observe(
                 "shop",
                 &revisions(),
-                &pods(&[
-                    ("web-new-a", 30.0, 0.0),
-                    ("web-old-a", 35.0, 0.0),
-                    ("web-old-b", 35.0, 0.0),
-                ]),
+                &pods(&[("web-new", 30.0, 0.0), ("web-old", 70.0, 0.0)]),
             )
             .unwrap_or_default(),
             ..ObservedTraffic::default()
@@ -810,7 +815,7 @@ mod tests {
             revisions: observe(
                 "shop",
                 &revisions(),
-                &pods(&[("web-new-a", 35.0, 0.0), ("web-old-a", 65.0, 0.0)]),
+                &pods(&[("web-new", 35.0, 0.0), ("web-old", 65.0, 0.0)]),
             )
             .unwrap_or_default(),
             ..ObservedTraffic::default()
@@ -836,11 +841,7 @@ mod tests {
             revisions: observe(
                 "shop",
                 &revisions(),
-                &pods(&[
-                    ("web-new-a", 20.0, 3.0),
-                    ("web-old-a", 40.0, 0.4),
-                    ("web-old-b", 40.0, 0.4),
-                ]),
+                &pods(&[("web-new", 20.0, 3.0), ("web-old", 80.0, 0.8)]),
             )
             .unwrap_or_default(),
             ..ObservedTraffic::default()
@@ -883,9 +884,9 @@ mod tests {
         let history: PodHistory = HashMap::from([(
             "shop".to_string(),
             HashMap::from([
-                ("web-new-a".to_string(), vec![(60, 1.0), (120, 5.0)]),
-                ("web-old-a".to_string(), vec![(60, 9.0), (120, 5.0)]),
-                ("web-gone-x".to_string(), vec![(60, 90.0)]),
+                ("web-new".to_string(), vec![(60, 1.0), (120, 5.0)]),
+                ("web-old".to_string(), vec![(60, 9.0), (120, 5.0)]),
+                ("web-gone".to_string(), vec![(60, 90.0)]),
             ]),
         )]);
         let points = share_history("shop", &revisions(), &history);

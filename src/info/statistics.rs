@@ -88,7 +88,11 @@ pub fn pooled_t(a: &[f64], b: &[f64]) -> Option<TestResult> {
     if !se.is_finite() || se <= 0.0 {
         let sure = difference != 0.0 && difference.is_finite();
         return Some(TestResult {
-            z: if sure { difference.signum() * f64::INFINITY } else { 0.0 },
+            z: if sure {
+                difference.signum() * f64::INFINITY
+            } else {
+                0.0
+            },
             p_value: if sure { 0.0 } else { 1.0 },
         });
     }
@@ -107,7 +111,7 @@ pub fn pooled_t(a: &[f64], b: &[f64]) -> Option<TestResult> {
 /// count from its expectation (for the direction). `None` without
 /// exposure on either side.
 pub fn poisson_rates(x1: u64, exposure1: f64, x2: u64, exposure2: f64) -> Option<TestResult> {
-    if !(exposure1 > 0.0 && exposure2 > 0.0) || !(exposure1 + exposure2).is_finite() {
+    if !(exposure1 > 0.0 && exposure2 > 0.0 && (exposure1 + exposure2).is_finite()) {
         return None;
     }
     let n = x1 + x2;

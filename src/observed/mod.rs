@@ -5,6 +5,7 @@
 //! (`info::observed`, pure) and streams carry the result like any change.
 //! A slow or failing Prometheus shows its error in that panel only.
 
+pub mod answer;
 pub mod prometheus;
 pub mod queries;
 
@@ -22,7 +23,7 @@ use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, P
 use crate::info::usage::PodUsages;
 use crate::net::CallError;
 use prometheus::{Prometheus, PrometheusAccess};
-use queries::{Data, QueryScope};
+use queries::{QueryScope, Usage, add_usage};
 
 /// How the dashboard asks Prometheus.
 #[derive(Clone, Debug)]
@@ -148,6 +149,7 @@ async fn samples(
         scope.restarts(),
     ];
     let [requests, latency, cpu, memory, restarts] = &queries;
+    // Fetched at once, read one after the other into the same maps.
     let (requests, latency, cpu, memory, restarts) = tokio::join!(
         prometheus.query(requests, time),
         prometheus.query(latency, time),
@@ -155,44 +157,41 @@ async fn samples(
         prometheus.query(memory, time),
         prometheus.query(restarts, time),
     );
-    match (requests?, latency?, cpu?, memory?, restarts?) {
-        (
-            Data::Vector(requests),
-            Data::Vector(latency),
-            Data::Vector(cpu),
-            Data::Vector(memory),
-            Data::Vector(restarts),
-        ) => Ok((
-            scope.pod_samples(&requests, &latency),
-            scope.pod_usage(&cpu, &memory, &restarts),
-        )),
-        _ => Err(CallError::Unexpected {
-            url: prometheus.shown_url(),
-            what: "an instant query with something other than a vector",
-        }),
+    let (requests, latency, cpu, memory, restarts) =
+        (requests?, latency?, cpu?, memory?, restarts?);
+    let mut traffic = PodSamples::new();
+    requests.read("vector", &mut |l, p| scope.add_requests(&mut traffic, l, p))?;
+    drop(requests);
+    latency.read("vector", &mut |l, p| scope.add_latency(&mut traffic, l, p))?;
+    drop(latency);
+    let mut usage = PodUsages::new();
+    for (answer, which) in [
+        (cpu, Usage::Cpu),
+        (memory, Usage::Memory),
+        (restarts, Usage::Restarts),
+    ] {
+        answer.read("vector", &mut |l, p| add_usage(&mut usage, which, l, p))?;
     }
+    Ok((traffic, usage))
 }
 
-/// The per-pod request rates of the last 30 minutes, one point a minute.
+/// The request rates of the last 30 minutes per ReplicaSet, one point a
+/// minute.
 async fn history(
     prometheus: &Prometheus,
     scope: &QueryScope,
     at: Timestamp,
 ) -> Result<PodHistory, CallError> {
     let end = at.as_second();
-    match prometheus
+    let answer = prometheus
         .query_range(
             &scope.history(),
             end - HISTORY_SECONDS,
             end,
             HISTORY_STEP_SECONDS,
         )
-        .await?
-    {
-        Data::Matrix(series) => Ok(scope.pod_history(&series)),
-        _ => Err(CallError::Unexpected {
-            url: prometheus.shown_url(),
-            what: "a range query with something other than a matrix",
-        }),
-    }
+        .await?;
+    let mut history = PodHistory::new();
+    answer.read("matrix", &mut |l, p| scope.add_history(&mut history, l, p))?;
+    Ok(history)
 }

@@ -8,13 +8,62 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 
-use super::queries::{Answer, Data};
+use super::answer::{Labels, Point, read};
 use crate::net::CallError;
 
 /// Every query gives up after this long.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// An answer for thousands of pods is a few MB; more is refused.
+/// An answer for thousands of pods is a few MB (the latency buckets of
+/// 5,000 rollouts' 10,000 ReplicaSets: 25 MB); more is refused.
 const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// What Prometheus answered a query, not yet read.
+pub struct Answer {
+    url: String,
+    status: hyper::StatusCode,
+    body: Bytes,
+}
+
+impl Answer {
+    /// Reads the answer, calling `sink` with each sample; an answer of
+    /// another type than `expected` (`vector`, `matrix`) is an error.
+    pub fn read(
+        &self,
+        expected: &'static str,
+        sink: &mut dyn FnMut(&Labels<'_>, Point<'_>),
+    ) -> Result<(), CallError> {
+        let envelope = read(&self.body, sink).map_err(|_| CallError::Refused {
+            url: self.url.clone(),
+            status: self.status,
+            said: String::from_utf8_lossy(&self.body)
+                .chars()
+                .take(200)
+                .collect(),
+        })?;
+        if envelope.status != "success" {
+            return Err(CallError::Refused {
+                url: self.url.clone(),
+                status: self.status,
+                said: envelope.error.unwrap_or(envelope.status),
+            });
+        }
+        match envelope.result_type.as_deref() {
+            Some(t) if t == expected => Ok(()),
+            None => Err(CallError::Unexpected {
+                url: self.url.clone(),
+                what: "without data",
+            }),
+            Some(_) => Err(CallError::Unexpected {
+                url: self.url.clone(),
+                what: if expected == "vector" {
+                    "an instant query with something other than a vector"
+                } else {
+                    "a range query with something other than a matrix"
+                },
+            }),
+        }
+    }
+}
 
 /// Where Prometheus is and how to reach it.
 #[derive(Clone, Debug, Default)]
@@ -57,7 +106,7 @@ impl Prometheus {
     }
 
     /// An instant query at `time` (seconds since the epoch).
-    pub async fn query(&self, promql: &str, time: f64) -> Result<Data, CallError> {
+    pub async fn query(&self, promql: &str, time: f64) -> Result<Answer, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("time", &format!("{time:.3}"))
@@ -72,7 +121,7 @@ impl Prometheus {
         start: i64,
         end: i64,
         step: i64,
-    ) -> Result<Data, CallError> {
+    ) -> Result<Answer, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("start", &start.to_string())
@@ -83,7 +132,7 @@ impl Prometheus {
     }
 
     /// POST (a query of thousands of namespaces does not fit in a URL).
-    async fn post(&self, path: &str, form: String) -> Result<Data, CallError> {
+    async fn post(&self, path: &str, form: String) -> Result<Answer, CallError> {
         let url = self.shown_url();
         let mut req = hyper::Request::post(format!("{}{path}", self.base))
             .header(
@@ -110,22 +159,7 @@ impl Prometheus {
             })?;
         let (status, body) =
             crate::net::exchange(&self.client, &url, req, MAX_BODY, QUERY_TIMEOUT).await?;
-        let answer: Answer = serde_json::from_slice(&body).map_err(|_| CallError::Refused {
-            url: url.clone(),
-            status,
-            said: String::from_utf8_lossy(&body).chars().take(200).collect(),
-        })?;
-        if answer.status != "success" {
-            return Err(CallError::Refused {
-                url,
-                status,
-                said: answer.error.unwrap_or_else(|| answer.status.clone()),
-            });
-        }
-        answer.data.ok_or(CallError::Unexpected {
-            url,
-            what: "without data",
-        })
+        Ok(Answer { url, status, body })
     }
 }
 

@@ -1,19 +1,20 @@
 //! The PromQL the dashboard sends, and how Prometheus's answers become
-//! per-pod traffic. One query per metric for every rollout in scope, never
-//! asked per rollout or per viewer, in both of Istio's data planes: a
-//! sidecar's series (`reporter="destination"`) grouped by namespace and
-//! pod, `or` a waypoint's (ambient mode, `reporter="waypoint"`) grouped by
-//! destination workload and canonical revision. A waypoint's series is
-//! kept under the key `info::observed::waypoint_key` gives it. Beside
+//! traffic per ReplicaSet. One query per metric for every rollout in
+//! scope, never asked per rollout or per viewer, in both of Istio's data
+//! planes: a sidecar's series (`reporter="destination"`) summed by
+//! namespace and the ReplicaSet its pod's name says (`<replicaset>-<id>`:
+//! a revision's traffic is its pods' sum, and Prometheus sums them five
+//! times fewer series than it would send per pod), `or` a waypoint's
+//! (ambient mode, `reporter="waypoint"`) grouped by destination workload
+//! and canonical revision. A waypoint's series is kept under the key
+//! `info::observed::waypoint_key` gives it. Beside
 //! them, each pod's CPU, memory and restarts from cAdvisor and
 //! kube-state-metrics, which label a pod by its own `namespace` and `pod`
 //! whatever the mesh's scrape does.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Deserialize;
-
+use super::answer::{Labels, Point};
 use crate::info::observed::{PodHistory, PodSamples, PodTraffic, waypoint_key};
 use crate::info::usage::{PodUsage, PodUsages};
 
@@ -37,6 +38,8 @@ const STARTED: &str = "kube_pod_start_time";
 const CONTAINERS: &str = r#"container!="",container!="POD""#;
 /// How the restarts query tells its two answers apart.
 const STAT: &str = "stat";
+/// The label a sidecar's series gets its pod's ReplicaSet in.
+const REPLICA_SET: &str = "replicaset";
 
 /// What the queries group and filter by.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,12 +81,13 @@ impl QueryScope {
         s
     }
 
-    /// `sum by (sidecar grouping, extra) (rate(metric[w])) or` the same by
-    /// waypoint grouping.
+    /// `sum by (namespace, replicaset, extra) (rate(metric[w]))` with the
+    /// ReplicaSet read off the pod's name, `or` the same by waypoint
+    /// grouping.
     fn both_planes(&self, metric: &str, extra: &str) -> String {
         let w = promql_duration(self.window);
         format!(
-            "sum by ({ns}, {pod}{extra}) (rate({metric}{{{sidecar}}}[{w}])) or sum by ({WORKLOAD_NAMESPACE}, {WORKLOAD}, {REVISION}{extra}) (rate({metric}{{{waypoint}}}[{w}]))",
+            r#"sum by ({ns}, {REPLICA_SET}{extra}) (label_replace(rate({metric}{{{sidecar}}}[{w}]), "{REPLICA_SET}", "$1", "{pod}", "(.+)-[^-]+")) or sum by ({WORKLOAD_NAMESPACE}, {WORKLOAD}, {REVISION}{extra}) (rate({metric}{{{waypoint}}}[{w}]))"#,
             ns = self.namespace_label,
             pod = self.pod_label,
             sidecar = self.selector(REPORTER, &self.namespace_label),
@@ -91,18 +95,18 @@ impl QueryScope {
         )
     }
 
-    /// Requests per second per pod (or workload) and response code.
+    /// Requests per second per ReplicaSet (or workload) and response code.
     pub fn requests(&self) -> String {
         self.both_planes(REQUESTS, ", response_code")
     }
 
-    /// Latency buckets per pod (or workload), as rates.
+    /// Latency buckets per ReplicaSet (or workload), as rates.
     pub fn latency(&self) -> String {
         self.both_planes(DURATION_BUCKETS, ", le")
     }
 
-    /// Requests per second per pod (or workload), for a range query (the
-    /// sparkline).
+    /// Requests per second per ReplicaSet (or workload), for a range query
+    /// (the sparkline).
     pub fn history(&self) -> String {
         self.both_planes(REQUESTS, "")
     }
@@ -162,146 +166,95 @@ fn regex_escape(text: &str) -> String {
     out
 }
 
-/// Prometheus's answer envelope.
-#[derive(Debug, Deserialize)]
-pub struct Answer {
-    pub status: String,
-    #[serde(default)]
-    pub data: Option<Data>,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-pub enum Data {
-    Vector(Vec<Sample>),
-    Matrix(Vec<Series>),
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Sample {
-    #[serde(default)]
-    pub metric: HashMap<String, String>,
-    /// `[time, "value"]`.
-    pub value: (f64, String),
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Series {
-    #[serde(default)]
-    pub metric: HashMap<String, String>,
-    #[serde(default)]
-    pub values: Vec<(f64, String)>,
-}
-
-/// A sample's value as a number: Prometheus sends numbers as strings,
-/// `NaN` and `±Inf` included. NaN (no requests in a ratio) counts as none.
-fn number(text: &str) -> f64 {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() => v,
-        _ => 0.0,
-    }
-}
-
 impl QueryScope {
-    /// (namespace, pod) of a sidecar's series; (namespace, waypoint key)
-    /// of a waypoint's.
-    fn pod_of(&self, metric: &HashMap<String, String>) -> Option<(String, String)> {
-        if let Some(workload) = metric.get(WORKLOAD) {
-            let ns = metric.get(WORKLOAD_NAMESPACE)?;
-            let revision = metric.get(REVISION).map_or("", String::as_str);
-            return Some((ns.clone(), waypoint_key(workload, revision)));
+    /// (namespace, ReplicaSet) of a sidecar's series; (namespace, waypoint
+    /// key) of a waypoint's.
+    fn key_of(&self, labels: &Labels<'_>) -> Option<(String, String)> {
+        if let Some(workload) = labels.get(WORKLOAD) {
+            let ns = labels.get(WORKLOAD_NAMESPACE)?;
+            let revision = labels.get(REVISION).unwrap_or_default();
+            return Some((ns.to_string(), waypoint_key(workload, revision)));
         }
-        let ns = metric.get(&self.namespace_label)?;
-        let pod = metric.get(&self.pod_label)?;
-        Some((ns.clone(), pod.clone()))
+        let ns = labels.get(&self.namespace_label)?;
+        let replica_set = labels.get(REPLICA_SET).filter(|r| !r.is_empty())?;
+        Some((ns.to_string(), replica_set.to_string()))
     }
 
-    /// Per-pod traffic from the answers to `requests()` and `latency()`.
-    /// Series without a namespace or pod label are skipped.
-    pub fn pod_samples(&self, requests: &[Sample], latency: &[Sample]) -> PodSamples {
-        let mut samples: PodSamples = HashMap::new();
-        fn at(samples: &mut PodSamples, ns: String, pod: String) -> &mut PodTraffic {
-            samples.entry(ns).or_default().entry(pod).or_default()
-        }
-        for s in requests {
-            let Some((ns, pod)) = self.pod_of(&s.metric) else {
-                continue;
-            };
-            let rate = number(&s.value.1);
-            let t = at(&mut samples, ns, pod);
-            t.requests_per_second += rate;
-            if s.metric
-                .get("response_code")
-                .is_some_and(|c| c.starts_with('5'))
-            {
-                t.errors_per_second += rate;
-            }
-        }
-        for s in latency {
-            let Some((ns, pod)) = self.pod_of(&s.metric) else {
-                continue;
-            };
-            let Some(le) = s.metric.get("le").and_then(|l| l.parse::<f64>().ok()) else {
-                continue;
-            };
-            at(&mut samples, ns, pod)
-                .buckets
-                .push((le, number(&s.value.1)));
-        }
-        samples
-    }
-
-    /// Per-pod usage from the answers to `cpu()`, `memory()` and
-    /// `restarts()`. Series without a namespace or pod are skipped.
-    pub fn pod_usage(&self, cpu: &[Sample], memory: &[Sample], restarts: &[Sample]) -> PodUsages {
-        let mut usages: PodUsages = HashMap::new();
-        let mut each = |samples: &[Sample], set: &dyn Fn(&mut PodUsage, &Sample, f64)| {
-            for s in samples {
-                let (Some(ns), Some(pod)) = (s.metric.get("namespace"), s.metric.get("pod")) else {
-                    continue;
-                };
-                let usage = usages
-                    .entry(ns.clone())
-                    .or_default()
-                    .entry(pod.clone())
-                    .or_default();
-                set(usage, s, number(&s.value.1));
-            }
+    /// Adds a sample of the `requests()` answer to `samples`. Series
+    /// without a namespace or ReplicaSet are skipped.
+    pub fn add_requests(&self, samples: &mut PodSamples, labels: &Labels<'_>, point: Point<'_>) {
+        let (Some((ns, key)), Point::Instant(rate)) = (self.key_of(labels), point) else {
+            return;
         };
-        each(cpu, &|u, _, v| u.cpu_cores = Some(v));
-        each(memory, &|u, _, v| u.memory_bytes = Some(v));
-        each(restarts, &|u, s, v| match s.metric.get(STAT).map(String::as_str) {
-            Some("restarts") => u.restarts = Some(v),
-            Some("age") => u.age_seconds = Some(v),
-            _ => {}
-        });
-        usages
+        let t = traffic_at(samples, ns, key);
+        t.requests_per_second += rate;
+        if labels
+            .get("response_code")
+            .is_some_and(|c| c.starts_with('5'))
+        {
+            t.errors_per_second += rate;
+        }
     }
 
-    /// Per-pod request rates over time from the answer to `history()`.
-    pub fn pod_history(&self, series: &[Series]) -> PodHistory {
-        let mut history: PodHistory = HashMap::new();
-        for s in series {
-            let Some((ns, pod)) = self.pod_of(&s.metric) else {
-                continue;
-            };
-            let points = s
-                .values
-                .iter()
-                .map(|(at, v)| (*at as i64, number(v)))
-                .collect();
-            history.entry(ns).or_default().insert(pod, points);
-        }
-        history
+    /// Adds a sample of the `latency()` answer to `samples`.
+    pub fn add_latency(&self, samples: &mut PodSamples, labels: &Labels<'_>, point: Point<'_>) {
+        let (Some((ns, key)), Point::Instant(rate)) = (self.key_of(labels), point) else {
+            return;
+        };
+        let Some(le) = labels.get("le").and_then(|l| l.parse::<f64>().ok()) else {
+            return;
+        };
+        traffic_at(samples, ns, key).buckets.push((le, rate));
+    }
+
+    /// Adds a series of the `history()` answer to `history`.
+    pub fn add_history(&self, history: &mut PodHistory, labels: &Labels<'_>, point: Point<'_>) {
+        let (Some((ns, key)), Point::Range(points)) = (self.key_of(labels), point) else {
+            return;
+        };
+        history.entry(ns).or_default().insert(key, points.to_vec());
+    }
+}
+
+fn traffic_at(samples: &mut PodSamples, ns: String, key: String) -> &mut PodTraffic {
+    samples.entry(ns).or_default().entry(key).or_default()
+}
+
+/// Which of a pod's usage a sample of the `cpu()`, `memory()` or
+/// `restarts()` answer gives.
+#[derive(Clone, Copy, Debug)]
+pub enum Usage {
+    Cpu,
+    Memory,
+    /// Restarts or age, as the sample's `stat` label says.
+    Restarts,
+}
+
+/// Adds a sample of a usage answer to `usages`; series without a
+/// namespace or pod are skipped.
+pub fn add_usage(usages: &mut PodUsages, which: Usage, labels: &Labels<'_>, point: Point<'_>) {
+    let (Some(ns), Some(pod), Point::Instant(v)) =
+        (labels.get("namespace"), labels.get("pod"), point)
+    else {
+        return;
+    };
+    let usage: &mut PodUsage = usages
+        .entry(ns.to_string())
+        .or_default()
+        .entry(pod.to_string())
+        .or_default();
+    match (which, labels.get(STAT)) {
+        (Usage::Cpu, _) => usage.cpu_cores = Some(v),
+        (Usage::Memory, _) => usage.memory_bytes = Some(v),
+        (Usage::Restarts, Some("restarts")) => usage.restarts = Some(v),
+        (Usage::Restarts, Some("age")) => usage.age_seconds = Some(v),
+        (Usage::Restarts, _) => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::answer::read;
     use super::*;
 
     fn scope(namespaces: Option<Vec<String>>) -> QueryScope {
@@ -313,35 +266,44 @@ mod tests {
         }
     }
 
+    /// Every sample of `body` into `sink`.
+    fn each(body: &str, sink: &mut dyn FnMut(&Labels<'_>, Point<'_>)) {
+        read(body.as_bytes(), sink).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn vector(result: &str) -> String {
+        format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}"#)
+    }
+
     #[test]
-    fn the_request_query_groups_every_pod_in_scope_by_response_code() {
+    fn the_request_query_sums_every_replica_set_in_scope_by_response_code() {
         assert_eq!(
             scope(None).requests(),
-            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint"}[60s]))"#
+            r#"sum by (namespace, replicaset, response_code) (label_replace(rate(istio_requests_total{reporter="destination"}[60s]), "replicaset", "$1", "pod", "(.+)-[^-]+")) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint"}[60s]))"#
         );
         let narrowed = scope(Some(vec!["shop".into(), "manifest-gen".into()]));
         assert_eq!(
             narrowed.requests(),
-            r#"sum by (namespace, pod, response_code) (rate(istio_requests_total{reporter="destination",namespace=~"shop|manifest-gen"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"shop|manifest-gen"}[60s]))"#
+            r#"sum by (namespace, replicaset, response_code) (label_replace(rate(istio_requests_total{reporter="destination",namespace=~"shop|manifest-gen"}[60s]), "replicaset", "$1", "pod", "(.+)-[^-]+")) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, response_code) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"shop|manifest-gen"}[60s]))"#
         );
     }
 
     #[test]
-    fn the_latency_query_keeps_the_buckets_per_pod() {
+    fn the_latency_query_keeps_the_buckets_per_replica_set() {
         let mut s = scope(None);
         s.pod_label = "kubernetes_pod_name".into();
         s.window = Duration::from_millis(500);
         assert_eq!(
             s.latency(),
-            r#"sum by (namespace, kubernetes_pod_name, le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[1s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, le) (rate(istio_request_duration_milliseconds_bucket{reporter="waypoint"}[1s]))"#
+            r#"sum by (namespace, replicaset, le) (label_replace(rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[1s]), "replicaset", "$1", "kubernetes_pod_name", "(.+)-[^-]+")) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision, le) (rate(istio_request_duration_milliseconds_bucket{reporter="waypoint"}[1s]))"#
         );
     }
 
     #[test]
-    fn the_history_query_is_requests_per_pod() {
+    fn the_history_query_is_requests_per_replica_set() {
         assert_eq!(
             scope(Some(vec!["a.b".into()])).history(),
-            r#"sum by (namespace, pod) (rate(istio_requests_total{reporter="destination",namespace=~"a\\.b"}[60s])) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"a\\.b"}[60s]))"#
+            r#"sum by (namespace, replicaset) (label_replace(rate(istio_requests_total{reporter="destination",namespace=~"a\\.b"}[60s]), "replicaset", "$1", "pod", "(.+)-[^-]+")) or sum by (destination_workload_namespace, destination_workload, destination_canonical_revision) (rate(istio_requests_total{reporter="waypoint",destination_workload_namespace=~"a\\.b"}[60s]))"#
         );
     }
 
@@ -363,26 +325,26 @@ mod tests {
 
     #[test]
     fn usage_answers_become_each_pods_cpu_memory_and_restarts() {
-        let vector = |text: &str| -> Vec<Sample> {
-            let answer: Answer = serde_json::from_str(&format!(
-                r#"{{"status":"success","data":{{"resultType":"vector","result":[{text}]}}}}"#
-            ))
-            .unwrap_or_else(|e| panic!("{e}"));
-            match answer.data {
-                Some(Data::Vector(v)) => v,
-                _ => panic!("a vector"),
-            }
+        let mut usages = PodUsages::new();
+        let mut add = |which: Usage, body: &str| {
+            each(&vector(body), &mut |l, p| {
+                add_usage(&mut usages, which, l, p)
+            });
         };
-        let cpu = vector(
+        add(
+            Usage::Cpu,
             r#"{"metric":{"namespace":"shop","pod":"web-a"},"value":[1,"0.25"]},{"metric":{"pod":"no-namespace"},"value":[1,"1"]}"#,
         );
-        let memory = vector(r#"{"metric":{"namespace":"shop","pod":"web-a"},"value":[1,"1048576"]}"#);
-        let restarts = vector(
+        add(
+            Usage::Memory,
+            r#"{"metric":{"namespace":"shop","pod":"web-a"},"value":[1,"1048576"]}"#,
+        );
+        add(
+            Usage::Restarts,
             r#"{"metric":{"namespace":"shop","pod":"web-a","stat":"restarts"},"value":[1,"3"]},
                {"metric":{"namespace":"shop","pod":"web-a","stat":"age"},"value":[1,"600.5"]},
                {"metric":{"namespace":"shop","pod":"web-b","stat":"restarts"},"value":[1,"0"]}"#,
         );
-        let usages = scope(None).pod_usage(&cpu, &memory, &restarts);
         assert_eq!(usages.len(), 1, "series without a namespace are skipped");
         assert_eq!(
             usages["shop"]["web-a"],
@@ -414,57 +376,61 @@ mod tests {
     }
 
     #[test]
-    fn answers_become_traffic_per_pod_with_5xx_as_errors() {
-        let requests: Answer = serde_json::from_str(
-            r#"{"status":"success","data":{"resultType":"vector","result":[
-              {"metric":{"namespace":"shop","pod":"web-a","response_code":"200"},"value":[1700000000.1,"9"]},
-              {"metric":{"namespace":"shop","pod":"web-a","response_code":"503"},"value":[1700000000.1,"1"]},
-              {"metric":{"namespace":"shop","pod":"web-b","response_code":"200"},"value":[1700000000.1,"NaN"]},
-              {"metric":{"pod":"no-namespace","response_code":"200"},"value":[1700000000.1,"5"]},
-              {"metric":{"destination_workload_namespace":"shop","destination_workload":"web","destination_canonical_revision":"v2","response_code":"200"},"value":[1700000000.1,"4"]}]}}"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let latency: Answer = serde_json::from_str(
-            r#"{"status":"success","data":{"resultType":"vector","result":[
-              {"metric":{"namespace":"shop","pod":"web-a","le":"25"},"value":[1700000000.1,"5"]},
-              {"metric":{"namespace":"shop","pod":"web-a","le":"+Inf"},"value":[1700000000.1,"10"]}]}}"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let (Some(Data::Vector(requests)), Some(Data::Vector(latency))) =
-            (requests.data, latency.data)
-        else {
-            panic!("two vectors");
-        };
-        let samples = scope(None).pod_samples(&requests, &latency);
+    fn answers_become_traffic_per_replica_set_with_5xx_as_errors() {
+        let s = scope(None);
+        let mut samples = PodSamples::new();
+        each(
+            &vector(
+                r#"{"metric":{"namespace":"shop","replicaset":"web-7d4b9","response_code":"200"},"value":[1700000000.1,"9"]},
+              {"metric":{"namespace":"shop","replicaset":"web-7d4b9","response_code":"503"},"value":[1700000000.1,"1"]},
+              {"metric":{"namespace":"shop","replicaset":"web-55c6f","response_code":"200"},"value":[1700000000.1,"NaN"]},
+              {"metric":{"replicaset":"no-namespace","response_code":"200"},"value":[1700000000.1,"5"]},
+              {"metric":{"namespace":"shop","replicaset":"","response_code":"200"},"value":[1700000000.1,"5"]},
+              {"metric":{"destination_workload_namespace":"shop","destination_workload":"web","destination_canonical_revision":"v2","response_code":"200"},"value":[1700000000.1,"4"]}"#,
+            ),
+            &mut |l, p| s.add_requests(&mut samples, l, p),
+        );
+        each(
+            &vector(
+                r#"{"metric":{"namespace":"shop","replicaset":"web-7d4b9","le":"25"},"value":[1700000000.1,"5"]},
+              {"metric":{"namespace":"shop","replicaset":"web-7d4b9","le":"+Inf"},"value":[1700000000.1,"10"]}"#,
+            ),
+            &mut |l, p| s.add_latency(&mut samples, l, p),
+        );
         let shop = &samples["shop"];
-        assert_eq!(shop.len(), 3, "series without a namespace are skipped");
+        assert_eq!(
+            shop.len(),
+            3,
+            "series without a namespace or a ReplicaSet (a pod name without '-') are skipped"
+        );
         assert_eq!(
             shop[&waypoint_key("web", "v2")].requests_per_second,
             4.0,
             "a waypoint's series is kept per workload and revision"
         );
-        assert_eq!(shop["web-a"].requests_per_second, 10.0);
-        assert_eq!(shop["web-a"].errors_per_second, 1.0);
+        assert_eq!(shop["web-7d4b9"].requests_per_second, 10.0);
+        assert_eq!(shop["web-7d4b9"].errors_per_second, 1.0);
         assert_eq!(
-            shop["web-a"].buckets,
+            shop["web-7d4b9"].buckets,
             vec![(25.0, 5.0), (f64::INFINITY, 10.0)]
         );
-        assert_eq!(shop["web-b"].requests_per_second, 0.0, "NaN is no traffic");
+        assert_eq!(
+            shop["web-55c6f"].requests_per_second, 0.0,
+            "NaN is no traffic"
+        );
     }
 
     #[test]
-    fn a_range_answer_becomes_each_pods_rates_over_time() {
-        let answer: Answer = serde_json::from_str(
+    fn a_range_answer_becomes_each_replica_sets_rates_over_time() {
+        let s = scope(None);
+        let mut history = PodHistory::new();
+        each(
             r#"{"status":"success","data":{"resultType":"matrix","result":[
-              {"metric":{"namespace":"shop","pod":"web-a"},"values":[[1700000000,"1.5"],[1700000060,"2"]]}]}}"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let Some(Data::Matrix(series)) = answer.data else {
-            panic!("a matrix");
-        };
-        let history = scope(None).pod_history(&series);
+              {"metric":{"namespace":"shop","replicaset":"web-7d4b9"},"values":[[1700000000,"1.5"],[1700000060,"2"]]}]}}"#,
+            &mut |l, p| s.add_history(&mut history, l, p),
+        );
         assert_eq!(
-            history["shop"]["web-a"],
+            history["shop"]["web-7d4b9"],
             vec![(1_700_000_000, 1.5), (1_700_000_060, 2.0)]
         );
     }

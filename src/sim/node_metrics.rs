@@ -34,11 +34,9 @@ pub struct NodeMetrics {
 /// How far a pod's usage is from its revision's: ±5% for CPU, ±3% for
 /// memory, fixed by the pod's name (FNV-1a).
 fn spread(name: &str, percent: f64) -> f64 {
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let unit = (hash % 10_001) as f64 / 10_000.0; // 0..=1
     1.0 + (unit * 2.0 - 1.0) * percent / 100.0
 }
@@ -47,7 +45,9 @@ impl NodeMetrics {
     /// Counts the CPU used since the last scrape and writes every series.
     pub fn scrape(&mut self, store: &Store) -> String {
         let at = Instant::now();
-        let elapsed = self.last.map_or(0.0, |l| at.duration_since(l).as_secs_f64());
+        let elapsed = self
+            .last
+            .map_or(0.0, |l| at.duration_since(l).as_secs_f64());
         self.last = Some(at);
         let pods = store
             .list(rt("pods"), &Filter::default(), None, None)
@@ -63,7 +63,10 @@ impl NodeMetrics {
             .iter()
             .filter(|p| text(p, "/status/phase") == "Running")
         {
-            let (ns, name) = (text(pod, "/metadata/namespace"), text(pod, "/metadata/name"));
+            let (ns, name) = (
+                text(pod, "/metadata/namespace"),
+                text(pod, "/metadata/name"),
+            );
             let load = traffic.get(&(ns.clone(), name.clone()));
             let statuses = pod
                 .pointer("/status/containerStatuses")
@@ -81,7 +84,10 @@ impl NodeMetrics {
                 *used += elapsed * millicores * spread(&name, 5.0) / 1000.0 / containers;
                 let _ = writeln!(cpu, "container_cpu_usage_seconds_total{{{labels}}} {used}");
                 let bytes = mib * spread(&name, 3.0) * 1024.0 * 1024.0 / containers;
-                let _ = writeln!(memory, "container_memory_working_set_bytes{{{labels}}} {bytes:.0}");
+                let _ = writeln!(
+                    memory,
+                    "container_memory_working_set_bytes{{{labels}}} {bytes:.0}"
+                );
                 let count = status
                     .get("restartCount")
                     .and_then(Value::as_i64)
@@ -103,10 +109,30 @@ impl NodeMetrics {
         self.cpu_seconds.retain(|k, _| live.contains(k));
         let mut out = String::new();
         for (name, kind, help, body) in [
-            ("container_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed in seconds.", cpu),
-            ("container_memory_working_set_bytes", "gauge", "Current working set in bytes.", memory),
-            ("kube_pod_container_status_restarts_total", "counter", "The number of container restarts per container.", restarts),
-            ("kube_pod_start_time", "gauge", "Start time in unix timestamp for a pod.", started),
+            (
+                "container_cpu_usage_seconds_total",
+                "counter",
+                "Cumulative cpu time consumed in seconds.",
+                cpu,
+            ),
+            (
+                "container_memory_working_set_bytes",
+                "gauge",
+                "Current working set in bytes.",
+                memory,
+            ),
+            (
+                "kube_pod_container_status_restarts_total",
+                "counter",
+                "The number of container restarts per container.",
+                restarts,
+            ),
+            (
+                "kube_pod_start_time",
+                "gauge",
+                "Start time in unix timestamp for a pod.",
+                started,
+            ),
         ] {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{body}");
         }

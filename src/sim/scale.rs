@@ -41,6 +41,7 @@ pub fn generate(store: &Store, n: usize) -> usize {
         return 0;
     };
     let mut created = 0;
+    let started = store.clock.now_rfc3339();
     let mut ok = |r: Result<_, _>| {
         if r.is_ok() {
             created += 1;
@@ -89,7 +90,7 @@ pub fn generate(store: &Store, n: usize) -> usize {
                         "labels": {"app": name, "rollouts-pod-template-hash": hash},
                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid, "controller": true}]},
                     "spec": {"containers": [{"name": "app"}]},
-                    "status": pod_status(true)
+                    "status": pod_status(true, &started)
                 }), true));
             }
         }
@@ -114,8 +115,14 @@ fn rollout_status(step: usize, stable: &str, canary: &str) -> Value {
     s
 }
 
-fn pod_status(ready: bool) -> Value {
-    json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0,
+/// A running pod's status as the kubelet writes it: the mesh sends
+/// requests only to a pod whose `Ready` condition is true, and
+/// kube-state-metrics dates it by `startTime`.
+fn pod_status(ready: bool, started: &str) -> Value {
+    let condition = if ready { "True" } else { "False" };
+    json!({"phase": "Running", "startTime": started,
+        "conditions": [{"type": "Ready", "status": condition}],
+        "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0,
         "state": if ready { json!({"running": {}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) }}]})
 }
 
@@ -160,7 +167,8 @@ pub async fn churn(
                     .pointer("/status/containerStatuses/0/ready")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                o["status"] = pod_status(!ready);
+                let started = text(o, "/status/startTime");
+                o["status"] = pod_status(!ready, &started);
                 Ok(())
             })
         };

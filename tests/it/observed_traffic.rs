@@ -105,10 +105,34 @@ fn seed_with_versions_at_pause() -> (
     std::sync::Arc<rollouts_dashboard::sim::store::Store>,
     rollouts_dashboard::sim::controller::Controller,
 ) {
+    seed_at_pause_in(Dataplane::Ambient)
+}
+
+/// Where the seed's pods get their mesh: the seed's ambient mode (a
+/// waypoint's series per workload), or sidecars (each pod's own series,
+/// which Prometheus sums per ReplicaSet by the pod's name).
+#[derive(Clone, Copy, PartialEq)]
+enum Dataplane {
+    Ambient,
+    Sidecar,
+}
+
+fn seed_at_pause_in(
+    dataplane: Dataplane,
+) -> (
+    std::sync::Arc<rollouts_dashboard::sim::store::Store>,
+    rollouts_dashboard::sim::controller::Controller,
+) {
     let (store, controller) = seed_with_controller();
-    let label = |version: &'static str| {
+    let label = move |version: &'static str| {
         move |o: &mut Value| {
-            o["spec"]["template"]["metadata"]["labels"]["version"] = json!(version);
+            let labels = &mut o["spec"]["template"]["metadata"]["labels"];
+            labels["version"] = json!(version);
+            if dataplane == Dataplane::Sidecar
+                && let Some(l) = labels.as_object_mut()
+            {
+                l.remove("istio.io/dataplane-mode");
+            }
             Ok(())
         }
     };
@@ -134,8 +158,7 @@ fn seed_with_versions_at_pause() -> (
                     "manifest-gen",
                     "ealen/echo-server:latest",
                 );
-                o["spec"]["template"]["metadata"]["labels"]["version"] = json!("v2");
-                Ok(())
+                label("v2")(o)
             },
         )
         .expect("the release");
@@ -396,10 +419,12 @@ fn metric<'a>(c: &'a Value, name: &str) -> &'a Value {
 
 /// Through a real Prometheus: a canary answering 3% 503 at 400 ms against
 /// a clean stable at 40 ms fails on its success rate and latency, with the
-/// reasons; equal revisions pass; a trickle of requests has no data.
+/// reasons; equal revisions pass; a trickle of requests has no data. The
+/// pods run sidecars here (the seed's ambient mode is the other tests'):
+/// their series reach the verdict summed per ReplicaSet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_is_judged_against_stable_through_prometheus() {
-    let (store, controller) = seed_with_versions_at_pause();
+    let (store, controller) = seed_at_pause_in(Dataplane::Sidecar);
     // Five replicas: stable keeps five pods beside the canary's one (Argo
     // scales a traffic-routed canary to its weight), so the pods' usage
     // has a spread to be judged against.
@@ -553,8 +578,15 @@ async fn the_canary_is_judged_against_stable_through_prometheus() {
     let cpu = metric(&crashing, "cpu");
     assert_eq!(cpu["classification"], "High", "{cpu}");
     assert_eq!(cpu["unit"], "cores", "{cpu}");
-    assert!((cpu["canary"].as_f64().unwrap_or(0.0) - 0.4).abs() < 0.05, "{cpu}");
-    assert_eq!(cpu["samples"], json!({"canary": 1.0, "stable": 5.0}), "{cpu}");
+    assert!(
+        (cpu["canary"].as_f64().unwrap_or(0.0) - 0.4).abs() < 0.05,
+        "{cpu}"
+    );
+    assert_eq!(
+        cpu["samples"],
+        json!({"canary": 1.0, "stable": 5.0}),
+        "{cpu}"
+    );
     let cpu_reason = cpu["reason"].as_str().unwrap_or_default();
     let millicores: f64 = cpu_reason
         .strip_prefix("CPU ")

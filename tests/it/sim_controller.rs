@@ -1016,7 +1016,13 @@ fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
     );
     c.pass(SignedDuration::from_secs(30));
     let seen = c.info();
-    let canary_hash = seen.replica_sets.iter().find(|r| r.canary).unwrap().pod_template_hash.clone();
+    let canary_hash = seen
+        .replica_sets
+        .iter()
+        .find(|r| r.canary)
+        .unwrap()
+        .pod_template_hash
+        .clone();
     let pods: Vec<Pod> = c.list("pods");
     let of = |hash: &str| -> Vec<&Pod> {
         pods.iter()
@@ -1047,13 +1053,23 @@ fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
     }
     let raw = c
         .store
-        .get(rt("pods"), "manifest-gen", canary[0].metadata.name.as_deref().unwrap())
+        .get(
+            rt("pods"),
+            "manifest-gen",
+            canary[0].metadata.name.as_deref().unwrap(),
+        )
         .unwrap();
     assert_eq!(
         raw.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"),
         Some(&json!(1))
     );
-    let stable_hash = seen.replica_sets.iter().find(|r| r.stable).unwrap().pod_template_hash.clone();
+    let stable_hash = seen
+        .replica_sets
+        .iter()
+        .find(|r| r.stable)
+        .unwrap()
+        .pod_template_hash
+        .clone();
     assert!(of(&stable_hash).iter().all(|p| restarts(p) == 0));
 
     let mut node = rollouts_dashboard::sim::node_metrics::NodeMetrics::default();
@@ -1077,7 +1093,11 @@ fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
             text.lines()
                 .any(|l| l.starts_with(series) && l.contains(&format!("pod=\"{name}\"")))
         };
-        assert_eq!(has("container_memory_working_set_bytes{"), running, "{name}");
+        assert_eq!(
+            has("container_memory_working_set_bytes{"),
+            running,
+            "{name}"
+        );
         assert_eq!(has("container_cpu_usage_seconds_total{"), running, "{name}");
         assert_eq!(has("kube_pod_start_time{"), running, "{name}");
     }
