@@ -107,8 +107,7 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
     c.verdict = if c.metrics.iter().any(is_worse) {
         Verdict::Fail
     } else if c.reason.is_some()
-        || c
-            .metrics
+        || c.metrics
             .iter()
             .all(|m| m.classification == Classification::NoData)
     {

@@ -1,7 +1,7 @@
 //! Prometheus's answer, `{"status", "data": {"resultType", "result": […]},
-//! "error"}`, read as it is parsed: each sample goes to a sink with its
-//! labels borrowed from the answer, never gathered into a list of label
-//! maps first. At 5,000 rollouts the request and latency answers hold
+//! "error"}`, read as it is parsed: each sample goes to a sink, never
+//! gathered into a list of label maps first, and the answer itself is read
+//! as it arrives (`read_from`), never held whole. At 5,000 rollouts the request and latency answers hold
 //! about 300,000 samples; as maps they cost the dashboard ~300 MB for a
 //! moment at every refresh (measured by `benches/observed.rs`).
 
@@ -40,12 +40,13 @@ pub struct Envelope {
     pub result_type: Option<String>,
 }
 
-/// Reads `body`, calling `sink` with every sample.
-pub fn read(
-    body: &[u8],
+/// Reads an answer as `reader` yields it (labels are copied then), calling
+/// `sink` with every sample: the answer is never held whole.
+pub fn read_from(
+    reader: impl std::io::Read,
     sink: &mut dyn FnMut(&Labels<'_>, Point<'_>),
 ) -> Result<Envelope, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let envelope = EnvelopeSeed { sink }.deserialize(&mut de)?;
     de.end()?;
     Ok(envelope)
@@ -282,7 +283,7 @@ mod tests {
             {"metric":{"namespace":"shop","pod":"web-a","le":"+Inf"},"value":[1700000000.1,"9"]},
             {"metric":{"namespace":"sh\"op","pod":"web-b"},"value":[1700000000.1,"NaN"]}]},"warnings":["x"]}"#;
         let mut seen = Vec::new();
-        let envelope = read(body, &mut |labels, point| {
+        let envelope = read_from(&body[..], &mut |labels, point| {
             let Point::Instant(v) = point else {
                 panic!("an instant vector")
             };
@@ -310,7 +311,7 @@ mod tests {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"pod":"web-a"},"values":[[1700000000,"1.5"],[1700000060,"2"]]}]}}"#;
         let mut seen = Vec::new();
-        read(body, &mut |labels, point| {
+        read_from(&body[..], &mut |labels, point| {
             if let Point::Range(points) = point {
                 seen.push((labels.get("pod").map(str::to_string), points.to_vec()));
             }
@@ -323,8 +324,8 @@ mod tests {
                 vec![(1_700_000_000, 1.5), (1_700_000_060, 2.0)]
             )]
         );
-        let refused = read(
-            br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        let refused = read_from(
+            &br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#[..],
             &mut |_, _| panic!("no samples"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -332,9 +333,9 @@ mod tests {
             (refused.status.as_str(), refused.error.as_deref()),
             ("error", Some("parse error"))
         );
-        assert!(read(b"<html>proxy error</html>", &mut |_, _| {}).is_err());
-        let scalar = read(
-            br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"1"]}}"#,
+        assert!(read_from(&b"<html>proxy error</html>"[..], &mut |_, _| {}).is_err());
+        let scalar = read_from(
+            &br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"1"]}}"#[..],
             &mut |_, _| panic!("a scalar is no sample"),
         );
         assert!(scalar.is_ok(), "{scalar:?}");

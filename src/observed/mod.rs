@@ -22,6 +22,7 @@ use crate::info::comparison::ComparisonSettings;
 use crate::info::observed::{HISTORY_SECONDS, HISTORY_STEP_SECONDS, PodHistory, PodSamples};
 use crate::info::usage::PodUsages;
 use crate::net::CallError;
+use answer::{Labels, Point};
 use prometheus::{Prometheus, PrometheusAccess};
 use queries::{QueryScope, Usage, add_usage};
 
@@ -149,28 +150,38 @@ async fn samples(
         scope.restarts(),
     ];
     let [requests, latency, cpu, memory, restarts] = &queries;
-    // Fetched at once, read one after the other into the same maps.
+    let usage = |which: Usage| {
+        move |u: &mut PodUsages, l: &Labels<'_>, p: Point<'_>| add_usage(u, which, l, p)
+    };
+    let (s1, s2) = (scope.clone(), scope.clone());
+    // At once, each answer added up as it arrives, never held whole.
     let (requests, latency, cpu, memory, restarts) = tokio::join!(
-        prometheus.query(requests, time),
-        prometheus.query(latency, time),
-        prometheus.query(cpu, time),
-        prometheus.query(memory, time),
-        prometheus.query(restarts, time),
+        prometheus.query(requests, time, PodSamples::new(), move |m, l, p| s1
+            .add_requests(m, l, p)),
+        prometheus.query(latency, time, PodSamples::new(), move |m, l, p| s2
+            .add_latency(m, l, p)),
+        prometheus.query(cpu, time, PodUsages::new(), usage(Usage::Cpu)),
+        prometheus.query(memory, time, PodUsages::new(), usage(Usage::Memory)),
+        prometheus.query(restarts, time, PodUsages::new(), usage(Usage::Restarts)),
     );
-    let (requests, latency, cpu, memory, restarts) =
-        (requests?, latency?, cpu?, memory?, restarts?);
-    let mut traffic = PodSamples::new();
-    requests.read("vector", &mut |l, p| scope.add_requests(&mut traffic, l, p))?;
-    drop(requests);
-    latency.read("vector", &mut |l, p| scope.add_latency(&mut traffic, l, p))?;
-    drop(latency);
-    let mut usage = PodUsages::new();
-    for (answer, which) in [
-        (cpu, Usage::Cpu),
-        (memory, Usage::Memory),
-        (restarts, Usage::Restarts),
-    ] {
-        answer.read("vector", &mut |l, p| add_usage(&mut usage, which, l, p))?;
+    let mut traffic = requests?;
+    for (ns, keys) in latency? {
+        let into = traffic.entry(ns).or_default();
+        for (key, t) in keys {
+            into.entry(key).or_default().buckets = t.buckets;
+        }
+    }
+    let mut usage = cpu?;
+    for more in [memory?, restarts?] {
+        for (ns, pods) in more {
+            let into = usage.entry(ns).or_default();
+            for (pod, u) in pods {
+                let at = into.entry(pod).or_default();
+                at.memory_bytes = at.memory_bytes.or(u.memory_bytes);
+                at.restarts = at.restarts.or(u.restarts);
+                at.age_seconds = at.age_seconds.or(u.age_seconds);
+            }
+        }
     }
     Ok((traffic, usage))
 }
@@ -183,15 +194,13 @@ async fn history(
     at: Timestamp,
 ) -> Result<PodHistory, CallError> {
     let end = at.as_second();
-    let answer = prometheus
+    let scope = scope.clone();
+    prometheus
         .query_range(
             &scope.history(),
-            end - HISTORY_SECONDS,
-            end,
-            HISTORY_STEP_SECONDS,
+            (end - HISTORY_SECONDS, end, HISTORY_STEP_SECONDS),
+            PodHistory::new(),
+            move |h, l, p| scope.add_history(h, l, p),
         )
-        .await?;
-    let mut history = PodHistory::new();
-    answer.read("matrix", &mut |l, p| scope.add_history(&mut history, l, p))?;
-    Ok(history)
+        .await
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 
-use super::answer::{Labels, Point, read};
+use super::answer::{Labels, Point, read_from};
 use crate::net::CallError;
 
 /// Every query gives up after this long.
@@ -16,54 +16,6 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// An answer for thousands of pods is a few MB (the latency buckets of
 /// 5,000 rollouts' 10,000 ReplicaSets: 25 MB); more is refused.
 const MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// What Prometheus answered a query, not yet read.
-pub struct Answer {
-    url: String,
-    status: hyper::StatusCode,
-    body: Bytes,
-}
-
-impl Answer {
-    /// Reads the answer, calling `sink` with each sample; an answer of
-    /// another type than `expected` (`vector`, `matrix`) is an error.
-    pub fn read(
-        &self,
-        expected: &'static str,
-        sink: &mut dyn FnMut(&Labels<'_>, Point<'_>),
-    ) -> Result<(), CallError> {
-        let envelope = read(&self.body, sink).map_err(|_| CallError::Refused {
-            url: self.url.clone(),
-            status: self.status,
-            said: String::from_utf8_lossy(&self.body)
-                .chars()
-                .take(200)
-                .collect(),
-        })?;
-        if envelope.status != "success" {
-            return Err(CallError::Refused {
-                url: self.url.clone(),
-                status: self.status,
-                said: envelope.error.unwrap_or(envelope.status),
-            });
-        }
-        match envelope.result_type.as_deref() {
-            Some(t) if t == expected => Ok(()),
-            None => Err(CallError::Unexpected {
-                url: self.url.clone(),
-                what: "without data",
-            }),
-            Some(_) => Err(CallError::Unexpected {
-                url: self.url.clone(),
-                what: if expected == "vector" {
-                    "an instant query with something other than a vector"
-                } else {
-                    "a range query with something other than a matrix"
-                },
-            }),
-        }
-    }
-}
 
 /// Where Prometheus is and how to reach it.
 #[derive(Clone, Debug, Default)]
@@ -105,34 +57,51 @@ impl Prometheus {
         shown_url(&self.base)
     }
 
-    /// An instant query at `time` (seconds since the epoch).
-    pub async fn query(&self, promql: &str, time: f64) -> Result<Answer, CallError> {
+    /// An instant query at `time` (seconds since the epoch): each sample
+    /// of the vector it answers is added to `into` by `add`, as it arrives.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        promql: &str,
+        time: f64,
+        into: T,
+        add: impl Add<T>,
+    ) -> Result<T, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("time", &format!("{time:.3}"))
             .finish();
-        self.post("/api/v1/query", form).await
+        self.post("/api/v1/query", form, "vector", into, add).await
     }
 
-    /// A range query from `start` to `end` every `step` seconds.
-    pub async fn query_range(
+    /// A range query from `start` to `end` every `step` seconds, each
+    /// series of the matrix added to `into` by `add`.
+    pub async fn query_range<T: Send + 'static>(
         &self,
         promql: &str,
-        start: i64,
-        end: i64,
-        step: i64,
-    ) -> Result<Answer, CallError> {
+        (start, end, step): (i64, i64, i64),
+        into: T,
+        add: impl Add<T>,
+    ) -> Result<T, CallError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
             .append_pair("start", &start.to_string())
             .append_pair("end", &end.to_string())
             .append_pair("step", &step.max(1).to_string())
             .finish();
-        self.post("/api/v1/query_range", form).await
+        self.post("/api/v1/query_range", form, "matrix", into, add)
+            .await
     }
 
-    /// POST (a query of thousands of namespaces does not fit in a URL).
-    async fn post(&self, path: &str, form: String) -> Result<Answer, CallError> {
+    /// POST (a query of thousands of namespaces does not fit in a URL);
+    /// the answer, of result type `expected`, is read as it arrives.
+    async fn post<T: Send + 'static>(
+        &self,
+        path: &str,
+        form: String,
+        expected: &'static str,
+        into: T,
+        mut add: impl Add<T>,
+    ) -> Result<T, CallError> {
         let url = self.shown_url();
         let mut req = hyper::Request::post(format!("{}{path}", self.base))
             .header(
@@ -157,9 +126,143 @@ impl Prometheus {
                 url: url.clone(),
                 source,
             })?;
-        let (status, body) =
-            crate::net::exchange(&self.client, &url, req, MAX_BODY, QUERY_TIMEOUT).await?;
-        Ok(Answer { url, status, body })
+        let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+        let res = tokio::time::timeout_at(deadline, self.client.request(req))
+            .await
+            .map_err(|_| CallError::Timeout {
+                url: url.clone(),
+                after: QUERY_TIMEOUT,
+            })?
+            .map_err(|source| CallError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let status = res.status();
+        let reader = BodyReader {
+            body: http_body_util::Limited::new(res.into_body(), MAX_BODY),
+            handle: tokio::runtime::Handle::current(),
+            deadline,
+            chunk: Bytes::new(),
+            head: Vec::new(),
+            failure: None,
+        };
+        // Parsing runs beside the runtime, pulling the answer's chunks as
+        // it needs them; its reader gives up at the deadline.
+        let read = tokio::task::spawn_blocking(move || {
+            let mut into = into;
+            let mut reader = reader;
+            let envelope = read_from(&mut reader, &mut |l, p| add(&mut into, l, p));
+            (envelope, into, reader.head, reader.failure)
+        })
+        .await
+        .map_err(|_| CallError::Unexpected {
+            url: url.clone(),
+            what: "an answer whose reading stopped",
+        })?;
+        let (envelope, into, head, failure) = read;
+        if let Some(failure) = failure {
+            return Err(failure.into_error(&url));
+        }
+        let envelope = envelope.map_err(|_| CallError::Refused {
+            url: url.clone(),
+            status,
+            said: String::from_utf8_lossy(&head).into_owned(),
+        })?;
+        if envelope.status != "success" {
+            return Err(CallError::Refused {
+                url,
+                status,
+                said: envelope.error.unwrap_or(envelope.status),
+            });
+        }
+        match envelope.result_type.as_deref() {
+            Some(t) if t == expected => Ok(into),
+            None => Err(CallError::Unexpected {
+                url,
+                what: "without data",
+            }),
+            Some(_) => Err(CallError::Unexpected {
+                url,
+                what: if expected == "vector" {
+                    "an instant query with something other than a vector"
+                } else {
+                    "a range query with something other than a matrix"
+                },
+            }),
+        }
+    }
+}
+
+/// How a sample is added to what a query gathers.
+pub trait Add<T>: FnMut(&mut T, &Labels<'_>, Point<'_>) + Send + 'static {}
+impl<T, F: FnMut(&mut T, &Labels<'_>, Point<'_>) + Send + 'static> Add<T> for F {}
+
+/// The first bytes of an answer are kept to show when it is no JSON.
+const HEAD: usize = 200;
+
+/// Why reading an answer's body stopped early.
+enum ReadFailure {
+    Timeout,
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ReadFailure {
+    fn into_error(self, url: &str) -> CallError {
+        match self {
+            ReadFailure::Timeout => CallError::Timeout {
+                url: url.to_string(),
+                after: QUERY_TIMEOUT,
+            },
+            ReadFailure::Body(source) => CallError::Read {
+                url: url.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+/// An answer's body as `std::io::Read`, for a blocking thread: each chunk
+/// is awaited on the runtime when the last one is used up.
+struct BodyReader {
+    body: http_body_util::Limited<hyper::body::Incoming>,
+    handle: tokio::runtime::Handle,
+    deadline: tokio::time::Instant,
+    chunk: Bytes,
+    head: Vec<u8>,
+    failure: Option<ReadFailure>,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use http_body_util::BodyExt;
+        while self.chunk.is_empty() {
+            let next = self
+                .handle
+                .block_on(tokio::time::timeout_at(self.deadline, self.body.frame()));
+            let frame = match next {
+                Err(_) => {
+                    self.failure = Some(ReadFailure::Timeout);
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                Ok(None) => return Ok(0),
+                Ok(Some(Err(e))) => {
+                    self.failure = Some(ReadFailure::Body(e));
+                    return Err(std::io::ErrorKind::Other.into());
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                if self.head.len() < HEAD {
+                    let more = (HEAD - self.head.len()).min(data.len());
+                    self.head.extend_from_slice(&data[..more]);
+                }
+                self.chunk = data;
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        hyper::body::Buf::advance(&mut self.chunk, n);
+        Ok(n)
     }
 }
 

@@ -254,7 +254,7 @@ pub fn add_usage(usages: &mut PodUsages, which: Usage, labels: &Labels<'_>, poin
 
 #[cfg(test)]
 mod tests {
-    use super::super::answer::read;
+    use super::super::answer::read_from;
     use super::*;
 
     fn scope(namespaces: Option<Vec<String>>) -> QueryScope {
@@ -268,7 +268,7 @@ mod tests {
 
     /// Every sample of `body` into `sink`.
     fn each(body: &str, sink: &mut dyn FnMut(&Labels<'_>, Point<'_>)) {
-        read(body.as_bytes(), sink).unwrap_or_else(|e| panic!("{e}"));
+        read_from(body.as_bytes(), sink).unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn vector(result: &str) -> String {
