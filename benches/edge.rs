@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{dashboard_addresses, flag, has, scale_sim, spawn};
+use support::{flag, has, scale_sim};
 
 fn arg(name: &str, default: usize) -> usize {
     flag(name).map_or(default, |v| v as usize)
@@ -77,18 +77,9 @@ fn main() {
     let kubeconfig = std::env::temp_dir().join(format!("rd-edge-{}.yaml", std::process::id()));
     let kc = kubeconfig.display().to_string();
     let (_sim, _) = scale_sim(rollouts, &kc, true);
-    let (dash, lines) = spawn(
+    let (dash, main, admin) = support::serve(
+        &kc,
         &[
-            "serve",
-            "--kubeconfig",
-            &kc,
-            "-A",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--history-db",
-            "off",
             "--max-streams-per-client",
             "100000",
             "--max-streams",
@@ -96,9 +87,7 @@ fn main() {
             "--write-timeout",
             "5s",
         ],
-        "serving at",
     );
-    let (main, admin) = dashboard_addresses(&lines);
     let pid = dash.0.id();
     let start = Instant::now();
     while get(&admin, "/readyz").0 != 200 {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Proc, dashboard_addresses, flag, has, proc_status, spawn};
+use support::{Proc, flag, has, rss_mib};
 
 const LINES_PER_SECOND: u64 = 4000;
 
@@ -38,10 +38,6 @@ fn get(addr: &str, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    proc_status(pid, "VmRSS:") as f64 / 1024.0
 }
 
 /// One rollout whose pod writes `bytes_per_line` × 4,000 lines a second.
@@ -123,26 +119,15 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (dash, lines) = spawn(
+    let (dash, main, admin) = support::serve(
+        &kc,
         &[
-            "serve",
-            "--kubeconfig",
-            &kc,
-            "-A",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--history-db",
-            "off",
             "--max-log-streams-per-client",
             "1000",
             "--write-timeout",
             "5s",
         ],
-        "serving at",
     );
-    let (main, admin) = dashboard_addresses(&lines);
     let pid = dash.0.id();
     let start = Instant::now();
     while get(&admin, "/readyz") != 200

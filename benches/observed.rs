@@ -18,34 +18,18 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Proc, cpu_seconds, dashboard_addresses, flag, has, proc_status, spawn};
+use support::{Proc, cpu_seconds, flag, has, rss_mib, spawn};
 
 /// A GET over plain HTTP/1.1, the status and the body.
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let status = String::from_utf8_lossy(&buf[..buf.len().min(16)])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let (status, response) = support::http(addr, "GET", path, "text/plain", "");
     (
         status,
-        String::from_utf8_lossy(&support::body_of(&buf)).into_owned(),
+        String::from_utf8_lossy(&support::body_of(&response)).into_owned(),
     )
 }
 
@@ -92,10 +76,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    proc_status(pid, "VmRSS:") as f64 / 1024.0
-}
-
 /// Waits up to `limit` for `ok`, polling every 200 ms.
 fn wait_for(what: &str, limit: Duration, ok: impl Fn() -> bool) {
     let start = Instant::now();
@@ -103,26 +83,6 @@ fn wait_for(what: &str, limit: Duration, ok: impl Fn() -> bool) {
         assert!(start.elapsed() < limit, "gave up waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// `serve` against the sim, with `extra` flags; the process and its address.
-fn dashboard(kubeconfig: &str, extra: &[&str]) -> (Proc, String) {
-    let mut args = vec![
-        "serve",
-        "--kubeconfig",
-        kubeconfig,
-        "-A",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--history-db",
-        "off",
-    ];
-    args.extend(extra);
-    let (proc, lines) = spawn(&args, "serving at");
-    let (addr, _) = dashboard_addresses(&lines);
-    (proc, addr)
 }
 
 fn main() {
@@ -229,7 +189,7 @@ fn main() {
         } else {
             Vec::new()
         };
-        let (dash, addr) = dashboard(&kc, &extra);
+        let (dash, addr, _) = support::serve(&kc, &extra);
         let pid = dash.0.id();
         wait_for("the dashboard to sync", Duration::from_secs(120), || {
             get(&addr, &format!("{probe}/info")).0 == 200

@@ -201,6 +201,33 @@ pub fn scale_sim(n: usize, kubeconfig: &str, churn: bool) -> (Proc, String) {
     (sim, addr)
 }
 
+/// `serve` against the cluster of `kubeconfig` on free loopback ports,
+/// every namespace, no release history, with `extra` flags: the process
+/// and its main and admin addresses.
+pub fn serve(kubeconfig: &str, extra: &[&str]) -> (Proc, String, String) {
+    let mut args = vec![
+        "serve",
+        "--kubeconfig",
+        kubeconfig,
+        "-A",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--history-db",
+        "off",
+    ];
+    args.extend(extra);
+    let (proc, lines) = spawn(&args, "serving at");
+    let (main, admin) = dashboard_addresses(&lines);
+    (proc, main, admin)
+}
+
+/// A process's resident memory in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    proc_status(pid, "VmRSS:") as f64 / 1024.0
+}
+
 /// The main and admin addresses `serve` printed at start.
 pub fn dashboard_addresses(lines: &[String]) -> (String, String) {
     let addr_of = |prefix: &str| {

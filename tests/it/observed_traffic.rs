@@ -136,32 +136,12 @@ fn seed_at_pause_in(
             Ok(())
         }
     };
-    store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            label("v1"),
-        )
-        .expect("v1");
+    patch_seed(&store, label("v1"));
     react(&store, &controller, 3);
-    store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            |o| {
-                rollouts_dashboard::sim::scenario::set_image(
-                    o,
-                    "manifest-gen",
-                    "ealen/echo-server:latest",
-                );
-                label("v2")(o)
-            },
-        )
-        .expect("the release");
+    patch_seed(&store, |o| {
+        rollouts_dashboard::sim::scenario::set_image(o, "manifest-gen", "ealen/echo-server:latest");
+        label("v2")(o)
+    });
     react(&store, &controller, 3);
     (store, controller)
 }
@@ -300,19 +280,7 @@ async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
 
     // The canary starts answering a third of its requests with 503: its
     // success rate drops below stable's and the page says so.
-    store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            |o| {
-                o["metadata"]["annotations"]["sim.rollouts-dashboard.io/canary-error-rate"] =
-                    json!("0.33");
-                Ok(())
-            },
-        )
-        .expect("the annotation is set");
+    set_traffic(&store, &[("canary-error-rate", "0.33")]);
     let failing = until_observed(&d, "the canary's success rate down", |o| {
         role(o, "canary")
             .and_then(|c| c["successRate"].as_f64())
@@ -386,23 +354,30 @@ async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
     assert!(back["updatedAt"].is_string());
 }
 
-/// Sets the simulated mesh's traffic annotations on the seed.
-fn set_traffic(store: &rollouts_dashboard::sim::store::Store, pairs: &[(&str, &str)]) {
+/// Changes the seed rollout's spec or metadata.
+fn patch_seed(
+    store: &rollouts_dashboard::sim::store::Store,
+    change: impl FnOnce(&mut Value) -> Result<(), rollouts_dashboard::sim::store::ApiError>,
+) {
     store
         .patch(
             rt("rollouts"),
             "manifest-gen",
             "manifest-gen",
             Subresource::Main,
-            |o| {
-                for (k, v) in pairs {
-                    o["metadata"]["annotations"][format!("sim.rollouts-dashboard.io/{k}")] =
-                        json!(v);
-                }
-                Ok(())
-            },
+            change,
         )
-        .expect("the annotations are set");
+        .expect("the seed is changed");
+}
+
+/// Sets the simulated mesh's traffic annotations on the seed.
+fn set_traffic(store: &rollouts_dashboard::sim::store::Store, pairs: &[(&str, &str)]) {
+    patch_seed(store, |o| {
+        for (k, v) in pairs {
+            o["metadata"]["annotations"][format!("sim.rollouts-dashboard.io/{k}")] = json!(v);
+        }
+        Ok(())
+    });
 }
 
 /// Asks `/comparison` until `ok`.
@@ -428,18 +403,10 @@ async fn the_canary_is_judged_against_stable_through_prometheus() {
     // Five replicas: stable keeps five pods beside the canary's one (Argo
     // scales a traffic-routed canary to its weight), so the pods' usage
     // has a spread to be judged against.
-    store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            |o| {
-                o["spec"]["replicas"] = json!(5);
-                Ok(())
-            },
-        )
-        .expect("five replicas");
+    patch_seed(&store, |o| {
+        o["spec"]["replicas"] = json!(5);
+        Ok(())
+    });
     react(&store, &controller, 3);
     // 500 requests a second, 20% to the canary: 500 canary requests in the
     // 5 s window.

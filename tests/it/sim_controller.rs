@@ -261,6 +261,18 @@ struct Seen {
     rollout: Value,
 }
 
+impl Seen {
+    /// The pod template hash of the ReplicaSet `which` picks.
+    fn hash_of(&self, which: impl Fn(&SeenRs) -> bool) -> String {
+        self.replica_sets
+            .iter()
+            .find(|r| which(r))
+            .unwrap()
+            .pod_template_hash
+            .clone()
+    }
+}
+
 #[derive(Debug)]
 struct SeenRs {
     name: String,
@@ -771,13 +783,7 @@ fn canary_services_follow_the_replica_sets() {
     c.pass(SignedDuration::from_secs(3));
     let info = c.info_of("shop", "web");
     assert_eq!(info.status, "Paused");
-    let v2 = info
-        .replica_sets
-        .iter()
-        .find(|r| r.canary)
-        .unwrap()
-        .pod_template_hash
-        .clone();
+    let v2 = info.hash_of(|r| r.canary);
     assert_ne!(v1, v2);
     assert_eq!(c.service_hash("shop", "web-stable"), v1);
     assert_eq!(c.service_hash("shop", "web-canary"), v2);
@@ -1016,13 +1022,7 @@ fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
     );
     c.pass(SignedDuration::from_secs(30));
     let seen = c.info();
-    let canary_hash = seen
-        .replica_sets
-        .iter()
-        .find(|r| r.canary)
-        .unwrap()
-        .pod_template_hash
-        .clone();
+    let canary_hash = seen.hash_of(|r| r.canary);
     let pods: Vec<Pod> = c.list("pods");
     let of = |hash: &str| -> Vec<&Pod> {
         pods.iter()
@@ -1063,13 +1063,7 @@ fn a_crashing_canary_restarts_and_the_nodes_metrics_say_so() {
         raw.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"),
         Some(&json!(1))
     );
-    let stable_hash = seen
-        .replica_sets
-        .iter()
-        .find(|r| r.stable)
-        .unwrap()
-        .pod_template_hash
-        .clone();
+    let stable_hash = seen.hash_of(|r| r.stable);
     assert!(of(&stable_hash).iter().all(|p| restarts(p) == 0));
 
     let mut node = rollouts_dashboard::sim::node_metrics::NodeMetrics::default();
