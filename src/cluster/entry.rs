@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use super::deflated::Deflated;
 use crate::info::attention::{Attention, attention};
 use crate::info::observed::ObservedTraffic;
 use crate::info::{AnalysisRunInfo, EventInfo, ExperimentInfo, RolloutInfo};
@@ -82,6 +83,10 @@ impl Summary {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InfoJson {
     list: Arc<str>,
+    /// The list form deflated, for the gzip list (`cluster::deflated`):
+    /// made when a gzip list first asks for it after a change, so a
+    /// dashboard nobody asks for the list in keeps no second copy.
+    deflated: OnceLock<Deflated>,
     /// `"experiments":[…],"analysisRuns":[…]` (either may be absent), or
     /// empty when the rollout has neither.
     runs: Box<str>,
@@ -117,6 +122,7 @@ impl InfoJson {
             .and_then(|r| r.strip_suffix('}'))
             .unwrap_or_default();
         Ok(InfoJson {
+            deflated: OnceLock::new(),
             list: list.into(),
             runs: runs.into(),
         })
@@ -125,6 +131,12 @@ impl InfoJson {
     /// As Argo's list and watch send it.
     pub fn list(&self) -> &Arc<str> {
         &self.list
+    }
+
+    /// The list form, deflated (the first time asked, then kept).
+    pub fn deflated(&self) -> &Deflated {
+        self.deflated
+            .get_or_init(|| Deflated::of(self.list.as_bytes()))
     }
 
     /// As Argo's single-rollout answer sends it.

@@ -25,7 +25,7 @@ use super::error::AppError;
 use super::queries::{
     find_rollout, in_namespace, namespace_filter, require_sees, rights_in, rollouts_listed,
 };
-use super::{AppState, chunked};
+use super::{AppState, list_body};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +47,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(namespace): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, AppError> {
     let ns = namespace_filter(&namespace);
     let perms = Permissions::of(&state, &caller);
@@ -69,44 +70,27 @@ pub async fn list(
         .filter(|(k, _)| rights.sees(&k.namespace))
         .map(|(_, e)| e.clone())
         .collect();
-    let response = (
-        [(header::CONTENT_TYPE, "application/json")],
-        chunked::body(list_pieces(entries)),
-    )
-        .into_response();
+    let response = if list_body::accepts_gzip(&headers) {
+        (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            list_body::gzip(entries),
+        )
+            .into_response()
+    } else {
+        (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::VARY, "accept-encoding"),
+            ],
+            list_body::plain(entries),
+        )
+            .into_response()
+    };
     Ok(with_staleness(&snapshot, ns, response))
-}
-
-/// `{"rollouts":[…]}`, each rollout's JSON as the hub serialized it once
-/// per change, copied out as the client reads it: a list of 5000 rollouts
-/// (14 MB) is never held whole nor serialized per request.
-fn list_pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = ListPiece> + Send {
-    let items = entries.into_iter().enumerate().flat_map(|(i, entry)| {
-        [
-            (i > 0).then_some(ListPiece::Text(b",")),
-            Some(ListPiece::Rollout(entry)),
-        ]
-        .into_iter()
-        .flatten()
-    });
-    std::iter::once(ListPiece::Text(br#"{"rollouts":["#))
-        .chain(items)
-        .chain(std::iter::once(ListPiece::Text(b"]}")))
-}
-
-/// A piece of the list: punctuation, or a rollout's JSON.
-enum ListPiece {
-    Text(&'static [u8]),
-    Rollout(Arc<RolloutEntry>),
-}
-
-impl AsRef<[u8]> for ListPiece {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            ListPiece::Text(t) => t,
-            ListPiece::Rollout(e) => e.json.list().as_bytes(),
-        }
-    }
 }
 
 /// `GET /api/v1/rollouts/{ns}/{name}/info`: one rollout in full.

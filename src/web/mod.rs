@@ -16,6 +16,7 @@ pub mod error_pages;
 pub mod headers;
 pub mod history;
 pub mod kept_logs;
+pub mod list_body;
 pub mod logs;
 pub mod logs_page;
 pub mod metrics;

@@ -57,6 +57,89 @@ async fn info_matches_the_objects_in_the_cluster() {
     }
 }
 
+/// A client that accepts gzip (every browser) gets the list as one gzip
+/// member, through the whole router and its compression layer, that
+/// unzips to the very bytes a plain client gets; after a change the new
+/// rollout's JSON is in it.
+#[tokio::test]
+async fn the_list_goes_gzipped_to_who_accepts_it_and_reads_the_same() {
+    use std::io::Read;
+    use tower::ServiceExt;
+
+    let store = empty_store();
+    let report =
+        load_path(&store, &common::fixture("argo-info/canary")).expect("the fixtures load");
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    load_seed(&store);
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    d.until_view_matches_sim().await;
+    let fetch = |encoding: Option<&'static str>| {
+        let app = d.app.clone();
+        async move {
+            let mut req = axum::http::Request::get("/api/v1/rollouts/_all/info");
+            if let Some(e) = encoding {
+                req = req.header("accept-encoding", e);
+            }
+            let resp = app
+                .oneshot(req.body(axum::body::Body::empty()).expect("a request"))
+                .await
+                .expect("the router answers");
+            let headers = resp.headers().clone();
+            let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+                .await
+                .expect("a body");
+            (headers, body.to_vec())
+        }
+    };
+    let unzip = |bytes: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .expect("one valid gzip member, its CRC and length checked");
+        out
+    };
+    for round in ["before", "after a change"] {
+        let (plain_headers, plain) = fetch(None).await;
+        assert!(plain_headers.get("content-encoding").is_none());
+        let (headers, zipped) = fetch(Some("gzip, deflate, br")).await;
+        assert_eq!(headers["content-encoding"], "gzip", "{round}");
+        assert_eq!(headers["content-type"], "application/json");
+        assert!(
+            headers
+                .get_all("vary")
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains("accept-encoding"))),
+            "{headers:?}"
+        );
+        assert_eq!(unzip(&zipped), plain, "{round}");
+        assert!(zipped.len() < plain.len(), "{round}");
+        let list: Value = serde_json::from_slice(&plain).expect("JSON");
+        assert!(list["rollouts"].as_array().is_some_and(|r| r.len() >= 5));
+        if round == "before" {
+            d.store
+                .patch(
+                    rt("rollouts"),
+                    "manifest-gen",
+                    "manifest-gen",
+                    Subresource::Main,
+                    |o| {
+                        o["metadata"]["labels"]["changed"] = json!("since-the-last-list");
+                        Ok(())
+                    },
+                )
+                .expect("the status changes");
+            d.until("the change in the view", |s| {
+                s.rollouts
+                    .values()
+                    .any(|e| e.json.list().contains("since-the-last-list"))
+            })
+            .await;
+        } else {
+            assert!(String::from_utf8_lossy(&unzip(&zipped)).contains("since-the-last-list"));
+        }
+    }
+}
+
 #[tokio::test]
 async fn errors_have_the_right_status_and_an_empty_namespace_is_an_empty_list() {
     let store = empty_store();

@@ -1,0 +1,213 @@
+//! The body of the JSON list of rollouts: `{"rollouts":[…]}`, each
+//! rollout's JSON as the hub serialized it once per change, copied out as
+//! the client reads it (a list of 5,000 rollouts, 14 MB, is never held
+//! whole nor serialized per request). To a client that accepts gzip, as
+//! browsers do, the same list as one gzip member made of each rollout's
+//! JSON as the hub deflated it (`cluster::deflated`): about an eighth of
+//! the bytes, and nothing compressed per request.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+
+use crate::cluster::deflated::{Deflated, GZIP_HEADER, GzipStream};
+use crate::cluster::hub::RolloutEntry;
+
+use super::chunked;
+
+const OPEN: &[u8] = br#"{"rollouts":["#;
+const COMMA: &[u8] = b",";
+const CLOSE: &[u8] = b"]}";
+
+/// The list's punctuation, deflated once.
+static DEFLATED: LazyLock<[Deflated; 3]> =
+    LazyLock::new(|| [Deflated::of(OPEN), Deflated::of(COMMA), Deflated::of(CLOSE)]);
+
+/// Whether the request's `Accept-Encoding` takes gzip (or anything) with
+/// a weight above zero.
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let weight = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && weight > 0.0
+        })
+}
+
+/// The plain list of `entries`.
+pub fn plain(entries: Vec<Arc<RolloutEntry>>) -> Body {
+    chunked::body(pieces(entries).map(Piece::Plain))
+}
+
+/// The list of `entries` as one gzip member.
+pub fn gzip(entries: Vec<Arc<RolloutEntry>>) -> Body {
+    chunked::body(GzipPieces {
+        started: false,
+        parts: pieces(entries),
+        stream: Some(GzipStream::default()),
+    })
+}
+
+/// The gzip header, each part deflated, then the trailer (which needs
+/// every part's CRC-32: made after the last one).
+struct GzipPieces<I> {
+    started: bool,
+    parts: I,
+    stream: Option<GzipStream>,
+}
+
+impl<I: Iterator<Item = Part>> Iterator for GzipPieces<I> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        if !self.started {
+            self.started = true;
+            return Some(Piece::Bytes(GZIP_HEADER.to_vec()));
+        }
+        match self.parts.next() {
+            Some(part) => {
+                if let Some(stream) = &mut self.stream {
+                    stream.add(part.deflated());
+                }
+                Some(Piece::Deflated(part))
+            }
+            None => self.stream.take().map(|s| Piece::Bytes(s.trailer())),
+        }
+    }
+}
+
+/// One part of the list, before its encoding.
+enum Part {
+    Text(&'static [u8], usize),
+    Rollout(Arc<RolloutEntry>),
+}
+
+impl Part {
+    fn plain(&self) -> &[u8] {
+        match self {
+            Part::Text(t, _) => t,
+            Part::Rollout(e) => e.json.list().as_bytes(),
+        }
+    }
+
+    fn deflated(&self) -> &Deflated {
+        match self {
+            Part::Text(_, i) => &DEFLATED[*i],
+            Part::Rollout(e) => e.json.deflated(),
+        }
+    }
+}
+
+/// A piece of the body as sent.
+enum Piece {
+    Plain(Part),
+    Deflated(Part),
+    Bytes(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Piece {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Piece::Plain(p) => p.plain(),
+            Piece::Deflated(p) => p.deflated().bytes(),
+            Piece::Bytes(b) => b,
+        }
+    }
+}
+
+/// `{"rollouts":[`, the entries with commas between, `]}`.
+fn pieces(entries: Vec<Arc<RolloutEntry>>) -> impl Iterator<Item = Part> + Send {
+    let items = entries.into_iter().enumerate().flat_map(|(i, entry)| {
+        [
+            (i > 0).then_some(Part::Text(COMMA, 1)),
+            Some(Part::Rollout(entry)),
+        ]
+        .into_iter()
+        .flatten()
+    });
+    std::iter::once(Part::Text(OPEN, 0))
+        .chain(items)
+        .chain(std::iter::once(Part::Text(CLOSE, 2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use axum::http::HeaderValue;
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::cluster::hub::{InfoJson, Summary};
+    use crate::info::RolloutInfo;
+
+    fn entry(name: &str) -> Arc<RolloutEntry> {
+        let mut info = RolloutInfo::default();
+        info.object_meta.name = name.into();
+        info.object_meta.namespace = "shop".into();
+        info.message = format!("{name} is paused; ünïcode and \"quotes\"");
+        Arc::new(RolloutEntry {
+            seq: 1,
+            summary: Summary::default(),
+            json: InfoJson::of(&mut info).expect("serializes"),
+            error: None,
+            events: Vec::new(),
+            observed: None,
+            card: std::sync::OnceLock::new(),
+        })
+    }
+
+    async fn bytes(body: Body) -> Vec<u8> {
+        body.collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_gzip_list_unzips_to_the_plain_list() {
+        for n in [0, 1, 3, 2_000] {
+            let entries: Vec<_> = (0..n).map(|i| entry(&format!("app-{i:04}"))).collect();
+            let plain = bytes(plain(entries.clone())).await;
+            let list: serde_json::Value = serde_json::from_slice(&plain).expect("JSON");
+            assert_eq!(list["rollouts"].as_array().map(Vec::len), Some(n));
+            let zipped = bytes(gzip(entries)).await;
+            let mut unzipped = Vec::new();
+            flate2::read::GzDecoder::new(&zipped[..])
+                .read_to_end(&mut unzipped)
+                .expect("a valid gzip stream, its CRC and length checked");
+            assert_eq!(unzipped, plain, "{n} rollouts");
+        }
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_who_takes_it() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_str(v).expect("a value"),
+                );
+            }
+            accepts_gzip(&h)
+        };
+        assert!(with(&["gzip, deflate, br, zstd"]));
+        assert!(with(&["br;q=1.0, GZIP;q=0.5"]));
+        assert!(with(&["identity", "*"]));
+        assert!(!with(&[]));
+        assert!(!with(&["br, deflate"]));
+        assert!(!with(&["gzip;q=0"]));
+        assert!(!with(&["gzip; q=0.000"]));
+        assert!(!with(&["gzipped"]));
+    }
+}
