@@ -18,8 +18,8 @@ mod support;
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    body_of, cpu_seconds, dashboard_addresses, flag, has, http, percentile, proc_status, scale_sim,
-    spawn, stream_lines, wait_until,
+    body_of, cpu_seconds, dashboard_addresses, flag, has, http, http_with, percentile, proc_status,
+    scale_sim, spawn, stream_lines, wait_until,
 };
 
 struct Opts {
@@ -290,8 +290,9 @@ fn run(n: usize, o: &Opts) -> Value {
     let after: usize = bytes.lock().unwrap_or_else(|p| p.into_inner()).iter().sum();
     let idle_per_min = (after - before) as f64 / o.clients as f64 * 60.0 / o.idle.as_secs_f64();
 
-    // Pages and the JSON list under 50 concurrent requests.
-    let timed = |path: &'static str| {
+    // Pages and the JSON list under 50 concurrent requests; the list
+    // also as browsers ask for it, gzipped.
+    let timed = |path: &'static str, gzip: bool| {
         let main = main.clone();
         let handles: Vec<_> = (0..50)
             .map(|_| {
@@ -300,7 +301,12 @@ fn run(n: usize, o: &Opts) -> Value {
                     (0..4)
                         .map(|_| {
                             let t = Instant::now();
-                            http(&main, "GET", path, "text/html", "");
+                            let encoding: &[(&str, &str)] = if gzip {
+                                &[("Accept-Encoding", "gzip")]
+                            } else {
+                                &[]
+                            };
+                            http_with(&main, "GET", path, encoding, "");
                             t.elapsed().as_secs_f64() * 1000.0
                         })
                         .collect::<Vec<_>>()
@@ -314,8 +320,9 @@ fn run(n: usize, o: &Opts) -> Value {
         all.sort_by(f64::total_cmp);
         (percentile(&all, 0.5), percentile(&all, 0.99))
     };
-    let overview = timed("/");
-    let list = timed("/api/v1/rollouts/_all/info");
+    let overview = timed("/", false);
+    let list = timed("/api/v1/rollouts/_all/info", false);
+    let list_gzip = timed("/api/v1/rollouts/_all/info", true);
     let rss_peak = proc_status(pid, "VmHWM:");
     let history_kb = ["", "-wal", "-shm"]
         .iter()
@@ -342,6 +349,7 @@ fn run(n: usize, o: &Opts) -> Value {
         "idle_bytes_per_client_per_min": idle_per_min.round(),
         "overview_ms": {"p50": overview.0, "p99": overview.1},
         "list_ms": {"p50": list.0, "p99": list.1},
+        "list_gzip_ms": {"p50": list_gzip.0, "p99": list_gzip.1},
         "elapsed_s": t0.elapsed().as_secs_f64(),
         "history": o.history,
         "history_db_kb": history_kb,
@@ -359,15 +367,15 @@ fn main() {
     let results: Vec<Value> = o.sizes.iter().map(|&n| run(n, &o)).collect();
     println!();
     println!(
-        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | KB/client | B/object | CPU s/1000 changes | idle B/client/min | overview KB | overview p50/p99 ms | list p50/p99 ms | history DB KB |"
+        "| rollouts | clients | changes | floor p50/p99 ms | p50 ms | p95 ms | p99 ms | max ms | missed | ready s | overview s | RSS synced MB | RSS peak MB | KB/client | B/object | CPU s/1000 changes | idle B/client/min | overview KB | overview p50/p99 ms | list p50/p99 ms | list gzip p50/p99 ms | history DB KB |"
     );
     println!(
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in &results {
         let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
         println!(
-            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {} |",
+            "| {} | {} | {} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {} |",
             r["rollouts"],
             r["clients"],
             r["changes"],
@@ -391,6 +399,8 @@ fn main() {
             f("/overview_ms/p99"),
             f("/list_ms/p50"),
             f("/list_ms/p99"),
+            f("/list_gzip_ms/p50"),
+            f("/list_gzip_ms/p99"),
             if r["history"] == json!(true) {
                 r["history_db_kb"].to_string()
             } else {

@@ -57,13 +57,29 @@ pub fn http(
     content_type: &str,
     body: &str,
 ) -> (u16, Vec<u8>) {
+    http_with(addr, method, path, &[("Content-Type", content_type)], body)
+}
+
+/// One request with `headers`, `Connection: close`: the status and the
+/// whole response (head and body, as sent).
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<u8>) {
     let Ok(mut s) = TcpStream::connect(addr) else {
         return (0, Vec::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let head: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let _ = write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let mut buf = Vec::new();
