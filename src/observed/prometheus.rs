@@ -143,14 +143,6 @@ impl Prometheus {
                 source,
             })?;
         let status = res.status();
-        let reader = BodyReader {
-            body: http_body_util::Limited::new(res.into_body(), MAX_BODY),
-            handle: tokio::runtime::Handle::current(),
-            deadline,
-            chunk: Bytes::new(),
-            head: Vec::new(),
-            failure: None,
-        };
         let permit = tokio::time::timeout_at(deadline, self.parsing.clone().acquire_owned())
             .await
             .map_err(|_| CallError::Timeout {
@@ -161,25 +153,31 @@ impl Prometheus {
                 url: url.clone(),
                 what: "an answer read while shutting down",
             })?;
-        // Parsing runs beside the runtime, pulling the answer's chunks as
-        // it needs them; its reader gives up at the deadline.
-        let read = tokio::task::spawn_blocking(move || {
+        // The body's chunks go from here, within the deadline, to a parser
+        // beside the runtime that only waits on the channel: when this
+        // call is dropped (shutdown) or gives up, the channel closes and
+        // the parser ends.
+        let (chunks, received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+        let parse = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut into = into;
-            let mut reader = reader;
+            let mut reader = ChannelReader {
+                received,
+                chunk: Bytes::new(),
+                head: Vec::new(),
+            };
             // serde_json reads a byte at a time: from a buffer, not a call
-            // into the body each.
+            // into the channel each.
             let buffered = std::io::BufReader::with_capacity(64 * 1024, &mut reader);
             let envelope = read_from(buffered, &mut |l, p| add(&mut into, l, p));
-            (envelope, into, reader.head, reader.failure)
-        })
-        .await
-        .map_err(|_| CallError::Unexpected {
+            (envelope, into, reader.head)
+        });
+        let pumped = pump(res.into_body(), chunks, deadline).await;
+        let (envelope, into, head) = parse.await.map_err(|_| CallError::Unexpected {
             url: url.clone(),
             what: "an answer whose reading stopped",
         })?;
-        let (envelope, into, head, failure) = read;
-        if let Some(failure) = failure {
+        if let Some(failure) = pumped {
             return Err(failure.into_error(&url));
         }
         let envelope = envelope.map_err(|_| CallError::Refused {
@@ -240,43 +238,56 @@ impl ReadFailure {
     }
 }
 
-/// An answer's body as `std::io::Read`, for a blocking thread: each chunk
-/// is awaited on the runtime when the last one is used up.
-struct BodyReader {
-    body: http_body_util::Limited<hyper::body::Incoming>,
-    handle: tokio::runtime::Handle,
+/// Chunks of an answer on their way to its parser.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Sends `body`'s chunks to `chunks` until it ends, fails, grows past the
+/// size limit or the deadline passes (or the parser stops taking them).
+async fn pump(
+    body: hyper::body::Incoming,
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
     deadline: tokio::time::Instant,
-    chunk: Bytes,
-    head: Vec<u8>,
-    failure: Option<ReadFailure>,
+) -> Option<ReadFailure> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, MAX_BODY);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Some(ReadFailure::Timeout),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => return Some(ReadFailure::Body(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        match tokio::time::timeout_at(deadline, chunks.send(data)).await {
+            Err(_) => return Some(ReadFailure::Timeout),
+            // The parser has stopped (a malformed answer): it says why.
+            Ok(Err(_)) => return None,
+            Ok(Ok(())) => {}
+        }
+    }
 }
 
-impl std::io::Read for BodyReader {
+/// An answer's chunks as `std::io::Read`, for the blocking parser: the
+/// end of the channel is the end of the answer.
+struct ChannelReader {
+    received: tokio::sync::mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+    head: Vec<u8>,
+}
+
+impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use http_body_util::BodyExt;
         while self.chunk.is_empty() {
-            let next = self
-                .handle
-                .block_on(tokio::time::timeout_at(self.deadline, self.body.frame()));
-            let frame = match next {
-                Err(_) => {
-                    self.failure = Some(ReadFailure::Timeout);
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
-                Ok(None) => return Ok(0),
-                Ok(Some(Err(e))) => {
-                    self.failure = Some(ReadFailure::Body(e));
-                    return Err(std::io::ErrorKind::Other.into());
-                }
-                Ok(Some(Ok(frame))) => frame,
+            let Some(data) = self.received.blocking_recv() else {
+                return Ok(0);
             };
-            if let Ok(data) = frame.into_data() {
-                if self.head.len() < HEAD {
-                    let more = (HEAD - self.head.len()).min(data.len());
-                    self.head.extend_from_slice(&data[..more]);
-                }
-                self.chunk = data;
+            if self.head.len() < HEAD {
+                let more = (HEAD - self.head.len()).min(data.len());
+                self.head.extend_from_slice(&data[..more]);
             }
+            self.chunk = data;
         }
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk[..n]);
