@@ -329,4 +329,60 @@ mod tests {
         assert!(Prometheus::new(&access("prometheus:9090")).is_err());
         assert!(Prometheus::new(&access("http://127.0.0.1:9090/")).is_ok());
     }
+
+    /// A server on a free loopback port answering every request with
+    /// `status` and `body`.
+    async fn answering(status: u16, body: &'static str) -> Prometheus {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("bound");
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                axum::http::StatusCode::from_u16(status).expect("a status"),
+                body,
+            )
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Prometheus::new(&PrometheusAccess {
+            url: format!("http://{addr}"),
+            ..PrometheusAccess::default()
+        })
+        .expect("an http URL")
+    }
+
+    fn count(n: &mut usize, _: &Labels<'_>, _: Point<'_>) {
+        *n += 1;
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_read_as_it_arrives_and_a_bad_one_says_what_it_was() {
+        let vector = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]}}"#;
+        let p = answering(200, vector).await;
+        assert_eq!(p.query("up", 1.0, 0usize, count).await.ok(), Some(2));
+        let wrong_type = p.query_range("up", (0, 1, 1), 0usize, count).await;
+        assert!(
+            matches!(wrong_type, Err(CallError::Unexpected { .. })),
+            "{wrong_type:?}"
+        );
+
+        let proxy = answering(502, "<html>bad gateway</html>").await;
+        match proxy.query("up", 1.0, 0usize, count).await {
+            Err(CallError::Refused { status, said, .. }) => {
+                assert_eq!(status, 502);
+                assert_eq!(said, "<html>bad gateway</html>");
+            }
+            other => panic!("{other:?}"),
+        }
+        let refused = answering(
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#,
+        )
+        .await;
+        match refused.query("up{", 1.0, 0usize, count).await {
+            Err(CallError::Refused { said, .. }) => assert_eq!(said, "parse error at char 3"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
