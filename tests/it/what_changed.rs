@@ -283,22 +283,7 @@ async fn what_a_revision_changed_is_told_after_its_replica_sets_are_gone() {
             .collect()
     };
     // Live first: both ReplicaSets are there, the value shows.
-    let mut live = String::new();
-    for _ in 0..100 {
-        let (status, body) = call(
-            &d,
-            "GET",
-            "/api/v1/rollouts/team-a/web/diff?from=2&to=3",
-            ALICE,
-            "",
-        )
-        .await;
-        if status == 200 {
-            live = body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let live = diff_2_to_3(&d, |_| true).await;
     assert!(
         live.contains("secret-ish") && !live.contains("\"note\""),
         "{live}"
@@ -344,22 +329,7 @@ async fn what_a_revision_changed_is_told_after_its_replica_sets_are_gone() {
                 .expect("deleted");
         }
     }
-    let mut told = String::new();
-    for _ in 0..100 {
-        let (status, body) = call(
-            &d,
-            "GET",
-            "/api/v1/rollouts/team-a/web/diff?from=2&to=3",
-            ALICE,
-            "",
-        )
-        .await;
-        if status == 200 && body.contains("\"note\"") {
-            told = body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let told = diff_2_to_3(&d, |body| body.contains("\"note\"")).await;
     let diff: Value =
         serde_json::from_str(&told).unwrap_or_else(|_| panic!("told from the history: {told}"));
     assert!(
@@ -386,4 +356,24 @@ async fn what_a_revision_changed_is_told_after_its_replica_sets_are_gone() {
         !told.contains("secret-ish"),
         "no literal value from the history: {told}"
     );
+}
+
+/// Alice's `/diff?from=2&to=3` once it answers 200 and `ok` holds (at most
+/// ten seconds; the last body, or empty, after that).
+async fn diff_2_to_3(d: &str, ok: impl Fn(&str) -> bool) -> String {
+    for _ in 0..100 {
+        let (status, body) = call(
+            d,
+            "GET",
+            "/api/v1/rollouts/team-a/web/diff?from=2&to=3",
+            ALICE,
+            "",
+        )
+        .await;
+        if status == 200 && ok(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    String::new()
 }
