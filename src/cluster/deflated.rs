@@ -6,7 +6,8 @@
 //! one deflate stream (RFC 1951); `GzipStream` frames them as one gzip
 //! member (RFC 1952) whose CRC-32 is combined from the pieces' own.
 
-use flate2::{Compress, Compression, FlushCompress};
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
 
 /// A piece of text, deflated, with what the gzip trailer needs of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,34 +19,32 @@ pub struct Deflated {
 
 impl Deflated {
     pub fn of(text: &[u8]) -> Deflated {
-        let mut compress = Compress::new(Compression::default(), false);
-        // Incompressible text grows by a few bytes per 16 KB block.
-        let mut out = Vec::with_capacity(text.len() / 4 + 64);
-        let mut input = text;
-        loop {
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
-            }
-            let before = compress.total_in();
-            // Only a programming error makes deflate fail on a buffer with
-            // room; the piece is then stored as no text, never a panic.
-            if compress
-                .compress_vec(input, &mut out, FlushCompress::Sync)
-                .is_err()
-            {
-                return Deflated::of(b"");
-            }
-            let used = (compress.total_in() - before) as usize;
-            input = &input[used..];
-            // Done when all is in and the flush fit in the room left.
-            if input.is_empty() && out.len() < out.capacity() {
-                break;
-            }
+        use std::io::Write;
+        // `flush` is deflate's sync flush; the final block `finish` would
+        // add is never written: the output is taken before the encoder
+        // is dropped.
+        let mut encoder = DeflateEncoder::new(
+            Vec::with_capacity(text.len() / 4 + 64),
+            Compression::default(),
+        );
+        if encoder
+            .write_all(text)
+            .and_then(|()| encoder.flush())
+            .is_err()
+        {
+            // Writing to memory does not fail; were it to, the piece
+            // stands for no text rather than a broken stream.
+            return Deflated {
+                bytes: Box::default(),
+                crc: 0,
+                len: 0,
+            };
         }
+        let bytes = std::mem::take(encoder.get_mut()).into_boxed_slice();
         let mut crc = crc32fast::Hasher::new();
         crc.update(text);
         Deflated {
-            bytes: out.into_boxed_slice(),
+            bytes,
             crc: crc.finalize(),
             len: text.len() as u64,
         }

@@ -19,22 +19,22 @@ use super::usage::PodUsage;
 use super::words::{count, ms, window_words};
 
 /// One side's requests over the window, and its pods' usage.
-struct Side {
+struct Side<'a> {
     revision: String,
     requests: f64,
     errors: f64,
     buckets: Vec<(f64, f64)>,
-    usage: Vec<PodUsage>,
+    usage: &'a [PodUsage],
 }
 
-impl Side {
-    fn of(r: &ObservedRevision, window: f64) -> Side {
+impl Side<'_> {
+    fn of(r: &ObservedRevision, window: f64) -> Side<'_> {
         Side {
             revision: r.revision.clone(),
             requests: r.requests_per_second * window,
             errors: r.errors_per_second * window,
             buckets: r.buckets.iter().map(|(le, c)| (*le, c * window)).collect(),
-            usage: r.usage.clone(),
+            usage: &r.usage,
         }
     }
 }
@@ -90,7 +90,7 @@ pub fn compare(observed: &ObservedTraffic, settings: &ComparisonSettings) -> Com
             stable_per_pod: per_pod(&stable),
         });
     c.metrics
-        .extend(usage_metrics(&canary.usage, &stable.usage, load, settings));
+        .extend(usage_metrics(canary.usage, stable.usage, load, settings));
     let few = |side: &Side, name: &str| {
         (side.requests < settings.min_requests).then(|| {
             format!(
@@ -140,8 +140,8 @@ pub fn judge_comparison(observed: &mut ObservedTraffic, comparison: Comparison) 
 
 struct Judge<'a> {
     settings: &'a ComparisonSettings,
-    canary: &'a Side,
-    stable: &'a Side,
+    canary: &'a Side<'a>,
+    stable: &'a Side<'a>,
 }
 
 impl Judge<'_> {

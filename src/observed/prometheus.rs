@@ -134,10 +134,7 @@ impl Prometheus {
         let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
         let res = tokio::time::timeout_at(deadline, self.client.request(req))
             .await
-            .map_err(|_| CallError::Timeout {
-                url: url.clone(),
-                after: QUERY_TIMEOUT,
-            })?
+            .map_err(|_| timed_out(&url))?
             .map_err(|source| CallError::Unreachable {
                 url: url.clone(),
                 source,
@@ -145,10 +142,7 @@ impl Prometheus {
         let status = res.status();
         let permit = tokio::time::timeout_at(deadline, self.parsing.clone().acquire_owned())
             .await
-            .map_err(|_| CallError::Timeout {
-                url: url.clone(),
-                after: QUERY_TIMEOUT,
-            })?
+            .map_err(|_| timed_out(&url))?
             .map_err(|_| CallError::Unexpected {
                 url: url.clone(),
                 what: "an answer read while shutting down",
@@ -226,15 +220,20 @@ enum ReadFailure {
 impl ReadFailure {
     fn into_error(self, url: &str) -> CallError {
         match self {
-            ReadFailure::Timeout => CallError::Timeout {
-                url: url.to_string(),
-                after: QUERY_TIMEOUT,
-            },
+            ReadFailure::Timeout => timed_out(url),
             ReadFailure::Body(source) => CallError::Read {
                 url: url.to_string(),
                 source,
             },
         }
+    }
+}
+
+/// A query that passed its deadline.
+fn timed_out(url: &str) -> CallError {
+    CallError::Timeout {
+        url: url.to_string(),
+        after: QUERY_TIMEOUT,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::model::{POD_TEMPLATE_HASH_LABEL, Rollout};
 
 use crate::sim::clock::rfc3339;
 use crate::sim::json::text;
-use crate::sim::store::{ApiError, Filter, Subresource};
+use crate::sim::store::{ApiError, Subresource};
 
 const ANNOTATION: &str = "sim.rollouts-dashboard.io/";
 
@@ -49,18 +49,7 @@ impl Controller {
             return Ok(());
         }
         let ns = ro.metadata.namespace.clone().unwrap_or_default();
-        let pods = self
-            .store
-            .list(
-                rt("pods"),
-                &Filter {
-                    namespace: Some(ns.clone()),
-                    ..Filter::default()
-                },
-                None,
-                None,
-            )?
-            .items;
+        let pods = self.pods_in(&ns)?;
         for pod in &pods {
             let hash = pod
                 .pointer("/metadata/labels")

@@ -340,6 +340,15 @@ impl Controller {
     /// Creates and deletes pods to match each ReplicaSet of the rollout with
     /// uid `owner`, marks pods Ready once old enough, and writes ReplicaSet
     /// status.
+    /// Every pod of namespace `ns`.
+    pub(super) fn pods_in(&self, ns: &str) -> Result<Vec<Arc<Value>>, ApiError> {
+        let filter = Filter {
+            namespace: Some(ns.to_string()),
+            ..Filter::default()
+        };
+        Ok(self.store.list(rt("pods"), &filter, None, None)?.items)
+    }
+
     pub(super) fn sync_pods(
         &self,
         ns: &str,
@@ -354,7 +363,7 @@ impl Controller {
             .store
             .list(rt("replicasets"), &filter, None, None)?
             .items;
-        let pods_all = self.store.list(rt("pods"), &filter, None, None)?.items;
+        let pods_all = self.pods_in(ns)?;
         for rs in rs_all.iter().filter(|r| owned_by(r, rollout_uid)) {
             let Some(uid) = rs.pointer("/metadata/uid").and_then(Value::as_str) else {
                 continue;

@@ -7,10 +7,9 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{Controller, rt};
+use super::Controller;
 use crate::sim::json::text;
 use crate::sim::mesh::traffic_in;
-use crate::sim::store::Filter;
 
 impl Controller {
     /// Writes the logs of the pods of the rollout with uid `owner` up to `now`.
@@ -19,20 +18,11 @@ impl Controller {
             return;
         };
         let set_uids: Vec<String> = sets.iter().map(|rs| text(rs, "/metadata/uid")).collect();
-        let Ok(pods) = self.store.list(
-            rt("pods"),
-            &Filter {
-                namespace: Some(ns.to_string()),
-                ..Filter::default()
-            },
-            None,
-            None,
-        ) else {
+        let Ok(pods) = self.pods_in(ns) else {
             return;
         };
         let traffic = traffic_in(&self.store, ns);
         for pod in pods
-            .items
             .iter()
             .filter(|p| set_uids.contains(&text(p, "/metadata/ownerReferences/0/uid")))
         {
