@@ -4,7 +4,9 @@
 //! blocks refer to nothing before it) and ends on a sync flush, byte
 //! aligned and not final, so pieces can follow each other in any order in
 //! one deflate stream (RFC 1951); `GzipStream` frames them as one gzip
-//! member (RFC 1952) whose CRC-32 is combined from the pieces' own.
+//! member (RFC 1952) whose CRC-32 is combined from the pieces' own. A
+//! piece inflates back on its own too, so the deflated form can be the
+//! only one kept.
 
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
@@ -53,7 +55,31 @@ impl Deflated {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The text back. These bytes were deflated here from memory, so this
+    /// fails only on a bug; the caller says so and carries on.
+    pub fn inflate(&self) -> Result<Vec<u8>, Inflate> {
+        let len = usize::try_from(self.len).map_err(|_| Inflate)?;
+        let mut out = Vec::with_capacity(len);
+        let mut inflater = flate2::Decompress::new(false);
+        // A sync flush ends the piece: everything written is out, and
+        // there is no final block to wait for.
+        match inflater.decompress_vec(&self.bytes, &mut out, flate2::FlushDecompress::Sync) {
+            Ok(_) if out.len() == len => Ok(out),
+            _ => Err(Inflate),
+        }
+    }
+
+    /// The text back, as the UTF-8 it was made from.
+    pub fn text(&self) -> Result<String, Inflate> {
+        String::from_utf8(self.inflate()?).map_err(|_| Inflate)
+    }
 }
+
+/// Kept text that does not inflate back to what was deflated.
+#[derive(Debug, thiserror::Error)]
+#[error("kept text does not inflate back (a bug in the dashboard)")]
+pub struct Inflate;
 
 /// A gzip member's header: deflate, no name, no time, unknown OS.
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -132,6 +158,28 @@ mod tests {
             "repeated text compresses: {}",
             deflated[1].bytes().len()
         );
+    }
+
+    #[test]
+    fn each_piece_inflates_back_on_its_own() {
+        let texts = [
+            String::new(),
+            "{\"name\":\"web\",\"message\":\"ünïcode\"}".to_string(),
+            "x".repeat(70_000),
+            (0..20_000u32)
+                .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8))
+                .collect(),
+        ];
+        for text in texts {
+            let piece = Deflated::of(text.as_bytes());
+            assert_eq!(piece.text().expect("inflates"), text);
+        }
+        let broken = Deflated {
+            bytes: Box::new([0xff, 0x00]),
+            crc: 0,
+            len: 10,
+        };
+        assert!(broken.inflate().is_err(), "not deflate: an error, no panic");
     }
 
     #[test]

@@ -494,7 +494,13 @@ async fn look(store: &Store, rec: &mut Recording, key: &RolloutKey, entry: Optio
     if entry.error.is_some() {
         return;
     }
-    let info_json = entry.json.full();
+    let info_json = match entry.json.full() {
+        Ok(json) => json,
+        Err(e) => {
+            tracing::error!(rollout = %key, error = %e, "cannot read a rollout's info for its history");
+            return;
+        }
+    };
     let release = match Release::of_json(&info_json, entry.observed.as_deref(), &entry.events) {
         Ok(r) => r,
         Err(e) => {

@@ -106,7 +106,7 @@ pub async fn get(
         Some(&namespace),
         (
             [(header::CONTENT_TYPE, "application/json")],
-            entry.json.full(),
+            entry.json.full()?,
         )
             .into_response(),
     ))

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::StreamExt;
 
-use crate::cluster::hub::{Change, Snapshot};
+use crate::cluster::hub::{Change, RolloutEntry, Snapshot};
 use crate::info::{InfoMeta, RolloutInfo};
 use crate::model::RolloutKey;
 
@@ -57,9 +57,22 @@ fn event_json(type_: &'static str, info_json: &str) -> String {
     format!(r#"{{"result":{{"type":"{type_}","rolloutInfo":{info_json}}}}}"#)
 }
 
+/// A rollout added or updated, as the watch sends it.
+fn entry_event(type_: &'static str, entry: &RolloutEntry) -> Option<String> {
+    let info_json = entry.json.list().map_err(lost).ok()?;
+    Some(event_json(type_, &info_json))
+}
+
 /// `{"result":…}` around a rollout's JSON.
-fn result_json(info_json: &str) -> String {
-    format!(r#"{{"result":{info_json}}}"#)
+fn result_json(entry: &RolloutEntry) -> Option<String> {
+    let info_json = entry.json.full().map_err(lost).ok()?;
+    Some(format!(r#"{{"result":{info_json}}}"#))
+}
+
+/// A rollout whose kept JSON does not read back is left out of the
+/// stream (and said in the log) rather than sent broken.
+fn lost(e: crate::cluster::deflated::Inflate) {
+    tracing::error!(error = %e, "cannot read a rollout's kept JSON for a watch");
 }
 
 fn deleted_message(key: &RolloutKey) -> Option<String> {
@@ -257,7 +270,7 @@ async fn follow_list(
                 } else {
                     "Updated"
                 };
-                Some(event_json(type_, e.json.list()))
+                entry_event(type_, e)
             }
             None => {
                 if !sent.remove(key) {
@@ -293,7 +306,9 @@ async fn resync(
         } else {
             "Added"
         };
-        if tx.send(event_json(type_, entry.json.list())).await.is_err() {
+        if let Some(m) = entry_event(type_, entry)
+            && tx.send(m).await.is_err()
+        {
             return Err(());
         }
     }
@@ -337,7 +352,9 @@ async fn follow_one(
     let mut sent_seq = 0;
     if let Some(entry) = first {
         sent_seq = entry.seq;
-        if tx.send(result_json(&entry.json.full())).await.is_err() {
+        if let Some(m) = result_json(&entry)
+            && tx.send(m).await.is_err()
+        {
             return;
         }
     }
@@ -387,7 +404,9 @@ async fn follow_one(
             continue;
         }
         sent_seq = entry.seq;
-        if tx.send(result_json(&entry.json.full())).await.is_err() {
+        if let Some(m) = result_json(&entry)
+            && tx.send(m).await.is_err()
+        {
             return;
         }
     }

@@ -150,6 +150,13 @@ impl From<crate::cluster::access::CheckError> for AppError {
     }
 }
 
+impl From<crate::cluster::deflated::Inflate> for AppError {
+    fn from(e: crate::cluster::deflated::Inflate) -> Self {
+        tracing::error!(error = %e, "cannot read a rollout's kept JSON");
+        AppError::Internal(e.to_string())
+    }
+}
+
 impl From<crate::cluster::act::ActError> for AppError {
     fn from(e: crate::cluster::act::ActError) -> Self {
         use crate::cluster::act::ActError as E;

@@ -129,9 +129,11 @@ async fn the_list_goes_gzipped_to_who_accepts_it_and_reads_the_same() {
                 )
                 .expect("the status changes");
             d.until("the change in the view", |s| {
-                s.rollouts
-                    .values()
-                    .any(|e| e.json.list().contains("since-the-last-list"))
+                s.rollouts.values().any(|e| {
+                    e.json
+                        .list()
+                        .is_ok_and(|j| j.contains("since-the-last-list"))
+                })
             })
             .await;
         } else {
