@@ -45,15 +45,15 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// The plain list of `entries`.
 pub fn plain(entries: Vec<Arc<RolloutEntry>>) -> Body {
-    chunked::body(pieces(entries).filter_map(|part| match part {
-        Part::Text(text, _) => Some(Piece::Text(text)),
+    chunked::body(pieces(entries).map(|part| match part {
+        Part::Text(text, _) => Piece::Text(text),
         Part::Rollout(e) => match e.json.deflated().inflate() {
-            Ok(json) => Some(Piece::Bytes(json)),
+            Ok(json) => Piece::Bytes(json),
             // Said in the log, and a `null` in its place keeps the
             // list valid JSON rather than sending it broken.
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a rollout's kept JSON for the list");
-                Some(Piece::Text(b"null"))
+                Piece::Text(b"null")
             }
         },
     }))

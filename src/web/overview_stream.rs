@@ -35,7 +35,7 @@ use super::error::AppError;
 use super::overview::{attention_list, namespace_row, namespace_row_id, page_status};
 use super::queries::rights_in;
 use super::since::since_seq;
-use super::sse::{EventName, Message, Tx, ended, event, sse, state_event};
+use super::sse::{EventName, Message, Tx, card, ended, event, replace, sse, state_event};
 use super::templates::render;
 use super::view::card_id;
 use super::view::filter::STATUSES;
@@ -260,7 +260,8 @@ impl Page {
             &snap.health,
         ));
         if everything || status != self.status {
-            self.send(replace("page-status", &status)).await?;
+            self.send(replace("page-status", Arc::from(status.as_str())))
+                .await?;
             self.status = status;
         }
         Ok(())
@@ -372,7 +373,7 @@ impl Page {
                 },
                 || render(&attention_list(base, &now.0, now.1)),
             );
-            self.send(replace("attention", &html)).await?;
+            self.send(replace("attention", html)).await?;
             self.attention = now;
         }
         Ok(())
@@ -387,10 +388,7 @@ impl Page {
 
     fn card(&self, key: &RolloutKey, entry: &RolloutEntry) -> Message {
         let html = card_html(&self.state, key, entry, self.rights.access(&key.namespace));
-        event(
-            EventName::Card,
-            json!({"id": card_id(&key.namespace, &key.name), "ns": key.namespace, "html": &*html}),
-        )
+        card(card_id(&key.namespace, &key.name), &key.namespace, html)
     }
 
     fn counts_event(&self) -> Message {
@@ -412,11 +410,6 @@ impl Page {
             },
             || render(&namespace_row(base, namespace, counts)),
         );
-        self.send(replace(&namespace_row_id(namespace), &html))
-            .await
+        self.send(replace(&namespace_row_id(namespace), html)).await
     }
-}
-
-fn replace(id: &str, html: &str) -> Message {
-    event(EventName::Replace, json!({"id": id, "html": html}))
 }
