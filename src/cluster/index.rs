@@ -55,6 +55,10 @@ fn owner_uids(meta: &ObjectMeta) -> impl Iterator<Item = &str> {
 /// What the index needs of a stored object: its key, uid and owners.
 trait Stored {
     fn key(&self) -> ObjectKey;
+    /// The key as the table files it (a pod's own, shared).
+    fn shared_key(&self) -> Arc<ObjectKey> {
+        Arc::new(self.key())
+    }
     fn uid(&self) -> Option<&str>;
     fn owners(&self) -> Vec<&str>;
 }
@@ -90,7 +94,10 @@ stored_by_metadata!(
 
 impl Stored for PodRecord {
     fn key(&self) -> ObjectKey {
-        PodRecord::key(self)
+        (*self.key).clone()
+    }
+    fn shared_key(&self) -> Arc<ObjectKey> {
+        self.key.clone()
     }
     fn uid(&self) -> Option<&str> {
         Some(&self.uid)
@@ -122,7 +129,7 @@ fn unlink(map: &mut HashMap<Box<str>, Vec<Arc<ObjectKey>>>, id: &str, key: &Obje
 impl<T: Stored, const BY_UID: bool> Table<T, BY_UID> {
     /// Stores `obj`, returning the version it replaces.
     fn insert(&mut self, obj: Box<T>) -> Option<Box<T>> {
-        let key = Arc::new(obj.key());
+        let key = obj.shared_key();
         let old = self.remove(&key);
         if let Some(uid) = obj.uid().filter(|u| BY_UID && !u.is_empty()) {
             link(&mut self.by_uid, uid, &key);

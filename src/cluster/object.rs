@@ -153,7 +153,7 @@ impl Object {
 
     pub fn key(&self) -> ObjectKey {
         match self {
-            Object::Pod(pod) => pod.key(),
+            Object::Pod(pod) => (*pod.key).clone(),
             other => other.metadata().map(ObjectKey::of).unwrap_or_default(),
         }
     }

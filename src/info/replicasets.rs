@@ -97,7 +97,7 @@ fn rs_pods(rs: &ReplicaSet, pods: &[&PodRecord]) -> Vec<super::types::PodInfo> {
     owned.sort_by(|a, b| {
         let ta = a.created.as_ref().map(|t| t.0);
         let tb = b.created.as_ref().map(|t| t.0);
-        ta.cmp(&tb).then_with(|| a.name.cmp(&b.name))
+        ta.cmp(&tb).then_with(|| a.key.name.cmp(&b.key.name))
     });
     owned.into_iter().map(PodRecord::info).collect()
 }
