@@ -15,7 +15,9 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -218,7 +220,20 @@ impl Page {
     /// Brings the page up to `snap`: the cards on it changed after `since`
     /// (all when `None`), the ids it holds, and every part that differs
     /// from what was sent (all of them when `everything`).
-    async fn sync(&mut self, snap: &Snapshot, since: Option<u64>, everything: bool) -> Sent {
+    ///
+    /// Boxed: what a page's task holds while it waits is all an open page
+    /// costs, and a sync's working state (the overview worked out, its
+    /// sends) is needed only while it runs.
+    fn sync<'a>(
+        &'a mut self,
+        snap: &'a Snapshot,
+        since: Option<u64>,
+        everything: bool,
+    ) -> Pin<Box<dyn Future<Output = Sent> + Send + 'a>> {
+        Box::pin(self.sync_now(snap, since, everything))
+    }
+
+    async fn sync_now(&mut self, snap: &Snapshot, since: Option<u64>, everything: bool) -> Sent {
         let o = Overview::of(snap, |ns| self.rights.sees(ns), &self.query);
         let members: HashSet<u64> = o.cards.iter().map(|(k, _)| fingerprint(k)).collect();
         for (key, entry) in &o.cards {

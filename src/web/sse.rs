@@ -76,11 +76,14 @@ enum Data {
     /// every page showing it shares, queued as a pointer and written out
     /// only as the page reads it. A thousand pages connecting each queued
     /// their hundred cards as copies (136 KB a page at 5,000 rollouts).
-    Html {
-        id: String,
-        ns: Option<String>,
-        html: Arc<str>,
-    },
+    /// Boxed, so the queue's slots stay small.
+    Html(Box<Html>),
+}
+
+struct Html {
+    id: String,
+    ns: Option<String>,
+    html: Arc<str>,
 }
 
 impl Weighed for Message {
@@ -88,9 +91,7 @@ impl Weighed for Message {
         // `event: …\ndata: …\n\n`, and the html's JSON punctuation.
         let data = match &self.data {
             Data::Json(s) => s.len(),
-            Data::Html { id, ns, html } => {
-                id.len() + ns.as_ref().map_or(0, String::len) + html.len() + 32
-            }
+            Data::Html(h) => h.id.len() + h.ns.as_ref().map_or(0, String::len) + h.html.len() + 32,
         };
         self.name.as_str().len() + data + 16
     }
@@ -100,9 +101,9 @@ impl Data {
     fn text(self) -> String {
         match self {
             Data::Json(s) => s,
-            Data::Html { id, ns, html } => match ns {
-                Some(ns) => json!({"id": id, "ns": ns, "html": &*html}),
-                None => json!({"id": id, "html": &*html}),
+            Data::Html(h) => match h.ns {
+                Some(ns) => json!({"id": h.id, "ns": ns, "html": &*h.html}),
+                None => json!({"id": h.id, "html": &*h.html}),
             }
             .to_string(),
         }
@@ -122,11 +123,11 @@ pub fn event(name: EventName, data: serde_json::Value) -> Message {
 pub fn card(id: String, ns: &str, html: Arc<str>) -> Message {
     Message {
         name: EventName::Card,
-        data: Data::Html {
+        data: Data::Html(Box::new(Html {
             id,
             ns: Some(ns.to_string()),
             html,
-        },
+        })),
     }
 }
 
@@ -134,11 +135,11 @@ pub fn card(id: String, ns: &str, html: Arc<str>) -> Message {
 pub fn replace(id: &str, html: Arc<str>) -> Message {
     Message {
         name: EventName::Replace,
-        data: Data::Html {
+        data: Data::Html(Box::new(Html {
             id: id.to_string(),
             ns: None,
             html,
-        },
+        })),
     }
 }
 

@@ -169,6 +169,9 @@ pub fn spawn_stream(
 ) {
     let open = metrics.stream();
     let stop = stop.clone();
+    // Boxed: moved into the task and then into `select!`, it took two
+    // slots of its size in the task (13 KB for an overview page).
+    let follow = Box::pin(follow);
     tokio::spawn(async move {
         let _open = open;
         let _slot = slot;

@@ -84,7 +84,9 @@ impl Lapse {
             },
             Some(reviews),
         ) = (&self.caller, &self.state.auth.reviews)
-            && let Ok(None) = reviews.token_user(token.expose_secret(), None).await
+            // Boxed: a review's state is tens of kilobytes, and inline it
+            // would sit in every open stream's task (see Permissions).
+            && let Ok(None) = Box::pin(reviews.token_user(token.expose_secret(), None)).await
         {
             return Tick::Ended(
                 "Kubernetes no longer accepts your token: sign in again.".to_string(),
