@@ -184,7 +184,9 @@ impl Page {
                 _ = self.tx.closed() => return,
                 change = changes.recv() => match change {
                     Ok(c) if c.seq() <= self.known => continue,
-                    Ok(c) => self.apply(&c).await,
+                    // Boxed like `sync`: a page waits far longer than it
+                    // works.
+                    Ok(c) => Box::pin(self.apply(&c)).await,
                     Err(RecvError::Lagged(_)) => {
                         let snap = self.state.view.snapshot();
                         self.sync(&snap, Some(self.known), false).await

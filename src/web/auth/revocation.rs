@@ -3,12 +3,13 @@
 //! the token; and every refresh interval the stream re-checks the person's
 //! rights (what that means is up to each stream).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
-use super::identity::{Caller, now};
+use super::identity::{Auth, Caller, now};
 use crate::cluster::access::Credentials;
 use crate::web::AppState;
 
@@ -21,9 +22,10 @@ pub enum Tick {
     Ended(String),
 }
 
-/// One stream's schedule of checks.
+/// One stream's schedule of checks. It keeps only the identity part of
+/// the dashboard's state: it lives as long as the stream.
 pub struct Lapse {
-    state: AppState,
+    auth: Arc<Auth>,
     caller: Caller,
     every: Duration,
     next_check: Instant,
@@ -41,7 +43,7 @@ impl Lapse {
             .map_or(Duration::from_secs(3600), |r| r.refresh() / 4)
             .max(Duration::from_millis(250));
         Lapse {
-            state: state.clone(),
+            auth: state.auth.clone(),
             caller: caller.clone(),
             every,
             next_check: Instant::now() + every,
@@ -67,7 +69,7 @@ impl Lapse {
         if self
             .caller
             .session()
-            .is_some_and(|id| self.state.auth.signed_out.is_signed_out(id))
+            .is_some_and(|id| self.auth.signed_out.is_signed_out(id))
         {
             return Tick::Ended("This session was signed out: sign in again.".into());
         }
@@ -83,7 +85,7 @@ impl Lapse {
                 ..
             },
             Some(reviews),
-        ) = (&self.caller, &self.state.auth.reviews)
+        ) = (&self.caller, &self.auth.reviews)
             // Boxed: a review's state is tens of kilobytes, and inline it
             // would sit in every open stream's task (see Permissions).
             && let Ok(None) = Box::pin(reviews.token_user(token.expose_secret(), None)).await
