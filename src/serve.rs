@@ -123,6 +123,7 @@ pub async fn run_on(
         public_origin,
         templates: Default::default(),
         links: web.links.clone().into(),
+        plain_json: Default::default(),
     };
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());

@@ -86,7 +86,7 @@ pub async fn list(
                 (header::CONTENT_TYPE, "application/json"),
                 (header::VARY, "accept-encoding"),
             ],
-            list_body::plain(entries),
+            list_body::plain(entries, state.plain_json.clone()),
         )
             .into_response()
     };

@@ -74,6 +74,8 @@ pub struct AppState {
     pub templates: std::sync::Arc<crate::cluster::templates::TemplateCache>,
     /// `--link`: links out of every rollout and revision.
     pub links: std::sync::Arc<[crate::info::links::LinkTemplate]>,
+    /// Rollouts' JSON inflated for the plain lists being sent.
+    pub plain_json: std::sync::Arc<list_body::PlainJson>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

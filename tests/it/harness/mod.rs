@@ -191,6 +191,7 @@ impl Viewer {
             public_origin: None,
             templates: Default::default(),
             links: Default::default(),
+            plain_json: Default::default(),
         };
         Viewer {
             app: router(state, "/", false),
