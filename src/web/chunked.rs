@@ -19,12 +19,20 @@ const CHUNK: usize = 8 * 1024;
 /// piece is anything that reads as bytes (a rollout's JSON as the hub keeps
 /// it is copied once, into the chunk).
 pub fn body<P: AsRef<[u8]>>(pieces: impl Iterator<Item = P> + Send + 'static) -> Body {
+    body_in(pieces, CHUNK)
+}
+
+/// As `body`, in chunks of about `size` bytes.
+pub fn body_in<P: AsRef<[u8]>>(
+    pieces: impl Iterator<Item = P> + Send + 'static,
+    size: usize,
+) -> Body {
     let mut pieces = pieces;
     let chunks = std::iter::from_fn(move || {
-        let mut chunk = Vec::with_capacity(CHUNK + CHUNK / 8);
+        let mut chunk = Vec::with_capacity(size + size / 8);
         for piece in pieces.by_ref() {
             chunk.extend_from_slice(piece.as_ref());
-            if chunk.len() >= CHUNK {
+            if chunk.len() >= size {
                 return Some(Ok::<_, Infallible>(Bytes::from(chunk)));
             }
         }
