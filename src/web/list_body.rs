@@ -3,8 +3,9 @@
 //! (`cluster::deflated`). To a client that accepts gzip, as browsers do,
 //! the list is one gzip member made of those pieces as they are: about a
 //! quarter of the bytes, nothing compressed per request. To others each
-//! piece is inflated as the client reads it (a list of 5,000 rollouts,
-//! 14 MB, is never held whole nor serialized per request).
+//! piece is inflated as the client reads it, once for all the plain lists
+//! being sent at the same time (a list of 5,000 rollouts, 14 MB, is never
+//! held whole nor serialized per request).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
