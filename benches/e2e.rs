@@ -19,7 +19,7 @@ use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
     body_of, cpu_seconds, dashboard_addresses, flag, has, http, http_with, percentile, proc_status,
-    scale_sim, spawn, stream_lines, wait_until,
+    scale_sim, serve_args, spawn, stream_lines, wait_until,
 };
 
 struct Opts {
@@ -70,27 +70,21 @@ fn run(n: usize, o: &Opts) -> Value {
     };
     let started = Instant::now();
     let (dash, lines) = spawn(
-        &[
-            "serve",
-            "--kubeconfig",
+        &serve_args(
             &kc,
-            "-A",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--history-db",
             &history_db,
-            // Every client is on this one address, and many.
-            "--max-streams-per-client",
-            "1000000",
-            "--max-streams",
-            "1000000",
-            "--max-connections",
-            "1000000",
-        ],
+            &[
+                "--log-format",
+                "json",
+                // Every client is on this one address, and many.
+                "--max-streams-per-client",
+                "1000000",
+                "--max-streams",
+                "1000000",
+                "--max-connections",
+                "1000000",
+            ],
+        ),
         "serving at",
     );
     let (main, admin) = dashboard_addresses(&lines);

@@ -25,8 +25,8 @@ use rollouts_dashboard::model::{Pod, ReplicaSet, Rollout};
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    BIN, Proc, body_of, dashboard_addresses, flag, has, http, proc_status, scale_sim, stream_lines,
-    wait_until,
+    BIN, Proc, body_of, dashboard_addresses, flag, has, http, proc_status, scale_sim, serve_args,
+    stream_lines, wait_until,
 };
 
 /// Cards per overview page (web/view/overview.rs).
@@ -292,24 +292,19 @@ fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", history.display()));
     }
     let log = dir.join("soak.log");
+    let history_db = format!("sqlite://{}", history.display());
     let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--kubeconfig",
+        .args(serve_args(
             &kc,
-            "-A",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--history-db",
-            &format!("sqlite://{}", history.display()),
+            &history_db,
             // Every client is on this one address.
-            "--max-streams-per-client",
-            "100000",
-            "--max-streams",
-            "100000",
-        ])
+            &[
+                "--max-streams-per-client",
+                "100000",
+                "--max-streams",
+                "100000",
+            ],
+        ))
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).map_or(Stdio::null(), Stdio::from))
         .spawn()

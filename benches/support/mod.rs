@@ -217,10 +217,10 @@ pub fn scale_sim(n: usize, kubeconfig: &str, churn: bool) -> (Proc, String) {
     (sim, addr)
 }
 
-/// `serve` against the cluster of `kubeconfig` on free loopback ports,
-/// every namespace, no release history, with `extra` flags: the process
-/// and its main and admin addresses.
-pub fn serve(kubeconfig: &str, extra: &[&str]) -> (Proc, String, String) {
+/// `serve`'s arguments: against the cluster of `kubeconfig`, every
+/// namespace, on free loopback ports, the release history in `history_db`
+/// (`off`, or a database URL), then `extra` flags.
+pub fn serve_args<'a>(kubeconfig: &'a str, history_db: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "serve",
         "--kubeconfig",
@@ -231,10 +231,16 @@ pub fn serve(kubeconfig: &str, extra: &[&str]) -> (Proc, String, String) {
         "--admin-listen",
         "127.0.0.1:0",
         "--history-db",
-        "off",
+        history_db,
     ];
     args.extend(extra);
-    let (proc, lines) = spawn(&args, "serving at");
+    args
+}
+
+/// `serve` against the cluster of `kubeconfig`, no release history, with
+/// `extra` flags: the process and its main and admin addresses.
+pub fn serve(kubeconfig: &str, extra: &[&str]) -> (Proc, String, String) {
+    let (proc, lines) = spawn(&serve_args(kubeconfig, "off", extra), "serving at");
     let (main, admin) = dashboard_addresses(&lines);
     (proc, main, admin)
 }
