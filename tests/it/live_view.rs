@@ -8,22 +8,28 @@ use crate::harness;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use harness::{Dashboard, empty_store, rt};
+use harness::{Dashboard, empty_store, patch_seed, rt};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::sim::manifests::load_path;
 use rollouts_dashboard::sim::scenario::load_seed;
 use rollouts_dashboard::sim::store::Subresource;
 use serde_json::{Value, json};
 
+/// A store holding Argo's own test rollouts, every one of them read.
+fn argo_fixtures() -> std::sync::Arc<rollouts_dashboard::sim::store::Store> {
+    let store = empty_store();
+    let report =
+        load_path(&store, &common::fixture("argo-info/canary")).expect("the fixtures load");
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    store
+}
+
 /// Argo's fixtures in the sim; every rollout's `/info` is exactly what
 /// `info/` computes from the objects, and the list holds the same rollouts
 /// without analysis runs and experiments.
 #[tokio::test]
 async fn info_matches_the_objects_in_the_cluster() {
-    let store = empty_store();
-    let report =
-        load_path(&store, &common::fixture("argo-info/canary")).expect("the fixtures load");
-    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let store = argo_fixtures();
     let d = Dashboard::start(store, Scope::AllNamespaces).await;
     d.until("ready", |s| s.health.ready()).await;
     let (status, _, _) = d.get("/readyz").await;
@@ -66,10 +72,7 @@ async fn the_list_goes_gzipped_to_who_accepts_it_and_reads_the_same() {
     use std::io::Read;
     use tower::ServiceExt;
 
-    let store = empty_store();
-    let report =
-        load_path(&store, &common::fixture("argo-info/canary")).expect("the fixtures load");
-    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let store = argo_fixtures();
     load_seed(&store);
     let d = Dashboard::start(store, Scope::AllNamespaces).await;
     d.until_view_matches_sim().await;
@@ -116,18 +119,10 @@ async fn the_list_goes_gzipped_to_who_accepts_it_and_reads_the_same() {
         let list: Value = serde_json::from_slice(&plain).expect("JSON");
         assert!(list["rollouts"].as_array().is_some_and(|r| r.len() >= 5));
         if round == "before" {
-            d.store
-                .patch(
-                    rt("rollouts"),
-                    "manifest-gen",
-                    "manifest-gen",
-                    Subresource::Main,
-                    |o| {
-                        o["metadata"]["labels"]["changed"] = json!("since-the-last-list");
-                        Ok(())
-                    },
-                )
-                .expect("the status changes");
+            patch_seed(&d.store, |o| {
+                o["metadata"]["labels"]["changed"] = json!("since-the-last-list");
+                Ok(())
+            });
             d.until("the change in the view", |s| {
                 s.rollouts.values().any(|e| {
                     e.json

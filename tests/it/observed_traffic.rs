@@ -14,12 +14,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use harness::prometheus::Prometheus;
-use harness::{Dashboard, Options, react, rt, seed_at_pause, seed_with_controller};
+use harness::{Dashboard, Options, patch_seed, react, rt, seed_at_pause, seed_with_controller};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::observed::ObservedSettings;
 use rollouts_dashboard::observed::prometheus::PrometheusAccess;
 use rollouts_dashboard::observed::queries::QueryScope;
-use rollouts_dashboard::sim::store::Subresource;
 use serde_json::{Value, json};
 
 const SEED: &str = "/api/v1/rollouts/manifest-gen/manifest-gen";
@@ -352,22 +351,6 @@ async fn the_canarys_observed_share_and_health_follow_it_through_prometheus() {
     })
     .await;
     assert!(back["updatedAt"].is_string());
-}
-
-/// Changes the seed rollout's spec or metadata.
-fn patch_seed(
-    store: &rollouts_dashboard::sim::store::Store,
-    change: impl FnOnce(&mut Value) -> Result<(), rollouts_dashboard::sim::store::ApiError>,
-) {
-    store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            change,
-        )
-        .expect("the seed is changed");
 }
 
 /// Sets the simulated mesh's traffic annotations on the seed.

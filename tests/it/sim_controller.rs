@@ -798,18 +798,10 @@ fn canary_services_follow_the_replica_sets() {
 }
 
 fn set_seed_image(c: &Cluster, image: &str) {
-    c.store
-        .patch(
-            rt("rollouts"),
-            "manifest-gen",
-            "manifest-gen",
-            Subresource::Main,
-            |o| {
-                set_image(o, "manifest-gen", image);
-                Ok(())
-            },
-        )
-        .unwrap();
+    crate::harness::patch_seed(&c.store, |o| {
+        set_image(o, "manifest-gen", image);
+        Ok(())
+    });
 }
 
 /// A new version while a canary is under way (§3.4): a new ReplicaSet and

@@ -84,6 +84,22 @@ pub fn react(store: &Store, controller: &Controller, seconds: i64) {
     controller.settle(50);
 }
 
+/// Changes the seed rollout's spec or metadata.
+pub fn patch_seed(
+    store: &Store,
+    change: impl FnOnce(&mut Value) -> Result<(), rollouts_dashboard::sim::store::ApiError>,
+) {
+    store
+        .patch(
+            rt("rollouts"),
+            "manifest-gen",
+            "manifest-gen",
+            Subresource::Main,
+            change,
+        )
+        .expect("the seed is changed");
+}
+
 pub fn empty_store() -> Arc<Store> {
     Arc::new(Store::new(Arc::new(SimClock::default())))
 }
