@@ -128,7 +128,7 @@ struct Page {
     /// The attention list as sent: its rows and how many need a person.
     attention: (Vec<AttentionRow>, usize),
     /// The pager and empty state as sent.
-    status: String,
+    status: Arc<str>,
     /// The change the page is current with.
     known: u64,
 }
@@ -148,7 +148,7 @@ impl Page {
             namespaces: BTreeMap::new(),
             paged: false,
             attention: (Vec::new(), 0),
-            status: String::new(),
+            status: Arc::from(""),
             known: 0,
         }
     }
@@ -270,15 +270,15 @@ impl Page {
                 .await?;
         }
         self.namespaces = o.namespaces.clone();
-        let status = render(&page_status(
+        let status: Arc<str> = render(&page_status(
             &self.state.base_path,
             &o,
             &self.query,
             &snap.health,
-        ));
+        ))
+        .into();
         if everything || status != self.status {
-            self.send(replace("page-status", Arc::from(status.as_str())))
-                .await?;
+            self.send(replace("page-status", status.clone())).await?;
             self.status = status;
         }
         Ok(())

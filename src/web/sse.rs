@@ -86,6 +86,15 @@ struct Html {
     html: Arc<str>,
 }
 
+/// `Html` as sent, borrowed from it.
+#[derive(serde::Serialize)]
+struct HtmlData<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ns: Option<&'a str>,
+    html: &'a str,
+}
+
 impl Weighed for Message {
     fn bytes(&self) -> usize {
         // `event: …\ndata: …\n\n`, and the html's JSON punctuation.
@@ -101,11 +110,14 @@ impl Data {
     fn text(self) -> String {
         match self {
             Data::Json(s) => s,
-            Data::Html(h) => match h.ns {
-                Some(ns) => json!({"id": h.id, "ns": ns, "html": &*h.html}),
-                None => json!({"id": h.id, "html": &*h.html}),
-            }
-            .to_string(),
+            // Written straight from the shared html: through a `Value`
+            // each card was copied twice per page. Strings always encode.
+            Data::Html(h) => serde_json::to_string(&HtmlData {
+                id: &h.id,
+                ns: h.ns.as_deref(),
+                html: &h.html,
+            })
+            .unwrap_or_default(),
         }
     }
 }
