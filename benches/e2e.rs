@@ -196,17 +196,33 @@ fn run(n: usize, o: &Opts) -> Value {
     // Changes start once every client has its first full view (the cards,
     // then `resync`): this measures propagation, not the first load.
     let connected = Instant::now();
-    wait_until(
-        "every client's first full view",
-        Duration::from_secs(300),
-        || {
-            synced
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .all(|s| *s)
-        },
-    );
+    let all_synced = std::panic::catch_unwind(|| {
+        wait_until(
+            "every client's first full view",
+            Duration::from_secs(120),
+            || {
+                synced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .all(|s| *s)
+            },
+        )
+    });
+    if all_synced.is_err() {
+        // Which clients, and how far they got, says where to look.
+        let synced = synced.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = bytes.lock().unwrap_or_else(|p| p.into_inner());
+        let behind: Vec<(usize, usize)> = (0..o.clients)
+            .filter(|c| !synced[*c])
+            .map(|c| (c, bytes[c]))
+            .collect();
+        panic!(
+            "{} clients without their first full view (client, bytes read): {:?}",
+            behind.len(),
+            &behind[..behind.len().min(20)]
+        );
+    }
     let first_load_s = connected.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(1));
     let rss_clients = proc_status(pid, "VmRSS:");

@@ -139,7 +139,7 @@ pub fn client_as(base: &kube::Config, credentials: &Credentials) -> Result<Clien
 }
 
 /// What a person may do with rollouts in one namespace.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NamespaceAccess {
     /// `list rollouts`: they see the namespace's rollouts.
     pub list: bool,

@@ -44,6 +44,7 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     requests: Family<RouteLabels, Histogram>,
     streams: Gauge,
+    overview_feeds: Gauge,
     history_writer: Gauge,
     pub edge: EdgeMetrics,
 }
@@ -163,6 +164,12 @@ impl Metrics {
             "Server-Sent Event and watch streams open now",
             streams.clone(),
         );
+        let overview_feeds = Gauge::default();
+        registry.register(
+            "overview_feeds",
+            "Overview feeds open: one per distinct overview page (filter, page, rights) followed now",
+            overview_feeds.clone(),
+        );
         let history_writer = Gauge::default();
         registry.register(
             "history_writer",
@@ -177,6 +184,7 @@ impl Metrics {
             actions,
             requests,
             streams,
+            overview_feeds,
             history_writer,
             edge,
         }
@@ -211,6 +219,16 @@ impl Metrics {
         StreamGuard(self.clone())
     }
 
+    /// Counts an overview feed as open until the guard goes.
+    pub fn overview_feed(self: &Arc<Self>) -> FeedGuard {
+        self.overview_feeds.inc();
+        FeedGuard(self.clone())
+    }
+
+    pub fn overview_feeds_open(&self) -> i64 {
+        self.overview_feeds.get()
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -221,6 +239,14 @@ impl Metrics {
 }
 
 pub struct StreamGuard(Arc<Metrics>);
+
+pub struct FeedGuard(Arc<Metrics>);
+
+impl Drop for FeedGuard {
+    fn drop(&mut self) {
+        self.0.overview_feeds.dec();
+    }
+}
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {

@@ -21,6 +21,8 @@ pub mod logs;
 pub mod logs_page;
 pub mod metrics;
 pub mod overview;
+pub mod overview_feed;
+pub mod overview_page;
 pub mod overview_stream;
 pub mod page_stream;
 pub mod pages;

@@ -6,6 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::routing::{get, post, put};
 
+use std::sync::Arc;
+
 use crate::actions::Action;
 
 use super::{
@@ -14,6 +16,7 @@ use super::{
 };
 
 use super::auth::{gate, guard, identity, sign_in};
+use super::overview_feed::Feeds;
 
 /// Action requests carry at most a small JSON or form body.
 pub const ACTION_BODY_LIMIT: usize = 64 * 1024;
@@ -136,7 +139,10 @@ fn personal(state: &AppState) -> Router<AppState> {
             "/rollouts/{namespace}/{name}/message",
             get(pages::full_message),
         )
-        .route("/stream/overview", get(overview_stream::overview))
+        .route(
+            "/stream/overview",
+            get(overview_stream::overview).layer(Extension(Arc::new(Feeds::default()))),
+        )
         .route(
             "/stream/rollouts/{namespace}/{name}",
             get(page_stream::rollout),

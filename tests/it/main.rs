@@ -36,6 +36,7 @@ mod logs;
 mod malformed_input;
 mod observed_traffic;
 mod oidc;
+mod overview_feeds;
 mod pages;
 mod routers;
 mod routers_live;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::identity::{Caller, ClientAddr};
@@ -197,8 +197,12 @@ impl Weighed for String {
 /// A stream's sending side: at most `backlog_bytes` queued for its reader
 /// (one larger message alone); a send that waits longer than the limit
 /// for room fails, and the stream ends (its reader fell behind).
+///
+/// Each queued item carries its size, not a semaphore permit: a queue's
+/// slots are allocated 32 at a time and live as long as the stream, so
+/// every byte of a slot is paid by each open page.
 pub struct Outbox<T> {
-    tx: mpsc::Sender<(T, OwnedSemaphorePermit)>,
+    tx: mpsc::Sender<(T, u32)>,
     room: Arc<Semaphore>,
     backlog: u32,
     wait: Duration,
@@ -215,13 +219,17 @@ impl<T: Weighed> Outbox<T> {
             .unwrap_or(u32::MAX)
             .clamp(1, self.backlog);
         let queued = async {
-            let permit = self
+            let room = self
                 .room
                 .clone()
                 .acquire_many_owned(want)
                 .await
                 .map_err(|_| Gone)?;
-            self.tx.send((item, permit)).await.map_err(|_| Gone)
+            let slot = self.tx.reserve().await.map_err(|_| Gone)?;
+            // The reader gives the room back as it takes the item.
+            room.forget();
+            slot.send((item, want));
+            Ok(())
         };
         tokio::select! {
             r = queued => r,
@@ -243,14 +251,20 @@ impl<T: Weighed> Outbox<T> {
 /// A stream's receiving side, what the response body reads; taking an
 /// item gives its room back.
 pub struct Inbox<T> {
-    rx: mpsc::Receiver<(T, OwnedSemaphorePermit)>,
+    rx: mpsc::Receiver<(T, u32)>,
+    room: Arc<Semaphore>,
 }
 
 impl<T> tokio_stream::Stream for Inbox<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|(item, _room)| item))
+        self.rx.poll_recv(cx).map(|o| {
+            o.map(|(item, room)| {
+                self.room.add_permits(room as usize);
+                item
+            })
+        })
     }
 }
 
@@ -265,15 +279,16 @@ fn bounded<T>(backlog_bytes: usize, wait: Duration, metrics: EdgeMetrics) -> (Ou
     // Messages are counted by their bytes; the count bound only keeps
     // many tiny ones from piling up.
     let (tx, rx) = mpsc::channel(256);
+    let room = Arc::new(Semaphore::new(backlog as usize));
     (
         Outbox {
             tx,
-            room: Arc::new(Semaphore::new(backlog as usize)),
+            room: room.clone(),
             backlog,
             wait,
             metrics,
         },
-        Inbox { rx },
+        Inbox { rx, room },
     )
 }
 

@@ -5,8 +5,9 @@
 //! made-up names cost the API server nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::identity::Caller;
+use super::identity::{Auth, Caller};
 use crate::actions::Action;
 use crate::cluster::access::{AccessReviews, NamespaceAccess, User, client_as};
 use crate::cluster::act::Actor;
@@ -18,7 +19,7 @@ use crate::web::error::AppError;
 use crate::web::view::health::{BannerView, namespaces_named};
 
 /// What the caller may do in the namespaces a response covers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Rights {
     /// `--auth none`: everything the dashboard's credentials allow.
     All,
@@ -40,28 +41,48 @@ impl Rights {
     pub fn sees(&self, namespace: &str) -> bool {
         self.access(namespace).list
     }
+
+    /// Whether these rights were asked for every namespace of `snap`:
+    /// one with rollouts new since then has not been asked about.
+    pub fn cover(&self, snap: &Snapshot) -> bool {
+        match self {
+            Rights::All => true,
+            Rights::Per(map) => snap
+                .tallies
+                .namespaces
+                .keys()
+                .all(|ns| map.contains_key(ns)),
+        }
+    }
 }
 
 /// What one caller may see and do, asked per namespace when needed (the
 /// answers are kept for the refresh interval in `AccessReviews`, so a
 /// stream can ask for every change).
+///
+/// It points at the dashboard's reviews rather than holding a copy of
+/// them (half a kilobyte), since every open page keeps one.
 #[derive(Clone)]
 pub struct Permissions {
     user: Option<User>,
-    reviews: Option<AccessReviews>,
+    auth: Arc<Auth>,
 }
 
 impl Permissions {
     pub fn of(state: &AppState, caller: &Caller) -> Permissions {
         Permissions {
             user: caller.user().cloned(),
-            reviews: state.auth.reviews.clone(),
+            auth: state.auth.clone(),
         }
+    }
+
+    fn reviews(&self) -> Option<&AccessReviews> {
+        self.auth.reviews.as_ref()
     }
 
     /// `--auth none`: no person, nothing to filter.
     pub fn sees_everything(&self) -> bool {
-        self.user.is_none() || self.reviews.is_none()
+        self.user.is_none() || self.reviews().is_none()
     }
 
     /// Their rights in `namespace`; 503 when Kubernetes could not be asked.
@@ -71,7 +92,7 @@ impl Permissions {
     /// made every open page's stream task that large for as long as the
     /// page stayed open (49 KB of a page's 98 KB at 5,000 rollouts).
     pub async fn access(&self, namespace: &str) -> Result<NamespaceAccess, AppError> {
-        match (&self.user, &self.reviews) {
+        match (&self.user, self.reviews()) {
             (Some(user), Some(reviews)) => Box::pin(reviews.in_namespace(user, namespace))
                 .await
                 .map_err(AppError::from),
@@ -82,7 +103,7 @@ impl Permissions {
     /// Whether they may read pod logs (`get pods/log`) in `namespace`; 503
     /// when Kubernetes could not be asked.
     pub async fn may_read_logs(&self, namespace: &str) -> Result<bool, AppError> {
-        match (&self.user, &self.reviews) {
+        match (&self.user, self.reviews()) {
             (Some(user), Some(reviews)) => Box::pin(reviews.may_read_logs(user, namespace))
                 .await
                 .map_err(AppError::from),
@@ -95,7 +116,7 @@ impl Permissions {
         &self,
         namespaces: impl IntoIterator<Item = String>,
     ) -> Result<Rights, AppError> {
-        match (&self.user, &self.reviews) {
+        match (&self.user, self.reviews()) {
             (Some(user), Some(reviews)) => Box::pin(reviews.in_namespaces(user, namespaces))
                 .await
                 .map(Rights::Per)

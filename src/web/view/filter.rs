@@ -11,7 +11,7 @@ const MAX_QUERY: usize = 256;
 
 pub use crate::cluster::hub::STATUSES;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
     pub q: String,
     pub statuses: Vec<String>,

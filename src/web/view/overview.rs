@@ -23,7 +23,7 @@ pub const ATTENTION_SHOWN: usize = 20;
 pub const NAMESPACES_SHOWN: usize = 100;
 
 /// The filter and the page (from 1) in the URL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct OverviewQuery {
     pub filter: Filter,
     pub page: usize,

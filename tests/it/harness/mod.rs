@@ -26,6 +26,7 @@ use rollouts_dashboard::sim::controller::{Controller, ControllerConfig};
 use rollouts_dashboard::sim::resources::{self, ResourceType};
 use rollouts_dashboard::sim::store::{Filter, Store, Subresource};
 use rollouts_dashboard::web::AppState;
+use rollouts_dashboard::web::metrics::Metrics;
 use rollouts_dashboard::web::router::router;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -126,6 +127,7 @@ impl Default for Options {
 pub struct Viewer {
     pub view: LiveView,
     pub app: Router,
+    pub metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -188,6 +190,7 @@ impl Viewer {
         };
         let view = live::start_observing(&conn, options.capacity, observed, shutdown.clone())
             .expect("the live view starts");
+        let metrics = Arc::new(Metrics::new(view.clone()));
         let state = AppState {
             view: view.clone(),
             default_namespace: "default".to_string(),
@@ -197,9 +200,7 @@ impl Viewer {
             base_path: "/".to_string(),
             cluster_label: "test cluster".to_string(),
             scope_label: "all namespaces".to_string(),
-            metrics: std::sync::Arc::new(rollouts_dashboard::web::metrics::Metrics::new(
-                view.clone(),
-            )),
+            metrics: metrics.clone(),
             auth: std::sync::Arc::new(rollouts_dashboard::web::auth::identity::Auth::none(config)),
             streams: std::sync::Arc::default(),
             log_streams: std::sync::Arc::default(),
@@ -210,6 +211,7 @@ impl Viewer {
             plain_json: Default::default(),
         };
         Viewer {
+            metrics,
             app: router(state, "/", false),
             view,
             shutdown,
