@@ -9,6 +9,8 @@
 //! only one kept.
 
 use flate2::Compression;
+
+use super::crc_combine::{combine, shift_for};
 use flate2::write::DeflateEncoder;
 
 /// A piece of text, deflated, with what the gzip trailer needs of it.
@@ -16,6 +18,8 @@ use flate2::write::DeflateEncoder;
 pub struct Deflated {
     bytes: Box<[u8]>,
     crc: u32,
+    /// What appends this piece to a CRC (see crc_combine.rs).
+    shift: u32,
     len: u64,
 }
 
@@ -39,15 +43,15 @@ impl Deflated {
             return Deflated {
                 bytes: Box::default(),
                 crc: 0,
+                shift: shift_for(0),
                 len: 0,
             };
         }
         let bytes = std::mem::take(encoder.get_mut()).into_boxed_slice();
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(text);
         Deflated {
             bytes,
-            crc: crc.finalize(),
+            crc: crc32fast::hash(text),
+            shift: shift_for(text.len() as u64),
             len: text.len() as u64,
         }
     }
@@ -90,16 +94,14 @@ const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 /// The CRC-32 and length of what went into a gzip member, piece by piece.
 #[derive(Clone, Default)]
 pub struct GzipStream {
-    crc: crc32fast::Hasher,
+    crc: u32,
     len: u64,
 }
 
 impl GzipStream {
     /// `piece` is sent next.
     pub fn add(&mut self, piece: &Deflated) {
-        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
-            piece.crc, piece.len,
-        ));
+        self.crc = combine(self.crc, piece.crc, piece.shift);
         self.len += piece.len;
     }
 
@@ -107,7 +109,7 @@ impl GzipStream {
     /// little-endian.
     pub fn trailer(self) -> Vec<u8> {
         let mut out = FINAL_BLOCK.to_vec();
-        out.extend_from_slice(&self.crc.finalize().to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
         out.extend_from_slice(&(self.len as u32).to_le_bytes());
         out
     }
@@ -177,6 +179,7 @@ mod tests {
         let broken = Deflated {
             bytes: Box::new([0xff, 0x00]),
             crc: 0,
+            shift: shift_for(10),
             len: 10,
         };
         assert!(broken.inflate().is_err(), "not deflate: an error, no panic");

@@ -5,6 +5,7 @@ pub mod access;
 pub mod act;
 pub mod backoff;
 pub mod client;
+pub mod crc_combine;
 pub mod deflated;
 pub mod entry;
 pub mod health;
