@@ -124,6 +124,7 @@ pub async fn run_on(
         templates: Default::default(),
         links: web.links.clone().into(),
         plain_json: Default::default(),
+        gzip_lists: Default::default(),
     };
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());

@@ -77,7 +77,7 @@ pub async fn list(
                 (header::CONTENT_ENCODING, "gzip"),
                 (header::VARY, "accept-encoding"),
             ],
-            list_body::gzip(entries),
+            list_body::gzip(entries, state.gzip_lists.clone()).await,
         )
             .into_response()
     } else {

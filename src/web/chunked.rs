@@ -18,27 +18,36 @@ const CHUNK: usize = 8 * 1024;
 /// A body of `pieces`, in order, produced only as fast as it is sent. A
 /// piece is anything that reads as bytes (a rollout's JSON as the hub keeps
 /// it is copied once, into the chunk).
-pub fn body<P: AsRef<[u8]>>(pieces: impl Iterator<Item = P> + Send + 'static) -> Body {
+pub fn body<P: AsRef<[u8]> + 'static>(pieces: impl Iterator<Item = P> + Send + 'static) -> Body {
     body_in(pieces, CHUNK)
 }
 
 /// As `body`, in chunks of about `size` bytes.
-pub fn body_in<P: AsRef<[u8]>>(
+pub fn body_in<P: AsRef<[u8]> + 'static>(
     pieces: impl Iterator<Item = P> + Send + 'static,
     size: usize,
 ) -> Body {
+    let chunks = chunks(pieces, size).map(Ok::<_, Infallible>);
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+/// `pieces` gathered into chunks of about `size` bytes, made as they are
+/// taken.
+pub fn chunks<P: AsRef<[u8]>>(
+    pieces: impl Iterator<Item = P>,
+    size: usize,
+) -> impl Iterator<Item = Bytes> {
     let mut pieces = pieces;
-    let chunks = std::iter::from_fn(move || {
+    std::iter::from_fn(move || {
         let mut chunk = Vec::with_capacity(size + size / 8);
         for piece in pieces.by_ref() {
             chunk.extend_from_slice(piece.as_ref());
             if chunk.len() >= size {
-                return Some(Ok::<_, Infallible>(Bytes::from(chunk)));
+                return Some(Bytes::from(chunk));
             }
         }
-        (!chunk.is_empty()).then(|| Ok(Bytes::from(chunk)))
-    });
-    Body::from_stream(futures_util::stream::iter(chunks))
+        (!chunk.is_empty()).then(|| Bytes::from(chunk))
+    })
 }
 
 #[cfg(test)]

@@ -78,6 +78,8 @@ pub struct AppState {
     pub links: std::sync::Arc<[crate::info::links::LinkTemplate]>,
     /// Rollouts' JSON inflated for the plain lists being sent.
     pub plain_json: std::sync::Arc<list_body::PlainJson>,
+    /// Gzip lists being sent, sharing the bodies of the same entries.
+    pub gzip_lists: std::sync::Arc<list_body::GzipLists>,
 }
 
 /// `/` or `/prefix/`: a base path as links are made from it.

@@ -209,6 +209,7 @@ impl Viewer {
             templates: Default::default(),
             links: Default::default(),
             plain_json: Default::default(),
+            gzip_lists: Default::default(),
         };
         Viewer {
             metrics,
