@@ -7,41 +7,19 @@ use std::time::Duration;
 
 use rollouts_dashboard::cli::{AuthMode, WebArgs};
 use rollouts_dashboard::cluster::client::Scope;
-use rollouts_dashboard::sim::scenario::load_seed;
 use rollouts_dashboard::sim::store::Subresource;
 use serde_json::{Value, json};
 
-use crate::harness::{self, Dashboard, Messages, PATIENCE, empty_store, rt};
+use crate::harness::{self, Dashboard, Messages, PATIENCE, rt};
 use crate::teams::{self, ALICE, BOB, open, read_until};
 
 /// The ids of the first `resync` on `stream` that holds `id`, sorted.
 async fn resync_with(stream: std::net::TcpStream, id: &'static str) -> Vec<String> {
     tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
         let _ = stream.set_read_timeout(Some(PATIENCE));
-        let mut event = String::new();
-        for line in std::io::BufReader::new(stream).lines() {
-            let line = line.unwrap_or_else(|e| panic!("no resync with {id}: {e}"));
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ")
-                && event == "resync"
-            {
-                let v: Value = serde_json::from_str(data).expect("JSON");
-                let mut ids: Vec<String> = v["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect();
-                if ids.iter().any(|i| i == id) {
-                    ids.sort();
-                    return ids;
-                }
-            }
-        }
-        panic!("the stream ended before a resync with {id}")
+        let mut ids = teams::resync_ids_until(stream, |ids| ids.iter().any(|i| i == id));
+        ids.sort();
+        ids
     })
     .await
     .expect("the stream was read")
@@ -49,17 +27,6 @@ async fn resync_with(stream: std::net::TcpStream, id: &'static str) -> Vec<Strin
 
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-async fn seeded() -> Dashboard {
-    let store = empty_store();
-    load_seed(&store);
-    let d = Dashboard::start(store, Scope::AllNamespaces).await;
-    let seeded = d.sim_infos().len();
-    d.until("ready", |s| s.health.ready() && s.rollouts.len() == seeded)
-        .await;
-    d.until_view_matches_sim().await;
-    d
-}
 
 /// Reads a page's stream up to its first `resync` (its first full view).
 async fn first_view(mut m: Messages) -> Messages {
@@ -83,7 +50,7 @@ fn is_card_of(msg: &Value, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_showing_the_same_thing_share_a_feed_and_each_gets_its_changes() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     assert_eq!(d.metrics.overview_feeds_open(), 0, "no page open, no feed");
     let mut everything = Vec::new();
     for _ in 0..3 {

@@ -6,10 +6,9 @@
 use crate::harness;
 
 use axum::http::{StatusCode, header};
-use harness::{Dashboard, empty_store, rt};
+use harness::{Dashboard, rt};
 use rollouts_dashboard::cluster::client::Scope;
 use rollouts_dashboard::model::RolloutKey;
-use rollouts_dashboard::sim::scenario::load_seed;
 use rollouts_dashboard::sim::store::Subresource;
 use rollouts_dashboard::web::templates::detail_fragments;
 use rollouts_dashboard::web::view::detail::DetailView;
@@ -29,22 +28,9 @@ async fn page(d: &Dashboard, path: &str) -> (StatusCode, axum::http::HeaderMap, 
     )
 }
 
-async fn seeded() -> Dashboard {
-    let store = empty_store();
-    load_seed(&store);
-    let d = Dashboard::start(store, Scope::AllNamespaces).await;
-    let seeded = d.sim_infos().len();
-    d.until("ready", |s| s.health.ready() && s.rollouts.len() == seeded)
-        .await;
-    // Every rollout built from all its objects (Istio's come after the
-    // first lists): a late one would change a card under the test.
-    d.until_view_matches_sim().await;
-    d
-}
-
 #[tokio::test]
 async fn strings_from_the_cluster_are_escaped() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     d.store
         .patch(
             rt("rollouts"),
@@ -80,7 +66,7 @@ async fn strings_from_the_cluster_are_escaped() {
 
 #[tokio::test]
 async fn fragments_alone_equal_the_same_part_of_the_page() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     let snap = d.view.snapshot();
     for (key, entry) in snap.rollouts.iter() {
         let (_, _, html) = page(&d, &format!("/rollouts/{}/{}", key.namespace, key.name)).await;
@@ -106,7 +92,7 @@ async fn fragments_alone_equal_the_same_part_of_the_page() {
 
 #[tokio::test]
 async fn the_overview_filters_from_its_url_and_says_why_it_is_empty() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     let snap = d.view.snapshot();
     let status = &snap.rollouts[&RolloutKey::new("shop", "checkout")]
         .summary
@@ -127,7 +113,7 @@ async fn the_overview_filters_from_its_url_and_says_why_it_is_empty() {
 
 #[tokio::test]
 async fn pages_are_small_self_contained_and_locked_down() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     // Ten rollouts, as the page-weight goal says.
     let seeded = d.sim_infos().len();
     for i in 0..10 - seeded {
@@ -189,7 +175,7 @@ async fn pages_are_small_self_contained_and_locked_down() {
 /// gets every card.
 #[tokio::test]
 async fn the_overview_stream_sends_only_what_changed_after_the_page() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     let (_, _, html) = page(&d, "/").await;
     let stream = html
         .split("data-stream=\"")
@@ -292,7 +278,7 @@ async fn the_rollout_page_shows_managed_routes_experiments_and_plugin_steps() {
 /// JSON with the same status.
 #[tokio::test]
 async fn an_error_is_a_page_for_a_browser_and_json_for_the_api() {
-    let d = seeded().await;
+    let d = harness::seeded().await;
     let (status, headers, body) = page(&d, "/rollouts/shop/no-such-rollout").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let kind = headers

@@ -315,28 +315,40 @@ pub async fn overview_stream_ids(addr: &str, headers: &[(&str, &str)]) -> Vec<St
         let h = borrowed(&headers);
         let stream =
             http::open_stream_with(&addr, "/stream/overview", &h).expect("the stream opens");
-        let mut lines = BufReader::new(stream).lines();
-        let mut event = String::new();
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ")
-                && event == "resync"
-            {
-                let v: Value = serde_json::from_str(data).expect("JSON");
-                return v["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect();
-            }
-        }
-        panic!("the stream ended before its first full view");
+        resync_ids_until(stream, |_| true)
     })
     .await
     .expect("the stream was read")
+}
+
+/// The card ids of the first `resync` on an overview `stream` that `ok`
+/// takes (blocking: call it off the runtime's threads).
+pub fn resync_ids_until(
+    stream: std::net::TcpStream,
+    ok: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let mut lines = BufReader::new(stream).lines();
+    let mut event = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(name) = line.strip_prefix("event: ") {
+            event = name.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ")
+            && event == "resync"
+        {
+            let v: Value = serde_json::from_str(data).expect("JSON");
+            let ids: Vec<String> = v["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect();
+            if ok(&ids) {
+                return ids;
+            }
+        }
+    }
+    panic!("the stream ended before the full view looked for");
 }
 
 /// Headers a blocking task can own.

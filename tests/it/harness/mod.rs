@@ -137,6 +137,20 @@ impl Drop for Viewer {
     }
 }
 
+/// The seed's release and the dashboard on it, every rollout in view and
+/// built from all its objects (Istio's come after the first lists: a late
+/// one would change a card under the test).
+pub async fn seeded() -> Dashboard {
+    let store = empty_store();
+    rollouts_dashboard::sim::scenario::load_seed(&store);
+    let d = Dashboard::start(store, Scope::AllNamespaces).await;
+    let seeded = d.sim_infos().len();
+    d.until("ready", |s| s.health.ready() && s.rollouts.len() == seeded)
+        .await;
+    d.until_view_matches_sim().await;
+    d
+}
+
 /// The dashboard against the simulated cluster.
 pub struct Dashboard {
     pub sim: ApiServer,
