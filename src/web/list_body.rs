@@ -138,9 +138,9 @@ const GZIP_CHUNK: usize = 32 * 1024;
 /// as the client reads it.
 pub async fn gzip(entries: Vec<Arc<RolloutEntry>>, lists: Arc<GzipLists>) -> Body {
     let sending = lists.sending();
-    let key = entries_key(&entries);
+    // A lone list has nobody to share with: no key, nothing kept.
     let shared = if sending.others() {
-        lists.cell(key)
+        lists.cell(entries_key(&entries))
     } else {
         None
     };

@@ -139,8 +139,6 @@ fn open(
     let stop = state.shutdown.child_token();
     // Subscribed before the snapshot, so no change falls between them.
     let changes = state.view.subscribe();
-    let mut page = Page::new(state.clone(), key.query.clone(), key.rights.clone());
-    page.sync(&state.view.snapshot(), None, true, &mut Vec::new());
     let feed = Arc::new(Feed {
         key,
         feeds: feeds.clone(),
@@ -149,6 +147,8 @@ fn open(
         batches: batches.clone(),
         stop: stop.clone(),
     });
+    let mut page = feed.page();
+    page.sync(&state.view.snapshot(), None, true, &mut Vec::new());
     let follow = async move {
         tokio::select! {
             _ = stop.cancelled() => {}
