@@ -117,6 +117,7 @@ pub async fn run_on(
             web.edge.log_stream_limits(),
             metrics.edge.clone(),
         )),
+        bulk_runs: Arc::new(crate::web::bulk_run::run_slots(metrics.edge.clone())),
         metrics,
         auth: Arc::new(auth),
         history,

@@ -52,8 +52,9 @@ document.addEventListener("DOMContentLoaded", function () {
     if (active && old.contains(active)) {
       focusKey = keyOf(active);
     }
-    var typed = {};
+    var typed = {}, ticked = {};
     old.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {
+      if (el.type === "checkbox" || el.type === "radio") { ticked[keyOf(el)] = el.checked; return; }
       if (el.value !== el.defaultValue) { typed[keyOf(el)] = el.value; }
     });
     var wasSelected = old.classList.contains("selected");
@@ -62,6 +63,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (wasSelected) { fresh.classList.add("selected"); }
     fresh.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {
       var k = keyOf(el);
+      if (Object.prototype.hasOwnProperty.call(ticked, k)) { el.checked = ticked[k]; }
       if (Object.prototype.hasOwnProperty.call(typed, k)) { el.value = typed[k]; }
     });
     if (focusKey) {
@@ -74,7 +76,8 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   function keyOf(el) {
     var form = el.form ? el.form.getAttribute("action") : "";
-    return [el.tagName, el.name || "", el.getAttribute("href") || "", el.textContent.trim().slice(0, 40), form].join("|");
+    var value = el.type === "checkbox" || el.type === "radio" ? el.value : "";
+    return [el.tagName, el.name || "", el.getAttribute("href") || "", el.textContent.trim().slice(0, 40), form, value].join("|");
   }
 
   // ---- overview: cards, groups, filters
@@ -152,6 +155,7 @@ document.addEventListener("DOMContentLoaded", function () {
         if (source) { source.close(); source = null; }
         connect();
         countdowns();
+        showBulkTick();
       })
       .catch(function (err) { if (!err || err.name !== "AbortError") { location.href = url; } });
   }
@@ -255,6 +259,117 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // ---- acting on several: the overview's bar counts what each action
+  // applies to among the ticked cards; the preview's form sends and shows
+  // each rollout's outcome as it arrives.
+  function bulkCounts() {
+    var bar = document.getElementById("bulk");
+    if (!bar) { return; }
+    var picked = Array.prototype.filter.call(document.querySelectorAll("input.pick"), function (b) { return b.checked; });
+    var count = document.getElementById("bulk-count");
+    count.textContent = picked.length ? "(" + picked.length + ")" : "";
+    bar.querySelectorAll("[data-bulk]").forEach(function (n) {
+      var applies = picked.filter(function (b) {
+        var card = b.closest(".card");
+        return card && (" " + card.dataset.acts + " ").indexOf(" " + n.dataset.bulk + " ") >= 0;
+      }).length;
+      n.textContent = picked.length ? applies + " of " + picked.length : "";
+    });
+    if (picked.length) {
+      var ticked = bar.querySelector("input[name=scope][value=ticked]");
+      if (ticked) { ticked.checked = true; }
+    }
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.classList && e.target.classList.contains("pick")) { bulkCounts(); }
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target || e.target.id !== "bulk-tick") { return; }
+    document.querySelectorAll("input.pick").forEach(function (b) { b.checked = true; });
+    bulkCounts();
+  });
+  function showBulkTick() {
+    var tick = document.getElementById("bulk-tick");
+    if (tick) { tick.hidden = false; }
+    bulkCounts();
+  }
+  showBulkTick();
+
+  var bulkForm = document.getElementById("bulk-confirm");
+  if (bulkForm) {
+    bulkForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var progress = document.getElementById("bulk-progress");
+      var button = bulkForm.querySelector("button[type=submit]");
+      var body = new URLSearchParams(new FormData(bulkForm)).toString();
+      var cells = {}, total = 0, answered = 0, done = 0;
+      bulkForm.querySelectorAll("input[name=item]").forEach(function (box) {
+        var row = box.closest("tr");
+        var cell = row.querySelector(".outcome");
+        if (box.checked) { cells[row.dataset.key] = cell; cell.textContent = "Sending…"; total++; }
+        else { cell.textContent = "Left out"; }
+        box.disabled = true;
+      });
+      if (button) { button.disabled = true; }
+      function tell() {
+        progress.textContent = answered + " of " + total + " answered: " + done + " done, " + (answered - done) + " not.";
+      }
+      function show(line) {
+        if (!line.trim()) { return; }
+        var o = JSON.parse(line);
+        var cell = cells[o.namespace + "/" + o.name];
+        if (!cell || cell.dataset.code) { return; }
+        cell.dataset.code = o.code;
+        var span = document.createElement("span");
+        var ok = o.code === 200;
+        span.className = ok ? "outcome-done" : o.code < 500 ? "outcome-refused" : "outcome-failed";
+        span.textContent = ok ? "Done" : (o.code < 500 ? "Refused" : "Failed");
+        cell.textContent = "";
+        cell.appendChild(span);
+        if (!ok) { cell.appendChild(document.createTextNode(": " + o.message)); }
+        answered++;
+        if (ok) { done++; }
+        tell();
+      }
+      function unanswered(why) {
+        Object.keys(cells).forEach(function (k) {
+          if (!cells[k].dataset.code) { cells[k].textContent = why; }
+        });
+      }
+      tell();
+      fetch(bulkForm.action, {
+        method: "POST",
+        headers: { "Accept": "application/x-ndjson", "Content-Type": "application/x-www-form-urlencoded" },
+        body: body,
+        credentials: "same-origin"
+      }).then(function (r) {
+        if (!r.ok) {
+          return r.json().then(function (j) { throw new Error(j.message || "HTTP " + r.status); },
+            function () { throw new Error("HTTP " + r.status); });
+        }
+        var reader = r.body.getReader(), decoder = new TextDecoder(), rest = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) { show(rest); return; }
+            var parts = (rest + decoder.decode(chunk.value, { stream: true })).split("\n");
+            rest = parts.pop();
+            parts.forEach(show);
+            return pump();
+          });
+        }
+        return pump();
+      }).then(function () {
+        unanswered("No answer: see its page");
+        document.getElementById("bulk-heading").textContent = (button ? button.textContent.replace(/\s*\d+$/, "") : "Done") +
+          ": " + done + " of " + total + " done";
+      }).catch(function (err) {
+        unanswered("Not known: see its page");
+        progress.textContent = "The selection was not sent, or its answer broke off: " + err.message +
+          ". Each rollout's page shows what the cluster does.";
+      });
+    });
+  }
+
   // ---- keyboard
   var help = document.getElementById("help");
   document.getElementById("help-open").addEventListener("click", function () { help.showModal(); });
@@ -338,7 +453,7 @@ document.addEventListener("DOMContentLoaded", function () {
         var banner = document.getElementById("banner");
         if (banner) { swap(banner, d.html); }
       },
-      card: function (d) { putCard(d.id, d.ns, d.html); },
+      card: function (d) { putCard(d.id, d.ns, d.html); bulkCounts(); },
       resync: function (d) {
         document.querySelectorAll(".card").forEach(function (c) {
           if (d.ids.indexOf(c.id) < 0) { removeCard(c.id); }

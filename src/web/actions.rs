@@ -43,7 +43,7 @@ fn put_body(bytes: &Bytes) -> Result<PutBody, AppError> {
 
 /// Checks that the caller may, then sends `request` as them (the API
 /// server's RBAC still has the last word) and counts the outcome.
-async fn perform(
+pub(super) async fn perform(
     state: &AppState,
     caller: &Caller,
     namespace: &str,

@@ -7,6 +7,8 @@ pub mod api;
 pub mod api_watch;
 pub mod assets;
 pub mod auth;
+pub mod bulk;
+pub mod bulk_run;
 pub mod cards;
 pub mod chunked;
 pub mod diff;
@@ -67,6 +69,8 @@ pub struct AppState {
     /// Followed pod logs per person, bounded apart (each reads the API
     /// server for several pods).
     pub log_streams: std::sync::Arc<auth::limits::StreamSlots>,
+    /// Actions running over selections, per person and in all, bounded.
+    pub bulk_runs: std::sync::Arc<auth::limits::StreamSlots>,
     /// The release history, unless `--history-db off`.
     pub history: Option<crate::history::History>,
     /// `--public-url`'s origin (`https://host[:port]`): actions from a

@@ -10,6 +10,7 @@ use super::auth::permissions::{Permissions, shown_namespace};
 use super::error::{AppError, PageError};
 use super::overview;
 use super::templates::{Chip, OverviewPage, PageInfo, RolloutPage, render};
+use super::view::bulk::BULK_ACTIONS;
 use super::view::changes::ChangesView;
 use super::view::detail::DetailView;
 use super::view::filter::STATUSES;
@@ -71,6 +72,11 @@ pub async fn overview(
         groups: overview::groups(&state, &rights, &o),
         status: overview::page_status(&base, &o, &query, &snapshot.health),
         filter: query.filter,
+        read_only: state.read_only,
+        bulk_actions: BULK_ACTIONS
+            .iter()
+            .map(|a| (a.segment(), a.label()))
+            .collect(),
     };
     Ok(Html(render(&page)).into_response())
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, diff, history, kept_logs, logs, logs_page, metrics,
-    overview_stream, page_stream, pages, probes,
+    AppState, actions, api, api_watch, assets, bulk, diff, history, kept_logs, logs, logs_page,
+    metrics, overview_stream, page_stream, pages, probes,
 };
 
 use super::auth::{gate, guard, identity, sign_in};
@@ -20,6 +20,9 @@ use super::overview_feed::Feeds;
 
 /// Action requests carry at most a small JSON or form body.
 pub const ACTION_BODY_LIMIT: usize = 64 * 1024;
+/// A selection's list: 200 rollouts with the longest names Kubernetes
+/// allows and what was seen of each fit in it (a larger body is 413).
+pub const BULK_BODY_LIMIT: usize = 128 * 1024;
 
 /// Argo's PUT for an action without arguments.
 macro_rules! simple_put {
@@ -91,6 +94,18 @@ fn acting(state: &AppState) -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(ACTION_BODY_LIMIT))
 }
 
+/// A selection's action: as `acting`, with room for its list.
+fn acting_on_many(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/bulk/{action}", post(bulk::api))
+        .route("/bulk/{action}", post(bulk::post_form))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::mutation_guard,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BULK_BODY_LIMIT))
+}
+
 /// Everything that shows or changes rollouts: it needs to know who asks.
 fn personal(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -148,7 +163,9 @@ fn personal(state: &AppState) -> Router<AppState> {
             get(page_stream::rollout),
         )
         .route("/api/v1/namespace", get(api::namespace))
+        .route("/bulk", get(bulk::preview))
         .merge(acting(state))
+        .merge(acting_on_many(state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::identify,

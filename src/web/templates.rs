@@ -80,6 +80,10 @@ pub struct OverviewPage {
     pub summary_more: usize,
     pub groups: Vec<Group>,
     pub status: PageStatusPartial,
+    /// `--read-only`: no selection, no actions.
+    pub read_only: bool,
+    /// The actions a selection can take: (path segment, button word).
+    pub bulk_actions: Vec<(&'static str, &'static str)>,
 }
 
 /// What needs a person first (shown when the rollouts fill pages).
@@ -215,6 +219,51 @@ pub struct ReleasesPage {
     pub rows: Vec<super::view::history::ReleaseRowView>,
     pub gaps: Vec<super::view::history::GapView>,
     pub error: Option<String>,
+}
+
+/// `/bulk`: what an action would do to each rollout of a selection and
+/// the form that sends it, or (after that form's post) what it did.
+#[derive(Template)]
+#[template(path = "bulk.html")]
+pub struct BulkPage {
+    pub page: PageInfo,
+    pub banner: BannerView,
+    /// The action's path segment and button word.
+    pub action: &'static str,
+    pub label: &'static str,
+    /// Abort's button warns.
+    pub danger: bool,
+    pub heading: String,
+    /// The overview with the filter the selection came from, and that
+    /// filter's query (carried through the form for the way back).
+    pub back: String,
+    pub filter: String,
+    pub notice: Option<String>,
+    /// What each action applies to in the selection (the preview).
+    pub counts: Vec<BulkCount>,
+    pub rows: Vec<super::view::bulk::PreviewRow>,
+    /// Rows the action would be sent to.
+    pub applicable: usize,
+    /// What happened to each (the results).
+    pub results: Vec<BulkResultRow>,
+}
+
+pub struct BulkCount {
+    pub label: &'static str,
+    pub applies: usize,
+    pub of: usize,
+    /// The preview's own action.
+    pub current: bool,
+    /// The same selection's preview for this action.
+    pub href: String,
+}
+
+pub struct BulkResultRow {
+    pub namespace: String,
+    pub name: String,
+    pub class: &'static str,
+    pub words: &'static str,
+    pub message: String,
 }
 
 /// A page that only says why: an unknown rollout (404), no identity (401),

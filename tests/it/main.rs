@@ -21,6 +21,7 @@ mod argo_info_fixtures;
 mod attacks;
 mod auth;
 mod beyond_argo;
+mod bulk;
 mod chart;
 mod chart_rbac;
 mod cli;

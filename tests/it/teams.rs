@@ -75,7 +75,7 @@ impl Drop for Cluster {
     }
 }
 
-fn react(store: &Store, controller: &Controller) {
+pub fn react(store: &Store, controller: &Controller) {
     controller.settle(50);
     store.clock.advance(SignedDuration::from_secs(3));
     controller.settle(50);

@@ -38,13 +38,30 @@ pub enum StreamKind {
     LiveViews,
     /// Followed pod logs (`--max-log-streams`).
     PodLogs,
+    /// Actions running over a selection (a fixed bound).
+    BulkRuns,
 }
 
 impl StreamKind {
-    fn words(self) -> (&'static str, &'static str) {
+    /// What they are, what bounds them in all, what one client can do
+    /// about having too many.
+    fn words(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            StreamKind::LiveViews => ("live views", "--max-streams"),
-            StreamKind::PodLogs => ("followed pod logs", "--max-log-streams"),
+            StreamKind::LiveViews => (
+                "live views open",
+                "--max-streams",
+                "close some tabs or watches",
+            ),
+            StreamKind::PodLogs => (
+                "followed pod logs open",
+                "--max-log-streams",
+                "close some tabs or watches",
+            ),
+            StreamKind::BulkRuns => (
+                "actions on selections running",
+                "a fixed bound",
+                "wait until one is through (at most a minute)",
+            ),
         }
     }
 }
@@ -105,12 +122,12 @@ impl StreamSlots {
     /// A slot for `who`'s new stream, or 429 when they, or all, hold too many.
     pub fn take(self: &Arc<Self>, who: &str) -> Result<StreamSlot, AppError> {
         let mut open = self.lock();
-        let (what, flag) = self.limits.what.words();
+        let (what, flag, hint) = self.limits.what.words();
         if open.total >= self.limits.total {
             drop(open);
             self.metrics.stream_refused("total");
             return Err(AppError::TooMany(format!(
-                "this dashboard has {} {what} open, as many as it serves ({flag}); try again shortly",
+                "this dashboard has {} {what}, as many as it serves ({flag}); try again shortly",
                 self.limits.total
             )));
         }
@@ -119,7 +136,7 @@ impl StreamSlots {
             drop(open);
             self.metrics.stream_refused("per_client");
             return Err(AppError::TooMany(format!(
-                "you have {} {what} open already; close some tabs or watches",
+                "you have {} {what} already; {hint}",
                 self.limits.per_client
             )));
         }

@@ -29,6 +29,9 @@ pub struct CardView {
     pub can_abort: bool,
     pub pod_hash: String,
     pub step_index: String,
+    /// The actions of a selection that apply now (path segments, by
+    /// spaces): the overview's bar counts them for the ticked cards.
+    pub acts: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +143,12 @@ impl CardView {
             can_abort: allowed(Action::Abort),
             pod_hash: info.pod_hash.clone(),
             step_index: info.step_index.map(|i| i.to_string()).unwrap_or_default(),
+            acts: super::bulk::BULK_ACTIONS
+                .iter()
+                .filter(|a| a.refusal(info).is_none())
+                .map(|a| a.segment())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

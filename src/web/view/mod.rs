@@ -2,6 +2,7 @@
 //! templates print (no logic in templates beyond loops and ifs). Pure.
 
 pub mod analysis_metric;
+pub mod bulk;
 pub mod card;
 pub mod changes;
 pub mod detail;

@@ -218,6 +218,9 @@ impl Viewer {
             auth: std::sync::Arc::new(rollouts_dashboard::web::auth::identity::Auth::none(config)),
             streams: std::sync::Arc::default(),
             log_streams: std::sync::Arc::default(),
+            bulk_runs: std::sync::Arc::new(rollouts_dashboard::web::bulk_run::run_slots(
+                Default::default(),
+            )),
             history: None,
             public_origin: None,
             templates: Default::default(),
