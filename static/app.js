@@ -360,6 +360,8 @@ document.addEventListener("DOMContentLoaded", function () {
         return pump();
       }).then(function () {
         unanswered("No answer: see its page");
+        var again = bulkForm.querySelector("p.buttons");
+        if (again) { again.hidden = true; }
         document.getElementById("bulk-heading").textContent = (button ? button.textContent.replace(/\s*\d+$/, "") : "Done") +
           ": " + done + " of " + total + " done";
       }).catch(function (err) {
