@@ -6,6 +6,7 @@ use crate::actions::{Action, step_words};
 use crate::info::RolloutInfo;
 
 use super::{status_class, step_label};
+use crate::web::text::{LABEL_CHARS, clip};
 
 /// The actions a selection can take: those that move a release along or
 /// hold it, each sent per rollout exactly as the single action.
@@ -90,9 +91,11 @@ impl BulkAction {
         match self {
             BulkAction::Promote => match at {
                 Some(i) if i >= 0 && (i as usize) < steps => {
-                    let here = step_label(&info.steps[i as usize]);
+                    // A tenant names its steps' templates and plugins: cut.
+                    let label = |s| clip(&step_label(s), LABEL_CHARS).into_owned();
+                    let here = label(&info.steps[i as usize]);
                     let next = match info.steps.get(i as usize + 1) {
-                        Some(s) => format!("step {} of {steps}: {}", i + 2, step_label(s)),
+                        Some(s) => format!("step {} of {steps}: {}", i + 2, label(s)),
                         None => "the end of its steps: the new version becomes stable".to_string(),
                     };
                     format!("leaves step {} of {steps} ({here}) for {next}", i + 1)
