@@ -48,9 +48,22 @@ pub struct ConnectArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
     #[arg(long, env = "ROLLOUTS_DASHBOARD_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (default: its current-context)
-    #[arg(long, env = "ROLLOUTS_DASHBOARD_CONTEXT", value_name = "NAME", value_parser = non_empty)]
-    pub context: Option<String>,
+    /// The kubeconfig context to use (default: its current-context); repeat for several clusters, each shown at /clusters/{name}/
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_CONTEXT",
+        value_name = "NAME",
+        value_delimiter = ',',
+        value_parser = non_empty
+    )]
+    pub context: Vec<String>,
+    /// Show every context of the kubeconfig, each a cluster of its own
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_ALL_CONTEXTS",
+        conflicts_with = "context"
+    )]
+    pub all_contexts: bool,
     /// Namespace to show; repeat for several (default: all the credentials may list)
     #[arg(
         short = 'n',
@@ -75,7 +88,9 @@ impl From<&ConnectArgs> for crate::cluster::client::ConnectSettings {
     fn from(a: &ConnectArgs) -> Self {
         crate::cluster::client::ConnectSettings {
             kubeconfig: a.kubeconfig.clone(),
-            context: a.context.clone(),
+            context: a.context.first().cloned(),
+            more_contexts: a.context.iter().skip(1).cloned().collect(),
+            all_contexts: a.all_contexts,
             namespaces: a.namespaces.clone(),
             all_namespaces: a.all_namespaces,
         }
@@ -697,6 +712,15 @@ pub struct DemoArgs {
         value_name = "PATH"
     )]
     pub prometheus_config_out: Option<PathBuf>,
+    /// Simulate N clusters (1 to 10): the seed's release in the first, varied releases that keep moving in the others, each shown at /clusters/demo-{i}/
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_DEMO_CLUSTERS",
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=10)
+    )]
+    pub clusters: u8,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rollouts_dashboard::cli::{Cli, Command, ServeArgs};
-use rollouts_dashboard::cluster::client::connect_config;
+use rollouts_dashboard::cluster::client::connect_all;
 use rollouts_dashboard::telemetry;
 use tokio_util::sync::CancellationToken;
 
@@ -79,10 +79,10 @@ async fn run(command: Command) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), String> {
-    let conn = connect_config(&(&args.connect).into())
+    let clusters = connect_all(&(&args.connect).into())
         .await
         .map_err(|e| e.to_string())?;
-    rollouts_dashboard::serve::run(&conn, &args.web, shutdown)
+    rollouts_dashboard::serve::run_clusters(&clusters, &args.web, shutdown)
         .await
         .map_err(|e| e.to_string())
 }

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{AuthMode, WebArgs};
 use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
-use crate::cluster::client::{ClientError, ConfigSource, Connection, Scope};
+use crate::cluster::client::{
+    ClientError, ConfigSource, Connection, NamedConnection, Scope, cluster_name,
+};
 use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::hub::{Observation, ObservedSource};
 use crate::cluster::lease::{self, LeaseSettings};
@@ -23,11 +25,13 @@ use crate::web::AppState;
 use crate::web::auth::identity::{Auth, OidcLogin};
 use crate::web::auth::limits::StreamSlots;
 use crate::web::auth::session::Sealer;
+use crate::web::clusters::{ClusterEntry, Clusters};
 use crate::web::edge::ConnectionLimits;
 use crate::web::edge::hosts::AllowedHosts;
 use crate::web::edge::server::{Edge, serve};
 use crate::web::metrics::Metrics;
-use crate::web::router::{admin_router, router};
+use crate::web::router::{admin_router, router, router_with};
+use crate::web::view::clusters::ClusterLink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -68,6 +72,51 @@ pub async fn run_on(
     web: &WebArgs,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    let one = NamedConnection {
+        name: match &conn.source {
+            ConfigSource::Kubeconfig {
+                context: Some(c), ..
+            } => cluster_name(c),
+            _ => "cluster".to_string(),
+        },
+        connection: conn.clone(),
+    };
+    run_clusters_on(listener, &[one], web, shutdown).await
+}
+
+/// Binds `web.listen` and serves every cluster of `clusters` (the first
+/// at the plain URLs, each at `/clusters/{name}/`) until `shutdown`.
+pub async fn run_clusters(
+    clusters: &[NamedConnection],
+    web: &WebArgs,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(web.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: web.listen,
+            source,
+        })?;
+    run_clusters_on(listener, clusters, web, shutdown).await
+}
+
+/// As [`run_clusters`], on a listener the caller bound.
+pub async fn run_clusters_on(
+    listener: tokio::net::TcpListener,
+    clusters: &[NamedConnection],
+    web: &WebArgs,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let Some(first) = clusters.first() else {
+        return Err(ServeError::Config("no cluster to show".to_string()));
+    };
+    if clusters.len() > 1 && web.auth == AuthMode::Token {
+        return Err(ServeError::Config(format!(
+            "--auth token signs people in with a token, and a token is one cluster's: it cannot show {} clusters; use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)",
+            clusters.len()
+        )));
+    }
+    let conn = &first.connection;
     let addr = listener.local_addr().unwrap_or(web.listen);
     let observed = observed_for(conn, web, &shutdown)?;
     let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, shutdown.clone())?;
@@ -108,6 +157,9 @@ pub async fn run_on(
         read_only: web.read_only,
         base_path: crate::web::base_with_slash(&web.base_path),
         cluster_label: cluster_label(conn),
+        cluster_name: first.name.clone(),
+        cluster_server: conn.cluster_url(),
+        cluster_links: cluster_links(clusters, &crate::web::base_with_slash(&web.base_path)),
         scope_label: scope_label(&conn.scope),
         streams: Arc::new(StreamSlots::new(
             web.edge.stream_limits(),
@@ -130,7 +182,13 @@ pub async fn run_on(
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());
     }
-    let app = router(state.clone(), &web.base_path, web.admin_listen.is_some());
+    let registry = cluster_registry(&state, clusters, web, &shutdown)?;
+    let app = router_with(
+        state.clone(),
+        &web.base_path,
+        web.admin_listen.is_some(),
+        registry,
+    );
     let mut admin_line = String::new();
     if let Some(admin_addr) = web.admin_listen {
         let admin = tokio::net::TcpListener::bind(admin_addr)
@@ -155,6 +213,16 @@ pub async fn run_on(
         tracing::info!(addr = %admin_addr, "admin endpoints (probes, metrics)");
     }
     let text = banner(conn, web, addr);
+    if clusters.len() > 1 {
+        admin_line.push_str(&format!(
+            "  clusters:   {} (each at /clusters/{{name}}/; the first also at /)\n",
+            clusters
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.connection.cluster_url()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     // The admin line goes before the last line, the URL.
     match text.rsplit_once('\n') {
         Some((head, url)) => println!("{head}\n{admin_line}{url}"),
@@ -164,6 +232,91 @@ pub async fn run_on(
     serve(listener, app, edge, shutdown)
         .await
         .map_err(ServeError::Http)
+}
+
+/// Links to every cluster's pages, for the header (none for one).
+fn cluster_links(clusters: &[NamedConnection], base: &str) -> Arc<[ClusterLink]> {
+    if clusters.len() < 2 {
+        return Arc::new([]);
+    }
+    clusters
+        .iter()
+        .map(|c| ClusterLink {
+            name: c.name.clone(),
+            href: format!("{base}clusters/{}/", c.name),
+        })
+        .collect()
+}
+
+/// With several clusters, each its own view, credentials, reviews and
+/// router under `{base}clusters/{name}/`; the first is `main`'s, its
+/// pages at the plain URLs too. Empty for one cluster.
+fn cluster_registry(
+    main: &AppState,
+    clusters: &[NamedConnection],
+    web: &WebArgs,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Clusters>, ServeError> {
+    if clusters.len() < 2 {
+        return Ok(Arc::default());
+    }
+    let mut entries = Vec::with_capacity(clusters.len());
+    for (i, named) in clusters.iter().enumerate() {
+        let base = format!("{}clusters/{}/", main.base_path, named.name);
+        let state = if i == 0 {
+            AppState {
+                base_path: base.clone(),
+                ..main.clone()
+            }
+        } else {
+            other_cluster(main, named, web, base.clone(), shutdown)?
+        };
+        let app = router(state.clone(), base.trim_end_matches('/'), true);
+        entries.push(ClusterEntry {
+            name: named.name.clone(),
+            server: named.connection.cluster_url(),
+            state,
+            app,
+        });
+    }
+    Ok(Arc::new(Clusters { entries }))
+}
+
+/// Another cluster's part of the dashboard: its live view, its client,
+/// its reviews; the people, the bounds and the metrics are shared. Its
+/// release history and observed traffic are not kept yet.
+fn other_cluster(
+    main: &AppState,
+    named: &NamedConnection,
+    web: &WebArgs,
+    base_path: String,
+    shutdown: &CancellationToken,
+) -> Result<AppState, ServeError> {
+    let conn = &named.connection;
+    let view = live::start_observing(conn, BROADCAST_CAPACITY, None, shutdown.clone())?;
+    let reviews = match web.auth {
+        AuthMode::None => None,
+        AuthMode::Proxy | AuthMode::Token | AuthMode::Oidc => Some(AccessReviews::new(
+            live::client(conn)?,
+            std::time::Duration::from_secs(web.access_check_interval),
+        )),
+    };
+    Ok(AppState {
+        view,
+        default_namespace: conn.config.default_namespace.clone(),
+        actor: Actor::new(live::client(conn)?),
+        base_path,
+        cluster_label: cluster_label(conn),
+        cluster_name: named.name.clone(),
+        cluster_server: conn.cluster_url(),
+        scope_label: scope_label(&conn.scope),
+        auth: Arc::new(main.auth.for_cluster(conn.config.clone(), reviews)),
+        history: None,
+        templates: Default::default(),
+        plain_json: Default::default(),
+        gzip_lists: Default::default(),
+        ..main.clone()
+    })
 }
 
 /// File descriptors kept for everything but people's connections: the

@@ -58,6 +58,7 @@ pub enum Scope {
 }
 
 /// A resolved connection: the kube-rs config and how it was found.
+#[derive(Clone)]
 pub struct Connection {
     pub config: kube::Config,
     pub source: ConfigSource,
@@ -75,8 +76,110 @@ impl Connection {
 pub struct ConnectSettings {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// More clusters (`--context` given again): each a context of the
+    /// same kubeconfig, shown apart.
+    pub more_contexts: Vec<String>,
+    /// `--all-contexts`: every context of the kubeconfig.
+    pub all_contexts: bool,
     pub namespaces: Vec<String>,
     pub all_namespaces: bool,
+}
+
+/// One cluster of several: its name in URLs (`/clusters/{name}/`) and
+/// its connection.
+pub struct NamedConnection {
+    pub name: String,
+    pub connection: Connection,
+}
+
+/// A context's name as a URL path segment: lower case letters, digits and
+/// `-` (an EKS context is `arn:aws:eks:…:cluster/prod`), at most 63.
+pub fn cluster_name(context: &str) -> String {
+    let mut name = String::new();
+    for c in context.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+            name.push(c);
+        }
+    }
+    let name: String = name.trim_end_matches('-').chars().take(63).collect();
+    if name.is_empty() {
+        "cluster".to_string()
+    } else {
+        name
+    }
+}
+
+/// Every cluster the settings name: one (as `connect_config`), or with
+/// `--context` given more than once or `--all-contexts`, each context of
+/// the kubeconfig, named after it (made unique).
+pub async fn connect_all(args: &ConnectSettings) -> Result<Vec<NamedConnection>, ClientError> {
+    let mut contexts: Vec<String> = args.context.iter().cloned().collect();
+    contexts.extend(args.more_contexts.iter().cloned());
+    if args.all_contexts {
+        let (kc, path) = read_kubeconfig(args)?;
+        contexts = kc.contexts.iter().map(|c| c.name.clone()).collect();
+        if contexts.is_empty() {
+            return Err(ClientError::Client(format!(
+                "--all-contexts: kubeconfig {path} has no contexts"
+            )));
+        }
+    }
+    if contexts.len() <= 1 {
+        let connection = connect_config(args).await?;
+        let name = match &connection.source {
+            ConfigSource::Kubeconfig {
+                context: Some(c), ..
+            } => cluster_name(c),
+            ConfigSource::InCluster => "in-cluster".to_string(),
+            _ => "cluster".to_string(),
+        };
+        return Ok(vec![NamedConnection { name, connection }]);
+    }
+    let mut all: Vec<NamedConnection> = Vec::new();
+    for context in contexts {
+        let one = ConnectSettings {
+            context: Some(context.clone()),
+            more_contexts: Vec::new(),
+            all_contexts: false,
+            ..args.clone()
+        };
+        let connection = connect_config(&one).await?;
+        let base = cluster_name(&context);
+        let mut name = base.clone();
+        let mut n = 2;
+        while all.iter().any(|c| c.name == name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        all.push(NamedConnection { name, connection });
+    }
+    Ok(all)
+}
+
+/// The kubeconfig the settings name (`--kubeconfig`, else `$KUBECONFIG`
+/// or `~/.kube/config`), and where it was.
+fn read_kubeconfig(args: &ConnectSettings) -> Result<(Kubeconfig, String), ClientError> {
+    match &args.kubeconfig {
+        Some(path) => {
+            let shown = path.display().to_string();
+            Kubeconfig::read_from(path)
+                .map(|kc| (kc, shown.clone()))
+                .map_err(|source| ClientError::ReadKubeconfig {
+                    path: shown,
+                    source,
+                })
+        }
+        None => {
+            let shown = std::env::var("KUBECONFIG").unwrap_or_else(|_| default_path());
+            Kubeconfig::read()
+                .map(|kc| (kc, shown.clone()))
+                .map_err(|source| ClientError::ReadKubeconfig {
+                    path: shown,
+                    source,
+                })
+        }
+    }
 }
 
 /// Resolves the connection as kubectl would: an explicit `--kubeconfig`, else
@@ -157,4 +260,21 @@ fn default_path() -> String {
     std::env::var_os("HOME")
         .map(|h| PathBuf::from(h).join(".kube").join("config"))
         .map_or_else(|| "~/.kube/config".to_string(), |p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_name;
+
+    #[test]
+    fn a_context_is_named_for_urls() {
+        assert_eq!(cluster_name("prod-eu"), "prod-eu");
+        assert_eq!(
+            cluster_name("arn:aws:eks:eu-west-1:123:cluster/Prod"),
+            "arn-aws-eks-eu-west-1-123-cluster-prod"
+        );
+        assert_eq!(cluster_name("alice@kind-dev"), "alice-kind-dev");
+        assert_eq!(cluster_name("///"), "cluster");
+        assert_eq!(cluster_name(&"a".repeat(100)).len(), 63);
+    }
 }

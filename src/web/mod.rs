@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod bulk_run;
 pub mod cards;
 pub mod chunked;
+pub mod clusters;
 pub mod diff;
 pub mod edge;
 pub mod error;
@@ -59,6 +60,11 @@ pub struct AppState {
     pub base_path: String,
     /// Which cluster, for the page header.
     pub cluster_label: String,
+    /// Its name in URLs (`{base}clusters/{name}/`) and its API server.
+    pub cluster_name: String,
+    pub cluster_server: String,
+    /// Every cluster of the dashboard, for the header (empty for one).
+    pub cluster_links: std::sync::Arc<[view::clusters::ClusterLink]>,
     /// Which namespaces, for the page header.
     pub scope_label: String,
     pub metrics: std::sync::Arc<metrics::Metrics>,

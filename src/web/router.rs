@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use super::{
 };
 
 use super::auth::{gate, guard, identity, sign_in};
+use super::clusters::{self, Clusters};
 use super::overview_feed::Feeds;
 
 /// Action requests carry at most a small JSON or form body.
@@ -175,7 +176,34 @@ fn personal(state: &AppState) -> Router<AppState> {
 /// Every user-facing route under `base_path`; with `admin_elsewhere`, the
 /// probes and metrics are left to the admin port.
 pub fn router(state: AppState, base_path: &str, admin_elsewhere: bool) -> Router {
+    router_with(state, base_path, admin_elsewhere, Arc::default())
+}
+
+/// As [`router`], with the pages of several `clusters` under
+/// `clusters/{name}/` (each its own router, which knows who asks itself).
+pub fn router_with(
+    state: AppState,
+    base_path: &str,
+    admin_elsewhere: bool,
+    clusters: Arc<Clusters>,
+) -> Router {
     let app = Router::new()
+        .route("/clusters/{cluster}", any(clusters::dispatch))
+        .route("/clusters/{cluster}/", any(clusters::dispatch))
+        .route("/clusters/{cluster}/{*rest}", any(clusters::dispatch))
+        .route(
+            "/api/v1/clusters/{cluster}/rollouts/{*rest}",
+            any(clusters::api_alias),
+        )
+        .merge(
+            Router::new()
+                .route("/api/v1/clusters", get(clusters::list))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    gate::identify,
+                )),
+        )
+        .layer(Extension(clusters))
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
         .route("/static/favicon.svg", get(assets::favicon))

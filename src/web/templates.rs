@@ -32,6 +32,8 @@ pub struct PageInfo {
     pub sign_out: bool,
     /// A release history is kept: link the Releases page.
     pub releases: bool,
+    /// With several clusters, each one's pages: (name, link, this one).
+    pub clusters: Vec<(String, String, bool)>,
 }
 
 impl PageInfo {
@@ -47,6 +49,11 @@ impl PageInfo {
             unauthenticated: caller.user().is_none(),
             sign_out: state.auth.has_sign_in() && caller.user().is_some(),
             releases: state.history.is_some(),
+            clusters: state
+                .cluster_links
+                .iter()
+                .map(|l| (l.name.clone(), l.href.clone(), l.name == state.cluster_name))
+                .collect(),
         }
     }
 }

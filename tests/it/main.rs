@@ -25,6 +25,7 @@ mod bulk;
 mod chart;
 mod chart_rbac;
 mod cli;
+mod clusters;
 mod demo;
 mod edge;
 mod history;

@@ -121,6 +121,24 @@ impl Auth {
         }
     }
 
+    /// The same people, known the same way (sign-ins, sign-outs, trusted
+    /// proxies), on another cluster: its credentials and its reviews.
+    pub fn for_cluster(&self, base_config: kube::Config, reviews: Option<AccessReviews>) -> Auth {
+        Auth {
+            mode: self.mode,
+            user_header: self.user_header.clone(),
+            groups_header: self.groups_header.clone(),
+            email_header: self.email_header.clone(),
+            trusted: self.trusted.clone(),
+            base_config,
+            reviews,
+            oidc: self.oidc.clone(),
+            token_sealer: self.token_sealer.clone(),
+            signed_out: self.signed_out.clone(),
+            notice: self.notice.clone(),
+        }
+    }
+
     /// Whether people sign in through a page of this dashboard.
     pub fn has_sign_in(&self) -> bool {
         matches!(self.mode, AuthMode::Token | AuthMode::Oidc)

@@ -64,6 +64,7 @@ pub fn new_session_id() -> Result<String, String> {
 /// Sessions signed out before their end. Bounded: past the capacity the
 /// least used entries go (a signed-out session would then work again
 /// until its own end), and an entry is kept no longer than a week.
+#[derive(Clone)]
 pub struct SignedOut {
     ids: moka::sync::Cache<String, ()>,
 }

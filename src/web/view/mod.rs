@@ -5,6 +5,7 @@ pub mod analysis_metric;
 pub mod bulk;
 pub mod card;
 pub mod changes;
+pub mod clusters;
 pub mod detail;
 pub mod filter;
 pub mod health;

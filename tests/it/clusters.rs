@@ -1,0 +1,260 @@
+//! Several clusters in one dashboard, each a simulated cluster of its own
+//! (tokens, RBAC): served apart under `/clusters/{name}/` and
+//! `/api/v1/clusters/{name}/rollouts/…`, listed with their state at
+//! `/api/v1/clusters`, a person's rights reviewed on each, an outage of one
+//! shown as that cluster failing while the other follows changes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rollouts_dashboard::cli::{AuthMode, LogFormat, WebArgs};
+use rollouts_dashboard::cluster::client::{ConfigSource, Connection, NamedConnection, Scope};
+use rollouts_dashboard::serve;
+use serde_json::{Value, json};
+
+use crate::harness::rt;
+use crate::http;
+use crate::teams::{self, ALICE, BOB, Cluster, call, cidr, documents, step_of};
+
+fn connection(c: &Cluster, name: &str) -> NamedConnection {
+    let mut config = kube::Config::new(format!("http://{}", c.addr).parse().expect("a URL"));
+    config.default_namespace = "default".to_string();
+    config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
+    NamedConnection {
+        name: name.to_string(),
+        connection: Connection {
+            config,
+            source: ConfigSource::Given(format!("cluster {name}")),
+            scope: Scope::AllNamespaces,
+        },
+    }
+}
+
+fn web(auth: AuthMode) -> WebArgs {
+    let mut web = WebArgs {
+        auth,
+        trusted_proxies: vec![cidr("127.0.0.1/32")],
+        log_format: LogFormat::Text,
+        ..WebArgs::defaults()
+    };
+    web.history.history_db = Some("sqlite::memory:".to_string());
+    web
+}
+
+/// The dashboard on clusters `a` and `b` (identity from proxy headers),
+/// once it is ready.
+async fn dashboard(a: &Cluster, b: &Cluster) -> String {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let clusters = vec![connection(a, "a"), connection(b, "b")];
+    let stop = a.stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) =
+            serve::run_clusters_on(listener, &clusters, &web(AuthMode::Proxy), stop).await
+        {
+            panic!("the dashboard failed: {e}");
+        }
+    });
+    // Each cluster syncs on its own: ready when both are live.
+    let probe = addr.clone();
+    teams::until("both clusters live", move || {
+        http::request_with(&probe, "GET", "/api/v1/clusters", BOB, "").is_some_and(
+            |(_, _, body)| summary(&body).iter().filter(|c| c.1 == "live").count() == 2,
+        )
+    })
+    .await;
+    addr
+}
+
+/// Cluster `a`: the two teams. Cluster `b`: the same, plus
+/// team-a/checkout, and alice's team has no rights there.
+async fn two_clusters() -> (Cluster, Cluster) {
+    let a = teams::two_teams().await;
+    let mut checkout = documents(&teams::fixtures().join("rollouts.yaml"))
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == "web")
+        .expect("team-a/web in the fixture");
+    checkout["metadata"]["name"] = json!("checkout");
+    checkout["spec"]["selector"]["matchLabels"]["app"] = json!("checkout");
+    checkout["spec"]["template"]["metadata"]["labels"]["app"] = json!("checkout");
+    let rbac = documents(&teams::fixtures().join("dashboard-rbac.yaml"));
+    let b = teams::cluster(teams::DASHBOARD_SA, rbac, vec![checkout]).await;
+    b.store
+        .delete(rt("rolebindings"), "team-a", "team-a-operators")
+        .expect("team-a's binding in b");
+    (a, b)
+}
+
+fn clusters_of(body: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["clusters"].as_array().cloned().unwrap_or_default()
+}
+
+/// (name, state, rollouts) of each cluster listed.
+fn summary(body: &str) -> Vec<(String, String, u64)> {
+    clusters_of(body)
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["state"].as_str().unwrap_or("").to_string(),
+                c["rollouts"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_clusters_are_listed_and_served_apart_with_each_ones_rights() {
+    let (a, b) = two_clusters().await;
+    let d = dashboard(&a, &b).await;
+    let (status, body) = call(&d, "GET", "/api/v1/clusters", BOB, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        summary(&body),
+        vec![
+            ("a".to_string(), "live".to_string(), 2),
+            ("b".to_string(), "live".to_string(), 3)
+        ]
+    );
+    assert_eq!(
+        clusters_of(&body)[1]["server"],
+        json!(format!("http://{}/", b.addr))
+    );
+    // Alice operates team-a in a and has no rights in b.
+    let (_, body) = call(&d, "GET", "/api/v1/clusters", ALICE, "").await;
+    assert_eq!(
+        summary(&body),
+        vec![
+            ("a".to_string(), "live".to_string(), 1),
+            ("b".to_string(), "live".to_string(), 0)
+        ]
+    );
+
+    // Each cluster's rollouts at its own paths; the plain paths are a's.
+    let (_, plain) = call(&d, "GET", "/api/v1/rollouts/_all/info", BOB, "").await;
+    assert_eq!(teams::listed(&plain), vec!["team-a/web", "team-b/api"]);
+    for path in [
+        "/clusters/b/api/v1/rollouts/_all/info",
+        "/api/v1/clusters/b/rollouts/_all/info",
+    ] {
+        let (status, body) = call(&d, "GET", path, BOB, "").await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(
+            teams::listed(&body),
+            vec!["team-a/checkout", "team-a/web", "team-b/api"],
+            "{path}"
+        );
+    }
+    let (status, _) = call(&d, "GET", "/api/v1/clusters/c/rollouts/_all/info", BOB, "").await;
+    assert_eq!(status, 404, "no cluster c");
+
+    // Alice acts in a with her rights there; in b her rights are b's.
+    let (status, body) = call(
+        &d,
+        "PUT",
+        "/api/v1/clusters/a/rollouts/team-a/web/promote",
+        ALICE,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &d,
+        "PUT",
+        "/clusters/b/api/v1/rollouts/team-a/web/promote",
+        ALICE,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    teams::react(&a.store, &a.controller);
+    teams::react(&b.store, &b.controller);
+    assert_eq!(step_of(&a.store, "team-a", "web"), 3, "a's web promoted");
+    assert_eq!(step_of(&b.store, "team-a", "web"), 1, "b's web untouched");
+
+    // b's overview: its cards, its links, the header names it.
+    let (status, page) = call(&d, "GET", "/clusters/b/", BOB, "").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"r-team-a--checkout\""), "{page}");
+    assert!(
+        page.contains("href=\"/clusters/b/rollouts/team-a/checkout\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"/clusters/b/\" aria-current=\"page\">b</a>"),
+        "the header says which cluster: {page}"
+    );
+    assert!(
+        page.contains("data-stream=\"/clusters/b/stream/overview"),
+        "{page}"
+    );
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(
+        !page.contains("r-team-a--checkout"),
+        "the plain overview is a's"
+    );
+    assert!(
+        page.contains("<a href=\"/clusters/a/\" aria-current=\"page\">a</a>"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn an_outage_of_one_cluster_shows_as_that_cluster_failing_while_the_other_follows() {
+    let (a, b) = two_clusters().await;
+    let d = dashboard(&a, &b).await;
+    b.sim.faults.fail_for(Duration::from_secs(120), 503);
+    b.sim.close_watches();
+    let addr = d.clone();
+    teams::until_within(Duration::from_secs(60), "b failing, a live", move || {
+        http::request_with(&addr, "GET", "/api/v1/clusters", BOB, "").is_some_and(|(_, _, body)| {
+            let s = summary(&body);
+            s.len() == 2 && s[0].1 == "live" && s[1].1 == "failing"
+        })
+    })
+    .await;
+    let (_, body) = call(&d, "GET", "/api/v1/clusters", BOB, "").await;
+    assert!(
+        clusters_of(&body)[1]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "says why: {body}"
+    );
+    // a still follows its changes.
+    let (status, _) = call(&d, "PUT", "/api/v1/rollouts/team-b/api/abort", BOB, "{}").await;
+    assert_eq!(status, 403, "bob only views");
+    a.store
+        .patch(
+            rt("rollouts"),
+            "team-b",
+            "api",
+            rollouts_dashboard::sim::store::Subresource::Status,
+            |o| {
+                o["status"]["message"] = json!("changed during b's outage");
+                Ok(())
+            },
+        )
+        .expect("a change in a");
+    let addr = d.clone();
+    teams::until("a's change in its view", move || {
+        http::request_with(&addr, "GET", "/api/v1/rollouts/team-b/api/info", BOB, "")
+            .is_some_and(|(_, _, body)| body.contains("changed during b's outage"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_is_one_clusters_so_token_sign_in_takes_one_cluster() {
+    let (a, b) = two_clusters().await;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let clusters = vec![connection(&a, "a"), connection(&b, "b")];
+    let e = serve::run_clusters_on(listener, &clusters, &web(AuthMode::Token), a.stop.clone())
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("a token is one cluster's"), "{e}");
+}
