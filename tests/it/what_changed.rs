@@ -359,7 +359,7 @@ async fn what_a_revision_changed_is_told_after_its_replica_sets_are_gone() {
 }
 
 /// Alice's `/diff?from=2&to=3` once it answers 200 and `ok` holds (at most
-/// ten seconds; the last body, or empty, after that).
+/// thirty seconds; empty after that).
 async fn diff_2_to_3(d: &str, ok: impl Fn(&str) -> bool) -> String {
     for _ in 0..300 {
         let (status, body) = call(
