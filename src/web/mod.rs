@@ -16,6 +16,7 @@ pub mod diff;
 pub mod edge;
 pub mod error;
 pub mod error_pages;
+pub mod fleet;
 pub mod headers;
 pub mod history;
 pub mod kept_logs;

@@ -4,15 +4,15 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::routing::{any, get, post, put};
+use axum::routing::{MethodRouter, any, get, post, put};
 
 use std::sync::Arc;
 
 use crate::actions::Action;
 
 use super::{
-    AppState, actions, api, api_watch, assets, bulk, diff, history, kept_logs, logs, logs_page,
-    metrics, overview_stream, page_stream, pages, probes,
+    AppState, actions, api, api_watch, assets, bulk, diff, fleet, history, kept_logs, logs,
+    logs_page, metrics, overview_stream, page_stream, pages, probes,
 };
 
 use super::auth::{gate, guard, identity, sign_in};
@@ -108,8 +108,10 @@ fn acting_on_many(state: &AppState) -> Router<AppState> {
 }
 
 /// Everything that shows or changes rollouts: it needs to know who asks.
-fn personal(state: &AppState) -> Router<AppState> {
+/// `overview` is `/`: one cluster's, or with several, theirs together.
+fn personal(state: &AppState, overview: MethodRouter<AppState>) -> Router<AppState> {
     Router::new()
+        .route("/stream/clusters", get(fleet::stream))
         .route("/api/v1/rollouts/{namespace}/info", get(api::list))
         .route(
             "/api/v1/rollouts/{namespace}/info/watch",
@@ -149,7 +151,7 @@ fn personal(state: &AppState) -> Router<AppState> {
             "/rollouts/{namespace}/{name}/history/{revision}/logs",
             get(kept_logs::page),
         )
-        .route("/", get(pages::overview))
+        .route("/", overview.clone())
         .route("/rollouts/{namespace}/{name}", get(pages::rollout))
         .route(
             "/rollouts/{namespace}/{name}/message",
@@ -187,6 +189,11 @@ pub fn router_with(
     admin_elsewhere: bool,
     clusters: Arc<Clusters>,
 ) -> Router {
+    let overview = if clusters.entries.is_empty() {
+        get(pages::overview)
+    } else {
+        get(fleet::overview)
+    };
     let app = Router::new()
         .route("/clusters/{cluster}", any(clusters::dispatch))
         .route("/clusters/{cluster}/", any(clusters::dispatch))
@@ -203,7 +210,6 @@ pub fn router_with(
                     gate::identify,
                 )),
         )
-        .layer(Extension(clusters))
         .route("/static/app.css", get(assets::app_css))
         .route("/static/app.js", get(assets::app_js))
         .route("/static/favicon.svg", get(assets::favicon))
@@ -216,11 +222,12 @@ pub fn router_with(
         .route("/auth/callback", get(sign_in::callback))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/signed-out", get(sign_in::signed_out))
-        .merge(personal(&state))
+        .merge(personal(&state, overview.clone()))
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
-        ));
+        ))
+        .layer(Extension(clusters.clone()));
     // With people signing in, the user-facing port tells nobody which
     // objects exist: /readyz says only ready or not, and /metrics (names
     // of namespaces, counts) is served on the admin port alone.
@@ -244,10 +251,12 @@ pub fn router_with(
     } else {
         // `/base` and `/base/` both reach the overview.
         let base = base_path.to_string();
-        let overview = get(pages::overview).route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            gate::identify,
-        ));
+        let overview = overview
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                gate::identify,
+            ))
+            .layer(Extension(clusters));
         Router::new()
             .nest(base_path, app)
             .route(&format!("{base}/"), overview)

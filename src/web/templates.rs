@@ -273,6 +273,42 @@ pub struct BulkResultRow {
     pub message: String,
 }
 
+/// `/` with several clusters: what needs a person in each, a row per
+/// cluster, a search's matches across them; each cluster's own overview
+/// is one link away.
+#[derive(Template)]
+#[template(path = "fleet.html")]
+pub struct FleetPage {
+    pub page: PageInfo,
+    pub banner: BannerView,
+    pub q: String,
+    pub clusters: Vec<String>,
+    pub attention: String,
+    pub rows: String,
+    pub matches: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/fleet_attention.html")]
+pub struct FleetAttentionPartial<'a> {
+    pub rows: &'a [super::view::clusters::FleetRow],
+    pub total: usize,
+}
+
+#[derive(Template)]
+#[template(path = "partials/cluster_rows.html")]
+pub struct ClusterRowsPartial<'a> {
+    pub rows: &'a [super::view::clusters::ClusterRow],
+}
+
+#[derive(Template)]
+#[template(path = "partials/fleet_matches.html")]
+pub struct FleetMatchesPartial<'a> {
+    pub searched: bool,
+    pub rows: &'a [super::view::clusters::FleetRow],
+    pub total: usize,
+}
+
 /// A page that only says why: an unknown rollout (404), no identity (401),
 /// not allowed (403).
 #[derive(Template)]

@@ -191,11 +191,8 @@ async fn two_clusters_are_listed_and_served_apart_with_each_ones_rights() {
         page.contains("data-stream=\"/clusters/b/stream/overview"),
         "{page}"
     );
-    let (_, page) = call(&d, "GET", "/", BOB, "").await;
-    assert!(
-        !page.contains("r-team-a--checkout"),
-        "the plain overview is a's"
-    );
+    let (_, page) = call(&d, "GET", "/clusters/a/", BOB, "").await;
+    assert!(!page.contains("r-team-a--checkout"), "a's overview is a's");
     assert!(
         page.contains("<a href=\"/clusters/a/\" aria-current=\"page\">a</a>"),
         "{page}"
@@ -203,9 +200,93 @@ async fn two_clusters_are_listed_and_served_apart_with_each_ones_rights() {
 }
 
 #[tokio::test]
+async fn one_overview_leads_with_what_needs_a_person_in_every_cluster() {
+    let (a, b) = two_clusters().await;
+    let d = dashboard(&a, &b).await;
+    let (status, page) = call(&d, "GET", "/", BOB, "").await;
+    assert_eq!(status, 200, "{page}");
+    let attention = section(&page, "fleet-attention");
+    for link in [
+        "/clusters/a/rollouts/team-a/web",
+        "/clusters/a/rollouts/team-b/api",
+        "/clusters/b/rollouts/team-a/web",
+        "/clusters/b/rollouts/team-b/api",
+    ] {
+        assert!(
+            attention.contains(&format!("href=\"{link}\"")),
+            "{link}: {attention}"
+        );
+    }
+    assert!(
+        attention.contains("<span class=\"count\">4</span>"),
+        "{attention}"
+    );
+    let rows = section(&page, "cluster-rows");
+    assert!(rows.contains("href=\"/clusters/a/\">a</a>"), "{rows}");
+    assert!(rows.contains("3 rollouts"), "b's three: {rows}");
+    assert!(
+        page.contains("data-stream=\"/stream/clusters\""),
+        "live: {page}"
+    );
+    // Alice sees only what her rights in each cluster show.
+    let (_, page) = call(&d, "GET", "/", ALICE, "").await;
+    let attention = section(&page, "fleet-attention");
+    assert!(
+        attention.contains("/clusters/a/rollouts/team-a/web"),
+        "{attention}"
+    );
+    assert!(
+        !attention.contains("/clusters/b/"),
+        "nothing of b: {attention}"
+    );
+    assert!(!attention.contains("team-b"), "nor of team-b: {attention}");
+
+    // A cluster, by the list or as a search term, is its own overview.
+    for (query, to) in [
+        ("/?cluster=b&status=Paused", "/clusters/b/?status=Paused"),
+        ("/?q=cluster%3Ab%2C%20web", "/clusters/b/?q=web"),
+    ] {
+        let (status, head, _) = teams::exchange(&d, "GET", query, BOB, "").await;
+        assert_eq!(status, 303, "{query}");
+        assert!(head.contains(&format!("location: {to}")), "{query}: {head}");
+    }
+    // A search across clusters.
+    let (_, page) = call(&d, "GET", "/?q=web", BOB, "").await;
+    let matches = section(&page, "fleet-matches");
+    assert!(
+        matches.contains("/clusters/a/rollouts/team-a/web")
+            && matches.contains("/clusters/b/rollouts/team-a/web"),
+        "{matches}"
+    );
+    assert!(!matches.contains("checkout"), "{matches}");
+}
+
+/// The element `id` of `page` (to its closing tag's line).
+fn section(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}: {page}"));
+    let end = page[start..]
+        .find("</section>")
+        .map_or(page.len(), |e| start + e);
+    page[start..end].to_string()
+}
+
+#[tokio::test]
 async fn an_outage_of_one_cluster_shows_as_that_cluster_failing_while_the_other_follows() {
     let (a, b) = two_clusters().await;
     let d = dashboard(&a, &b).await;
+    // The overview of both, followed live.
+    let addr = d.clone();
+    let told = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let stream =
+            http::open_stream_with(&addr, "/stream/clusters", BOB).expect("the stream opens");
+        std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("1 of 2 clusters not live"))
+    });
     b.sim.faults.fail_for(Duration::from_secs(120), 503);
     b.sim.close_watches();
     let addr = d.clone();
@@ -216,6 +297,11 @@ async fn an_outage_of_one_cluster_shows_as_that_cluster_failing_while_the_other_
         })
     })
     .await;
+    let told = tokio::time::timeout(Duration::from_secs(30), told)
+        .await
+        .expect("the overview's stream told in time")
+        .expect("read");
+    assert!(told.is_some_and(|l| l.contains("b: ")), "which cluster");
     let (_, body) = call(&d, "GET", "/api/v1/clusters", BOB, "").await;
     assert!(
         clusters_of(&body)[1]["message"]
