@@ -31,6 +31,10 @@
 //! screen appears live; and with JavaScript off, the search, the filters
 //! and the pages work as plain links and forms.
 //!
+//! Two clusters: one overview leads with what needs a person in both, the
+//! cluster filter opens one cluster's overview, and a rollout of the
+//! second cluster has its page, live; axe-clean.
+//!
 //! Acting on several: a filter, "tick all", Promote, the preview, then
 //! each rollout's answer live on the same page; and without JavaScript,
 //! every rollout the filter keeps by form posts to a results page.
@@ -1329,6 +1333,102 @@ async fn a_person_promotes_a_filtered_selection_and_reads_each_answer() {
     }
     assert!(paused_in(&sim, "scale-5").is_empty(), "all four promoted");
     let _ = plain.close().await;
+    dash_stop.cancel();
+    let _ = dashboard.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_watches_two_clusters_from_one_overview() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_driver, driver_port) = start_chromedriver();
+    let sim_stop = CancellationToken::new();
+    let _sim_guard = sim_stop.clone().drop_guard();
+    // The seed's release in one cluster, 24 generated rollouts in the other.
+    let seed = simulated(None, &sim_stop).await;
+    let other = simulated(Some(24), &sim_stop).await;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound");
+    let named = |name: &str, sim: SocketAddr| {
+        let mut config = kube::Config::new(format!("http://{sim}").parse().expect("a URL"));
+        config.default_namespace = "default".to_string();
+        rollouts_dashboard::cluster::client::NamedConnection {
+            name: name.to_string(),
+            connection: Connection {
+                config,
+                source: ConfigSource::Given(format!("simulated cluster {name}")),
+                scope: Scope::AllNamespaces,
+            },
+        }
+    };
+    let clusters = vec![named("prod-eu", seed.addr), named("prod-us", other.addr)];
+    let mut web = WebArgs {
+        listen: addr,
+        auth: AuthMode::None,
+        log_format: LogFormat::Text,
+        ..WebArgs::defaults()
+    };
+    web.history.history_db = Some("sqlite::memory:".to_string());
+    let dash_stop = CancellationToken::new();
+    let stop = dash_stop.clone();
+    let dashboard = tokio::spawn(async move {
+        if let Err(e) = serve::run_clusters_on(listener, &clusters, &web, stop).await {
+            panic!("the dashboard failed: {e}");
+        }
+    });
+    let base = format!("http://{addr}");
+    let c = browser(driver_port).await;
+    c.goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    // What needs a person, from both clusters, in one list.
+    until(
+        &c,
+        "the attention list of both clusters",
+        "document.querySelector('#fleet-attention a[href^=\"/clusters/prod-eu/\"]') && document.querySelector('#fleet-attention a[href^=\"/clusters/prod-us/\"]') && document.querySelectorAll('#cluster-rows li').length === 2",
+    )
+    .await;
+    until(
+        &c,
+        "the stream live",
+        "document.getElementById('live').textContent === 'Live: 2 clusters'",
+    )
+    .await;
+    screenshot(&c, "clusters-overview", "light").await;
+    screenshot(&c, "clusters-overview", "dark").await;
+    assert_accessible(&c, "the overview of two clusters").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+
+    // The cluster filter leads to that cluster's own overview.
+    js(
+        &c,
+        "(function () { var f = document.getElementById('fleet-filters'); f.querySelector('select[name=cluster]').value = 'prod-us'; f.submit(); return true; })()",
+    )
+    .await;
+    until(
+        &c,
+        "prod-us's overview",
+        "location.pathname === '/clusters/prod-us/' && document.querySelectorAll('.card').length === 24",
+    )
+    .await;
+    assert_eq!(
+        text_of(&c, "nav.clusters a[aria-current=page]").await,
+        "prod-us",
+        "the header says which cluster"
+    );
+    // A rollout page of the second cluster, live.
+    click(&c, ".card h3 a").await;
+    until(
+        &c,
+        "a rollout of prod-us",
+        "location.pathname.startsWith('/clusters/prod-us/rollouts/scale-') && !!document.getElementById('steps') && document.getElementById('live').textContent === 'Live'",
+    )
+    .await;
+    screenshot(&c, "clusters-rollout", "light").await;
+    assert_accessible(&c, "a rollout page of the second cluster").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
+    let _ = c.close().await;
     dash_stop.cancel();
     let _ = dashboard.await;
 }
