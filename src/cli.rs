@@ -131,6 +131,9 @@ pub struct WebArgs {
     /// Show everything, change nothing: no action buttons, mutating requests get 403
     #[arg(long, env = "ROLLOUTS_DASHBOARD_READ_ONLY")]
     pub read_only: bool,
+    /// Also show every cluster Argo CD knows: its declarative cluster Secrets in namespace NS of this cluster (usually argocd), followed, so a cluster added or removed there appears or goes without a restart
+    #[arg(long, env = "ROLLOUTS_DASHBOARD_ARGOCD_CLUSTER_SECRETS", value_name = "NS", value_parser = namespace_name)]
+    pub argocd_cluster_secrets: Option<String>,
     /// A link out of every rollout (repeatable): NAME=URL with {namespace}, {name}, {revision} and {podTemplateHash} filled in; one naming a revision is shown per revision. Only http(s)
     #[arg(
         long = "link",

@@ -22,6 +22,7 @@ pub mod net;
 pub mod observed;
 pub mod oidc;
 pub mod serve;
+pub mod serve_clusters;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod telemetry;

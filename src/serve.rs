@@ -25,13 +25,11 @@ use crate::web::AppState;
 use crate::web::auth::identity::{Auth, OidcLogin};
 use crate::web::auth::limits::StreamSlots;
 use crate::web::auth::session::Sealer;
-use crate::web::clusters::{ClusterEntry, Clusters};
 use crate::web::edge::ConnectionLimits;
 use crate::web::edge::hosts::AllowedHosts;
 use crate::web::edge::server::{Edge, serve};
 use crate::web::metrics::Metrics;
-use crate::web::router::{admin_router, router, router_with};
-use crate::web::view::clusters::ClusterLink;
+use crate::web::router::{admin_router, router_with};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -159,7 +157,7 @@ pub async fn run_clusters_on(
         cluster_label: cluster_label(conn),
         cluster_name: first.name.clone(),
         cluster_server: conn.cluster_url(),
-        cluster_links: cluster_links(clusters, &crate::web::base_with_slash(&web.base_path)),
+        cluster_links: Default::default(),
         scope_label: scope_label(&conn.scope),
         streams: Arc::new(StreamSlots::new(
             web.edge.stream_limits(),
@@ -182,7 +180,17 @@ pub async fn run_clusters_on(
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());
     }
-    let registry = cluster_registry(&state, clusters, web, &shutdown)?;
+    let registry = crate::serve_clusters::registry(&state, clusters, web, &shutdown)?;
+    if let Some(ns) = &web.argocd_cluster_secrets {
+        crate::serve_clusters::follow_argocd(
+            &state,
+            &registry,
+            clusters.len(),
+            ns,
+            web,
+            &shutdown,
+        )?;
+    }
     let app = router_with(
         state.clone(),
         &web.base_path,
@@ -232,91 +240,6 @@ pub async fn run_clusters_on(
     serve(listener, app, edge, shutdown)
         .await
         .map_err(ServeError::Http)
-}
-
-/// Links to every cluster's pages, for the header (none for one).
-fn cluster_links(clusters: &[NamedConnection], base: &str) -> Arc<[ClusterLink]> {
-    if clusters.len() < 2 {
-        return Arc::new([]);
-    }
-    clusters
-        .iter()
-        .map(|c| ClusterLink {
-            name: c.name.clone(),
-            href: format!("{base}clusters/{}/", c.name),
-        })
-        .collect()
-}
-
-/// With several clusters, each its own view, credentials, reviews and
-/// router under `{base}clusters/{name}/`; the first is `main`'s, its
-/// pages at the plain URLs too. Empty for one cluster.
-fn cluster_registry(
-    main: &AppState,
-    clusters: &[NamedConnection],
-    web: &WebArgs,
-    shutdown: &CancellationToken,
-) -> Result<Arc<Clusters>, ServeError> {
-    if clusters.len() < 2 {
-        return Ok(Arc::default());
-    }
-    let mut entries = Vec::with_capacity(clusters.len());
-    for (i, named) in clusters.iter().enumerate() {
-        let base = format!("{}clusters/{}/", main.base_path, named.name);
-        let state = if i == 0 {
-            AppState {
-                base_path: base.clone(),
-                ..main.clone()
-            }
-        } else {
-            other_cluster(main, named, web, base.clone(), shutdown)?
-        };
-        let app = router(state.clone(), base.trim_end_matches('/'), true);
-        entries.push(ClusterEntry {
-            name: named.name.clone(),
-            server: named.connection.cluster_url(),
-            state,
-            app,
-        });
-    }
-    Ok(Arc::new(Clusters { entries }))
-}
-
-/// Another cluster's part of the dashboard: its live view, its client,
-/// its reviews; the people, the bounds and the metrics are shared. Its
-/// release history and observed traffic are not kept yet.
-fn other_cluster(
-    main: &AppState,
-    named: &NamedConnection,
-    web: &WebArgs,
-    base_path: String,
-    shutdown: &CancellationToken,
-) -> Result<AppState, ServeError> {
-    let conn = &named.connection;
-    let view = live::start_observing(conn, BROADCAST_CAPACITY, None, shutdown.clone())?;
-    let reviews = match web.auth {
-        AuthMode::None => None,
-        AuthMode::Proxy | AuthMode::Token | AuthMode::Oidc => Some(AccessReviews::new(
-            live::client(conn)?,
-            std::time::Duration::from_secs(web.access_check_interval),
-        )),
-    };
-    Ok(AppState {
-        view,
-        default_namespace: conn.config.default_namespace.clone(),
-        actor: Actor::new(live::client(conn)?),
-        base_path,
-        cluster_label: cluster_label(conn),
-        cluster_name: named.name.clone(),
-        cluster_server: conn.cluster_url(),
-        scope_label: scope_label(&conn.scope),
-        auth: Arc::new(main.auth.for_cluster(conn.config.clone(), reviews)),
-        history: None,
-        templates: Default::default(),
-        plain_json: Default::default(),
-        gzip_lists: Default::default(),
-        ..main.clone()
-    })
 }
 
 /// File descriptors kept for everything but people's connections: the

@@ -45,11 +45,15 @@ def is_lease_role(d):
     return d["kind"] == "Role" and d["metadata"]["name"].endswith("-history-lease")
 
 
+def is_argocd_role(d):
+    return d["kind"] == "Role" and d["metadata"]["name"].endswith("-argocd-clusters")
+
+
 def rules_of(docs):
     """The rules for what the dashboard shows and does (the history Lease's
-    Role is checked on its own)."""
+    Role and the Argo CD Secrets' Role are checked on their own)."""
     return [r for d in docs if d["kind"] in ("ClusterRole", "Role") and not is_lease_role(d)
-            for r in d.get("rules", [])]
+            and not is_argocd_role(d) for r in d.get("rules", [])]
 
 
 RBAC_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -118,7 +122,8 @@ def main(chart_dir, dump=None):
                "httproutes", "grpcroutes", "tcproutes", "tlsroutes"} <= read, f"{name}: watch on every kind shown")
         namespaces = values.get("watchNamespaces") or []
         if namespaces:
-            roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role" and not is_lease_role(d))
+            roles = sorted(d["metadata"]["namespace"] for d in docs
+                           if d["kind"] == "Role" and not is_lease_role(d) and not is_argocd_role(d))
             cluster_rules = [r for d in docs if d["kind"] == "ClusterRole" for r in d.get("rules", [])]
             cluster_resources = {res for r in cluster_rules for res in r["resources"]}
             check(roles == sorted(namespaces) and cluster_resources <= {"subjectaccessreviews", "tokenreviews", "users", "groups"},
@@ -143,6 +148,16 @@ def main(chart_dir, dump=None):
         check(("--read-only" in container["args"]) == bool(values.get("readonly")),
               f"{name}: --read-only matches readonly")
         check(f"--auth={mode}" in container["args"], f"{name}: --auth={mode}")
+        argo = values.get("argocdClusterSecrets")
+        secret_rules = [(d["kind"], d["metadata"].get("namespace"), r) for d in docs
+                        if d["kind"] in ("ClusterRole", "Role") for r in d.get("rules", [])
+                        if "secrets" in r.get("resources", [])]
+        if argo:
+            check(bool(secret_rules) and f"--argocd-cluster-secrets={argo}" in container["args"]
+                  and all(k == "Role" and ns == argo and r["verbs"] == ["list"] for k, ns, r in secret_rules),
+                  f"{name}: Argo CD's cluster Secrets: list in {argo} only")
+        else:
+            check(not secret_rules, f"{name}: no Secret readable")
         if mode == "proxy":
             trusted = [a for a in container["args"] if a.startswith("--trusted-proxy=")]
             check(trusted == [f"--trusted-proxy={c}" for c in values["auth"]["trustedProxies"]],

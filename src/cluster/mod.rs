@@ -3,6 +3,8 @@
 
 pub mod access;
 pub mod act;
+pub mod argocd;
+pub mod argocd_source;
 pub mod backoff;
 pub mod client;
 pub mod crc_combine;

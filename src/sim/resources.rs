@@ -56,6 +56,16 @@ pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
         group: "",
         versions: &["v1"],
+        plural: "secrets",
+        singular: "secret",
+        kind: "Secret",
+        namespaced: true,
+        status_subresource: false,
+        short_names: &[],
+    },
+    ResourceType {
+        group: "",
+        versions: &["v1"],
         plural: "services",
         singular: "service",
         kind: "Service",

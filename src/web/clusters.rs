@@ -31,20 +31,56 @@ pub struct ClusterEntry {
 }
 
 /// Every cluster of the dashboard, in the order given (the first is the
-/// one the plain URLs show); empty for a dashboard of one cluster.
-#[derive(Clone, Default)]
+/// one the plain URLs show), replaced whole when clusters come or go.
 pub struct Clusters {
-    pub entries: Vec<ClusterEntry>,
+    entries: std::sync::RwLock<std::sync::Arc<Vec<ClusterEntry>>>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Clusters {
+    fn default() -> Self {
+        Clusters::new(Vec::new())
+    }
 }
 
 impl Clusters {
-    fn find(&self, name: &str) -> Result<&ClusterEntry, AppError> {
-        self.entries.iter().find(|c| c.name == name).ok_or_else(|| {
-            AppError::NotFound(format!(
-                "this dashboard shows no cluster {:?}; {{base}}api/v1/clusters lists them",
-                super::text::clip(name, 63)
-            ))
-        })
+    pub fn new(entries: Vec<ClusterEntry>) -> Clusters {
+        Clusters {
+            entries: std::sync::RwLock::new(std::sync::Arc::new(entries)),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The clusters now.
+    pub fn current(&self) -> std::sync::Arc<Vec<ClusterEntry>> {
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Clusters came or went: these are all of them now.
+    pub fn set(&self, entries: Vec<ClusterEntry>) {
+        *self.entries.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(entries);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time the clusters do.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn find(&self, name: &str) -> Result<ClusterEntry, AppError> {
+        self.current()
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "this dashboard shows no cluster {:?}; {{base}}api/v1/clusters lists them",
+                    super::text::clip(name, 63)
+                ))
+            })
     }
 }
 
@@ -144,16 +180,15 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Extension(clusters): Extension<std::sync::Arc<Clusters>>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let entries: Vec<(&str, &str, &AppState)> = if clusters.entries.is_empty() {
+    let all = clusters.current();
+    let entries: Vec<(&str, &str, &AppState)> = if all.is_empty() {
         vec![(
             state.cluster_name.as_str(),
             state.cluster_server.as_str(),
             &state,
         )]
     } else {
-        clusters
-            .entries
-            .iter()
+        all.iter()
             .map(|c| (c.name.as_str(), c.server.as_str(), &c.state))
             .collect()
     };

@@ -10,14 +10,13 @@ use std::time::Duration;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use tokio::sync::broadcast::error::TryRecvError;
 
 use super::AppState;
 use super::auth::identity::{Caller, ClientAddr};
 use super::auth::limits::{outbox, spawn_stream, stream_slot};
 use super::auth::permissions::Permissions;
 use super::auth::revocation::{Lapse, Tick};
-use super::clusters::Clusters;
+use super::clusters::{ClusterEntry, Clusters};
 use super::error::{AppError, PageError};
 use super::sse::{Tx, ended, replace, sse};
 use super::templates::{
@@ -47,13 +46,13 @@ struct Sections {
 }
 
 /// Every cluster as `caller` may see it, searched by `filter`.
-async fn sections(clusters: &Clusters, caller: &Caller, filter: &Filter) -> Sections {
+async fn sections(clusters: &[ClusterEntry], caller: &Caller, filter: &Filter) -> Sections {
     let mut per_cluster = Vec::new();
     let mut rows = Vec::new();
     let mut matches = Vec::new();
     let (mut matched, mut attention_total) = (0, 0);
     let mut failing = Vec::new();
-    for c in &clusters.entries {
+    for c in clusters {
         let link = ClusterLink {
             name: c.name.clone(),
             href: c.state.base_path.clone(),
@@ -105,7 +104,7 @@ async fn sections(clusters: &Clusters, caller: &Caller, filter: &Filter) -> Sect
         rows.push(ClusterRow::of(&link, state, message, &counts));
     }
     let attention = merge_attention(&per_cluster, ATTENTION_SHOWN);
-    let n = clusters.entries.len();
+    let n = clusters.len();
     let banner = BannerView {
         state: if failing.is_empty() { "live" } else { "stale" },
         headline: if failing.is_empty() {
@@ -163,9 +162,14 @@ pub async fn overview(
     Extension(clusters): Extension<std::sync::Arc<Clusters>>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
+    let all = clusters.current();
+    if all.len() < 2 {
+        // One cluster (the others gone): its own overview, as always.
+        return super::pages::overview(State(state), Extension(caller), Query(pairs)).await;
+    }
     let (filter, named) = chosen(&pairs);
     if let Some(name) = named {
-        let Some(c) = clusters.entries.iter().find(|c| c.name == name) else {
+        let Some(c) = all.iter().find(|c| c.name == name) else {
             return Err(AppError::NotFound(format!(
                 "This dashboard shows no cluster {:?}.",
                 super::text::clip(&name, 63)
@@ -184,7 +188,7 @@ pub async fn overview(
         }
         return Ok(r);
     }
-    let s = sections(&clusters, &caller, &filter).await;
+    let s = sections(&all, &caller, &filter).await;
     let query = filter.query(1);
     let stream = format!("{}stream/clusters?{query}", state.base_path);
     let mut page = PageInfo::new(&state, &caller, stream.trim_end_matches('?').to_string());
@@ -196,7 +200,7 @@ pub async fn overview(
         page,
         banner: s.banner,
         q: filter.q.clone(),
-        clusters: clusters.entries.iter().map(|c| c.name.clone()).collect(),
+        clusters: all.iter().map(|c| c.name.clone()).collect(),
         attention: s.attention,
         rows: s.rows,
         matches: s.matches,
@@ -233,17 +237,13 @@ async fn follow(
     mut lapse: Lapse,
     tx: Tx,
 ) {
-    let mut changes: Vec<_> = clusters
-        .entries
-        .iter()
-        .map(|c| c.state.view.subscribe())
-        .collect();
-    if changes.is_empty() {
-        return;
-    }
+    let mut came_or_went = clusters.changes();
     let mut sent: [String; 4] = Default::default();
     loop {
-        let s = sections(&clusters, &caller, &filter).await;
+        // The clusters of now, each followed from here.
+        let all = clusters.current();
+        let mut changes: Vec<_> = all.iter().map(|c| c.state.view.subscribe()).collect();
+        let s = sections(&all, &caller, &filter).await;
         let state = super::sse::event(
             super::sse::EventName::State,
             serde_json::json!({"state": s.banner.state, "headline": s.banner.headline,
@@ -271,11 +271,18 @@ async fn follow(
             }
             sent[i] = html;
         }
-        let next =
-            futures_util::future::select_all(changes.iter_mut().map(|rx| Box::pin(rx.recv())));
+        let next = async {
+            if changes.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let _ =
+                futures_util::future::select_all(changes.iter_mut().map(|rx| Box::pin(rx.recv())))
+                    .await;
+        };
         tokio::select! {
             _ = tx.closed() => return,
             _ = next => {}
+            _ = came_or_went.changed() => {}
             _ = tokio::time::sleep(REFRESH) => {}
             tick = lapse.next() => {
                 if let Tick::Ended(message) = tick {
@@ -285,8 +292,5 @@ async fn follow(
             }
         }
         tokio::time::sleep(COALESCE).await;
-        for rx in &mut changes {
-            while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-        }
     }
 }

@@ -65,7 +65,7 @@ pub struct AppState {
     pub cluster_name: String,
     pub cluster_server: String,
     /// Every cluster of the dashboard, for the header (empty for one).
-    pub cluster_links: std::sync::Arc<[view::clusters::ClusterLink]>,
+    pub cluster_links: view::clusters::ClusterLinks,
     /// Which namespaces, for the page header.
     pub scope_label: String,
     pub metrics: std::sync::Arc<metrics::Metrics>,

@@ -189,11 +189,8 @@ pub fn router_with(
     admin_elsewhere: bool,
     clusters: Arc<Clusters>,
 ) -> Router {
-    let overview = if clusters.entries.is_empty() {
-        get(pages::overview)
-    } else {
-        get(fleet::overview)
-    };
+    // One cluster's overview, or with several, theirs together.
+    let overview = get(fleet::overview);
     let app = Router::new()
         .route("/clusters/{cluster}", any(clusters::dispatch))
         .route("/clusters/{cluster}/", any(clusters::dispatch))

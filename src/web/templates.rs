@@ -51,6 +51,7 @@ impl PageInfo {
             releases: state.history.is_some(),
             clusters: state
                 .cluster_links
+                .get()
                 .iter()
                 .map(|l| (l.name.clone(), l.href.clone(), l.name == state.cluster_name))
                 .collect(),

@@ -58,6 +58,8 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   token: impersonate only in proxy and oidc modes ([])",
         "ok   default: impersonate only in proxy and oidc modes ([])",
         "ok   proxy mode without trustedProxies is refused",
+        "ok   argocd: Argo CD's cluster Secrets: list in argocd only",
+        "ok   default: no Secret readable",
         "ok   default: no Prometheus flags without prometheus.url",
         "ok   prometheus: --prometheus-url=https://prometheus.monitoring.svc:9091 over 2m",
         "ok   prometheus: the Prometheus token is a file from its Secret, not an argument",

@@ -344,3 +344,116 @@ async fn a_token_is_one_clusters_so_token_sign_in_takes_one_cluster() {
         .expect_err("refused");
     assert!(e.to_string().contains("a token is one cluster's"), "{e}");
 }
+
+/// Argo CD's cluster Secret for `c`, named `name`, as Argo CD writes it.
+fn argocd_secret(name: &str, c: &Cluster) -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": format!("cluster-{name}"), "namespace": "argocd",
+                        "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+           "type": "Opaque",
+           "data": {"name": b64(name), "server": b64(&format!("http://{}", c.addr)),
+                    "config": b64(r#"{"bearerToken":"dashboard-token","tlsClientConfig":{"insecure":false}}"#)}})
+}
+
+#[tokio::test]
+async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
+    // The dashboard's own cluster may read Argo CD's Secrets.
+    let mut rbac = documents(&teams::fixtures().join("dashboard-rbac.yaml"));
+    rbac.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]}));
+    rbac.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "argocd-clusters"},
+        "subjects": [{"kind": "User", "name": teams::DASHBOARD_SA, "apiGroup": "rbac.authorization.k8s.io"}]}));
+    let a = teams::cluster(teams::DASHBOARD_SA, rbac, Vec::new()).await;
+    let (_, b) = two_clusters().await;
+    let mut web = web(AuthMode::Proxy);
+    web.argocd_cluster_secrets = Some("argocd".to_string());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let d = listener.local_addr().expect("bound").to_string();
+    let clusters = vec![connection(&a, "a")];
+    let stop = a.stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve::run_clusters_on(listener, &clusters, &web, stop).await {
+            panic!("the dashboard failed: {e}");
+        }
+    });
+    let names = |addr: String| {
+        move || {
+            http::request_with(&addr, "GET", "/api/v1/clusters", BOB, "")
+                .map(|(_, _, body)| summary(&body))
+                .unwrap_or_default()
+        }
+    };
+    let now = names(d.clone());
+    teams::until("the dashboard's own cluster", move || now().len() == 1).await;
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(
+        page.contains("id=\"r-team-a--web\""),
+        "one cluster: its own overview"
+    );
+
+    // Argo CD gets a cluster (and its in-cluster entry, which is this one).
+    a.store
+        .create(rt("secrets"), "argocd", argocd_secret("prod-b", &b), true)
+        .expect("the Secret");
+    let mut in_cluster = argocd_secret("in-cluster", &b);
+    in_cluster["data"]["server"] = json!("aHR0cHM6Ly9rdWJlcm5ldGVzLmRlZmF1bHQuc3Zj");
+    a.store
+        .create(rt("secrets"), "argocd", in_cluster, true)
+        .expect("the in-cluster Secret");
+    let now = names(d.clone());
+    teams::until("prod-b shown", move || {
+        now()
+            == vec![
+                ("a".to_string(), "live".to_string(), 2),
+                ("prod-b".to_string(), "live".to_string(), 3),
+            ]
+    })
+    .await;
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/clusters/prod-b/api/v1/rollouts/_all/info",
+        BOB,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        teams::listed(&body),
+        vec!["team-a/checkout", "team-a/web", "team-b/api"]
+    );
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(
+        page.contains("id=\"fleet-attention\""),
+        "two clusters: the overview of both"
+    );
+    assert!(
+        page.contains("<a href=\"/clusters/prod-b/\">prod-b</a>"),
+        "{page}"
+    );
+
+    // Removed from Argo CD: gone from the dashboard.
+    a.store
+        .delete(rt("secrets"), "argocd", "cluster-prod-b")
+        .expect("deleted");
+    let now = names(d.clone());
+    teams::until("prod-b gone", move || now().len() == 1).await;
+    let (status, _) = call(
+        &d,
+        "GET",
+        "/clusters/prod-b/api/v1/rollouts/_all/info",
+        BOB,
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(page.contains("id=\"r-team-a--web\""), "one cluster again");
+}

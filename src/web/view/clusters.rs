@@ -14,6 +14,27 @@ pub struct ClusterLink {
     pub href: String,
 }
 
+/// The links every page's header shows, shared by every cluster's pages
+/// and replaced when clusters come or go (none for one cluster).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterLinks(std::sync::Arc<std::sync::RwLock<std::sync::Arc<[ClusterLink]>>>);
+
+impl ClusterLinks {
+    pub fn get(&self) -> std::sync::Arc<[ClusterLink]> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// With fewer than two clusters there is nothing to switch between.
+    pub fn set(&self, links: Vec<ClusterLink>) {
+        let links: std::sync::Arc<[ClusterLink]> = if links.len() < 2 {
+            std::sync::Arc::new([])
+        } else {
+            links.into()
+        };
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = links;
+    }
+}
+
 /// One cluster on the overview of several.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterRow {

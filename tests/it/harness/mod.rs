@@ -215,7 +215,7 @@ impl Viewer {
             cluster_label: "test cluster".to_string(),
             cluster_name: "test".to_string(),
             cluster_server: config.cluster_url.to_string(),
-            cluster_links: std::sync::Arc::new([]),
+            cluster_links: Default::default(),
             scope_label: "all namespaces".to_string(),
             metrics: metrics.clone(),
             auth: std::sync::Arc::new(rollouts_dashboard::web::auth::identity::Auth::none(config)),
