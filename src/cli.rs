@@ -134,6 +134,15 @@ pub struct WebArgs {
     /// Also show every cluster Argo CD knows: its declarative cluster Secrets in namespace NS of this cluster (usually argocd), followed, so a cluster added or removed there appears or goes without a restart
     #[arg(long, env = "ROLLOUTS_DASHBOARD_ARGOCD_CLUSTER_SECRETS", value_name = "NS", value_parser = namespace_name)]
     pub argocd_cluster_secrets: Option<String>,
+    /// Of Argo CD's cluster Secrets, only those this label selector matches too (e.g. rollouts-dashboard/shard=eu): one replica per set of clusters
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_ARGOCD_CLUSTER_SELECTOR",
+        value_name = "SELECTOR",
+        requires = "argocd_cluster_secrets",
+        value_parser = label_selector
+    )]
+    pub argocd_cluster_selector: Option<String>,
     /// A link out of every rollout (repeatable): NAME=URL with {namespace}, {name}, {revision} and {podTemplateHash} filled in; one naming a revision is shown per revision. Only http(s)
     #[arg(
         long = "link",
@@ -760,6 +769,22 @@ fn key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// A label selector of `key=value`, `key!=value`, `key` and `!key` terms
+/// joined by commas.
+fn label_selector(s: &str) -> Result<String, String> {
+    let ok = !s.trim().is_empty()
+        && s.len() <= 256
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-=!,".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a label selector (key=value, key!=value, key or !key, joined by commas)"
+        ))
     }
 }
 

@@ -151,7 +151,14 @@ pub async fn run_clusters_on(
         view,
         default_namespace: conn.config.default_namespace.clone(),
         shutdown: shutdown.clone(),
-        actor: Actor::new(live::client(conn)?),
+        // With several clusters, its audit lines say which.
+        actor: Actor::new(live::client(conn)?).in_cluster(
+            if clusters.len() > 1 || web.argocd_cluster_secrets.is_some() {
+                first.name.as_str()
+            } else {
+                ""
+            },
+        ),
         read_only: web.read_only,
         base_path: crate::web::base_with_slash(&web.base_path),
         cluster_label: cluster_label(conn),

@@ -94,7 +94,7 @@ fn other_cluster(
     Ok(AppState {
         view,
         default_namespace: conn.config.default_namespace.clone(),
-        actor: Actor::new(live::client(conn)?),
+        actor: Actor::new(live::client(conn)?).in_cluster(&named.name),
         base_path: base_of(main, &named.name),
         cluster_label: cluster_label(conn),
         cluster_name: named.name.clone(),
@@ -129,8 +129,12 @@ pub fn follow_argocd(
     shutdown: &CancellationToken,
 ) -> Result<(), ServeError> {
     let client = main.actor.client();
-    let mut secrets =
-        crate::cluster::argocd_source::follow(client, namespace.to_string(), shutdown.clone());
+    let mut secrets = crate::cluster::argocd_source::follow(
+        client,
+        namespace.to_string(),
+        web.argocd_cluster_selector.clone(),
+        shutdown.clone(),
+    );
     let (main, registry, web, shutdown) = (
         main.clone(),
         registry.clone(),

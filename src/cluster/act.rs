@@ -7,6 +7,7 @@
 //! churn such as pod readiness must not refuse a still-valid action). A
 //! non-idempotent call is never retried after it was accepted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
@@ -101,6 +102,8 @@ pub struct Actor {
     /// a rollout without being allowed to create Events).
     events: Client,
     timeout: Duration,
+    /// Which cluster, for the audit line (empty for a dashboard of one).
+    cluster: Arc<str>,
 }
 
 impl Actor {
@@ -109,7 +112,14 @@ impl Actor {
             events: client.clone(),
             client,
             timeout: CALL_TIMEOUT,
+            cluster: Arc::from(""),
         }
+    }
+
+    /// The same actor, its audit lines naming `cluster`.
+    pub fn in_cluster(mut self, cluster: &str) -> Actor {
+        self.cluster = Arc::from(cluster);
+        self
     }
 
     /// The client it reads and patches with.
@@ -124,6 +134,7 @@ impl Actor {
             client,
             events: self.events.clone(),
             timeout: self.timeout,
+            cluster: self.cluster.clone(),
         }
     }
 
@@ -142,12 +153,12 @@ impl Actor {
         let who = user.unwrap_or("(unknown user)");
         match &result {
             Ok(done) => {
-                tracing::info!(target: "audit", user = who, action, rollout = %format!("{namespace}/{name}"), outcome = "done", message = %done.message, "action");
+                tracing::info!(target: "audit", user = who, action, cluster = %self.cluster, rollout = %format!("{namespace}/{name}"), outcome = "done", message = %done.message, "action");
                 self.record_event(namespace, name, request, user, &done.rollout)
                     .await;
             }
             Err(e) => {
-                tracing::info!(target: "audit", user = who, action, rollout = %format!("{namespace}/{name}"), outcome = "refused", error = %e, "action");
+                tracing::info!(target: "audit", user = who, action, cluster = %self.cluster, rollout = %format!("{namespace}/{name}"), outcome = "refused", error = %e, "action");
             }
         }
         result

@@ -31,15 +31,21 @@ pub struct ArgoClusters {
 
 /// Starts following the cluster Secrets of `namespace`; the receiver has
 /// the latest set (empty until the first list).
+/// With `selector`, only the Secrets it matches too (a replica's share).
 pub fn follow(
     client: kube::Client,
     namespace: String,
+    selector: Option<String>,
     shutdown: CancellationToken,
 ) -> watch::Receiver<Arc<ArgoClusters>> {
     let (tx, rx) = watch::channel(Arc::new(ArgoClusters::default()));
     tokio::spawn(async move {
         let api: Api<Secret> = Api::namespaced(client, &namespace);
-        let params = ListParams::default().labels(CLUSTER_SECRET_LABEL);
+        let labels = match &selector {
+            Some(s) => format!("{CLUSTER_SECRET_LABEL},{s}"),
+            None => CLUSTER_SECRET_LABEL.to_string(),
+        };
+        let params = ListParams::default().labels(&labels);
         let mut seen: Option<Vec<(String, String)>> = None;
         let mut backoff = Backoff::new();
         loop {

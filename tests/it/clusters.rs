@@ -357,9 +357,9 @@ fn argocd_secret(name: &str, c: &Cluster) -> Value {
                     "config": b64(r#"{"bearerToken":"dashboard-token","tlsClientConfig":{"insecure":false}}"#)}})
 }
 
-#[tokio::test]
-async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
-    // The dashboard's own cluster may read Argo CD's Secrets.
+/// The two teams' cluster, whose dashboard ServiceAccount may read Argo
+/// CD's Secrets.
+async fn with_argocd() -> Cluster {
     let mut rbac = documents(&teams::fixtures().join("dashboard-rbac.yaml"));
     rbac.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
@@ -368,30 +368,48 @@ async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
         "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "argocd-clusters"},
         "subjects": [{"kind": "User", "name": teams::DASHBOARD_SA, "apiGroup": "rbac.authorization.k8s.io"}]}));
-    let a = teams::cluster(teams::DASHBOARD_SA, rbac, Vec::new()).await;
-    let (_, b) = two_clusters().await;
+    teams::cluster(teams::DASHBOARD_SA, rbac, Vec::new()).await
+}
+
+/// The dashboard of `a` alone, following Argo CD's Secrets there (only
+/// those `selector` matches, when given).
+async fn following_argocd(a: &Cluster, selector: Option<&str>) -> String {
     let mut web = web(AuthMode::Proxy);
     web.argocd_cluster_secrets = Some("argocd".to_string());
+    web.argocd_cluster_selector = selector.map(str::to_string);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("a port");
     let d = listener.local_addr().expect("bound").to_string();
-    let clusters = vec![connection(&a, "a")];
+    let clusters = vec![connection(a, "a")];
     let stop = a.stop.clone();
     tokio::spawn(async move {
         if let Err(e) = serve::run_clusters_on(listener, &clusters, &web, stop).await {
             panic!("the dashboard failed: {e}");
         }
     });
-    let names = |addr: String| {
-        move || {
-            http::request_with(&addr, "GET", "/api/v1/clusters", BOB, "")
-                .map(|(_, _, body)| summary(&body))
-                .unwrap_or_default()
-        }
-    };
+    d
+}
+
+/// What `/api/v1/clusters` says now, as bob.
+fn names(addr: String) -> impl Fn() -> Vec<(String, String, u64)> + Send + Sync + 'static {
+    move || {
+        http::request_with(&addr, "GET", "/api/v1/clusters", BOB, "")
+            .map(|(_, _, body)| summary(&body))
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
+    let a = with_argocd().await;
+    let (_, b) = two_clusters().await;
+    let d = following_argocd(&a, None).await;
     let now = names(d.clone());
-    teams::until("the dashboard's own cluster", move || now().len() == 1).await;
+    teams::until("the dashboard's own cluster, synced", move || {
+        now() == vec![("a".to_string(), "live".to_string(), 2)]
+    })
+    .await;
     let (_, page) = call(&d, "GET", "/", BOB, "").await;
     assert!(
         page.contains("id=\"r-team-a--web\""),
@@ -456,4 +474,25 @@ async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
     assert_eq!(status, 404);
     let (_, page) = call(&d, "GET", "/", BOB, "").await;
     assert!(page.contains("id=\"r-team-a--web\""), "one cluster again");
+}
+
+#[tokio::test]
+async fn a_replica_shows_only_its_share_of_argo_cds_clusters() {
+    let a = with_argocd().await;
+    let (_, b) = two_clusters().await;
+    for (name, shard) in [("prod-eu", "eu"), ("prod-us", "us")] {
+        let mut secret = argocd_secret(name, &b);
+        secret["metadata"]["labels"]["rollouts-dashboard/shard"] = json!(shard);
+        a.store
+            .create(rt("secrets"), "argocd", secret, true)
+            .expect("the Secret");
+    }
+    let d = following_argocd(&a, Some("rollouts-dashboard/shard=eu")).await;
+    // One list brings both Secrets: the first that shows prod-eu would show
+    // prod-us as well, were the selector not applied.
+    let now = names(d.clone());
+    teams::until("prod-eu shown", move || now().len() == 2).await;
+    let (_, body) = call(&d, "GET", "/api/v1/clusters", BOB, "").await;
+    let shown: Vec<String> = summary(&body).into_iter().map(|c| c.0).collect();
+    assert_eq!(shown, vec!["a", "prod-eu"]);
 }
