@@ -153,6 +153,9 @@ def main(chart_dir, dump=None):
                         if d["kind"] in ("ClusterRole", "Role") for r in d.get("rules", [])
                         if "secrets" in r.get("resources", [])]
         if argo:
+            selector = values.get("argocdClusterSelector")
+            check(not selector or f"--argocd-cluster-selector={selector}" in container["args"],
+                  f"{name}: only the Secrets {selector or 'of every shard'}")
             check(bool(secret_rules) and f"--argocd-cluster-secrets={argo}" in container["args"]
                   and all(k == "Role" and ns == argo and r["verbs"] == ["list"] for k, ns, r in secret_rules),
                   f"{name}: Argo CD's cluster Secrets: list in {argo} only")

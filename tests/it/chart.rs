@@ -59,6 +59,7 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   default: impersonate only in proxy and oidc modes ([])",
         "ok   proxy mode without trustedProxies is refused",
         "ok   argocd: Argo CD's cluster Secrets: list in argocd only",
+        "ok   argocd: only the Secrets rollouts-dashboard/shard=eu",
         "ok   default: no Secret readable",
         "ok   default: no Prometheus flags without prometheus.url",
         "ok   prometheus: --prometheus-url=https://prometheus.monitoring.svc:9091 over 2m",
