@@ -113,3 +113,82 @@ fn demo_serves_the_seed_release_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn demo_of_three_clusters_shows_each_and_all_of_them() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
+        .args(["demo", "--clusters", "3", "--listen", "127.0.0.1:0"])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut url = None;
+    let mut clusters_line = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.trim_start().starts_with("clusters:") {
+            clusters_line = line.clone();
+        }
+        if let Some(u) = line.strip_prefix("serving at http://") {
+            url = Some(u.trim_end_matches('/').to_string());
+            break;
+        }
+    }
+    let Some(addr) = url else {
+        let _ = child.kill();
+        panic!("demo printed no URL");
+    };
+    assert!(
+        clusters_line.contains("demo-1") && clusters_line.contains("demo-3"),
+        "{clusters_line}"
+    );
+    // Each simulated cluster syncs on its own.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let live = |body: &str| body.matches("\"state\":\"live\"").count();
+    let body = loop {
+        let body = http_get(&addr, "/api/v1/clusters")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        if live(&body) == 3 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "not all live: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let counts: Vec<(String, u64)> = v["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["rollouts"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(counts[0].0, "demo-1");
+    assert_eq!(counts[1], ("demo-2".to_string(), 24));
+    assert_eq!(counts[2], ("demo-3".to_string(), 24));
+    // The overview of all three, and each one's own.
+    let (status, page) = http_get(&addr, "/").expect("the overview");
+    assert_eq!(status, 200);
+    for name in ["demo-1", "demo-2", "demo-3"] {
+        assert!(
+            page.contains(&format!("href=\"/clusters/{name}/\"")),
+            "{name}"
+        );
+    }
+    let (status, body) =
+        http_get(&addr, "/clusters/demo-3/api/v1/rollouts/_all/info").expect("the API");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        v["rollouts"].as_array().map(Vec::len),
+        Some(24),
+        "demo-3's own rollouts"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
