@@ -59,6 +59,10 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     var wasSelected = old.classList.contains("selected");
     if (old.tagName === "DETAILS" && old.open) { fresh.open = true; }
+    // Inner details a person opened stay open (by their data-key).
+    var opened = {};
+    old.querySelectorAll("details[data-key]").forEach(function (d) { if (d.open) { opened[d.dataset.key] = true; } });
+    fresh.querySelectorAll("details[data-key]").forEach(function (d) { if (opened[d.dataset.key]) { d.open = true; } });
     old.replaceWith(fresh);
     if (wasSelected) { fresh.classList.add("selected"); }
     fresh.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (el) {

@@ -101,7 +101,14 @@ async fn sections(clusters: &[ClusterEntry], caller: &Caller, filter: &Filter) -
                 }
             }
         }
-        rows.push(ClusterRow::of(&link, state, message, &counts));
+        rows.push(
+            ClusterRow::of(&link, state, message, &counts).with_namespaces(
+                snap.tallies
+                    .namespaces
+                    .iter()
+                    .filter(|(ns, _)| rights.sees(ns)),
+            ),
+        );
     }
     let attention = merge_attention(&per_cluster, ATTENTION_SHOWN);
     let n = clusters.len();

@@ -1386,7 +1386,7 @@ async fn a_person_watches_two_clusters_from_one_overview() {
     until(
         &c,
         "the attention list of both clusters",
-        "document.querySelector('#fleet-attention a[href^=\"/clusters/prod-eu/\"]') && document.querySelector('#fleet-attention a[href^=\"/clusters/prod-us/\"]') && document.querySelectorAll('#cluster-rows li').length === 2",
+        "document.querySelector('#fleet-attention a[href^=\"/clusters/prod-eu/\"]') && document.querySelector('#fleet-attention a[href^=\"/clusters/prod-us/\"]') && document.querySelectorAll('#cluster-rows li.cluster-row').length === 2",
     )
     .await;
     until(

@@ -225,6 +225,10 @@ async fn one_overview_leads_with_what_needs_a_person_in_every_cluster() {
     assert!(rows.contains("href=\"/clusters/a/\">a</a>"), "{rows}");
     assert!(rows.contains("3 rollouts"), "b's three: {rows}");
     assert!(
+        rows.contains("href=\"/clusters/b/?ns=team-a\">team-a</a>"),
+        "b's namespaces, each to its own view: {rows}"
+    );
+    assert!(
         page.contains("data-stream=\"/stream/clusters\""),
         "live: {page}"
     );

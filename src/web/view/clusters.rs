@@ -48,7 +48,15 @@ pub struct ClusterRow {
     pub attention: usize,
     /// (status, CSS class, how many), every status.
     pub statuses: Vec<(&'static str, &'static str, usize)>,
+    /// Its namespaces the person sees: (name, rollouts, needing attention),
+    /// at most `NAMESPACES_PER_CLUSTER`.
+    pub namespaces: Vec<(String, usize, usize)>,
+    /// Namespaces left out of that list.
+    pub namespaces_more: usize,
 }
+
+/// Namespaces listed under a cluster's row; the rest are in its overview.
+pub const NAMESPACES_PER_CLUSTER: usize = 30;
 
 impl ClusterRow {
     pub fn of(
@@ -58,6 +66,8 @@ impl ClusterRow {
         counts: &Counts,
     ) -> ClusterRow {
         ClusterRow {
+            namespaces: Vec::new(),
+            namespaces_more: 0,
             name: link.name.clone(),
             href: link.href.clone(),
             state,
@@ -69,6 +79,24 @@ impl ClusterRow {
                 .map(|s| (*s, status_class(s), counts.of(s)))
                 .collect(),
         }
+    }
+}
+
+impl ClusterRow {
+    /// With its namespaces (by name) and their counts.
+    pub fn with_namespaces<'a>(
+        mut self,
+        namespaces: impl Iterator<Item = (&'a String, &'a Counts)>,
+    ) -> ClusterRow {
+        let mut total = 0;
+        for (ns, c) in namespaces {
+            total += 1;
+            if self.namespaces.len() < NAMESPACES_PER_CLUSTER {
+                self.namespaces.push((ns.clone(), c.total, c.attention));
+            }
+        }
+        self.namespaces_more = total - self.namespaces.len();
+        self
     }
 }
 
