@@ -108,11 +108,10 @@ pub async fn run_clusters_on(
     let Some(first) = clusters.first() else {
         return Err(ServeError::Config("no cluster to show".to_string()));
     };
-    if clusters.len() > 1 && web.auth == AuthMode::Token {
-        return Err(ServeError::Config(format!(
-            "--auth token signs people in with a token, and a token is one cluster's: it cannot show {} clusters; use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)",
-            clusters.len()
-        )));
+    if (clusters.len() > 1 || web.argocd_cluster_secrets.is_some()) && web.auth == AuthMode::Token {
+        return Err(ServeError::Config(
+            "--auth token signs people in with a token, and a token is one cluster's: it cannot show several clusters (--context given again, --all-contexts, --argocd-cluster-secrets); use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)".to_string(),
+        ));
     }
     let conn = &first.connection;
     let addr = listener.local_addr().unwrap_or(web.listen);

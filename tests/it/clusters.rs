@@ -347,6 +347,21 @@ async fn a_token_is_one_clusters_so_token_sign_in_takes_one_cluster() {
         .await
         .expect_err("refused");
     assert!(e.to_string().contains("a token is one cluster's"), "{e}");
+    // Nor one cluster and those Argo CD knows.
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let mut with_argocd = web(AuthMode::Token);
+    with_argocd.argocd_cluster_secrets = Some("argocd".to_string());
+    let e = serve::run_clusters_on(
+        listener,
+        &[connection(&a, "a")],
+        &with_argocd,
+        a.stop.clone(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(e.to_string().contains("--argocd-cluster-secrets"), "{e}");
 }
 
 /// Argo CD's cluster Secret for `c`, named `name`, as Argo CD writes it.
