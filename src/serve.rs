@@ -9,9 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{AuthMode, WebArgs};
 use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
-use crate::cluster::client::{
-    ClientError, ConfigSource, Connection, NamedConnection, Scope, cluster_name,
-};
+use crate::cluster::client::{ClientError, ConfigSource, Connection, NamedConnection, Scope};
 use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::hub::{Observation, ObservedSource};
 use crate::cluster::lease::{self, LeaseSettings};
@@ -47,38 +45,14 @@ pub enum ServeError {
     Config(String),
 }
 
-/// Binds `web.listen`, starts the live view of `conn`, prints where it is
-/// served, and serves until `shutdown`.
-pub async fn run(
-    conn: &Connection,
-    web: &WebArgs,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(web.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: web.listen,
-            source,
-        })?;
-    run_on(listener, conn, web, shutdown).await
-}
-
-/// As [`run`], on a listener the caller bound.
+/// As [`run_clusters_on`], for one cluster.
 pub async fn run_on(
     listener: tokio::net::TcpListener,
     conn: &Connection,
     web: &WebArgs,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let one = NamedConnection {
-        name: match &conn.source {
-            ConfigSource::Kubeconfig {
-                context: Some(c), ..
-            } => cluster_name(c),
-            _ => "cluster".to_string(),
-        },
-        connection: conn.clone(),
-    };
+    let one = NamedConnection::of(conn.clone());
     run_clusters_on(listener, &[one], web, shutdown).await
 }
 

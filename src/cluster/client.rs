@@ -92,6 +92,21 @@ pub struct NamedConnection {
     pub connection: Connection,
 }
 
+impl NamedConnection {
+    /// The one cluster of a dashboard, named after its context (or
+    /// `in-cluster`, or `cluster`).
+    pub fn of(connection: Connection) -> NamedConnection {
+        let name = match &connection.source {
+            ConfigSource::Kubeconfig {
+                context: Some(c), ..
+            } => cluster_name(c),
+            ConfigSource::InCluster => "in-cluster".to_string(),
+            _ => "cluster".to_string(),
+        };
+        NamedConnection { name, connection }
+    }
+}
+
 /// A context's name as a URL path segment: lower case letters, digits and
 /// `-` (an EKS context is `arn:aws:eks:…:cluster/prod`), at most 63.
 pub fn cluster_name(context: &str) -> String {
@@ -126,15 +141,7 @@ pub async fn connect_all(args: &ConnectSettings) -> Result<Vec<NamedConnection>,
         }
     }
     if contexts.len() <= 1 {
-        let connection = connect_config(args).await?;
-        let name = match &connection.source {
-            ConfigSource::Kubeconfig {
-                context: Some(c), ..
-            } => cluster_name(c),
-            ConfigSource::InCluster => "in-cluster".to_string(),
-            _ => "cluster".to_string(),
-        };
-        return Ok(vec![NamedConnection { name, connection }]);
+        return Ok(vec![NamedConnection::of(connect_config(args).await?)]);
     }
     let mut all: Vec<NamedConnection> = Vec::new();
     for context in contexts {
