@@ -157,22 +157,27 @@ fn within_bounds(items: Vec<Item>) -> Result<Vec<Item>, AppError> {
     Ok(items)
 }
 
-/// Starts the run, or says why not (429 when they, or all, run too many).
+/// Starts the run of the action named `segment` on the `items` a body
+/// gave, or says why not (404 no such action, the body's error, 429 when
+/// they, or all, run too many); the action, the items and the outcomes.
 fn begin(
     state: &AppState,
     caller: &Caller,
     from: ClientAddr,
-    action: BulkAction,
-    items: Vec<Item>,
-) -> Result<tokio::sync::mpsc::Receiver<Outcome>, AppError> {
+    segment: &str,
+    items: Result<Vec<Item>, AppError>,
+) -> Result<(BulkAction, Vec<Item>, tokio::sync::mpsc::Receiver<Outcome>), AppError> {
+    let action = action_of(segment)?;
+    let items = items?;
     let slot = stream_slot(&state.bulk_runs, caller, from)?;
-    Ok(bulk_run::start(
+    let rx = bulk_run::start(
         state,
         caller.clone(),
         Request::Simple(action.action()),
-        items,
+        items.clone(),
         slot,
-    ))
+    );
+    Ok((action, items, rx))
 }
 
 fn wants(headers: &HeaderMap, kind: &str) -> bool {
@@ -211,9 +216,7 @@ pub async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let action = action_of(&action)?;
-    let items = api_items(&body)?;
-    let rx = begin(&state, &caller, from, action, items.clone())?;
+    let (_, items, rx) = begin(&state, &caller, from, &action, api_items(&body))?;
     if wants(&headers, NDJSON) {
         return Ok(lines(rx));
     }
@@ -233,12 +236,7 @@ pub async fn post_form(
     body: Bytes,
 ) -> Response {
     let script = wants(&headers, NDJSON);
-    let started = action_of(&action).and_then(|action| {
-        let items = form_items(&body)?;
-        let rx = begin(&state, &caller, from, action, items.clone())?;
-        Ok((action, items, rx))
-    });
-    let (action, items, rx) = match started {
+    let (action, items, rx) = match begin(&state, &caller, from, &action, form_items(&body)) {
         Ok(run) => run,
         Err(e) if script => return e.into_response(),
         Err(e) => return PageError(e).into_response(),
@@ -332,6 +330,27 @@ impl Selection {
         })
     }
 
+    /// What the person may do where the selection is: every namespace
+    /// the filter may keep, or only those of the ticked rollouts (and of
+    /// those, only namespaces with rollouts: a name typed into the URL
+    /// costs no review).
+    async fn rights(
+        &self,
+        perms: &Permissions,
+        snapshot: &crate::cluster::hub::Snapshot,
+    ) -> Result<Rights, AppError> {
+        if self.all || perms.sees_everything() {
+            return super::queries::rights_in(perms, snapshot, None).await;
+        }
+        let namespaces: std::collections::BTreeSet<String> = self
+            .ticked
+            .iter()
+            .filter(|k| snapshot.tallies.namespaces.contains_key(&k.namespace))
+            .map(|k| k.namespace.clone())
+            .collect();
+        perms.rights(namespaces).await
+    }
+
     /// The query that selects the same rollouts for `action`.
     fn query(&self, action: BulkAction) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -364,7 +383,7 @@ pub async fn preview(
     let action = selection.action;
     let snapshot = state.view.snapshot();
     let perms = Permissions::of(&state, &caller);
-    let rights = super::queries::rights_in(&perms, &snapshot, None).await?;
+    let rights = selection.rights(&perms, &snapshot).await?;
     let (infos, unknown, total) = selected(&snapshot, &rights, &selection);
     let mut page = bulk_page(&state, &caller, action, selection.filter.clone()).await;
     if total > MAX_SELECTION {
