@@ -10,7 +10,6 @@ use super::cards::card_html;
 use super::templates::{
     AttentionPartial, AttentionRowView, Group, NamespaceRowPartial, PageStatusPartial,
 };
-use super::view::filter::STATUSES;
 use super::view::health::empty_state;
 use super::view::overview::{AttentionRow, Overview, OverviewQuery};
 use super::view::status_class;
@@ -41,10 +40,7 @@ pub fn namespace_row(base: &str, namespace: &str, counts: &Counts) -> NamespaceR
         namespace: namespace.to_string(),
         total: counts.total,
         attention: counts.attention,
-        statuses: STATUSES
-            .iter()
-            .map(|s| (*s, status_class(s), counts.of(s)))
-            .collect(),
+        statuses: super::view::status_counts(counts),
     }
 }
 

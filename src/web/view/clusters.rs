@@ -3,9 +3,8 @@
 
 use crate::cluster::tallies::Counts;
 
-use super::filter::STATUSES;
 use super::overview::AttentionRow;
-use super::status_class;
+use super::{status_class, status_counts};
 
 /// A link to a cluster's pages, for the header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +73,7 @@ impl ClusterRow {
             message,
             total: counts.total,
             attention: counts.attention,
-            statuses: STATUSES
-                .iter()
-                .map(|s| (*s, status_class(s), counts.of(s)))
-                .collect(),
+            statuses: status_counts(counts),
         }
     }
 }

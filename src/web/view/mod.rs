@@ -24,6 +24,16 @@ pub fn card_id(namespace: &str, name: &str) -> String {
     format!("r-{namespace}--{name}")
 }
 
+/// (status, CSS class, how many) for every status of `counts`.
+pub fn status_counts(
+    counts: &crate::cluster::tallies::Counts,
+) -> Vec<(&'static str, &'static str, usize)> {
+    filter::STATUSES
+        .iter()
+        .map(|s| (*s, status_class(s), counts.of(s)))
+        .collect()
+}
+
 /// CSS class of a status.
 pub fn status_class(status: &str) -> &'static str {
     match status {
