@@ -21,8 +21,8 @@ mod support;
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    body_of, dashboard_addresses, flag, http, percentile, proc_status, scale_sim, spawn,
-    stream_lines, wait_until,
+    body_of, dashboard_addresses, flag, http, percentile, proc_status, scale_sim, serve_args,
+    spawn, stream_lines, wait_until,
 };
 
 /// Cards per overview page (web/view/overview.rs).
@@ -51,26 +51,16 @@ fn kubeconfig(path: &str, sims: &[String]) {
 
 /// `serve` on `contexts` of `kc`: the process, its main and admin addresses.
 fn serve(kc: &str, contexts: &[String]) -> (support::Proc, String, String) {
-    let mut args = vec![
-        "serve",
-        "--kubeconfig",
-        kc,
-        "-A",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--history-db",
-        "off",
+    let mut extra = vec![
         "--max-streams-per-client",
         "1000000",
         "--max-streams",
         "1000000",
     ];
     for c in contexts {
-        args.extend(["--context", c.as_str()]);
+        extra.extend(["--context", c.as_str()]);
     }
-    let (proc, lines) = spawn(&args, "serving at");
+    let (proc, lines) = spawn(&serve_args(kc, "off", &extra), "serving at");
     let (main, admin) = dashboard_addresses(&lines);
     (proc, main, admin)
 }

@@ -44,19 +44,8 @@ fn web(auth: AuthMode) -> WebArgs {
 /// The dashboard on clusters `a` and `b` (identity from proxy headers),
 /// once it is ready.
 async fn dashboard(a: &Cluster, b: &Cluster) -> String {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound").to_string();
     let clusters = vec![connection(a, "a"), connection(b, "b")];
-    let stop = a.stop.clone();
-    tokio::spawn(async move {
-        if let Err(e) =
-            serve::run_clusters_on(listener, &clusters, &web(AuthMode::Proxy), stop).await
-        {
-            panic!("the dashboard failed: {e}");
-        }
-    });
+    let addr = serving(clusters, web(AuthMode::Proxy), a).await;
     // Each cluster syncs on its own: ready when both are live.
     let probe = addr.clone();
     teams::until("both clusters live", move || {
@@ -339,29 +328,14 @@ async fn an_outage_of_one_cluster_shows_as_that_cluster_failing_while_the_other_
 #[tokio::test]
 async fn a_token_is_one_clusters_so_token_sign_in_takes_one_cluster() {
     let (a, b) = two_clusters().await;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
     let clusters = vec![connection(&a, "a"), connection(&b, "b")];
-    let e = serve::run_clusters_on(listener, &clusters, &web(AuthMode::Token), a.stop.clone())
-        .await
-        .expect_err("refused");
-    assert!(e.to_string().contains("a token is one cluster's"), "{e}");
+    let e = refused(&clusters, &web(AuthMode::Token), &a).await;
+    assert!(e.contains("a token is one cluster's"), "{e}");
     // Nor one cluster and those Argo CD knows.
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
     let mut with_argocd = web(AuthMode::Token);
     with_argocd.argocd_cluster_secrets = Some("argocd".to_string());
-    let e = serve::run_clusters_on(
-        listener,
-        &[connection(&a, "a")],
-        &with_argocd,
-        a.stop.clone(),
-    )
-    .await
-    .expect_err("refused");
-    assert!(e.to_string().contains("--argocd-cluster-secrets"), "{e}");
+    let e = refused(&[connection(&a, "a")], &with_argocd, &a).await;
+    assert!(e.contains("--argocd-cluster-secrets"), "{e}");
 }
 
 /// Argo CD's cluster Secret for `c`, named `name`, as Argo CD writes it.
@@ -396,18 +370,35 @@ async fn following_argocd(a: &Cluster, selector: Option<&str>) -> String {
     let mut web = web(AuthMode::Proxy);
     web.argocd_cluster_secrets = Some("argocd".to_string());
     web.argocd_cluster_selector = selector.map(str::to_string);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let d = listener.local_addr().expect("bound").to_string();
-    let clusters = vec![connection(a, "a")];
+    serving(vec![connection(a, "a")], web, a).await
+}
+
+/// The dashboard of `clusters` with `web`'s settings on a loopback port
+/// until `a` stops: its address.
+async fn serving(clusters: Vec<NamedConnection>, web: WebArgs, a: &Cluster) -> String {
+    let listener = loopback().await;
+    let addr = listener.local_addr().expect("bound").to_string();
     let stop = a.stop.clone();
     tokio::spawn(async move {
         if let Err(e) = serve::run_clusters_on(listener, &clusters, &web, stop).await {
             panic!("the dashboard failed: {e}");
         }
     });
-    d
+    addr
+}
+
+/// Why the dashboard of `clusters` with `web`'s settings does not start.
+async fn refused(clusters: &[NamedConnection], web: &WebArgs, a: &Cluster) -> String {
+    serve::run_clusters_on(loopback().await, clusters, web, a.stop.clone())
+        .await
+        .expect_err("refused")
+        .to_string()
+}
+
+async fn loopback() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port")
 }
 
 /// What `/api/v1/clusters` says now, as bob.

@@ -13,10 +13,13 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     http::get(addr, path)
 }
 
-#[test]
-fn demo_serves_the_seed_release_and_stops_on_sigterm() {
+/// `demo` with `args` on a free loopback port, once it printed its URL:
+/// the process, its address, and the lines it printed up to the URL.
+fn demo(args: &[&str]) -> (std::process::Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
+        .arg("demo")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
         .env_remove("KUBECONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -29,18 +32,21 @@ fn demo_serves_the_seed_release_and_stops_on_sigterm() {
             let _ = tx.send(line);
         }
     });
-    let mut url = None;
+    let mut printed = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
         if let Some(u) = line.strip_prefix("serving at http://") {
-            url = Some(u.trim_end_matches('/').to_string());
-            break;
+            return (child, u.trim_end_matches('/').to_string(), printed);
         }
+        printed.push(line);
     }
-    let Some(addr) = url else {
-        let _ = child.kill();
-        panic!("demo printed no URL");
-    };
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("demo printed no URL: {printed:?}");
+}
 
+#[test]
+fn demo_serves_the_seed_release_and_stops_on_sigterm() {
+    let (mut child, addr, _) = demo(&[]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while http_get(&addr, "/readyz").map(|r| r.0) != Some(200) {
         assert!(Instant::now() < deadline, "demo never became ready");
@@ -116,29 +122,12 @@ fn demo_serves_the_seed_release_and_stops_on_sigterm() {
 
 #[test]
 fn demo_of_three_clusters_shows_each_and_all_of_them() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rollouts-dashboard"))
-        .args(["demo", "--clusters", "3", "--listen", "127.0.0.1:0"])
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary runs");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut url = None;
-    let mut clusters_line = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if line.trim_start().starts_with("clusters:") {
-            clusters_line = line.clone();
-        }
-        if let Some(u) = line.strip_prefix("serving at http://") {
-            url = Some(u.trim_end_matches('/').to_string());
-            break;
-        }
-    }
-    let Some(addr) = url else {
-        let _ = child.kill();
-        panic!("demo printed no URL");
-    };
+    let (mut child, addr, printed) = demo(&["--clusters", "3"]);
+    let clusters_line = printed
+        .iter()
+        .find(|l| l.trim_start().starts_with("clusters:"))
+        .cloned()
+        .unwrap_or_default();
     assert!(
         clusters_line.contains("demo-1") && clusters_line.contains("demo-3"),
         "{clusters_line}"
