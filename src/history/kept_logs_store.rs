@@ -36,12 +36,13 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             let id: Option<i64> = sqlx::query(
                 "SELECT r.id FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4",
+                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4 AND o.cluster = $5",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(uid.to_string())
             .bind(revision)
+            .bind(self.cluster.clone())
             .fetch_optional(&mut *tx)
             .await?
             .map(|row| row.try_get(0))
@@ -90,11 +91,12 @@ impl Store {
                         CAST(SUM(l.line_count) AS BIGINT), CAST(SUM(l.error_lines) AS BIGINT), MAX(l.captured_at)
                  FROM history_pod_logs l JOIN history_revisions r ON l.revision_id = r.id
                  JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2
+                 WHERE o.namespace = $1 AND o.name = $2 AND o.cluster = $3
                  GROUP BY r.id, r.revision ORDER BY r.id DESC",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -130,12 +132,13 @@ impl Store {
                  FROM history_pod_logs l
                  WHERE l.revision_id = (
                      SELECT MAX(r.id) FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                     WHERE o.namespace = $1 AND o.name = $2 AND r.revision = $3)
+                     WHERE o.namespace = $1 AND o.name = $2 AND r.revision = $3 AND o.cluster = $4)
                  ORDER BY l.pod, l.container",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(revision)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;

@@ -44,6 +44,13 @@ pub const REVISIONS_SHOWN: i64 = 50;
 /// Releases the Releases page reads at most.
 pub const RELEASES_READ: i64 = 20_000;
 
+/// How long the history keeps, and whether pod logs are kept.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    retention: Duration,
+    pod_logs: bool,
+}
+
 /// The history as the web layer uses it: read, and credit actions.
 #[derive(Clone, Debug)]
 pub struct History {
@@ -52,16 +59,19 @@ pub struct History {
     pub retention: Duration,
     /// Whether aborted revisions' last pod lines are kept.
     pub keeps_pod_logs: bool,
+    /// Whether they were asked for (another cluster's history keeps them
+    /// as the first's does).
+    pod_logs_asked: bool,
     /// Who sent which action, written in order by a task of their own
     /// that waits out the database's outages.
     attributions: mpsc::Sender<Attribution>,
 }
 
 impl History {
-    /// Opens `url`, and records from `view` while `leading` says so; with
-    /// `client` (the dashboard's own), keeps new revisions' pod templates,
-    /// and with `pod_logs` the last lines of aborted and degraded
-    /// revisions' pods.
+    /// Opens `url`, and records the dashboard's own cluster from `view`
+    /// while `leading` says so; with `client` (the dashboard's own), keeps
+    /// new revisions' pod templates, and with `pod_logs` the last lines of
+    /// aborted and degraded revisions' pods.
     pub async fn start(
         url: &str,
         retention: Duration,
@@ -72,11 +82,47 @@ impl History {
         shutdown: CancellationToken,
     ) -> Result<History, StoreError> {
         let store = Store::open(url).await?;
+        let settings = Settings {
+            retention,
+            pod_logs,
+        };
+        Ok(History::record(
+            store, settings, view, leading, client, shutdown,
+        ))
+    }
+
+    /// Cluster `name`'s history in the same database, recorded from its
+    /// `view` while `leading` says so, its pods read with its `client`,
+    /// until `stop`.
+    pub fn for_cluster(
+        &self,
+        name: &str,
+        view: LiveView,
+        leading: watch::Receiver<bool>,
+        client: kube::Client,
+        stop: CancellationToken,
+    ) -> History {
+        let settings = Settings {
+            retention: self.retention,
+            pod_logs: self.pod_logs_asked,
+        };
+        let store = self.store.for_cluster(name);
+        History::record(store, settings, view, leading, Some(client), stop)
+    }
+
+    fn record(
+        store: Store,
+        settings: Settings,
+        view: LiveView,
+        leading: watch::Receiver<bool>,
+        client: Option<kube::Client>,
+        shutdown: CancellationToken,
+    ) -> History {
         let (attributions, queue) = mpsc::channel(ATTRIBUTIONS_KEPT);
         tokio::spawn(credit(store.clone(), queue, shutdown.clone()));
         let captures = client
             .clone()
-            .filter(|_| pod_logs)
+            .filter(|_| settings.pod_logs)
             .map(|client| Captures::start(store.clone(), client, shutdown.clone()));
         let templates = client.map(|client| {
             template_capture::TemplateReads::start(store.clone(), client, shutdown.clone())
@@ -87,19 +133,20 @@ impl History {
             view,
             leading.clone(),
             recorder::Settings {
-                retention,
+                retention: settings.retention,
                 captures,
                 templates,
             },
             shutdown,
         ));
-        Ok(History {
+        History {
             store,
             leading,
-            retention,
+            retention: settings.retention,
             keeps_pod_logs,
+            pod_logs_asked: settings.pod_logs,
             attributions,
-        })
+        }
     }
 
     /// Whether this replica writes the history now.

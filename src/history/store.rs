@@ -54,11 +54,15 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connected, migrated history database.
+/// A connected, migrated history database, as one cluster's history
+/// reads and writes it.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(super) pool: AnyPool,
     pub backend: Backend,
+    /// Whose rows: a cluster's name as in URLs, `""` for the dashboard's
+    /// own (first) cluster.
+    pub(super) cluster: String,
 }
 
 /// One rollout's changes to write, with what the recorder remembers.
@@ -87,7 +91,7 @@ struct Embedded(Backend);
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        let sql: [(&'static str, &'static str); 4] = match self.0 {
+        let sql: [(&'static str, &'static str); 5] = match self.0 {
             Backend::Sqlite => [
                 (
                     "history",
@@ -104,6 +108,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_templates",
                     include_str!("../../migrations/sqlite/0004_history_templates.sql"),
+                ),
+                (
+                    "history_clusters",
+                    include_str!("../../migrations/sqlite/0005_history_clusters.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -122,6 +130,10 @@ impl MigrationSource<'static> for Embedded {
                 (
                     "history_templates",
                     include_str!("../../migrations/postgres/0004_history_templates.sql"),
+                ),
+                (
+                    "history_clusters",
+                    include_str!("../../migrations/postgres/0005_history_clusters.sql"),
                 ),
             ],
         };
@@ -209,15 +221,30 @@ impl Store {
             Ok(r) => r?,
             Err(_) => return Err(StoreError::Timeout),
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            cluster: String::new(),
+        })
+    }
+
+    /// The same database as cluster `name`'s history (`""`: the
+    /// dashboard's own cluster).
+    pub fn for_cluster(&self, name: &str) -> Store {
+        Store {
+            cluster: name.to_string(),
+            ..self.clone()
+        }
     }
 
     /// Every rollout's remembered state, to resume from.
     pub async fn tracked(&self) -> Result<Vec<(RolloutKey, Tracked)>, StoreError> {
         let rows = timed(
             sqlx::query(
-                "SELECT namespace, name, tracked FROM history_rollouts ORDER BY updated_at",
+                "SELECT namespace, name, tracked FROM history_rollouts WHERE cluster = $1
+                 ORDER BY updated_at",
             )
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -240,11 +267,12 @@ impl Store {
     pub async fn tracked_of(&self, key: &RolloutKey) -> Result<Option<Tracked>, StoreError> {
         let row = timed(
             sqlx::query(
-                "SELECT tracked FROM history_rollouts WHERE namespace = $1 AND name = $2
+                "SELECT tracked FROM history_rollouts WHERE namespace = $1 AND name = $2 AND cluster = $3
                  ORDER BY updated_at DESC LIMIT 1",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
+            .bind(self.cluster.clone())
             .fetch_optional(&self.pool),
         )
         .await?;
@@ -267,7 +295,7 @@ impl Store {
             let mut ids = Ids::default();
             for (i, b) in batches.iter().enumerate() {
                 let is_last = last.get(&b.key) == Some(&i);
-                write_one(&mut tx, b, is_last, &mut ids).await?;
+                write_one(&mut tx, &self.cluster, b, is_last, &mut ids).await?;
             }
             tx.commit().await
         };
@@ -307,10 +335,10 @@ impl Store {
             for _ in 0..PAIRS_AT_ONCE {
                 let pair = sqlx::query(
                     "SELECT a.id, e.id, a.by_user FROM history_attributions a
-                     JOIN history_rollouts o ON o.namespace = a.namespace AND o.name = a.name
+                     JOIN history_rollouts o ON o.cluster = a.cluster AND o.namespace = a.namespace AND o.name = a.name
                      JOIN history_revisions r ON r.rollout_id = o.id
                      JOIN history_events e ON e.revision_id = r.id
-                     WHERE a.namespace = $1 AND a.name = $2 AND a.used = 0 AND e.via = 'outside'
+                     WHERE a.cluster = $5 AND a.namespace = $1 AND a.name = $2 AND a.used = 0 AND e.via = 'outside'
                        AND (e.kind = a.kind OR (e.kind = 'promote' AND a.kind = 'resume')
                             OR (e.kind = 'resume' AND a.kind = 'promote'))
                        AND e.seen_at >= a.at - $3 AND e.seen_at <= a.at + $4
@@ -320,6 +348,7 @@ impl Store {
                 .bind(key.name.clone())
                 .bind(EFFECT_BEFORE_ACTION_MS)
                 .bind(ATTRIBUTION_WINDOW_MS)
+                .bind(self.cluster.clone())
                 .fetch_optional(&self.pool)
                 .await?;
                 let Some(pair) = pair else {
@@ -373,7 +402,7 @@ impl Store {
                    SELECT e.id FROM history_events e
                    JOIN history_revisions r ON e.revision_id = r.id
                    JOIN history_rollouts o ON r.rollout_id = o.id
-                   WHERE o.namespace = $2 AND o.name = $3 AND (e.kind = $4 OR e.kind = $6)
+                   WHERE o.cluster = $7 AND o.namespace = $2 AND o.name = $3 AND (e.kind = $4 OR e.kind = $6)
                      AND e.via = 'outside' AND e.seen_at >= $5
                    ORDER BY e.seen_at LIMIT 1)",
             )
@@ -383,12 +412,13 @@ impl Store {
             .bind(a.kind.as_str())
             .bind(a.at - EFFECT_BEFORE_ACTION_MS)
             .bind(companion(a.kind).as_str())
+            .bind(self.cluster.clone())
             .execute(&mut *tx)
             .await?
             .rows_affected();
             sqlx::query(
-                "INSERT INTO history_attributions (namespace, name, kind, by_user, at, used)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO history_attributions (namespace, name, kind, by_user, at, used, cluster)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(a.key.namespace.clone())
             .bind(a.key.name.clone())
@@ -396,6 +426,7 @@ impl Store {
             .bind(a.by.clone())
             .bind(a.at)
             .bind(i64::from(credited > 0))
+            .bind(self.cluster.clone())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -421,12 +452,13 @@ impl Store {
             sqlx::query(
                 "SELECT r.id, r.revision, r.pod_template_hash, r.images, r.started_at, r.ended_at, r.outcome
                  FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2
+                 WHERE o.namespace = $1 AND o.name = $2 AND o.cluster = $4
                  ORDER BY r.started_at DESC, r.revision DESC LIMIT $3",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(limit)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -442,12 +474,13 @@ impl Store {
                 "SELECT s.revision_id, s.attempt, s.step_index, s.description, s.entered_at, s.left_at, s.weight, s.observed_percent
                  FROM history_steps s JOIN history_revisions r ON s.revision_id = r.id
                  JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3
+                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3 AND o.cluster = $4
                  ORDER BY s.attempt, s.step_index",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(oldest)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -456,12 +489,13 @@ impl Store {
                 "SELECT e.revision_id, e.kind, e.at, e.via, e.by_user, e.message
                  FROM history_events e JOIN history_revisions r ON e.revision_id = r.id
                  JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3
+                 WHERE o.namespace = $1 AND o.name = $2 AND r.started_at >= $3 AND o.cluster = $4
                  ORDER BY e.at, e.id",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(oldest)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -505,11 +539,12 @@ impl Store {
             sqlx::query(
                 "SELECT r.id, o.namespace, o.name, r.revision, r.pod_template_hash, r.images, r.started_at, r.ended_at, r.outcome
                  FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE r.started_at >= $1
+                 WHERE r.started_at >= $1 AND o.cluster = $3
                  ORDER BY r.started_at DESC LIMIT $2",
             )
             .bind(since)
             .bind(limit)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -535,10 +570,13 @@ impl Store {
             sqlx::query(
                 "SELECT e.revision_id, e.kind, e.at, e.via, e.by_user
                  FROM history_events e JOIN history_revisions r ON e.revision_id = r.id
-                 WHERE r.started_at >= $1 AND e.kind IN ('promote', 'promoteFull', 'abort')
+                 JOIN history_rollouts o ON r.rollout_id = o.id
+                 WHERE r.started_at >= $1 AND o.cluster = $2
+                   AND e.kind IN ('promote', 'promoteFull', 'abort')
                  ORDER BY e.at",
             )
             .bind(since)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -566,7 +604,10 @@ impl Store {
     pub async fn forget_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         let work = async {
             let mut tx = self.pool.begin().await?;
-            let old = "SELECT id FROM history_revisions WHERE COALESCE(ended_at, started_at) < $1 AND outcome <> 'inProgress'";
+            // This cluster's: another's recorder, maybe another replica's,
+            // keeps its own.
+            let old = "SELECT r.id FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
+                       WHERE o.cluster = $2 AND COALESCE(r.ended_at, r.started_at) < $1 AND r.outcome <> 'inProgress'";
             for table in [
                 "history_steps",
                 "history_events",
@@ -575,6 +616,7 @@ impl Store {
             ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE revision_id IN ({old})"))
                     .bind(cutoff)
+                    .bind(self.cluster.clone())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -582,16 +624,19 @@ impl Store {
                 "DELETE FROM history_revisions WHERE id IN ({old})"
             ))
             .bind(cutoff)
+            .bind(self.cluster.clone())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            sqlx::query("DELETE FROM history_gaps WHERE ended_at < $1")
+            sqlx::query("DELETE FROM history_gaps WHERE ended_at < $1 AND cluster = $2")
                 .bind(cutoff)
+                .bind(self.cluster.clone())
                 .execute(&mut *tx)
                 .await?;
             // Who sent an action matters only while its effect may come.
-            sqlx::query("DELETE FROM history_attributions WHERE at < $1")
+            sqlx::query("DELETE FROM history_attributions WHERE at < $1 AND cluster = $2")
                 .bind(now_ms().saturating_sub(ATTRIBUTION_WINDOW_MS * 10))
+                .bind(self.cluster.clone())
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -627,8 +672,8 @@ impl Store {
                     .map(|k| (k.namespace.clone(), k.name.clone()))
                     .unwrap_or_default();
                 sqlx::query(
-                    "INSERT INTO history_gaps (namespace, name, started_at, ended_at, lost, reason)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO history_gaps (namespace, name, started_at, ended_at, lost, reason, cluster)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(namespace)
                 .bind(name)
@@ -636,6 +681,7 @@ impl Store {
                 .bind(g.to)
                 .bind(i64::from(g.lost))
                 .bind(g.reason.clone())
+                .bind(self.cluster.clone())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -656,12 +702,14 @@ impl Store {
         let rows = timed(
             sqlx::query(
                 "SELECT namespace, name, started_at, ended_at, lost, reason FROM history_gaps
-                 WHERE ended_at >= $1 AND (namespace = '' OR $2 = '' OR (namespace = $2 AND name = $3))
+                 WHERE ended_at >= $1 AND cluster = $4
+                   AND (namespace = '' OR $2 = '' OR (namespace = $2 AND name = $3))
                  ORDER BY started_at, id LIMIT 1000",
             )
             .bind(since)
             .bind(namespace)
             .bind(name)
+            .bind(self.cluster.clone())
             .fetch_all(&self.pool),
         )
         .await?;
@@ -737,6 +785,7 @@ struct Ids {
 
 async fn write_one(
     tx: &mut Tx<'_>,
+    cluster: &str,
     b: &Batch,
     is_last: bool,
     ids: &mut Ids,
@@ -745,7 +794,7 @@ async fn write_one(
     let rollout_id = match known {
         Some(id) if !is_last => id,
         _ => {
-            let id = upsert_rollout(tx, b).await?;
+            let id = upsert_rollout(tx, cluster, b).await?;
             ids.rollouts.insert(b.key.clone(), id);
             id
         }
@@ -753,16 +802,16 @@ async fn write_one(
     if b.facts.is_empty() {
         return Ok(());
     }
-    write_facts(tx, b, rollout_id, &mut ids.revisions).await
+    write_facts(tx, cluster, b, rollout_id, &mut ids.revisions).await
 }
 
 /// The rollout's row with what the recorder remembers; its id.
-async fn upsert_rollout(tx: &mut Tx<'_>, b: &Batch) -> Result<i64, sqlx::Error> {
+async fn upsert_rollout(tx: &mut Tx<'_>, cluster: &str, b: &Batch) -> Result<i64, sqlx::Error> {
     let tracked = serde_json::to_string(&b.tracked).unwrap_or_else(|_| "{}".to_string());
     sqlx::query(
-        "INSERT INTO history_rollouts (namespace, name, uid, tracked, updated_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (namespace, name, uid) DO UPDATE SET tracked = excluded.tracked, updated_at = excluded.updated_at
+        "INSERT INTO history_rollouts (namespace, name, uid, tracked, updated_at, cluster)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (cluster, namespace, name, uid) DO UPDATE SET tracked = excluded.tracked, updated_at = excluded.updated_at
          RETURNING id",
     )
     .bind(b.key.namespace.clone())
@@ -770,6 +819,7 @@ async fn upsert_rollout(tx: &mut Tx<'_>, b: &Batch) -> Result<i64, sqlx::Error> 
     .bind(b.tracked.uid.clone())
     .bind(tracked)
     .bind(b.seen_at)
+    .bind(cluster.to_string())
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)
@@ -777,6 +827,7 @@ async fn upsert_rollout(tx: &mut Tx<'_>, b: &Batch) -> Result<i64, sqlx::Error> 
 
 async fn write_facts(
     tx: &mut Tx<'_>,
+    cluster: &str,
     b: &Batch,
     rollout_id: i64,
     revisions: &mut HashMap<(i64, i64), i64>,
@@ -884,7 +935,7 @@ async fn write_facts(
                 let Some(rid) = revision_id(tx, rollout_id, *revision, revisions).await? else {
                     continue;
                 };
-                record_event(tx, b, rid, fact).await?;
+                record_event(tx, cluster, b, rid, fact).await?;
             }
         }
     }
@@ -925,6 +976,7 @@ async fn pause_ran_to_end(
 /// the dashboard sent when one matches (else "outside").
 async fn record_event(
     tx: &mut Tx<'_>,
+    cluster: &str,
     b: &Batch,
     rid: i64,
     fact: &Fact,
@@ -942,7 +994,7 @@ async fn record_event(
     };
     let (via, by) = match via {
         Via::Controller => ("controller", None),
-        Via::Person => match credit(tx, &b.key, *kind, b.seen_at).await? {
+        Via::Person => match credit(tx, cluster, &b.key, *kind, b.seen_at).await? {
             Some(by) => ("dashboard", by),
             None => ("outside", None),
         },
@@ -1020,13 +1072,15 @@ async fn revision_id(
 /// a dashboard no one was signed in to.
 async fn credit(
     tx: &mut Tx<'_>,
+    cluster: &str,
     key: &RolloutKey,
     kind: EventKind,
     seen_at: i64,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, by_user FROM history_attributions
-         WHERE namespace = $1 AND name = $2 AND (kind = $3 OR kind = $6) AND used = 0 AND at >= $4 AND at <= $5
+         WHERE cluster = $7 AND namespace = $1 AND name = $2 AND (kind = $3 OR kind = $6)
+           AND used = 0 AND at >= $4 AND at <= $5
          ORDER BY at LIMIT 1",
     )
     .bind(key.namespace.clone())
@@ -1035,6 +1089,7 @@ async fn credit(
     .bind(seen_at - ATTRIBUTION_WINDOW_MS)
     .bind(seen_at + EFFECT_BEFORE_ACTION_MS)
     .bind(companion(kind).as_str())
+    .bind(cluster.to_string())
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -1092,5 +1147,152 @@ mod tests {
                 .expect("read"),
             None
         );
+    }
+
+    fn revision_batch(key: &RolloutKey, uid: &str, revision: i64) -> Batch {
+        Batch {
+            key: key.clone(),
+            tracked: Tracked {
+                uid: uid.into(),
+                revision,
+                ..Tracked::default()
+            },
+            facts: vec![Fact::Revision {
+                revision,
+                hash: format!("h{revision}"),
+                images: vec![format!("app:{revision}")],
+                started_at: revision,
+            }],
+            seen_at: revision,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_cluster_reads_and_forgets_only_its_own_history() {
+        let own = Store::open("sqlite::memory:").await.expect("opens");
+        let b = own.for_cluster("prod-b");
+        let key = RolloutKey::new("shop", "web");
+        // The same rollout, even with the same uid, in two clusters.
+        own.write(&[revision_batch(&key, "u1", 1)])
+            .await
+            .expect("written");
+        b.write(&[revision_batch(&key, "u1", 7)])
+            .await
+            .expect("written");
+        let revisions = |s: &Store| {
+            let s = s.clone();
+            let key = key.clone();
+            async move {
+                let h = s.history(&key, 50).await.expect("read");
+                h.iter().map(|r| r.revision).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(revisions(&own).await, [1]);
+        assert_eq!(revisions(&b).await, [7]);
+        assert_eq!(own.releases(0, 10).await.expect("read").len(), 1);
+        assert_eq!(b.releases(0, 10).await.expect("read")[0].revision, 7);
+        assert_eq!(b.tracked().await.expect("read")[0].1.revision, 7);
+        b.record_gaps(&[Gap {
+            key: None,
+            from: 1,
+            to: 2,
+            lost: false,
+            reason: "b's outage".into(),
+        }])
+        .await
+        .expect("written");
+        assert!(own.gaps(0, None).await.expect("read").is_empty());
+        assert_eq!(b.gaps(0, None).await.expect("read").len(), 1);
+        // A person's action is credited in its cluster only.
+        b.attribute(&Attribution {
+            key: key.clone(),
+            kind: EventKind::Abort,
+            by: Some("carol".into()),
+            at: 10,
+        })
+        .await
+        .expect("noted");
+        let mut abort = revision_batch(&key, "u1", 7);
+        abort.facts = vec![Fact::Event {
+            revision: 7,
+            kind: EventKind::Abort,
+            slot: "1".into(),
+            at: 11,
+            via: Via::Person,
+            message: "aborted".into(),
+        }];
+        abort.seen_at = 11;
+        let mut own_abort = abort.clone();
+        own_abort.tracked.revision = 1;
+        if let Fact::Event { revision, .. } = &mut own_abort.facts[0] {
+            *revision = 1;
+        }
+        own.write(&[own_abort]).await.expect("written");
+        b.write(&[abort]).await.expect("written");
+        let by = |h: Vec<RevisionRecord>| h[0].events[0].by.clone();
+        assert_eq!(by(own.history(&key, 5).await.expect("read")), None);
+        assert_eq!(
+            by(b.history(&key, 5).await.expect("read")),
+            Some("carol".into())
+        );
+        // Retention in one cluster leaves the other's alone.
+        b.run_for_test("UPDATE history_revisions SET outcome = 'healthy'")
+            .await;
+        assert_eq!(b.forget_before(1_000).await.expect("forgotten"), 1);
+        assert_eq!(revisions(&own).await, [1]);
+        assert!(revisions(&b).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn what_one_cluster_recorded_before_clusters_stays_the_dashboards_own() {
+        let dir = std::env::temp_dir().join(format!("rd-clusters-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("history.db").display());
+        // The database as the version before several clusters left it.
+        {
+            sqlx::any::install_default_drivers();
+            let pool = AnyPoolOptions::new().connect(&url).await.expect("opens");
+            let mut before = Migrator::new(Embedded(Backend::Sqlite))
+                .await
+                .expect("migrations");
+            before.migrations = Cow::Owned(before.migrations[..4].to_vec());
+            before.run(&pool).await.expect("the old schema");
+            for sql in [
+                "INSERT INTO history_rollouts (namespace, name, uid, tracked, updated_at)
+                 VALUES ('shop', 'web', 'u1', '{\"uid\":\"u1\",\"revision\":3}', 1)",
+                "INSERT INTO history_revisions (rollout_id, revision, pod_template_hash, images, started_at, ended_at, outcome)
+                 VALUES (1, 3, 'h3', '[]', 1, NULL, 'inProgress')",
+                "INSERT INTO history_gaps (namespace, name, started_at, ended_at, lost, reason)
+                 VALUES ('', '', 1, 2, 0, 'an outage')",
+            ] {
+                sqlx::query(sql).execute(&pool).await.expect(sql);
+            }
+            pool.close().await;
+        }
+        let store = Store::open(&url.replace("?mode=rwc", ""))
+            .await
+            .expect("migrated");
+        let key = RolloutKey::new("shop", "web");
+        let h = store.history(&key, 5).await.expect("read");
+        assert_eq!(h.iter().map(|r| r.revision).collect::<Vec<_>>(), [3]);
+        assert_eq!(store.gaps(0, None).await.expect("read").len(), 1);
+        assert!(
+            store
+                .for_cluster("prod-b")
+                .history(&key, 5)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        // Writing on goes to the same row.
+        store
+            .write(&[revision_batch(&key, "u1", 4)])
+            .await
+            .expect("written");
+        let counts = store.counts().await.expect("counts");
+        assert!(counts.contains(&("history_rollouts", 1)), "{counts:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -22,7 +22,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO history_templates (revision_id, template)
                  SELECT r.id, $5 FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4
+                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4 AND o.cluster = $6
                  ON CONFLICT (revision_id) DO NOTHING",
             )
             .bind(key.namespace.clone())
@@ -30,6 +30,7 @@ impl Store {
             .bind(uid.to_string())
             .bind(revision)
             .bind(template.to_string())
+            .bind(self.cluster.clone())
             .execute(&self.pool),
         )
         .await?;
@@ -40,12 +41,13 @@ impl Store {
         let known = timed(
             sqlx::query(
                 "SELECT COUNT(*) FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4",
+                 WHERE o.namespace = $1 AND o.name = $2 AND o.uid = $3 AND r.revision = $4 AND o.cluster = $5",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(uid.to_string())
             .bind(revision)
+            .bind(self.cluster.clone())
             .fetch_one(&self.pool),
         )
         .await?;
@@ -63,11 +65,12 @@ impl Store {
                 "SELECT t.template FROM history_templates t
                  WHERE t.revision_id = (
                      SELECT MAX(r.id) FROM history_revisions r JOIN history_rollouts o ON r.rollout_id = o.id
-                     WHERE o.namespace = $1 AND o.name = $2 AND r.revision = $3)",
+                     WHERE o.namespace = $1 AND o.name = $2 AND r.revision = $3 AND o.cluster = $4)",
             )
             .bind(key.namespace.clone())
             .bind(key.name.clone())
             .bind(revision)
+            .bind(self.cluster.clone())
             .fetch_optional(&self.pool),
         )
         .await?;
