@@ -134,6 +134,14 @@ pub struct WebArgs {
     /// Also show every cluster Argo CD knows: its declarative cluster Secrets in namespace NS of this cluster (usually argocd), followed, so a cluster added or removed there appears or goes without a restart
     #[arg(long, env = "ROLLOUTS_DASHBOARD_ARGOCD_CLUSTER_SECRETS", value_name = "NS", value_parser = namespace_name)]
     pub argocd_cluster_secrets: Option<String>,
+    /// Also show the clusters of Argo CD's cluster Secrets mounted as files: each subfolder of DIR one Secret as a Secret volume lays it out (files name, server, config); no right to read Secrets is needed. Read again every few seconds (a rotated token is taken)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_ARGOCD_CLUSTER_DIR",
+        value_name = "DIR",
+        conflicts_with = "argocd_cluster_secrets"
+    )]
+    pub argocd_cluster_dir: Option<PathBuf>,
     /// Of Argo CD's cluster Secrets, only those this label selector matches too (e.g. rollouts-dashboard/shard=eu): one replica per set of clusters
     #[arg(
         long,
@@ -636,6 +644,11 @@ fn seconds(s: &str) -> Result<std::time::Duration, String> {
 }
 
 impl WebArgs {
+    /// Whether clusters come from Argo CD's Secrets (listed or mounted).
+    pub fn follows_argocd(&self) -> bool {
+        self.argocd_cluster_secrets.is_some() || self.argocd_cluster_dir.is_some()
+    }
+
     /// Every flag at its default (and the environment's values), for code
     /// that sets a few and takes the rest.
     pub fn defaults() -> WebArgs {

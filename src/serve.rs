@@ -82,7 +82,7 @@ pub async fn run_clusters_on(
     let Some(first) = clusters.first() else {
         return Err(ServeError::Config("no cluster to show".to_string()));
     };
-    if (clusters.len() > 1 || web.argocd_cluster_secrets.is_some()) && web.auth == AuthMode::Token {
+    if (clusters.len() > 1 || web.follows_argocd()) && web.auth == AuthMode::Token {
         return Err(ServeError::Config(
             "--auth token signs people in with a token, and a token is one cluster's: it cannot show several clusters (--context given again, --all-contexts, --argocd-cluster-secrets); use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)".to_string(),
         ));
@@ -93,7 +93,10 @@ pub async fn run_clusters_on(
     let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, shutdown.clone())?;
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
-    let history = history_for(conn, web, view.clone(), &shutdown).await?;
+    let (history, history_writer) = match history_for(conn, web, view.clone(), &shutdown).await? {
+        Some((history, writer)) => (Some(history), Some(writer)),
+        None => (None, None),
+    };
     let metrics = Arc::new(Metrics::new(view_for_metrics));
     let public_origin = match &web.public_url {
         Some(u) => Some(crate::web::auth::guard::origin_of_url(u).ok_or_else(|| {
@@ -126,7 +129,7 @@ pub async fn run_clusters_on(
         shutdown: shutdown.clone(),
         // With several clusters, its audit lines say which.
         actor: Actor::new(live::client(conn)?).in_cluster(
-            if clusters.len() > 1 || web.argocd_cluster_secrets.is_some() {
+            if clusters.len() > 1 || web.follows_argocd() {
                 first.name.as_str()
             } else {
                 ""
@@ -160,17 +163,11 @@ pub async fn run_clusters_on(
     if let Some(h) = &state.history {
         state.metrics.follow_history_writer(h.leading_changes());
     }
-    let registry = crate::serve_clusters::registry(&state, clusters, web, &shutdown)?;
-    if let Some(ns) = &web.argocd_cluster_secrets {
-        crate::serve_clusters::follow_argocd(
-            &state,
-            &registry,
-            clusters.len(),
-            ns,
-            web,
-            &shutdown,
-        )?;
-    }
+    let more = crate::serve_clusters::More {
+        web: web.clone(),
+        history_writer,
+    };
+    let registry = crate::serve_clusters::start(&state, clusters, &more, &shutdown)?;
     let app = router_with(
         state.clone(),
         &web.base_path,
@@ -304,7 +301,7 @@ async fn history_for(
     web: &WebArgs,
     view: crate::cluster::hub::LiveView,
     shutdown: &CancellationToken,
-) -> Result<Option<History>, ServeError> {
+) -> Result<Option<(History, HistoryWriter)>, ServeError> {
     let h = &web.history;
     let url = match h.history_db.as_deref() {
         Some("off") => return Ok(None),
@@ -333,37 +330,13 @@ async fn history_for(
         }
     };
     let bad = |e: StoreError| ServeError::Config(format!("--history-db: {e}"));
-    let leading = match crate::history::store::backend_of(&url).map_err(bad)? {
-        // One file, one writer: this replica.
-        Backend::Sqlite => {
-            let (tx, rx) = tokio::sync::watch::channel(true);
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                drop(tx);
-            });
-            rx
-        }
-        Backend::Postgres => lease::start(
-            live::client(conn)?,
-            LeaseSettings {
-                namespace: h
-                    .history_lease_namespace
-                    .clone()
-                    .or_else(|| {
-                        std::env::var("POD_NAMESPACE")
-                            .ok()
-                            .filter(|n| !n.is_empty())
-                    })
-                    .unwrap_or_else(|| conn.config.default_namespace.clone()),
-                name: h.history_lease.clone(),
-                identity: replica_identity(),
-                duration: std::time::Duration::from_secs(15),
-                renew_every: std::time::Duration::from_secs(5),
-            },
-            shutdown.clone(),
-        ),
+    let backend = crate::history::store::backend_of(&url).map_err(bad)?;
+    let writer = HistoryWriter {
+        backend,
+        client: live::client(conn)?,
+        default_namespace: conn.config.default_namespace.clone(),
     };
+    let leading = writer.leading(&h.history_lease, web, shutdown);
     let demo = matches!(conn.source, ConfigSource::Given(_));
     let history = History::start(
         &url,
@@ -377,7 +350,61 @@ async fn history_for(
     .await
     .map_err(bad)?;
     tracing::info!(backend = ?history.backend(), retention_days = h.history_retention.as_secs() / 86_400, pod_logs = history.keeps_pod_logs, "release history");
-    Ok(Some(history))
+    Ok(Some((history, writer)))
+}
+
+/// What decides whether this replica writes a cluster's history: with
+/// SQLite (one file, one writer) always; with PostgreSQL a Lease in the
+/// dashboard's own cluster, one per cluster shown, so replicas that share
+/// the database, each showing some clusters, write each cluster once.
+#[derive(Clone)]
+pub struct HistoryWriter {
+    backend: Backend,
+    client: kube::Client,
+    default_namespace: String,
+}
+
+impl HistoryWriter {
+    /// Whether this replica writes the history under Lease `name`, as it
+    /// changes, until `stop`.
+    pub fn leading(
+        &self,
+        name: &str,
+        web: &WebArgs,
+        stop: &CancellationToken,
+    ) -> tokio::sync::watch::Receiver<bool> {
+        let h = &web.history;
+        match self.backend {
+            Backend::Sqlite => {
+                let (tx, rx) = tokio::sync::watch::channel(true);
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    stop.cancelled().await;
+                    drop(tx);
+                });
+                rx
+            }
+            Backend::Postgres => lease::start(
+                self.client.clone(),
+                LeaseSettings {
+                    namespace: h
+                        .history_lease_namespace
+                        .clone()
+                        .or_else(|| {
+                            std::env::var("POD_NAMESPACE")
+                                .ok()
+                                .filter(|n| !n.is_empty())
+                        })
+                        .unwrap_or_else(|| self.default_namespace.clone()),
+                    name: name.to_string(),
+                    identity: replica_identity(),
+                    duration: std::time::Duration::from_secs(15),
+                    renew_every: std::time::Duration::from_secs(5),
+                },
+                stop.clone(),
+            ),
+        }
+    }
 }
 
 /// `$XDG_DATA_HOME/rollouts-dashboard`, `~/.local/share/rollouts-dashboard`,

@@ -1,33 +1,61 @@
-//! `serve`'s part for several clusters: each cluster's own view, client,
-//! reviews and router, made at start for the `--context`s given and, with
-//! `--argocd-cluster-secrets`, whenever Argo CD's cluster Secrets add,
-//! change or remove one (its watches stop with it).
+//! `serve`'s part for several clusters: each cluster's own view, history,
+//! client, reviews and router, made at start for the `--context`s given
+//! and, with `--argocd-cluster-secrets` or `--argocd-cluster-dir`,
+//! whenever Argo CD's cluster Secrets add, change or remove one (its
+//! watches and recorder stop with it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{AuthMode, WebArgs};
 use crate::cluster::access::AccessReviews;
 use crate::cluster::act::Actor;
 use crate::cluster::argocd::ArgoCluster;
+use crate::cluster::argocd_source::ArgoClusters;
 use crate::cluster::client::{ConfigSource, Connection, NamedConnection, Scope, cluster_name};
 use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::live;
-use crate::serve::{ServeError, cluster_label, scope_label};
+use crate::serve::{HistoryWriter, ServeError, cluster_label, scope_label};
 use crate::web::AppState;
 use crate::web::clusters::{ClusterEntry, Clusters};
+use crate::web::metrics::ClusterSource;
 use crate::web::router::router;
 use crate::web::view::clusters::ClusterLink;
+
+/// What another cluster's part is made with, beside the first's state.
+#[derive(Clone)]
+pub struct More {
+    pub web: WebArgs,
+    /// Decides whether this replica writes a cluster's history (`None`:
+    /// no history is kept).
+    pub history_writer: Option<HistoryWriter>,
+}
+
+/// Every cluster: those given at start, and with Argo CD's Secrets those
+/// they name, as they come and go.
+pub fn start(
+    main: &AppState,
+    clusters: &[NamedConnection],
+    more: &More,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Clusters>, ServeError> {
+    let registry = registry(main, clusters, more, shutdown)?;
+    if let Some(secrets) = argocd_secrets(main, &more.web, shutdown) {
+        follow_argocd(main, &registry, clusters.len(), secrets, more, shutdown);
+    }
+    Ok(registry)
+}
 
 /// Every cluster given at start, each with its router under
 /// `{base}clusters/{name}/`; the first is `main`'s (its pages at the plain
 /// URLs too).
-pub fn registry(
+fn registry(
     main: &AppState,
     clusters: &[NamedConnection],
-    web: &WebArgs,
+    more: &More,
     shutdown: &CancellationToken,
 ) -> Result<Arc<Clusters>, ServeError> {
     let mut entries = Vec::with_capacity(clusters.len());
@@ -40,12 +68,28 @@ pub fn registry(
             };
             entry_of(named, state)
         } else {
-            entry_of(named, other_cluster(main, named, web, shutdown)?)
+            entry_of(named, other_cluster(main, named, more, shutdown)?)
         };
         entries.push(entry);
     }
-    main.cluster_links.set(links(&entries));
+    publish(main, &entries);
     Ok(Arc::new(Clusters::new(entries)))
+}
+
+/// Tells the header's links and `/metrics` which clusters are shown.
+fn publish(main: &AppState, entries: &[ClusterEntry]) {
+    main.cluster_links.set(links(entries));
+    main.metrics.set_other_clusters(
+        entries
+            .iter()
+            .skip(1)
+            .map(|c| ClusterSource {
+                name: c.name.clone(),
+                view: c.state.view.clone(),
+                history_writer: c.state.history.as_ref().map(|h| h.leading_changes()),
+            })
+            .collect(),
+    );
 }
 
 fn base_of(main: &AppState, name: &str) -> String {
@@ -72,18 +116,30 @@ fn links(entries: &[ClusterEntry]) -> Vec<ClusterLink> {
         .collect()
 }
 
-/// Another cluster's part of the dashboard: its live view (stopped by
-/// `stop`), its client, its reviews; the people, the bounds and the
-/// metrics are shared. Its release history and observed traffic are not
-/// kept yet.
+/// Another cluster's part of the dashboard: its live view, its history
+/// (in the same database, under its name; both stopped by `stop`), its
+/// client, its reviews; the people, the bounds and the metrics are
+/// shared. Its observed traffic is not asked for: `--prometheus-url` is
+/// the first cluster's.
 fn other_cluster(
     main: &AppState,
     named: &NamedConnection,
-    web: &WebArgs,
+    more: &More,
     stop: &CancellationToken,
 ) -> Result<AppState, ServeError> {
-    let conn = &named.connection;
+    let (conn, web) = (&named.connection, &more.web);
     let view = live::start_observing(conn, BROADCAST_CAPACITY, None, stop.clone())?;
+    let history = match (&main.history, &more.history_writer) {
+        (Some(first), Some(writer)) => {
+            // Its own Lease: replicas sharing the database that show this
+            // cluster write its history once.
+            let lease = format!("{}-{}", web.history.history_lease, named.name);
+            let leading = writer.leading(&lease, web, stop);
+            let client = live::client(conn)?;
+            Some(first.for_cluster(&named.name, view.clone(), leading, client, stop.clone()))
+        }
+        _ => None,
+    };
     let reviews = match web.auth {
         AuthMode::None => None,
         AuthMode::Proxy | AuthMode::Token | AuthMode::Oidc => Some(AccessReviews::new(
@@ -101,7 +157,7 @@ fn other_cluster(
         cluster_server: conn.cluster_url(),
         scope_label: scope_label(&conn.scope),
         auth: Arc::new(main.auth.for_cluster(conn.config.clone(), reviews)),
-        history: None,
+        history,
         templates: Default::default(),
         plain_json: Default::default(),
         gzip_lists: Default::default(),
@@ -117,28 +173,45 @@ struct FromSecret {
     stop: CancellationToken,
 }
 
-/// Follows Argo CD's cluster Secrets in `namespace` of the first
-/// cluster: each names a cluster shown after the `fixed` ones given at
-/// start, made when it appears or changes, stopped when it goes.
-pub fn follow_argocd(
+/// Argo CD's cluster Secrets as `web` says to find them: listed in a
+/// namespace of the first cluster, or mounted in a folder; `None`: not
+/// asked for.
+fn argocd_secrets(
+    main: &AppState,
+    web: &WebArgs,
+    shutdown: &CancellationToken,
+) -> Option<watch::Receiver<Arc<ArgoClusters>>> {
+    match (&web.argocd_cluster_secrets, &web.argocd_cluster_dir) {
+        (Some(ns), _) => Some(crate::cluster::argocd_source::follow(
+            main.actor.client(),
+            ns.clone(),
+            web.argocd_cluster_selector.clone(),
+            shutdown.clone(),
+        )),
+        (None, Some(dir)) => Some(crate::cluster::argocd_files::follow(
+            dir.clone(),
+            shutdown.clone(),
+        )),
+        (None, None) => None,
+    }
+}
+
+/// Follows Argo CD's cluster Secrets as `secrets` tells them (listed in a
+/// namespace of the first cluster, or mounted): each names a cluster
+/// shown after the `fixed` ones given at start, made when it appears or
+/// changes, stopped when it goes.
+fn follow_argocd(
     main: &AppState,
     registry: &Arc<Clusters>,
     fixed: usize,
-    namespace: &str,
-    web: &WebArgs,
+    mut secrets: watch::Receiver<Arc<ArgoClusters>>,
+    more: &More,
     shutdown: &CancellationToken,
-) -> Result<(), ServeError> {
-    let client = main.actor.client();
-    let mut secrets = crate::cluster::argocd_source::follow(
-        client,
-        namespace.to_string(),
-        web.argocd_cluster_selector.clone(),
-        shutdown.clone(),
-    );
-    let (main, registry, web, shutdown) = (
+) {
+    let (main, registry, more, shutdown) = (
         main.clone(),
         registry.clone(),
-        web.clone(),
+        more.clone(),
         shutdown.clone(),
     );
     let fixed: Vec<ClusterEntry> = registry.current().iter().take(fixed).cloned().collect();
@@ -172,7 +245,7 @@ pub fn follow_argocd(
                     continue;
                 }
                 let stop = shutdown.child_token();
-                match from_secret(&main, &name, c, &web, &stop) {
+                match from_secret(&main, &name, c, &more, &stop) {
                     Ok(entry) => {
                         tracing::info!(cluster = %name, server = %c.server, secret = %c.secret, "showing a cluster of Argo CD");
                         shown.insert(
@@ -191,17 +264,16 @@ pub fn follow_argocd(
                 }
             }
             let mut entries = fixed.clone();
-            let mut more: Vec<&FromSecret> = shown.values().collect();
-            more.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
-            entries.extend(more.into_iter().map(|s| s.entry.clone()));
-            main.cluster_links.set(links(&entries));
+            let mut from_secrets: Vec<&FromSecret> = shown.values().collect();
+            from_secrets.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
+            entries.extend(from_secrets.into_iter().map(|s| s.entry.clone()));
+            publish(&main, &entries);
             registry.set(entries);
         }
         for s in shown.values() {
             s.stop.cancel();
         }
     });
-    Ok(())
 }
 
 fn version(c: &ArgoCluster) -> String {
@@ -212,7 +284,7 @@ fn from_secret(
     main: &AppState,
     name: &str,
     c: &ArgoCluster,
-    web: &WebArgs,
+    more: &More,
     stop: &CancellationToken,
 ) -> Result<ClusterEntry, ServeError> {
     let named = NamedConnection {
@@ -228,5 +300,5 @@ fn from_secret(
             },
         },
     };
-    Ok(entry_of(&named, other_cluster(main, &named, web, stop)?))
+    Ok(entry_of(&named, other_cluster(main, &named, more, stop)?))
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod act;
 pub mod argocd;
+pub mod argocd_files;
 pub mod argocd_source;
 pub mod backoff;
 pub mod client;

@@ -4,7 +4,7 @@
 //! seconds since each kind last synced, rollouts by phase.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -45,8 +45,19 @@ pub struct Metrics {
     requests: Family<RouteLabels, Histogram>,
     streams: Gauge,
     overview_feeds: Gauge,
-    history_writer: Gauge,
+    clusters: Arc<RwLock<Vec<ClusterSource>>>,
     pub edge: EdgeMetrics,
+}
+
+/// One cluster as each scrape reads it: its live view and whether this
+/// replica writes its history.
+#[derive(Clone)]
+pub struct ClusterSource {
+    /// Its series' `cluster` label; `""` for the dashboard's own (first)
+    /// cluster, whose series carry none, as with one cluster.
+    pub name: String,
+    pub view: LiveView,
+    pub history_writer: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// What the edge counts: connections open, refused at the cap, closed by
@@ -170,38 +181,43 @@ impl Metrics {
             "Overview feeds open: one per distinct overview page (filter, page, rights) followed now",
             overview_feeds.clone(),
         );
-        let history_writer = Gauge::default();
-        registry.register(
-            "history_writer",
-            "1 while this replica writes the release history (holds the Lease, or SQLite)",
-            history_writer.clone(),
-        );
         let edge = EdgeMetrics::default();
         edge.register(&mut registry);
-        registry.register_collector(Box::new(LiveCollector { view }));
+        let clusters = Arc::new(RwLock::new(vec![ClusterSource {
+            name: String::new(),
+            view,
+            history_writer: None,
+        }]));
+        registry.register_collector(Box::new(LiveCollector {
+            clusters: clusters.clone(),
+        }));
         Metrics {
             registry,
             actions,
             requests,
             streams,
             overview_feeds,
-            history_writer,
+            clusters,
             edge,
         }
     }
 
-    /// Follows whether this replica writes the history, until it stops.
-    pub fn follow_history_writer(&self, mut leading: tokio::sync::watch::Receiver<bool>) {
-        let gauge = self.history_writer.clone();
-        tokio::spawn(async move {
-            loop {
-                gauge.set(i64::from(*leading.borrow_and_update()));
-                if leading.changed().await.is_err() {
-                    gauge.set(0);
-                    return;
-                }
-            }
-        });
+    /// Whether this replica writes the dashboard's own cluster's history.
+    pub fn follow_history_writer(&self, leading: tokio::sync::watch::Receiver<bool>) {
+        if let Ok(mut clusters) = self.clusters.write()
+            && let Some(first) = clusters.first_mut()
+        {
+            first.history_writer = Some(leading);
+        }
+    }
+
+    /// The clusters after the first, as they are now (they come and go
+    /// with Argo CD's Secrets).
+    pub fn set_other_clusters(&self, others: Vec<ClusterSource>) {
+        if let Ok(mut clusters) = self.clusters.write() {
+            clusters.truncate(1);
+            clusters.extend(others);
+        }
     }
 
     pub fn action(&self, action: &str, result: &str) {
@@ -254,10 +270,15 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Reads the live view at each scrape.
-#[derive(Debug)]
+/// Reads each cluster's live view at each scrape.
 struct LiveCollector {
-    view: LiveView,
+    clusters: Arc<RwLock<Vec<ClusterSource>>>,
+}
+
+impl std::fmt::Debug for LiveCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveCollector")
+    }
 }
 
 impl std::fmt::Debug for LiveView {
@@ -266,101 +287,232 @@ impl std::fmt::Debug for LiveView {
     }
 }
 
+type Labels = Vec<(String, String)>;
+
+/// One cluster's part of a scrape.
+struct Scraped {
+    /// `cluster="…"`, or nothing for the first cluster.
+    labels: Labels,
+    view: LiveView,
+    snapshot: crate::cluster::hub::Snapshot,
+    writer: Option<bool>,
+}
+
+impl Scraped {
+    fn of(c: &ClusterSource) -> Scraped {
+        Scraped {
+            labels: if c.name.is_empty() {
+                Vec::new()
+            } else {
+                vec![("cluster".to_string(), c.name.clone())]
+            },
+            view: c.view.clone(),
+            snapshot: c.view.snapshot(),
+            // A writer that stopped (shutdown) writes no more.
+            writer: c
+                .history_writer
+                .as_ref()
+                .map(|w| w.has_changed().is_ok() && *w.borrow()),
+        }
+    }
+
+    fn with(&self, more: &[(&str, &str)]) -> Labels {
+        let mut labels = self.labels.clone();
+        labels.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        labels
+    }
+}
+
+/// A family of gauges or counters, a series per cluster (and per what
+/// `series` lists for it).
+fn family<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    kind: &M,
+    clusters: &[Scraped],
+    series: impl Fn(&Scraped) -> Vec<(Labels, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, kind.metric_type())?;
+    for c in clusters {
+        for (labels, metric) in series(c) {
+            metric.encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
 impl Collector for LiveCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = self.view.stats();
-        let snapshot = self.view.snapshot();
-        let kind_label = |k: Kind| vec![("kind".to_string(), k.as_str().to_string())];
-
-        let c = ConstCounter::new(0u64);
-        let mut family = encoder.encode_descriptor(
-            "watch_events",
-            "Objects added, changed or deleted as the watches delivered them",
-            None,
-            c.metric_type(),
+        let clusters: Vec<Scraped> = match self.clusters.read() {
+            Ok(c) => c.iter().map(Scraped::of).collect(),
+            Err(_) => return Ok(()),
+        };
+        let e = &mut encoder;
+        let counter = ConstCounter::new(0u64);
+        family(
+            e,
+            (
+                "watch_events",
+                "Objects added, changed or deleted as the watches delivered them",
+            ),
+            &counter,
+            &clusters,
+            |c| {
+                Kind::ALL
+                    .into_iter()
+                    .map(|k| {
+                        (
+                            c.with(&[("kind", k.as_str())]),
+                            ConstCounter::new(c.view.stats().events(k)),
+                        )
+                    })
+                    .collect()
+            },
         )?;
-        for k in Kind::ALL {
-            let labels = kind_label(k);
-            ConstCounter::new(stats.events(k)).encode(family.encode_family(&labels)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "watch_errors",
-            "Failed lists and watches",
-            None,
-            c.metric_type(),
-        )?;
-        for k in Kind::ALL {
-            let labels = kind_label(k);
-            ConstCounter::new(stats.errors(k)).encode(family.encode_family(&labels)?)?;
-        }
-
-        let g = ConstGauge::new(0.0f64);
-        let mut family = encoder.encode_descriptor(
-            "seconds_since_sync",
-            "Seconds since each watch last heard from the API: an object, a bookmark, a list or an established watch (absent: never). A quiet, healthy watch hears at least a bookmark or a new watch every few minutes",
-            None,
-            g.metric_type(),
+        family(
+            e,
+            ("watch_errors", "Failed lists and watches"),
+            &counter,
+            &clusters,
+            |c| {
+                Kind::ALL
+                    .into_iter()
+                    .map(|k| {
+                        (
+                            c.with(&[("kind", k.as_str())]),
+                            ConstCounter::new(c.view.stats().errors(k)),
+                        )
+                    })
+                    .collect()
+            },
         )?;
         let now = jiff::Timestamp::now();
-        for (id, t) in stats.last_heard() {
-            let secs = now.duration_since(t).as_secs_f64().max(0.0);
-            let labels = vec![
-                ("kind".to_string(), id.kind.as_str().to_string()),
-                (
-                    "namespace".to_string(),
-                    id.namespace.clone().unwrap_or_default(),
-                ),
-            ];
-            ConstGauge::new(secs).encode(family.encode_family(&labels)?)?;
-        }
+        family(
+            e,
+            (
+                "seconds_since_sync",
+                "Seconds since each watch last heard from the API: an object, a bookmark, a list or an established watch (absent: never). A quiet, healthy watch hears at least a bookmark or a new watch every few minutes",
+            ),
+            &ConstGauge::new(0.0f64),
+            &clusters,
+            |c| {
+                c.view
+                    .stats()
+                    .last_heard()
+                    .into_iter()
+                    .map(|(id, t)| {
+                        let secs = now.duration_since(t).as_secs_f64().max(0.0);
+                        let namespace = id.namespace.clone().unwrap_or_default();
+                        let labels =
+                            c.with(&[("kind", id.kind.as_str()), ("namespace", &namespace)]);
+                        (labels, ConstGauge::new(secs))
+                    })
+                    .collect()
+            },
+        )?;
+        history_families(e, &clusters)?;
+        let gauge = ConstGauge::new(0i64);
+        family(
+            e,
+            ("rollouts", "Rollouts shown, by status"),
+            &gauge,
+            &clusters,
+            |c| {
+                let mut phases: BTreeMap<&str, i64> = BTreeMap::new();
+                for entry in c.snapshot.rollouts.values() {
+                    *phases.entry(entry.summary.status.as_str()).or_default() += 1;
+                }
+                phases
+                    .into_iter()
+                    .map(|(phase, n)| (c.with(&[("status", phase)]), ConstGauge::new(n)))
+                    .collect()
+            },
+        )?;
+        family(
+            e,
+            ("ready", "1 once the first lists are in (as /readyz)"),
+            &gauge,
+            &clusters,
+            |c| {
+                vec![(
+                    c.with(&[]),
+                    ConstGauge::new(i64::from(c.snapshot.health.ready())),
+                )]
+            },
+        )
+    }
+}
 
-        if let Some(t) = &snapshot.health.history {
-            let kept = ConstGauge::new(i64::try_from(t.kept).unwrap_or(i64::MAX));
-            kept.encode(encoder.encode_descriptor(
-                "history_kept_changes",
-                "Changes kept in memory while the history's database fails, to write when it returns",
-                None,
-                kept.metric_type(),
-            )?)?;
-            let lost = ConstGauge::new(i64::try_from(t.lost).unwrap_or(i64::MAX));
-            lost.encode(encoder.encode_descriptor(
-                "history_lost_changes",
-                "Changes that could not be kept during this outage of the history's database (shown as a gap)",
-                None,
-                lost.metric_type(),
-            )?)?;
-        }
-        let failing = ConstGauge::new(i64::from(snapshot.health.history.is_some()));
-        failing.encode(encoder.encode_descriptor(
+/// Whether each cluster's history is written here, and how its database
+/// fares.
+fn history_families(
+    e: &mut DescriptorEncoder,
+    clusters: &[Scraped],
+) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(0i64);
+    let count = |n: u64| ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+    family(
+        e,
+        (
+            "history_writer",
+            "1 while this replica writes the release history (holds the Lease, or SQLite)",
+        ),
+        &gauge,
+        clusters,
+        // The first cluster's series is there even without a history.
+        |c| match c.writer {
+            Some(w) => vec![(c.with(&[]), ConstGauge::new(i64::from(w)))],
+            None if c.labels.is_empty() => vec![(c.with(&[]), ConstGauge::new(0))],
+            None => Vec::new(),
+        },
+    )?;
+    family(
+        e,
+        (
+            "history_kept_changes",
+            "Changes kept in memory while the history's database fails, to write when it returns",
+        ),
+        &gauge,
+        clusters,
+        |c| {
+            c.snapshot
+                .health
+                .history
+                .iter()
+                .map(|t| (c.with(&[]), count(t.kept as u64)))
+                .collect()
+        },
+    )?;
+    family(
+        e,
+        (
+            "history_lost_changes",
+            "Changes that could not be kept during this outage of the history's database (shown as a gap)",
+        ),
+        &gauge,
+        clusters,
+        |c| {
+            c.snapshot
+                .health
+                .history
+                .iter()
+                .map(|t| (c.with(&[]), count(t.lost)))
+                .collect()
+        },
+    )?;
+    family(
+        e,
+        (
             "history_store_failing",
             "1 while the history's database cannot be written or read",
-            None,
-            failing.metric_type(),
-        )?)?;
-
-        let mut phases: BTreeMap<String, i64> = BTreeMap::new();
-        for entry in snapshot.rollouts.values() {
-            *phases.entry(entry.summary.status.clone()).or_default() += 1;
-        }
-        let mut family = encoder.encode_descriptor(
-            "rollouts",
-            "Rollouts shown, by status",
-            None,
-            ConstGauge::new(0i64).metric_type(),
-        )?;
-        for (phase, n) in phases {
-            let labels = vec![("status".to_string(), phase)];
-            ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
-        }
-        let ready = ConstGauge::new(i64::from(snapshot.health.ready()));
-        ready.encode(encoder.encode_descriptor(
-            "ready",
-            "1 once the first lists are in (as /readyz)",
-            None,
-            ready.metric_type(),
-        )?)?;
-        Ok(())
-    }
+        ),
+        &gauge,
+        clusters,
+        |c| {
+            let failing = i64::from(c.snapshot.health.history.is_some());
+            vec![(c.with(&[]), ConstGauge::new(failing))]
+        },
+    )
 }
 
 /// `GET /metrics`.

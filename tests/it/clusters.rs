@@ -44,8 +44,13 @@ fn web(auth: AuthMode) -> WebArgs {
 /// The dashboard on clusters `a` and `b` (identity from proxy headers),
 /// once it is ready.
 async fn dashboard(a: &Cluster, b: &Cluster) -> String {
+    dashboard_with(a, b, web(AuthMode::Proxy)).await
+}
+
+/// As [`dashboard`], with `web`'s settings.
+async fn dashboard_with(a: &Cluster, b: &Cluster, web: WebArgs) -> String {
     let clusters = vec![connection(a, "a"), connection(b, "b")];
-    let addr = serving(clusters, web(AuthMode::Proxy), a).await;
+    let addr = serving(clusters, web, a).await;
     // Each cluster syncs on its own: ready when both are live.
     let probe = addr.clone();
     teams::until("both clusters live", move || {
@@ -505,4 +510,163 @@ async fn a_replica_shows_only_its_share_of_argo_cds_clusters() {
     let (_, body) = call(&d, "GET", "/api/v1/clusters", BOB, "").await;
     let shown: Vec<String> = summary(&body).into_iter().map(|c| c.0).collect();
     assert_eq!(shown, vec!["a", "prod-eu"]);
+}
+
+/// Carol operates team-b in both clusters.
+const CAROL: &[(&str, &str)] = &[
+    ("X-Forwarded-User", "carol"),
+    ("X-Forwarded-Groups", "team-b"),
+];
+
+/// The people credited in a rollout's history (`path`), as carol asks.
+fn credited(addr: &str, path: &str) -> Vec<String> {
+    let Some((200, _, body)) = http::request_with(addr, "GET", path, CAROL, "") else {
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let mut by = Vec::new();
+    for r in v["revisions"].as_array().into_iter().flatten() {
+        for e in r["events"].as_array().into_iter().flatten() {
+            if let Some(who) = e["by"].as_str() {
+                by.push(format!("{} {}", e["kind"].as_str().unwrap_or(""), who));
+            }
+        }
+    }
+    by
+}
+
+#[tokio::test]
+async fn each_clusters_history_and_metrics_are_its_own() {
+    let (a, b) = two_clusters().await;
+    let mut settings = web(AuthMode::Proxy);
+    let admin = SocketAddr::from(([127, 0, 0, 1], http::free_port()));
+    settings.admin_listen = Some(admin);
+    let d = dashboard_with(&a, &b, settings).await;
+    let admin = admin.to_string();
+
+    // Carol promotes team-b/api in b, and only there.
+    let (status, body) = call(
+        &d,
+        "PUT",
+        "/api/v1/clusters/b/rollouts/team-b/api/promote",
+        CAROL,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    teams::react(&b.store, &b.controller);
+    let addr = d.clone();
+    teams::until("b's history credits carol", move || {
+        credited(&addr, "/clusters/b/api/v1/rollouts/team-b/api/history")
+            .contains(&"promote carol".to_string())
+    })
+    .await;
+    assert!(
+        credited(&d, "/api/v1/rollouts/team-b/api/history").is_empty(),
+        "a's team-b/api was not promoted"
+    );
+    // Each cluster's releases are its own (bob sees every team's).
+    for (path, rollouts) in [
+        ("/api/v1/history?since=1d", 2),
+        ("/clusters/b/api/v1/history?since=1d", 3),
+    ] {
+        let (status, body) = call(&d, "GET", path, BOB, "").await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let names: Vec<&str> = v["rollouts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(names.len(), rollouts, "{path}: {names:?}");
+    }
+
+    // /metrics: the first cluster's series as with one cluster, b's
+    // labelled with its name; b's history is written here too.
+    let (status, metrics) = tokio::task::spawn_blocking(move || http::get(&admin, "/metrics"))
+        .await
+        .expect("read")
+        .expect("the metrics");
+    assert_eq!(status, 200);
+    let sum = |prefix: &str| -> i64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum()
+    };
+    assert_eq!(sum("rollouts_dashboard_rollouts{status="), 2, "{metrics}");
+    assert_eq!(
+        sum("rollouts_dashboard_rollouts{cluster=\"b\","),
+        3,
+        "{metrics}"
+    );
+    for line in [
+        "rollouts_dashboard_ready 1",
+        "rollouts_dashboard_ready{cluster=\"b\"} 1",
+        "rollouts_dashboard_history_writer 1",
+        "rollouts_dashboard_history_writer{cluster=\"b\"} 1",
+        "rollouts_dashboard_history_store_failing{cluster=\"b\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+    }
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("rollouts_dashboard_watch_events_total{cluster=\"b\",kind=\"Rollout\"}")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn argo_cds_cluster_secrets_mounted_as_files_need_no_right_to_read_secrets() {
+    // a's dashboard may not read Secrets at all.
+    let (a, b) = two_clusters().await;
+    let dir = std::env::temp_dir().join(format!("rd-argocd-mount-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // As a Secret volume lays out each Secret: a file per key, beside the
+    // kubelet's own entries.
+    let secret = dir.join("cluster-prod-b");
+    std::fs::create_dir_all(&secret).expect("a folder");
+    std::fs::create_dir_all(dir.join("..data")).expect("the kubelet's folder");
+    for (key, text) in [
+        ("name", "prod-b".to_string()),
+        ("server", format!("http://{}", b.addr)),
+        (
+            "config",
+            r#"{"bearerToken":"dashboard-token","tlsClientConfig":{"insecure":false}}"#.to_string(),
+        ),
+    ] {
+        std::fs::write(secret.join(key), text).expect("a key's file");
+    }
+    let mut settings = web(AuthMode::Proxy);
+    settings.argocd_cluster_dir = Some(dir.clone());
+    let d = serving(vec![connection(&a, "a")], settings, &a).await;
+    let now = names(d.clone());
+    teams::until("prod-b shown from its files", move || {
+        now()
+            == vec![
+                ("a".to_string(), "live".to_string(), 2),
+                ("prod-b".to_string(), "live".to_string(), 3),
+            ]
+    })
+    .await;
+    let (status, body) = call(
+        &d,
+        "GET",
+        "/clusters/prod-b/api/v1/rollouts/_all/info",
+        BOB,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        teams::listed(&body),
+        vec!["team-a/checkout", "team-a/web", "team-b/api"]
+    );
+    // The Secret unmounted: the cluster goes.
+    std::fs::remove_dir_all(&secret).expect("removed");
+    let now = names(d.clone());
+    teams::until("prod-b gone", move || now().len() == 1).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
