@@ -161,6 +161,16 @@ def main(chart_dir, dump=None):
                   f"{name}: Argo CD's cluster Secrets: list in {argo} only")
         else:
             check(not secret_rules, f"{name}: no Secret readable")
+        secret_mounts = values.get("argocdClusterSecretMounts") or []
+        if secret_mounts:
+            pod = deploy["spec"]["template"]["spec"]
+            by_name = {v["name"]: v for v in pod.get("volumes", [])}
+            mounted = {m["mountPath"]: by_name.get(m["name"], {}).get("secret", {}).get("secretName")
+                       for m in container.get("volumeMounts", []) if m.get("readOnly")}
+            folder = "/etc/rollouts-dashboard/argocd-clusters"
+            check(f"--argocd-cluster-dir={folder}" in container["args"]
+                  and all(mounted.get(f"{folder}/{s}") == s for s in secret_mounts),
+                  f"{name}: Argo CD's cluster Secrets {secret_mounts} mounted, each its own folder")
         if mode == "proxy":
             trusted = [a for a in container["args"] if a.startswith("--trusted-proxy=")]
             check(trusted == [f"--trusted-proxy={c}" for c in values["auth"]["trustedProxies"]],
@@ -232,6 +242,7 @@ def main(chart_dir, dump=None):
             url = env.get("ROLLOUTS_DASHBOARD_HISTORY_DB", {}).get("valueFrom", {}).get("secretKeyRef", {})
             lease_rules = [r for d in lease_roles for r in d["rules"]]
             named = [r for r in lease_rules if r.get("resourceNames")]
+            many = bool(values.get("argocdClusterSecrets") or values.get("argocdClusterSecretMounts"))
             check(url.get("name") == history["postgres"]["existingSecret"]
                   and not any(a.startswith("--history-db") for a in container["args"]),
                   f"{name}: the PostgreSQL URL comes from its Secret, not the arguments")
@@ -239,9 +250,11 @@ def main(chart_dir, dump=None):
                   and lease_roles[0]["metadata"]["namespace"] == "dashboards"
                   and {v for r in lease_rules for v in r["verbs"]} == {"create", "get", "update"}
                   and all(r["resources"] == ["leases"] for r in lease_rules)
-                  and named and all(r["resourceNames"] == [history.get("leaseName", "rollouts-dashboard-history")] for r in named)
+                  and (many or named)
+                  and all(r["resourceNames"] == [history.get("leaseName", "rollouts-dashboard-history")] for r in named)
                   and all("create" not in r["verbs"] for r in named),
-                  f"{name}: {deploy['spec']['replicas']} replicas share PostgreSQL; the Lease: create, get and update its own, nothing else")
+                  f"{name}: {deploy['spec']['replicas']} replicas share PostgreSQL; the Lease: create, get and update its own, nothing else"
+                  + (" (a Lease per cluster: every Lease of its namespace)" if many else ""))
 
         if values.get("istio", {}).get("enabled"):
             vs = next(d for d in docs if d["kind"] == "VirtualService")
@@ -279,6 +292,12 @@ def main(chart_dir, dump=None):
         check(False, "the schema rejects replicaCount: \"two\"")
     except Exception as e:  # the SDK's HelmValuesError
         check("replicaCount" in str(e), f"the schema rejects replicaCount: \"two\" ({type(e).__name__})")
+
+    try:
+        render(str(chart), {"argocdClusterSecrets": "argocd", "argocdClusterSecretMounts": ["c"]})
+        check(False, "Argo CD's Secrets both listed and mounted is refused")
+    except Exception as e:  # the template's fail
+        check("choose one" in str(e), "Argo CD's Secrets both listed and mounted is refused")
 
     try:
         helm.Chart.load(str(chart)).validate_schema({"replicaCount": 2})

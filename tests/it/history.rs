@@ -126,6 +126,18 @@ async fn dashboard(c: &Cluster, db: &str) -> Running {
 
 /// As `dashboard`, in `auth` mode, its Lease in `lease_namespace`.
 async fn dashboard_with(c: &Cluster, db: &str, auth: AuthMode, lease_namespace: &str) -> Running {
+    dashboard_showing(c, db, auth, lease_namespace, None).await
+}
+
+/// As `dashboard_with`, also showing the clusters of Argo CD's Secrets
+/// mounted in `argocd_dir`.
+async fn dashboard_showing(
+    c: &Cluster,
+    db: &str,
+    auth: AuthMode,
+    lease_namespace: &str,
+    argocd_dir: Option<std::path::PathBuf>,
+) -> Running {
     let mut config = kube::Config::new(format!("http://{}", c.addr).parse().expect("a URL"));
     config.default_namespace = "default".to_string();
     config.auth_info.token = Some(secrecy::SecretString::from("dashboard-token"));
@@ -152,6 +164,7 @@ async fn dashboard_with(c: &Cluster, db: &str, auth: AuthMode, lease_namespace: 
     web.history.history_db = Some(db.to_string());
     web.history.history_lease_namespace = Some(lease_namespace.to_string());
     web.history.history_pod_logs = Some(true);
+    web.argocd_cluster_dir = argocd_dir;
     let stop = c.stop.child_token();
     let run_stop = stop.clone();
     let task = tokio::spawn(async move {
@@ -708,4 +721,133 @@ async fn a_database_outage_loses_nothing_and_is_shown() {
     .await;
     assert!(!page(&d.addr, "/").contains("Release history: its database fails"));
     d.shut_down().await;
+}
+
+/// Who writes each cluster's history now, by the metrics of `replicas`:
+/// how many write the dashboard's own cluster's, and how many prod-b's.
+fn writers(replicas: &[String]) -> (usize, usize) {
+    let count = |line: &str| {
+        replicas
+            .iter()
+            .filter(|admin| metric(admin, line) == Some(1.0))
+            .count()
+    };
+    (
+        count("rollouts_dashboard_history_writer"),
+        count("rollouts_dashboard_history_writer{cluster=\"prod-b\"}"),
+    )
+}
+
+/// Two replicas that share PostgreSQL, each showing its own cluster and
+/// prod-b (an Argo CD cluster Secret mounted as files), with the RBAC the
+/// chart renders for that: each cluster's history has one writer (a Lease
+/// each), a promote in prod-b is recorded once, under prod-b, and read
+/// from either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_sharing_postgres_write_each_clusters_history_once() {
+    let pg = tokio::task::spawn_blocking(Postgres::start)
+        .await
+        .expect("PostgreSQL starts");
+    let url = pg.database("history_clusters");
+    let (sa, mut rbac) = teams::chart_rbac("argocd-mounts");
+    rbac.push(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHART_NAMESPACE}
+    }));
+    let c = cluster_as(&sa, rbac).await;
+    // prod-b: the two teams, where the dashboard has the chart's rights.
+    let (sa_b, rbac_b) = teams::chart_rbac("default");
+    let b = teams::cluster(&sa_b, rbac_b, Vec::new()).await;
+    let dir = std::env::temp_dir().join(format!("rd-history-clusters-{}", std::process::id()));
+    let secret = dir.join("cluster-prod-b");
+    std::fs::create_dir_all(&secret).expect("a folder");
+    for (key, text) in [
+        ("name", "prod-b".to_string()),
+        ("server", format!("http://{}", b.addr)),
+        ("config", r#"{"bearerToken":"dashboard-token"}"#.to_string()),
+    ] {
+        std::fs::write(secret.join(key), text).expect("a key's file");
+    }
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(
+            dashboard_showing(&c, &url, AuthMode::None, CHART_NAMESPACE, Some(dir.clone())).await,
+        );
+    }
+    let admins: Vec<String> = replicas.iter().map(|r| r.admin.clone()).collect();
+    {
+        let admins = admins.clone();
+        until("one writer per cluster", move || writers(&admins) == (1, 1)).await;
+    }
+    for lease in [
+        "rollouts-dashboard-history",
+        "rollouts-dashboard-history-prod-b",
+    ] {
+        let held = c
+            .store
+            .get(rt("leases"), CHART_NAMESPACE, lease)
+            .ok()
+            .and_then(|l| {
+                l.pointer("/spec/holderIdentity")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+        assert!(held.is_some(), "{lease} is held");
+    }
+
+    // team-a/web in prod-b, promoted through the first replica.
+    let (status, _, body) = http::request_with(
+        &replicas[0].addr,
+        "PUT",
+        "/clusters/prod-b/api/v1/rollouts/team-a/web/promote",
+        &[],
+        "{}",
+    )
+    .expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    teams::react(&b.store, &b.controller);
+    let path = "/clusters/prod-b/api/v1/rollouts/team-a/web/history";
+    let other = replicas[1].addr.clone();
+    until("the promote, read from the other replica", move || {
+        get_json(&other, path).is_some_and(|h| {
+            h["revisions"].as_array().into_iter().flatten().any(|r| {
+                r["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["kind"] == "promote" && e["via"] == "dashboard")
+            })
+        })
+    })
+    .await;
+    // Recorded once, and under prod-b only.
+    let store = HistoryStore::open(&url).await.expect("the database");
+    let web = rollouts_dashboard::model::RolloutKey::new("team-a", "web");
+    let promotes = |h: &[rollouts_dashboard::history::RevisionRecord]| {
+        h.iter()
+            .flat_map(|r| &r.events)
+            .filter(|e| e.kind == rollouts_dashboard::history::EventKind::Promote)
+            .count()
+    };
+    let in_b = store
+        .for_cluster("prod-b")
+        .history(&web, 50)
+        .await
+        .expect("read");
+    assert_eq!(promotes(&in_b), 1, "one promote recorded: {in_b:?}");
+    let own = store.history(&web, 50).await.expect("read");
+    assert!(
+        own.is_empty(),
+        "the dashboard's own cluster has no team-a/web"
+    );
+    let seed = harness::infos(&harness::sim_objects(&c.store)).len() as i64;
+    let counts = store.counts().await.expect("counts");
+    let rollouts = counts
+        .iter()
+        .find(|(n, _)| *n == "history_rollouts")
+        .map_or(0, |(_, c)| *c);
+    assert_eq!(rollouts, seed + 2, "each cluster's rollouts once");
+    for r in replicas {
+        r.shut_down().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
