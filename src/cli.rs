@@ -488,6 +488,21 @@ pub struct PrometheusArgs {
         default_value = "namespace"
     )]
     pub prometheus_namespace_label: String,
+    /// With several clusters in one Prometheus (Thanos, Mimir): the label that tells them apart, e.g. cluster. Each cluster shown is then asked for its own series (LABEL="its name"), the clusters after the first too; without it, --prometheus-url serves the first cluster only
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CLUSTER_LABEL",
+        value_name = "LABEL"
+    )]
+    pub prometheus_cluster_label: Option<String>,
+    /// The dashboard's own (first) cluster's value of --prometheus-cluster-label (default: its name, as in the dashboard's URLs)
+    #[arg(
+        long,
+        env = "ROLLOUTS_DASHBOARD_PROMETHEUS_CLUSTER",
+        value_name = "VALUE",
+        requires = "prometheus_cluster_label"
+    )]
+    pub prometheus_cluster: Option<String>,
     /// How sure a difference between canary and stable must be to count (0.5–0.9999)
     #[arg(
         long,

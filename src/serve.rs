@@ -89,7 +89,8 @@ pub async fn run_clusters_on(
     }
     let conn = &first.connection;
     let addr = listener.local_addr().unwrap_or(web.listen);
-    let observed = observed_for(conn, web, &shutdown)?;
+    let own = web.prometheus.prometheus_cluster.as_deref();
+    let observed = observed_for(conn, web, own.unwrap_or(&first.name), &shutdown)?;
     let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, shutdown.clone())?;
     let view_for_metrics = view.clone();
     let auth = auth_for(conn, web, addr)?;
@@ -249,13 +250,18 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// What a cluster's live view is told of observed traffic.
+pub type Observed = Option<(ObservedSource, tokio::sync::mpsc::Receiver<Observation>)>;
+
 /// `--prometheus-*`: where observed traffic comes from, asked for the
-/// namespaces in scope (all when the scope is not a list).
-fn observed_for(
+/// namespaces in scope (all when the scope is not a list) and, with
+/// `--prometheus-cluster-label`, for cluster `cluster`'s series alone.
+pub fn observed_for(
     conn: &Connection,
     web: &WebArgs,
+    cluster: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<(ObservedSource, tokio::sync::mpsc::Receiver<Observation>)>, ServeError> {
+) -> Result<Observed, ServeError> {
     let p = &web.prometheus;
     let Some(url) = p.prometheus_url.clone() else {
         return Ok(None);
@@ -283,13 +289,17 @@ fn observed_for(
                 Scope::Namespaces(ns) => Some(ns.clone()),
                 Scope::AllNamespaces | Scope::AllOrDefault { .. } => None,
             },
+            cluster: p
+                .prometheus_cluster_label
+                .clone()
+                .map(|label| (label, cluster.to_string())),
         },
         interval: p.prometheus_interval,
         comparison: p.comparison(),
     };
     let (source, rx) =
         crate::observed::start(settings, shutdown.clone()).map_err(ServeError::Config)?;
-    tracing::info!(prometheus = %source.url, window_seconds = source.window_seconds, "observed traffic from Prometheus");
+    tracing::info!(prometheus = %source.url, window_seconds = source.window_seconds, cluster = %cluster, "observed traffic from Prometheus");
     Ok(Some((source, rx)))
 }
 

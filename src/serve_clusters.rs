@@ -18,7 +18,7 @@ use crate::cluster::argocd_source::ArgoClusters;
 use crate::cluster::client::{ConfigSource, Connection, NamedConnection, Scope, cluster_name};
 use crate::cluster::hub::BROADCAST_CAPACITY;
 use crate::cluster::live;
-use crate::serve::{HistoryWriter, ServeError, cluster_label, scope_label};
+use crate::serve::{HistoryWriter, ServeError, cluster_label, observed_for, scope_label};
 use crate::web::AppState;
 use crate::web::clusters::{ClusterEntry, Clusters};
 use crate::web::metrics::ClusterSource;
@@ -118,9 +118,9 @@ fn links(entries: &[ClusterEntry]) -> Vec<ClusterLink> {
 
 /// Another cluster's part of the dashboard: its live view, its history
 /// (in the same database, under its name; both stopped by `stop`), its
-/// client, its reviews; the people, the bounds and the metrics are
-/// shared. Its observed traffic is not asked for: `--prometheus-url` is
-/// the first cluster's.
+/// client, its reviews, and with `--prometheus-cluster-label` its
+/// observed traffic (without, `--prometheus-url` is the first cluster's
+/// alone); the people, the bounds and the metrics are shared.
 fn other_cluster(
     main: &AppState,
     named: &NamedConnection,
@@ -128,7 +128,11 @@ fn other_cluster(
     stop: &CancellationToken,
 ) -> Result<AppState, ServeError> {
     let (conn, web) = (&named.connection, &more.web);
-    let view = live::start_observing(conn, BROADCAST_CAPACITY, None, stop.clone())?;
+    let observed = match web.prometheus.prometheus_cluster_label {
+        Some(_) => observed_for(conn, web, &named.name, stop)?,
+        None => None,
+    };
+    let view = live::start_observing(conn, BROADCAST_CAPACITY, observed, stop.clone())?;
     let history = match (&main.history, &more.history_writer) {
         (Some(first), Some(writer)) => {
             // Its own Lease: replicas sharing the database that show this

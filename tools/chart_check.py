@@ -194,18 +194,27 @@ def main(chart_dir, dump=None):
         if not prom.get("url"):
             check(not prom_args, f"{name}: no Prometheus flags without prometheus.url")
         else:
-            check(f"--prometheus-url={prom['url']}" in prom_args and f"--prometheus-window={prom['window']}" in prom_args,
-                  f"{name}: --prometheus-url={prom['url']} over {prom['window']}")
+            check(f"--prometheus-url={prom['url']}" in prom_args
+                  and f"--prometheus-window={prom.get('window', '1m')}" in prom_args,
+                  f"{name}: --prometheus-url={prom['url']} over {prom.get('window', '1m')}")
+            label = prom.get("clusterLabel")
+            check(([f"--prometheus-cluster-label={label}", f"--prometheus-cluster={prom['cluster']}"] if label else [])
+                  == [a for a in prom_args if a.startswith("--prometheus-cluster")],
+                  f"{name}: each cluster's own series {'by ' + label if label else '(one cluster)'}")
             spec = deploy["spec"]["template"]["spec"]
             volumes = {v["name"]: v for v in spec.get("volumes", [])}
             mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
             token_flag = next((a for a in prom_args if a.startswith("--prometheus-bearer-token-file=")), "")
-            check(volumes.get("prometheus-token", {}).get("secret", {}).get("secretName") == prom["bearerToken"]["existingSecret"]
-                  and token_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-token", "?") + "/"),
+            token_secret = (prom.get("bearerToken") or {}).get("existingSecret")
+            check(volumes.get("prometheus-token", {}).get("secret", {}).get("secretName") == token_secret
+                  and token_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-token", "?") + "/")
+                  if token_secret else not token_flag,
                   f"{name}: the Prometheus token is a file from its Secret, not an argument")
             ca_flag = next((a for a in prom_args if a.startswith("--prometheus-ca-file=")), "")
-            check(volumes.get("prometheus-ca", {}).get("secret", {}).get("secretName") == prom["ca"]["existingSecret"]
-                  and ca_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-ca", "?") + "/"),
+            ca_secret = (prom.get("ca") or {}).get("existingSecret")
+            check(volumes.get("prometheus-ca", {}).get("secret", {}).get("secretName") == ca_secret
+                  and ca_flag.split("=", 1)[-1].startswith(mounts.get("prometheus-ca", "?") + "/")
+                  if ca_secret else not ca_flag,
                   f"{name}: the Prometheus CA is mounted from its Secret")
             if values.get("networkPolicy", {}).get("egress", {}).get("enabled"):
                 policy = next(d for d in docs if d["kind"] == "NetworkPolicy")

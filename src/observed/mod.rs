@@ -55,6 +55,13 @@ pub fn start(
             ));
         }
     }
+    if let Some((label, _)) = &settings.scope.cluster
+        && !queries::is_label_name(label)
+    {
+        return Err(format!(
+            "--prometheus-cluster-label must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*), not {label:?}"
+        ));
+    }
     let prometheus = Prometheus::new(&settings.access)?;
     let source = ObservedSource {
         url: prometheus.shown_url(),

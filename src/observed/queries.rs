@@ -51,6 +51,10 @@ pub struct QueryScope {
     pub window: Duration,
     /// Only these namespaces; `None`: all.
     pub namespaces: Option<Vec<String>>,
+    /// In a Prometheus several clusters share: the label that tells them
+    /// apart (checked name) and this cluster's value; every series asked
+    /// for is this cluster's.
+    pub cluster: Option<(String, String)>,
 }
 
 /// Whether `name` is a Prometheus label name (so it can go into a query
@@ -69,16 +73,27 @@ pub fn promql_duration(d: Duration) -> String {
 }
 
 impl QueryScope {
-    fn selector(&self, reporter: &str, namespace_label: &str) -> String {
-        let mut s = reporter.to_string();
+    /// What narrows every series to this scope: its namespaces (in
+    /// `namespace_label`) and its cluster.
+    fn matchers(&self, namespace_label: &str) -> Vec<String> {
+        let mut m = Vec::new();
         if let Some(ns) = &self.namespaces {
             let alternatives: Vec<String> = ns.iter().map(|n| regex_escape(n)).collect();
-            s.push_str(&format!(
-                r#",{namespace_label}=~"{}""#,
+            m.push(format!(
+                r#"{namespace_label}=~"{}""#,
                 alternatives.join("|")
             ));
         }
-        s
+        if let Some((label, value)) = &self.cluster {
+            m.push(format!(r#"{label}="{}""#, string_escape(value)));
+        }
+        m
+    }
+
+    fn selector(&self, reporter: &str, namespace_label: &str) -> String {
+        let mut s = vec![reporter.to_string()];
+        s.extend(self.matchers(namespace_label));
+        s.join(",")
     }
 
     /// `sum by (namespace, replicaset, extra) (rate(metric[w]))` with the
@@ -111,14 +126,14 @@ impl QueryScope {
         self.both_planes(REQUESTS, "")
     }
 
-    /// `namespace=~"a|b"` when narrowed to namespaces, after `prefix`.
+    /// `namespace=~"a|b"` when narrowed to namespaces, and the cluster's
+    /// matcher, after `prefix`; nothing when neither.
     fn in_namespaces(&self, prefix: &str) -> String {
-        match &self.namespaces {
-            Some(ns) => {
-                let alternatives: Vec<String> = ns.iter().map(|n| regex_escape(n)).collect();
-                format!(r#"{prefix}namespace=~"{}""#, alternatives.join("|"))
-            }
-            None => String::new(),
+        let m = self.matchers("namespace");
+        if m.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}{}", m.join(","))
         }
     }
 
@@ -148,6 +163,11 @@ impl QueryScope {
             r#"label_replace(sum by (namespace, pod) ({RESTARTS}{{{ns}}}), "{STAT}", "restarts", "", "") or label_replace(time() - max by (namespace, pod) ({STARTED}{{{ns}}}), "{STAT}", "age", "", "")"#
         )
     }
+}
+
+/// `text` as a PromQL string's content: quotes and backslashes escaped.
+fn string_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// `text` with every regular-expression metacharacter escaped, and quotes
@@ -263,6 +283,7 @@ mod tests {
             namespace_label: "namespace".into(),
             window: Duration::from_secs(60),
             namespaces,
+            cluster: None,
         }
     }
 
@@ -273,6 +294,42 @@ mod tests {
 
     fn vector(result: &str) -> String {
         format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}"#)
+    }
+
+    #[test]
+    fn in_a_shared_prometheus_every_series_asked_for_is_the_clusters_own() {
+        let mut one = scope(Some(vec!["shop".into()]));
+        one.cluster = Some(("cluster".into(), "prod-eu".into()));
+        let requests = one.requests();
+        assert!(
+            requests.contains(r#"{reporter="destination",namespace=~"shop",cluster="prod-eu"}"#),
+            "{requests}"
+        );
+        assert!(
+            requests.contains(
+                r#"{reporter="waypoint",destination_workload_namespace=~"shop",cluster="prod-eu"}"#
+            ),
+            "{requests}"
+        );
+        for q in [
+            one.cpu(),
+            one.memory(),
+            one.restarts(),
+            one.latency(),
+            one.history(),
+        ] {
+            assert!(q.contains(r#"cluster="prod-eu""#), "{q}");
+        }
+        // Every namespace: the cluster alone narrows the node's series.
+        let mut all = scope(None);
+        all.cluster = Some(("k8s_cluster".into(), "a\"}) or vector(1".into()));
+        assert!(
+            all.restarts().contains(
+                r#"kube_pod_container_status_restarts_total{k8s_cluster="a\"}) or vector(1"}"#
+            ),
+            "a value cannot close the string: {}",
+            all.restarts()
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ fn the_chart_renders_validates_and_grants_least_privilege() {
         "ok   argocd-mounts: Argo CD's cluster Secrets ['cluster-prod-eu', 'cluster-prod-us'] mounted, each its own folder",
         "ok   argocd-mounts: 2 replicas share PostgreSQL; the Lease: create, get and update its own, nothing else (a Lease per cluster: every Lease of its namespace)",
         "ok   Argo CD's Secrets both listed and mounted is refused",
+        "ok   argocd-mounts: each cluster's own series by cluster",
+        "ok   prometheus: each cluster's own series (one cluster)",
         "ok   default: no Secret readable",
         "ok   default: no Prometheus flags without prometheus.url",
         "ok   prometheus: --prometheus-url=https://prometheus.monitoring.svc:9091 over 2m",

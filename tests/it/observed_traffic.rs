@@ -37,6 +37,7 @@ fn settings(port: u16) -> ObservedSettings {
             namespace_label: "namespace".into(),
             window: Duration::from_secs(5),
             namespaces: None,
+            cluster: None,
         },
         interval: Duration::from_secs(1),
         comparison: Default::default(),
@@ -566,4 +567,114 @@ async fn the_canary_is_judged_against_stable_through_prometheus() {
         "{section}"
     );
     assert!(section.contains("Fail: worse than stable"), "{section}");
+}
+
+/// `path`'s JSON on the dashboard at `addr`, if it answers 200.
+fn json_at(addr: &str, path: &str) -> Option<Value> {
+    let (status, body) = crate::http::get(addr, path)?;
+    (status == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// Two clusters run the same release (the same pod template, so the same
+/// ReplicaSet names) and report to one Prometheus that tells them apart by
+/// a `cluster` label, as Thanos or Mimir do: with
+/// `--prometheus-cluster-label`, each cluster's panel shows its own
+/// traffic (b's canary failing, a's not), never the two summed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_sharing_a_prometheus_each_see_their_own_traffic() {
+    use rollouts_dashboard::cli::{AuthMode, LogFormat, WebArgs};
+    use rollouts_dashboard::cluster::client::{ConfigSource, Connection, NamedConnection};
+    let (a, _controller_a) = seed_with_versions_at_pause();
+    let (b, _controller_b) = seed_with_versions_at_pause();
+    set_traffic(&b, &[("canary-error-rate", "0.5")]);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut sims = Vec::new();
+    let mut clusters = Vec::new();
+    for (store, name) in [(a, "a"), (b, "b")] {
+        let sim = rollouts_dashboard::sim::apiserver::ApiServer::new(store, shutdown.clone());
+        let (addr, _task) = sim
+            .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("the sim listens");
+        let mut config = kube::Config::new(format!("http://{addr}").parse().expect("a URL"));
+        config.default_namespace = "default".to_string();
+        clusters.push(NamedConnection {
+            name: name.to_string(),
+            connection: Connection {
+                config,
+                source: ConfigSource::Given(format!("cluster {name}")),
+                scope: Scope::AllNamespaces,
+            },
+        });
+        sims.push((sim, addr));
+    }
+    let port = Prometheus::reserve_port();
+    let _prometheus = Prometheus::start_clusters(port, &[(sims[0].1, "a"), (sims[1].1, "b")]);
+    let mut web = WebArgs {
+        auth: AuthMode::None,
+        log_format: LogFormat::Text,
+        ..WebArgs::defaults()
+    };
+    web.history.history_db = Some("off".to_string());
+    web.prometheus.prometheus_url = Some(Prometheus::url(port));
+    web.prometheus.prometheus_window = Duration::from_secs(5);
+    web.prometheus.prometheus_interval = Duration::from_secs(1);
+    web.prometheus.prometheus_cluster_label = Some("cluster".to_string());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) =
+            rollouts_dashboard::serve::run_clusters_on(listener, &clusters, &web, stop).await
+        {
+            panic!("the dashboard failed: {e}");
+        }
+    });
+    // Each cluster's canary and stable: 100 requests a second in all.
+    let settled = |o: &Value, success: f64| {
+        let rate = |r: &str| {
+            role(o, r)
+                .and_then(|r| r["requestsPerSecond"].as_f64())
+                .unwrap_or(0.0)
+        };
+        let canary_success = role(o, "canary")
+            .and_then(|r| r["successRate"].as_f64())
+            .unwrap_or(-1.0);
+        o["error"].is_null()
+            && (rate("canary") + rate("stable") - 100.0).abs() < 5.0
+            && (canary_success - success).abs() < 0.05
+    };
+    let (at, seen) = (
+        addr.clone(),
+        std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+    );
+    let last = seen.clone();
+    let each_its_own = move || {
+        let a = json_at(&at, &format!("{SEED}/observed")).unwrap_or(Value::Null);
+        let b = json_at(
+            &at,
+            "/api/v1/clusters/b/rollouts/manifest-gen/manifest-gen/observed",
+        )
+        .unwrap_or(Value::Null);
+        let ok = settled(&a, 1.0) && settled(&b, 0.5);
+        if let Ok(mut l) = last.lock() {
+            *l = vec![a, b];
+        }
+        ok
+    };
+    if tokio::time::timeout(
+        PATIENCE,
+        crate::teams::until("each cluster its own traffic", each_its_own),
+    )
+    .await
+    .is_err()
+    {
+        panic!(
+            "not within {PATIENCE:?}: {:#?}",
+            seen.lock().map(|s| s.clone())
+        );
+    }
+    shutdown.cancel();
 }

@@ -31,17 +31,40 @@ impl Prometheus {
     /// Starts Prometheus on `port`, scraping the sim at `sim`, and waits
     /// until it is ready.
     pub fn start(port: u16, sim: SocketAddr) -> Prometheus {
+        Self::start_with(
+            port,
+            rollouts_dashboard::sim::mesh::scrape_config(sim, false),
+        )
+    }
+
+    /// As `start`, scraping each of `clusters` (its sim's address, its
+    /// name), each one's series labelled `cluster="NAME"` as a Prometheus
+    /// shared by clusters (Thanos, Mimir) has them.
+    pub fn start_clusters(port: u16, clusters: &[(SocketAddr, &str)]) -> Prometheus {
+        let mut config =
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+                .to_string();
+        for (addr, name) in clusters {
+            for (job, path) in [
+                ("mesh", "/sim/v1/istio/metrics"),
+                ("node", "/sim/v1/node/metrics"),
+            ] {
+                config.push_str(&format!(
+                    "  - job_name: {job}-{name}\n    honor_labels: true\n    metrics_path: {path}\n    static_configs:\n      - targets: [\"{addr}\"]\n        labels:\n          cluster: {name}\n"
+                ));
+            }
+        }
+        Self::start_with(port, config)
+    }
+
+    fn start_with(port: u16, config: String) -> Prometheus {
         let dir = std::env::temp_dir().join(format!(
             "rollouts-dashboard-prometheus-{}-{port}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a folder for Prometheus");
-        std::fs::write(
-            dir.join("prometheus.yml"),
-            rollouts_dashboard::sim::mesh::scrape_config(sim, false),
-        )
-        .expect("the scrape configuration");
+        std::fs::write(dir.join("prometheus.yml"), config).expect("the scrape configuration");
         let mut p = Prometheus {
             child: None,
             dir,
