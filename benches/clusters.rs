@@ -49,8 +49,18 @@ fn kubeconfig(path: &str, sims: &[String]) {
     std::fs::write(path, text).expect("the kubeconfig is written");
 }
 
-/// `serve` on `contexts` of `kc`: the process, its main and admin addresses.
+/// `serve` on `contexts` of `kc`, no history: the process, its main and
+/// admin addresses.
 fn serve(kc: &str, contexts: &[String]) -> (support::Proc, String, String) {
+    serve_keeping(kc, contexts, "off")
+}
+
+/// As `serve`, keeping the release history in `history_db`.
+fn serve_keeping(
+    kc: &str,
+    contexts: &[String],
+    history_db: &str,
+) -> (support::Proc, String, String) {
     let mut extra = vec![
         "--max-streams-per-client",
         "1000000",
@@ -60,7 +70,7 @@ fn serve(kc: &str, contexts: &[String]) -> (support::Proc, String, String) {
     for c in contexts {
         extra.extend(["--context", c.as_str()]);
     }
-    let (proc, lines) = spawn(&serve_args(kc, "off", &extra), "serving at");
+    let (proc, lines) = spawn(&serve_args(kc, history_db, &extra), "serving at");
     let (main, admin) = dashboard_addresses(&lines);
     (proc, main, admin)
 }
@@ -117,6 +127,53 @@ fn tag_seen(seen: &Seen) -> impl Fn(&str, usize) + Send + 'static {
                 .or_insert_with(Instant::now);
         }
     }
+}
+
+/// Every cluster again, now keeping each one's release history in one
+/// SQLite file: RSS once every cluster is listed and each recorder has
+/// written its rollouts, and the file's size then.
+fn with_history(kc: &str, names: &[String], n: usize) -> (f64, u64) {
+    let db = std::env::temp_dir().join(format!("rd-bench-clusters-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let url = format!("sqlite://{}", db.display());
+    let (dash, main, _) = serve_keeping(kc, names, &url);
+    wait_until(
+        "every cluster listed, history on",
+        Duration::from_secs(180),
+        || {
+            names
+                .iter()
+                .all(|c| listed(&main, &format!("/api/v1/clusters/{c}/rollouts/_all/info")) == n)
+        },
+    );
+    // The recorders have written what they saw when the file stops
+    // growing.
+    let size = || {
+        ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", db.display())).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let last = std::cell::Cell::new((0, 0));
+    wait_until("the history written", Duration::from_secs(180), || {
+        std::thread::sleep(Duration::from_millis(500));
+        let (now, (before, steady)) = (size(), last.get());
+        last.set(if now == before {
+            (now, steady + 1)
+        } else {
+            (now, 0)
+        });
+        now > 0 && last.get().1 >= 6
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = proc_status(dash.0.id(), "VmRSS:") as f64 / 1024.0;
+    drop(dash);
+    let kb = size() / 1024;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    (rss, kb)
 }
 
 fn main() {
@@ -244,6 +301,8 @@ fn main() {
     }
     lat.sort_by(f64::total_cmp);
     let rss_peak = proc_status(pid, "VmHWM:") as f64 / 1024.0;
+    drop(dash);
+    let (rss_history, history_kb) = with_history(&kc, &names, n);
     let row = json!({
         "clusters": clusters, "rollouts_each": n, "clients": clients, "changes": changes,
         "ready_s": ready_s, "rss_one_cluster_mb": rss_one, "rss_synced_mb": rss_synced,
@@ -252,14 +311,14 @@ fn main() {
         "overview_all_p50_ms": all_p50, "overview_all_p99_ms": all_p99,
         "overview_one_p50_ms": one_p50, "overview_one_p99_ms": one_p99,
         "propagation_p50_ms": percentile(&lat, 0.5), "propagation_p99_ms": percentile(&lat, 0.99),
-        "missed": missed,
+        "missed": missed, "rss_synced_with_history_mb": rss_history, "history_db_kb": history_kb,
     });
     println!(
-        "| clusters × rollouts | clients | ready s | RSS one cluster / all synced / peak MB | MB per further cluster | overview of all p50/p99 ms | one cluster's overview p50/p99 ms | propagation p50/p99 ms | missed |"
+        "| clusters × rollouts | clients | ready s | RSS one cluster / all synced / peak MB | MB per further cluster | overview of all p50/p99 ms | one cluster's overview p50/p99 ms | propagation p50/p99 ms | missed | RSS synced, each cluster's history kept (SQLite) MB | history DB KB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {clusters} × {n} | {clients} | {ready_s:.2} | {rss_one:.1} / {rss_synced:.1} / {rss_peak:.1} | {:.1} | {all_p50:.1} / {all_p99:.1} | {one_p50:.1} / {one_p99:.1} | {:.1} / {:.1} | {missed} |",
+        "| {clusters} × {n} | {clients} | {ready_s:.2} | {rss_one:.1} / {rss_synced:.1} / {rss_peak:.1} | {:.1} | {all_p50:.1} / {all_p99:.1} | {one_p50:.1} / {one_p99:.1} | {:.1} / {:.1} | {missed} | {rss_history:.1} | {history_kb} |",
         (rss_synced - rss_one) / (clusters - 1) as f64,
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
@@ -267,7 +326,6 @@ fn main() {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&out);
     let _ = std::fs::write(out.join("clusters.json"), row.to_string());
-    drop(dash);
     drop(sims);
     let _ = std::fs::remove_file(&kc);
 }

@@ -1428,6 +1428,18 @@ async fn a_person_watches_two_clusters_from_one_overview() {
     screenshot(&c, "clusters-rollout", "light").await;
     assert_accessible(&c, "a rollout page of the second cluster").await;
     assert_nothing_scrolls_sideways_at_390(&c).await;
+    // That cluster's release history, at its own URL.
+    c.goto(&format!("{base}/clusters/prod-us/releases"))
+        .await
+        .expect("prod-us's releases load");
+    until(
+        &c,
+        "prod-us's releases, its own",
+        "document.querySelectorAll('table.releases tbody a[href^=\"/clusters/prod-us/rollouts/scale-\"]').length > 0 && !document.querySelector('table.releases tbody a[href*=\"manifest-gen\"]')",
+    )
+    .await;
+    assert_accessible(&c, "the second cluster's releases").await;
+    assert_nothing_scrolls_sideways_at_390(&c).await;
     let _ = c.close().await;
     dash_stop.cancel();
     let _ = dashboard.await;
