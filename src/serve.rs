@@ -84,7 +84,7 @@ pub async fn run_clusters_on(
     };
     if (clusters.len() > 1 || web.follows_argocd()) && web.auth == AuthMode::Token {
         return Err(ServeError::Config(
-            "--auth token signs people in with a token, and a token is one cluster's: it cannot show several clusters (--context given again, --all-contexts, --argocd-cluster-secrets); use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)".to_string(),
+            "--auth token signs people in with a token, and a token is one cluster's: it cannot show several clusters (--context given again, --all-contexts, --argocd-cluster-secrets, --argocd-cluster-dir); use --auth oidc or --auth proxy (identity checked once, rights reviewed on each cluster)".to_string(),
         ));
     }
     let conn = &first.connection;

@@ -1,7 +1,9 @@
 //! `/metrics` in Prometheus text format: HTTP request durations by route,
 //! open streams, actions by action and result (recorded as they happen), and
-//! from the live view at each scrape: watch events and errors per kind,
-//! seconds since each kind last synced, rollouts by phase.
+//! from each cluster's live view at each scrape: watch events and errors per
+//! kind, seconds since each kind last synced, rollouts by phase, the
+//! history's writer and health. The first cluster's series carry no
+//! `cluster` label (as with one cluster), every other's `cluster="NAME"`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
