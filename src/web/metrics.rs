@@ -318,6 +318,19 @@ impl Scraped {
         }
     }
 
+    /// A counter per kind of object watched.
+    fn per_kind(&self, count: impl Fn(Kind) -> u64) -> Vec<(Labels, ConstCounter)> {
+        Kind::ALL
+            .into_iter()
+            .map(|k| {
+                (
+                    self.with(&[("kind", k.as_str())]),
+                    ConstCounter::new(count(k)),
+                )
+            })
+            .collect()
+    }
+
     fn with(&self, more: &[(&str, &str)]) -> Labels {
         let mut labels = self.labels.clone();
         labels.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -359,34 +372,14 @@ impl Collector for LiveCollector {
             ),
             &counter,
             &clusters,
-            |c| {
-                Kind::ALL
-                    .into_iter()
-                    .map(|k| {
-                        (
-                            c.with(&[("kind", k.as_str())]),
-                            ConstCounter::new(c.view.stats().events(k)),
-                        )
-                    })
-                    .collect()
-            },
+            |c| c.per_kind(|k| c.view.stats().events(k)),
         )?;
         family(
             e,
             ("watch_errors", "Failed lists and watches"),
             &counter,
             &clusters,
-            |c| {
-                Kind::ALL
-                    .into_iter()
-                    .map(|k| {
-                        (
-                            c.with(&[("kind", k.as_str())]),
-                            ConstCounter::new(c.view.stats().errors(k)),
-                        )
-                    })
-                    .collect()
-            },
+            |c| c.per_kind(|k| c.view.stats().errors(k)),
         )?;
         let now = jiff::Timestamp::now();
         family(

@@ -415,6 +415,34 @@ fn names(addr: String) -> impl Fn() -> Vec<(String, String, u64)> + Send + Sync 
     }
 }
 
+/// Waits until the dashboard at `d` shows cluster a and prod-b (cluster
+/// b of [`two_clusters`] as Argo CD names it), live, and serves prod-b's
+/// rollouts at its own path.
+async fn until_prod_b_is_shown(d: &str) {
+    let now = names(d.to_string());
+    teams::until("prod-b shown", move || {
+        now()
+            == vec![
+                ("a".to_string(), "live".to_string(), 2),
+                ("prod-b".to_string(), "live".to_string(), 3),
+            ]
+    })
+    .await;
+    let (status, body) = call(
+        d,
+        "GET",
+        "/clusters/prod-b/api/v1/rollouts/_all/info",
+        BOB,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        teams::listed(&body),
+        vec!["team-a/checkout", "team-a/web", "team-b/api"]
+    );
+}
+
 #[tokio::test]
 async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
     let a = with_argocd().await;
@@ -440,28 +468,7 @@ async fn a_cluster_added_to_argo_cd_appears_and_goes_when_it_is_removed() {
     a.store
         .create(rt("secrets"), "argocd", in_cluster, true)
         .expect("the in-cluster Secret");
-    let now = names(d.clone());
-    teams::until("prod-b shown", move || {
-        now()
-            == vec![
-                ("a".to_string(), "live".to_string(), 2),
-                ("prod-b".to_string(), "live".to_string(), 3),
-            ]
-    })
-    .await;
-    let (status, body) = call(
-        &d,
-        "GET",
-        "/clusters/prod-b/api/v1/rollouts/_all/info",
-        BOB,
-        "",
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        teams::listed(&body),
-        vec!["team-a/checkout", "team-a/web", "team-b/api"]
-    );
+    until_prod_b_is_shown(&d).await;
     let (_, page) = call(&d, "GET", "/", BOB, "").await;
     assert!(
         page.contains("id=\"fleet-attention\""),
@@ -642,28 +649,7 @@ async fn argo_cds_cluster_secrets_mounted_as_files_need_no_right_to_read_secrets
     let mut settings = web(AuthMode::Proxy);
     settings.argocd_cluster_dir = Some(dir.clone());
     let d = serving(vec![connection(&a, "a")], settings, &a).await;
-    let now = names(d.clone());
-    teams::until("prod-b shown from its files", move || {
-        now()
-            == vec![
-                ("a".to_string(), "live".to_string(), 2),
-                ("prod-b".to_string(), "live".to_string(), 3),
-            ]
-    })
-    .await;
-    let (status, body) = call(
-        &d,
-        "GET",
-        "/clusters/prod-b/api/v1/rollouts/_all/info",
-        BOB,
-        "",
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        teams::listed(&body),
-        vec!["team-a/checkout", "team-a/web", "team-b/api"]
-    );
+    until_prod_b_is_shown(&d).await;
     // The Secret unmounted: the cluster goes.
     std::fs::remove_dir_all(&secret).expect("removed");
     let now = names(d.clone());
