@@ -461,40 +461,25 @@ fn history_families(
             None => Vec::new(),
         },
     )?;
-    family(
-        e,
+    type Of = fn(&crate::cluster::health::HistoryTrouble) -> u64;
+    let outage: [(&str, &str, Of); 2] = [
         (
             "history_kept_changes",
             "Changes kept in memory while the history's database fails, to write when it returns",
+            |t| t.kept as u64,
         ),
-        &gauge,
-        clusters,
-        |c| {
-            c.snapshot
-                .health
-                .history
-                .iter()
-                .map(|t| (c.with(&[]), count(t.kept as u64)))
-                .collect()
-        },
-    )?;
-    family(
-        e,
         (
             "history_lost_changes",
             "Changes that could not be kept during this outage of the history's database (shown as a gap)",
+            |t| t.lost,
         ),
-        &gauge,
-        clusters,
-        |c| {
-            c.snapshot
-                .health
-                .history
-                .iter()
-                .map(|t| (c.with(&[]), count(t.lost)))
-                .collect()
-        },
-    )?;
+    ];
+    for (name, help, of) in outage {
+        family(e, (name, help), &gauge, clusters, |c| {
+            let trouble = c.snapshot.health.history.iter();
+            trouble.map(|t| (c.with(&[]), count(of(t)))).collect()
+        })?;
+    }
     family(
         e,
         (
