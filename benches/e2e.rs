@@ -373,6 +373,11 @@ fn main() {
         println!("e2e: a benchmark; run it with `cargo bench --bench e2e`");
         return;
     }
+    // Several clusters, each of --rollouts: the several-clusters run.
+    if flag("--clusters").is_some() {
+        support::clusters::run();
+        return;
+    }
     let o = opts();
     let results: Vec<Value> = o.sizes.iter().map(|&n| run(n, &o)).collect();
     println!();

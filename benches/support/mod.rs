@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each benchmark uses its own share
 
+pub mod clusters;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
