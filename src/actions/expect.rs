@@ -45,7 +45,15 @@ pub fn step_words(index: Option<i32>, steps: usize) -> String {
     match index {
         None => "no step".to_string(),
         Some(i) if i < 0 => "no step".to_string(),
-        Some(i) if i as usize >= steps => format!("the end of its {steps} steps"),
+        // A strategy without steps (blue-green, a canary with none) has
+        // no step to count, only its end.
+        Some(_) if steps == 0 => "its end (it has no steps)".to_string(),
+        Some(i) if i as usize >= steps => {
+            format!(
+                "the end of its {steps} step{}",
+                if steps == 1 { "" } else { "s" }
+            )
+        }
         Some(i) => format!("step {} of {steps}", i + 1),
     }
 }
@@ -89,5 +97,8 @@ mod tests {
         };
         assert!(m.contains("a new revision started"), "{m}");
         assert_eq!(step_words(Some(3), 3), "the end of its 3 steps");
+        assert_eq!(step_words(Some(1), 1), "the end of its 1 step");
+        assert_eq!(step_words(Some(0), 0), "its end (it has no steps)");
+        assert_eq!(step_words(Some(0), 2), "step 1 of 2");
     }
 }
