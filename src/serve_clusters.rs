@@ -227,6 +227,9 @@ fn follow_argocd(
                 changed = secrets.changed() => if changed.is_err() { break },
             }
             let set = secrets.borrow_and_update().clone();
+            registry.set_source_problem(set.failing.clone());
+            main.metrics
+                .argocd_secrets(set.failing.is_some(), set.errors.len());
             let mut wanted: HashMap<String, &ArgoCluster> = HashMap::new();
             for c in &set.clusters {
                 let name = cluster_name(&c.name);

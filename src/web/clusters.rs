@@ -35,6 +35,9 @@ pub struct ClusterEntry {
 pub struct Clusters {
     entries: std::sync::RwLock<std::sync::Arc<Vec<ClusterEntry>>>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Why the clusters' source (Argo CD's Secrets) cannot be read now:
+    /// the clusters shown are then as last read.
+    source_problem: std::sync::RwLock<Option<String>>,
 }
 
 impl Default for Clusters {
@@ -48,7 +51,23 @@ impl Clusters {
         Clusters {
             entries: std::sync::RwLock::new(std::sync::Arc::new(entries)),
             changed: tokio::sync::watch::Sender::new(0),
+            source_problem: std::sync::RwLock::new(None),
         }
+    }
+
+    /// Whether the clusters' source can be read now (`None`), or why not.
+    pub fn set_source_problem(&self, problem: Option<String>) {
+        *self
+            .source_problem
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+
+    pub fn source_problem(&self) -> Option<String> {
+        self.source_problem
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The clusters now.
@@ -174,7 +193,8 @@ struct ClusterInfo {
 }
 
 /// `GET {base}api/v1/clusters`: `{"clusters":[{"name","server","state",
-/// "message","rollouts"}]}`, counted as the person may see them.
+/// "message","rollouts"}]}`, counted as the person may see them, and
+/// `"sourceProblem"` while Argo CD's cluster Secrets cannot be read.
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -232,5 +252,10 @@ pub async fn list(
             rollouts,
         });
     }
-    Ok(Json(serde_json::json!({ "clusters": out })))
+    let mut answer = serde_json::json!({ "clusters": out });
+    if let Some(problem) = clusters.source_problem() {
+        answer["sourceProblem"] =
+            serde_json::json!(format!("{problem}; the clusters shown are as last read"));
+    }
+    Ok(Json(answer))
 }

@@ -48,6 +48,8 @@ pub struct Metrics {
     streams: Gauge,
     overview_feeds: Gauge,
     clusters: Arc<RwLock<Vec<ClusterSource>>>,
+    argocd_failing: Gauge,
+    argocd_unusable: Gauge,
     pub edge: EdgeMetrics,
 }
 
@@ -183,6 +185,18 @@ impl Metrics {
             "Overview feeds open: one per distinct overview page (filter, page, rights) followed now",
             overview_feeds.clone(),
         );
+        let argocd_failing = Gauge::default();
+        registry.register(
+            "argocd_cluster_secrets_failing",
+            "1 while Argo CD's cluster Secrets cannot be read (listed or mounted): the clusters shown are as last read",
+            argocd_failing.clone(),
+        );
+        let argocd_unusable = Gauge::default();
+        registry.register(
+            "argocd_cluster_secrets_unusable",
+            "Argo CD cluster Secrets that name no usable cluster (the log says why)",
+            argocd_unusable.clone(),
+        );
         let edge = EdgeMetrics::default();
         edge.register(&mut registry);
         let clusters = Arc::new(RwLock::new(vec![ClusterSource {
@@ -200,8 +214,18 @@ impl Metrics {
             streams,
             overview_feeds,
             clusters,
+            argocd_failing,
+            argocd_unusable,
             edge,
         }
+    }
+
+    /// How Argo CD's cluster Secrets read now: whether they cannot, and
+    /// how many name no usable cluster.
+    pub fn argocd_secrets(&self, failing: bool, unusable: usize) {
+        self.argocd_failing.set(i64::from(failing));
+        self.argocd_unusable
+            .set(i64::try_from(unusable).unwrap_or(i64::MAX));
     }
 
     /// Whether this replica writes the dashboard's own cluster's history.

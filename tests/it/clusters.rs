@@ -656,3 +656,71 @@ async fn argo_cds_cluster_secrets_mounted_as_files_need_no_right_to_read_secrets
     teams::until("prod-b gone", move || now().len() == 1).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn argo_cds_secrets_that_cannot_be_read_are_said_so_until_they_can() {
+    // a's dashboard may not list Secrets yet.
+    let (a, _) = two_clusters().await;
+    let mut settings = web(AuthMode::Proxy);
+    settings.argocd_cluster_secrets = Some("argocd".to_string());
+    let admin = SocketAddr::from(([127, 0, 0, 1], http::free_port()));
+    settings.admin_listen = Some(admin);
+    let d = serving(vec![connection(&a, "a")], settings, &a).await;
+    let admin = admin.to_string();
+    let said = |d: &str| {
+        http::request_with(d, "GET", "/api/v1/clusters", BOB, "").and_then(|(_, _, body)| {
+            let v: Value = serde_json::from_str(&body).ok()?;
+            v["sourceProblem"].as_str().map(str::to_string)
+        })
+    };
+    let metric = |admin: &str, name: &str| {
+        http::get(admin, "/metrics").and_then(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<i64>().ok())
+        })
+    };
+    let (at, adm) = (d.clone(), admin.clone());
+    teams::until(
+        "the API and /metrics say the Secrets cannot be listed",
+        move || {
+            said(&at).is_some_and(|p| {
+                p.contains("cannot list Argo CD's cluster Secrets in argocd")
+                    && p.ends_with("the clusters shown are as last read")
+            }) && metric(&adm, "rollouts_dashboard_argocd_cluster_secrets_failing") == Some(1)
+        },
+    )
+    .await;
+
+    // Granted the right, with one Secret that names no usable cluster.
+    for (kind, doc) in [
+        (
+            "roles",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}),
+        ),
+        (
+            "rolebindings",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "argocd-clusters", "namespace": "argocd"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "argocd-clusters"},
+            "subjects": [{"kind": "User", "name": teams::DASHBOARD_SA, "apiGroup": "rbac.authorization.k8s.io"}]}),
+        ),
+        (
+            "secrets",
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "cluster-broken", "namespace": "argocd",
+                         "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "data": {"name": "YnJva2Vu"}}),
+        ),
+    ] {
+        a.store.create(rt(kind), "argocd", doc, true).expect(kind);
+    }
+    let (at, adm) = (d.clone(), admin.clone());
+    teams::until("the problem gone, the unusable Secret counted", move || {
+        said(&at).is_none()
+            && metric(&adm, "rollouts_dashboard_argocd_cluster_secrets_failing") == Some(0)
+            && metric(&adm, "rollouts_dashboard_argocd_cluster_secrets_unusable") == Some(1)
+    })
+    .await;
+}
