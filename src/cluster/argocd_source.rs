@@ -75,7 +75,10 @@ pub fn follow(
                 }
                 Ok(Err(e)) => failed(
                     &tx,
-                    format!("cannot list Argo CD's cluster Secrets in {namespace}: {e}"),
+                    format!(
+                        "cannot list Argo CD's cluster Secrets in {namespace}: {}",
+                        said(&e)
+                    ),
                     &mut backoff,
                 ),
                 Err(_) => failed(
@@ -94,6 +97,15 @@ pub fn follow(
         }
     });
     rx
+}
+
+/// What the API server said, as people read it: its message and code,
+/// not the whole response.
+fn said(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+        e => e.to_string(),
+    }
 }
 
 /// Keeps the last set, says why it may be old; how long to wait.

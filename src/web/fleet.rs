@@ -45,8 +45,14 @@ struct Sections {
     matches: String,
 }
 
-/// Every cluster as `caller` may see it, searched by `filter`.
-async fn sections(clusters: &[ClusterEntry], caller: &Caller, filter: &Filter) -> Sections {
+/// Every cluster as `caller` may see it, searched by `filter`; and why
+/// the list of clusters may not be current (`source_problem`).
+async fn sections(
+    clusters: &[ClusterEntry],
+    source_problem: Option<String>,
+    caller: &Caller,
+    filter: &Filter,
+) -> Sections {
     let mut per_cluster = Vec::new();
     let mut rows = Vec::new();
     let mut matches = Vec::new();
@@ -112,14 +118,20 @@ async fn sections(clusters: &[ClusterEntry], caller: &Caller, filter: &Filter) -
     }
     let attention = merge_attention(&per_cluster, ATTENTION_SHOWN);
     let n = clusters.len();
+    let not_live = failing.len();
+    let mut problems = failing;
+    if let Some(p) = source_problem {
+        problems.push(format!(
+            "Argo CD's cluster Secrets: {p}; the clusters shown are as last read"
+        ));
+    }
     let banner = BannerView {
-        state: if failing.is_empty() { "live" } else { "stale" },
-        headline: if failing.is_empty() {
-            format!("Live: {n} clusters")
-        } else {
-            format!("{} of {n} clusters not live", failing.len())
+        state: if problems.is_empty() { "live" } else { "stale" },
+        headline: match not_live {
+            0 => format!("Live: {n} clusters"),
+            _ => format!("{not_live} of {n} clusters not live"),
         },
-        problems: failing,
+        problems,
         notice: None,
         malformed: Vec::new(),
     };
@@ -195,7 +207,7 @@ pub async fn overview(
         }
         return Ok(r);
     }
-    let s = sections(&all, &caller, &filter).await;
+    let s = sections(&all, clusters.source_problem(), &caller, &filter).await;
     let query = filter.query(1);
     let stream = format!("{}stream/clusters?{query}", state.base_path);
     let mut page = PageInfo::new(&state, &caller, stream.trim_end_matches('?').to_string());
@@ -250,7 +262,7 @@ async fn follow(
         // The clusters of now, each followed from here.
         let all = clusters.current();
         let mut changes: Vec<_> = all.iter().map(|c| c.state.view.subscribe()).collect();
-        let s = sections(&all, &caller, &filter).await;
+        let s = sections(&all, clusters.source_problem(), &caller, &filter).await;
         let state = super::sse::event(
             super::sse::EventName::State,
             serde_json::json!({"state": s.banner.state, "headline": s.banner.headline,

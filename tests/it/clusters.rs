@@ -659,13 +659,13 @@ async fn argo_cds_cluster_secrets_mounted_as_files_need_no_right_to_read_secrets
 
 #[tokio::test]
 async fn argo_cds_secrets_that_cannot_be_read_are_said_so_until_they_can() {
-    // a's dashboard may not list Secrets yet.
-    let (a, _) = two_clusters().await;
+    // a's dashboard may not list Secrets yet; b is given as a context.
+    let (a, b) = two_clusters().await;
     let mut settings = web(AuthMode::Proxy);
     settings.argocd_cluster_secrets = Some("argocd".to_string());
     let admin = SocketAddr::from(([127, 0, 0, 1], http::free_port()));
     settings.admin_listen = Some(admin);
-    let d = serving(vec![connection(&a, "a")], settings, &a).await;
+    let d = serving(vec![connection(&a, "a"), connection(&b, "b")], settings, &a).await;
     let admin = admin.to_string();
     let said = |d: &str| {
         http::request_with(d, "GET", "/api/v1/clusters", BOB, "").and_then(|(_, _, body)| {
@@ -690,6 +690,13 @@ async fn argo_cds_secrets_that_cannot_be_read_are_said_so_until_they_can() {
         },
     )
     .await;
+    // The overview of both says so too, and that the two it shows are live.
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(
+        page.contains("Live: 2 clusters")
+            && page.contains("Argo CD&#39;s cluster Secrets: cannot list Argo CD&#39;s cluster Secrets in argocd: secrets is forbidden"),
+        "{page}"
+    );
 
     // Granted the right, with one Secret that names no usable cluster.
     for (kind, doc) in [
@@ -723,4 +730,6 @@ async fn argo_cds_secrets_that_cannot_be_read_are_said_so_until_they_can() {
             && metric(&adm, "rollouts_dashboard_argocd_cluster_secrets_unusable") == Some(1)
     })
     .await;
+    let (_, page) = call(&d, "GET", "/", BOB, "").await;
+    assert!(!page.contains("Argo CD&#39;s cluster Secrets:"), "{page}");
 }
