@@ -182,6 +182,19 @@ fn start_dashboard(
     start_dashboard_with(sim, listener, stop, |_| {})
 }
 
+/// The dashboard on `sim`, on a free loopback port, until `stop`: its
+/// address and its task.
+async fn dashboard_on_loopback(
+    sim: SocketAddr,
+    stop: &CancellationToken,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("bound");
+    (addr, start_dashboard(sim, listener, stop.clone()))
+}
+
 /// As `start_dashboard`, with some flags set by `flags`.
 fn start_dashboard_with(
     sim: SocketAddr,
@@ -319,15 +332,10 @@ async fn a_person_watches_and_steers_the_seed_release() {
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let sim = simulated(None, &sim_stop).await;
     frozen_at_the_seeds_pause(&sim).await;
-    let listener = tokio::net::TcpListener::bind(loopback)
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound");
     let mut dash_stop = CancellationToken::new();
-    let mut dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    let (addr, mut dashboard) = dashboard_on_loopback(sim.addr, &dash_stop).await;
     let c = browser(driver_port).await;
     let base = format!("http://{addr}");
 
@@ -947,15 +955,10 @@ async fn a_person_finds_their_way_among_five_thousand_rollouts() {
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     // Nothing changes unless this test changes it.
     let sim = simulated(Some(5000), &sim_stop).await;
-    let listener = tokio::net::TcpListener::bind(loopback)
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound");
     let dash_stop = CancellationToken::new();
-    let dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    let (addr, dashboard) = dashboard_on_loopback(sim.addr, &dash_stop).await;
     let base = format!("http://{addr}");
     let c = browser(driver_port).await;
 
@@ -1174,15 +1177,10 @@ async fn a_person_promotes_a_filtered_selection_and_reads_each_answer() {
     let (_driver, driver_port) = start_chromedriver();
     let sim_stop = CancellationToken::new();
     let _sim_guard = sim_stop.clone().drop_guard();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     // 40 rollouts over 10 namespaces; every other one waits at a pause.
     let sim = simulated(Some(40), &sim_stop).await;
-    let listener = tokio::net::TcpListener::bind(loopback)
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound");
     let dash_stop = CancellationToken::new();
-    let dashboard = start_dashboard(sim.addr, listener, dash_stop.clone());
+    let (addr, dashboard) = dashboard_on_loopback(sim.addr, &dash_stop).await;
     let base = format!("http://{addr}");
     let deadline = Instant::now() + PATIENCE;
     while http::get(&addr.to_string(), "/readyz").map(|(s, _)| s) != Some(200) {
@@ -1549,11 +1547,8 @@ async fn a_person_reads_the_release_history_and_the_releases_page() {
     let _stop_guard = stop.clone().drop_guard();
     let sim = simulated(None, &stop).await;
     frozen_at_the_seeds_pause(&sim).await;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("bound"));
-    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let (addr, _dashboard) = dashboard_on_loopback(sim.addr, &stop).await;
+    let base = format!("http://{addr}");
     let c = browser(driver_port).await;
 
     // The History panel: revision 2 in progress at its pause.
@@ -1722,11 +1717,8 @@ async fn a_person_reads_the_canary_beside_stable_and_follows_its_log() {
         .store
         .clock
         .advance(jiff::SignedDuration::from_secs(20));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("bound"));
-    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let (addr, _dashboard) = dashboard_on_loopback(sim.addr, &stop).await;
+    let base = format!("http://{addr}");
     let c = browser(driver_port).await;
 
     // From the rollout page to its logs.
@@ -1844,12 +1836,9 @@ async fn a_person_reads_what_an_aborted_canary_left_on_its_history_entry() {
     let _stop_guard = stop.clone().drop_guard();
     let sim = simulated(None, &stop).await;
     frozen_at_the_seeds_pause(&sim).await;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("bound").to_string();
+    let (addr, _dashboard) = dashboard_on_loopback(sim.addr, &stop).await;
+    let addr = addr.to_string();
     let base = format!("http://{addr}");
-    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
     let deadline = Instant::now() + PATIENCE;
     while http::get(&addr, "/readyz").map(|(s, _)| s) != Some(200) {
         assert!(
@@ -1946,11 +1935,8 @@ async fn a_person_sees_what_the_canary_changed_and_what_a_rollback_would() {
     let _stop_guard = stop.clone().drop_guard();
     let sim = simulated(None, &stop).await;
     frozen_at_the_seeds_pause(&sim).await;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("bound"));
-    let _dashboard = start_dashboard(sim.addr, listener, stop.clone());
+    let (addr, _dashboard) = dashboard_on_loopback(sim.addr, &stop).await;
+    let base = format!("http://{addr}");
     let c = browser(driver_port).await;
     c.goto(&format!("{base}/rollouts/manifest-gen/manifest-gen"))
         .await
