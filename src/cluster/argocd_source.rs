@@ -77,7 +77,7 @@ pub fn follow(
                     &tx,
                     format!(
                         "cannot list Argo CD's cluster Secrets in {namespace}: {}",
-                        said(&e)
+                        super::watch::describe_client_error(&e).1
                     ),
                     &mut backoff,
                 ),
@@ -97,15 +97,6 @@ pub fn follow(
         }
     });
     rx
-}
-
-/// What the API server said, as people read it: its message and code,
-/// not the whole response.
-fn said(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
-        e => e.to_string(),
-    }
 }
 
 /// Keeps the last set, says why it may be old; how long to wait.

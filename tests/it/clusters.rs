@@ -694,7 +694,7 @@ async fn argo_cds_secrets_that_cannot_be_read_are_said_so_until_they_can() {
     let (_, page) = call(&d, "GET", "/", BOB, "").await;
     assert!(
         page.contains("Live: 2 clusters")
-            && page.contains("Argo CD&#39;s cluster Secrets: cannot list Argo CD&#39;s cluster Secrets in argocd: secrets is forbidden"),
+            && page.contains("Argo CD&#39;s cluster Secrets: cannot list Argo CD&#39;s cluster Secrets in argocd: forbidden: secrets is forbidden"),
         "{page}"
     );
 
