@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::argocd::cluster_of_secret;
-use super::argocd_source::{ArgoClusters, LIST_EVERY};
+use super::argocd_source::{ArgoClusters, LIST_EVERY, mark_failing, publish};
 
 /// The keys of a cluster Secret Argo CD reads.
 const KEYS: [&str; 3] = ["name", "server", "config"];
@@ -23,7 +23,7 @@ const KEYS: [&str; 3] = ["name", "server", "config"];
 const MAX_FILE: u64 = 1024 * 1024;
 
 /// Starts reading `dir` every few seconds; the receiver has the latest
-/// set (read once before this returns).
+/// set (empty until the first read).
 pub fn follow(dir: PathBuf, shutdown: CancellationToken) -> watch::Receiver<Arc<ArgoClusters>> {
     let (tx, rx) = watch::channel(Arc::new(ArgoClusters::default()));
     tokio::spawn(async move {
@@ -35,25 +35,13 @@ pub fn follow(dir: PathBuf, shutdown: CancellationToken) -> watch::Receiver<Arc<
             };
             match read {
                 Ok(Ok(secrets)) => {
-                    let versions: Vec<(String, String)> = secrets
+                    let versions = secrets
                         .iter()
                         .map(|(name, s)| (name.clone(), version(s)))
                         .collect();
-                    if seen.as_ref() != Some(&versions) || tx.borrow().failing.is_some() {
-                        let set = clusters_of(&secrets);
-                        for e in &set.errors {
-                            tracing::warn!(error = %e, "a mounted Argo CD cluster Secret names no usable cluster");
-                        }
-                        seen = Some(versions);
-                        tx.send_replace(Arc::new(set));
-                    }
+                    publish(&tx, &mut seen, versions, || clusters_of(&secrets));
                 }
-                Ok(Err(why)) => {
-                    tracing::warn!(error = %why, "Argo CD's mounted cluster Secrets");
-                    let mut set = (**tx.borrow()).clone();
-                    set.failing = Some(why);
-                    tx.send_replace(Arc::new(set));
-                }
+                Ok(Err(why)) => mark_failing(&tx, why),
                 Err(e) => tracing::warn!(error = %e, "reading Argo CD's mounted cluster Secrets"),
             }
             tokio::select! {

@@ -63,14 +63,7 @@ pub fn follow(
                             )
                         })
                         .collect();
-                    if seen.as_ref() != Some(&versions) || tx.borrow().failing.is_some() {
-                        let set = read(&list.items, &namespace);
-                        for e in &set.errors {
-                            tracing::warn!(error = %e, "an Argo CD cluster Secret names no usable cluster");
-                        }
-                        seen = Some(versions);
-                        tx.send_replace(Arc::new(set));
-                    }
+                    publish(&tx, &mut seen, versions, || read(&list.items, &namespace));
                     LIST_EVERY
                 }
                 Ok(Err(e)) => failed(
@@ -99,12 +92,37 @@ pub fn follow(
     rx
 }
 
-/// Keeps the last set, says why it may be old; how long to wait.
-fn failed(tx: &watch::Sender<Arc<ArgoClusters>>, why: String, backoff: &mut Backoff) -> Duration {
+/// Sends the set `read` makes when the Secrets' `versions` differ from
+/// those `seen` last, or the last read failed; says which name no
+/// usable cluster.
+pub(super) fn publish(
+    tx: &watch::Sender<Arc<ArgoClusters>>,
+    seen: &mut Option<Vec<(String, String)>>,
+    versions: Vec<(String, String)>,
+    read: impl FnOnce() -> ArgoClusters,
+) {
+    if seen.as_ref() == Some(&versions) && tx.borrow().failing.is_none() {
+        return;
+    }
+    let set = read();
+    for e in &set.errors {
+        tracing::warn!(error = %e, "an Argo CD cluster Secret names no usable cluster");
+    }
+    *seen = Some(versions);
+    tx.send_replace(Arc::new(set));
+}
+
+/// Keeps the last set, says why it may be old.
+pub(super) fn mark_failing(tx: &watch::Sender<Arc<ArgoClusters>>, why: String) {
     tracing::warn!(error = %why, "Argo CD's cluster Secrets");
     let mut set = (**tx.borrow()).clone();
     set.failing = Some(why);
     tx.send_replace(Arc::new(set));
+}
+
+/// As [`mark_failing`]; how long to wait.
+fn failed(tx: &watch::Sender<Arc<ArgoClusters>>, why: String, backoff: &mut Backoff) -> Duration {
+    mark_failing(tx, why);
     backoff.step().max(LIST_EVERY)
 }
 
