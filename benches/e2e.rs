@@ -18,8 +18,8 @@ mod support;
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
 use support::{
-    body_of, cpu_seconds, dashboard_addresses, flag, has, http, http_with, percentile, proc_status,
-    scale_sim, serve_args, spawn, stream_lines, wait_until,
+    body_of, cpu_seconds, dashboard_addresses, flag, has, http, http_with, missed_any, percentile,
+    proc_status, scale_sim, serve_args, spawn, stream_lines, wait_until,
 };
 
 struct Opts {
@@ -261,14 +261,7 @@ fn run(n: usize, o: &Opts) -> Value {
             .zip(&expected)
             .all(|(c, tags)| tags.iter().all(|t| c.contains_key(t)))
     };
-    let missed = std::panic::catch_unwind(|| {
-        wait_until(
-            "every change at every client",
-            Duration::from_secs(60),
-            complete,
-        )
-    })
-    .is_err();
+    let missed = missed_any(complete);
     let cpu = cpu_seconds(pid) - cpu_before;
 
     let floor = floor.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{
-    body_of, dashboard_addresses, flag, http, percentile, proc_status, scale_sim, serve_args,
-    spawn, stream_lines, wait_until,
+    body_of, dashboard_addresses, flag, http, missed_any, percentile, proc_status, scale_sim,
+    serve_args, spawn, stream_lines, wait_until,
 };
 use rollouts_dashboard::sim::scale::{namespace, rollout_name};
 use serde_json::{Value, json};
@@ -266,14 +266,7 @@ pub fn run() {
             expected(c).iter().all(|t| s.contains_key(t))
         })
     };
-    let missed = std::panic::catch_unwind(|| {
-        wait_until(
-            "every change at every client",
-            Duration::from_secs(60),
-            complete,
-        )
-    })
-    .is_err();
+    let missed = missed_any(complete);
     let floor = floor.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut lat = Vec::new();
     for (c, s) in seen.iter().enumerate() {

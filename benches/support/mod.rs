@@ -247,6 +247,20 @@ pub fn serve(kubeconfig: &str, extra: &[&str]) -> (Proc, String, String) {
     (proc, main, admin)
 }
 
+/// Whether some change never reached some client: `complete` not true
+/// within 60 s.
+pub fn missed_any(complete: impl Fn() -> bool) -> bool {
+    // What `complete` reads is only read: a panic leaves nothing half-made.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(
+            "every change at every client",
+            Duration::from_secs(60),
+            complete,
+        )
+    }))
+    .is_err()
+}
+
 /// A process's resident memory in MiB.
 pub fn rss_mib(pid: u32) -> f64 {
     proc_status(pid, "VmRSS:") as f64 / 1024.0
